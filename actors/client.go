@@ -1,0 +1,245 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+// DefaultTimeout bounds a Caller request when neither Caller.Timeout nor the
+// context's deadline says otherwise.
+const DefaultTimeout = 5 * time.Second
+
+// Caller wraps the request/reply exchange with a socket actor for code that
+// is not an actor. Every method sends one request to the PID and turns the
+// reply's code into an error (nil for 0) that works with errors.Is against
+// netio's named errors and the syscall twins.
+//
+// A released socket or unknown PID gives WSAENOTSOCK; no reply in time gives
+// WSAETIMEDOUT; a cancelled context gives ctx.Err().
+//
+// Caller is a small value; it is safe for concurrent use. Do not call it
+// from an Inline handler (it would wait on the loop that must answer): use
+// Context.Request there.
+type Caller struct {
+	System  *actor.ActorSystem
+	Timeout time.Duration // 0 means DefaultTimeout
+}
+
+// NewSubscribe builds a Subscribe message for subscriber and mask.
+func NewSubscribe(subscriber *actor.PID, mask events.Mask) *Subscribe {
+	if subscriber == nil {
+		return &Subscribe{Mask: uint32(mask)}
+	}
+	return &Subscribe{SubscriberAddress: subscriber.Address, SubscriberId: subscriber.Id, Mask: uint32(mask)}
+}
+
+// NewUnsubscribe builds an Unsubscribe message for subscriber.
+func NewUnsubscribe(subscriber *actor.PID) *Unsubscribe {
+	if subscriber == nil {
+		return &Unsubscribe{}
+	}
+	return &Unsubscribe{SubscriberAddress: subscriber.Address, SubscriberId: subscriber.Id}
+}
+
+// SocketIDOf returns the numeric id in a socket PID ("sock/42" -> 42), or 0.
+func SocketIDOf(pid *actor.PID) uint64 {
+	if pid == nil || !strings.HasPrefix(pid.Id, pidPrefix) {
+		return 0
+	}
+	rest := pid.Id[len(pidPrefix):]
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	id, _ := strconv.ParseUint(rest, 10, 64)
+	return id
+}
+
+type callResult struct {
+	msg any
+	err error
+}
+
+func (c Caller) call(ctx context.Context, op string, pid *actor.PID, req any) (any, error) {
+	opErr := func(code netio.Code, detail string) error {
+		return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: code, Detail: detail}
+	}
+	if c.System == nil {
+		return nil, opErr(netio.WSANOTINITIALISED, "no actor system")
+	}
+	if pid == nil {
+		return nil, opErr(netio.WSAENOTSOCK, "nil PID")
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if timeout <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	f := c.System.Root.RequestFuture(pid, req, timeout)
+	done := make(chan callResult, 1)
+	go func() {
+		// Ends when the reply arrives or the future times out.
+		r, err := f.Result()
+		done <- callResult{r, err}
+	}()
+	var res callResult
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	switch {
+	case res.err == actor.ErrTimeout:
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, opErr(netio.WSAETIMEDOUT, "no reply")
+	case res.err == actor.ErrDeadLetter:
+		return nil, opErr(netio.WSAENOTSOCK, "")
+	case res.err != nil:
+		return nil, opErr(netio.WSAENETDOWN, res.err.Error())
+	}
+	switch m := res.msg.(type) {
+	case *actor.DeadLetterResponse:
+		return nil, opErr(netio.WSAENOTSOCK, "")
+	case *Error:
+		return nil, opErr(netio.Code(m.Code), m.Detail)
+	}
+	return res.msg, nil
+}
+
+func codeErr(op string, pid *actor.PID, code uint32) error {
+	if code == 0 {
+		return nil
+	}
+	return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: netio.Code(code)}
+}
+
+func unexpected(op string, pid *actor.PID, m any) error {
+	return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: netio.WSAEINVAL, Detail: fmt.Sprintf("unexpected reply %T", m)}
+}
+
+// Send queues data for the peer and returns how many bytes were accepted.
+func (c Caller) Send(ctx context.Context, pid *actor.PID, data []byte) (int, error) {
+	r, err := c.call(ctx, "Send", pid, &Send{Data: data})
+	if err != nil {
+		return 0, err
+	}
+	m, ok := r.(*SendResult)
+	if !ok {
+		return 0, unexpected("Send", pid, r)
+	}
+	return int(m.N), codeErr("Send", pid, m.Code)
+}
+
+// Recv pulls up to max buffered bytes.
+func (c Caller) Recv(ctx context.Context, pid *actor.PID, max int) ([]byte, error) {
+	r, err := c.call(ctx, "Recv", pid, &Recv{Max: int64(max)})
+	if err != nil {
+		return nil, err
+	}
+	m, ok := r.(*RecvResult)
+	if !ok {
+		return nil, unexpected("Recv", pid, r)
+	}
+	return m.Data, codeErr("Recv", pid, m.Code)
+}
+
+// RecvDisconnect terminates reception (SEMANTICS §3) and returns the
+// disconnect data (always empty for TCP).
+func (c Caller) RecvDisconnect(ctx context.Context, pid *actor.PID) ([]byte, error) {
+	r, err := c.call(ctx, "RecvDisconnect", pid, &RecvDisconnect{})
+	if err != nil {
+		return nil, err
+	}
+	m, ok := r.(*RecvDisconnectResult)
+	if !ok {
+		return nil, unexpected("RecvDisconnect", pid, r)
+	}
+	return m.Data, codeErr("RecvDisconnect", pid, m.Code)
+}
+
+// SendDisconnect flushes queued data and sends FIN.
+func (c Caller) SendDisconnect(ctx context.Context, pid *actor.PID) error {
+	r, err := c.call(ctx, "SendDisconnect", pid, &SendDisconnect{})
+	if err != nil {
+		return err
+	}
+	m, ok := r.(*SendDisconnectResult)
+	if !ok {
+		return unexpected("SendDisconnect", pid, r)
+	}
+	return codeErr("SendDisconnect", pid, m.Code)
+}
+
+// Close closes the socket gracefully and releases it.
+func (c Caller) Close(ctx context.Context, pid *actor.PID) error {
+	return c.closeOp(ctx, "Close", pid, &Close{})
+}
+
+// Abort resets the connection (RST) and releases the socket.
+func (c Caller) Abort(ctx context.Context, pid *actor.PID) error {
+	return c.closeOp(ctx, "Abort", pid, &Abort{})
+}
+
+func (c Caller) closeOp(ctx context.Context, op string, pid *actor.PID, req any) error {
+	r, err := c.call(ctx, op, pid, req)
+	if err != nil {
+		return err
+	}
+	m, ok := r.(*CloseResult)
+	if !ok {
+		return unexpected(op, pid, r)
+	}
+	return codeErr(op, pid, m.Code)
+}
+
+// Info returns the socket's description and counters.
+func (c Caller) Info(ctx context.Context, pid *actor.PID) (*SocketInfo, error) {
+	r, err := c.call(ctx, "Info", pid, &Info{})
+	if err != nil {
+		return nil, err
+	}
+	m, ok := r.(*SocketInfo)
+	if !ok {
+		return nil, unexpected("Info", pid, r)
+	}
+	return m, codeErr("Info", pid, m.Code)
+}
+
+// Subscribe subscribes subscriber to the socket's events in mask.
+func (c Caller) Subscribe(ctx context.Context, pid, subscriber *actor.PID, mask events.Mask) error {
+	return c.subOp(ctx, "Subscribe", pid, NewSubscribe(subscriber, mask))
+}
+
+// Unsubscribe removes subscriber from the socket's subscriptions.
+func (c Caller) Unsubscribe(ctx context.Context, pid, subscriber *actor.PID) error {
+	return c.subOp(ctx, "Unsubscribe", pid, NewUnsubscribe(subscriber))
+}
+
+func (c Caller) subOp(ctx context.Context, op string, pid *actor.PID, req any) error {
+	r, err := c.call(ctx, op, pid, req)
+	if err != nil {
+		return err
+	}
+	m, ok := r.(*SubscribeResult)
+	if !ok {
+		return unexpected(op, pid, r)
+	}
+	return codeErr(op, pid, m.Code)
+}

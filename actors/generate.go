@@ -1,0 +1,3 @@
+package actors
+
+//go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative messages.proto

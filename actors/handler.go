@@ -1,0 +1,189 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/netio"
+)
+
+// Handler is the behaviour of the sockets of one listener. Receive runs
+// inside the socket actor, once per message, never concurrently for one
+// socket. It sees:
+//   - *Received: bytes from the peer;
+//   - *events.Event: the socket's own FD_ACCEPT (first) and FD_CLOSE (last);
+//   - any other message sent to the socket's PID (its "own" messages,
+//     including replies to requests it made with Context.Request).
+//
+// One Handler value serves every socket of its listener; keep per-socket
+// state in Context.SetState. Under Inline dispatch Receive runs on the
+// socket's event loop and must not block; under Pooled dispatch it runs on
+// protoactor's dispatcher and may block.
+type Handler interface {
+	Receive(c *Context)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(c *Context)
+
+// Receive calls f(c).
+func (f HandlerFunc) Receive(c *Context) { f(c) }
+
+// Received carries bytes read from the peer. Under Inline dispatch Data is a
+// view into the event loop's read buffer, valid only during Receive (copy
+// what you keep); under Pooled dispatch Data is a copy the handler owns.
+type Received struct {
+	Data []byte
+}
+
+// Dispatch says where a listener's handler runs.
+type Dispatch uint8
+
+const (
+	// Inline runs the handler on the event loop goroutine that owns the
+	// connection: zero-copy received bytes, writes straight into gnet's
+	// buffer, and the handler must never block.
+	Inline Dispatch = iota
+	// Pooled runs the handler as a protoactor actor on the default
+	// dispatcher: received bytes are copied, writes go through gnet's
+	// asynchronous write path, and the handler may block.
+	Pooled
+)
+
+// String returns "inline" or "pooled".
+func (d Dispatch) String() string {
+	if d == Pooled {
+		return "pooled"
+	}
+	return "inline"
+}
+
+// ParseDispatch parses "inline" or "pooled".
+func ParseDispatch(s string) (Dispatch, error) {
+	switch s {
+	case "inline", "":
+		return Inline, nil
+	case "pooled":
+		return Pooled, nil
+	}
+	return Inline, &netio.OpError{Op: "ParseDispatch", Code: netio.WSAEINVAL, Detail: "unknown dispatch " + s}
+}
+
+// BanPolicy is netio.BanPolicy: what happens to data after RecvDisconnect.
+type BanPolicy = netio.BanPolicy
+
+// The ban policies (SEMANTICS §3.3).
+const (
+	BanReset   = netio.BanReset
+	BanDiscard = netio.BanDiscard
+)
+
+// ListenOptions configure one listener. The zero value is Inline dispatch
+// with the runtime's ban policy.
+type ListenOptions struct {
+	Dispatch Dispatch
+	// BanPolicy overrides the runtime's default when BanPolicySet is true.
+	BanPolicy    BanPolicy
+	BanPolicySet bool
+}
+
+// Context is what a Handler sees of its socket during one Receive call.
+//
+// A Context is valid only during the Receive call it was passed to and only
+// on that goroutine; the runtime reuses it. Everything it returns (PIDs,
+// addresses) may be kept.
+type Context struct {
+	s      *socket
+	msg    any
+	sender *actor.PID
+	actx   actor.Context // pooled dispatch only
+}
+
+// Message returns the message being handled.
+func (c *Context) Message() any { return c.msg }
+
+// Sender returns the PID that sent the message as a request, or nil.
+func (c *Context) Sender() *actor.PID { return c.sender }
+
+// Self returns the socket's PID.
+func (c *Context) Self() *actor.PID { return c.s.pid }
+
+// ID returns the socket's numeric id.
+func (c *Context) ID() uint64 { return c.s.id }
+
+// Dispatch returns how this handler runs.
+func (c *Context) Dispatch() Dispatch { return c.s.ln.opts.Dispatch }
+
+// LocalAddr and RemoteAddr return the connection's addresses.
+func (c *Context) LocalAddr() string  { return c.s.conn.LocalAddr() }
+func (c *Context) RemoteAddr() string { return c.s.conn.RemoteAddr() }
+
+// System returns the actor system the socket lives in.
+func (c *Context) System() *actor.ActorSystem { return c.s.host.system }
+
+// ActorContext returns the protoactor context under Pooled dispatch (to
+// spawn children, watch actors, ...), and nil under Inline dispatch.
+func (c *Context) ActorContext() actor.Context { return c.actx }
+
+// State returns the per-socket value set with SetState (nil at first).
+func (c *Context) State() any { return c.s.userState }
+
+// SetState stores a per-socket value for later calls.
+func (c *Context) SetState(v any) { c.s.userState = v }
+
+// Write sends p to the peer. Under Inline dispatch it writes straight into
+// the connection (or gnet's outbound buffer); under Pooled dispatch p is
+// copied and queued through gnet's asynchronous write path, and the returned
+// count is len(p) once queued. p is never retained. It fails with
+// ErrShutdown after SendDisconnect and ErrNotConn once the connection closed.
+func (c *Context) Write(p []byte) (int, error) {
+	s := c.s
+	if s.ln.opts.Dispatch == Inline {
+		return s.conn.Write(p) // event loop goroutine
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	cp := make([]byte, len(p))
+	copy(cp, p)
+	if err := s.conn.AsyncWrite(cp, nil); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// WriteString is Write for a string.
+func (c *Context) WriteString(str string) (int, error) { return c.Write([]byte(str)) }
+
+// Respond replies to the sender of the current message, if there is one.
+func (c *Context) Respond(msg any) {
+	if c.sender != nil {
+		c.s.host.sendTo(c.sender, msg)
+	}
+}
+
+// Send sends msg to pid, from this socket.
+func (c *Context) Send(pid *actor.PID, msg any) {
+	c.s.host.system.Root.RequestWithCustomSender(pid, msg, nil)
+}
+
+// Request sends msg to pid as a request whose reply comes back to this
+// handler as an ordinary message. Use it instead of a blocking future under
+// Inline dispatch, where waiting would block the event loop: a request to
+// the socket's own PID is answered by the very loop the handler runs on.
+func (c *Context) Request(pid *actor.PID, msg any) {
+	c.s.host.system.Root.RequestWithCustomSender(pid, msg, c.s.pid)
+}
+
+// After delivers msg to this handler after d, as a message to the socket's
+// PID. It is how an Inline handler waits without blocking its loop.
+func (c *Context) After(d time.Duration, msg any) {
+	s := c.s
+	time.AfterFunc(d, func() { s.SendUserMessage(s.pid, msg) })
+}
+
+func (c *Context) String() string {
+	return fmt.Sprintf("socket %d (%s)", c.s.id, c.s.ln.opts.Dispatch)
+}

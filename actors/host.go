@@ -1,0 +1,191 @@
+package actors
+
+import (
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+// HostOptions configure a Host. The zero value works.
+type HostOptions struct {
+	// BanPolicy is the default ban policy of every listener (BanReset).
+	BanPolicy BanPolicy
+	// Linger is how long a socket whose circuit closed by itself (peer
+	// close, reset, ban, ...) keeps answering before it releases itself.
+	// 0 means DefaultLinger; a negative value releases at once.
+	Linger time.Duration
+	// MaxSend is the largest Send payload accepted; larger ones are refused
+	// with WSAEMSGSIZE. 0 means DefaultMaxSend.
+	MaxSend int
+	// Logger receives handler panics and other anomalies; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults for HostOptions.
+const (
+	DefaultLinger  = 2 * time.Second
+	DefaultMaxSend = 16 << 20
+)
+
+// pidPrefix starts the registry id of every socket actor: "sock/42".
+const pidPrefix = "sock/"
+
+// HostStats is a snapshot of a Host's counters.
+type HostStats struct {
+	Open     int64             // sockets not yet released (listeners excluded)
+	Accepted uint64            // connections accepted since start
+	Closed   map[string]uint64 // FD_CLOSE emitted, by reason word
+	Refused  uint64            // connections refused by a closed listener
+}
+
+// Host owns the socket actors of one runtime: it implements netio.Handler,
+// turning each accepted connection into a socket actor registered in the
+// actor system, and releases them.
+//
+// Goroutine-safety: the netio.Handler methods run on event loops (as netio
+// documents); every other method is safe for concurrent use.
+type Host struct {
+	system *actor.ActorSystem
+	hub    *events.Hub
+	opts   HostOptions
+	log    *slog.Logger
+
+	nextID atomic.Uint64
+
+	mu        sync.Mutex // guards lingering and listeners
+	lingering map[*socket]struct{}
+	listeners []*Listener
+
+	open     atomic.Int64
+	accepted atomic.Uint64
+	refused  atomic.Uint64
+	closedBy [netio.ReasonShutdown + 1]atomic.Uint64
+	down     atomic.Bool // set once the engine is stopping
+}
+
+// NewHost returns a Host whose sockets live in system and publish through hub.
+func NewHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *Host {
+	if opts.Linger == 0 {
+		opts.Linger = DefaultLinger
+	}
+	if opts.MaxSend <= 0 {
+		opts.MaxSend = DefaultMaxSend
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Host{system: system, hub: hub, opts: opts, log: log, lingering: map[*socket]struct{}{}}
+}
+
+// SocketPID returns the PID that socket id has or had. Messages to a PID
+// whose socket was released get WSAENOTSOCK (through the helpers) or a
+// protoactor DeadLetterResponse (raw requests).
+func (h *Host) SocketPID(id uint64) *actor.PID {
+	return actor.NewPID(h.system.Address(), pidPrefix+strconv.FormatUint(id, 10))
+}
+
+// Stats returns the counters.
+func (h *Host) Stats() HostStats {
+	st := HostStats{
+		Open:     h.open.Load(),
+		Accepted: h.accepted.Load(),
+		Refused:  h.refused.Load(),
+		Closed:   map[string]uint64{},
+	}
+	for r := netio.ReasonPeerClose; r <= netio.ReasonShutdown; r++ {
+		if n := h.closedBy[r].Load(); n > 0 {
+			st.Closed[r.String()] = n
+		}
+	}
+	return st
+}
+
+// SetDown marks the engine as stopping: requests that can no longer reach
+// an event loop are answered WSAENETDOWN. Safe from any goroutine.
+func (h *Host) SetDown() { h.down.Store(true) }
+
+// ReleaseAll releases every socket that is closed but still lingering, and
+// every listener. Call it after the engine has stopped (no event loop runs).
+func (h *Host) ReleaseAll() {
+	h.mu.Lock()
+	socks := make([]*socket, 0, len(h.lingering))
+	for s := range h.lingering {
+		socks = append(socks, s)
+	}
+	lns := h.listeners
+	h.mu.Unlock()
+	for _, s := range socks {
+		s.release()
+	}
+	for _, l := range lns {
+		l.release()
+	}
+}
+
+func (h *Host) newID() uint64 { return h.nextID.Add(1) }
+
+func (h *Host) register(p actor.Process, id uint64) *actor.PID {
+	pid, _ := h.system.ProcessRegistry.Add(p, pidPrefix+strconv.FormatUint(id, 10))
+	return pid
+}
+
+// sendTo delivers msg to pid without blocking. Goroutine: any.
+func (h *Host) sendTo(pid *actor.PID, msg any) {
+	if pid == nil {
+		return
+	}
+	proc, _ := h.system.ProcessRegistry.Get(pid)
+	proc.SendUserMessage(pid, msg)
+}
+
+func (h *Host) linger(s *socket, on bool) {
+	h.mu.Lock()
+	if on {
+		h.lingering[s] = struct{}{}
+	} else {
+		delete(h.lingering, s)
+	}
+	h.mu.Unlock()
+}
+
+// ---- netio.Handler: the crossing from the hot path. Every method below runs
+// on the event loop goroutine that owns the connection. ----
+
+// OnOpen turns an accepted connection into a socket actor.
+func (h *Host) OnOpen(c *netio.Conn) {
+	l, _ := c.Listener().Owner.(*Listener)
+	if l == nil || l.isClosed() {
+		h.refused.Add(1)
+		c.Close(netio.ReasonLocalAbort)
+		return
+	}
+	s := newSocket(h, l, c)
+	h.open.Add(1)
+	h.accepted.Add(1)
+	s.opened()
+}
+
+// OnData hands received bytes to the socket's handler (netio has already
+// checked the receive ban).
+func (h *Host) OnData(c *netio.Conn, data []byte) {
+	c.Owner.(*socket).received(data)
+}
+
+// OnClose emits FD_CLOSE for the socket.
+func (h *Host) OnClose(c *netio.Conn, r netio.Reason) {
+	s, ok := c.Owner.(*socket)
+	if !ok {
+		return
+	}
+	h.closedBy[r].Add(1)
+	s.closed(r)
+}

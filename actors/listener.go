@@ -1,0 +1,173 @@
+package actors
+
+import (
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+// Listener is the actor of one listening socket. It answers the socket
+// messages a listener can answer (Info, Subscribe, Unsubscribe, Close) and
+// WSAENOTCONN to the ones that need a connection (Send, Recv,
+// RecvDisconnect, SendDisconnect). Its subscribers get FD_ACCEPT per
+// accepted connection, and, as with Winsock's WSAAsyncSelect, accepted
+// sockets inherit the listener's subscriptions.
+//
+// A listener's messages are handled on the sender's goroutine under its
+// mutex: it has no I/O to serialize with. All methods are safe for
+// concurrent use.
+type Listener struct {
+	id      uint64
+	pid     *actor.PID
+	host    *Host
+	nl      *netio.Listener
+	handler Handler
+	opts    ListenOptions
+	policy  BanPolicy
+
+	mu       sync.Mutex
+	subs     events.Subs // copy-on-write: accepted sockets share the slice
+	closed   bool
+	released bool
+}
+
+// AddListener creates the actor of a listening address declared on the
+// engine. handler must not be nil.
+func (h *Host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptions) (*Listener, error) {
+	if handler == nil || nl == nil {
+		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "nil handler"}
+	}
+	if opts.Dispatch != Inline && opts.Dispatch != Pooled {
+		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "unknown dispatch"}
+	}
+	l := &Listener{host: h, nl: nl, handler: handler, opts: opts, policy: h.opts.BanPolicy, id: h.newID()}
+	if opts.BanPolicySet {
+		l.policy = opts.BanPolicy
+	}
+	l.pid = h.register(l, l.id)
+	nl.Owner = l
+	h.mu.Lock()
+	h.listeners = append(h.listeners, l)
+	h.mu.Unlock()
+	return l, nil
+}
+
+// ID returns the listener's numeric id.
+func (l *Listener) ID() uint64 { return l.id }
+
+// PID returns the listener's actor PID.
+func (l *Listener) PID() *actor.PID { return l.pid }
+
+// Addr returns the bound address ("127.0.0.1:7000"), with the real port
+// when port 0 was asked; empty before the runtime starts.
+func (l *Listener) Addr() string { return l.nl.Addr() }
+
+// Dispatch returns the listener's dispatch mode.
+func (l *Listener) Dispatch() Dispatch { return l.opts.Dispatch }
+
+// BanPolicy returns the ban policy its sockets start with.
+func (l *Listener) BanPolicy() BanPolicy { return l.policy }
+
+func (l *Listener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+func (l *Listener) subsSnapshot() events.Subs {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.subs
+}
+
+func (l *Listener) release() {
+	l.mu.Lock()
+	already := l.released
+	l.released, l.closed = true, true
+	l.mu.Unlock()
+	if !already {
+		l.host.system.ProcessRegistry.Remove(l.pid)
+	}
+}
+
+// SendUserMessage handles a message on the caller's goroutine.
+func (l *Listener) SendUserMessage(_ *actor.PID, m any) {
+	_, msg, sender := actor.UnwrapEnvelope(m)
+	reply := l.handle(msg)
+	if sender != nil && reply != nil {
+		l.host.sendTo(sender, reply)
+	}
+}
+
+// SendSystemMessage: Stop closes the listener; other system messages are
+// ignored.
+func (l *Listener) SendSystemMessage(_ *actor.PID, m any) {
+	if _, ok := m.(*actor.Stop); ok {
+		l.handle(&Close{})
+	}
+}
+
+// Stop closes the listener.
+func (l *Listener) Stop(*actor.PID) { l.handle(&Close{}) }
+
+func (l *Listener) handle(msg any) any {
+	notConn := uint32(netio.WSAENOTCONN)
+	switch m := msg.(type) {
+	case *Send:
+		return &SendResult{Code: notConn}
+	case *Recv:
+		return &RecvResult{Code: notConn}
+	case *RecvDisconnect:
+		if m == nil || m.BufferLen < 0 {
+			return &RecvDisconnectResult{Code: uint32(netio.WSAEINVAL)}
+		}
+		return &RecvDisconnectResult{Code: notConn}
+	case *SendDisconnect:
+		return &SendDisconnectResult{Code: notConn}
+	case *Close, *Abort:
+		// gnet binds listeners for the engine's lifetime: a closed listener
+		// refuses (RST) what it still accepts, and its descriptor is freed
+		// at runtime shutdown.
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		return &CloseResult{}
+	case *Subscribe:
+		if m == nil || m.SubscriberId == "" || !events.Mask(m.Mask).Valid() {
+			return &SubscribeResult{Code: uint32(netio.WSAEINVAL)}
+		}
+		l.mu.Lock()
+		l.subs = l.subs.With(actor.NewPID(m.SubscriberAddress, m.SubscriberId), events.Mask(m.Mask))
+		l.mu.Unlock()
+		return &SubscribeResult{}
+	case *Unsubscribe:
+		if m == nil || m.SubscriberId == "" {
+			return &SubscribeResult{Code: uint32(netio.WSAEINVAL)}
+		}
+		l.mu.Lock()
+		l.subs, _ = l.subs.Without(actor.NewPID(m.SubscriberAddress, m.SubscriberId))
+		l.mu.Unlock()
+		return &SubscribeResult{}
+	case *Info:
+		l.mu.Lock()
+		state := "listening"
+		if l.closed {
+			state = "closed"
+		}
+		l.mu.Unlock()
+		return &SocketInfo{
+			Socket:    l.id,
+			Kind:      "listener",
+			State:     state,
+			LocalAddr: l.nl.Addr(),
+			BanPolicy: l.policy.String(),
+			Dispatch:  l.opts.Dispatch.String(),
+		}
+	case nil:
+		return &Error{Code: uint32(netio.WSAEINVAL), Detail: "nil message"}
+	}
+	return &Error{Code: uint32(netio.WSAEINVAL), Detail: "unknown message for a listener"}
+}

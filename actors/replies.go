@@ -1,0 +1,57 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/netio"
+)
+
+// answerReleased answers a message that reached a socket after its release:
+// requests get their reply type with WSAENOTSOCK (WSAENETDOWN once the
+// engine is stopping); watchers get Terminated. Goroutine: any.
+func (h *Host) answerReleased(m any) {
+	_, msg, sender := actor.UnwrapEnvelope(m)
+	if w, ok := msg.(*actor.Watch); ok && w != nil && w.Watcher != nil {
+		h.sendSystem(w.Watcher, &actor.Terminated{Why: actor.TerminatedReason_NotFound})
+		return
+	}
+	if sender == nil {
+		return
+	}
+	code := netio.WSAENOTSOCK
+	if h.down.Load() {
+		code = netio.WSAENETDOWN
+	}
+	h.sendTo(sender, replyFor(msg, code))
+}
+
+// replyFor builds the reply type matching request msg, carrying code.
+func replyFor(msg any, code netio.Code) any {
+	c := uint32(code)
+	switch msg.(type) {
+	case *Send:
+		return &SendResult{Code: c}
+	case *Recv:
+		return &RecvResult{Code: c}
+	case *RecvDisconnect:
+		return &RecvDisconnectResult{Code: c}
+	case *SendDisconnect:
+		return &SendDisconnectResult{Code: c}
+	case *Close, *Abort:
+		return &CloseResult{Code: c}
+	case *Subscribe, *Unsubscribe:
+		return &SubscribeResult{Code: c}
+	case *Info:
+		return &SocketInfo{Code: c}
+	}
+	return &Error{Code: c, Detail: "socket released"}
+}
+
+// sendSystem delivers a protoactor system message. Goroutine: any.
+func (h *Host) sendSystem(pid *actor.PID, msg any) {
+	if pid == nil {
+		return
+	}
+	proc, _ := h.system.ProcessRegistry.Get(pid)
+	proc.SendSystemMessage(pid, msg)
+}

@@ -1,0 +1,65 @@
+// Command echo is a sockactor echo server: every byte a client sends comes
+// back. Each connection is a socket actor on a gnet event loop.
+//
+//	go run ./examples/echo -listen 127.0.0.1:7000 -dispatch inline|pooled
+//
+// It prints "listening <host:port>" as its first line (the real port when
+// given port 0), runs until SIGINT or SIGTERM, then shuts down gracefully.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sockactor/sockactor/actors"
+	sockrt "github.com/sockactor/sockactor/runtime"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:7000", "address to listen on (host:port)")
+	dispatch := flag.String("dispatch", "inline", "handler dispatch: inline or pooled")
+	loops := flag.Int("loops", 0, "event loops (0 = one per CPU)")
+	flag.Parse()
+	if err := run(*listen, *dispatch, *loops); err != nil {
+		fmt.Fprintln(os.Stderr, "echo:", err)
+		os.Exit(1)
+	}
+}
+
+// echoHandler writes every received byte back.
+var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
+	if m, ok := c.Message().(*actors.Received); ok {
+		_, _ = c.Write(m.Data)
+	}
+})
+
+func run(listen, dispatch string, loops int) error {
+	d, err := actors.ParseDispatch(dispatch)
+	if err != nil {
+		return err
+	}
+	rt, err := sockrt.New(sockrt.Options{EventLoops: loops})
+	if err != nil {
+		return err
+	}
+	ln, err := rt.Listen("tcp://"+listen, echoHandler, actors.ListenOptions{Dispatch: d})
+	if err != nil {
+		return err
+	}
+	if err := rt.Start(context.Background()); err != nil {
+		return err
+	}
+	fmt.Printf("listening %s\n", ln.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return rt.Shutdown(ctx)
+}

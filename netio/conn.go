@@ -1,0 +1,262 @@
+package netio
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// BanPolicy says what happens to received bytes once RecvDisconnect has taken
+// effect (SEMANTICS §3.3). The zero value is BanReset, the default.
+type BanPolicy uint8
+
+const (
+	// BanReset resets the connection (RST) when banned data is queued or
+	// arrives; the socket emits FD_CLOSE 10053 recv-ban. Winsock's default.
+	BanReset BanPolicy = iota
+	// BanDiscard reads and drops banned bytes, counting them; the connection
+	// stays up and sending keeps working.
+	BanDiscard
+)
+
+// String returns "reset" or "discard".
+func (p BanPolicy) String() string {
+	if p == BanDiscard {
+		return "discard"
+	}
+	return "reset"
+}
+
+// ParseBanPolicy parses "reset" or "discard".
+func ParseBanPolicy(s string) (BanPolicy, error) {
+	switch s {
+	case "reset", "":
+		return BanReset, nil
+	case "discard":
+		return BanDiscard, nil
+	}
+	return BanReset, &OpError{Op: "ParseBanPolicy", Code: WSAEINVAL, Detail: "unknown ban policy " + s}
+}
+
+// Conn is one TCP connection on a gnet event loop: the transport half of a
+// socket actor.
+//
+// Ownership: every field without a note is owned by the connection's event
+// loop goroutine and may be read or written only from a Handler callback or
+// from a function passed to Execute. Fields noted "immutable" are set before
+// Handler.OnOpen and never change; fields noted "atomic" may be read anywhere.
+type Conn struct {
+	gc   gnet.Conn // the gnet connection; never used after closed is set
+	ln   *Listener // immutable; nil for a dialled connection
+	eng  *Engine   // immutable
+	loop gnet.EventLoop
+
+	// Owner is the upper layer's record for this connection (the socket
+	// actor). Set once in Handler.OnOpen, immutable afterwards.
+	Owner any
+
+	local, remote string // immutable, captured at open
+
+	bytesIn, bytesOut uint64
+	banned            atomic.Uint64 // atomic: pooled handlers add bytes they drop
+
+	recvShut  bool
+	sendShut  bool
+	policy    BanPolicy
+	closed    atomic.Bool // atomic: set on the loop in OnClose
+	inTraffic bool        // inside OnTraffic: closes are deferred to its return value
+	closeReq  bool        // a close was asked while inTraffic
+	reason    Reason      // why this side is closing; ReasonNone until then
+	finPend   bool        // SendDisconnect waits for the outbound buffer to drain
+}
+
+// Listener returns the listener that accepted c (nil for dialled
+// connections). Safe from any goroutine.
+func (c *Conn) Listener() *Listener { return c.ln }
+
+// LocalAddr and RemoteAddr return the addresses captured at open.
+// Safe from any goroutine.
+func (c *Conn) LocalAddr() string  { return c.local }
+func (c *Conn) RemoteAddr() string { return c.remote }
+
+// Closed reports whether the connection has closed. Safe from any goroutine.
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
+// RecvShut and SendShut report the shutdown flags. Loop only.
+func (c *Conn) RecvShut() bool { return c.recvShut }
+func (c *Conn) SendShut() bool { return c.sendShut }
+
+// Reason returns why the connection closed (ReasonNone while open, or the
+// reason of a close in progress). Loop only.
+func (c *Conn) Reason() Reason { return c.reason }
+
+// Policy returns the ban policy. Loop only.
+func (c *Conn) Policy() BanPolicy { return c.policy }
+
+// SetPolicy sets the ban policy. Loop only (normally from Handler.OnOpen).
+func (c *Conn) SetPolicy(p BanPolicy) { c.policy = p }
+
+// Stats is a snapshot of a connection's counters.
+type Stats struct {
+	BytesIn, BytesOut, BannedBytes uint64
+	QueuedOut                      int
+}
+
+// Stats returns the counters. Loop only.
+func (c *Conn) Stats() Stats {
+	st := Stats{BytesIn: c.bytesIn, BytesOut: c.bytesOut, BannedBytes: c.banned.Load()}
+	if !c.closed.Load() {
+		st.QueuedOut = c.gc.OutboundBuffered()
+	}
+	return st
+}
+
+// AddBanned counts n bytes dropped by the receive ban above the transport
+// (for example Received messages that were still in a pooled handler's
+// mailbox). Safe from any goroutine.
+func (c *Conn) AddBanned(n int) { c.banned.Add(uint64(n)) }
+
+// Write queues p for the peer: straight to the socket when the outbound
+// buffer is empty, else into gnet's buffer. Loop only; p is not retained.
+// A write error closes the connection (Handler.OnClose runs before Write
+// returns).
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, ErrNotConn
+	}
+	if c.sendShut || c.finPend {
+		return 0, ErrShutdown
+	}
+	n, err := c.gc.Write(p)
+	c.bytesOut += uint64(n)
+	if err != nil {
+		return n, &OpError{Op: "Send", Code: CodeOf(err, WSAECONNRESET)}
+	}
+	return n, nil
+}
+
+// AsyncWrite queues p for the peer from any goroutine, through gnet's
+// asynchronous write path. p is owned by the connection afterwards. done, if
+// not nil, runs on the loop once p has been written or refused.
+//
+// Goroutine: any. The shutdown checks read loop-owned flags racily on
+// purpose, so they are repeated on the loop (where it counts).
+func (c *Conn) AsyncWrite(p []byte, done func(n int, err error)) error {
+	if c.closed.Load() {
+		return ErrNotConn
+	}
+	err := c.gc.AsyncWrite(p, func(_ gnet.Conn, err error) error {
+		// Runs on the loop.
+		n := 0
+		if err == nil {
+			n = len(p)
+			c.bytesOut += uint64(n)
+		}
+		if done != nil {
+			done(n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return ErrNetDown
+	}
+	return nil
+}
+
+// Execute runs fn on the connection's event loop. Safe from any goroutine.
+// It fails with ErrNetDown when the engine is shutting down; fn then never
+// runs.
+func (c *Conn) Execute(fn func()) error {
+	err := c.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		fn() // event loop goroutine
+		return nil
+	}))
+	if err != nil {
+		return ErrNetDown
+	}
+	return nil
+}
+
+// ShutdownRecv applies the receive ban (SEMANTICS §3). From this call on no
+// received byte reaches Handler.OnData. queued is the number of bytes the
+// upper layer read but has not consumed; if it (or gnet's inbound buffer) is
+// non-zero, the policy applies to it at once: BanReset aborts the connection
+// with ReasonRecvBan, BanDiscard counts the bytes. Loop only. Idempotent.
+func (c *Conn) ShutdownRecv(queued int) {
+	if c.recvShut {
+		return
+	}
+	c.recvShut = true
+	if c.closed.Load() {
+		return
+	}
+	if n := c.gc.InboundBuffered(); n > 0 {
+		_, _ = c.gc.Discard(n)
+		queued += n
+	}
+	if queued == 0 {
+		return
+	}
+	if c.policy == BanReset {
+		c.Close(ReasonRecvBan)
+		return
+	}
+	c.banned.Add(uint64(queued))
+}
+
+// ShutdownSend half-closes the send side (FIN) once queued outbound bytes are
+// written. Loop only. Idempotent.
+func (c *Conn) ShutdownSend() error {
+	if c.sendShut || c.finPend {
+		return nil
+	}
+	if c.closed.Load() {
+		return ErrNotConn
+	}
+	c.finPend = true
+	c.tryFin()
+	return nil
+}
+
+// tryFin sends FIN if the outbound buffer has drained, else polls again on
+// the loop after the next I/O round. Loop only.
+func (c *Conn) tryFin() {
+	if c.closed.Load() || !c.finPend {
+		return
+	}
+	_ = c.gc.Flush()
+	if c.closed.Load() {
+		return
+	}
+	if c.gc.OutboundBuffered() > 0 {
+		c.eng.later(c, c.tryFin)
+		return
+	}
+	c.finPend = false
+	c.sendShut = true
+	_ = shutdownWrite(c.gc.Fd())
+}
+
+// Close closes the connection for reason r: gracefully (queued bytes are
+// flushed, then FIN) for ReasonLocalClose and ReasonShutdown, abortively
+// (RST) for the others. Handler.OnClose runs before Close returns, unless
+// Close is called from inside Handler.OnData, in which case the close happens
+// as OnData returns. Loop only. Idempotent.
+func (c *Conn) Close(r Reason) {
+	if c.closed.Load() || c.reason != ReasonNone {
+		return
+	}
+	c.reason = r
+	if r.abortive() {
+		_ = c.gc.SetLinger(0)
+	}
+	if c.inTraffic {
+		c.closeReq = true
+		return
+	}
+	_ = c.loop.Close(c.gc)
+}
+
+var _ net.Addr = (*net.TCPAddr)(nil)

@@ -1,0 +1,372 @@
+package netio
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+)
+
+// Handler receives the connection events of an Engine. It is the only way
+// netio reports upward; it knows nothing of what implements it.
+//
+// Goroutine: every method runs on the event loop goroutine that owns the
+// connection, so it must not block. Calls for one connection are serialized.
+type Handler interface {
+	// OnOpen runs once per accepted connection before any other call for
+	// it. It sets c.Owner and may set the ban policy.
+	OnOpen(c *Conn)
+	// OnData hands over bytes read from the peer. data is a view into the
+	// loop's read buffer, valid only until OnData returns. It is never
+	// called once the receive ban is in force.
+	OnData(c *Conn, data []byte)
+	// OnClose runs exactly once per opened connection, after which c is
+	// closed: Write and the shutdown methods fail and Stats keeps its last
+	// counts. r says why.
+	OnClose(c *Conn, r Reason)
+}
+
+// Options configure an Engine. The zero value works.
+type Options struct {
+	// EventLoops is the number of gnet event loops; 0 means one per CPU.
+	EventLoops int
+	// ReadBufferCap is the per-loop read buffer in bytes; 0 means gnet's
+	// default (64 KiB).
+	ReadBufferCap int
+	// Logger receives gnet's warnings and errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Listener is one listening address of an Engine.
+//
+// Its fields are immutable once Engine.Start returns, so a Listener is safe
+// for concurrent use.
+type Listener struct {
+	network string // "tcp", "tcp4" or "tcp6"
+	address string // host:port as given to gnet
+	addr    string // the bound address (real port), set at boot
+	cfgKey  string // the configured address as gnet reports it in Conn.LocalAddr
+
+	// Owner is the upper layer's record for the listener (its actor).
+	// Set before Start; immutable afterwards.
+	Owner any
+}
+
+// Network returns "tcp", "tcp4" or "tcp6".
+func (l *Listener) Network() string { return l.network }
+
+// Addr returns the bound address, with the real port when port 0 was asked.
+// Empty before the engine has started.
+func (l *Listener) Addr() string { return l.addr }
+
+// Engine runs one gnet engine (a set of event loops) and the listeners
+// declared before Start. It is the transport under a runtime.
+//
+// Goroutine-safety: Listen before Start from one goroutine; Start, Stop,
+// Stopping and Running are safe for concurrent use.
+type Engine struct {
+	gnet.BuiltinEventEngine
+
+	h    Handler
+	opts Options
+
+	mu        sync.Mutex // guards listeners before start, and state changes
+	listeners []*Listener
+	started   bool
+
+	geng     gnet.Engine   // set in OnBoot (loop goroutine), read after booted is closed
+	booted   chan struct{} // closed by OnBoot
+	done     chan struct{} // closed when gnet.Rotate returns
+	runErr   error         // written before done is closed
+	stopping atomic.Bool
+	stopOnce sync.Once
+}
+
+// NewEngine returns an Engine that reports to h.
+func NewEngine(h Handler, opts Options) *Engine {
+	return &Engine{
+		h:      h,
+		opts:   opts,
+		booted: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+}
+
+// Listen declares a TCP listening address ("tcp://host:port", or "host:port"
+// for tcp). It must be called before Start: gnet binds all listeners when
+// the engine boots.
+func (e *Engine) Listen(protoAddr string) (*Listener, error) {
+	network, address, err := ParseAddr(protoAddr)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return nil, &OpError{Op: "Listen", Code: WSAEINVAL, Detail: "listeners must be declared before Start"}
+	}
+	// gnet identifies listeners by (network, address); two port-0 listeners
+	// on one host would be indistinguishable, so give the later one a
+	// concrete free port now.
+	for _, l := range e.listeners {
+		if l.network == network && l.address == address {
+			if address, err = reservePort(network, address); err != nil {
+				return nil, &OpError{Op: "Listen", Code: WSAEINVAL, Detail: err.Error()}
+			}
+			break
+		}
+	}
+	l := &Listener{network: network, address: address, cfgKey: address}
+	if ta, err := net.ResolveTCPAddr(network, address); err == nil {
+		l.cfgKey = ta.String()
+	}
+	e.listeners = append(e.listeners, l)
+	return l, nil
+}
+
+// ParseAddr splits "tcp://host:port" (or "host:port") into network and
+// address. Only TCP is supported by this engine.
+func ParseAddr(protoAddr string) (network, address string, err error) {
+	network, address = "tcp", protoAddr
+	if i := strings.Index(protoAddr, "://"); i >= 0 {
+		network, address = strings.ToLower(protoAddr[:i]), protoAddr[i+3:]
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return "", "", &OpError{Op: "Listen", Code: WSAEINVAL, Detail: "unsupported network " + strconv.Quote(network)}
+	}
+	if _, _, err := net.SplitHostPort(address); err != nil {
+		return "", "", &OpError{Op: "Listen", Code: WSAEINVAL, Detail: err.Error()}
+	}
+	return network, address, nil
+}
+
+func reservePort(network, address string) (string, error) {
+	l, err := net.Listen(network, address)
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// Start boots the event loops and binds every declared listener. It returns
+// once the engine accepts connections, or the bind error.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return &OpError{Op: "Start", Code: WSAEINVAL, Detail: "already started"}
+	}
+	if len(e.listeners) == 0 {
+		e.mu.Unlock()
+		return &OpError{Op: "Start", Code: WSAEINVAL, Detail: "no listener declared"}
+	}
+	e.started = true
+	addrs := make([]string, len(e.listeners))
+	for i, l := range e.listeners {
+		addrs[i] = l.network + "://" + l.address
+	}
+	e.mu.Unlock()
+
+	opts := []gnet.Option{
+		gnet.WithReusePort(false),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogLevel(logging.ErrorLevel),
+		gnet.WithLogger(gnetLogger{log: e.log()}),
+		gnet.WithLoadBalancing(gnet.LeastConnections),
+	}
+	if e.opts.EventLoops > 0 {
+		opts = append(opts, gnet.WithNumEventLoop(e.opts.EventLoops))
+	} else {
+		opts = append(opts, gnet.WithMulticore(true))
+	}
+	if e.opts.ReadBufferCap > 0 {
+		opts = append(opts, gnet.WithReadBufferCap(e.opts.ReadBufferCap))
+	}
+	go func() {
+		// The gnet engine's own goroutine: Rotate returns after shutdown.
+		err := gnet.Rotate(e, addrs, opts...)
+		e.runErr = err
+		close(e.done)
+	}()
+	select {
+	case <-e.booted:
+		return nil
+	case <-e.done:
+		if e.runErr == nil {
+			return ErrNetDown
+		}
+		return &OpError{Op: "Start", Code: CodeOf(e.runErr, WSAENETDOWN), Detail: e.runErr.Error()}
+	case <-ctx.Done():
+		_ = e.Stop(context.Background())
+		return ctx.Err()
+	}
+}
+
+func (e *Engine) log() *slog.Logger {
+	if e.opts.Logger != nil {
+		return e.opts.Logger
+	}
+	return slog.Default()
+}
+
+// Stopping reports whether Stop has been called. Safe from any goroutine.
+func (e *Engine) Stopping() bool { return e.stopping.Load() }
+
+// Stop shuts the engine down: every open connection is closed (gracefully,
+// with ReasonShutdown) and Handler.OnClose has run for each before Stop
+// returns nil. It returns ctx.Err() if ctx ends first. Idempotent; safe from
+// any goroutine except an event loop.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.stopping.Store(true)
+	e.mu.Lock()
+	started := e.started
+	e.mu.Unlock()
+	if !started {
+		return nil
+	}
+	select {
+	case <-e.booted:
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.stopOnce.Do(func() {
+		// gnet.Engine.Stop waits too; its error only repeats ctx's or says
+		// the engine is already down, which done below covers.
+		go func() { _ = e.geng.Stop(context.Background()) }()
+	})
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// later runs fn on c's loop after a short pause (used to poll for the
+// outbound buffer to drain). Goroutine: the timer's, then the loop.
+func (e *Engine) later(c *Conn, fn func()) {
+	time.AfterFunc(time.Millisecond, func() { _ = c.Execute(fn) })
+}
+
+// ---- gnet callbacks: everything below runs on an event loop goroutine. ----
+
+// OnBoot records the engine and the listeners' bound addresses.
+func (e *Engine) OnBoot(eng gnet.Engine) gnet.Action {
+	e.geng = eng
+	for _, l := range e.listeners {
+		l.addr = l.address
+		if fd, err := eng.DupListener(l.network, l.address); err == nil {
+			if a, err := localAddrOf(fd); err == nil {
+				l.addr = a
+			}
+			closeFD(fd)
+		}
+	}
+	close(e.booted)
+	return gnet.None
+}
+
+// OnOpen creates the Conn and hands it to the Handler.
+func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	c := &Conn{gc: gc, eng: e, loop: gc.EventLoop()}
+	if a := gc.RemoteAddr(); a != nil {
+		c.remote = a.String()
+	}
+	// gnet reports the listener's configured address as an accepted
+	// connection's LocalAddr: it identifies the listener, and getsockname
+	// gives the real local address.
+	c.ln = e.listenerFor(gc.LocalAddr())
+	if a, err := localAddrOf(gc.Fd()); err == nil {
+		c.local = a
+	} else if a := gc.LocalAddr(); a != nil {
+		c.local = a.String()
+	}
+	if c.ln == nil {
+		// Not one of ours (cannot happen for accepted connections): refuse.
+		c.closed.Store(true)
+		return nil, gnet.Close
+	}
+	gc.SetContext(c)
+	e.h.OnOpen(c)
+	if c.closeReq {
+		return nil, gnet.Close
+	}
+	return nil, gnet.None
+}
+
+// OnTraffic is the read path: the hot path of the runtime.
+func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*Conn)
+	buf, _ := gc.Next(-1)
+	c.bytesIn += uint64(len(buf))
+	if c.recvShut {
+		// The receive ban (SEMANTICS §3.4): enforced here, on the loop that
+		// owns the connection, with one branch per read.
+		if c.policy == BanReset {
+			c.reason = ReasonRecvBan
+			_ = gc.SetLinger(0)
+			return gnet.Close
+		}
+		c.banned.Add(uint64(len(buf)))
+		return gnet.None
+	}
+	c.inTraffic = true
+	e.h.OnData(c, buf)
+	c.inTraffic = false
+	if c.closeReq {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// OnClose classifies the close and reports it exactly once.
+func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok || c.closed.Load() {
+		return gnet.None
+	}
+	r := c.reason
+	if r == ReasonNone {
+		if err == nil && e.stopping.Load() {
+			r = ReasonShutdown
+		} else {
+			r = closeCauseOf(err)
+		}
+		c.reason = r
+	}
+	c.closed.Store(true)
+	e.h.OnClose(c, r)
+	return gnet.None
+}
+
+// listenerFor finds the listener whose configured address gnet reports as
+// an accepted connection's local address. Loop goroutine; reads only
+// immutable listener fields.
+func (e *Engine) listenerFor(a net.Addr) *Listener {
+	if a == nil {
+		return nil
+	}
+	key := a.String()
+	for _, l := range e.listeners {
+		if l.cfgKey == key || l.addr == key {
+			return l
+		}
+	}
+	return nil
+}
+
+func sockaddrString(ip []byte, port int) string {
+	return net.JoinHostPort(net.IP(ip).String(), strconv.Itoa(port))
+}

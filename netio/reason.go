@@ -1,0 +1,73 @@
+package netio
+
+// Reason says why a connection ended. It is the payload of FD_CLOSE: its
+// String is the SEMANTICS §4 word, Code the Winsock code and Local whether
+// this side ended the connection. Reason values are immutable.
+type Reason uint8
+
+// The close reasons of SEMANTICS §4.
+const (
+	ReasonNone        Reason = iota // still open
+	ReasonPeerClose                 // FIN from the peer
+	ReasonPeerReset                 // RST from the peer (or a write error)
+	ReasonLocalClose                // graceful Close
+	ReasonLocalAbort                // Abort (RST)
+	ReasonRecvBan                   // receive-ban violation under the reset policy
+	ReasonTimeout                   // idle or connect timeout
+	ReasonLimit                     // a memory or connection limit
+	ReasonShutdown                  // the engine stopped with the socket open
+)
+
+var reasonWords = [...]string{
+	ReasonNone:       "",
+	ReasonPeerClose:  "peer-close",
+	ReasonPeerReset:  "peer-reset",
+	ReasonLocalClose: "local-close",
+	ReasonLocalAbort: "local-abort",
+	ReasonRecvBan:    "recv-ban",
+	ReasonTimeout:    "timeout",
+	ReasonLimit:      "limit",
+	ReasonShutdown:   "shutdown",
+}
+
+var reasonCodes = [...]Code{
+	ReasonNone:       OK,
+	ReasonPeerClose:  OK,
+	ReasonPeerReset:  WSAECONNRESET,
+	ReasonLocalClose: OK,
+	ReasonLocalAbort: WSAECONNABORTED,
+	ReasonRecvBan:    WSAECONNABORTED,
+	ReasonTimeout:    WSAETIMEDOUT,
+	ReasonLimit:      WSAENOBUFS,
+	ReasonShutdown:   WSAENETDOWN,
+}
+
+// String returns the SEMANTICS §4 word ("peer-close", "recv-ban", ...).
+func (r Reason) String() string {
+	if int(r) < len(reasonWords) {
+		return reasonWords[r]
+	}
+	return "unknown"
+}
+
+// Code returns the Winsock code FD_CLOSE carries for r.
+func (r Reason) Code() Code {
+	if int(r) < len(reasonCodes) {
+		return reasonCodes[r]
+	}
+	return WSAECONNABORTED
+}
+
+// Local reports whether this side ended the connection.
+func (r Reason) Local() bool {
+	return r != ReasonPeerClose && r != ReasonPeerReset && r != ReasonNone
+}
+
+// abortive reports whether the reason closes with RST (SO_LINGER 0).
+func (r Reason) abortive() bool {
+	switch r {
+	case ReasonLocalAbort, ReasonRecvBan, ReasonLimit, ReasonTimeout:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,225 @@
+package runtime
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+// Options configure a Runtime. The zero value works: one event loop per CPU,
+// ban policy reset, a 2 s linger, a fresh actor system.
+type Options struct {
+	// EventLoops is the number of gnet event loops; 0 means one per CPU.
+	EventLoops int
+	// BanPolicy is the default receive-ban policy of every listener
+	// (actors.BanReset unless set).
+	BanPolicy actors.BanPolicy
+	// Linger is how long a socket whose circuit closed by itself keeps
+	// answering before it releases itself (actors.DefaultLinger if 0,
+	// immediate release if negative).
+	Linger time.Duration
+	// MaxSend bounds one Send payload (actors.DefaultMaxSend if 0).
+	MaxSend int
+	// RequestTimeout bounds the helper requests (actors.DefaultTimeout if 0).
+	RequestTimeout time.Duration
+	// Logger gets anomalies such as handler panics; nil means slog.Default().
+	Logger *slog.Logger
+	// ActorSystem lets the caller bring a configured system (for example
+	// with protoactor remote); nil means the runtime makes and owns one.
+	ActorSystem *actor.ActorSystem
+}
+
+type state uint8
+
+const (
+	stateNew state = iota
+	stateRunning
+	stateStopped
+)
+
+// Runtime is one sockactor runtime: one protoactor ActorSystem, one gnet
+// engine, and the socket actors between them. Declare listeners with Listen,
+// then Start; Shutdown stops everything.
+//
+// The embedded actors.Caller gives request helpers (RecvDisconnect, Send,
+// Close, Info, ...) for code that is not an actor.
+//
+// All methods are safe for concurrent use.
+type Runtime struct {
+	actors.Caller
+
+	system    *actor.ActorSystem
+	ownSystem bool
+	hub       *events.Hub
+	host      *actors.Host
+	eng       *netio.Engine
+
+	mu       sync.Mutex
+	state    state
+	stopDone chan struct{}
+	stopErr  error
+}
+
+// New builds a Runtime. It opens no socket until Start.
+func New(opts Options) (*Runtime, error) {
+	rt := &Runtime{system: opts.ActorSystem, stopDone: make(chan struct{})}
+	if rt.system == nil {
+		rt.system = actor.NewActorSystem(actor.WithLoggerFactory(quietLogger(opts.Logger)))
+		rt.ownSystem = true
+	}
+	rt.hub = events.NewHub(rt.system, "sockactor/events-"+rt.system.ProcessRegistry.NextId())
+	rt.host = actors.NewHost(rt.system, rt.hub, actors.HostOptions{
+		BanPolicy: opts.BanPolicy,
+		Linger:    opts.Linger,
+		MaxSend:   opts.MaxSend,
+		Logger:    opts.Logger,
+	})
+	rt.eng = netio.NewEngine(rt.host, netio.Options{EventLoops: opts.EventLoops, Logger: opts.Logger})
+	rt.Caller = actors.Caller{System: rt.system, Timeout: opts.RequestTimeout}
+	return rt, nil
+}
+
+// quietLogger keeps protoactor's own info logging (dead letters of released
+// sockets, for one) out of the application's output: warnings and up only.
+func quietLogger(base *slog.Logger) func(*actor.ActorSystem) *slog.Logger {
+	return func(*actor.ActorSystem) *slog.Logger {
+		if base != nil {
+			return base
+		}
+		return slog.New(slog.NewTextHandler(logWriter{}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+}
+
+// Listen declares a listener on addr ("tcp://host:port"; port 0 picks a free
+// one) whose sockets run h. Listeners must be declared before Start.
+func (rt *Runtime) Listen(addr string, h actors.Handler, opts actors.ListenOptions) (*Listener, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.state != stateNew {
+		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "listeners must be declared before Start"}
+	}
+	if h == nil {
+		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "nil handler"}
+	}
+	nl, err := rt.eng.Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	al, err := rt.host.AddListener(nl, h, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Listener{Listener: al}, nil
+}
+
+// Listener is a declared listener: its actor (PID, ID, Info through the
+// socket messages) and, once the runtime runs, its bound address.
+type Listener struct {
+	*actors.Listener
+}
+
+// Addr returns the bound TCP address (the real port when port 0 was asked),
+// or nil before Start.
+func (l *Listener) Addr() net.Addr {
+	a, err := net.ResolveTCPAddr("tcp", l.Listener.Addr())
+	if err != nil || l.Listener.Addr() == "" {
+		return nil
+	}
+	return a
+}
+
+// Start boots the event loops and binds every declared listener; it returns
+// once connections are accepted. ctx bounds the boot only.
+func (rt *Runtime) Start(ctx context.Context) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.state != stateNew {
+		return &netio.OpError{Op: "Start", Code: netio.WSAEINVAL, Detail: "already started"}
+	}
+	if err := rt.eng.Start(ctx); err != nil {
+		return err
+	}
+	rt.state = stateRunning
+	return nil
+}
+
+// Shutdown stops the runtime gracefully: every open socket is closed with
+// FD_CLOSE 10050 "shutdown" (delivered to subscribers before Shutdown
+// returns), lingering sockets and listeners are released, and the actor
+// system (if the runtime made it) is shut down. It returns ctx.Err() if ctx
+// ends first; calling it again waits for the same completion. Idempotent.
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	rt.mu.Lock()
+	first := rt.state != stateStopped
+	rt.state = stateStopped
+	rt.mu.Unlock()
+	if first {
+		go rt.shutdown()
+	}
+	select {
+	case <-rt.stopDone:
+		return rt.stopErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (rt *Runtime) shutdown() {
+	defer close(rt.stopDone)
+	rt.host.SetDown()
+	rt.stopErr = rt.eng.Stop(context.Background())
+	rt.host.ReleaseAll()
+	rt.hub.Close()
+	if rt.ownSystem {
+		rt.system.Shutdown()
+	}
+}
+
+// System returns the runtime's actor system.
+func (rt *Runtime) System() *actor.ActorSystem { return rt.system }
+
+// Subscribe subscribes pid, runtime-wide, to the events in mask of every
+// socket. Subscribing again replaces the mask. A subscriber that stops is
+// dropped. Errors: WSAEINVAL for a nil PID or an invalid mask,
+// WSANOTINITIALISED after Shutdown.
+func (rt *Runtime) Subscribe(pid *actor.PID, mask events.Mask) error {
+	if rt.stopped() {
+		return &netio.OpError{Op: "Subscribe", Code: netio.WSANOTINITIALISED}
+	}
+	if !rt.hub.Subscribe(pid, mask) {
+		return &netio.OpError{Op: "Subscribe", Code: netio.WSAEINVAL, Detail: "nil subscriber or invalid mask"}
+	}
+	return nil
+}
+
+// Unsubscribe removes a runtime-wide subscription; it reports whether there
+// was one.
+func (rt *Runtime) Unsubscribe(pid *actor.PID) bool { return rt.hub.Unsubscribe(pid) }
+
+// SocketPID returns the PID of socket id (which may be released).
+func (rt *Runtime) SocketPID(id uint64) *actor.PID { return rt.host.SocketPID(id) }
+
+func (rt *Runtime) stopped() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.state == stateStopped
+}
+
+// Stats is a snapshot of the runtime's counters.
+type Stats struct {
+	Sockets actors.HostStats
+	Events  events.HubStats
+}
+
+// Stats returns the counters.
+func (rt *Runtime) Stats() Stats {
+	return Stats{Sockets: rt.host.Stats(), Events: rt.hub.Stats()}
+}
