@@ -37,10 +37,10 @@ type socket struct {
 	scheduled bool
 	released  bool
 
-	subs     events.Subs  // loop
-	watchers []*actor.PID // loop: protoactor watchers, told Terminated at release
-	closeEv *events.Event // loop: the FD_CLOSE once emitted
-	timer   *time.Timer   // loop: linger timer
+	subs     events.Subs   // loop
+	watchers []*actor.PID  // loop: protoactor watchers, told Terminated at release
+	closeEv  *events.Event // loop: the FD_CLOSE once emitted
+	timer    *time.Timer   // loop: linger timer
 
 	// pooled dispatch
 	handlerPID  *actor.PID

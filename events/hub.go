@@ -186,7 +186,7 @@ func (h *Hub) watch(pid *actor.PID) {
 type hubWatcher struct{ h *Hub }
 
 func (w *hubWatcher) SendUserMessage(*actor.PID, interface{}) {}
-func (w *hubWatcher) Stop(*actor.PID)                        {}
+func (w *hubWatcher) Stop(*actor.PID)                         {}
 func (w *hubWatcher) SendSystemMessage(_ *actor.PID, msg interface{}) {
 	if t, ok := msg.(*actor.Terminated); ok && w.h.Unsubscribe(t.Who) {
 		w.h.dropped.Add(1)

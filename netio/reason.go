@@ -7,15 +7,15 @@ type Reason uint8
 
 // The close reasons of SEMANTICS §4.
 const (
-	ReasonNone        Reason = iota // still open
-	ReasonPeerClose                 // FIN from the peer
-	ReasonPeerReset                 // RST from the peer (or a write error)
-	ReasonLocalClose                // graceful Close
-	ReasonLocalAbort                // Abort (RST)
-	ReasonRecvBan                   // receive-ban violation under the reset policy
-	ReasonTimeout                   // idle or connect timeout
-	ReasonLimit                     // a memory or connection limit
-	ReasonShutdown                  // the engine stopped with the socket open
+	ReasonNone       Reason = iota // still open
+	ReasonPeerClose                // FIN from the peer
+	ReasonPeerReset                // RST from the peer (or a write error)
+	ReasonLocalClose               // graceful Close
+	ReasonLocalAbort               // Abort (RST)
+	ReasonRecvBan                  // receive-ban violation under the reset policy
+	ReasonTimeout                  // idle or connect timeout
+	ReasonLimit                    // a memory or connection limit
+	ReasonShutdown                 // the engine stopped with the socket open
 )
 
 var reasonWords = [...]string{
