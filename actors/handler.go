@@ -95,10 +95,11 @@ type ListenOptions struct {
 // on that goroutine; the runtime reuses it. Everything it returns (PIDs,
 // addresses) may be kept.
 type Context struct {
-	s      *socket
-	msg    any
-	sender *actor.PID
-	actx   actor.Context // pooled dispatch only
+	s         *socket
+	msg       any
+	sender    *actor.PID
+	actx      actor.Context // pooled dispatch only
+	responded bool          // Respond or Defer was called for this request
 }
 
 // Message returns the message being handled.
@@ -158,10 +159,24 @@ func (c *Context) Write(p []byte) (int, error) {
 func (c *Context) WriteString(str string) (int, error) { return c.Write([]byte(str)) }
 
 // Respond replies to the sender of the current message, if there is one.
+//
+// A request (a message with a sender) that is not one of the socket
+// messages and that the handler neither Responds to nor Defers during
+// Receive is answered with Error{WSAEINVAL} ("unhandled message"), so a
+// caller never waits for a reply that will not come.
 func (c *Context) Respond(msg any) {
+	c.responded = true
 	if c.sender != nil {
 		c.s.host.sendTo(c.sender, msg)
 	}
+}
+
+// Defer takes over the reply to the current request: it returns the sender
+// (nil if none) so the handler can answer later with Send, and stops the
+// automatic Error reply described at Respond.
+func (c *Context) Defer() *actor.PID {
+	c.responded = true
+	return c.sender
 }
 
 // Send sends msg to pid, from this socket.

@@ -435,13 +435,16 @@ func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
 // handler actor (Pooled).
 func (s *socket) invoke(msg any, sender *actor.PID, actx actor.Context) {
 	c := &s.ctx
-	c.msg, c.sender, c.actx = msg, sender, actx
+	c.msg, c.sender, c.actx, c.responded = msg, sender, actx, false
 	defer func() {
-		c.msg, c.sender, c.actx = nil, nil, nil
 		if p := recover(); p != nil {
 			s.host.log.Error("sockactor: handler panic; aborting socket", "socket", s.id, "panic", fmt.Sprint(p))
 			s.post(&Abort{})
 		}
+		if c.sender != nil && !c.responded {
+			s.host.sendTo(c.sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
+		}
+		c.msg, c.sender, c.actx = nil, nil, nil
 	}()
 	s.ln.handler.Receive(c)
 }

@@ -84,6 +84,7 @@ type Engine struct {
 	geng     gnet.Engine   // set in OnBoot (loop goroutine), read after booted is closed
 	booted   chan struct{} // closed by OnBoot
 	done     chan struct{} // closed when gnet.Rotate returns
+	stopped  chan struct{} // closed when Stop's helpers have finished too
 	runErr   error         // written before done is closed
 	stopping atomic.Bool
 	stopOnce sync.Once
@@ -92,10 +93,11 @@ type Engine struct {
 // NewEngine returns an Engine that reports to h.
 func NewEngine(h Handler, opts Options) *Engine {
 	return &Engine{
-		h:      h,
-		opts:   opts,
-		booted: make(chan struct{}),
-		done:   make(chan struct{}),
+		h:       h,
+		opts:    opts,
+		booted:  make(chan struct{}),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 }
 
@@ -236,18 +238,30 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 	select {
 	case <-e.booted:
-	case <-e.done:
+	case <-e.done: // boot failed: nothing runs
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	e.stopOnce.Do(func() {
-		// gnet.Engine.Stop waits too; its error only repeats ctx's or says
-		// the engine is already down, which done below covers.
-		go func() { _ = e.geng.Stop(context.Background()) }()
+		// gnet's Engine.Stop polls for the end every 500 ms; Rotate
+		// returning (done) is the real signal, so cancel its wait then and
+		// wait for the goroutine, leaving nothing behind.
+		stopCtx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() {
+			_ = e.geng.Stop(stopCtx)
+			close(stopped)
+		}()
+		go func() {
+			<-e.done
+			cancel()
+			<-stopped
+			close(e.stopped)
+		}()
 	})
 	select {
-	case <-e.done:
+	case <-e.stopped:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

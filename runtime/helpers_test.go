@@ -1,0 +1,233 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/goleak"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	sockrt "github.com/sockactor/sockactor/runtime"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// gnet's package-level worker pool (ants) keeps its purge and clock
+		// goroutines for the life of the process.
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+	)
+}
+
+// modes is the dispatch matrix every socket test runs under.
+var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func ctx5(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// fdCount returns the number of open descriptors of this process.
+func fdCount(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
+}
+
+// server is a running runtime with one listener, shut down at cleanup, with
+// a check that every descriptor it opened is closed again.
+type server struct {
+	rt   *sockrt.Runtime
+	ln   *sockrt.Listener
+	addr string
+	rec  *recorder
+}
+
+type serverOpts struct {
+	dispatch actors.Dispatch
+	policy   actors.BanPolicy
+	linger   time.Duration
+	handler  actors.Handler
+}
+
+func startServer(t *testing.T, o serverOpts) *server {
+	t.Helper()
+	fds := fdCount(t)
+	if o.handler == nil {
+		o.handler = echo
+	}
+	if o.linger == 0 {
+		o.linger = 100 * time.Millisecond
+	}
+	rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: o.linger, BanPolicy: o.policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := rt.Listen("tcp://127.0.0.1:0", o.handler, actors.ListenOptions{Dispatch: o.dispatch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{rt: rt, ln: ln, addr: ln.Addr().String()}
+	s.rec = newRecorder(t, rt.System())
+	if err := rt.Subscribe(s.rec.pid, events.MaskAll); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		waitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
+	})
+	return s
+}
+
+// echo writes back what it receives.
+var echo = actors.HandlerFunc(func(c *actors.Context) {
+	if m, ok := c.Message().(*actors.Received); ok {
+		_, _ = c.Write(m.Data)
+	}
+})
+
+func dial(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// roundTrip writes msg and reads the same number of bytes back.
+func roundTrip(t *testing.T, c net.Conn, msg string) string {
+	t.Helper()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	return string(buf)
+}
+
+// readUntilErr reads until an error (EOF, reset, timeout) and returns it.
+func readUntilErr(c net.Conn) error {
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return err
+		}
+	}
+}
+
+func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// recorder is a subscriber actor that keeps every event it gets.
+type recorder struct {
+	pid *actor.PID
+	mu  sync.Mutex
+	evs []*events.Event
+}
+
+func newRecorder(t *testing.T, sys *actor.ActorSystem) *recorder {
+	r := &recorder{}
+	r.pid = sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if ev, ok := c.Message().(*events.Event); ok {
+			r.mu.Lock()
+			r.evs = append(r.evs, ev)
+			r.mu.Unlock()
+		}
+	}))
+	return r
+}
+
+// of returns the events seen for one socket, in order.
+func (r *recorder) of(id uint64) []*events.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*events.Event
+	for _, ev := range r.evs {
+		if ev.SocketId == id {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (r *recorder) count(id uint64, k events.Kind) int {
+	n := 0
+	for _, ev := range r.of(id) {
+		if ev.EventKind() == k {
+			n++
+		}
+	}
+	return n
+}
+
+// accepted waits for the n-th FD_ACCEPT (1-based) and returns its socket id.
+func (r *recorder) accepted(t *testing.T, n int) uint64 {
+	t.Helper()
+	var id uint64
+	waitFor(t, "FD_ACCEPT", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		seen := 0
+		for _, ev := range r.evs {
+			if ev.EventKind() == events.FDAccept {
+				seen++
+				if seen == n {
+					id = ev.SocketId
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return id
+}
+
+// closeEvent waits for the socket's FD_CLOSE and returns it.
+func (r *recorder) closeEvent(t *testing.T, id uint64) *events.Event {
+	t.Helper()
+	var got *events.Event
+	waitFor(t, "FD_CLOSE", func() bool {
+		for _, ev := range r.of(id) {
+			if ev.EventKind() == events.FDClose {
+				got = ev
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}

@@ -1,0 +1,321 @@
+package runtime_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+func TestRecvDisconnectSucceedsWithEmptyDataAndIsIdempotent(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard})
+			c := dial(t, s.addr)
+			if got := roundTrip(t, c, "ping"); got != "ping" {
+				t.Fatalf("echo = %q", got)
+			}
+			pid := s.rt.SocketPID(s.rec.accepted(t, 1))
+			for i := 0; i < 2; i++ {
+				data, err := s.rt.RecvDisconnect(ctx5(t), pid)
+				if err != nil {
+					t.Fatalf("RecvDisconnect #%d: %v", i+1, err)
+				}
+				if len(data) != 0 {
+					t.Fatalf("TCP disconnect data = %q, want empty", data)
+				}
+			}
+			info, err := s.rt.Info(ctx5(t), pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !info.RecvShut || info.SendShut || info.State != "open" {
+				t.Fatalf("info after ban = %+v", info)
+			}
+		})
+	}
+}
+
+func TestRecvDisconnectOnListenerIsNotConn(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	_, err := s.rt.RecvDisconnect(ctx5(t), s.ln.PID())
+	if !errors.Is(err, netio.ErrNotConn) || !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("err = %v, want WSAENOTCONN", err)
+	}
+}
+
+func TestRecvDisconnectOnReleasedSocketIsNotSock(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startServer(t, serverOpts{dispatch: mode})
+			dial(t, s.addr)
+			pid := s.rt.SocketPID(s.rec.accepted(t, 1))
+			if err := s.rt.Close(ctx5(t), pid); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.rt.RecvDisconnect(ctx5(t), pid)
+			if !errors.Is(err, netio.ErrNotSock) {
+				t.Fatalf("err = %v, want WSAENOTSOCK", err)
+			}
+			// A PID that never named a socket answers the same.
+			if _, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(1<<40)); !errors.Is(err, netio.ErrNotSock) {
+				t.Fatalf("unknown socket: err = %v, want WSAENOTSOCK", err)
+			}
+		})
+	}
+}
+
+func TestRecvDisconnectAfterFDCloseStillSucceeds(t *testing.T) {
+	s := startServer(t, serverOpts{linger: 5 * time.Second})
+	c := dial(t, s.addr)
+	id := s.rec.accepted(t, 1)
+	c.Close()
+	s.rec.closeEvent(t, id)
+	data, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(id))
+	if err != nil || len(data) != 0 {
+		t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v; want empty, nil (SEMANTICS §3.9)", data, err)
+	}
+}
+
+// banCounter is a handler that bans its own socket through the real message
+// path once it has received trigger bytes, and counts bytes delivered after
+// the ban's reply reached it (there must be none).
+type banCounter struct {
+	trigger  int
+	before   atomic.Int64
+	after    atomic.Int64 // bytes delivered after the RecvDisconnectResult
+	banned   atomic.Int32 // sockets whose ban reply arrived
+	failures atomic.Int32
+}
+
+type banState struct {
+	seen      int
+	requested bool
+	banned    bool
+}
+
+func (b *banCounter) Receive(c *actors.Context) {
+	st, _ := c.State().(*banState)
+	if st == nil {
+		st = &banState{}
+		c.SetState(st)
+	}
+	switch m := c.Message().(type) {
+	case *actors.Received:
+		if st.banned {
+			b.after.Add(int64(len(m.Data)))
+			return
+		}
+		b.before.Add(int64(len(m.Data)))
+		st.seen += len(m.Data)
+		if st.seen >= b.trigger && !st.requested {
+			st.requested = true
+			c.Request(c.Self(), &actors.RecvDisconnect{})
+		}
+	case *actors.RecvDisconnectResult:
+		if m.Code != 0 {
+			b.failures.Add(1)
+		}
+		st.banned = true
+		b.banned.Add(1)
+	}
+}
+
+func TestRecvBanResetGivesRSTAndOneFDClose(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			h := &banCounter{trigger: 4}
+			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanReset, handler: h})
+			c := dial(t, s.addr)
+			id := s.rec.accepted(t, 1)
+			if _, err := c.Write([]byte("ban!")); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "ban reply", func() bool { return h.banned.Load() == 1 })
+			// Data after the ban resets the connection.
+			_, _ = c.Write([]byte("late data"))
+			if err := readUntilErr(c); !isReset(err) {
+				t.Fatalf("client read err = %v, want ECONNRESET", err)
+			}
+			ev := s.rec.closeEvent(t, id)
+			if ev.Code != uint32(netio.WSAECONNABORTED) || ev.Reason != "recv-ban" || !ev.Local {
+				t.Fatalf("FD_CLOSE = %v", ev)
+			}
+			waitFor(t, "release", func() bool {
+				_, err := s.rt.Info(ctx5(t), s.rt.SocketPID(id))
+				return errors.Is(err, netio.ErrNotSock)
+			})
+			if n := s.rec.count(id, events.FDClose); n != 1 {
+				t.Fatalf("FD_CLOSE count = %d, want 1", n)
+			}
+			if h.after.Load() != 0 || h.failures.Load() != 0 {
+				t.Fatalf("bytes after ban = %d, failures = %d", h.after.Load(), h.failures.Load())
+			}
+		})
+	}
+}
+
+func TestRecvBanDiscardKeepsConnectionCountsBytesAndSends(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			h := &banCounter{trigger: 4}
+			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard, handler: h})
+			c := dial(t, s.addr)
+			id := s.rec.accepted(t, 1)
+			pid := s.rt.SocketPID(id)
+			if _, err := c.Write([]byte("ban!")); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "ban reply", func() bool { return h.banned.Load() == 1 })
+			junk := make([]byte, 10000)
+			if _, err := c.Write(junk); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "banned bytes counted", func() bool {
+				info, err := s.rt.Info(ctx5(t), pid)
+				return err == nil && info.BannedBytes == uint64(len(junk))
+			})
+			// Sending still works after the ban.
+			if n, err := s.rt.Send(ctx5(t), pid, []byte("still here")); err != nil || n != 10 {
+				t.Fatalf("Send after ban = %d, %v", n, err)
+			}
+			buf := make([]byte, 10)
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Read(buf); err != nil || string(buf) != "still here" {
+				t.Fatalf("client read %q, %v", buf, err)
+			}
+			if h.after.Load() != 0 {
+				t.Fatalf("%d bytes reached the handler after the ban", h.after.Load())
+			}
+			if n := s.rec.count(id, events.FDClose); n != 0 {
+				t.Fatalf("discard closed the socket (%d FD_CLOSE)", n)
+			}
+		})
+	}
+}
+
+// blockingHandler holds the pooled handler in Receive until released, so
+// Received messages pile up in its mailbox.
+type blockingHandler struct {
+	entered  chan struct{}
+	release  chan struct{}
+	once     sync.Once
+	received atomic.Int64
+}
+
+func (b *blockingHandler) Receive(c *actors.Context) {
+	if m, ok := c.Message().(*actors.Received); ok {
+		b.received.Add(int64(len(m.Data)))
+		b.once.Do(func() { close(b.entered) })
+		<-b.release
+	}
+}
+
+func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
+	for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
+		t.Run(policy.String(), func(t *testing.T) {
+			h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
+			s := startServer(t, serverOpts{dispatch: actors.Pooled, policy: policy, handler: h})
+			defer close(h.release)
+			c := dial(t, s.addr)
+			id := s.rec.accepted(t, 1)
+			pid := s.rt.SocketPID(id)
+			if _, err := c.Write([]byte("first")); err != nil {
+				t.Fatal(err)
+			}
+			<-h.entered
+			// The handler is stuck on "first": these queue in its mailbox.
+			queued := 0
+			for i := 0; i < 5; i++ {
+				msg := fmt.Sprintf("queued-%d", i)
+				queued += len(msg)
+				if _, err := c.Write([]byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Millisecond) // separate reads, not a correctness wait
+			}
+			waitFor(t, "bytes read by the loop", func() bool {
+				info, err := s.rt.Info(ctx5(t), pid)
+				return err == nil && info.QueuedIn == int64(queued)
+			})
+			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
+				t.Fatalf("RecvDisconnect: %v", err)
+			}
+			if policy == actors.BanReset {
+				// Queued data at ban time: reset right then (SEMANTICS §3.3).
+				ev := s.rec.closeEvent(t, id)
+				if ev.Reason != "recv-ban" || ev.Code != uint32(netio.WSAECONNABORTED) {
+					t.Fatalf("FD_CLOSE = %v", ev)
+				}
+				if err := readUntilErr(c); !isReset(err) {
+					t.Fatalf("client err = %v, want ECONNRESET", err)
+				}
+			}
+			h.release <- struct{}{} // let "first" finish
+			if policy == actors.BanDiscard {
+				waitFor(t, "queued bytes counted as banned", func() bool {
+					info, err := s.rt.Info(ctx5(t), pid)
+					return err == nil && info.BannedBytes == uint64(queued)
+				})
+			}
+			if got := h.received.Load(); got != int64(len("first")) {
+				t.Fatalf("handler received %d bytes, want only the %d before the ban", got, len("first"))
+			}
+		})
+	}
+}
+
+func TestRecvBanUnderConcurrentStress(t *testing.T) {
+	const conns = 40
+	for _, mode := range modes {
+		for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
+			t.Run(mode.String()+"/"+policy.String(), func(t *testing.T) {
+				h := &banCounter{trigger: 2048}
+				s := startServer(t, serverOpts{dispatch: mode, policy: policy, handler: h})
+				var wg sync.WaitGroup
+				stop := make(chan struct{})
+				for i := 0; i < conns; i++ {
+					c := dial(t, s.addr)
+					wg.Add(1)
+					go func(c net.Conn) {
+						// Stream until told to stop, the connection dies, or
+						// the bound is reached.
+						defer wg.Done()
+						chunk := make([]byte, 512)
+						deadline := time.Now().Add(10 * time.Second)
+						for i := 0; i < 20000 && time.Now().Before(deadline); i++ {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+							if _, err := c.Write(chunk); err != nil {
+								return
+							}
+						}
+					}(c)
+				}
+				waitFor(t, "every socket banned", func() bool { return h.banned.Load() == conns })
+				// Keep streaming a little after every ban, then stop.
+				time.Sleep(50 * time.Millisecond)
+				close(stop)
+				wg.Wait()
+				if h.after.Load() != 0 {
+					t.Fatalf("%d bytes delivered after the ban", h.after.Load())
+				}
+				if h.failures.Load() != 0 {
+					t.Fatalf("%d RecvDisconnect failures", h.failures.Load())
+				}
+			})
+		}
+	}
+}
