@@ -181,9 +181,11 @@ func (c *Conn) Execute(fn func()) error {
 
 // ShutdownRecv applies the receive ban (SEMANTICS §3). From this call on no
 // received byte reaches Handler.OnData. queued is the number of bytes the
-// upper layer read but has not consumed; if it (or gnet's inbound buffer) is
-// non-zero, the policy applies to it at once: BanReset aborts the connection
-// with ReasonRecvBan, BanDiscard counts the bytes. Loop only. Idempotent.
+// upper layer read but has not consumed (it drops and counts them itself,
+// with AddBanned). If queued or gnet's inbound buffer is non-zero, the
+// policy applies at once: BanReset aborts the connection with
+// ReasonRecvBan; BanDiscard drops gnet's buffered bytes and counts them.
+// Loop only. Idempotent.
 func (c *Conn) ShutdownRecv(queued int) {
 	if c.recvShut {
 		return
@@ -192,18 +194,18 @@ func (c *Conn) ShutdownRecv(queued int) {
 	if c.closed.Load() {
 		return
 	}
-	if n := c.gc.InboundBuffered(); n > 0 {
-		_, _ = c.gc.Discard(n)
-		queued += n
+	buffered := c.gc.InboundBuffered()
+	if buffered > 0 {
+		_, _ = c.gc.Discard(buffered)
 	}
-	if queued == 0 {
+	if queued+buffered == 0 {
 		return
 	}
 	if c.policy == BanReset {
 		c.Close(ReasonRecvBan)
 		return
 	}
-	c.banned.Add(uint64(queued))
+	c.banned.Add(uint64(buffered))
 }
 
 // ShutdownSend half-closes the send side (FIN) once queued outbound bytes are

@@ -72,7 +72,13 @@ type Runtime struct {
 func New(opts Options) (*Runtime, error) {
 	rt := &Runtime{system: opts.ActorSystem, stopDone: make(chan struct{})}
 	if rt.system == nil {
-		rt.system = actor.NewActorSystem(actor.WithLoggerFactory(quietLogger(opts.Logger)))
+		rt.system = actor.NewActorSystem(
+			actor.WithLoggerFactory(quietLogger(opts.Logger)),
+			// Requests to released sockets end in protoactor's dead-letter
+			// process, whose log throttle holds a goroutine for one
+			// interval; keep it short so nothing outlives Shutdown for long.
+			actor.WithDeadLetterThrottleInterval(100*time.Millisecond),
+		)
 		rt.ownSystem = true
 	}
 	rt.hub = events.NewHub(rt.system, "sockactor/events-"+rt.system.ProcessRegistry.NextId())

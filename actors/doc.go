@@ -1,0 +1,20 @@
+// Package actors makes every socket an actor. Each accepted TCP connection
+// becomes a socket actor: an actor.Process registered in protoactor's
+// process registry under "sock/<id>", whose mailbox drains on the gnet event
+// loop that owns the connection. Its messages (Send, RecvDisconnect,
+// SendDisconnect, Close, Abort, Subscribe, Info, ...; protobuf, so they cross
+// protoactor remote unchanged) therefore run serialized with the socket's
+// I/O, with no goroutine of their own and no lock on the data path. Each
+// listener is an actor too. The package also holds the Handler API that runs
+// user behaviour inside the socket actor, and Caller, the request helpers for
+// code that is not an actor.
+//
+// Goroutines: the control path (socket messages) and Inline handlers run on
+// the connection's event loop; Pooled handlers run in a real protoactor actor
+// on the default dispatcher and receive copies of the bytes. The receive ban
+// is enforced below this package, in netio's read path; this package extends
+// it to bytes already queued for a pooled handler, which are dropped (and
+// reset the connection under the reset policy) instead of being delivered.
+// Events are published through events.Hub from the loop, which keeps them in
+// order per socket and makes FD_CLOSE the last one.
+package actors

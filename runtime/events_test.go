@@ -1,0 +1,227 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
+	cases := []struct {
+		name   string
+		policy actors.BanPolicy
+		end    func(t *testing.T, s *server, c *net.TCPConn, pid *actor.PID)
+		code   netio.Code
+		reason string
+		local  bool
+	}{
+		{"peer FIN", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, _ *actor.PID) {
+			c.Close()
+		}, 0, "peer-close", false},
+		{"peer RST", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, _ *actor.PID) {
+			_ = c.SetLinger(0)
+			c.Close()
+		}, netio.WSAECONNRESET, "peer-reset", false},
+		{"Close", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, pid *actor.PID) {
+			if err := s.rt.Close(ctx5(t), pid); err != nil {
+				t.Fatal(err)
+			}
+			if err := readUntilErr(c); err == nil || isReset(err) {
+				t.Fatalf("client after Close: %v, want EOF", err)
+			}
+		}, 0, "local-close", true},
+		{"Abort", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, pid *actor.PID) {
+			if err := s.rt.Abort(ctx5(t), pid); err != nil {
+				t.Fatal(err)
+			}
+			if err := readUntilErr(c); !isReset(err) {
+				t.Fatalf("client after Abort: %v, want ECONNRESET", err)
+			}
+		}, netio.WSAECONNABORTED, "local-abort", true},
+		{"ban reset", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, pid *actor.PID) {
+			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Write([]byte("after the ban"))
+		}, netio.WSAECONNABORTED, "recv-ban", true},
+		{"engine shutdown", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, _ *actor.PID) {
+			if err := s.rt.Shutdown(ctx5(t)); err != nil {
+				t.Fatal(err)
+			}
+		}, netio.WSAENETDOWN, "shutdown", true},
+	}
+	for _, tc := range cases {
+		for _, mode := range modes {
+			t.Run(tc.name+"/"+mode.String(), func(t *testing.T) {
+				s := startServer(t, serverOpts{dispatch: mode, policy: tc.policy, linger: 30 * time.Millisecond})
+				c := dial(t, s.addr)
+				if got := roundTrip(t, c, "hi"); got != "hi" {
+					t.Fatalf("echo %q", got)
+				}
+				id := s.rec.accepted(t, 1)
+				pid := s.rt.SocketPID(id)
+				// A per-socket subscriber, and the runtime-wide recorder
+				// subscribed per socket as well: each gets one FD_CLOSE.
+				perSocket := newRecorder(t, s.rt.System())
+				if err := s.rt.Caller.Subscribe(ctx5(t), pid, perSocket.pid, events.MaskAll); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.rt.Caller.Subscribe(ctx5(t), pid, s.rec.pid, events.MaskOf(events.FDClose)); err != nil {
+					t.Fatal(err)
+				}
+
+				tc.end(t, s, c, pid)
+
+				ev := s.rec.closeEvent(t, id)
+				if ev.Code != uint32(tc.code) || ev.Reason != tc.reason || ev.Local != tc.local {
+					t.Fatalf("FD_CLOSE = code %d reason %q local %v; want %d %q %v", ev.Code, ev.Reason, ev.Local, tc.code, tc.reason, tc.local)
+				}
+				if ev.PID().Id != pid.Id || ev.RemoteAddr != c.LocalAddr().String() {
+					t.Fatalf("FD_CLOSE names pid %v remote %s", ev.PID(), ev.RemoteAddr)
+				}
+				perSocket.closeEvent(t, id)
+				// Wait for release: nothing can be emitted after it.
+				waitFor(t, "release", func() bool {
+					_, err := s.rt.Info(ctx5(t), pid)
+					return errors.Is(err, netio.ErrNotSock) || errors.Is(err, netio.ErrNetDown)
+				})
+				for name, r := range map[string]*recorder{"runtime-wide": s.rec, "per-socket": perSocket} {
+					evs := r.of(id)
+					if n := r.count(id, events.FDClose); n != 1 {
+						t.Errorf("%s subscriber got %d FD_CLOSE, want 1", name, n)
+					}
+					if last := evs[len(evs)-1]; last.EventKind() != events.FDClose {
+						t.Errorf("%s subscriber: last event %v, want FD_CLOSE", name, events.Kind(last.Kind))
+					}
+				}
+				if n := s.rec.count(id, events.FDAccept); n != 1 {
+					t.Errorf("FD_ACCEPT count %d, want 1", n)
+				}
+			})
+		}
+	}
+}
+
+func TestFDAcceptPerAcceptedConnection(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startServer(t, serverOpts{dispatch: mode})
+			ids := map[uint64]bool{}
+			for i := 1; i <= 3; i++ {
+				dial(t, s.addr)
+				ids[s.rec.accepted(t, i)] = true
+			}
+			if len(ids) != 3 {
+				t.Fatalf("socket ids %v, want 3 distinct", ids)
+			}
+			for id := range ids {
+				ev := s.rec.of(id)[0]
+				if ev.EventKind() != events.FDAccept || ev.Reason != "accept" || ev.Code != 0 || ev.ListenerId != s.ln.ID() {
+					t.Fatalf("FD_ACCEPT = %v", ev)
+				}
+			}
+		})
+	}
+}
+
+func TestListenerSubscribersGetAcceptAndInheritedClose(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	lr := newRecorder(t, s.rt.System())
+	if err := s.rt.Caller.Subscribe(ctx5(t), s.ln.PID(), lr.pid, events.MaskOf(events.FDAccept, events.FDClose)); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s.addr)
+	id := lr.accepted(t, 1)
+	c.Close()
+	if ev := lr.closeEvent(t, id); ev.Reason != "peer-close" {
+		t.Fatalf("inherited FD_CLOSE = %v", ev)
+	}
+}
+
+func TestDeadSubscribersAreDroppedOthersStillServed(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startServer(t, serverOpts{dispatch: mode})
+			dead := newRecorder(t, s.rt.System())
+			if err := s.rt.Subscribe(dead.pid, events.MaskAll); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.rt.System().Root.StopFuture(dead.pid).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			c := dial(t, s.addr)
+			id := s.rec.accepted(t, 1)
+			c.Close()
+			s.rec.closeEvent(t, id)
+			waitFor(t, "dead subscriber dropped", func() bool { return !s.rt.Unsubscribe(dead.pid) })
+			if s.rt.Stats().Events.Dropped == 0 {
+				t.Fatalf("no drop counted: %+v", s.rt.Stats().Events)
+			}
+		})
+	}
+}
+
+func TestLateSubscriberToClosedSocketGetsItsFDClose(t *testing.T) {
+	s := startServer(t, serverOpts{linger: 5 * time.Second})
+	c := dial(t, s.addr)
+	id := s.rec.accepted(t, 1)
+	c.Close()
+	s.rec.closeEvent(t, id)
+	late := newRecorder(t, s.rt.System())
+	if err := s.rt.Caller.Subscribe(ctx5(t), s.rt.SocketPID(id), late.pid, events.MaskOf(events.FDClose)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := late.closeEvent(t, id); ev.Reason != "peer-close" {
+		t.Fatalf("late FD_CLOSE = %v", ev)
+	}
+}
+
+func TestShutdownClosesEverySocketAndIsIdempotent(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startServer(t, serverOpts{dispatch: mode})
+			var ids []uint64
+			for i := 1; i <= 3; i++ {
+				c := dial(t, s.addr)
+				roundTrip(t, c, "x")
+				ids = append(ids, s.rec.accepted(t, i))
+			}
+			if err := s.rt.Shutdown(ctx5(t)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.rt.Shutdown(ctx5(t)); err != nil {
+				t.Fatalf("second Shutdown: %v", err)
+			}
+			for _, id := range ids {
+				ev := s.rec.closeEvent(t, id)
+				if ev.Code != uint32(netio.WSAENETDOWN) || ev.Reason != "shutdown" || !ev.Local {
+					t.Fatalf("FD_CLOSE = %v", ev)
+				}
+			}
+			if err := s.rt.Subscribe(s.rec.pid, events.MaskAll); !errors.Is(err, netio.ErrNotInitialised) {
+				t.Fatalf("Subscribe after Shutdown: %v, want WSANOTINITIALISED", err)
+			}
+			if st := s.rt.Stats().Sockets; st.Open != 0 || st.Closed["shutdown"] != 3 {
+				t.Fatalf("stats after shutdown %+v", st)
+			}
+		})
+	}
+}
+
+func TestShutdownHonoursContext(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.rt.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown(cancelled) = %v", err)
+	}
+	// The shutdown still completes; the cleanup waits for it.
+}
