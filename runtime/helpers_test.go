@@ -231,3 +231,12 @@ func (r *recorder) closeEvent(t *testing.T, id uint64) *events.Event {
 	})
 	return got
 }
+
+// actorFunc makes props for an actor that handles events with f.
+func actorFunc(f func(*events.Event)) *actor.Props {
+	return actor.PropsFromFunc(func(c actor.Context) {
+		if ev, ok := c.Message().(*events.Event); ok {
+			f(ev)
+		}
+	})
+}

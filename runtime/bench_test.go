@@ -1,0 +1,127 @@
+package runtime_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	sockrt "github.com/sockactor/sockactor/runtime"
+)
+
+// rawEcho is the baseline: a raw gnet v2 echo server.
+type rawEcho struct {
+	gnet.BuiltinEventEngine
+	addr chan string
+}
+
+func (e *rawEcho) OnBoot(eng gnet.Engine) gnet.Action { return gnet.None }
+func (e *rawEcho) OnTraffic(c gnet.Conn) gnet.Action {
+	buf, _ := c.Next(-1)
+	_, _ = c.Write(buf)
+	return gnet.None
+}
+
+// pingPong measures one 64-byte echo round trip per op on one loopback
+// connection. allocs/op is the whole process, client included (the client's
+// net.Conn Read/Write allocate nothing), so it is the server path's count.
+func pingPong(b *testing.B, addr string) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg := make([]byte, 64)
+	buf := make([]byte, 64)
+	b.SetBytes(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEcho(b *testing.B) {
+	b.Run("raw-gnet", func(b *testing.B) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		done := make(chan error, 1)
+		go func() { done <- gnet.Run(&rawEcho{}, "tcp://"+addr, gnet.WithMulticore(true)) }()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("raw gnet did not start")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		pingPong(b, addr)
+		b.StopTimer()
+		_ = gnet.Stop(context.Background(), "tcp://"+addr)
+		<-done
+	})
+	for _, mode := range modes {
+		b.Run("sockactor-"+mode.String(), func(b *testing.B) {
+			rt, _ := sockrt.New(sockrt.Options{})
+			ln, err := rt.Listen("tcp://127.0.0.1:0", echo, actors.ListenOptions{Dispatch: mode})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := rt.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			defer rt.Shutdown(context.Background())
+			pingPong(b, ln.Addr().String())
+		})
+	}
+}
+
+// BenchmarkRecvDisconnectRoundTrip measures a RecvDisconnect request through
+// the socket's mailbox on its event loop and back (the ban is idempotent, so
+// every op after the first is a full round trip that changes nothing).
+func BenchmarkRecvDisconnectRoundTrip(b *testing.B) {
+	rt, _ := sockrt.New(sockrt.Options{BanPolicy: actors.BanDiscard})
+	ln, _ := rt.Listen("tcp://127.0.0.1:0", echo, actors.ListenOptions{})
+	if err := rt.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Shutdown(context.Background())
+	accepted := make(chan uint64, 1)
+	sub := rt.System().Root.Spawn(actorFunc(func(ev *events.Event) {
+		if ev.EventKind() == events.FDAccept {
+			accepted <- ev.SocketId
+		}
+	}))
+	_ = rt.Subscribe(sub, events.MaskOf(events.FDAccept))
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	pid := rt.SocketPID(<-accepted)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := rt.RecvDisconnect(ctx, pid); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
