@@ -135,23 +135,32 @@ func (c *Context) State() any { return c.s.userState }
 func (c *Context) SetState(v any) { c.s.userState = v }
 
 // Write sends p to the peer. Under Inline dispatch it writes straight into
-// the connection (or gnet's outbound buffer); under Pooled dispatch p is
-// copied and queued through gnet's asynchronous write path, and the returned
-// count is len(p) once queued. p is never retained. It fails with
-// ErrShutdown after SendDisconnect and ErrNotConn once the connection closed.
+// the connection (or gnet's outbound buffer). Under Pooled dispatch p is
+// copied and queued in the socket's mailbox, so it reaches the peer in order
+// with the messages the handler sends to its own socket (a Write before a
+// SendDisconnect goes out before the FIN); the count is len(p) once queued.
+// p is never retained. It fails with ErrShutdown after SendDisconnect and
+// ErrNotConn once the connection closed.
+//
+// Messages a handler sends to its own PID (SendDisconnect, Close, ...) are
+// asynchronous: under Inline dispatch they run after Receive returns, so a
+// Write later in the same Receive still goes out before them.
 func (c *Context) Write(p []byte) (int, error) {
 	s := c.s
 	if s.ln.opts.Dispatch == Inline {
 		return s.conn.Write(p) // event loop goroutine
 	}
-	if len(p) == 0 {
+	switch {
+	case s.conn.Closed():
+		return 0, netio.ErrNotConn
+	case s.conn.SendDown():
+		return 0, netio.ErrShutdown
+	case len(p) == 0:
 		return 0, nil
 	}
 	cp := make([]byte, len(p))
 	copy(cp, p)
-	if err := s.conn.AsyncWrite(cp, nil); err != nil {
-		return 0, err
-	}
+	s.post(writeOp{data: cp})
 	return len(p), nil
 }
 

@@ -55,8 +55,9 @@ type socket struct {
 
 // internal control messages (never leave the process).
 type (
-	banViolation struct{} // a pooled handler dropped banned bytes under BanReset
-	releaseNow   struct{} // linger expired
+	banViolation struct{}              // a pooled handler dropped banned bytes under BanReset
+	releaseNow   struct{}              // linger expired
+	writeOp      struct{ data []byte } // a pooled handler's Write
 )
 
 func newSocket(h *Host, l *Listener, c *netio.Conn) *socket {
@@ -196,6 +197,10 @@ func (s *socket) handle(m any) {
 					break
 				}
 			}
+		}
+	case writeOp:
+		if !closed {
+			_, _ = s.conn.Write(msg.data) // errors: the handler sees FD_CLOSE or ErrShutdown next time
 		}
 	case banViolation:
 		s.conn.Close(netio.ReasonRecvBan)

@@ -66,6 +66,7 @@ type Conn struct {
 	sendShut  bool
 	policy    BanPolicy
 	closed    atomic.Bool // atomic: set on the loop in OnClose
+	sendDown  atomic.Bool // atomic: ShutdownSend was called (sendShut or finPend)
 	inTraffic bool        // inside OnTraffic: closes are deferred to its return value
 	closeReq  bool        // a close was asked while inTraffic
 	reason    Reason      // why this side is closing; ReasonNone until then
@@ -91,6 +92,10 @@ func (c *Conn) SendShut() bool { return c.sendShut }
 // Reason returns why the connection closed (ReasonNone while open, or the
 // reason of a close in progress). Loop only.
 func (c *Conn) Reason() Reason { return c.reason }
+
+// SendDown reports whether ShutdownSend has been called, so writers off
+// the loop can fail fast with ErrShutdown. Safe from any goroutine.
+func (c *Conn) SendDown() bool { return c.sendDown.Load() }
 
 // Policy returns the ban policy. Loop only.
 func (c *Conn) Policy() BanPolicy { return c.policy }
@@ -137,32 +142,23 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// AsyncWrite queues p for the peer from any goroutine, through gnet's
-// asynchronous write path. p is owned by the connection afterwards. done, if
-// not nil, runs on the loop once p has been written or refused.
-//
-// Goroutine: any. The shutdown checks read loop-owned flags racily on
-// purpose, so they are repeated on the loop (where it counts).
+// AsyncWrite queues p for the peer from any goroutine: it is written on the
+// connection's loop with Write's checks (so after ShutdownSend it fails with
+// ErrShutdown instead of reaching the socket). p is owned by the connection
+// afterwards. done, if not nil, runs on the loop with Write's result.
 func (c *Conn) AsyncWrite(p []byte, done func(n int, err error)) error {
 	if c.closed.Load() {
 		return ErrNotConn
 	}
-	err := c.gc.AsyncWrite(p, func(_ gnet.Conn, err error) error {
-		// Runs on the loop.
-		n := 0
-		if err == nil {
-			n = len(p)
-			c.bytesOut += uint64(n)
-		}
+	if c.sendDown.Load() {
+		return ErrShutdown
+	}
+	return c.Execute(func() {
+		n, err := c.Write(p) // event loop goroutine
 		if done != nil {
 			done(n, err)
 		}
-		return nil
 	})
-	if err != nil {
-		return ErrNetDown
-	}
-	return nil
 }
 
 // Execute runs fn on the connection's event loop. Safe from any goroutine.
@@ -218,6 +214,7 @@ func (c *Conn) ShutdownSend() error {
 		return ErrNotConn
 	}
 	c.finPend = true
+	c.sendDown.Store(true)
 	c.tryFin()
 	return nil
 }

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -193,5 +194,43 @@ func TestListenAndStartErrors(t *testing.T) {
 	}
 	if err := rt.Start(ctx5(t)); !errors.Is(err, netio.ErrInvalid) {
 		t.Errorf("Start without listener: %v, want WSAEINVAL", err)
+	}
+}
+
+func TestPooledWriteAfterSendDisconnectIsOrderedAndRefused(t *testing.T) {
+	var lateErr atomic.Value
+	h := actors.HandlerFunc(func(c *actors.Context) {
+		switch m := c.Message().(type) {
+		case *actors.Received:
+			if string(m.Data) == "shut" {
+				_, _ = c.WriteString("before FIN")
+				c.Send(c.Self(), &actors.SendDisconnect{})
+				_, _ = c.WriteString("after FIN") // queued behind SendDisconnect
+				return
+			}
+			_, err := c.Write(m.Data)
+			lateErr.Store(fmt.Sprint(err))
+		}
+	})
+	s := startServer(t, serverOpts{dispatch: actors.Pooled, handler: h})
+	c := dial(t, s.addr)
+	id := s.rec.accepted(t, 1)
+	if _, err := c.Write([]byte("shut")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "before FIN" {
+		t.Fatalf("client read %q, %v; want only %q then EOF", got, err, "before FIN")
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "handler write after FIN", func() bool { return lateErr.Load() != nil })
+	if e := lateErr.Load().(string); e != netio.ErrShutdown.Error() {
+		t.Fatalf("Write after SendDisconnect: %s, want %v", e, netio.ErrShutdown)
+	}
+	if n := s.rec.count(id, events.FDClose); n != 0 {
+		t.Fatalf("socket closed (%d FD_CLOSE); a refused write must not reset it", n)
 	}
 }

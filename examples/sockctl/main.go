@@ -1,0 +1,62 @@
+// Command sockctl is a sockactor playground: each client drives its own
+// socket actor over a line protocol, and every FD_ACCEPT and FD_CLOSE of
+// the runtime is printed as it happens.
+//
+//	go run ./examples/sockctl -listen 127.0.0.1:7070 -ban-policy reset|discard -dispatch inline|pooled
+//
+// It prints "listening <host:port>" as its first line (the real port when
+// given port 0), then one JSON object per line for every FD_ACCEPT and
+// FD_CLOSE event, with the keys kind, socket, code, error (the Winsock name,
+// "" for 0), reason, local (whether this side ended the connection), remote,
+// local_addr, listener and time. It runs until SIGINT or SIGTERM, then shuts
+// down gracefully; the FD_CLOSE events of that shutdown are printed too.
+//
+// Commands, one per line ("\n", a trailing "\r" is ignored); every reply
+// line ends with "\n":
+//
+//	ECHO <text>  replies <text>
+//	INFO         replies one JSON line from the socket's SocketInfo: socket,
+//	             state, recv_shut, send_shut, bytes_in, bytes_out,
+//	             banned_bytes, ... (an Info request to its own PID)
+//	SHUTRD       RecvDisconnect on its own PID (the receive ban): replies
+//	             "OK SHUTRD <n>" (n = disconnect data length, 0 for TCP) or
+//	             "ERR <NAME> <code>", then "AFTER 1", "AFTER 2", "AFTER 3"
+//	             50 ms apart. The handler reads nothing after SHUTRD; what
+//	             the client sends next resets the connection (FD_CLOSE 10053
+//	             recv-ban) under -ban-policy reset, or is dropped and counted
+//	             in banned_bytes under discard.
+//	SHUTWR       replies "OK SHUTWR", then SendDisconnect (FIN): the client
+//	             reads end-of-stream. Later commands still run; their replies
+//	             are dropped.
+//	CLOSE        replies "OK CLOSE", then a graceful Close.
+//	ABORT        Abort (RST), no reply.
+//
+// Anything else gets "ERR WSAEINVAL 10022 unknown command"; a line over
+// 64 KiB gets "ERR WSAEMSGSIZE 10040 line too long" and the rest of it is
+// discarded. Both leave the connection usable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		// -h: the usage is printed; exit as package flag does.
+		os.Exit(0)
+	default:
+		fmt.Fprintln(os.Stderr, "sockctl:", err)
+		os.Exit(1)
+	}
+}
