@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
 )
 
@@ -80,13 +81,32 @@ const (
 	BanDiscard = netio.BanDiscard
 )
 
-// ListenOptions configure one listener. The zero value is Inline dispatch
-// with the runtime's ban policy.
+// ListenOptions configure one listener and the sockets it accepts. The zero
+// value is push delivery, Inline dispatch, the runtime's ban policy.
 type ListenOptions struct {
 	Dispatch Dispatch
 	// BanPolicy overrides the runtime's default when BanPolicySet is true.
 	BanPolicy    BanPolicy
 	BanPolicySet bool
+	// Pull buffers received bytes in the socket instead of pushing them to
+	// the handler: Recv pulls them, FD_READ says when there are some
+	// (Winsock's re-enabling rule: no second FD_READ until a Recv).
+	Pull bool
+}
+
+// DialOptions configure a dialled socket. The zero value is push delivery,
+// Inline dispatch, the runtime's ban policy, DefaultDialTimeout.
+type DialOptions struct {
+	Dispatch     Dispatch
+	BanPolicy    BanPolicy
+	BanPolicySet bool
+	Pull         bool
+	// Timeout bounds the connect (DefaultDialTimeout if 0); the dial's
+	// context may end it sooner.
+	Timeout time.Duration
+	// Subscribers are subscribed to the socket before it connects, so they
+	// see its FD_CONNECT.
+	Subscribers events.Subs
 }
 
 // Context is what a Handler sees of its socket during one Receive call.
@@ -115,11 +135,24 @@ func (c *Context) Self() *actor.PID { return c.s.pid }
 func (c *Context) ID() uint64 { return c.s.id }
 
 // Dispatch returns how this handler runs.
-func (c *Context) Dispatch() Dispatch { return c.s.ln.opts.Dispatch }
+func (c *Context) Dispatch() Dispatch { return c.s.prof.dispatch }
 
-// LocalAddr and RemoteAddr return the connection's addresses.
-func (c *Context) LocalAddr() string  { return c.s.conn.LocalAddr() }
-func (c *Context) RemoteAddr() string { return c.s.conn.RemoteAddr() }
+// LocalAddr and RemoteAddr return the connection's addresses ("" for a
+// dialled socket that never connected).
+func (c *Context) LocalAddr() string {
+	if c.s.conn == nil {
+		return ""
+	}
+	return c.s.conn.LocalAddr()
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Context) RemoteAddr() string {
+	if c.s.conn == nil {
+		return ""
+	}
+	return c.s.conn.RemoteAddr()
+}
 
 // System returns the actor system the socket lives in.
 func (c *Context) System() *actor.ActorSystem { return c.s.host.system }
@@ -134,8 +167,11 @@ func (c *Context) State() any { return c.s.userState }
 // SetState stores a per-socket value for later calls.
 func (c *Context) SetState(v any) { c.s.userState = v }
 
-// Write sends p to the peer. Under Inline dispatch it writes straight into
-// the connection (or gnet's outbound buffer). Under Pooled dispatch p is
+// Write sends p to the peer. When bytes are already queued and p would take
+// the queue over the high-water mark it fails with ErrWouldBlock and queues
+// nothing; FD_WRITE follows once the queue drains below the low-water mark.
+// Under Inline dispatch it writes straight into the connection (or gnet's
+// outbound buffer). Under Pooled dispatch p is
 // copied and queued in the socket's mailbox, so it reaches the peer in order
 // with the messages the handler sends to its own socket (a Write before a
 // SendDisconnect goes out before the FIN); the count is len(p) once queued.
@@ -147,8 +183,11 @@ func (c *Context) SetState(v any) { c.s.userState = v }
 // Write later in the same Receive still goes out before them.
 func (c *Context) Write(p []byte) (int, error) {
 	s := c.s
-	if s.ln.opts.Dispatch == Inline {
-		return s.conn.Write(p) // event loop goroutine
+	if s.conn == nil {
+		return 0, netio.ErrNotConn
+	}
+	if s.prof.dispatch == Inline {
+		return s.write(p) // event loop goroutine
 	}
 	switch {
 	case s.conn.Closed():
@@ -158,8 +197,14 @@ func (c *Context) Write(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil
 	}
+	queued := s.pendingOut.Load() + s.lastOut.Load()
+	if queued > 0 && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
+		s.post(wantWrite{})
+		return 0, netio.ErrWouldBlock
+	}
 	cp := make([]byte, len(p))
 	copy(cp, p)
+	s.pendingOut.Add(int64(len(cp)))
 	s.post(writeOp{data: cp})
 	return len(p), nil
 }
@@ -209,5 +254,5 @@ func (c *Context) After(d time.Duration, msg any) {
 }
 
 func (c *Context) String() string {
-	return fmt.Sprintf("socket %d (%s)", c.s.id, c.s.ln.opts.Dispatch)
+	return fmt.Sprintf("socket %d (%s)", c.s.id, c.s.prof.dispatch)
 }

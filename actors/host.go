@@ -27,12 +27,27 @@ type HostOptions struct {
 	// Logger receives handler panics and other anomalies; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// MaxInbound bounds the received bytes waiting per socket: queued for
+	// a pooled handler, or unread in pull mode. Over it the socket is
+	// closed with FD_CLOSE 10055 "limit" (gnet cannot pause reading).
+	// 0 means DefaultMaxInbound.
+	MaxInbound int
+	// SendHighWater bounds the outbound bytes queued per socket: a Send or
+	// Write that would take a non-empty queue over it is refused with
+	// WSAEWOULDBLOCK, queuing nothing. 0 means DefaultSendHighWater.
+	SendHighWater int
+	// SendLowWater is where FD_WRITE is posted after such a refusal, once
+	// the queue has drained to it. 0 means SendHighWater/4.
+	SendLowWater int
 }
 
-// Defaults for HostOptions.
+// Defaults for HostOptions and DialOptions.
 const (
-	DefaultLinger  = 2 * time.Second
-	DefaultMaxSend = 16 << 20
+	DefaultLinger        = 2 * time.Second
+	DefaultMaxSend       = 16 << 20
+	DefaultMaxInbound    = 4 << 20
+	DefaultSendHighWater = 4 << 20
+	DefaultDialTimeout   = 10 * time.Second
 )
 
 // pidPrefix starts the registry id of every socket actor: "sock/42".
@@ -78,6 +93,15 @@ func NewHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *Host
 	}
 	if opts.MaxSend <= 0 {
 		opts.MaxSend = DefaultMaxSend
+	}
+	if opts.MaxInbound <= 0 {
+		opts.MaxInbound = DefaultMaxInbound
+	}
+	if opts.SendHighWater <= 0 {
+		opts.SendHighWater = DefaultSendHighWater
+	}
+	if opts.SendLowWater <= 0 || opts.SendLowWater > opts.SendHighWater {
+		opts.SendLowWater = opts.SendHighWater / 4
 	}
 	log := opts.Logger
 	if log == nil {
@@ -160,15 +184,22 @@ func (h *Host) linger(s *socket, on bool) {
 // ---- netio.Handler: the crossing from the hot path. Every method below runs
 // on the event loop goroutine that owns the connection. ----
 
-// OnOpen turns an accepted connection into a socket actor.
+// OnOpen turns an accepted connection into a socket actor, or completes a
+// dialled one.
 func (h *Host) OnOpen(c *netio.Conn) {
+	if s, ok := c.Dialed().(*socket); ok {
+		s.attach(c)
+		s.connected()
+		return
+	}
 	l, _ := c.Listener().Owner.(*Listener)
 	if l == nil || l.isClosed() {
 		h.refused.Add(1)
 		c.Close(netio.ReasonLocalAbort)
 		return
 	}
-	s := newSocket(h, l, c)
+	s := newSocket(h, &l.prof, l.subsSnapshot())
+	s.attach(c)
 	h.open.Add(1)
 	h.accepted.Add(1)
 	s.opened()

@@ -20,13 +20,12 @@ import (
 // mutex: it has no I/O to serialize with. All methods are safe for
 // concurrent use.
 type Listener struct {
-	id      uint64
-	pid     *actor.PID
-	host    *Host
-	nl      *netio.Listener
-	handler Handler
-	opts    ListenOptions
-	policy  BanPolicy
+	id   uint64
+	pid  *actor.PID
+	host *Host
+	nl   *netio.Listener
+	opts ListenOptions
+	prof profile // what its sockets take
 
 	mu       sync.Mutex
 	subs     events.Subs // copy-on-write: accepted sockets share the slice
@@ -43,9 +42,10 @@ func (h *Host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptio
 	if opts.Dispatch != Inline && opts.Dispatch != Pooled {
 		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "unknown dispatch"}
 	}
-	l := &Listener{host: h, nl: nl, handler: handler, opts: opts, policy: h.opts.BanPolicy, id: h.newID()}
+	l := &Listener{host: h, nl: nl, opts: opts, id: h.newID()}
+	l.prof = profile{handler: handler, dispatch: opts.Dispatch, policy: h.opts.BanPolicy, pull: opts.Pull, lnID: l.id}
 	if opts.BanPolicySet {
-		l.policy = opts.BanPolicy
+		l.prof.policy = opts.BanPolicy
 	}
 	l.pid = h.register(l, l.id)
 	nl.Owner = l
@@ -69,7 +69,7 @@ func (l *Listener) Addr() string { return l.nl.Addr() }
 func (l *Listener) Dispatch() Dispatch { return l.opts.Dispatch }
 
 // BanPolicy returns the ban policy its sockets start with.
-func (l *Listener) BanPolicy() BanPolicy { return l.policy }
+func (l *Listener) BanPolicy() BanPolicy { return l.prof.policy }
 
 func (l *Listener) isClosed() bool {
 	l.mu.Lock()
@@ -163,7 +163,8 @@ func (l *Listener) handle(msg any) any {
 			Kind:      "listener",
 			State:     state,
 			LocalAddr: l.nl.Addr(),
-			BanPolicy: l.policy.String(),
+			BanPolicy: l.prof.policy.String(),
+			Pull:      l.opts.Pull,
 			Dispatch:  l.opts.Dispatch.String(),
 		}
 	case nil:

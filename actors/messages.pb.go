@@ -674,6 +674,106 @@ func (x *SubscribeResult) GetCode() uint32 {
 	return 0
 }
 
+// Connect asks a socket to connect again. sockactor never reuses a socket:
+// the reply is WSAEINVAL (after RecvDisconnect, SEMANTICS §3.8, or any
+// close) or WSAEINPROGRESS while a dial is still connecting. Dial a new
+// socket instead.
+type Connect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Connect) Reset() {
+	*x = Connect{}
+	mi := &file_messages_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Connect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Connect) ProtoMessage() {}
+
+func (x *Connect) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Connect.ProtoReflect.Descriptor instead.
+func (*Connect) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Connect) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type ConnectResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectResult) Reset() {
+	*x = ConnectResult{}
+	mi := &file_messages_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectResult) ProtoMessage() {}
+
+func (x *ConnectResult) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectResult.ProtoReflect.Descriptor instead.
+func (*ConnectResult) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ConnectResult) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ConnectResult) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 // Info asks for a SocketInfo.
 type Info struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -683,7 +783,7 @@ type Info struct {
 
 func (x *Info) Reset() {
 	*x = Info{}
-	mi := &file_messages_proto_msgTypes[14]
+	mi := &file_messages_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +795,7 @@ func (x *Info) String() string {
 func (*Info) ProtoMessage() {}
 
 func (x *Info) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[14]
+	mi := &file_messages_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +808,7 @@ func (x *Info) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Info.ProtoReflect.Descriptor instead.
 func (*Info) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{14}
+	return file_messages_proto_rawDescGZIP(), []int{16}
 }
 
 // SocketInfo describes a socket.
@@ -732,16 +832,18 @@ type SocketInfo struct {
 	BanPolicy   string `protobuf:"bytes,14,opt,name=ban_policy,json=banPolicy,proto3" json:"ban_policy,omitempty"`
 	Dispatch    string `protobuf:"bytes,15,opt,name=dispatch,proto3" json:"dispatch,omitempty"`
 	// close_reason and close_code repeat the FD_CLOSE once it was emitted.
-	CloseReason   string `protobuf:"bytes,16,opt,name=close_reason,json=closeReason,proto3" json:"close_reason,omitempty"`
-	CloseCode     uint32 `protobuf:"varint,17,opt,name=close_code,json=closeCode,proto3" json:"close_code,omitempty"`
-	ListenerId    uint64 `protobuf:"varint,18,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	CloseReason string `protobuf:"bytes,16,opt,name=close_reason,json=closeReason,proto3" json:"close_reason,omitempty"`
+	CloseCode   uint32 `protobuf:"varint,17,opt,name=close_code,json=closeCode,proto3" json:"close_code,omitempty"`
+	ListenerId  uint64 `protobuf:"varint,18,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	// pull is true for pull-mode sockets (Recv + FD_READ).
+	Pull          bool `protobuf:"varint,19,opt,name=pull,proto3" json:"pull,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SocketInfo) Reset() {
 	*x = SocketInfo{}
-	mi := &file_messages_proto_msgTypes[15]
+	mi := &file_messages_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +855,7 @@ func (x *SocketInfo) String() string {
 func (*SocketInfo) ProtoMessage() {}
 
 func (x *SocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[15]
+	mi := &file_messages_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +868,7 @@ func (x *SocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketInfo.ProtoReflect.Descriptor instead.
 func (*SocketInfo) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{15}
+	return file_messages_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SocketInfo) GetSocket() uint64 {
@@ -895,6 +997,13 @@ func (x *SocketInfo) GetListenerId() uint64 {
 	return 0
 }
 
+func (x *SocketInfo) GetPull() bool {
+	if x != nil {
+		return x.Pull
+	}
+	return false
+}
+
 // Error answers a request the socket cannot take at all: an unknown message
 // type or a nil message.
 type Error struct {
@@ -907,7 +1016,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_messages_proto_msgTypes[16]
+	mi := &file_messages_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1028,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[16]
+	mi := &file_messages_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1041,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{16}
+	return file_messages_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Error) GetCode() uint32 {
@@ -987,8 +1096,13 @@ const file_messages_proto_rawDesc = "" +
 	"\x12subscriber_address\x18\x01 \x01(\tR\x11subscriberAddress\x12#\n" +
 	"\rsubscriber_id\x18\x02 \x01(\tR\fsubscriberId\"%\n" +
 	"\x0fSubscribeResult\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\rR\x04code\"\x06\n" +
-	"\x04Info\"\x91\x04\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\"#\n" +
+	"\aConnect\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\";\n" +
+	"\rConnectResult\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\"\x06\n" +
+	"\x04Info\"\xa5\x04\n" +
 	"\n" +
 	"SocketInfo\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
@@ -1015,7 +1129,8 @@ const file_messages_proto_rawDesc = "" +
 	"\n" +
 	"close_code\x18\x11 \x01(\rR\tcloseCode\x12\x1f\n" +
 	"\vlistener_id\x18\x12 \x01(\x04R\n" +
-	"listenerId\"3\n" +
+	"listenerId\x12\x12\n" +
+	"\x04pull\x18\x13 \x01(\bR\x04pull\"3\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detailB'Z%github.com/sockactor/sockactor/actorsb\x06proto3"
@@ -1032,7 +1147,7 @@ func file_messages_proto_rawDescGZIP() []byte {
 	return file_messages_proto_rawDescData
 }
 
-var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_messages_proto_goTypes = []any{
 	(*Send)(nil),                 // 0: sockactor.actors.Send
 	(*SendResult)(nil),           // 1: sockactor.actors.SendResult
@@ -1048,9 +1163,11 @@ var file_messages_proto_goTypes = []any{
 	(*Subscribe)(nil),            // 11: sockactor.actors.Subscribe
 	(*Unsubscribe)(nil),          // 12: sockactor.actors.Unsubscribe
 	(*SubscribeResult)(nil),      // 13: sockactor.actors.SubscribeResult
-	(*Info)(nil),                 // 14: sockactor.actors.Info
-	(*SocketInfo)(nil),           // 15: sockactor.actors.SocketInfo
-	(*Error)(nil),                // 16: sockactor.actors.Error
+	(*Connect)(nil),              // 14: sockactor.actors.Connect
+	(*ConnectResult)(nil),        // 15: sockactor.actors.ConnectResult
+	(*Info)(nil),                 // 16: sockactor.actors.Info
+	(*SocketInfo)(nil),           // 17: sockactor.actors.SocketInfo
+	(*Error)(nil),                // 18: sockactor.actors.Error
 }
 var file_messages_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -1071,7 +1188,7 @@ func file_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_proto_rawDesc), len(file_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

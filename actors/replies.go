@@ -43,6 +43,8 @@ func replyFor(msg any, code netio.Code) any {
 		return &SubscribeResult{Code: c}
 	case *Info:
 		return &SocketInfo{Code: c}
+	case *Connect:
+		return &ConnectResult{Code: c}
 	}
 	return &Error{Code: c, Detail: "socket released"}
 }

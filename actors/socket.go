@@ -12,40 +12,57 @@ import (
 	"github.com/sockactor/sockactor/netio"
 )
 
+// profile is what a socket takes from the listener that accepted it or the
+// Dial that made it. Immutable.
+type profile struct {
+	handler  Handler
+	dispatch Dispatch
+	policy   BanPolicy
+	pull     bool
+	lnID     uint64 // 0 for dialled sockets
+}
+
 // socket is the actor of one TCP connection. It is an actor.Process in the
 // system's registry whose mailbox drains on the connection's own event loop,
 // so its messages run serialized with the connection's I/O and it owns no
 // goroutine (SEMANTICS §1).
 //
 // Ownership:
-//   - mu guards queue, spare, scheduled and released (any goroutine posts);
-//   - fields marked "loop" belong to the event loop goroutine (after the
-//     engine has stopped, to the goroutine running Host.ReleaseAll);
-//   - ctx, recv and userState belong to whichever goroutine runs the handler:
-//     the loop under Inline dispatch, the handler actor under Pooled;
-//   - pendingIn and recvBanned are atomic (loop and handler actor share them).
+//   - mu guards queue, spare, scheduled, released, conn (written once, at
+//     connect) and, while the socket is connecting (conn == nil), subs too;
+//   - fields marked "loop" belong to the event loop goroutine once the
+//     socket is connected (after the engine stopped, to Host.ReleaseAll);
+//   - ctx, recv and userState belong to whichever goroutine runs the
+//     handler: the loop (Inline) or the handler actor (Pooled);
+//   - atomics are shared by the loop and the handler actor.
 type socket struct {
 	id   uint64     // immutable
 	pid  *actor.PID // immutable
 	host *Host      // immutable
-	ln   *Listener  // immutable
-	conn *netio.Conn
+	prof *profile   // immutable
 
 	mu        sync.Mutex
+	conn      *netio.Conn // nil while a dialled socket connects (or after it failed)
 	queue     []any
 	spare     []any
 	scheduled bool
 	released  bool
+	dialDone  bool // a dial finished (either way); guarded by mu
 
-	subs     events.Subs   // loop
-	watchers []*actor.PID  // loop: protoactor watchers, told Terminated at release
-	closeEv  *events.Event // loop: the FD_CLOSE once emitted
-	timer    *time.Timer   // loop: linger timer
+	subs       events.Subs   // loop (mu while connecting)
+	watchers   []*actor.PID  // loop: told Terminated at release
+	closeEv    *events.Event // loop: the FD_CLOSE once emitted
+	timer      *time.Timer   // mu: linger timer
+	pull       []byte        // loop: pull-mode buffer; unread bytes are pull[pullOff:]
+	pullOff    int           // loop
+	readPosted bool          // loop: FD_READ posted, not yet re-enabled by Recv
+	writeWait  bool          // loop: FD_WRITE owed once the queue drains
 
-	// pooled dispatch
-	handlerPID  *actor.PID
+	handlerPID  *actor.PID // pooled dispatch
 	handlerProc actor.Process
-	pendingIn   atomic.Int64 // bytes posted to the handler actor, not yet taken
+	pendingIn   atomic.Int64 // bytes posted to the pooled handler, not yet taken
+	pendingOut  atomic.Int64 // bytes of pooled Writes still in the mailbox
+	lastOut     atomic.Int64 // gnet's outbound buffer as last seen by the loop
 	recvBanned  atomic.Bool
 
 	ctx       Context
@@ -58,16 +75,14 @@ type (
 	banViolation struct{}              // a pooled handler dropped banned bytes under BanReset
 	releaseNow   struct{}              // linger expired
 	writeOp      struct{ data []byte } // a pooled handler's Write
+	wantWrite    struct{}              // a pooled Write was refused: FD_WRITE owed
 )
 
-func newSocket(h *Host, l *Listener, c *netio.Conn) *socket {
-	s := &socket{host: h, ln: l, conn: c, id: h.newID()}
+func newSocket(h *Host, prof *profile, subs events.Subs) *socket {
+	s := &socket{host: h, prof: prof, id: h.newID(), subs: subs}
 	s.ctx.s = s
 	s.pid = h.register(s, s.id)
-	c.Owner = s
-	c.SetPolicy(l.policy)
-	s.subs = l.subsSnapshot()
-	if l.opts.Dispatch == Pooled {
+	if prof.dispatch == Pooled {
 		props := actor.PropsFromProducer(func() actor.Actor { return &pooledActor{s: s} })
 		pid, err := h.system.Root.SpawnNamed(props, s.pid.Id+"/handler")
 		if err == nil {
@@ -78,20 +93,33 @@ func newSocket(h *Host, l *Listener, c *netio.Conn) *socket {
 	return s
 }
 
+// attach binds a connection to the socket. Goroutine: the connection's loop
+// (Host.OnOpen); from here on the loop owns the socket's loop fields.
+func (s *socket) attach(c *netio.Conn) {
+	c.Owner = s
+	c.SetPolicy(s.prof.policy)
+	s.mu.Lock()
+	s.conn = c
+	s.dialDone = true
+	queued := len(s.queue) > 0
+	s.mu.Unlock()
+	if queued {
+		s.schedule()
+	}
+}
+
 // ---- actor.Process: called by protoactor on the sender's goroutine. ----
 
 // SendUserMessage posts a message to the socket's mailbox.
 func (s *socket) SendUserMessage(_ *actor.PID, message any) { s.post(message) }
 
-// SendSystemMessage handles protoactor system messages: Stop and Poison
-// close the socket gracefully; Watch is answered with Terminated at release.
+// SendSystemMessage handles protoactor system messages: Stop closes the
+// socket gracefully; Watch is answered with Terminated at release.
 func (s *socket) SendSystemMessage(_ *actor.PID, message any) {
 	switch m := message.(type) {
 	case *actor.Stop:
 		s.post(&Close{})
-	case *actor.Watch:
-		s.post(m)
-	case *actor.Unwatch:
+	case *actor.Watch, *actor.Unwatch:
 		s.post(m)
 	}
 }
@@ -99,7 +127,8 @@ func (s *socket) SendSystemMessage(_ *actor.PID, message any) {
 // Stop closes the socket gracefully.
 func (s *socket) Stop(*actor.PID) { s.post(&Close{}) }
 
-// post appends to the mailbox and schedules a drain on the loop.
+// post appends to the mailbox and schedules a drain on the loop. While a
+// dialled socket connects, what can be answered now is answered here.
 // Goroutine: any.
 func (s *socket) post(m any) {
 	s.mu.Lock()
@@ -108,18 +137,39 @@ func (s *socket) post(m any) {
 		s.host.answerReleased(m)
 		return
 	}
+	if s.conn == nil {
+		reply, to, handled := s.unconnected(m) // under mu
+		if !handled {
+			s.queue = append(s.queue, m)
+		}
+		s.mu.Unlock()
+		if to != nil {
+			s.host.sendTo(to, reply)
+		}
+		return
+	}
 	s.queue = append(s.queue, m)
 	if s.scheduled {
 		s.mu.Unlock()
 		return
 	}
-	s.scheduled = true
 	s.mu.Unlock()
-	if err := s.conn.Execute(s.drain); err != nil {
-		// The loops are stopping: the socket is closed on its loop (which
-		// drains) or released by Host.ReleaseAll (which answers).
+	s.schedule()
+}
+
+// schedule arranges a drain on the loop unless one is pending.
+func (s *socket) schedule() {
+	s.mu.Lock()
+	if s.scheduled || s.released {
+		s.mu.Unlock()
 		return
 	}
+	s.scheduled = true
+	c := s.conn
+	s.mu.Unlock()
+	// If the loops are stopping this fails: the socket is then closed on its
+	// loop (which drains) or released by Host.ReleaseAll (which answers).
+	_ = c.Execute(s.drain)
 }
 
 // drain handles queued messages in order. Goroutine: the loop.
@@ -144,6 +194,51 @@ func (s *socket) drain() {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// unconnected answers a message for a socket without a connection (a dial
+// in progress or failed). It reports whether m was consumed; the reply, if
+// any, goes to `to`. Called with mu held.
+func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
+	_, msg, sender := actor.UnwrapEnvelope(m)
+	notConn := uint32(netio.WSAENOTCONN)
+	switch msg := msg.(type) {
+	case *Send:
+		return &SendResult{Code: notConn}, sender, true
+	case *Recv:
+		return &RecvResult{Code: notConn}, sender, true
+	case *RecvDisconnect:
+		if msg == nil || msg.BufferLen < 0 {
+			return &RecvDisconnectResult{Code: uint32(netio.WSAEINVAL)}, sender, true
+		}
+		return &RecvDisconnectResult{Code: notConn}, sender, true // §3.7
+	case *SendDisconnect:
+		return &SendDisconnectResult{Code: notConn}, sender, true
+	case *Subscribe:
+		code := netio.WSAEINVAL
+		if msg != nil && msg.SubscriberId != "" && events.Mask(msg.Mask).Valid() {
+			s.subs = s.subs.With(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId), events.Mask(msg.Mask))
+			code = netio.OK
+		}
+		return &SubscribeResult{Code: uint32(code)}, sender, true
+	case *Unsubscribe:
+		if msg != nil {
+			s.subs, _ = s.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
+		}
+		return &SubscribeResult{}, sender, true
+	case *Info:
+		state := "connecting"
+		if s.dialDone {
+			state = "failed"
+		}
+		return &SocketInfo{Socket: s.id, Kind: "tcp", State: state, Dispatch: s.prof.dispatch.String(), BanPolicy: s.prof.policy.String()}, sender, true
+	case *Connect:
+		if s.dialDone {
+			return &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "dial failed; dial a new socket"}, sender, true
+		}
+		return &ConnectResult{Code: uint32(netio.WSAEINPROGRESS), Detail: "still connecting"}, sender, true
+	}
+	return nil, nil, false
 }
 
 // handle runs one message. Goroutine: the loop.
@@ -174,6 +269,17 @@ func (s *socket) handle(m any) {
 	case *Abort:
 		s.reply(sender, &CloseResult{})
 		s.closeNow(netio.ReasonLocalAbort)
+	case *Connect:
+		// Sockets are never reused: after RecvDisconnect (SEMANTICS §3.8)
+		// and after any close, a new Dial is the way.
+		detail := "socket is connected"
+		switch {
+		case s.conn.RecvShut():
+			detail = "socket was receive-disconnected"
+		case closed:
+			detail = "socket is closed; dial a new one"
+		}
+		s.reply(sender, &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: detail})
 	case *Subscribe:
 		s.reply(sender, &SubscribeResult{Code: uint32(s.doSubscribe(msg))})
 	case *Unsubscribe:
@@ -199,9 +305,13 @@ func (s *socket) handle(m any) {
 			}
 		}
 	case writeOp:
+		s.pendingOut.Add(-int64(len(msg.data)))
 		if !closed {
-			_, _ = s.conn.Write(msg.data) // errors: the handler sees FD_CLOSE or ErrShutdown next time
+			_, _ = s.conn.Write(msg.data) // a failure shows as FD_CLOSE or ErrShutdown next time
+			s.lastOut.Store(int64(s.conn.OutboundBuffered()))
 		}
+	case wantWrite:
+		s.armWrite()
 	case banViolation:
 		s.conn.Close(netio.ReasonRecvBan)
 	case releaseNow:
@@ -219,6 +329,30 @@ func (s *socket) reply(to *actor.PID, msg any) {
 	}
 }
 
+// write is Write's loop half: it applies the outbound high-water mark.
+// Goroutine: the loop.
+func (s *socket) write(p []byte) (int, error) {
+	if q := s.conn.OutboundBuffered(); q > 0 && q+len(p) > s.host.opts.SendHighWater {
+		s.armWrite()
+		return 0, netio.ErrWouldBlock
+	}
+	return s.conn.Write(p)
+}
+
+// armWrite owes an FD_WRITE once the outbound queue is at or below the
+// low-water mark. Goroutine: the loop.
+func (s *socket) armWrite() {
+	if s.writeWait || s.closeEv != nil {
+		return
+	}
+	s.writeWait = true
+	s.conn.NotifyDrained(s.host.opts.SendLowWater, func() {
+		s.writeWait = false
+		s.lastOut.Store(int64(s.conn.OutboundBuffered()))
+		s.emit(events.FDWrite, netio.OK, "write")
+	})
+}
+
 func (s *socket) doSend(m *Send, closed bool) *SendResult {
 	switch {
 	case m == nil:
@@ -228,24 +362,44 @@ func (s *socket) doSend(m *Send, closed bool) *SendResult {
 	case len(m.Data) > s.host.opts.MaxSend:
 		return &SendResult{Code: uint32(netio.WSAEMSGSIZE)}
 	case len(m.Data) == 0:
-		if s.conn.SendShut() {
+		if s.conn.SendShut() || s.conn.SendDown() {
 			return &SendResult{Code: uint32(netio.WSAESHUTDOWN)}
 		}
 		return &SendResult{}
 	}
-	n, err := s.conn.Write(m.Data)
+	n, err := s.write(m.Data)
 	return &SendResult{N: int64(n), Code: uint32(netio.CodeOf(err, netio.WSAECONNRESET))}
 }
 
-// doRecv answers a pull. Push-mode sockets buffer nothing, so an open socket
-// answers WSAEWOULDBLOCK.
+// doRecv answers a pull (SEMANTICS §2). A push-mode socket buffers nothing,
+// so while open it answers WSAEWOULDBLOCK.
 func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 	switch {
 	case m == nil || m.Max < 0:
 		return &RecvResult{Code: uint32(netio.WSAEINVAL)}
 	case s.conn.RecvShut():
 		return &RecvResult{Code: uint32(netio.WSAESHUTDOWN)}
-	case closed:
+	}
+	if avail := len(s.pull) - s.pullOff; avail > 0 {
+		n := min(int(m.Max), avail)
+		out := make([]byte, n)
+		copy(out, s.pull[s.pullOff:])
+		s.pullOff += n
+		if s.pullOff == len(s.pull) {
+			s.pull, s.pullOff = s.pull[:0], 0
+			if cap(s.pull) > 64<<10 {
+				s.pull = nil // do not keep a flood's buffer
+			}
+		}
+		// Recv re-enables FD_READ; data left over posts the next one now.
+		s.readPosted = false
+		if len(s.pull) > s.pullOff {
+			s.postRead()
+		}
+		return &RecvResult{Data: out}
+	}
+	s.readPosted = false
+	if closed {
 		switch s.conn.Reason() {
 		case netio.ReasonPeerClose:
 			return &RecvResult{}
@@ -266,10 +420,15 @@ func (s *socket) doRecvDisconnect(m *RecvDisconnect, closed bool) *RecvDisconnec
 		// §3.9: after FD_CLOSE, collecting disconnect data still succeeds.
 		return &RecvDisconnectResult{}
 	}
-	// Ban first, then count what is queued for a pooled handler: a handler
-	// that takes bytes after this store sees the ban and drops them.
+	// Ban first, then count what is queued: a pooled handler that takes
+	// bytes after this store sees the ban and drops them.
 	s.recvBanned.Store(true)
-	s.conn.ShutdownRecv(int(s.pendingIn.Load()))
+	unread := len(s.pull) - s.pullOff
+	s.pull, s.pullOff = nil, 0
+	if unread > 0 && s.prof.policy == BanDiscard {
+		s.conn.AddBanned(unread)
+	}
+	s.conn.ShutdownRecv(int(s.pendingIn.Load()) + unread)
 	return &RecvDisconnectResult{}
 }
 
@@ -299,13 +458,14 @@ func (s *socket) info() *SocketInfo {
 		BytesIn:     st.BytesIn,
 		BytesOut:    st.BytesOut,
 		BannedBytes: st.BannedBytes,
-		QueuedIn:    s.pendingIn.Load(),
-		QueuedOut:   int64(st.QueuedOut),
+		QueuedIn:    s.pendingIn.Load() + int64(len(s.pull)-s.pullOff),
+		QueuedOut:   int64(st.QueuedOut) + s.pendingOut.Load(),
 		LocalAddr:   s.conn.LocalAddr(),
 		RemoteAddr:  s.conn.RemoteAddr(),
 		BanPolicy:   s.conn.Policy().String(),
-		Dispatch:    s.ln.opts.Dispatch.String(),
-		ListenerId:  s.ln.id,
+		Dispatch:    s.prof.dispatch.String(),
+		ListenerId:  s.prof.lnID,
+		Pull:        s.prof.pull,
 	}
 	if s.closeEv != nil {
 		in.State = "closed"
@@ -324,10 +484,10 @@ func (s *socket) closeNow(r netio.Reason) {
 	s.release()
 }
 
-// ---- lifecycle, on the loop ----
+// ---- lifecycle ----
 
 func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
-	return &events.Event{
+	ev := &events.Event{
 		Kind:         uint32(k),
 		SocketId:     s.id,
 		PidAddress:   s.pid.Address,
@@ -335,27 +495,56 @@ func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local b
 		Code:         uint32(code),
 		Reason:       reason,
 		Local:        local,
-		LocalAddr:    s.conn.LocalAddr(),
-		RemoteAddr:   s.conn.RemoteAddr(),
 		TimeUnixNano: time.Now().UnixNano(),
-		ListenerId:   s.ln.id,
+		ListenerId:   s.prof.lnID,
 	}
+	if s.conn != nil {
+		ev.LocalAddr, ev.RemoteAddr = s.conn.LocalAddr(), s.conn.RemoteAddr()
+	}
+	return ev
 }
 
-// opened publishes FD_ACCEPT and hands it to the handler first.
-func (s *socket) opened() {
-	ev := s.newEvent(events.FDAccept, netio.OK, "accept", false)
+// emit publishes an event to the subscribers and the socket's own handler.
+// Goroutine: the loop (or the dialling goroutine before any loop owns it).
+func (s *socket) emit(k events.Kind, code netio.Code, reason string) *events.Event {
+	ev := s.newEvent(k, code, reason, false)
 	s.subs = s.host.hub.Publish(ev, s.subs)
 	s.toHandler(ev, ev, nil)
+	return ev
 }
 
-// received delivers bytes read from the peer. The hot path: no allocation
-// under Inline dispatch.
+// postRead posts FD_READ unless one is outstanding. Goroutine: the loop.
+func (s *socket) postRead() {
+	if s.readPosted {
+		return
+	}
+	s.readPosted = true
+	s.emit(events.FDRead, netio.OK, "read")
+}
+
+// received takes bytes read from the peer: into the pull buffer, or to the
+// handler. The hot path: no allocation under Inline push dispatch.
+// Goroutine: the loop.
 func (s *socket) received(data []byte) {
-	if s.handlerProc == nil {
+	if s.handlerProc == nil && !s.prof.pull {
 		s.recv.Data = data
 		s.invoke(&s.recv, nil, nil)
 		s.recv.Data = nil
+		return
+	}
+	max := s.host.opts.MaxInbound
+	if s.prof.pull {
+		if len(s.pull)-s.pullOff+len(data) > max {
+			s.conn.LimitClose()
+			return
+		}
+		s.pull = append(s.pull, data...)
+		s.postRead()
+		return
+	}
+	if s.pendingIn.Load()+int64(len(data)) > int64(max) {
+		// gnet cannot pause reads: close rather than grow without bound.
+		s.conn.LimitClose()
 		return
 	}
 	cp := make([]byte, len(data))
@@ -364,7 +553,32 @@ func (s *socket) received(data []byte) {
 	s.handlerProc.SendUserMessage(s.handlerPID, &Received{Data: cp})
 }
 
+// connected publishes FD_CONNECT 0 for a dialled socket. Goroutine: loop.
+func (s *socket) connected() { s.emit(events.FDConnect, netio.OK, "connect") }
+
+// opened publishes FD_ACCEPT and hands it to the handler first.
+func (s *socket) opened() {
+	ev := s.newEvent(events.FDAccept, netio.OK, "accept", false)
+	s.subs = s.host.hub.Publish(ev, s.subs)
+	s.toHandler(ev, ev, nil)
+}
+
+// failed ends a dial that never connected: FD_CONNECT with the code (no
+// FD_CLOSE: the socket never had a circuit), then the linger. Goroutine:
+// the dialling goroutine; no loop owns the socket.
+func (s *socket) failed(code netio.Code) {
+	s.mu.Lock()
+	s.dialDone = true
+	subs := s.subs
+	s.mu.Unlock()
+	ev := s.newEvent(events.FDConnect, code, "connect-failed", false)
+	s.host.hub.Publish(ev, subs)
+	s.toHandler(ev, ev, nil)
+	s.lingerThenRelease()
+}
+
 // closed publishes FD_CLOSE exactly once, last, and starts the linger.
+// Goroutine: the loop.
 func (s *socket) closed(r netio.Reason) {
 	if s.closeEv != nil {
 		return
@@ -379,14 +593,33 @@ func (s *socket) closed(r netio.Reason) {
 	case r == netio.ReasonShutdown || s.host.opts.Linger < 0:
 		s.release()
 	default:
-		s.host.linger(s, true)
-		s.timer = time.AfterFunc(s.host.opts.Linger, func() { s.post(releaseNow{}) })
+		s.lingerThenRelease()
 	}
+}
+
+func (s *socket) lingerThenRelease() {
+	if s.host.opts.Linger < 0 {
+		s.release()
+		return
+	}
+	s.host.linger(s, true)
+	s.mu.Lock() // the timer's function takes mu too: it sees the assignment
+	s.timer = time.AfterFunc(s.host.opts.Linger, func() {
+		s.mu.Lock()
+		onLoop := s.conn != nil
+		s.mu.Unlock()
+		if onLoop {
+			s.post(releaseNow{})
+		} else {
+			s.release() // never connected: no loop owns it
+		}
+	})
+	s.mu.Unlock()
 }
 
 // release frees the socket: out of the registry, handler stopped, pending
 // requests answered WSAENOTSOCK. Idempotent. Goroutine: the loop, or
-// Host.ReleaseAll once no loop runs.
+// whoever owns an unconnected socket, or Host.ReleaseAll once no loop runs.
 func (s *socket) release() {
 	s.mu.Lock()
 	if s.released {
@@ -396,17 +629,20 @@ func (s *socket) release() {
 	s.released = true
 	q := s.queue
 	s.queue = nil
+	connected := s.conn != nil
+	timer := s.timer
 	s.mu.Unlock()
 
-	if s.closeEv == nil {
+	if connected && s.closeEv == nil {
 		// Only reachable when the engine died under us.
 		s.closeEv = s.newEvent(events.FDClose, netio.WSAENETDOWN, netio.ReasonShutdown.String(), true)
 		s.subs = s.host.hub.Publish(s.closeEv, s.subs)
 		s.toHandler(s.closeEv, s.closeEv, nil)
 	}
-	if s.timer != nil {
-		s.timer.Stop()
+	if timer != nil {
+		timer.Stop()
 	}
+	s.pull = nil
 	s.host.system.ProcessRegistry.Remove(s.pid)
 	s.host.linger(s, false)
 	s.host.open.Add(-1)
@@ -451,7 +687,7 @@ func (s *socket) invoke(msg any, sender *actor.PID, actx actor.Context) {
 		}
 		c.msg, c.sender, c.actx = nil, nil, nil
 	}()
-	s.ln.handler.Receive(c)
+	s.prof.handler.Receive(c)
 }
 
 // pooledActor is the protoactor actor that runs a Pooled handler.
@@ -469,7 +705,7 @@ func (a *pooledActor) Receive(actx actor.Context) {
 		if s.recvBanned.Load() {
 			// Queued before the ban took effect: never delivered (§3.2).
 			s.conn.AddBanned(int(n))
-			if s.conn.Policy() == BanReset {
+			if s.prof.policy == BanReset {
 				s.post(banViolation{})
 			}
 			return

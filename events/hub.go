@@ -23,6 +23,9 @@ type Subs []Subscription
 // mask for the same pid). It never modifies s in place, so a list shared
 // between sockets stays intact.
 func (s Subs) With(pid *actor.PID, mask Mask) Subs {
+	if pid == nil {
+		return s
+	}
 	out := make(Subs, 0, len(s)+1)
 	for _, sub := range s {
 		if !sub.PID.Equal(pid) {
@@ -142,31 +145,64 @@ func (h *Hub) Stats() HubStats {
 func (h *Hub) Publish(ev *Event, local Subs) Subs {
 	k := ev.EventKind()
 	global := *h.global.Load()
+	var dead []*actor.PID
 	for _, sub := range global {
 		if sub.Mask.Has(k) && !h.send(sub.PID, ev) {
-			h.Unsubscribe(sub.PID)
+			h.drop(sub.PID)
+			dead = append(dead, sub.PID)
 		}
 	}
 	out := local
 	for _, sub := range local {
-		if !sub.Mask.Has(k) || global.Has(sub.PID, k) {
+		if !sub.Mask.Has(k) {
+			continue
+		}
+		if global.Has(sub.PID, k) {
+			// Served (or found dead) through the runtime-wide list.
+			if isDead(dead, sub.PID) {
+				out, _ = out.Without(sub.PID)
+			}
 			continue
 		}
 		if !h.send(sub.PID, ev) {
 			out, _ = out.Without(sub.PID)
+			h.dropped.Add(1)
 		}
 	}
 	return out
 }
 
-// SendTo delivers ev to one subscriber; false (and a drop counted) if it is
-// dead. Goroutine: any.
-func (h *Hub) SendTo(pid *actor.PID, ev *Event) bool { return h.send(pid, ev) }
+func isDead(dead []*actor.PID, pid *actor.PID) bool {
+	for _, d := range dead {
+		if d.Equal(pid) {
+			return true
+		}
+	}
+	return false
+}
 
+// drop removes a dead runtime-wide subscriber, counting it once.
+func (h *Hub) drop(pid *actor.PID) {
+	if h.Unsubscribe(pid) {
+		h.dropped.Add(1)
+	}
+}
+
+// SendTo delivers ev to one subscriber; false (and a drop counted) if it is
+// dead.
+// Goroutine: any.
+func (h *Hub) SendTo(pid *actor.PID, ev *Event) bool {
+	if !h.send(pid, ev) {
+		h.dropped.Add(1)
+		return false
+	}
+	return true
+}
+
+// send hands ev to pid's mailbox; false if pid is not registered (dead).
 func (h *Hub) send(pid *actor.PID, ev *Event) bool {
 	proc, ok := h.system.ProcessRegistry.Get(pid)
 	if !ok {
-		h.dropped.Add(1)
 		return false
 	}
 	proc.SendUserMessage(pid, ev)
@@ -188,7 +224,7 @@ type hubWatcher struct{ h *Hub }
 func (w *hubWatcher) SendUserMessage(*actor.PID, interface{}) {}
 func (w *hubWatcher) Stop(*actor.PID)                         {}
 func (w *hubWatcher) SendSystemMessage(_ *actor.PID, msg interface{}) {
-	if t, ok := msg.(*actor.Terminated); ok && w.h.Unsubscribe(t.Who) {
-		w.h.dropped.Add(1)
+	if t, ok := msg.(*actor.Terminated); ok && t.Who != nil {
+		w.h.drop(t.Who)
 	}
 }

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -66,6 +67,9 @@ func (m Mask) String() string {
 		if m.Has(kn.k) {
 			parts = append(parts, kn.name)
 		}
+	}
+	if rest := m &^ MaskAll; rest != 0 {
+		parts = append(parts, fmt.Sprintf("0x%x", uint32(rest)))
 	}
 	if len(parts) == 0 {
 		return "0"

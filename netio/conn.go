@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -71,6 +72,56 @@ type Conn struct {
 	closeReq  bool        // a close was asked while inTraffic
 	reason    Reason      // why this side is closing; ReasonNone until then
 	finPend   bool        // SendDisconnect waits for the outbound buffer to drain
+	dial      any         // immutable: the Dial owner of a dialled connection
+	active    bool        // a byte moved since the idle timer last looked
+	idle      *time.Timer // idle timeout timer (nil when disabled)
+	drainWait bool        // a NotifyDrained poll is pending
+}
+
+// Dialed returns the owner passed to Engine.Dial for a dialled connection,
+// nil for an accepted one. Safe from any goroutine.
+func (c *Conn) Dialed() any { return c.dial }
+
+// OutboundBuffered returns the bytes queued in gnet's outbound buffer (0
+// once closed). Loop only.
+func (c *Conn) OutboundBuffered() int {
+	if c.closed.Load() {
+		return 0
+	}
+	return c.gc.OutboundBuffered()
+}
+
+// NotifyDrained calls fn on the loop once the outbound buffer holds at most
+// lowWater bytes (at once if it already does). The buffer is polled every
+// millisecond while it is over the mark, since gnet reports no write
+// completions. fn is not called if the connection closes first. Loop only.
+func (c *Conn) NotifyDrained(lowWater int, fn func()) {
+	if c.closed.Load() {
+		return
+	}
+	if c.gc.OutboundBuffered() <= lowWater {
+		fn()
+		return
+	}
+	c.eng.later(c, func() { c.NotifyDrained(lowWater, fn) })
+}
+
+// armIdle starts the idle timer. Loop only.
+func (c *Conn) armIdle(d time.Duration) {
+	c.idle = time.AfterFunc(d, func() {
+		// Timer goroutine: look on the loop.
+		_ = c.Execute(func() {
+			if c.closed.Load() {
+				return
+			}
+			if !c.active {
+				c.Close(ReasonTimeout)
+				return
+			}
+			c.active = false
+			c.idle.Reset(d)
+		})
+	})
 }
 
 // Listener returns the listener that accepted c (nil for dialled
@@ -136,6 +187,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	n, err := c.gc.Write(p)
 	c.bytesOut += uint64(n)
+	c.active = true
 	if err != nil {
 		return n, &OpError{Op: "Send", Code: CodeOf(err, WSAECONNRESET)}
 	}
@@ -159,6 +211,16 @@ func (c *Conn) AsyncWrite(p []byte, done func(n int, err error)) error {
 			done(n, err)
 		}
 	})
+}
+
+// LimitClose closes the connection with ReasonLimit (RST) and counts the
+// limit hit in the engine's stats. Loop only.
+func (c *Conn) LimitClose() {
+	if c.closed.Load() || c.reason != ReasonNone {
+		return
+	}
+	c.eng.LimitHit()
+	c.Close(ReasonLimit)
 }
 
 // Execute runs fn on the connection's event loop. Safe from any goroutine.

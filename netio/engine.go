@@ -42,6 +42,22 @@ type Options struct {
 	ReadBufferCap int
 	// Logger receives gnet's warnings and errors; nil means slog.Default().
 	Logger *slog.Logger
+	// MaxConns bounds the open connections of the engine (accepted and
+	// dialled). Over it a new connection is opened and closed at once
+	// with ReasonLimit. 0 means DefaultMaxConns; negative means no limit.
+	MaxConns int
+	// IdleTimeout closes a connection with ReasonTimeout after that long
+	// without a byte read or written. 0 (the default) means no timeout.
+	IdleTimeout time.Duration
+}
+
+// DefaultMaxConns is the connection limit when Options.MaxConns is 0.
+const DefaultMaxConns = 65536
+
+// EngineStats counts connections at the transport level.
+type EngineStats struct {
+	Open      int64  // connections open now
+	LimitHits uint64 // connections refused by MaxConns
 }
 
 // Listener is one listening address of an Engine.
@@ -82,13 +98,27 @@ type Engine struct {
 	started   bool
 
 	geng     gnet.Engine   // set in OnBoot (loop goroutine), read after booted is closed
-	booted   chan struct{} // closed by OnBoot
+	booted   chan struct{} // closed by the first OnTick: the loops are registered and running
+	tickOnce sync.Once
 	done     chan struct{} // closed when gnet.Rotate returns
 	stopped  chan struct{} // closed when Stop's helpers have finished too
 	runErr   error         // written before done is closed
 	stopping atomic.Bool
 	stopOnce sync.Once
+
+	open      atomic.Int64
+	limitHits atomic.Uint64
+	internal  *Listener // bound when no listener was declared (gnet needs one to dial)
 }
+
+// Stats returns the transport counters. Safe from any goroutine.
+func (e *Engine) Stats() EngineStats {
+	return EngineStats{Open: e.open.Load(), LimitHits: e.limitHits.Load()}
+}
+
+// LimitHit counts one limit close decided above the transport (inbound or
+// outbound bytes). Safe from any goroutine.
+func (e *Engine) LimitHit() { e.limitHits.Add(1) }
 
 // NewEngine returns an Engine that reports to h.
 func NewEngine(h Handler, opts Options) *Engine {
@@ -114,21 +144,21 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	if e.started {
 		return nil, &OpError{Op: "Listen", Code: WSAEINVAL, Detail: "listeners must be declared before Start"}
 	}
-	// gnet identifies listeners by (network, address); two port-0 listeners
-	// on one host would be indistinguishable, so give the later one a
-	// concrete free port now.
+	// gnet reports an accepted connection's local address as its
+	// listener's resolved configured address, and DupListener finds
+	// listeners by address: two listeners with one such key (port 0 twice,
+	// tcp and tcp4 on one host, localhost and 127.0.0.1) would be
+	// indistinguishable, so give the later one a concrete free port now.
+	key := resolvedKey(network, address)
 	for _, l := range e.listeners {
-		if l.network == network && l.address == address {
+		if l.cfgKey == key || l.address == address {
 			if address, err = reservePort(network, address); err != nil {
 				return nil, &OpError{Op: "Listen", Code: WSAEINVAL, Detail: err.Error()}
 			}
 			break
 		}
 	}
-	l := &Listener{network: network, address: address, cfgKey: address}
-	if ta, err := net.ResolveTCPAddr(network, address); err == nil {
-		l.cfgKey = ta.String()
-	}
+	l := &Listener{network: network, address: address, cfgKey: resolvedKey(network, address)}
 	e.listeners = append(e.listeners, l)
 	return l, nil
 }
@@ -151,6 +181,14 @@ func ParseAddr(protoAddr string) (network, address string, err error) {
 	return network, address, nil
 }
 
+// resolvedKey is the address as gnet will report it for the listener.
+func resolvedKey(network, address string) string {
+	if ta, err := net.ResolveTCPAddr(network, address); err == nil {
+		return ta.String()
+	}
+	return address
+}
+
 func reservePort(network, address string) (string, error) {
 	l, err := net.Listen(network, address)
 	if err != nil {
@@ -169,8 +207,13 @@ func (e *Engine) Start(ctx context.Context) error {
 		return &OpError{Op: "Start", Code: WSAEINVAL, Detail: "already started"}
 	}
 	if len(e.listeners) == 0 {
-		e.mu.Unlock()
-		return &OpError{Op: "Start", Code: WSAEINVAL, Detail: "no listener declared"}
+		// gnet runs no engine without a listener; a dial-only runtime gets
+		// a private loopback one that refuses whatever reaches it.
+		e.internal = &Listener{network: "tcp", address: "127.0.0.1:0", cfgKey: "127.0.0.1:0"}
+		e.listeners = append(e.listeners, e.internal)
+	}
+	if e.opts.MaxConns == 0 {
+		e.opts.MaxConns = DefaultMaxConns
 	}
 	e.started = true
 	addrs := make([]string, len(e.listeners))
@@ -185,6 +228,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		gnet.WithLogLevel(logging.ErrorLevel),
 		gnet.WithLogger(gnetLogger{log: e.log()}),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
+		// gnet calls OnBoot before it registers its loops; its ticker starts
+		// after, so the first OnTick is the "running" signal Start waits for.
+		gnet.WithTicker(true),
 	}
 	if e.opts.EventLoops > 0 {
 		opts = append(opts, gnet.WithNumEventLoop(e.opts.EventLoops))
@@ -276,20 +322,28 @@ func (e *Engine) later(c *Conn, fn func()) {
 
 // ---- gnet callbacks: everything below runs on an event loop goroutine. ----
 
-// OnBoot records the engine and the listeners' bound addresses.
+// OnBoot records the engine and the listeners' bound addresses. Goroutine:
+// the engine's (Start's goroutine running gnet.Rotate).
 func (e *Engine) OnBoot(eng gnet.Engine) gnet.Action {
 	e.geng = eng
 	for _, l := range e.listeners {
 		l.addr = l.address
-		if fd, err := eng.DupListener(l.network, l.address); err == nil {
+		// gnet files every TCP listener (tcp, tcp4, tcp6) under "tcp".
+		if fd, err := eng.DupListener("tcp", l.address); err == nil {
 			if a, err := localAddrOf(fd); err == nil {
 				l.addr = a
 			}
 			closeFD(fd)
 		}
 	}
-	close(e.booted)
 	return gnet.None
+}
+
+// OnTick runs on gnet's ticker goroutine, first right after the loops
+// start: it releases Start. It asks for no further ticks in practice.
+func (e *Engine) OnTick() (time.Duration, gnet.Action) {
+	e.tickOnce.Do(func() { close(e.booted) })
+	return time.Hour, gnet.None
 }
 
 // OnOpen creates the Conn and hands it to the Handler.
@@ -298,24 +352,40 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if a := gc.RemoteAddr(); a != nil {
 		c.remote = a.String()
 	}
-	// gnet reports the listener's configured address as an accepted
-	// connection's LocalAddr: it identifies the listener, and getsockname
-	// gives the real local address.
-	c.ln = e.listenerFor(gc.LocalAddr())
+	if d, ok := gc.Context().(*dialTag); ok {
+		// A dialled connection enrolled by Engine.Dial.
+		c.dial = d.owner
+	} else {
+		// gnet reports the listener's configured address as an accepted
+		// connection's LocalAddr: it identifies the listener.
+		c.ln = e.listenerFor(gc.LocalAddr())
+		if c.ln == nil || c.ln == e.internal {
+			c.closed.Store(true)
+			return nil, gnet.Close
+		}
+	}
 	if a, err := localAddrOf(gc.Fd()); err == nil {
 		c.local = a
 	} else if a := gc.LocalAddr(); a != nil {
 		c.local = a.String()
 	}
-	if c.ln == nil {
-		// Not one of ours (cannot happen for accepted connections): refuse.
-		c.closed.Store(true)
-		return nil, gnet.Close
-	}
 	gc.SetContext(c)
+	overLimit := e.opts.MaxConns > 0 && e.open.Add(1) > int64(e.opts.MaxConns)
+	if e.opts.MaxConns <= 0 {
+		e.open.Add(1)
+	}
+	c.inTraffic = true // closes asked during OnOpen happen as it returns
 	e.h.OnOpen(c)
+	if overLimit {
+		e.limitHits.Add(1)
+		c.Close(ReasonLimit)
+	}
+	c.inTraffic = false
 	if c.closeReq {
 		return nil, gnet.Close
+	}
+	if e.opts.IdleTimeout > 0 {
+		c.armIdle(e.opts.IdleTimeout)
 	}
 	return nil, gnet.None
 }
@@ -325,6 +395,7 @@ func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
 	c := gc.Context().(*Conn)
 	buf, _ := gc.Next(-1)
 	c.bytesIn += uint64(len(buf))
+	c.active = true
 	if c.recvShut {
 		// The receive ban (SEMANTICS §3.4): enforced here, on the loop that
 		// owns the connection, with one branch per read.
@@ -361,6 +432,10 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 		c.reason = r
 	}
 	c.closed.Store(true)
+	e.open.Add(-1)
+	if c.idle != nil {
+		c.idle.Stop()
+	}
 	e.h.OnClose(c, r)
 	return gnet.None
 }

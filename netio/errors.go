@@ -175,7 +175,7 @@ func CodeOf(err error, fallback Code) Code {
 		return c
 	}
 	var errno syscall.Errno
-	if errors.As(err, &errno) {
+	if errors.As(err, &errno) && errno != 0 {
 		for code, info := range codeTable {
 			if info.errno == errno {
 				return code

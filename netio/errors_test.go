@@ -321,3 +321,14 @@ func TestParseAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeOfErrnoZero documents a bug: CodeOf(syscall.Errno(0), fallback)
+// matches the table entries without a twin (errno 0), so it returns
+// WSANOTINITIALISED or WSAEDISCON, whichever map iteration meets first.
+func TestCodeOfErrnoZero(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		if got := CodeOf(syscall.Errno(0), WSAENETDOWN); got != WSAENETDOWN {
+			t.Fatalf("CodeOf(Errno(0)) = %v, want the fallback", got)
+		}
+	}
+}

@@ -192,8 +192,15 @@ func TestListenAndStartErrors(t *testing.T) {
 	if _, err := rt.Listen("tcp://127.0.0.1:0", nil, actors.ListenOptions{}); !errors.Is(err, netio.ErrInvalid) {
 		t.Errorf("nil handler: %v", err)
 	}
+	if _, err := rt.Dial(ctx5(t), "tcp://127.0.0.1:1", echo, actors.DialOptions{}); !errors.Is(err, netio.ErrNotInitialised) {
+		t.Errorf("Dial before Start: %v, want WSANOTINITIALISED", err)
+	}
+	// A runtime without listeners is a valid dial-only runtime.
+	if err := rt.Start(ctx5(t)); err != nil {
+		t.Errorf("Start without listener: %v", err)
+	}
 	if err := rt.Start(ctx5(t)); !errors.Is(err, netio.ErrInvalid) {
-		t.Errorf("Start without listener: %v, want WSAEINVAL", err)
+		t.Errorf("second Start: %v, want WSAEINVAL", err)
 	}
 }
 

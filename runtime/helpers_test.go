@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 		// goroutines for the life of the process.
 		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
 		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		// gnet enrolls dialled connections through that pool: an idle worker
+		// waits there until ants' expiry purges it.
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
 	)
 }
 
@@ -239,4 +242,20 @@ func actorFunc(f func(*events.Event)) *actor.Props {
 			f(ev)
 		}
 	})
+}
+
+// waitKind waits for the socket's first event of kind k.
+func (r *recorder) waitKind(t *testing.T, id uint64, k events.Kind) *events.Event {
+	t.Helper()
+	var got *events.Event
+	waitFor(t, k.String(), func() bool {
+		for _, ev := range r.of(id) {
+			if ev.EventKind() == k {
+				got = ev
+				return true
+			}
+		}
+		return false
+	})
+	return got
 }

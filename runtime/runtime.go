@@ -30,6 +30,25 @@ type Options struct {
 	MaxSend int
 	// RequestTimeout bounds the helper requests (actors.DefaultTimeout if 0).
 	RequestTimeout time.Duration
+
+	// Limits (SEMANTICS §5). Each has a default; hitting one closes the
+	// socket with FD_CLOSE 10055 "limit" (or refuses a Send with
+	// WSAEWOULDBLOCK), and Stats counts it.
+
+	// MaxConns bounds open connections, accepted and dialled
+	// (netio.DefaultMaxConns = 65536 if 0; negative: no limit). Over it a
+	// connection is accepted and closed at once with FD_CLOSE 10055.
+	MaxConns int
+	// MaxInbound bounds received bytes waiting per socket, for a pooled
+	// handler or unread in pull mode (actors.DefaultMaxInbound = 4 MiB).
+	MaxInbound int
+	// SendHighWater bounds outbound bytes queued per socket
+	// (actors.DefaultSendHighWater = 4 MiB); SendLowWater is where FD_WRITE
+	// is posted after a refusal (a quarter of the high-water mark if 0).
+	SendHighWater, SendLowWater int
+	// IdleTimeout closes a socket with FD_CLOSE 10060 "timeout" after that
+	// long without a byte in either direction. 0 (the default) disables it.
+	IdleTimeout time.Duration
 	// Logger gets anomalies such as handler panics; nil means slog.Default().
 	Logger *slog.Logger
 	// ActorSystem lets the caller bring a configured system (for example
@@ -83,12 +102,20 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt.hub = events.NewHub(rt.system, "sockactor/events-"+rt.system.ProcessRegistry.NextId())
 	rt.host = actors.NewHost(rt.system, rt.hub, actors.HostOptions{
-		BanPolicy: opts.BanPolicy,
-		Linger:    opts.Linger,
-		MaxSend:   opts.MaxSend,
-		Logger:    opts.Logger,
+		BanPolicy:     opts.BanPolicy,
+		Linger:        opts.Linger,
+		MaxSend:       opts.MaxSend,
+		Logger:        opts.Logger,
+		MaxInbound:    opts.MaxInbound,
+		SendHighWater: opts.SendHighWater,
+		SendLowWater:  opts.SendLowWater,
 	})
-	rt.eng = netio.NewEngine(rt.host, netio.Options{EventLoops: opts.EventLoops, Logger: opts.Logger})
+	rt.eng = netio.NewEngine(rt.host, netio.Options{
+		EventLoops:  opts.EventLoops,
+		Logger:      opts.Logger,
+		MaxConns:    opts.MaxConns,
+		IdleTimeout: opts.IdleTimeout,
+	})
 	rt.Caller = actors.Caller{System: rt.system, Timeout: opts.RequestTimeout}
 	return rt, nil
 }
@@ -189,6 +216,22 @@ func (rt *Runtime) shutdown() {
 	}
 }
 
+// Dial connects to addr ("tcp://host:port") on the runtime's event loops and
+// returns the new socket's PID at once; FD_CONNECT (to h, to
+// opts.Subscribers and to runtime-wide subscribers) ends the dial with 0 or
+// WSAECONNREFUSED, WSAETIMEDOUT or WSAENETDOWN. ctx and opts.Timeout bound
+// the connect. Errors: WSAEINVAL for a bad address or handler,
+// WSANOTINITIALISED before Start or after Shutdown.
+func (rt *Runtime) Dial(ctx context.Context, addr string, h actors.Handler, opts actors.DialOptions) (*actor.PID, error) {
+	rt.mu.Lock()
+	running := rt.state == stateRunning
+	rt.mu.Unlock()
+	if !running {
+		return nil, &netio.OpError{Op: "Dial", Code: netio.WSANOTINITIALISED}
+	}
+	return rt.host.Dial(ctx, rt.eng, addr, h, opts)
+}
+
 // System returns the runtime's actor system.
 func (rt *Runtime) System() *actor.ActorSystem { return rt.system }
 
@@ -221,11 +264,17 @@ func (rt *Runtime) stopped() bool {
 
 // Stats is a snapshot of the runtime's counters.
 type Stats struct {
+	// Sockets: open (not yet released), accepted, FD_CLOSE by reason,
+	// refused by closed listeners.
 	Sockets actors.HostStats
-	Events  events.HubStats
+	// Conns: connections open at the transport and limit hits (connection,
+	// inbound and outbound limits).
+	Conns netio.EngineStats
+	// Events: deliveries and subscribers dropped because they were dead.
+	Events events.HubStats
 }
 
-// Stats returns the counters.
+// Stats returns the counters. Safe for concurrent use.
 func (rt *Runtime) Stats() Stats {
-	return Stats{Sockets: rt.host.Stats(), Events: rt.hub.Stats()}
+	return Stats{Sockets: rt.host.Stats(), Conns: rt.eng.Stats(), Events: rt.hub.Stats()}
 }

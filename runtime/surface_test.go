@@ -1,0 +1,461 @@
+package runtime_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	goruntime "runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+	sockrt "github.com/sockactor/sockactor/runtime"
+)
+
+// startRT starts a runtime with opts and one listener with lopts; the
+// recorder is subscribed to everything.
+func startRT(t *testing.T, opts sockrt.Options, lopts actors.ListenOptions, h actors.Handler) *server {
+	t.Helper()
+	fds := fdCount(t)
+	if opts.EventLoops == 0 {
+		opts.EventLoops = 2
+	}
+	if opts.Linger == 0 {
+		opts.Linger = 100 * time.Millisecond
+	}
+	if h == nil {
+		h = echo
+	}
+	rt, err := sockrt.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := rt.Listen("tcp://127.0.0.1:0", h, lopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{rt: rt, ln: ln, addr: ln.Addr().String(), rec: newRecorder(t, rt.System())}
+	if err := rt.Subscribe(s.rec.pid, events.MaskAll); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Shutdown(ctx5(t)); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		waitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
+	})
+	return s
+}
+
+var nop = actors.HandlerFunc(func(*actors.Context) {})
+
+func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+			c := dial(t, s.addr)
+			id := s.rec.accepted(t, 1)
+			pid := s.rt.SocketPID(id)
+			if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
+				t.Fatalf("Recv on empty: %v, want WSAEWOULDBLOCK", err)
+			}
+			if _, err := c.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "FD_READ", func() bool { return s.rec.count(id, events.FDRead) == 1 })
+			if _, err := c.Write([]byte(" world")); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "bytes buffered", func() bool {
+				info, err := s.rt.Info(ctx5(t), pid)
+				return err == nil && info.QueuedIn == 11
+			})
+			if n := s.rec.count(id, events.FDRead); n != 1 {
+				t.Fatalf("%d FD_READ before any Recv, want 1 (re-enabling rule)", n)
+			}
+			got, err := s.rt.Recv(ctx5(t), pid, 5)
+			if err != nil || string(got) != "hello" {
+				t.Fatalf("Recv(5) = %q, %v", got, err)
+			}
+			// Data remains: the Recv re-enabled FD_READ and posts it again.
+			waitFor(t, "second FD_READ", func() bool { return s.rec.count(id, events.FDRead) == 2 })
+			got, err = s.rt.Recv(ctx5(t), pid, 100)
+			if err != nil || string(got) != " world" {
+				t.Fatalf("Recv(100) = %q, %v", got, err)
+			}
+			if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
+				t.Fatalf("drained Recv: %v, want WSAEWOULDBLOCK", err)
+			}
+			// Peer FIN with unread data: the data first, then 0 bytes, code 0.
+			if _, err := c.Write([]byte("tail")); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "third FD_READ", func() bool { return s.rec.count(id, events.FDRead) == 3 })
+			c.Close()
+			s.rec.closeEvent(t, id)
+			got, err = s.rt.Recv(ctx5(t), pid, 100)
+			if err != nil || string(got) != "tail" {
+				t.Fatalf("Recv after FIN = %q, %v; want the unread tail", got, err)
+			}
+			got, err = s.rt.Recv(ctx5(t), pid, 100)
+			if err != nil || len(got) != 0 {
+				t.Fatalf("Recv after drain = %q, %v; want 0 bytes, code 0", got, err)
+			}
+		})
+	}
+}
+
+func TestPullModeAfterResetAndAfterBan(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startRT(t, sockrt.Options{Linger: time.Second}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+			// Reset by the peer: WSAECONNRESET.
+			c := dial(t, s.addr)
+			id := s.rec.accepted(t, 1)
+			_ = c.SetLinger(0)
+			c.Close()
+			s.rec.closeEvent(t, id)
+			if _, err := s.rt.Recv(ctx5(t), s.rt.SocketPID(id), 10); !errors.Is(err, netio.ErrConnReset) {
+				t.Fatalf("Recv after RST: %v, want WSAECONNRESET", err)
+			}
+			// After RecvDisconnect: WSAESHUTDOWN.
+			dial(t, s.addr)
+			pid := s.rt.SocketPID(s.rec.accepted(t, 2))
+			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, netio.ErrShutdown) {
+				t.Fatalf("Recv after ban: %v, want WSAESHUTDOWN", err)
+			}
+		})
+	}
+}
+
+func TestPullBufferIsCoveredByTheBan(t *testing.T) {
+	for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
+		for _, mode := range modes {
+			t.Run(policy.String()+"/"+mode.String(), func(t *testing.T) {
+				s := startRT(t, sockrt.Options{BanPolicy: policy}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+				c := dial(t, s.addr)
+				id := s.rec.accepted(t, 1)
+				pid := s.rt.SocketPID(id)
+				if _, err := c.Write([]byte("unread")); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "FD_READ", func() bool { return s.rec.count(id, events.FDRead) == 1 })
+				if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
+					t.Fatalf("RecvDisconnect: %v", err)
+				}
+				if policy == actors.BanReset {
+					if ev := s.rec.closeEvent(t, id); ev.Reason != "recv-ban" {
+						t.Fatalf("FD_CLOSE = %v, want recv-ban (unread bytes at ban time)", ev)
+					}
+					if err := readUntilErr(c); !isReset(err) {
+						t.Fatalf("client: %v, want ECONNRESET", err)
+					}
+					return
+				}
+				info, err := s.rt.Info(ctx5(t), pid)
+				if err != nil || info.BannedBytes != 6 || info.QueuedIn != 0 {
+					t.Fatalf("info %+v, %v; want the 6 unread bytes banned", info, err)
+				}
+			})
+		}
+	}
+}
+
+// fillUntilBlocked sends chunks until Send is refused, returning the bytes
+// accepted. Bounded by max bytes.
+func fillUntilBlocked(t *testing.T, s *server, pid *actor.PID, chunk []byte, max int) int {
+	t.Helper()
+	sent := 0
+	for sent < max {
+		n, err := s.rt.Send(ctx5(t), pid, chunk)
+		if errors.Is(err, netio.ErrWouldBlock) {
+			if n != 0 {
+				t.Fatalf("refused Send queued %d bytes", n)
+			}
+			return sent
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += n
+	}
+	t.Fatalf("no back-pressure after %d bytes", sent)
+	return 0
+}
+
+func TestSendBackPressureAndFDWrite(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			const hwm = 256 << 10
+			s := startRT(t, sockrt.Options{SendHighWater: hwm}, actors.ListenOptions{Dispatch: mode}, nop)
+			c := dial(t, s.addr) // not reading yet: the kernel buffers fill, then the runtime's
+			id := s.rec.accepted(t, 1)
+			pid := s.rt.SocketPID(id)
+			chunk := bytes.Repeat([]byte("x"), 32<<10)
+			sent := fillUntilBlocked(t, s, pid, chunk, 256<<20)
+			info, err := s.rt.Info(ctx5(t), pid)
+			if err != nil || info.QueuedOut > hwm+int64(len(chunk)) {
+				t.Fatalf("queued out %d over the mark %d (%v)", info.QueuedOut, hwm, err)
+			}
+			if n := s.rec.count(id, events.FDWrite); n != 0 {
+				t.Fatalf("FD_WRITE before draining")
+			}
+			// Drain: FD_WRITE, then SendDisconnect flushes what is queued.
+			done := make(chan int64, 1)
+			go func() {
+				n, _ := io.Copy(io.Discard, c)
+				done <- n
+			}()
+			waitFor(t, "FD_WRITE", func() bool { return s.rec.count(id, events.FDWrite) == 1 })
+			if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
+				t.Fatal(err)
+			}
+			if n := <-done; n != int64(sent) {
+				t.Fatalf("client read %d bytes, want every accepted byte (%d)", n, sent)
+			}
+			if _, err := s.rt.Send(ctx5(t), pid, chunk); !errors.Is(err, netio.ErrShutdown) {
+				t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
+			}
+		})
+	}
+}
+
+func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
+			got := make(chan string, 4)
+			h := actors.HandlerFunc(func(c *actors.Context) {
+				switch m := c.Message().(type) {
+				case *events.Event:
+					if m.EventKind() == events.FDConnect && m.Code == 0 {
+						_, _ = c.WriteString("ping")
+					}
+				case *actors.Received:
+					got <- string(m.Data)
+				}
+			})
+			pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, h, actors.DialOptions{Dispatch: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := actors.SocketIDOf(pid)
+			select {
+			case m := <-got:
+				if m != "ping" {
+					t.Fatalf("echo through the dialled socket: %q", m)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no echo")
+			}
+			s.rec.waitKind(t, id, events.FDConnect)
+			evs := s.rec.of(id)
+			if len(evs) == 0 || evs[0].EventKind() != events.FDConnect || evs[0].Code != 0 || evs[0].Reason != "connect" {
+				t.Fatalf("first event of the dialled socket: %v", evs)
+			}
+			info, err := s.rt.Info(ctx5(t), pid)
+			if err != nil || info.State != "open" || info.ListenerId != 0 {
+				t.Fatalf("info %+v %v", info, err)
+			}
+			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.rt.System().Root.RequestFuture(pid, &actors.Connect{}, 5*time.Second).Result()
+			if err != nil || r.(*actors.ConnectResult).Code != uint32(netio.WSAEINVAL) {
+				t.Fatalf("Connect after RecvDisconnect: %v %v, want WSAEINVAL", r, err)
+			}
+			if err := s.rt.Close(ctx5(t), pid); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestDialFailures(t *testing.T) {
+	s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
+	// A port with nothing listening: refused.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := l.Addr().String()
+	l.Close()
+	pid, err := s.rt.Dial(ctx5(t), "tcp://"+closed, nop, actors.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := s.rec.waitKind(t, actors.SocketIDOf(pid), events.FDConnect)
+	if ev.Code != uint32(netio.WSAECONNREFUSED) {
+		t.Fatalf("FD_CONNECT = %v, want WSAECONNREFUSED", ev)
+	}
+	if n := s.rec.count(actors.SocketIDOf(pid), events.FDClose); n != 0 {
+		t.Fatalf("a dial that never connected emitted FD_CLOSE")
+	}
+	if _, err := s.rt.RecvDisconnect(ctx5(t), pid); !errors.Is(err, netio.ErrNotConn) {
+		t.Fatalf("RecvDisconnect on a failed dial: %v, want WSAENOTCONN", err)
+	}
+
+	// A listener whose accept queue is full: the dial stays connecting.
+	full := fullBacklogListener(t)
+	pid, err = s.rt.Dial(ctx5(t), "tcp://"+full, nop, actors.DialOptions{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.rt.Info(ctx5(t), pid)
+	if err == nil && info.State == "connecting" {
+		if _, err := s.rt.RecvDisconnect(ctx5(t), pid); !errors.Is(err, netio.ErrNotConn) {
+			t.Fatalf("RecvDisconnect while connecting: %v, want WSAENOTCONN", err)
+		}
+	}
+	ev = s.rec.waitKind(t, actors.SocketIDOf(pid), events.FDConnect)
+	if ev.Code != uint32(netio.WSAETIMEDOUT) {
+		t.Fatalf("FD_CONNECT = %v, want WSAETIMEDOUT", ev)
+	}
+	if _, err := s.rt.Dial(ctx5(t), "udp://127.0.0.1:1", nop, actors.DialOptions{}); !errors.Is(err, netio.ErrInvalid) {
+		t.Fatalf("Dial udp: %v, want WSAEINVAL", err)
+	}
+}
+
+// fullBacklogListener returns the address of a listening socket with a
+// backlog of 0 whose queue is already filled, so further connects hang.
+func fullBacklogListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := net.JoinHostPort("127.0.0.1", itoa(sa.(*syscall.SockaddrInet4).Port))
+	// Fill the queue (backlog 0 admits one, sometimes two, on Linux).
+	for i := 0; i < 3; i++ {
+		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		if c, err := d.Dial("tcp", addr); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	return addr
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestConnectionLimit(t *testing.T) {
+	s := startRT(t, sockrt.Options{MaxConns: 2}, actors.ListenOptions{}, echo)
+	a, b := dial(t, s.addr), dial(t, s.addr)
+	roundTrip(t, a, "a")
+	roundTrip(t, b, "b")
+	// The over-limit connection is accepted and reset at once: the RST
+	// may even beat connect() on loopback.
+	if c, err := net.DialTimeout("tcp", s.addr, 5*time.Second); err == nil {
+		defer c.Close()
+		if err := readUntilErr(c); !isReset(err) && err != io.EOF {
+			t.Fatalf("over-limit client: %v", err)
+		}
+	} else if !isReset(err) {
+		t.Fatalf("over-limit dial: %v", err)
+	}
+	id := s.rec.accepted(t, 3)
+	if ev := s.rec.closeEvent(t, id); ev.Code != uint32(netio.WSAENOBUFS) || ev.Reason != "limit" {
+		t.Fatalf("third connection FD_CLOSE = %v, want 10055 limit", ev)
+	}
+	if st := s.rt.Stats(); st.Conns.LimitHits != 1 || st.Sockets.Closed["limit"] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	roundTrip(t, a, "still fine")
+}
+
+func TestInboundLimitClosesSlowSockets(t *testing.T) {
+	const max = 64 << 10
+	t.Run("pooled", func(t *testing.T) {
+		h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
+		s := startRT(t, sockrt.Options{MaxInbound: max}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
+		defer close(h.release)
+		c := dial(t, s.addr)
+		id := s.rec.accepted(t, 1)
+		floodUntilClosed(t, c, 8*max)
+		if ev := s.rec.closeEvent(t, id); ev.Reason != "limit" || ev.Code != uint32(netio.WSAENOBUFS) {
+			t.Fatalf("FD_CLOSE = %v, want 10055 limit", ev)
+		}
+	})
+	t.Run("pull", func(t *testing.T) {
+		s := startRT(t, sockrt.Options{MaxInbound: max}, actors.ListenOptions{Pull: true}, nop)
+		c := dial(t, s.addr)
+		id := s.rec.accepted(t, 1)
+		floodUntilClosed(t, c, 8*max)
+		if ev := s.rec.closeEvent(t, id); ev.Reason != "limit" {
+			t.Fatalf("FD_CLOSE = %v, want limit", ev)
+		}
+	})
+}
+
+// floodUntilClosed writes up to max bytes, stopping at the first error.
+func floodUntilClosed(t *testing.T, c net.Conn, max int) {
+	chunk := make([]byte, 8<<10)
+	for sent := 0; sent < max; sent += len(chunk) {
+		_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := startRT(t, sockrt.Options{IdleTimeout: 100 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, echo)
+			c := dial(t, s.addr)
+			roundTrip(t, c, "alive")
+			id := s.rec.accepted(t, 1)
+			ev := s.rec.closeEvent(t, id)
+			if ev.Code != uint32(netio.WSAETIMEDOUT) || ev.Reason != "timeout" || !ev.Local {
+				t.Fatalf("FD_CLOSE = %v, want 10060 timeout", ev)
+			}
+		})
+	}
+}
+
+func TestFloodAfterBanUnderDiscardKeepsMemoryFlat(t *testing.T) {
+	s := startRT(t, sockrt.Options{BanPolicy: actors.BanDiscard}, actors.ListenOptions{}, echo)
+	c := dial(t, s.addr)
+	pid := s.rt.SocketPID(s.rec.accepted(t, 1))
+	if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
+		t.Fatal(err)
+	}
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	const flood = 64 << 20
+	chunk := make([]byte, 64<<10)
+	for sent := 0; sent < flood; sent += len(chunk) {
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "flood counted", func() bool {
+		info, err := s.rt.Info(ctx5(t), pid)
+		return err == nil && info.BannedBytes == flood
+	})
+	goruntime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 16<<20 {
+		t.Fatalf("heap grew %d bytes under a %d-byte flood after the ban", grew, flood)
+	}
+	t.Logf("64 MiB flood after RecvDisconnect(discard): heap %d -> %d bytes (Sys %d -> %d)",
+		before.HeapAlloc, after.HeapAlloc, before.Sys, after.Sys)
+}
