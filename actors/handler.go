@@ -215,13 +215,14 @@ func (c *Context) WriteString(str string) (int, error) { return c.Write([]byte(s
 // Respond replies to the sender of the current message, if there is one.
 //
 // A request (a message with a sender) that is not one of the socket
-// messages and that the handler neither Responds to nor Defers during
-// Receive is answered with Error{WSAEINVAL} ("unhandled message"), so a
-// caller never waits for a reply that will not come.
+// messages, nor one of their replies or an event, and that the handler
+// neither Responds to nor Defers during Receive is answered with
+// Error{WSAEINVAL} ("unhandled message"), so a caller never waits for a
+// reply that will not come.
 func (c *Context) Respond(msg any) {
 	c.responded = true
 	if c.sender != nil {
-		c.s.host.sendTo(c.sender, msg)
+		c.s.host.replyFrom(c.s.pid, c.sender, msg)
 	}
 }
 

@@ -162,13 +162,19 @@ func (h *Host) register(p actor.Process, id uint64) *actor.PID {
 	return pid
 }
 
-// sendTo delivers msg to pid without blocking. Goroutine: any.
-func (h *Host) sendTo(pid *actor.PID, msg any) {
+// replyFrom delivers msg to pid without blocking, with from as its sender
+// (as protoactor's Respond does), so an actor talking to many sockets knows
+// which one answered. Goroutine: any.
+func (h *Host) replyFrom(from, pid *actor.PID, msg any) {
 	if pid == nil {
 		return
 	}
 	proc, _ := h.system.ProcessRegistry.Get(pid)
-	proc.SendUserMessage(pid, msg)
+	if from == nil {
+		proc.SendUserMessage(pid, msg)
+		return
+	}
+	proc.SendUserMessage(pid, &actor.MessageEnvelope{Message: msg, Sender: from})
 }
 
 func (h *Host) linger(s *socket, on bool) {

@@ -98,7 +98,7 @@ func (l *Listener) SendUserMessage(_ *actor.PID, m any) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
 	reply := l.handle(msg)
 	if sender != nil && reply != nil {
-		l.host.sendTo(sender, reply)
+		l.host.replyFrom(l.pid, sender, reply)
 	}
 }
 

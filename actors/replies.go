@@ -3,13 +3,14 @@ package actors
 import (
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
 )
 
 // answerReleased answers a message that reached a socket after its release:
 // requests get their reply type with WSAENOTSOCK (WSAENETDOWN once the
 // engine is stopping); watchers get Terminated. Goroutine: any.
-func (h *Host) answerReleased(m any) {
+func (h *Host) answerReleased(from *actor.PID, m any) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
 	if w, ok := msg.(*actor.Watch); ok && w != nil && w.Watcher != nil {
 		h.sendSystem(w.Watcher, &actor.Terminated{Why: actor.TerminatedReason_NotFound})
@@ -22,7 +23,7 @@ func (h *Host) answerReleased(m any) {
 	if h.down.Load() {
 		code = netio.WSAENETDOWN
 	}
-	h.sendTo(sender, replyFor(msg, code))
+	h.replyFrom(from, sender, replyFor(msg, code))
 }
 
 // replyFor builds the reply type matching request msg, carrying code.
@@ -47,6 +48,18 @@ func replyFor(msg any, code netio.Code) any {
 		return &ConnectResult{Code: c}
 	}
 	return &Error{Code: c, Detail: "socket released"}
+}
+
+// isReply reports whether msg is a reply or notification, which must never
+// be answered (answering replies would make two sockets talk forever).
+func isReply(msg any) bool {
+	switch msg.(type) {
+	case *SendResult, *RecvResult, *RecvDisconnectResult, *SendDisconnectResult,
+		*CloseResult, *SubscribeResult, *SocketInfo, *ConnectResult, *Error,
+		*Received, *events.Event, *actor.DeadLetterResponse:
+		return true
+	}
+	return false
 }
 
 // sendSystem delivers a protoactor system message. Goroutine: any.

@@ -134,7 +134,7 @@ func (s *socket) post(m any) {
 	s.mu.Lock()
 	if s.released {
 		s.mu.Unlock()
-		s.host.answerReleased(m)
+		s.host.answerReleased(s.pid, m)
 		return
 	}
 	if s.conn == nil {
@@ -144,7 +144,7 @@ func (s *socket) post(m any) {
 		}
 		s.mu.Unlock()
 		if to != nil {
-			s.host.sendTo(to, reply)
+			s.host.replyFrom(s.pid, to, reply)
 		}
 		return
 	}
@@ -325,7 +325,7 @@ func (s *socket) handle(m any) {
 
 func (s *socket) reply(to *actor.PID, msg any) {
 	if to != nil {
-		s.host.sendTo(to, msg)
+		s.host.replyFrom(s.pid, to, msg)
 	}
 }
 
@@ -655,7 +655,7 @@ func (s *socket) release() {
 		s.host.sendSystem(w, &actor.Terminated{Who: s.pid, Why: actor.TerminatedReason_Stopped})
 	}
 	for _, m := range q {
-		s.host.answerReleased(m)
+		s.host.answerReleased(s.pid, m)
 	}
 }
 
@@ -682,8 +682,8 @@ func (s *socket) invoke(msg any, sender *actor.PID, actx actor.Context) {
 			s.host.log.Error("sockactor: handler panic; aborting socket", "socket", s.id, "panic", fmt.Sprint(p))
 			s.post(&Abort{})
 		}
-		if c.sender != nil && !c.responded {
-			s.host.sendTo(c.sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
+		if c.sender != nil && !c.responded && !isReply(c.msg) {
+			s.host.replyFrom(s.pid, c.sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
 		}
 		c.msg, c.sender, c.actx = nil, nil, nil
 	}()

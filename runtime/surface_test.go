@@ -459,3 +459,32 @@ func TestFloodAfterBanUnderDiscardKeepsMemoryFlat(t *testing.T) {
 	t.Logf("64 MiB flood after RecvDisconnect(discard): heap %d -> %d bytes (Sys %d -> %d)",
 		before.HeapAlloc, after.HeapAlloc, before.Sys, after.Sys)
 }
+
+func TestRepliesNameTheSocketAsSender(t *testing.T) {
+	s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
+	dial(t, s.addr)
+	dial(t, s.addr)
+	pids := []*actor.PID{s.rt.SocketPID(s.rec.accepted(t, 1)), s.rt.SocketPID(s.rec.accepted(t, 2))}
+	got := make(chan [2]uint64, 2)
+	asker := s.rt.System().Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case []*actor.PID:
+			for _, p := range m {
+				c.Request(p, &actors.Info{})
+			}
+		case *actors.SocketInfo:
+			got <- [2]uint64{actors.SocketIDOf(c.Sender()), m.Socket}
+		}
+	}))
+	s.rt.System().Root.Send(asker, pids)
+	for i := 0; i < 2; i++ {
+		select {
+		case g := <-got:
+			if g[0] == 0 || g[0] != g[1] {
+				t.Fatalf("reply from socket %d names sender %d", g[1], g[0])
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no reply")
+		}
+	}
+}

@@ -1,0 +1,577 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/goleak"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+// TestMain fails the package if any goroutine outlives the tests, except
+// those of ants' package-level pool (a gnet dependency), which live for the
+// process.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
+	)
+}
+
+// waitTimeout bounds every wait of these tests: a read, a line, a poll.
+const waitTimeout = 10 * time.Second
+
+// testMax is the -max of the tests: small, so that most writes need more
+// than one Recv.
+const testMax = 64
+
+// ---- captured stdout ----
+
+// sink is the server's stdout: it collects complete lines and wakes
+// waiters on each new one. Safe for concurrent use.
+type sink struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []string
+	changed chan struct{} // closed and replaced when a line is added
+}
+
+func newSink() *sink { return &sink{changed: make(chan struct{})} }
+
+func (s *sink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.partial = append(s.partial, p...)
+	added := false
+	for {
+		i := bytes.IndexByte(s.partial, '\n')
+		if i < 0 {
+			break
+		}
+		s.lines = append(s.lines, string(s.partial[:i]))
+		s.partial = s.partial[i+1:]
+		added = true
+	}
+	if added {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+	return len(p), nil
+}
+
+// snapshot returns the complete lines so far, and a channel closed when
+// another arrives.
+func (s *sink) snapshot() ([]string, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines...), s.changed
+}
+
+// waitLine waits until some line satisfies match and returns the first one.
+func (s *sink) waitLine(t *testing.T, what string, match func(string) bool) string {
+	t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for {
+		lines, changed := s.snapshot()
+		for _, l := range lines {
+			if match(l) {
+				return l
+			}
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("no stdout line for %s within %v; stdout:\n%s", what, waitTimeout, strings.Join(lines, "\n"))
+			return ""
+		}
+	}
+}
+
+// summaryKeys are the keys of a socket's line, all required.
+var summaryKeys = []string{"socket", "bytes", "lines", "close_reason", "recv_disconnect_code"}
+
+// parseSummary decodes a socket's line and checks its key set.
+func parseSummary(line string) (summary, error) {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(line), &keys); err != nil {
+		return summary{}, err
+	}
+	if len(keys) != len(summaryKeys) {
+		return summary{}, fmt.Errorf("keys %v, want exactly %v", keys, summaryKeys)
+	}
+	for _, k := range summaryKeys {
+		if _, ok := keys[k]; !ok {
+			return summary{}, fmt.Errorf("missing key %q", k)
+		}
+	}
+	var s summary
+	err := json.Unmarshal([]byte(line), &s)
+	return s, err
+}
+
+// waitSummary waits for the line of socket id.
+func (s *sink) waitSummary(t *testing.T, id uint64) summary {
+	t.Helper()
+	var got summary
+	s.waitLine(t, fmt.Sprintf("socket %d", id), func(l string) bool {
+		sum, err := parseSummary(l)
+		if err != nil || sum.Socket != id {
+			return false
+		}
+		got = sum
+		return true
+	})
+	return got
+}
+
+// ---- a server under test ----
+
+type env struct {
+	t       *testing.T
+	srv     *server
+	out     *sink
+	errs    *sink // stderr
+	accepts *acceptLog
+	stopped bool
+}
+
+// newEnv starts a server on 127.0.0.1:0 with -max testMax and registers
+// its shutdown and the stdout checks as a cleanup. Clients dialled later
+// are closed first.
+func newEnv(t *testing.T, d actors.Dispatch) *env {
+	t.Helper()
+	e := &env{t: t, out: newSink(), errs: newSink()}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	srv, err := startServer(ctx, config{listen: "127.0.0.1:0", dispatch: d, max: testMax, loops: 2}, e.out, e.errs)
+	if err != nil {
+		t.Fatalf("startServer: %v", err)
+	}
+	e.srv = srv
+	t.Cleanup(func() {
+		e.shutdown()
+		e.checkStdout()
+	})
+	e.accepts = newAcceptLog(t, srv)
+	return e
+}
+
+// shutdown stops the server (once); every socket's line is printed when it
+// returns.
+func (e *env) shutdown() {
+	e.t.Helper()
+	if e.stopped {
+		return
+	}
+	e.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		e.t.Errorf("Shutdown: %v", err)
+	}
+}
+
+var listeningRE = regexp.MustCompile(`^listening 127\.0\.0\.1:[0-9]+$`)
+
+// checkStdout checks the whole stdout after shutdown: the listening line
+// first, then one well-formed line per accepted socket, each once; and
+// nothing on stderr.
+func (e *env) checkStdout() {
+	t := e.t
+	t.Helper()
+	lines, _ := e.out.snapshot()
+	if len(lines) == 0 {
+		t.Fatal("nothing on stdout")
+	}
+	if !listeningRE.MatchString(lines[0]) || lines[0] != "listening "+e.srv.Addr() {
+		t.Fatalf("first stdout line = %q, want %q", lines[0], "listening "+e.srv.Addr())
+	}
+	seen := map[uint64]int{}
+	for i, l := range lines[1:] {
+		s, err := parseSummary(l)
+		if err != nil {
+			t.Errorf("stdout line %d %q: %v", i+2, l, err)
+			continue
+		}
+		seen[s.Socket]++
+	}
+	ids := e.accepts.ids()
+	if len(seen) != len(ids) {
+		t.Errorf("%d socket lines for %d accepted sockets; stdout:\n%s", len(seen), len(ids), strings.Join(lines, "\n"))
+	}
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Errorf("socket %d: %d lines, want 1", id, seen[id])
+		}
+	}
+	if errs, _ := e.errs.snapshot(); len(errs) > 0 {
+		t.Errorf("stderr:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// acceptLog is a runtime-wide FD_ACCEPT subscriber of the test's own: it
+// maps each client's address to its server-side socket id.
+type acceptLog struct {
+	mu     sync.Mutex
+	byAddr map[string]uint64
+	added  chan struct{} // closed and replaced on each FD_ACCEPT
+}
+
+func newAcceptLog(t *testing.T, srv *server) *acceptLog {
+	t.Helper()
+	a := &acceptLog{byAddr: map[string]uint64{}, added: make(chan struct{})}
+	pid := srv.Runtime().System().Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if ev, ok := c.Message().(*events.Event); ok && ev.EventKind() == events.FDAccept {
+			a.mu.Lock()
+			a.byAddr[ev.GetRemoteAddr()] = ev.GetSocketId()
+			close(a.added)
+			a.added = make(chan struct{})
+			a.mu.Unlock()
+		}
+	}))
+	if err := srv.Runtime().Subscribe(pid, events.MaskOf(events.FDAccept)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Runtime().System().Root.Stop(pid) })
+	return a
+}
+
+// id waits for the FD_ACCEPT of the client at addr.
+func (a *acceptLog) id(t *testing.T, addr string) uint64 {
+	t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for {
+		a.mu.Lock()
+		id, ok := a.byAddr[addr]
+		added := a.added
+		a.mu.Unlock()
+		if ok {
+			return id
+		}
+		select {
+		case <-added:
+		case <-deadline.C:
+			t.Fatalf("no FD_ACCEPT for %s within %v", addr, waitTimeout)
+		}
+	}
+}
+
+// ids returns every accepted socket id.
+func (a *acceptLog) ids() []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var ids []uint64
+	for _, id := range a.byAddr {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// ---- a client ----
+
+type client struct {
+	t    *testing.T
+	conn *net.TCPConn
+	id   uint64 // the server-side socket id
+}
+
+// dial connects to the server and learns the client's socket id.
+func (e *env) dial(t *testing.T) *client {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", e.srv.Addr(), waitTimeout)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &client{t: t, conn: c.(*net.TCPConn), id: e.accepts.id(t, c.LocalAddr().String())}
+}
+
+// write writes s as is.
+func (c *client) write(s string) {
+	c.t.Helper()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// expect reads exactly len(want) bytes and compares.
+func (c *client) expect(want string) {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	got := make([]byte, len(want))
+	if n, err := io.ReadFull(c.conn, got); err != nil {
+		c.t.Fatalf("read %d of %d echoed bytes: %v (got %.80q)", n, len(want), err, got[:n])
+	}
+	if string(got) != want {
+		c.t.Fatalf("echo %.80q..., want %.80q...", got, want)
+	}
+}
+
+// expectEOF reads end-of-stream.
+func (c *client) expectEOF() {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	var b [1]byte
+	if n, err := c.conn.Read(b[:]); n != 0 || err != io.EOF {
+		c.t.Fatalf("read = %d, %v; want end-of-stream", n, err)
+	}
+}
+
+// ---- scripts ----
+
+// script is what one client writes, write by write, and then a last piece
+// without "\n", written just before it closes.
+type script struct {
+	name   string
+	writes []string
+	tail   string
+}
+
+// totals returns the echo the client must read back (its complete lines,
+// ASCII upper-cased), the bytes it sends and its line count.
+func (sc script) totals() (echo string, n, lines uint64) {
+	all := strings.Join(sc.writes, "")
+	complete := all[:strings.LastIndexByte(all, '\n')+1]
+	return string(appendUpper(nil, []byte(complete))), uint64(len(all) + len(sc.tail)), uint64(strings.Count(all, "\n"))
+}
+
+// bigChunk is one write of many lines, much larger than testMax.
+var bigChunk = func() string {
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, "line %02d of the big chunk: %s\n", i, strings.Repeat("xy", 40+i))
+	}
+	return b.String()
+}()
+
+var scripts = []script{
+	{
+		name: "lines",
+		writes: []string{
+			"hello, pull world\n",
+			"split li", "ne in three wr", "ites\r\n",
+			"two\nlines in one write\n",
+			bigChunk,
+			"Grüße, ça va? 123\n",
+			"\n", // an empty line
+		},
+		tail: "no newline at the end",
+	},
+	{
+		name:   "big-only",
+		writes: []string{bigChunk + bigChunk},
+	},
+	{
+		name: "over-maxline",
+		writes: []string{
+			"short\n",
+			strings.Repeat("abcdefgh", 5<<10), strings.Repeat("ijklmnop", 5<<10), // 80 KiB, one line
+			"...end of the long line\n",
+		},
+		tail: "x",
+	},
+}
+
+// exchange plays sc: every write, the whole echo read back, the tail,
+// close; then checks the socket's line.
+func (e *env) exchange(t *testing.T, sc script) {
+	c := e.dial(t)
+	echo, n, lines := sc.totals()
+	for _, w := range sc.writes {
+		c.write(w)
+	}
+	c.expect(echo)
+	if sc.tail != "" {
+		c.write(sc.tail)
+	}
+	if err := c.conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := e.out.waitSummary(t, c.id)
+	want := summary{Socket: c.id, Bytes: n, Lines: lines, CloseReason: "peer-close", RecvDisconnectCode: 0}
+	if got != want {
+		t.Fatalf("socket line %+v, want %+v", got, want)
+	}
+}
+
+// ---- tests ----
+
+// TestPull runs the scripts, one client each and all at once, against a
+// server in each dispatch mode.
+func TestPull(t *testing.T) {
+	for _, d := range []actors.Dispatch{actors.Inline, actors.Pooled} {
+		t.Run(d.String(), func(t *testing.T) {
+			e := newEnv(t, d)
+			t.Run("clients", func(t *testing.T) {
+				for _, sc := range scripts {
+					t.Run(sc.name, func(t *testing.T) {
+						t.Parallel()
+						e.exchange(t, sc)
+					})
+				}
+			})
+			if t.Failed() {
+				return
+			}
+			// The pull loop took the bytes in Recv-sized pieces.
+			var total int64
+			for _, sc := range scripts {
+				_, n, _ := sc.totals()
+				total += int64(n)
+			}
+			st := e.srv.stats
+			if got := st.maxChunk.Load(); got != testMax {
+				t.Errorf("largest Recv reply %d bytes, want -max = %d", got, testMax)
+			}
+			if got, min := st.recvData.Load(), (total+testMax-1)/testMax; got < min {
+				t.Errorf("%d Recv replies with data for %d bytes, want at least %d", got, total, min)
+			}
+			// Nothing is pulled before an FD_READ (or the FD_CLOSE, which
+			// these clients send only after their echo came back).
+			if st.fdRead.Load() == 0 {
+				t.Error("no FD_READ")
+			}
+		})
+	}
+}
+
+// TestShutdownClosesOpenSockets checks that a socket still open at
+// shutdown is finished and printed before Shutdown returns.
+func TestShutdownClosesOpenSockets(t *testing.T) {
+	for _, d := range []actors.Dispatch{actors.Inline, actors.Pooled} {
+		t.Run(d.String(), func(t *testing.T) {
+			e := newEnv(t, d)
+			c := e.dial(t)
+			c.write("still here\n" + bigChunk)
+			c.expect(strings.ToUpper("still here\n" + bigChunk))
+			e.shutdown()
+			// Printed before Shutdown returned: no wait.
+			var got []summary
+			lines, _ := e.out.snapshot()
+			for _, l := range lines[1:] {
+				if s, err := parseSummary(l); err == nil && s.Socket == c.id {
+					got = append(got, s)
+				}
+			}
+			want := uint64(len("still here\n" + bigChunk))
+			if len(got) != 1 || got[0].Bytes != want || got[0].Lines != 41 || got[0].CloseReason != "shutdown" {
+				t.Fatalf("socket lines %+v, want one with %d bytes, 41 lines, close_reason shutdown", got, want)
+			}
+			// The socket was released by the shutdown: RecvDisconnect
+			// gets WSAENOTSOCK (released) or WSAENETDOWN (engine down).
+			if code := netio.Code(got[0].RecvDisconnectCode); code != netio.WSAENOTSOCK && code != netio.WSAENETDOWN {
+				t.Fatalf("recv_disconnect_code %d, want %d or %d", code, netio.WSAENOTSOCK, netio.WSAENETDOWN)
+			}
+			c.expectEOF()
+		})
+	}
+}
+
+// TestRun runs the command as main does, with a cancellable context in
+// place of the signals.
+func TestRun(t *testing.T) {
+	out := newSink()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-dispatch", "pooled", "-max", "5", "-loops", "1"}, out, io.Discard)
+	}()
+	first := out.waitLine(t, "listening", func(string) bool { return true })
+	if !listeningRE.MatchString(first) {
+		t.Fatalf("first line %q", first)
+	}
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(first, "listening "), waitTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := &client{t: t, conn: conn.(*net.TCPConn)}
+	c.write("abc\ndefghijklmnop\n")
+	c.expect("ABC\nDEFGHIJKLMNOP\n")
+	c.conn.Close()
+	line := out.waitLine(t, "socket line", func(l string) bool { _, err := parseSummary(l); return err == nil })
+	s, _ := parseSummary(line)
+	if s.Bytes != 18 || s.Lines != 2 || s.CloseReason != "peer-close" || s.RecvDisconnectCode != 0 {
+		t.Fatalf("socket line %q", line)
+	}
+
+	cancel() // as SIGINT would
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(2 * waitTimeout):
+		t.Fatal("run did not return after cancel")
+	}
+	if lines, _ := out.snapshot(); len(lines) != 2 {
+		t.Fatalf("stdout %q, want the listening line and one socket line", lines)
+	}
+}
+
+// TestRunErrors checks that bad arguments and an unusable address are
+// errors, not panics, print nothing on stdout and leave nothing running.
+func TestRunErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, args := range [][]string{
+		{"-dispatch", "bogus"},
+		{"-max", "0"},
+		{"-max", "-1"},
+		{"-max", "many"},
+		{"-nosuchflag"},
+		{"extra"},
+		{"-listen", "127.0.0.1:notaport"},
+		{"-listen", busy.Addr().String()},
+	} {
+		out := newSink()
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		err := run(ctx, args, out, io.Discard)
+		cancel()
+		if err == nil {
+			t.Errorf("run %q: no error", args)
+		}
+		if lines, _ := out.snapshot(); len(lines) != 0 {
+			t.Errorf("run %q printed %q", args, lines)
+		}
+	}
+}
+
+// TestAppendUpper checks the echo transform: ASCII letters only, so a
+// line upper-cases the same whole or split anywhere.
+func TestAppendUpper(t *testing.T) {
+	in := "héllo, Wörld! az AZ 09 ß\r\n"
+	want := "HéLLO, WöRLD! AZ AZ 09 ß\r\n"
+	if got := string(appendUpper(nil, []byte(in))); got != want {
+		t.Fatalf("appendUpper(%q) = %q, want %q", in, got, want)
+	}
+	for i := range len(in) + 1 {
+		got := appendUpper(appendUpper(nil, []byte(in[:i])), []byte(in[i:]))
+		if string(got) != want {
+			t.Fatalf("split at %d: %q", i, got)
+		}
+	}
+}
