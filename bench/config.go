@@ -1,0 +1,279 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sockactor/sockactor/bench/internal/loadgen"
+	"github.com/sockactor/sockactor/bench/servers"
+)
+
+// Scenario kinds, in run order.
+const (
+	kindEcho   = "echo"
+	kindIdle   = "idle"
+	kindChurn  = "churn"
+	kindBan    = "ban"
+	kindFanout = "fanout"
+)
+
+var allKinds = []string{kindEcho, kindIdle, kindChurn, kindBan, kindFanout}
+
+// baselineServer is the server every ratio is against.
+const baselineServer = "gnet"
+
+// echoCase is one echo configuration.
+type echoCase struct{ conns, payload, window int }
+
+// config is everything the harness flags decide.
+type config struct {
+	suite     string
+	servers   []string
+	kinds     []string
+	rounds    int
+	echo      []echoCase
+	warmup    time.Duration
+	duration  time.Duration
+	idleSteps []int
+	settle    time.Duration
+
+	churnRate    float64
+	churnPaced   time.Duration
+	churnUnpaced time.Duration
+	churnWorkers int
+	churnRST     bool
+	fanout       []int
+
+	banConns int
+	banChunk int
+	banAfter time.Duration
+
+	sources   int
+	target    string
+	targetPID int
+	out       string
+	write     bool
+	verbose   bool
+}
+
+// suiteDefaults returns the configuration of a named suite.
+func suiteDefaults(suite string) (config, error) {
+	c := config{
+		suite:        suite,
+		servers:      servers.Names(),
+		kinds:        allKinds,
+		rounds:       3,
+		churnRate:    1000,
+		churnWorkers: 4,
+		sources:      16,
+		write:        true,
+	}
+	switch suite {
+	case "default":
+		c.echo = []echoCase{{64, 64, 1}, {1000, 64, 1}, {64, 64, 16}}
+		c.warmup, c.duration = 150*time.Millisecond, 700*time.Millisecond
+		c.idleSteps = []int{1000, 10000}
+		c.settle = 150 * time.Millisecond
+		c.churnPaced, c.churnUnpaced = 600*time.Millisecond, 250*time.Millisecond
+		c.fanout = []int{100}
+		c.banConns, c.banChunk, c.banAfter = 256, 4096, 250*time.Millisecond
+	case "full":
+		for _, conns := range []int{1, 64, 1000, 10000} {
+			for _, payload := range []int{64, 4096} {
+				for _, window := range []int{1, 16} {
+					c.echo = append(c.echo, echoCase{conns, payload, window})
+				}
+			}
+		}
+		c.warmup, c.duration = 500*time.Millisecond, 2500*time.Millisecond
+		c.idleSteps = []int{1000, 10000, 18000}
+		c.settle = 500 * time.Millisecond
+		c.churnPaced, c.churnUnpaced = 2*time.Second, 2*time.Second
+		c.fanout = []int{1, 10, 100}
+		c.banConns, c.banChunk, c.banAfter = 1000, 4096, time.Second
+	default:
+		return c, fmt.Errorf("unknown suite %q (default or full)", suite)
+	}
+	return c, nil
+}
+
+// parseInts parses a comma-separated list of positive integers.
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty list")
+	}
+	return out, nil
+}
+
+// parseList parses a comma-separated list of names.
+func parseList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// parseConfig parses the harness flags.
+func parseConfig(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	suite := fs.String("suite", "default", "default (about a minute and a half) or full (everything)")
+	srvs := fs.String("servers", "", "comma-separated servers to compare (default: all built in: "+strings.Join(servers.Names(), ",")+")")
+	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: all)")
+	rounds := fs.Int("rounds", 0, "interleaved rounds per scenario (default 3; fewer than 3 is no valid comparison)")
+	conns := fs.String("conns", "", "echo connection counts, e.g. 1,64,1000,10000 (replaces the suite's echo cases)")
+	payloads := fs.String("payloads", "", "echo payload sizes in bytes, e.g. 64,4096")
+	windows := fs.String("windows", "", "echo outstanding messages per connection, e.g. 1,16")
+	warmup := fs.Duration("warmup", 0, "echo warm-up before each measured window")
+	duration := fs.Duration("duration", 0, "echo measured window per run")
+	idle := fs.String("idle-conns", "", "cumulative idle connection counts, e.g. 1000,10000,18000")
+	churnRate := fs.Float64("churn-rate", 0, "paced connect+close rate per second (default 1000)")
+	churnPaced := fs.Duration("churn-paced", 0, "length of the paced churn phase")
+	churnUnpaced := fs.Duration("churn-unpaced", 0, "length of the unpaced churn phase")
+	churnRST := fs.Bool("churn-rst", false, "churn closes with a reset instead of FIN")
+	fanout := fs.String("fanout", "", "FD_CLOSE subscriber counts, e.g. 1,10,100")
+	banConns := fs.Int("ban-conns", 0, "streaming connections in the receive-ban scenario")
+	target := fs.String("target", "", "measure only this external echo server (host:port on loopback)")
+	targetPID := fs.Int("target-pid", 0, "process id of the -target server, for CPU per message and RSS")
+	out := fs.String("out", "", "results directory (default: bench/results of this module)")
+	noWrite := fs.Bool("no-write", false, "print the table only; write no result files")
+	verbose := fs.Bool("v", false, "a progress line per run, and children's stderr on failure")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./bench [flags]\n\nCompares echo servers, each in its own process; see bench/README.md.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	c, err := suiteDefaults(*suite)
+	if err != nil {
+		return c, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if *srvs != "" {
+		c.servers = nil
+		for _, s := range parseList(*srvs) {
+			s = servers.Canonical(s)
+			if !slices.Contains(servers.Names(), s) {
+				return c, fmt.Errorf("server %q is not built in (have %s; the sockactor servers need the core packages, see README)", s, strings.Join(servers.Names(), ","))
+			}
+			c.servers = append(c.servers, s)
+		}
+	}
+	if *kinds != "" {
+		c.kinds = nil
+		for _, k := range parseList(*kinds) {
+			if !slices.Contains(allKinds, k) {
+				return c, fmt.Errorf("unknown scenario %q (have %s)", k, strings.Join(allKinds, ","))
+			}
+			c.kinds = append(c.kinds, k)
+		}
+	}
+	if set["rounds"] {
+		if *rounds < 1 {
+			return c, errors.New("-rounds must be at least 1")
+		}
+		c.rounds = *rounds
+	}
+	if set["conns"] || set["payloads"] || set["windows"] {
+		cs, ps, ws := []int{64, 1000}, []int{64}, []int{1}
+		for _, p := range []struct {
+			flag string
+			val  string
+			dst  *[]int
+		}{{"conns", *conns, &cs}, {"payloads", *payloads, &ps}, {"windows", *windows, &ws}} {
+			if set[p.flag] {
+				v, err := parseInts(p.val)
+				if err != nil {
+					return c, fmt.Errorf("-%s: %w", p.flag, err)
+				}
+				*p.dst = v
+			}
+		}
+		c.echo = nil
+		for _, n := range cs {
+			for _, p := range ps {
+				for _, w := range ws {
+					c.echo = append(c.echo, echoCase{n, p, w})
+				}
+			}
+		}
+		c.suite = "custom"
+	}
+	if set["warmup"] {
+		c.warmup = *warmup
+	}
+	if set["duration"] {
+		if *duration <= 0 {
+			return c, errors.New("-duration must be positive")
+		}
+		c.duration = *duration
+	}
+	if set["idle-conns"] {
+		if c.idleSteps, err = parseInts(*idle); err != nil {
+			return c, fmt.Errorf("-idle-conns: %w", err)
+		}
+		slices.Sort(c.idleSteps)
+	}
+	if set["churn-rate"] {
+		c.churnRate = *churnRate
+	}
+	if set["churn-paced"] {
+		c.churnPaced = *churnPaced
+	}
+	if set["churn-unpaced"] {
+		c.churnUnpaced = *churnUnpaced
+	}
+	c.churnRST = *churnRST
+	if set["fanout"] {
+		if c.fanout, err = parseInts(*fanout); err != nil {
+			return c, fmt.Errorf("-fanout: %w", err)
+		}
+	}
+	if set["ban-conns"] {
+		c.banConns = *banConns
+	}
+	c.target, c.targetPID = *target, *targetPID
+	c.out, c.write, c.verbose = *out, !*noWrite, *verbose
+	if c.target != "" {
+		if _, err := loadgen.ResolveLoopback(c.target); err != nil {
+			return c, fmt.Errorf("-target: %w (the bench only sends traffic to this machine)", err)
+		}
+		c.servers = []string{externalServer}
+	} else if *targetPID != 0 {
+		return c, errors.New("-target-pid needs -target")
+	}
+	if len(c.servers) == 0 {
+		return c, errors.New("no server to run")
+	}
+	return c, nil
+}
+
+// externalServer names the -target server in the results.
+const externalServer = "external"

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/sockactor/sockactor/bench/internal/loadgen"
+	"github.com/sockactor/sockactor/bench/internal/report"
+	"github.com/sockactor/sockactor/bench/servers"
+)
+
+// harness runs the scenarios: it starts every server and load generator as
+// a child process of its own binary.
+type harness struct {
+	cfg      config
+	exe      string
+	children children
+	progress *progress
+	stderr   io.Writer
+}
+
+// harnessMain is the bench's default role.
+func harnessMain(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: cannot find my own executable to re-run it: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	h := &harness{cfg: cfg, exe: exe, progress: newProgress(stderr, cfg.verbose), stderr: stderr}
+	defer h.children.killAll()
+	run, runErr := h.run(ctx)
+	if run == nil {
+		fmt.Fprintf(stderr, "bench: %v\n", runErr)
+		return 1
+	}
+	if err := report.WriteText(stdout, run); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	if cfg.write {
+		if err := writeResults(cfg.out, run, stderr); err != nil {
+			fmt.Fprintf(stderr, "bench: writing results: %v\n", err)
+			return 1
+		}
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", runErr)
+		return 1
+	}
+	return 0
+}
+
+// run runs every scenario and returns the finished report. On
+// interruption it returns what it has along with the error.
+func (h *harness) run(ctx context.Context) (*report.Run, error) {
+	start := time.Now()
+	cases, notes := buildCases(h.cfg)
+	if len(cases) == 0 {
+		return nil, errors.New("nothing to run: no scenario applies to the chosen servers")
+	}
+	run := &report.Run{
+		Started: start,
+		Commit:  gitCommit(),
+		Machine: machineInfo(),
+		Suite:   h.cfg.suite,
+		Rounds:  h.cfg.rounds,
+		Notes:   notes,
+	}
+	if h.cfg.rounds < 3 {
+		run.Notes = append(run.Notes, fmt.Sprintf("only %d round(s): fewer than 3 is no valid comparison", h.cfg.rounds))
+	}
+	for _, s := range h.cfg.servers {
+		desc := servers.Describe(s)
+		if s == externalServer {
+			desc = "external echo server at " + h.cfg.target
+		}
+		run.Servers = append(run.Servers, report.ServerInfo{Name: s, Description: desc})
+		if s == baselineServer {
+			run.Baseline = baselineServer
+		}
+	}
+	if h.cfg.target == "" {
+		if missing := missingServers(h.cfg.servers); len(missing) > 0 {
+			run.Notes = append(run.Notes, fmt.Sprintf("not in this run: %v", missing))
+		}
+	}
+
+	var err error
+	for i, cs := range cases {
+		sc, cerr := h.runCase(ctx, i+1, len(cases), cs)
+		sc.Finalize(run.Baseline)
+		run.Scenarios = append(run.Scenarios, sc)
+		if cerr != nil {
+			err = cerr
+			run.Notes = append(run.Notes, "interrupted: "+cerr.Error())
+			break
+		}
+	}
+	if run.Baseline != "" {
+		run.Targets = evaluateTargets(run)
+		if n := banCheckNote(run); n != "" {
+			run.Notes = append(run.Notes, n)
+		}
+	}
+	run.Elapsed = time.Since(start).Seconds()
+	return run, err
+}
+
+// missingServers lists the registered-by-design servers absent from the
+// run, with the reason when it is the build.
+func missingServers(chosen []string) []string {
+	var out []string
+	built := servers.Names()
+	for _, s := range []string{"gnet", "stdlib", "naive", "sockactor-inline", "sockactor-pooled"} {
+		inRun := false
+		for _, c := range chosen {
+			inRun = inRun || c == s
+		}
+		if inRun {
+			continue
+		}
+		isBuilt := false
+		for _, b := range built {
+			isBuilt = isBuilt || b == s
+		}
+		if isBuilt {
+			out = append(out, s+" (not selected)")
+		} else {
+			out = append(out, s+" (not built in: needs the core packages, build tag sockactor_api)")
+		}
+	}
+	return out
+}
+
+// runCase runs one scenario: every round, every server in turn.
+func (h *harness) runCase(ctx context.Context, idx, total int, cs caseSpec) (report.Scenario, error) {
+	sc := cs.scenario
+	sc.Results = make([]report.ServerResult, len(cs.servers))
+	for i, s := range cs.servers {
+		sc.Results[i] = report.ServerResult{Server: s, Rounds: make([]map[string]float64, h.cfg.rounds)}
+	}
+	start := time.Now()
+	for round := range h.cfg.rounds {
+		for i, srv := range cs.servers {
+			if err := ctx.Err(); err != nil {
+				h.progress.done(fmt.Sprintf("[%d/%d] %s: interrupted", idx, total, sc.ID))
+				return sc, err
+			}
+			h.progress.update(fmt.Sprintf("[%d/%d] %s: round %d/%d %s (%.0f s)",
+				idx, total, sc.ID, round+1, h.cfg.rounds, srv, time.Since(start).Seconds()))
+			res, err := h.runOnce(ctx, cs, srv)
+			r := &sc.Results[i]
+			if err != nil {
+				if ctx.Err() != nil {
+					h.progress.done(fmt.Sprintf("[%d/%d] %s: interrupted", idx, total, sc.ID))
+					return sc, ctx.Err()
+				}
+				r.Errors = append(r.Errors, fmt.Sprintf("round %d: %v", round+1, err))
+				continue
+			}
+			r.Rounds[round] = res.Metrics
+			for _, e := range res.Errors {
+				r.Errors = append(r.Errors, fmt.Sprintf("round %d: %s", round+1, e))
+			}
+		}
+	}
+	h.progress.done(fmt.Sprintf("[%d/%d] %s: done in %.1f s", idx, total, sc.ID, time.Since(start).Seconds()))
+	return sc, nil
+}
+
+// runOnce starts the server (unless external), runs the load generator
+// against it and stops it.
+func (h *harness) runOnce(ctx context.Context, cs caseSpec, srv string) (loadgen.Result, error) {
+	args := append([]string{"-role", "loadgen"}, cs.loadgen...)
+	if srv == externalServer {
+		args = append(args, "-target", h.cfg.target, "-server-pid", strconv.Itoa(h.cfg.targetPID))
+		return h.runLoadgen(ctx, args, cs.timeout)
+	}
+	t0 := time.Now()
+	sp, err := h.startServer(ctx, srv, cs.notify, cs.serverArgs)
+	if err != nil {
+		return loadgen.Result{}, err
+	}
+	args = append(args, "-target", sp.addr, "-server-pid", strconv.Itoa(sp.pid()))
+	if sp.notify != "" {
+		args = append(args, "-notify", sp.notify)
+	}
+	t1 := time.Now()
+	res, lerr := h.runLoadgen(ctx, args, cs.timeout)
+	t2 := time.Now()
+	// A server that died under load is a result too.
+	select {
+	case <-sp.done:
+		_ = sp.stop(time.Second) // releases the stdin pipe; the process is gone
+		return res, errors.Join(lerr, fmt.Errorf("server %s died during the run: %s", srv, sp.describeExit()))
+	default:
+	}
+	if serr := sp.stop(10 * time.Second); serr != nil && lerr == nil {
+		res.Errors = append(res.Errors, fmt.Sprintf("server %s did not stop cleanly: %v (%s)", srv, serr, sp.describeExit()))
+	}
+	if h.cfg.verbose {
+		fmt.Fprintf(h.stderr, "    %s: server start %v, loadgen %v, server stop %v\n", srv,
+			t1.Sub(t0).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond), time.Since(t2).Round(time.Millisecond))
+	}
+	return res, lerr
+}
+
+// serverProc is a running server child.
+type serverProc struct {
+	*child
+	addr   string
+	notify string
+}
+
+// startServer starts a server child and waits for its "listening" (and
+// "notify") lines.
+func (h *harness) startServer(ctx context.Context, name string, notify bool, extra []string) (*serverProc, error) {
+	args := []string{"-role", "server", "-server", name, "-listen", "127.0.0.1:0"}
+	if notify {
+		args = append(args, "-notify", "127.0.0.1:0")
+	}
+	args = append(args, extra...)
+	c, err := h.children.startChild(ctx, h.exe, args)
+	if err != nil {
+		return nil, fmt.Errorf("start server %s: %w", name, err)
+	}
+	sp := &serverProc{child: c}
+	if sp.addr, err = c.stdout.waitPrefix(ctx, "listening ", 20*time.Second); err != nil {
+		_ = c.stop(2 * time.Second)
+		return nil, fmt.Errorf("server %s: %w (%s)", name, err, c.describeExit())
+	}
+	if notify {
+		if sp.notify, err = c.stdout.waitPrefix(ctx, "notify ", 5*time.Second); err != nil {
+			_ = c.stop(2 * time.Second)
+			return nil, fmt.Errorf("server %s: %w (%s)", name, err, c.describeExit())
+		}
+	}
+	// Let the freshly started process finish its own start-up work (every
+	// scenario also warms up before it measures).
+	if !sleepCtx(ctx, 10*time.Millisecond) {
+		_ = c.stop(2 * time.Second)
+		return nil, ctx.Err()
+	}
+	return sp, nil
+}
+
+// runLoadgen runs a load-generator child to completion and decodes its
+// JSON line.
+func (h *harness) runLoadgen(ctx context.Context, args []string, timeout time.Duration) (loadgen.Result, error) {
+	var res loadgen.Result
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := h.children.startChild(lctx, h.exe, args)
+	if err != nil {
+		return res, fmt.Errorf("start loadgen: %w", err)
+	}
+	<-c.done
+	if c.err != nil {
+		if lctx.Err() != nil && ctx.Err() == nil {
+			return res, fmt.Errorf("loadgen timed out after %v: %s", timeout, c.describeExit())
+		}
+		return res, fmt.Errorf("loadgen: %s", c.describeExit())
+	}
+	line := c.stdout.json()
+	if line == "" {
+		return res, fmt.Errorf("loadgen printed no result: %s", c.describeExit())
+	}
+	if err := json.Unmarshal([]byte(line), &res); err != nil {
+		return res, fmt.Errorf("loadgen result %q: %w", line, err)
+	}
+	return res, nil
+}
+
+// sleepCtx sleeps for d unless ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// writeResults writes latest.json, latest.md and latest.svg.
+func writeResults(dir string, run *report.Run, stderr io.Writer) error {
+	if dir == "" {
+		dir = defaultResultsDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	jsonPath := filepath.Join(dir, "latest.json")
+	if err := report.WriteJSON(jsonPath, run); err != nil {
+		return err
+	}
+	mdPath := filepath.Join(dir, "latest.md")
+	f, err := os.Create(mdPath)
+	if err != nil {
+		return err
+	}
+	if err := report.WriteMarkdown(f, run); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	written := []string{jsonPath, mdPath}
+	svgPath := filepath.Join(dir, "latest.svg")
+	switch err := report.WriteChart(svgPath, run); {
+	case errors.Is(err, report.ErrNothingToChart):
+	case err != nil:
+		return err
+	default:
+		written = append(written, svgPath)
+	}
+	fmt.Fprintf(stderr, "results: %v\n", written)
+	return nil
+}

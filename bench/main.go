@@ -1,0 +1,29 @@
+package main
+
+import (
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches on the hidden role flag: the harness re-executes this
+// binary as a server or a load generator, and everything else is the
+// harness itself.
+func run(args []string, stdout, stderr io.Writer) int {
+	raiseNoFileLimit()
+	if role, rest, ok := roleArgs(args); ok {
+		switch role {
+		case "server":
+			return serverRole(rest, stdout, stderr)
+		case "loadgen":
+			return loadgenRole(rest, stdout, stderr)
+		default:
+			_, _ = io.WriteString(stderr, "bench: unknown role "+role+"\n")
+			return 2
+		}
+	}
+	return harnessMain(args, stdout, stderr)
+}

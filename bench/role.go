@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sockactor/sockactor/bench/internal/loadgen"
+	"github.com/sockactor/sockactor/bench/servers"
+)
+
+// roleArgs recognises the hidden role flag, which the harness always puts
+// first: "-role NAME ..." or "-role=NAME ...".
+func roleArgs(args []string) (role string, rest []string, ok bool) {
+	if len(args) == 0 {
+		return "", nil, false
+	}
+	a := strings.TrimPrefix(args[0], "-")
+	a = strings.TrimPrefix(a, "-")
+	if v, found := strings.CutPrefix(a, "role="); found {
+		return v, args[1:], true
+	}
+	if a == "role" && len(args) > 1 {
+		return args[1], args[2:], true
+	}
+	return "", nil, false
+}
+
+// roleContext is cancelled by SIGTERM, SIGINT, or (when watchStdin) the
+// end of standard input: the harness holds the other end of that pipe, so
+// a child never outlives it.
+func roleContext(watchStdin bool) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, cancel := context.WithCancel(ctx)
+	if watchStdin {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			cancel()
+		}()
+	}
+	return ctx, func() { cancel(); stop() }
+}
+
+// serverRole runs one echo server until told to stop.
+func serverRole(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench -role server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("server", "gnet", "server to run: "+strings.Join(servers.Names(), ", "))
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	notify := fs.String("notify", "", "also open the side channel (close records, ban commands) on this address")
+	subs := fs.Int("subscribers", 1, "FD_CLOSE subscriber actors (sockactor servers)")
+	banPolicy := fs.String("ban-policy", "", "receive-ban policy of sockactor servers: reset or discard (default: the runtime's)")
+	watchStdin := fs.Bool("watch-stdin", true, "exit when standard input closes")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, cancel := roleContext(*watchStdin)
+	defer cancel()
+	if err := serve(ctx, *name, *listen, *notify, *subs, *banPolicy, stdout); err != nil {
+		fmt.Fprintf(stderr, "bench server %s: %v\n", *name, err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, name, listen, notify string, subs int, banPolicy string, stdout io.Writer) error {
+	srv, err := servers.New(name)
+	if err != nil {
+		return err
+	}
+	cfg := servers.Config{Listen: listen, Subscribers: subs, BanPolicy: banPolicy}
+	var ctl *servers.Control
+	ctlDone := make(chan error, 1)
+	if notify != "" {
+		if ctl, err = servers.ListenControl(notify); err != nil {
+			return fmt.Errorf("side channel: %w", err)
+		}
+		cfg.Control = ctl
+		if b, ok := srv.(servers.Banner); ok {
+			ctl.SetBanner(b)
+		}
+	}
+	startCtx, cancelStart := context.WithTimeout(ctx, 20*time.Second)
+	addr, err := srv.Start(startCtx, cfg)
+	cancelStart()
+	if err != nil {
+		if ctl != nil {
+			_ = ctl.Close()
+		}
+		return fmt.Errorf("start: %w", err)
+	}
+	if _, err := fmt.Fprintf(stdout, "listening %s\n", addr); err != nil {
+		return err
+	}
+	if ctl != nil {
+		go func() { ctlDone <- ctl.Serve() }()
+		if _, err := fmt.Fprintf(stdout, "notify %s\n", ctl.Addr()); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelStop()
+	err = srv.Stop(stopCtx)
+	if ctl != nil {
+		err = errors.Join(err, ctl.Close(), <-ctlDone)
+	}
+	return err
+}
+
+// loadgenRole runs one load-generator scenario and prints its result as one
+// JSON line.
+func loadgenRole(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench -role loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scenario := fs.String("scenario", "echo", "echo, idle, churn or ban")
+	target := fs.String("target", "", "server host:port (loopback)")
+	pid := fs.Int("server-pid", 0, "server process id, for its CPU time and RSS (0: unknown)")
+	notify := fs.String("notify", "", "server side channel host:port")
+	conns := fs.Int("conns", 64, "connections (echo, ban)")
+	payload := fs.Int("payload", 64, "message size in bytes (echo) or write size (ban)")
+	window := fs.Int("window", 1, "outstanding messages per connection (echo)")
+	warmup := fs.Duration("warmup", 200*time.Millisecond, "warm-up before the measured window (echo, ban)")
+	duration := fs.Duration("duration", time.Second, "measured window (echo) or streaming after the ban (ban)")
+	sources := fs.Int("sources", 8, "source addresses 127.0.0.2.. to spread connections over")
+	dialPar := fs.Int("dial-parallel", 128, "concurrent dials")
+	steps := fs.String("steps", "1000,10000", "cumulative idle connection counts (idle)")
+	settle := fs.Duration("settle", 300*time.Millisecond, "pause before each RSS reading (idle)")
+	rate := fs.Float64("rate", 1000, "connect+close per second in the paced phase (churn)")
+	paced := fs.Duration("paced", time.Second, "paced phase length (churn)")
+	unpaced := fs.Duration("unpaced", 500*time.Millisecond, "unpaced phase length (churn)")
+	workers := fs.Int("workers", 4, "concurrent connect+close loops (churn)")
+	maxConns := fs.Int("max-conns", 20000, "connections per churn phase at most")
+	rst := fs.Bool("rst", false, "close with a reset instead of FIN (churn)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, cancel := roleContext(true)
+	defer cancel()
+
+	var res loadgen.Result
+	var err error
+	switch *scenario {
+	case "echo":
+		res, err = loadgen.RunEcho(ctx, loadgen.EchoConfig{Target: *target, Conns: *conns, Payload: *payload,
+			Window: *window, Warmup: *warmup, Duration: *duration, ServerPID: *pid, Sources: *sources,
+			DialParallel: *dialPar})
+	case "idle":
+		var st []int
+		if st, err = parseInts(*steps); err == nil {
+			res, err = loadgen.RunIdle(ctx, loadgen.IdleConfig{Target: *target, Steps: st, ServerPID: *pid,
+				Settle: *settle, Sources: *sources, DialParallel: *dialPar})
+		}
+	case "churn":
+		res, err = loadgen.RunChurn(ctx, loadgen.ChurnConfig{Target: *target, Notify: *notify, Rate: *rate,
+			Paced: *paced, Unpaced: *unpaced, Workers: *workers, Sources: *sources, MaxConns: *maxConns, RST: *rst,
+			ServerPID: *pid})
+	case "ban":
+		res, err = loadgen.RunBan(ctx, loadgen.BanConfig{Target: *target, Notify: *notify, Conns: *conns,
+			Chunk: *payload, Warmup: *warmup, After: *duration, Sources: *sources, DialParallel: *dialPar})
+	default:
+		err = fmt.Errorf("unknown scenario %q", *scenario)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench loadgen %s: %v\n", *scenario, err)
+		return 1
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench loadgen: %v\n", err)
+		return 1
+	}
+	if _, err := fmt.Fprintf(stdout, "%s\n", b); err != nil {
+		return 1
+	}
+	return 0
+}

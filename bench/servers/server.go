@@ -1,0 +1,160 @@
+// Package servers holds the echo servers that the bench compares. Each one
+// is run alone in its own process by the bench binary's server role, so that
+// no two servers, and no server and the load generator, share a Go
+// scheduler or a heap.
+//
+// A server registers itself under a name with Register; the sockactor
+// servers do so from a file of their own, so that the harness can be built
+// without them while the core packages are not ready.
+package servers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+)
+
+// Config is what the server role passes to a server's Start.
+type Config struct {
+	// Listen is the host:port to bind, normally 127.0.0.1:0.
+	Listen string
+	// Control, when not nil, is the side channel of the harness: the
+	// server reports every connection close it observes through
+	// Control.RecordClose, timestamped when its subscriber received it.
+	Control *Control
+	// Subscribers is the number of runtime-wide FD_CLOSE subscriber actors a
+	// sockactor server spawns (default 1 when Control is set); a close is
+	// recorded once the last subscriber has received it. The other servers
+	// have no event system and ignore it.
+	Subscribers int
+	// BanPolicy is the receive-ban policy of a sockactor server: "reset"
+	// (the runtime's default) or "discard". Others ignore it.
+	BanPolicy string
+}
+
+// Server is one echo server implementation.
+type Server interface {
+	// Start binds cfg.Listen, starts serving and returns the bound address.
+	Start(ctx context.Context, cfg Config) (net.Addr, error)
+	// Stop shuts the server down, closing every connection. It is safe to
+	// call once after a successful Start.
+	Stop(ctx context.Context) error
+}
+
+// BanReport is what a Banner answers to a ban command.
+type BanReport struct {
+	// Conns is the number of sockets the ban was requested on.
+	Conns int `json:"conns"`
+	// Banned is the number of RecvDisconnect calls that succeeded.
+	Banned int `json:"banned"`
+	// Errors counts RecvDisconnect calls that failed; FirstError is the first.
+	Errors     int    `json:"errors"`
+	FirstError string `json:"first_error,omitempty"`
+	// RTTNanos holds the round-trip time of every successful call.
+	RTTNanos []int64 `json:"rtt_ns"`
+	// Concurrency is the number of calls that were in flight at once.
+	Concurrency int `json:"concurrency"`
+}
+
+// BanStats is what a Banner answers to a stats command.
+type BanStats struct {
+	// HandlerBytes is every byte the handler received.
+	HandlerBytes int64 `json:"handler_bytes"`
+	// DuringBanBytes is bytes the handler received on a socket after its
+	// RecvDisconnect was sent and before the reply arrived: the ban may or
+	// may not have taken effect yet, so they are no violation.
+	DuringBanBytes int64 `json:"during_ban_bytes"`
+	// AfterBanBytes is bytes the handler received on a socket after the
+	// RecvDisconnect reply arrived. The runtime promises zero.
+	AfterBanBytes int64 `json:"after_ban_bytes"`
+	// BannedBytes is the runtime's own count of discarded bytes
+	// (SocketInfo), summed over banned sockets, or -1 when unknown.
+	BannedBytes int64 `json:"banned_bytes"`
+}
+
+// Banner is implemented by servers that can impose the receive ban
+// (RecvDisconnect) on every live connection: the sockactor servers.
+type Banner interface {
+	// BanAll sends RecvDisconnect to every connection the handler has seen
+	// data on and reports each round trip.
+	BanAll(ctx context.Context) (BanReport, error)
+	// BanStats returns the handler's byte counters.
+	BanStats(ctx context.Context) (BanStats, error)
+}
+
+// Factory makes a fresh, unstarted server.
+type Factory func() Server
+
+type entry struct {
+	name, desc string
+	order      int
+	factory    Factory
+}
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]entry{}
+	aliases  = map[string]string{"rawgnet": "gnet"}
+)
+
+// Register makes a server available under name. order sorts Names (the
+// order servers run in within a round); desc is a one-line description for
+// the report. Registering a name twice replaces the first registration.
+func Register(name string, order int, desc string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	registry[name] = entry{name: name, desc: desc, order: order, factory: f}
+}
+
+// Names returns the registered server names in run order.
+func Names() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	es := make([]entry, 0, len(registry))
+	for _, e := range registry {
+		es = append(es, e)
+	}
+	sort.Slice(es, func(i, j int) bool {
+		if es[i].order != es[j].order {
+			return es[i].order < es[j].order
+		}
+		return es[i].name < es[j].name
+	})
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.name
+	}
+	return out
+}
+
+// Describe returns the one-line description of a registered server.
+func Describe(name string) string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	return registry[Canonical(name)].desc
+}
+
+// Canonical resolves an alias (rawgnet) to its registered name.
+func Canonical(name string) string {
+	if a, ok := aliases[name]; ok {
+		return a
+	}
+	return name
+}
+
+// ErrUnknownServer is returned by New for a name nobody registered.
+var ErrUnknownServer = errors.New("unknown server")
+
+// New returns a fresh server registered under name (or an alias of it).
+func New(name string) (Server, error) {
+	regMu.Lock()
+	e, ok := registry[Canonical(name)]
+	regMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q (have %v)", ErrUnknownServer, name, Names())
+	}
+	return e.factory(), nil
+}

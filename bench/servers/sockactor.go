@@ -1,0 +1,242 @@
+//go:build !nosockactor
+
+package servers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	sockrt "github.com/sockactor/sockactor/runtime"
+)
+
+func init() {
+	Register("sockactor-inline", 30, "sockactor echo, actors.Inline dispatch (handler on the gnet event loop)",
+		func() Server { return &sockactorServer{dispatch: actors.Inline} })
+	Register("sockactor-pooled", 40, "sockactor echo, actors.Pooled dispatch (handler on protoactor's dispatcher)",
+		func() Server { return &sockactorServer{dispatch: actors.Pooled} })
+}
+
+// banConcurrency is how many RecvDisconnect calls BanAll keeps in flight.
+const banConcurrency = 16
+
+// sockactorServer is the sockactor echo server: one runtime, one listener
+// whose handler writes back what it receives. With a Control it also runs
+// FD_CLOSE subscriber actors; with a ban policy it keeps per-socket byte
+// counters for the receive-ban scenario.
+type sockactorServer struct {
+	dispatch actors.Dispatch
+	rt       *sockrt.Runtime
+	fanIn    *CloseFanIn
+	// track is set when the ban scenario's accounting is on: the echo
+	// scenarios run the bare handler so the figures are the runtime's own.
+	track bool
+
+	mu      sync.Mutex
+	sockets map[uint64]*banState
+}
+
+// banState is the ban bookkeeping of one socket.
+type banState struct {
+	pid       *actor.PID
+	requested atomic.Bool // RecvDisconnect sent
+	replied   atomic.Bool // RecvDisconnect answered: the ban is in force
+	bytes     atomic.Int64
+	during    atomic.Int64
+	after     atomic.Int64
+}
+
+// Start builds the runtime, declares the listener, subscribes the FD_CLOSE
+// subscribers and starts.
+func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
+	opts := sockrt.Options{
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	switch cfg.BanPolicy {
+	case "":
+	case "reset":
+		opts.BanPolicy, s.track = actors.BanReset, true
+	case "discard":
+		opts.BanPolicy, s.track = actors.BanDiscard, true
+	default:
+		return nil, fmt.Errorf("unknown ban policy %q (reset or discard)", cfg.BanPolicy)
+	}
+	s.sockets = make(map[uint64]*banState)
+	rt, err := sockrt.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.rt = rt
+	handler := actors.HandlerFunc(s.echo)
+	if s.track {
+		handler = s.echoTracked
+	}
+	ln, err := rt.Listen("tcp://"+cfg.Listen, handler, actors.ListenOptions{Dispatch: s.dispatch})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Control != nil {
+		s.fanIn = NewCloseFanIn(cfg.Subscribers, cfg.Control)
+		n := max(cfg.Subscribers, 1)
+		for range n {
+			pid := rt.System().Root.Spawn(actor.PropsFromFunc(s.subscriber))
+			if err := rt.Subscribe(pid, events.MaskOf(events.FDClose)); err != nil {
+				return nil, fmt.Errorf("subscribe: %w", err)
+			}
+		}
+	}
+	if err := rt.Start(ctx); err != nil {
+		return nil, err
+	}
+	addr := ln.Addr()
+	if addr == nil {
+		_ = rt.Shutdown(ctx)
+		return nil, errors.New("listener has no address after Start")
+	}
+	return addr, nil
+}
+
+// echo is the handler of the echo scenarios: nothing but the echo.
+func (s *sockactorServer) echo(c *actors.Context) {
+	if m, ok := c.Message().(*actors.Received); ok {
+		_, _ = c.Write(m.Data)
+	}
+}
+
+// echoTracked is the handler of the ban scenario: the echo plus per-socket
+// byte counters split by where the socket's ban stands.
+func (s *sockactorServer) echoTracked(c *actors.Context) {
+	st, _ := c.State().(*banState)
+	if st == nil {
+		// First message of the socket (its own FD_ACCEPT): register it.
+		st = &banState{pid: c.Self()}
+		c.SetState(st)
+		s.mu.Lock()
+		s.sockets[c.ID()] = st
+		s.mu.Unlock()
+	}
+	switch m := c.Message().(type) {
+	case *actors.Received:
+		n := int64(len(m.Data))
+		st.bytes.Add(n)
+		switch {
+		case st.replied.Load():
+			st.after.Add(n)
+		case st.requested.Load():
+			st.during.Add(n)
+		}
+		_, _ = c.Write(m.Data)
+	case *events.Event:
+		if events.Kind(m.Kind) == events.FDClose {
+			// Keep the counters (they are summed by BanStats) but stop
+			// offering the socket to BanAll.
+			st.requested.Store(true)
+		}
+	}
+}
+
+// subscriber is the Receive of each FD_CLOSE subscriber actor.
+func (s *sockactorServer) subscriber(ctx actor.Context) {
+	ev, ok := ctx.Message().(*events.Event)
+	if !ok || events.Kind(ev.Kind) != events.FDClose {
+		return
+	}
+	now := time.Now().UnixNano()
+	s.fanIn.Deliver(ev.SocketId, ev.RemoteAddr, now, ev.TimeUnixNano)
+}
+
+// BanAll implements Banner: RecvDisconnect on every socket that has
+// received data, banConcurrency calls at a time.
+func (s *sockactorServer) BanAll(ctx context.Context) (BanReport, error) {
+	if !s.track {
+		return BanReport{}, errors.New("start the server with a ban policy to use the ban")
+	}
+	s.mu.Lock()
+	todo := make([]*banState, 0, len(s.sockets))
+	for _, st := range s.sockets {
+		if !st.requested.Load() {
+			todo = append(todo, st)
+		}
+	}
+	s.mu.Unlock()
+	rep := BanReport{Conns: len(todo), Concurrency: banConcurrency, RTTNanos: make([]int64, 0, len(todo))}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range min(banConcurrency, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(todo) {
+					return
+				}
+				st := todo[i]
+				st.requested.Store(true)
+				t0 := time.Now()
+				_, err := s.rt.RecvDisconnect(ctx, st.pid)
+				rtt := time.Since(t0)
+				if err == nil {
+					st.replied.Store(true)
+				}
+				mu.Lock()
+				if err != nil {
+					rep.Errors++
+					if rep.FirstError == "" {
+						rep.FirstError = err.Error()
+					}
+				} else {
+					rep.Banned++
+					rep.RTTNanos = append(rep.RTTNanos, int64(rtt))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return rep, nil
+}
+
+// BanStats implements Banner.
+func (s *sockactorServer) BanStats(ctx context.Context) (BanStats, error) {
+	s.mu.Lock()
+	all := make([]*banState, 0, len(s.sockets))
+	for _, st := range s.sockets {
+		all = append(all, st)
+	}
+	s.mu.Unlock()
+	var out BanStats
+	for _, st := range all {
+		out.HandlerBytes += st.bytes.Load()
+		out.DuringBanBytes += st.during.Load()
+		out.AfterBanBytes += st.after.Load()
+		if !st.replied.Load() || out.BannedBytes < 0 {
+			continue
+		}
+		info, err := s.rt.Info(ctx, st.pid)
+		if err != nil {
+			out.BannedBytes = -1 // released or unreachable: the sum would be partial
+			continue
+		}
+		out.BannedBytes += int64(info.BannedBytes)
+	}
+	return out, nil
+}
+
+// Stop shuts the runtime down.
+func (s *sockactorServer) Stop(ctx context.Context) error {
+	return s.rt.Shutdown(ctx)
+}

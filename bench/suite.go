@@ -1,0 +1,234 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sockactor/sockactor/bench/internal/loadgen"
+	"github.com/sockactor/sockactor/bench/internal/report"
+)
+
+// caseSpec is one scenario of the run: which servers it compares, how each
+// server is started and what the load generator is told.
+type caseSpec struct {
+	scenario report.Scenario
+	servers  []string
+	// serverArgs are extra flags for the server role.
+	serverArgs []string
+	// notify starts the server's side channel and passes it to the loadgen.
+	notify bool
+	// loadgen are the loadgen role's flags, without -target, -server-pid
+	// and -notify.
+	loadgen []string
+	// timeout bounds one load-generator run.
+	timeout time.Duration
+}
+
+func isSockactor(name string) bool { return strings.HasPrefix(name, "sockactor") }
+
+// echoMetrics are the columns of an echo scenario.
+var echoMetrics = []report.Metric{
+	{Key: loadgen.MetricMsgsPerSec, Label: "msgs/s", Ratio: true},
+	{Key: loadgen.MetricCPUPerMsg, Label: "CPU/msg", Unit: "µs", LowerIsBetter: true, Ratio: true},
+	{Key: loadgen.MetricP50Micros, Label: "p50", Unit: "µs", LowerIsBetter: true, Brief: true},
+	{Key: loadgen.MetricP99Micros, Label: "p99", Unit: "µs", LowerIsBetter: true, Ratio: true},
+	{Key: loadgen.MetricP999Micros, Label: "p999", Unit: "µs", LowerIsBetter: true, Brief: true},
+	{Key: loadgen.MetricMBPerSec, Label: "MB/s", Brief: true},
+	{Key: loadgen.MetricServerCores, Label: "srv cores", Brief: true},
+}
+
+// churnMetrics are the columns of the churn and fan-out scenarios.
+func churnMetrics(ratio bool) []report.Metric {
+	return []report.Metric{
+		{Key: loadgen.MetricPacedRate, Label: "paced/s", Brief: true},
+		{Key: loadgen.MetricPacedP50, Label: "close→sub p50", Unit: "µs", LowerIsBetter: true, Brief: true},
+		{Key: loadgen.MetricPacedP99, Label: "close→sub p99", Unit: "µs", LowerIsBetter: true, Ratio: ratio},
+		{Key: loadgen.MetricPacedEmitP99, Label: "close→emit p99", Unit: "µs", LowerIsBetter: true, Brief: true},
+		{Key: loadgen.MetricMaxRate, Label: "max conn+close/s", Ratio: ratio},
+		{Key: loadgen.MetricMaxP99, Label: "p99 at max", Unit: "µs", LowerIsBetter: true, Brief: true},
+		{Key: loadgen.MetricCPUPerClose, Label: "CPU/conn", Unit: "µs", LowerIsBetter: true, Ratio: ratio},
+		{Key: loadgen.MetricLost, Label: "lost", LowerIsBetter: true, Brief: true},
+	}
+}
+
+// buildCases turns the configuration into the ordered list of scenarios.
+// It also returns notes on what was left out and why.
+func buildCases(c config) ([]caseSpec, []string) {
+	var cases []caseSpec
+	var notes []string
+	external := c.target != ""
+	sockactorServers := slices.DeleteFunc(slices.Clone(c.servers), func(s string) bool { return !isSockactor(s) })
+	d := func(x time.Duration) string { return x.String() }
+	itoa := strconv.Itoa
+
+	if slices.Contains(c.kinds, kindEcho) {
+		for _, e := range c.echo {
+			mode := "request/response"
+			if e.window > 1 {
+				mode = fmt.Sprintf("pipelined, window %d", e.window)
+			}
+			cases = append(cases, caseSpec{
+				scenario: report.Scenario{
+					ID:      fmt.Sprintf("echo/c%d/p%d/w%d", e.conns, e.payload, e.window),
+					Kind:    kindEcho,
+					Title:   fmt.Sprintf("echo: %d conns, %d B, %s, %v measured", e.conns, e.payload, mode, c.duration),
+					Params:  map[string]int{"conns": e.conns, "payload": e.payload, "window": e.window},
+					Metrics: echoMetrics,
+				},
+				servers: c.servers,
+				loadgen: []string{"-scenario", "echo", "-conns", itoa(e.conns), "-payload", itoa(e.payload),
+					"-window", itoa(e.window), "-warmup", d(c.warmup), "-duration", d(c.duration),
+					"-sources", itoa(c.sources)},
+				timeout: c.warmup + c.duration + time.Duration(e.conns)*2*time.Millisecond + 30*time.Second,
+			})
+		}
+	}
+
+	if slices.Contains(c.kinds, kindIdle) {
+		if external && c.targetPID == 0 {
+			notes = append(notes, "idle memory skipped: it needs -target-pid to read the server's RSS")
+		} else {
+			var ms []report.Metric
+			var stepsArg []string
+			for _, n := range c.idleSteps {
+				ms = append(ms, report.Metric{Key: loadgen.MetricRSSPerConnPfx + itoa(n),
+					Label: fmt.Sprintf("RSS/conn @%d", n), Unit: "B", LowerIsBetter: true, Ratio: true})
+				stepsArg = append(stepsArg, itoa(n))
+			}
+			for _, n := range c.idleSteps {
+				ms = append(ms, report.Metric{Key: loadgen.MetricRSSTotalPrefix + itoa(n),
+					Label: fmt.Sprintf("RSS @%d", n), Unit: "MiB", LowerIsBetter: true, Brief: true})
+			}
+			ms = append(ms, report.Metric{Key: loadgen.MetricRSSBase, Label: "RSS base", Unit: "MiB", Brief: true})
+			top := c.idleSteps[len(c.idleSteps)-1]
+			cases = append(cases, caseSpec{
+				scenario: report.Scenario{
+					ID:    "idle/" + strings.Join(stepsArg, ","),
+					Kind:  kindIdle,
+					Title: fmt.Sprintf("idle memory: server RSS delta per connection at %s idle connections (one 8 B echo each)", strings.Join(stepsArg, ", ")),
+					Params: map[string]int{
+						"max_conns": top,
+					},
+					Metrics: ms,
+					Notes:   []string{fmt.Sprintf("RSS from /proc/PID/status VmRSS after a %v settle; no forced GC", c.settle)},
+				},
+				servers: c.servers,
+				loadgen: []string{"-scenario", "idle", "-steps", strings.Join(stepsArg, ","),
+					"-settle", d(c.settle), "-sources", itoa(c.sources)},
+				timeout: time.Duration(top)*5*time.Millisecond + 60*time.Second,
+			})
+		}
+	}
+
+	churnArgs := func() []string {
+		a := []string{"-scenario", "churn", "-rate", strconv.FormatFloat(c.churnRate, 'f', -1, 64),
+			"-paced", d(c.churnPaced), "-unpaced", d(c.churnUnpaced), "-workers", itoa(c.churnWorkers),
+			"-sources", itoa(c.sources)}
+		if c.churnRST {
+			a = append(a, "-rst")
+		}
+		return a
+	}
+	churnTimeout := c.churnPaced + c.churnUnpaced + 40*time.Second
+	closeKind := "FIN"
+	if c.churnRST {
+		closeKind = "RST"
+	}
+
+	if slices.Contains(c.kinds, kindChurn) {
+		sc := caseSpec{
+			scenario: report.Scenario{
+				ID:   "churn",
+				Kind: kindChurn,
+				Title: fmt.Sprintf("connection churn: connect+close (%s), %.0f/s paced for %v, then unpaced for %v; latency = peer close → server subscriber",
+					closeKind, c.churnRate, c.churnPaced, c.churnUnpaced),
+				Params:  map[string]int{"rate": int(c.churnRate), "subscribers": 1},
+				Metrics: churnMetrics(true),
+			},
+			servers: c.servers,
+			loadgen: churnArgs(),
+			timeout: churnTimeout,
+		}
+		if external {
+			sc.scenario.Notes = append(sc.scenario.Notes, "external server: rates only (no side channel)")
+		} else {
+			sc.notify = true
+			sc.serverArgs = []string{"-subscribers", "1"}
+			sc.scenario.Notes = append(sc.scenario.Notes,
+				"sockactor servers: a protoactor actor subscribed runtime-wide to FD_CLOSE records each event; "+
+					"gnet/stdlib/naive have no event system and are emulated by their close callback (gnet OnClose, "+
+					"the stdlib read error, the naive actor's closed message), recorded the same way",
+				"close→emit is the runtime's own time stamp on the FD_CLOSE event minus the peer's close: "+
+					"the part of close→sub spent before the runtime noticed the close")
+		}
+		cases = append(cases, sc)
+	}
+
+	if slices.Contains(c.kinds, kindBan) {
+		switch {
+		case external:
+			notes = append(notes, "receive ban skipped: it needs a sockactor server")
+		case len(sockactorServers) == 0:
+			notes = append(notes, "receive ban skipped: no sockactor server in this run")
+		default:
+			cases = append(cases, caseSpec{
+				scenario: report.Scenario{
+					ID:   "ban",
+					Kind: kindBan,
+					Title: fmt.Sprintf("receive ban under fire: %d conns streaming %d B writes, RecvDisconnect on all, policy discard",
+						c.banConns, c.banChunk),
+					Params: map[string]int{"conns": c.banConns, "chunk": c.banChunk},
+					Metrics: []report.Metric{
+						{Key: loadgen.MetricBanRTTP50, Label: "RecvDisconnect p50", Unit: "µs", LowerIsBetter: true},
+						{Key: loadgen.MetricBanRTTP99, Label: "p99", Unit: "µs", LowerIsBetter: true},
+						{Key: loadgen.MetricBanRTTMax, Label: "max", Unit: "µs", LowerIsBetter: true, Brief: true},
+						{Key: loadgen.MetricBanned, Label: "banned", Brief: true},
+						{Key: loadgen.MetricAfterBan, Label: "bytes after ban", LowerIsBetter: true},
+						{Key: loadgen.MetricDuringBan, Label: "bytes while in flight", Brief: true},
+						{Key: loadgen.MetricSentAfter, Label: "sent after ban", Unit: "MB", Brief: true},
+						{Key: loadgen.MetricBannedBytes, Label: "runtime banned_bytes", Brief: true},
+					},
+					Notes: []string{"bytes after ban = bytes handed to the handler after its RecvDisconnect reply arrived (must be 0); " +
+						"bytes while in flight = between request and reply (allowed)"},
+				},
+				servers:    sockactorServers,
+				serverArgs: []string{"-ban-policy", "discard"},
+				notify:     true,
+				loadgen: []string{"-scenario", "ban", "-conns", itoa(c.banConns), "-payload", itoa(c.banChunk),
+					"-warmup", d(c.warmup + 100*time.Millisecond), "-duration", d(c.banAfter), "-sources", itoa(c.sources)},
+				timeout: c.banAfter + 90*time.Second,
+			})
+		}
+	}
+
+	if slices.Contains(c.kinds, kindFanout) {
+		switch {
+		case external:
+			notes = append(notes, "event fan-out skipped: it needs a sockactor server")
+		case len(sockactorServers) == 0:
+			notes = append(notes, "event fan-out skipped: no sockactor server in this run")
+		default:
+			for _, n := range c.fanout {
+				cases = append(cases, caseSpec{
+					scenario: report.Scenario{
+						ID:   fmt.Sprintf("fanout/%d", n),
+						Kind: kindFanout,
+						Title: fmt.Sprintf("FD_CLOSE fan-out to %d subscribers: %.0f/s paced, then unpaced; latency = peer close → last subscriber",
+							n, c.churnRate),
+						Params:  map[string]int{"rate": int(c.churnRate), "subscribers": n},
+						Metrics: churnMetrics(false),
+					},
+					servers:    sockactorServers,
+					serverArgs: []string{"-subscribers", itoa(n)},
+					notify:     true,
+					loadgen:    churnArgs(),
+					timeout:    churnTimeout,
+				})
+			}
+		}
+	}
+	return cases, notes
+}
