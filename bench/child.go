@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -66,8 +67,11 @@ func (cs *children) killAll() {
 
 // startChild starts exe with args. The child is killed (with its process
 // group) when ctx is done.
-func (cs *children) startChild(ctx context.Context, exe string, args []string) (*child, error) {
+func (cs *children) startChild(ctx context.Context, exe string, args []string, env ...string) (*child, error) {
 	cmd := exec.CommandContext(ctx, exe, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c := &child{cmd: cmd, stdout: newLineWriter(), stderr: &tailBuffer{max: 16 << 10}, done: make(chan struct{})}
 	cmd.Cancel = func() error {

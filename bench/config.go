@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockactor/sockactor/bench/internal/loadgen"
 	"github.com/sockactor/sockactor/bench/servers"
+	sockrt "github.com/sockactor/sockactor/runtime"
 )
 
 // Scenario kinds, in run order.
@@ -60,6 +61,10 @@ type config struct {
 	out       string
 	write     bool
 	verbose   bool
+
+	// serverProcs is the GOMAXPROCS of every server child (the same for
+	// all, so the comparison stays fair); 0 leaves Go's default.
+	serverProcs int
 }
 
 // suiteDefaults returns the configuration of a named suite.
@@ -156,6 +161,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	banConns := fs.Int("ban-conns", 0, "streaming connections in the receive-ban scenario")
 	target := fs.String("target", "", "measure only this external echo server (host:port on loopback)")
 	targetPID := fs.Int("target-pid", 0, "process id of the -target server, for CPU per message and RSS")
+	serverProcs := fs.Int("server-procs", sockrt.SuggestedGOMAXPROCS(0), "GOMAXPROCS of every server child, the same for all (0: Go's default); the default is runtime.SuggestedGOMAXPROCS, see its doc")
 	out := fs.String("out", "", "results directory (default: bench/results of this module)")
 	noWrite := fs.Bool("no-write", false, "print the table only; write no result files")
 	verbose := fs.Bool("v", false, "a progress line per run, and children's stderr on failure")
@@ -260,6 +266,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		c.banConns = *banConns
 	}
 	c.target, c.targetPID = *target, *targetPID
+	if *serverProcs < 0 {
+		return c, fmt.Errorf("-server-procs must be >= 0")
+	}
+	c.serverProcs = *serverProcs
 	c.out, c.write, c.verbose = *out, !*noWrite, *verbose
 	if c.target != "" {
 		if _, err := loadgen.ResolveLoopback(c.target); err != nil {

@@ -90,6 +90,9 @@ func (h *harness) run(ctx context.Context) (*report.Run, error) {
 	if h.cfg.rounds < 3 {
 		run.Notes = append(run.Notes, fmt.Sprintf("only %d round(s): fewer than 3 is no valid comparison", h.cfg.rounds))
 	}
+	if h.cfg.serverProcs > 0 {
+		run.Notes = append(run.Notes, fmt.Sprintf("every server ran with GOMAXPROCS=%d (runtime.SuggestedGOMAXPROCS: gnet loops block in epoll_wait and need a spare P each; -server-procs 0 for Go's default)", h.cfg.serverProcs))
+	}
 	for _, s := range h.cfg.servers {
 		desc := servers.Describe(s)
 		if s == externalServer {
@@ -241,7 +244,11 @@ func (h *harness) startServer(ctx context.Context, name string, notify bool, ext
 		args = append(args, "-notify", "127.0.0.1:0")
 	}
 	args = append(args, extra...)
-	c, err := h.children.startChild(ctx, h.exe, args)
+	var env []string
+	if h.cfg.serverProcs > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(h.cfg.serverProcs))
+	}
+	c, err := h.children.startChild(ctx, h.exe, args, env...)
 	if err != nil {
 		return nil, fmt.Errorf("start server %s: %w", name, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	goruntime "runtime"
 	"syscall"
 	"time"
 
@@ -39,6 +40,10 @@ var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
 })
 
 func run(listen, dispatch string, loops int) error {
+	if os.Getenv("GOMAXPROCS") == "" {
+		// A spare P per event loop: see sockrt.SuggestedGOMAXPROCS.
+		goruntime.GOMAXPROCS(sockrt.SuggestedGOMAXPROCS(loops))
+	}
 	d, err := actors.ParseDispatch(dispatch)
 	if err != nil {
 		return err
