@@ -35,7 +35,7 @@ func (h *Host) Dial(ctx context.Context, d Dialer, addr string, handler Handler,
 	if opts.BanPolicySet {
 		prof.policy = opts.BanPolicy
 	}
-	s := newSocket(h, prof, opts.Subscribers)
+	s := newSocket(h, prof, opts.Subscribers, true)
 	h.open.Add(1)
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -49,5 +49,5 @@ func (h *Host) Dial(ctx context.Context, d Dialer, addr string, handler Handler,
 			s.failed(netio.CodeOf(err, netio.WSAENETDOWN))
 		}
 	}()
-	return s.pid, nil
+	return s.PID(), nil
 }

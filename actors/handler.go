@@ -120,6 +120,7 @@ type Context struct {
 	sender    *actor.PID
 	actx      actor.Context // pooled dispatch only
 	responded bool          // Respond or Defer was called for this request
+	recv      Received      // the Received of an Inline delivery
 }
 
 // Message returns the message being handled.
@@ -129,7 +130,7 @@ func (c *Context) Message() any { return c.msg }
 func (c *Context) Sender() *actor.PID { return c.sender }
 
 // Self returns the socket's PID.
-func (c *Context) Self() *actor.PID { return c.s.pid }
+func (c *Context) Self() *actor.PID { return c.s.PID() }
 
 // ID returns the socket's numeric id.
 func (c *Context) ID() uint64 { return c.s.id }
@@ -197,14 +198,14 @@ func (c *Context) Write(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil
 	}
-	queued := s.pendingOut.Load() + s.lastOut.Load()
+	queued := s.x.pendingOut.Load() + s.x.lastOut.Load()
 	if queued > 0 && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
 		s.post(wantWrite{})
 		return 0, netio.ErrWouldBlock
 	}
 	cp := make([]byte, len(p))
 	copy(cp, p)
-	s.pendingOut.Add(int64(len(cp)))
+	s.x.pendingOut.Add(int64(len(cp)))
 	s.post(writeOp{data: cp})
 	return len(p), nil
 }
@@ -222,7 +223,7 @@ func (c *Context) WriteString(str string) (int, error) { return c.Write([]byte(s
 func (c *Context) Respond(msg any) {
 	c.responded = true
 	if c.sender != nil {
-		c.s.host.replyFrom(c.s.pid, c.sender, msg)
+		c.s.host.replyFrom(c.s.PID(), c.sender, msg)
 	}
 }
 
@@ -244,14 +245,14 @@ func (c *Context) Send(pid *actor.PID, msg any) {
 // Inline dispatch, where waiting would block the event loop: a request to
 // the socket's own PID is answered by the very loop the handler runs on.
 func (c *Context) Request(pid *actor.PID, msg any) {
-	c.s.host.system.Root.RequestWithCustomSender(pid, msg, c.s.pid)
+	c.s.host.system.Root.RequestWithCustomSender(pid, msg, c.s.PID())
 }
 
 // After delivers msg to this handler after d, as a message to the socket's
 // PID. It is how an Inline handler waits without blocking its loop.
 func (c *Context) After(d time.Duration, msg any) {
 	s := c.s
-	time.AfterFunc(d, func() { s.SendUserMessage(s.pid, msg) })
+	time.AfterFunc(d, func() { s.post(msg) })
 }
 
 func (c *Context) String() string {

@@ -84,6 +84,8 @@ type Host struct {
 	refused  atomic.Uint64
 	closedBy [netio.ReasonShutdown + 1]atomic.Uint64
 	down     atomic.Bool // set once the engine is stopping
+
+	ctxPool sync.Pool // *Context: one per handler call in flight
 }
 
 // NewHost returns a Host whose sockets live in system and publish through hub.
@@ -107,7 +109,9 @@ func NewHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *Host
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Host{system: system, hub: hub, opts: opts, log: log, lingering: map[*socket]struct{}{}}
+	h := &Host{system: system, hub: hub, opts: opts, log: log, lingering: map[*socket]struct{}{}}
+	h.ctxPool.New = func() any { return new(Context) }
+	return h
 }
 
 // SocketPID returns the PID that socket id has or had. Messages to a PID
@@ -157,9 +161,16 @@ func (h *Host) ReleaseAll() {
 
 func (h *Host) newID() uint64 { return h.nextID.Add(1) }
 
-func (h *Host) register(p actor.Process, id uint64) *actor.PID {
-	pid, _ := h.system.ProcessRegistry.Add(p, pidPrefix+strconv.FormatUint(id, 10))
-	return pid
+// register puts p in the system's process registry under key. It writes the
+// registry's map directly instead of calling Add, which would allocate a PID
+// the socket may never need (see socket.PID).
+func (h *Host) register(p actor.Process, key string) {
+	h.system.ProcessRegistry.LocalPIDs.GetBucket(key).SetIfAbsent(key, p)
+}
+
+// unregister removes key from the registry.
+func (h *Host) unregister(key string) {
+	h.system.ProcessRegistry.LocalPIDs.GetBucket(key).Remove(key)
 }
 
 // replyFrom delivers msg to pid without blocking, with from as its sender
@@ -204,7 +215,7 @@ func (h *Host) OnOpen(c *netio.Conn) {
 		c.Close(netio.ReasonLocalAbort)
 		return
 	}
-	s := newSocket(h, &l.prof, l.subsSnapshot())
+	s := newSocket(h, &l.prof, l.subsSnapshot(), false)
 	s.attach(c)
 	h.open.Add(1)
 	h.accepted.Add(1)

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"strconv"
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -47,7 +48,9 @@ func (h *Host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptio
 	if opts.BanPolicySet {
 		l.prof.policy = opts.BanPolicy
 	}
-	l.pid = h.register(l, l.id)
+	key := pidPrefix + strconv.FormatUint(l.id, 10)
+	h.register(l, key)
+	l.pid = actor.NewPID(h.system.Address(), key)
 	nl.Owner = l
 	h.mu.Lock()
 	h.listeners = append(h.listeners, l)
@@ -89,7 +92,7 @@ func (l *Listener) release() {
 	l.released, l.closed = true, true
 	l.mu.Unlock()
 	if !already {
-		l.host.system.ProcessRegistry.Remove(l.pid)
+		l.host.unregister(l.pid.Id)
 	}
 }
 

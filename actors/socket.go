@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,38 +37,92 @@ type profile struct {
 //     handler: the loop (Inline) or the handler actor (Pooled);
 //   - atomics are shared by the loop and the handler actor.
 type socket struct {
-	id   uint64     // immutable
-	pid  *actor.PID // immutable
-	host *Host      // immutable
-	prof *profile   // immutable
+	id    uint64                    // immutable
+	idStr string                    // immutable: the registry key, "sock/<id>"
+	pidp  atomic.Pointer[actor.PID] // the PID, made on first use (see PID)
+	host  *Host                     // immutable
+	prof  *profile                  // immutable
 
 	mu        sync.Mutex
 	conn      *netio.Conn // nil while a dialled socket connects (or after it failed)
 	queue     []any
-	spare     []any
 	scheduled bool
 	released  bool
-	dialDone  bool // a dial finished (either way); guarded by mu
+	dialDone  bool // a dial finished (either way)
 
-	subs       events.Subs   // loop (mu while connecting)
-	watchers   []*actor.PID  // loop: told Terminated at release
-	closeEv    *events.Event // loop: the FD_CLOSE once emitted
-	timer      *time.Timer   // mu: linger timer
-	pull       []byte        // loop: pull-mode buffer; unread bytes are pull[pullOff:]
-	pullOff    int           // loop
 	readPosted bool          // loop: FD_READ posted, not yet re-enabled by Recv
 	writeWait  bool          // loop: FD_WRITE owed once the queue drains
+	recvBanned atomic.Bool   // set by RecvDisconnect; read by the pooled handler
+	closeEv    *events.Event // loop: the FD_CLOSE once emitted
+	userState  any           // the handler's (Context.SetState)
 
-	handlerPID  *actor.PID // pooled dispatch
+	// x holds what most sockets never need, so an idle socket stays small.
+	// It is made at creation for pooled, pull and dialled sockets (whose
+	// other goroutines read it); otherwise on first need, on the loop.
+	x *sockExt
+}
+
+// sockExt is a socket's cold state. Ownership as in socket: the loop, or
+// mu while unconnected; the atomics are shared with the pooled handler.
+type sockExt struct {
+	subs     events.Subs  // per-socket subscriptions
+	watchers []*actor.PID // protoactor watchers, told Terminated at release
+	timer    *time.Timer  // linger timer; guarded by mu
+	pull     []byte       // pull-mode buffer; unread bytes are pull[pullOff:]
+	pullOff  int
+
+	handlerPID  *actor.PID // pooled dispatch: the handler actor
 	handlerProc actor.Process
 	pendingIn   atomic.Int64 // bytes posted to the pooled handler, not yet taken
 	pendingOut  atomic.Int64 // bytes of pooled Writes still in the mailbox
 	lastOut     atomic.Int64 // gnet's outbound buffer as last seen by the loop
-	recvBanned  atomic.Bool
+}
 
-	ctx       Context
-	recv      Received
-	userState any
+// ext returns x, making it on first use. Goroutine: the owner of the
+// socket's loop fields (see sockExt).
+func (s *socket) ext() *sockExt {
+	if s.x == nil {
+		s.x = &sockExt{}
+	}
+	return s.x
+}
+
+// PID returns the socket's PID. It is made on first use: many sockets are
+// never addressed by PID object (events carry the id string), and a PID
+// costs memory. Safe from any goroutine.
+func (s *socket) PID() *actor.PID {
+	if p := s.pidp.Load(); p != nil {
+		return p
+	}
+	p := actor.NewPID(s.host.system.Address(), s.idStr)
+	if s.pidp.CompareAndSwap(nil, p) {
+		return p
+	}
+	return s.pidp.Load()
+}
+
+func (s *socket) subs() events.Subs {
+	if s.x == nil {
+		return nil
+	}
+	return s.x.subs
+}
+
+func (s *socket) pendingIn() int64 {
+	if s.x == nil {
+		return 0
+	}
+	return s.x.pendingIn.Load()
+}
+
+func (s *socket) pooled() bool { return s.x != nil && s.x.handlerProc != nil }
+
+// publish sends ev to the subscribers, dropping dead per-socket ones.
+func (s *socket) publish(ev *events.Event) {
+	out := s.host.hub.Publish(ev, s.subs())
+	if s.x != nil {
+		s.x.subs = out
+	}
 }
 
 // internal control messages (never leave the process).
@@ -78,16 +133,19 @@ type (
 	wantWrite    struct{}              // a pooled Write was refused: FD_WRITE owed
 )
 
-func newSocket(h *Host, prof *profile, subs events.Subs) *socket {
-	s := &socket{host: h, prof: prof, id: h.newID(), subs: subs}
-	s.ctx.s = s
-	s.pid = h.register(s, s.id)
+func newSocket(h *Host, prof *profile, subs events.Subs, dialled bool) *socket {
+	s := &socket{host: h, prof: prof, id: h.newID()}
+	s.idStr = pidPrefix + strconv.FormatUint(s.id, 10)
+	if len(subs) > 0 || dialled || prof.pull || prof.dispatch == Pooled {
+		s.ext().subs = subs
+	}
+	h.register(s, s.idStr)
 	if prof.dispatch == Pooled {
 		props := actor.PropsFromProducer(func() actor.Actor { return &pooledActor{s: s} })
-		pid, err := h.system.Root.SpawnNamed(props, s.pid.Id+"/handler")
+		pid, err := h.system.Root.SpawnNamed(props, s.idStr+"/handler")
 		if err == nil {
-			s.handlerPID = pid
-			s.handlerProc, _ = h.system.ProcessRegistry.Get(pid)
+			s.x.handlerPID = pid
+			s.x.handlerProc, _ = h.system.ProcessRegistry.Get(pid)
 		}
 	}
 	return s
@@ -134,7 +192,7 @@ func (s *socket) post(m any) {
 	s.mu.Lock()
 	if s.released {
 		s.mu.Unlock()
-		s.host.answerReleased(s.pid, m)
+		s.host.answerReleased(s.PID(), m)
 		return
 	}
 	if s.conn == nil {
@@ -144,7 +202,7 @@ func (s *socket) post(m any) {
 		}
 		s.mu.Unlock()
 		if to != nil {
-			s.host.replyFrom(s.pid, to, reply)
+			s.host.replyFrom(s.PID(), to, reply)
 		}
 		return
 	}
@@ -182,15 +240,15 @@ func (s *socket) drain() {
 			s.mu.Unlock()
 			return
 		}
-		s.queue, s.spare = s.spare[:0], nil
+		s.queue = nil
 		s.mu.Unlock()
 		for i, m := range q {
 			q[i] = nil
 			s.handle(m)
 		}
 		s.mu.Lock()
-		if s.spare == nil {
-			s.spare = q[:0]
+		if s.queue == nil && cap(q) <= 64 {
+			s.queue = q[:0] // reuse the backing array
 		}
 		s.mu.Unlock()
 	}
@@ -217,13 +275,14 @@ func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
 	case *Subscribe:
 		code := netio.WSAEINVAL
 		if msg != nil && msg.SubscriberId != "" && events.Mask(msg.Mask).Valid() {
-			s.subs = s.subs.With(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId), events.Mask(msg.Mask))
+			x := s.ext()
+			x.subs = x.subs.With(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId), events.Mask(msg.Mask))
 			code = netio.OK
 		}
 		return &SubscribeResult{Code: uint32(code)}, sender, true
 	case *Unsubscribe:
-		if msg != nil {
-			s.subs, _ = s.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
+		if msg != nil && s.x != nil {
+			s.x.subs, _ = s.x.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
 		}
 		return &SubscribeResult{}, sender, true
 	case *Info:
@@ -285,7 +344,9 @@ func (s *socket) handle(m any) {
 	case *Unsubscribe:
 		code := netio.WSAEINVAL
 		if msg != nil && msg.SubscriberId != "" {
-			s.subs, _ = s.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
+			if s.x != nil {
+				s.x.subs, _ = s.x.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
+			}
 			code = netio.OK
 		}
 		s.reply(sender, &SubscribeResult{Code: uint32(code)})
@@ -293,22 +354,24 @@ func (s *socket) handle(m any) {
 		s.reply(sender, s.info())
 	case *actor.Watch:
 		if msg != nil && msg.Watcher != nil {
-			s.watchers = append(s.watchers, msg.Watcher)
+			x := s.ext()
+			x.watchers = append(x.watchers, msg.Watcher)
 		}
 	case *actor.Unwatch:
-		if msg != nil && msg.Watcher != nil {
-			for i, w := range s.watchers {
+		if msg != nil && msg.Watcher != nil && s.x != nil {
+			for i, w := range s.x.watchers {
 				if w.Equal(msg.Watcher) {
-					s.watchers = append(s.watchers[:i:i], s.watchers[i+1:]...)
+					s.x.watchers = append(s.x.watchers[:i:i], s.x.watchers[i+1:]...)
 					break
 				}
 			}
 		}
 	case writeOp:
-		s.pendingOut.Add(-int64(len(msg.data)))
+		x := s.ext()
+		x.pendingOut.Add(-int64(len(msg.data)))
 		if !closed {
 			_, _ = s.conn.Write(msg.data) // a failure shows as FD_CLOSE or ErrShutdown next time
-			s.lastOut.Store(int64(s.conn.OutboundBuffered()))
+			x.lastOut.Store(int64(s.conn.OutboundBuffered()))
 		}
 	case wantWrite:
 		s.armWrite()
@@ -325,7 +388,7 @@ func (s *socket) handle(m any) {
 
 func (s *socket) reply(to *actor.PID, msg any) {
 	if to != nil {
-		s.host.replyFrom(s.pid, to, msg)
+		s.host.replyFrom(s.PID(), to, msg)
 	}
 }
 
@@ -348,7 +411,9 @@ func (s *socket) armWrite() {
 	s.writeWait = true
 	s.conn.NotifyDrained(s.host.opts.SendLowWater, func() {
 		s.writeWait = false
-		s.lastOut.Store(int64(s.conn.OutboundBuffered()))
+		if s.x != nil {
+			s.x.lastOut.Store(int64(s.conn.OutboundBuffered()))
+		}
 		s.emit(events.FDWrite, netio.OK, "write")
 	})
 }
@@ -380,20 +445,20 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 	case s.conn.RecvShut():
 		return &RecvResult{Code: uint32(netio.WSAESHUTDOWN)}
 	}
-	if avail := len(s.pull) - s.pullOff; avail > 0 {
-		n := min(int(m.Max), avail)
+	if x := s.x; x != nil && len(x.pull) > x.pullOff {
+		n := min(int(m.Max), len(x.pull)-x.pullOff)
 		out := make([]byte, n)
-		copy(out, s.pull[s.pullOff:])
-		s.pullOff += n
-		if s.pullOff == len(s.pull) {
-			s.pull, s.pullOff = s.pull[:0], 0
-			if cap(s.pull) > 64<<10 {
-				s.pull = nil // do not keep a flood's buffer
+		copy(out, x.pull[x.pullOff:])
+		x.pullOff += n
+		if x.pullOff == len(x.pull) {
+			x.pull, x.pullOff = x.pull[:0], 0
+			if cap(x.pull) > 64<<10 {
+				x.pull = nil // do not keep a flood's buffer
 			}
 		}
 		// Recv re-enables FD_READ; data left over posts the next one now.
 		s.readPosted = false
-		if len(s.pull) > s.pullOff {
+		if len(x.pull) > x.pullOff {
 			s.postRead()
 		}
 		return &RecvResult{Data: out}
@@ -423,12 +488,15 @@ func (s *socket) doRecvDisconnect(m *RecvDisconnect, closed bool) *RecvDisconnec
 	// Ban first, then count what is queued: a pooled handler that takes
 	// bytes after this store sees the ban and drops them.
 	s.recvBanned.Store(true)
-	unread := len(s.pull) - s.pullOff
-	s.pull, s.pullOff = nil, 0
+	unread := 0
+	if x := s.x; x != nil {
+		unread = len(x.pull) - x.pullOff
+		x.pull, x.pullOff = nil, 0
+	}
 	if unread > 0 && s.prof.policy == BanDiscard {
 		s.conn.AddBanned(unread)
 	}
-	s.conn.ShutdownRecv(int(s.pendingIn.Load()) + unread)
+	s.conn.ShutdownRecv(int(s.pendingIn()) + unread)
 	return &RecvDisconnectResult{}
 }
 
@@ -437,8 +505,9 @@ func (s *socket) doSubscribe(m *Subscribe) netio.Code {
 		return netio.WSAEINVAL
 	}
 	pid := actor.NewPID(m.SubscriberAddress, m.SubscriberId)
-	had := s.subs.Has(pid, events.FDClose)
-	s.subs = s.subs.With(pid, events.Mask(m.Mask))
+	x := s.ext()
+	had := x.subs.Has(pid, events.FDClose)
+	x.subs = x.subs.With(pid, events.Mask(m.Mask))
 	if s.closeEv != nil && events.Mask(m.Mask).Has(events.FDClose) && !s.host.hub.Global().Has(pid, events.FDClose) && !had {
 		// The circuit already closed: the late subscriber still gets its
 		// one FD_CLOSE, so its bookkeeping needs no second source.
@@ -458,14 +527,18 @@ func (s *socket) info() *SocketInfo {
 		BytesIn:     st.BytesIn,
 		BytesOut:    st.BytesOut,
 		BannedBytes: st.BannedBytes,
-		QueuedIn:    s.pendingIn.Load() + int64(len(s.pull)-s.pullOff),
-		QueuedOut:   int64(st.QueuedOut) + s.pendingOut.Load(),
+		QueuedIn:    s.pendingIn(),
+		QueuedOut:   int64(st.QueuedOut),
 		LocalAddr:   s.conn.LocalAddr(),
 		RemoteAddr:  s.conn.RemoteAddr(),
 		BanPolicy:   s.conn.Policy().String(),
 		Dispatch:    s.prof.dispatch.String(),
 		ListenerId:  s.prof.lnID,
 		Pull:        s.prof.pull,
+	}
+	if x := s.x; x != nil {
+		in.QueuedIn += int64(len(x.pull) - x.pullOff)
+		in.QueuedOut += x.pendingOut.Load()
 	}
 	if s.closeEv != nil {
 		in.State = "closed"
@@ -490,8 +563,8 @@ func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local b
 	ev := &events.Event{
 		Kind:         uint32(k),
 		SocketId:     s.id,
-		PidAddress:   s.pid.Address,
-		PidId:        s.pid.Id,
+		PidAddress:   s.host.system.Address(),
+		PidId:        s.idStr,
 		Code:         uint32(code),
 		Reason:       reason,
 		Local:        local,
@@ -508,7 +581,7 @@ func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local b
 // Goroutine: the loop (or the dialling goroutine before any loop owns it).
 func (s *socket) emit(k events.Kind, code netio.Code, reason string) *events.Event {
 	ev := s.newEvent(k, code, reason, false)
-	s.subs = s.host.hub.Publish(ev, s.subs)
+	s.publish(ev)
 	s.toHandler(ev, ev, nil)
 	return ev
 }
@@ -526,31 +599,33 @@ func (s *socket) postRead() {
 // handler. The hot path: no allocation under Inline push dispatch.
 // Goroutine: the loop.
 func (s *socket) received(data []byte) {
-	if s.handlerProc == nil && !s.prof.pull {
-		s.recv.Data = data
-		s.invoke(&s.recv, nil, nil)
-		s.recv.Data = nil
+	if s.x == nil {
+		s.invokeReceived(data) // Inline push: the common case
 		return
 	}
-	max := s.host.opts.MaxInbound
+	x, max := s.x, s.host.opts.MaxInbound
 	if s.prof.pull {
-		if len(s.pull)-s.pullOff+len(data) > max {
+		if len(x.pull)-x.pullOff+len(data) > max {
 			s.conn.LimitClose()
 			return
 		}
-		s.pull = append(s.pull, data...)
+		x.pull = append(x.pull, data...)
 		s.postRead()
 		return
 	}
-	if s.pendingIn.Load()+int64(len(data)) > int64(max) {
+	if x.handlerProc == nil {
+		s.invokeReceived(data) // Inline push with subscriptions
+		return
+	}
+	if x.pendingIn.Load()+int64(len(data)) > int64(max) {
 		// gnet cannot pause reads: close rather than grow without bound.
 		s.conn.LimitClose()
 		return
 	}
 	cp := make([]byte, len(data))
 	copy(cp, data)
-	s.pendingIn.Add(int64(len(cp)))
-	s.handlerProc.SendUserMessage(s.handlerPID, &Received{Data: cp})
+	x.pendingIn.Add(int64(len(cp)))
+	x.handlerProc.SendUserMessage(x.handlerPID, &Received{Data: cp})
 }
 
 // connected publishes FD_CONNECT 0 for a dialled socket. Goroutine: loop.
@@ -559,7 +634,7 @@ func (s *socket) connected() { s.emit(events.FDConnect, netio.OK, "connect") }
 // opened publishes FD_ACCEPT and hands it to the handler first.
 func (s *socket) opened() {
 	ev := s.newEvent(events.FDAccept, netio.OK, "accept", false)
-	s.subs = s.host.hub.Publish(ev, s.subs)
+	s.publish(ev)
 	s.toHandler(ev, ev, nil)
 }
 
@@ -569,7 +644,7 @@ func (s *socket) opened() {
 func (s *socket) failed(code netio.Code) {
 	s.mu.Lock()
 	s.dialDone = true
-	subs := s.subs
+	subs := s.subs()
 	s.mu.Unlock()
 	ev := s.newEvent(events.FDConnect, code, "connect-failed", false)
 	s.host.hub.Publish(ev, subs)
@@ -585,7 +660,7 @@ func (s *socket) closed(r netio.Reason) {
 	}
 	ev := s.newEvent(events.FDClose, r.Code(), r.String(), r.Local())
 	s.closeEv = ev
-	s.subs = s.host.hub.Publish(ev, s.subs)
+	s.publish(ev)
 	s.toHandler(ev, ev, nil)
 	switch {
 	case r == netio.ReasonLocalClose || r == netio.ReasonLocalAbort:
@@ -604,7 +679,7 @@ func (s *socket) lingerThenRelease() {
 	}
 	s.host.linger(s, true)
 	s.mu.Lock() // the timer's function takes mu too: it sees the assignment
-	s.timer = time.AfterFunc(s.host.opts.Linger, func() {
+	s.ext().timer = time.AfterFunc(s.host.opts.Linger, func() {
 		s.mu.Lock()
 		onLoop := s.conn != nil
 		s.mu.Unlock()
@@ -630,32 +705,37 @@ func (s *socket) release() {
 	q := s.queue
 	s.queue = nil
 	connected := s.conn != nil
-	timer := s.timer
+	var timer *time.Timer
+	if s.x != nil {
+		timer = s.x.timer
+	}
 	s.mu.Unlock()
 
 	if connected && s.closeEv == nil {
 		// Only reachable when the engine died under us.
 		s.closeEv = s.newEvent(events.FDClose, netio.WSAENETDOWN, netio.ReasonShutdown.String(), true)
-		s.subs = s.host.hub.Publish(s.closeEv, s.subs)
+		s.publish(s.closeEv)
 		s.toHandler(s.closeEv, s.closeEv, nil)
 	}
 	if timer != nil {
 		timer.Stop()
 	}
-	s.pull = nil
-	s.host.system.ProcessRegistry.Remove(s.pid)
+	s.host.unregister(s.idStr)
 	s.host.linger(s, false)
 	s.host.open.Add(-1)
-	if s.handlerPID != nil {
-		// Poison is a user message: the handler first sees what is queued,
-		// FD_CLOSE included, then stops.
-		s.host.system.Root.Poison(s.handlerPID)
-	}
-	for _, w := range s.watchers {
-		s.host.sendSystem(w, &actor.Terminated{Who: s.pid, Why: actor.TerminatedReason_Stopped})
+	if x := s.x; x != nil {
+		x.pull = nil
+		if x.handlerPID != nil {
+			// Poison is a user message: the handler first sees what is
+			// queued, FD_CLOSE included, then stops.
+			s.host.system.Root.Poison(x.handlerPID)
+		}
+		for _, w := range x.watchers {
+			s.host.sendSystem(w, &actor.Terminated{Who: s.PID(), Why: actor.TerminatedReason_Stopped})
+		}
 	}
 	for _, m := range q {
-		s.host.answerReleased(s.pid, m)
+		s.host.answerReleased(s.PID(), m)
 	}
 }
 
@@ -664,28 +744,44 @@ func (s *socket) release() {
 // toHandler gives a message to the handler: inline, or into the pooled
 // handler actor's mailbox (which keeps it in order with Received).
 func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
-	if s.handlerProc == nil {
-		s.invoke(msg, sender, nil)
+	if s.pooled() {
+		s.x.handlerProc.SendUserMessage(s.x.handlerPID, envelope)
 		return
 	}
-	s.handlerProc.SendUserMessage(s.handlerPID, envelope)
+	s.invoke(msg, sender, nil)
 }
 
-// invoke runs the handler once. A panicking handler aborts its own socket
-// and leaves everything else running. Goroutine: the loop (Inline) or the
-// handler actor (Pooled).
+// invoke runs the handler once with a pooled Context. Goroutine: the loop
+// (Inline) or the handler actor (Pooled).
 func (s *socket) invoke(msg any, sender *actor.PID, actx actor.Context) {
-	c := &s.ctx
-	c.msg, c.sender, c.actx, c.responded = msg, sender, actx, false
+	c := s.host.ctxPool.Get().(*Context)
+	c.s, c.msg, c.sender, c.actx, c.responded = s, msg, sender, actx, false
+	s.run(c)
+}
+
+// invokeReceived hands bytes to an Inline handler: the hot path, with no
+// allocation (the Context and its Received come from a pool).
+func (s *socket) invokeReceived(data []byte) {
+	c := s.host.ctxPool.Get().(*Context)
+	c.s, c.recv.Data, c.sender, c.actx, c.responded = s, data, nil, nil, false
+	c.msg = &c.recv
+	s.run(c)
+}
+
+// run calls the handler. A panicking handler aborts its own socket and
+// leaves everything else running; a request it leaves unanswered gets
+// Error{WSAEINVAL}.
+func (s *socket) run(c *Context) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.host.log.Error("sockactor: handler panic; aborting socket", "socket", s.id, "panic", fmt.Sprint(p))
 			s.post(&Abort{})
 		}
 		if c.sender != nil && !c.responded && !isReply(c.msg) {
-			s.host.replyFrom(s.pid, c.sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
+			s.host.replyFrom(s.PID(), c.sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
 		}
-		c.msg, c.sender, c.actx = nil, nil, nil
+		*c = Context{}
+		s.host.ctxPool.Put(c)
 	}()
 	s.prof.handler.Receive(c)
 }
@@ -701,7 +797,7 @@ func (a *pooledActor) Receive(actx actor.Context) {
 		return
 	case *Received:
 		n := int64(len(m.Data))
-		s.pendingIn.Add(-n)
+		s.x.pendingIn.Add(-n)
 		if s.recvBanned.Load() {
 			// Queued before the ban took effect: never delivered (§3.2).
 			s.conn.AddBanned(int(n))

@@ -49,16 +49,19 @@ func ParseBanPolicy(s string) (BanPolicy, error) {
 // from a function passed to Execute. Fields noted "immutable" are set before
 // Handler.OnOpen and never change; fields noted "atomic" may be read anywhere.
 type Conn struct {
-	gc   gnet.Conn // the gnet connection; never used after closed is set
-	ln   *Listener // immutable; nil for a dialled connection
-	eng  *Engine   // immutable
-	loop gnet.EventLoop
+	gc  gnet.Conn // the gnet connection; its I/O methods are not used after closed is set
+	ln  *Listener // immutable; nil for a dialled connection
+	eng *Engine   // immutable
 
 	// Owner is the upper layer's record for this connection (the socket
-	// actor). Set once in Handler.OnOpen, immutable afterwards.
+	// actor). Set once in Handler.OnOpen (before it, for a dialled
+	// connection: the owner given to Dial), immutable afterwards.
 	Owner any
 
-	local, remote string // immutable, captured at open
+	// local and remote are immutable, captured at open. remote is gnet's
+	// own address value; local is shared with the listener when it is
+	// bound to one address, so neither costs memory per connection.
+	local, remote net.Addr
 
 	bytesIn, bytesOut uint64
 	banned            atomic.Uint64 // atomic: pooled handlers add bytes they drop
@@ -72,15 +75,19 @@ type Conn struct {
 	closeReq  bool        // a close was asked while inTraffic
 	reason    Reason      // why this side is closing; ReasonNone until then
 	finPend   bool        // SendDisconnect waits for the outbound buffer to drain
-	dial      any         // immutable: the Dial owner of a dialled connection
+	dialed    bool        // immutable: enrolled by Dial
 	active    bool        // a byte moved since the idle timer last looked
 	idle      *time.Timer // idle timeout timer (nil when disabled)
-	drainWait bool        // a NotifyDrained poll is pending
 }
 
 // Dialed returns the owner passed to Engine.Dial for a dialled connection,
 // nil for an accepted one. Safe from any goroutine.
-func (c *Conn) Dialed() any { return c.dial }
+func (c *Conn) Dialed() any {
+	if c.dialed {
+		return c.Owner
+	}
+	return nil
+}
 
 // OutboundBuffered returns the bytes queued in gnet's outbound buffer (0
 // once closed). Loop only.
@@ -130,8 +137,17 @@ func (c *Conn) Listener() *Listener { return c.ln }
 
 // LocalAddr and RemoteAddr return the addresses captured at open.
 // Safe from any goroutine.
-func (c *Conn) LocalAddr() string  { return c.local }
-func (c *Conn) RemoteAddr() string { return c.remote }
+func (c *Conn) LocalAddr() string { return addrString(c.local) }
+
+// RemoteAddr returns the peer's address. Safe from any goroutine.
+func (c *Conn) RemoteAddr() string { return addrString(c.remote) }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
 
 // Closed reports whether the connection has closed. Safe from any goroutine.
 func (c *Conn) Closed() bool { return c.closed.Load() }
@@ -227,7 +243,7 @@ func (c *Conn) LimitClose() {
 // It fails with ErrNetDown when the engine is shutting down; fn then never
 // runs.
 func (c *Conn) Execute(fn func()) error {
-	err := c.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+	err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		fn() // event loop goroutine
 		return nil
 	}))
@@ -317,7 +333,5 @@ func (c *Conn) Close(r Reason) {
 		c.closeReq = true
 		return
 	}
-	_ = c.loop.Close(c.gc)
+	_ = c.gc.EventLoop().Close(c.gc)
 }
-
-var _ net.Addr = (*net.TCPAddr)(nil)

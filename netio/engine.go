@@ -65,10 +65,11 @@ type EngineStats struct {
 // Its fields are immutable once Engine.Start returns, so a Listener is safe
 // for concurrent use.
 type Listener struct {
-	network string // "tcp", "tcp4" or "tcp6"
-	address string // host:port as given to gnet
-	addr    string // the bound address (real port), set at boot
-	cfgKey  string // the configured address as gnet reports it in Conn.LocalAddr
+	network string   // "tcp", "tcp4" or "tcp6"
+	address string   // host:port as given to gnet
+	addr    string   // the bound address (real port), set at boot
+	cfgKey  string   // the configured address as gnet reports it in Conn.LocalAddr
+	bound   net.Addr // the bound address when it names one IP (nil for a wildcard)
 
 	// Owner is the upper layer's record for the listener (its actor).
 	// Set before Start; immutable afterwards.
@@ -330,8 +331,11 @@ func (e *Engine) OnBoot(eng gnet.Engine) gnet.Action {
 		l.addr = l.address
 		// gnet files every TCP listener (tcp, tcp4, tcp6) under "tcp".
 		if fd, err := eng.DupListener("tcp", l.address); err == nil {
-			if a, err := localAddrOf(fd); err == nil {
-				l.addr = a
+			if a, err := localTCPAddr(fd); err == nil {
+				l.addr = a.String()
+				if !a.IP.IsUnspecified() {
+					l.bound = a
+				}
 			}
 			closeFD(fd)
 		}
@@ -348,13 +352,10 @@ func (e *Engine) OnTick() (time.Duration, gnet.Action) {
 
 // OnOpen creates the Conn and hands it to the Handler.
 func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	c := &Conn{gc: gc, eng: e, loop: gc.EventLoop()}
-	if a := gc.RemoteAddr(); a != nil {
-		c.remote = a.String()
-	}
+	c := &Conn{gc: gc, eng: e, remote: gc.RemoteAddr()}
 	if d, ok := gc.Context().(*dialTag); ok {
 		// A dialled connection enrolled by Engine.Dial.
-		c.dial = d.owner
+		c.Owner, c.dialed = d.owner, true
 	} else {
 		// gnet reports the listener's configured address as an accepted
 		// connection's LocalAddr: it identifies the listener.
@@ -364,10 +365,12 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 			return nil, gnet.Close
 		}
 	}
-	if a, err := localAddrOf(gc.Fd()); err == nil {
+	if c.ln != nil && c.ln.bound != nil {
+		c.local = c.ln.bound // one address for all its connections
+	} else if a, err := localTCPAddr(gc.Fd()); err == nil {
 		c.local = a
-	} else if a := gc.LocalAddr(); a != nil {
-		c.local = a.String()
+	} else {
+		c.local = gc.LocalAddr()
 	}
 	gc.SetContext(c)
 	overLimit := e.opts.MaxConns > 0 && e.open.Add(1) > int64(e.opts.MaxConns)
@@ -454,8 +457,4 @@ func (e *Engine) listenerFor(a net.Addr) *Listener {
 		}
 	}
 	return nil
-}
-
-func sockaddrString(ip []byte, port int) string {
-	return net.JoinHostPort(net.IP(ip).String(), strconv.Itoa(port))
 }
