@@ -47,9 +47,11 @@ const (
 	// connection: zero-copy received bytes, writes straight into gnet's
 	// buffer, and the handler must never block.
 	Inline Dispatch = iota
-	// Pooled runs the handler as a protoactor actor on the default
-	// dispatcher: received bytes are copied, writes go through gnet's
-	// asynchronous write path, and the handler may block.
+	// Pooled runs the handler on protoactor's default dispatcher, one
+	// message at a time per socket, from a small per-socket queue (no
+	// actor per socket): received bytes are copied, writes are queued to
+	// the event loop in order with the socket's messages, and the handler
+	// may block.
 	Pooled
 )
 
@@ -118,9 +120,8 @@ type Context struct {
 	s         *socket
 	msg       any
 	sender    *actor.PID
-	actx      actor.Context // pooled dispatch only
-	responded bool          // Respond or Defer was called for this request
-	recv      Received      // the Received of an Inline delivery
+	responded bool     // Respond or Defer was called for this request
+	recv      Received // the Received of an Inline delivery
 }
 
 // Message returns the message being handled.
@@ -157,10 +158,6 @@ func (c *Context) RemoteAddr() string {
 
 // System returns the actor system the socket lives in.
 func (c *Context) System() *actor.ActorSystem { return c.s.host.system }
-
-// ActorContext returns the protoactor context under Pooled dispatch (to
-// spawn children, watch actors, ...), and nil under Inline dispatch.
-func (c *Context) ActorContext() actor.Context { return c.actx }
 
 // State returns the per-socket value set with SetState (nil at first).
 func (c *Context) State() any { return c.s.userState }

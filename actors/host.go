@@ -85,7 +85,8 @@ type Host struct {
 	closedBy [netio.ReasonShutdown + 1]atomic.Uint64
 	down     atomic.Bool // set once the engine is stopping
 
-	ctxPool sync.Pool // *Context: one per handler call in flight
+	ctxPool    sync.Pool        // *Context: one per handler call in flight
+	dispatcher actor.Dispatcher // runs pooled handlers: protoactor's default
 }
 
 // NewHost returns a Host whose sockets live in system and publish through hub.
@@ -111,6 +112,7 @@ func NewHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *Host
 	}
 	h := &Host{system: system, hub: hub, opts: opts, log: log, lingering: map[*socket]struct{}{}}
 	h.ctxPool.New = func() any { return new(Context) }
+	h.dispatcher = actor.NewDefaultDispatcher(300)
 	return h
 }
 

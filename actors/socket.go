@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	goruntime "runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,8 +35,8 @@ type profile struct {
 //   - fields marked "loop" belong to the event loop goroutine once the
 //     socket is connected (after the engine stopped, to Host.ReleaseAll);
 //   - ctx, recv and userState belong to whichever goroutine runs the
-//     handler: the loop (Inline) or the handler actor (Pooled);
-//   - atomics are shared by the loop and the handler actor.
+//     handler: the loop (Inline) or the pooled drain goroutine (Pooled);
+//   - atomics are shared by the loop and the pooled handler's goroutine.
 type socket struct {
 	id    uint64                    // immutable
 	idStr string                    // immutable: the registry key, "sock/<id>"
@@ -71,11 +72,15 @@ type sockExt struct {
 	pull     []byte       // pull-mode buffer; unread bytes are pull[pullOff:]
 	pullOff  int
 
-	handlerPID  *actor.PID // pooled dispatch: the handler actor
-	handlerProc actor.Process
-	pendingIn   atomic.Int64 // bytes posted to the pooled handler, not yet taken
-	pendingOut  atomic.Int64 // bytes of pooled Writes still in the mailbox
-	lastOut     atomic.Int64 // gnet's outbound buffer as last seen by the loop
+	// Pooled dispatch: the handler's queue, drained by one goroutine at a
+	// time scheduled on protoactor's default dispatcher.
+	hmu      sync.Mutex
+	hq       []any // guarded by hmu
+	hrunning bool  // guarded by hmu: a drain is scheduled or running
+
+	pendingIn  atomic.Int64 // bytes posted to the pooled handler, not yet taken
+	pendingOut atomic.Int64 // bytes of pooled Writes still in the mailbox
+	lastOut    atomic.Int64 // gnet's outbound buffer as last seen by the loop
 }
 
 // ext returns x, making it on first use. Goroutine: the owner of the
@@ -115,7 +120,7 @@ func (s *socket) pendingIn() int64 {
 	return s.x.pendingIn.Load()
 }
 
-func (s *socket) pooled() bool { return s.x != nil && s.x.handlerProc != nil }
+func (s *socket) pooled() bool { return s.prof.dispatch == Pooled }
 
 // publish sends ev to the subscribers, dropping dead per-socket ones.
 func (s *socket) publish(ev *events.Event) {
@@ -140,14 +145,6 @@ func newSocket(h *Host, prof *profile, subs events.Subs, dialled bool) *socket {
 		s.ext().subs = subs
 	}
 	h.register(s, s.idStr)
-	if prof.dispatch == Pooled {
-		props := actor.PropsFromProducer(func() actor.Actor { return &pooledActor{s: s} })
-		pid, err := h.system.Root.SpawnNamed(props, s.idStr+"/handler")
-		if err == nil {
-			s.x.handlerPID = pid
-			s.x.handlerProc, _ = h.system.ProcessRegistry.Get(pid)
-		}
-	}
 	return s
 }
 
@@ -613,7 +610,7 @@ func (s *socket) received(data []byte) {
 		s.postRead()
 		return
 	}
-	if x.handlerProc == nil {
+	if !s.pooled() {
 		s.invokeReceived(data) // Inline push with subscriptions
 		return
 	}
@@ -625,7 +622,7 @@ func (s *socket) received(data []byte) {
 	cp := make([]byte, len(data))
 	copy(cp, data)
 	x.pendingIn.Add(int64(len(cp)))
-	x.handlerProc.SendUserMessage(x.handlerPID, &Received{Data: cp})
+	s.toPooled(&Received{Data: cp})
 }
 
 // connected publishes FD_CONNECT 0 for a dialled socket. Goroutine: loop.
@@ -724,12 +721,8 @@ func (s *socket) release() {
 	s.host.linger(s, false)
 	s.host.open.Add(-1)
 	if x := s.x; x != nil {
+		// A pooled handler still drains what is queued, FD_CLOSE last.
 		x.pull = nil
-		if x.handlerPID != nil {
-			// Poison is a user message: the handler first sees what is
-			// queued, FD_CLOSE included, then stops.
-			s.host.system.Root.Poison(x.handlerPID)
-		}
 		for _, w := range x.watchers {
 			s.host.sendSystem(w, &actor.Terminated{Who: s.PID(), Why: actor.TerminatedReason_Stopped})
 		}
@@ -742,20 +735,79 @@ func (s *socket) release() {
 // ---- the handler ----
 
 // toHandler gives a message to the handler: inline, or into the pooled
-// handler actor's mailbox (which keeps it in order with Received).
+// pooled handler's queue (which keeps it in order with Received).
 func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
 	if s.pooled() {
-		s.x.handlerProc.SendUserMessage(s.x.handlerPID, envelope)
+		s.toPooled(envelope)
 		return
 	}
-	s.invoke(msg, sender, nil)
+	s.invoke(msg, sender)
+}
+
+// toPooled queues m for the pooled handler and schedules a drain on
+// protoactor's default dispatcher if none is pending. Goroutine: any.
+func (s *socket) toPooled(m any) {
+	x := s.x
+	x.hmu.Lock()
+	x.hq = append(x.hq, m)
+	if x.hrunning {
+		x.hmu.Unlock()
+		return
+	}
+	x.hrunning = true
+	x.hmu.Unlock()
+	s.host.dispatcher.Schedule(s.drainPooled)
+}
+
+// drainPooled runs the pooled handler over its queue, in order, yielding
+// after the dispatcher's throughput. Goroutine: protoactor's dispatcher;
+// one at a time per socket.
+func (s *socket) drainPooled() {
+	x := s.x
+	budget := s.host.dispatcher.Throughput()
+	for {
+		x.hmu.Lock()
+		if len(x.hq) == 0 {
+			x.hrunning = false
+			x.hq = nil
+			x.hmu.Unlock()
+			return
+		}
+		m := x.hq[0]
+		x.hq[0] = nil
+		x.hq = x.hq[1:]
+		x.hmu.Unlock()
+		s.pooledReceive(m)
+		if budget--; budget == 0 {
+			goruntime.Gosched()
+			budget = s.host.dispatcher.Throughput()
+		}
+	}
+}
+
+// pooledReceive delivers one queued message to the pooled handler.
+func (s *socket) pooledReceive(m any) {
+	_, msg, sender := actor.UnwrapEnvelope(m)
+	if r, ok := msg.(*Received); ok {
+		n := int64(len(r.Data))
+		s.x.pendingIn.Add(-n)
+		if s.recvBanned.Load() {
+			// Queued before the ban took effect: never delivered (§3.2).
+			s.conn.AddBanned(int(n))
+			if s.prof.policy == BanReset {
+				s.post(banViolation{})
+			}
+			return
+		}
+	}
+	s.invoke(msg, sender)
 }
 
 // invoke runs the handler once with a pooled Context. Goroutine: the loop
-// (Inline) or the handler actor (Pooled).
-func (s *socket) invoke(msg any, sender *actor.PID, actx actor.Context) {
+// (Inline) or the pooled drain goroutine (Pooled).
+func (s *socket) invoke(msg any, sender *actor.PID) {
 	c := s.host.ctxPool.Get().(*Context)
-	c.s, c.msg, c.sender, c.actx, c.responded = s, msg, sender, actx, false
+	c.s, c.msg, c.sender, c.responded = s, msg, sender, false
 	s.run(c)
 }
 
@@ -763,7 +815,7 @@ func (s *socket) invoke(msg any, sender *actor.PID, actx actor.Context) {
 // allocation (the Context and its Received come from a pool).
 func (s *socket) invokeReceived(data []byte) {
 	c := s.host.ctxPool.Get().(*Context)
-	c.s, c.recv.Data, c.sender, c.actx, c.responded = s, data, nil, nil, false
+	c.s, c.recv.Data, c.sender, c.responded = s, data, nil, false
 	c.msg = &c.recv
 	s.run(c)
 }
@@ -784,30 +836,4 @@ func (s *socket) run(c *Context) {
 		s.host.ctxPool.Put(c)
 	}()
 	s.prof.handler.Receive(c)
-}
-
-// pooledActor is the protoactor actor that runs a Pooled handler.
-// Goroutine: protoactor's default dispatcher, one message at a time.
-type pooledActor struct{ s *socket }
-
-func (a *pooledActor) Receive(actx actor.Context) {
-	s := a.s
-	switch m := actx.Message().(type) {
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
-		return
-	case *Received:
-		n := int64(len(m.Data))
-		s.x.pendingIn.Add(-n)
-		if s.recvBanned.Load() {
-			// Queued before the ban took effect: never delivered (§3.2).
-			s.conn.AddBanned(int(n))
-			if s.prof.policy == BanReset {
-				s.post(banViolation{})
-			}
-			return
-		}
-		s.invoke(m, nil, actx)
-	default:
-		s.invoke(m, actx.Sender(), actx)
-	}
 }
