@@ -391,12 +391,11 @@ func (d *driver) answerIdle(ctx actor.Context) {
 // reply to the driver (its parent) with the socket's PID as the sender, so
 // the driver can use actors.SocketIDOf(ctx.Sender()) on every reply.
 //
-// It exists because a socket actor answers a request with a bare message:
-// the reply carries no sender, and RecvResult carries no socket id, so a
-// driver making requests to many sockets with ctx.Request could not tell
-// whose reply it got. Were the replies sent with the socket's PID as
-// sender, the driver would pass its own PID instead of a port (that is
-// ctx.Request) and nothing else would change.
+// A live socket names itself as the sender of its replies, so for those
+// ctx.Request would do. The port is for the replies that come after a
+// socket is released: protoactor's dead-letter process answers them with a
+// DeadLetterResponse that names no socket, and through the port the driver
+// still knows which socket's request it answers.
 type replyPort struct {
 	sock *actor.PID
 }

@@ -97,6 +97,8 @@ func barPanel(run *Run, groups []*Scenario, key, title, ylabel string, legend bo
 		p.Y.Max = top * 1.1
 	}
 	p.NominalX(labels...)
+	// Room on both sides so the outer groups' bars and labels are not cut.
+	p.X.Min, p.X.Max = -0.75, float64(len(labels))-0.25
 	return p, nil
 }
 
