@@ -27,6 +27,15 @@ func (e *rawEcho) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
+// silentLog keeps gnet's start-up line out of the benchmark output.
+type silentLog struct{}
+
+func (silentLog) Debugf(string, ...any) {}
+func (silentLog) Infof(string, ...any)  {}
+func (silentLog) Warnf(string, ...any)  {}
+func (silentLog) Errorf(string, ...any) {}
+func (silentLog) Fatalf(string, ...any) {}
+
 // pingPong measures one 64-byte echo round trip per op on one loopback
 // connection. allocs/op is the whole process, client included (the client's
 // net.Conn Read/Write allocate nothing), so it is the server path's count.
@@ -60,7 +69,9 @@ func BenchmarkEcho(b *testing.B) {
 		addr := l.Addr().String()
 		l.Close()
 		done := make(chan error, 1)
-		go func() { done <- gnet.Run(&rawEcho{}, "tcp://"+addr, gnet.WithMulticore(true)) }()
+		go func() {
+			done <- gnet.Run(&rawEcho{}, "tcp://"+addr, gnet.WithMulticore(true), gnet.WithLogger(silentLog{}))
+		}()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			if c, err := net.Dial("tcp", addr); err == nil {
