@@ -58,7 +58,10 @@ func SocketIDOf(pid *actor.PID) uint64 {
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		rest = rest[:i]
 	}
-	id, _ := strconv.ParseUint(rest, 10, 64)
+	id, err := strconv.ParseUint(rest, 10, 64)
+	if err != nil {
+		return 0
+	}
 	return id
 }
 

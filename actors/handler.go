@@ -57,10 +57,13 @@ const (
 
 // String returns "inline" or "pooled".
 func (d Dispatch) String() string {
-	if d == Pooled {
+	switch d {
+	case Inline:
+		return "inline"
+	case Pooled:
 		return "pooled"
 	}
-	return "inline"
+	return fmt.Sprintf("Dispatch(%d)", uint8(d))
 }
 
 // ParseDispatch parses "inline" or "pooled".
@@ -220,7 +223,7 @@ func (c *Context) WriteString(str string) (int, error) { return c.Write([]byte(s
 func (c *Context) Respond(msg any) {
 	c.responded = true
 	if c.sender != nil {
-		c.s.host.replyFrom(c.s.PID(), c.sender, msg)
+		c.s.host.respond(c.s.PID(), c.sender, msg)
 	}
 }
 

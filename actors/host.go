@@ -175,6 +175,30 @@ func (h *Host) unregister(key string) {
 	h.system.ProcessRegistry.LocalPIDs.GetBucket(key).Remove(key)
 }
 
+// replyHeader marks a handler's Respond so that the receiving handler does
+// not take the reply for an unanswered request. Shared and never modified.
+var replyHeader = map[string]string{replyHeaderKey: "1"}
+
+const replyHeaderKey = "sockactor-reply"
+
+// respond delivers a handler's reply: like replyFrom, tagged as a reply.
+// Goroutine: any.
+func (h *Host) respond(from, pid *actor.PID, msg any) {
+	if pid == nil {
+		return
+	}
+	proc, _ := h.system.ProcessRegistry.Get(pid)
+	proc.SendUserMessage(pid, &actor.MessageEnvelope{Header: replyHeader, Message: msg, Sender: from})
+}
+
+// isTaggedReply reports whether envelope m carries the reply tag.
+func isTaggedReply(m any) bool {
+	if env, ok := m.(*actor.MessageEnvelope); ok && env.Header != nil {
+		return env.Header.Get(replyHeaderKey) != ""
+	}
+	return false
+}
+
 // replyFrom delivers msg to pid without blocking, with from as its sender
 // (as protoactor's Respond does), so an actor talking to many sockets knows
 // which one answered. Goroutine: any.

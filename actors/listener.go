@@ -170,6 +170,8 @@ func (l *Listener) handle(msg any) any {
 			Pull:      l.opts.Pull,
 			Dispatch:  l.opts.Dispatch.String(),
 		}
+	case *Connect:
+		return &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "a listener does not connect"}
 	case nil:
 		return &Error{Code: uint32(netio.WSAEINVAL), Detail: "nil message"}
 	}

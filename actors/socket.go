@@ -278,7 +278,10 @@ func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
 		}
 		return &SubscribeResult{Code: uint32(code)}, sender, true
 	case *Unsubscribe:
-		if msg != nil && s.x != nil {
+		if msg == nil || msg.SubscriberId == "" {
+			return &SubscribeResult{Code: uint32(netio.WSAEINVAL)}, sender, true
+		}
+		if s.x != nil {
 			s.x.subs, _ = s.x.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
 		}
 		return &SubscribeResult{}, sender, true
@@ -741,7 +744,7 @@ func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
 		s.toPooled(envelope)
 		return
 	}
-	s.invoke(msg, sender)
+	s.invoke(msg, sender, isTaggedReply(envelope))
 }
 
 // toPooled queues m for the pooled handler and schedules a drain on
@@ -800,14 +803,14 @@ func (s *socket) pooledReceive(m any) {
 			return
 		}
 	}
-	s.invoke(msg, sender)
+	s.invoke(msg, sender, isTaggedReply(m))
 }
 
 // invoke runs the handler once with a pooled Context. Goroutine: the loop
 // (Inline) or the pooled drain goroutine (Pooled).
-func (s *socket) invoke(msg any, sender *actor.PID) {
+func (s *socket) invoke(msg any, sender *actor.PID, reply bool) {
 	c := s.host.ctxPool.Get().(*Context)
-	c.s, c.msg, c.sender, c.responded = s, msg, sender, false
+	c.s, c.msg, c.sender, c.responded = s, msg, sender, reply
 	s.run(c)
 }
 

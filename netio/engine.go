@@ -174,10 +174,15 @@ func ParseAddr(protoAddr string) (network, address string, err error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
-		return "", "", &OpError{Op: "Listen", Code: WSAEINVAL, Detail: "unsupported network " + strconv.Quote(network)}
+		return "", "", &OpError{Op: "ParseAddr", Code: WSAEINVAL, Detail: "unsupported network " + strconv.Quote(network)}
 	}
-	if _, _, err := net.SplitHostPort(address); err != nil {
-		return "", "", &OpError{Op: "Listen", Code: WSAEINVAL, Detail: err.Error()}
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return "", "", &OpError{Op: "ParseAddr", Code: WSAEINVAL, Detail: err.Error()}
+	}
+	// A number from 0 to 65535 or a service name ("http"), as net accepts.
+	if _, err := net.LookupPort(network, port); err != nil {
+		return "", "", &OpError{Op: "ParseAddr", Code: WSAEINVAL, Detail: "bad port " + strconv.Quote(port)}
 	}
 	return network, address, nil
 }
