@@ -17,6 +17,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/goleak"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
@@ -24,15 +26,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// gnet's package-level worker pool (ants) keeps its purge and clock
-		// goroutines for the life of the process.
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		// gnet enrolls dialled connections through that pool: an idle worker
-		// waits there until ants' expiry purges it.
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
-	)
+	goleak.VerifyTestMain(m, socktest.LeakOptions()...)
 }
 
 // ---- helpers ----
@@ -43,13 +37,7 @@ var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	socktest.WaitFor(tb, what, cond)
 }
 
 func ctx5(tb testing.TB) context.Context {
@@ -106,7 +94,7 @@ func startRuntime(tb testing.TB, opts sockrt.Options, specs ...listenSpec) *test
 		}
 	})
 	s.rec = newRecorder(rt.System())
-	if err := rt.Subscribe(s.rec.pid, events.MaskAll); err != nil {
+	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		tb.Fatal(err)
 	}
 	return s
@@ -124,67 +112,14 @@ func (s *testRT) dial(tb testing.TB, i int) (*net.TCPConn, *actor.PID) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { c.Close() })
-	ev := s.rec.acceptedFor(tb, c)
+	ev := s.rec.AcceptedFor(tb, c)
 	return c.(*net.TCPConn), s.rt.SocketPID(ev.SocketId)
 }
 
-// recorder is a subscriber actor that keeps every event it gets.
-type recorder struct {
-	pid *actor.PID
-	mu  sync.Mutex
-	evs []*events.Event
-}
+// recorder records events (see socktest.Recorder).
+type recorder = socktest.Recorder
 
-func newRecorder(sys *actor.ActorSystem) *recorder {
-	r := &recorder{}
-	r.pid = sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		if ev, ok := c.Message().(*events.Event); ok {
-			r.mu.Lock()
-			r.evs = append(r.evs, ev)
-			r.mu.Unlock()
-		}
-	}))
-	return r
-}
-
-// find returns the first event that matches.
-func (r *recorder) find(match func(*events.Event) bool) *events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ev := range r.evs {
-		if match(ev) {
-			return ev
-		}
-	}
-	return nil
-}
-
-// acceptedFor waits for the FD_ACCEPT of the server side of client c.
-func (r *recorder) acceptedFor(tb testing.TB, c net.Conn) *events.Event {
-	tb.Helper()
-	local := c.LocalAddr().String()
-	var got *events.Event
-	waitFor(tb, "FD_ACCEPT of "+local, func() bool {
-		got = r.find(func(ev *events.Event) bool {
-			return ev.EventKind() == events.FDAccept && ev.RemoteAddr == local
-		})
-		return got != nil
-	})
-	return got
-}
-
-// closeOf waits for the FD_CLOSE of socket id.
-func (r *recorder) closeOf(tb testing.TB, id uint64) *events.Event {
-	tb.Helper()
-	var got *events.Event
-	waitFor(tb, "FD_CLOSE", func() bool {
-		got = r.find(func(ev *events.Event) bool {
-			return ev.EventKind() == events.FDClose && ev.SocketId == id
-		})
-		return got != nil
-	})
-	return got
-}
+func newRecorder(sys *actor.ActorSystem) *recorder { return socktest.NewRecorder(sys) }
 
 // echo writes back what it receives.
 var echo = actors.HandlerFunc(func(c *actors.Context) {
@@ -417,7 +352,7 @@ func TestCallerErrorMapping(t *testing.T) {
 		c2, pid2 := s.dial(t, 0)
 		id2 := actors.SocketIDOf(pid2)
 		c2.Close()
-		ev := s.rec.closeOf(t, id2)
+		ev := s.rec.CloseEvent(t, id2)
 		if ev.Reason != "peer-close" {
 			t.Fatalf("FD_CLOSE reason %q", ev.Reason)
 		}
@@ -767,7 +702,7 @@ func TestHandlerContract(t *testing.T) {
 				if e, ok := res.(*actors.Error); !ok || e.Code != uint32(netio.WSAEINVAL) {
 					t.Fatalf("request that panicked: reply %#v, want *actors.Error{WSAEINVAL}", res)
 				}
-				ev := s.rec.closeOf(t, id)
+				ev := s.rec.CloseEvent(t, id)
 				if ev.Reason != "local-abort" || ev.Code != uint32(netio.WSAECONNABORTED) || !ev.Local {
 					t.Fatalf("FD_CLOSE after the panic: %v", ev)
 				}
@@ -851,7 +786,7 @@ func TestDial(t *testing.T) {
 				defer mu.Unlock()
 				return string(got) == "dialled"
 			})
-			ev := s.rec.find(func(ev *events.Event) bool {
+			ev := s.rec.Find(func(ev *events.Event) bool {
 				return ev.EventKind() == events.FDConnect && ev.SocketId == actors.SocketIDOf(pid)
 			})
 			if ev == nil || ev.Code != 0 {

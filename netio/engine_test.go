@@ -15,15 +15,14 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sockactor/sockactor/internal/socktest"
 )
 
 // leakOptions are the goroutines that may outlive every test: gnet's global
 // worker pool (ants), created when gnet is initialised and never released,
 // keeps a purge and a clock goroutine for the life of the process.
-var leakOptions = []goleak.Option{
-	goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-	goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-}
+var leakOptions = socktest.LeakOptions()
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, leakOptions...)

@@ -34,7 +34,7 @@ func TestBadInputGetsErrorCodesAndDisturbsNothing(t *testing.T) {
 			s := startServer(t, serverOpts{dispatch: mode})
 			c := dial(t, s.addr)
 			roundTrip(t, c, "warm-up")
-			pid := s.rt.SocketPID(s.rec.accepted(t, 1))
+			pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
 			inval := uint32(netio.WSAEINVAL)
 			cases := []struct {
 				name string
@@ -48,8 +48,8 @@ func TestBadInputGetsErrorCodesAndDisturbsNothing(t *testing.T) {
 				{"nil Recv", pid, (*actors.Recv)(nil), func(r any) uint32 { return r.(*actors.RecvResult).Code }},
 				{"nil RecvDisconnect", pid, (*actors.RecvDisconnect)(nil), func(r any) uint32 { return r.(*actors.RecvDisconnectResult).Code }},
 				{"subscribe without PID", pid, &actors.Subscribe{Mask: uint32(events.MaskAll)}, func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
-				{"subscribe empty mask", pid, actors.NewSubscribe(s.rec.pid, 0), func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
-				{"subscribe unknown bits", pid, actors.NewSubscribe(s.rec.pid, 0x40), func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
+				{"subscribe empty mask", pid, actors.NewSubscribe(s.rec.PID, 0), func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
+				{"subscribe unknown bits", pid, actors.NewSubscribe(s.rec.PID, 0x40), func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
 				{"unknown type to socket", pid, &unknownMsg{}, func(r any) uint32 { return r.(*actors.Error).Code }},
 				{"unknown type to listener", s.ln.PID(), &unknownMsg{}, func(r any) uint32 { return r.(*actors.Error).Code }},
 				{"negative buffer to listener", s.ln.PID(), &actors.RecvDisconnect{BufferLen: -5}, func(r any) uint32 { return r.(*actors.RecvDisconnectResult).Code }},
@@ -70,7 +70,7 @@ func TestBadInputGetsErrorCodesAndDisturbsNothing(t *testing.T) {
 			if got := roundTrip(t, dial(t, s.addr), "new conn"); got != "new conn" {
 				t.Fatalf("new connection: %q", got)
 			}
-			if n := s.rec.count(s.rec.accepted(t, 1), events.FDClose); n != 0 {
+			if n := s.rec.Count(s.rec.Accepted(t, 1), events.FDClose); n != 0 {
 				t.Fatalf("bad input closed the socket")
 			}
 		})
@@ -91,9 +91,9 @@ func TestOversizedSendIsRefused(t *testing.T) {
 	}
 	defer rt.Shutdown(ctx5(t))
 	rec := newRecorder(t, rt.System())
-	_ = rt.Subscribe(rec.pid, events.MaskAll)
+	_ = rt.Subscribe(rec.PID, events.MaskAll)
 	c := dial(t, ln.Addr().String())
-	pid := rt.SocketPID(rec.accepted(t, 1))
+	pid := rt.SocketPID(rec.Accepted(t, 1))
 	if _, err := rt.Send(ctx5(t), pid, make([]byte, 2048)); !errors.Is(err, netio.ErrMsgSize) {
 		t.Fatalf("oversized Send: %v, want WSAEMSGSIZE", err)
 	}
@@ -122,7 +122,7 @@ func TestSendDisconnectSendsFINAndKeepsReceiving(t *testing.T) {
 			h := &counter{}
 			s := startServer(t, serverOpts{dispatch: mode, handler: h})
 			c := dial(t, s.addr)
-			pid := s.rt.SocketPID(s.rec.accepted(t, 1))
+			pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
 			if _, err := s.rt.Send(ctx5(t), pid, []byte("bye")); err != nil {
 				t.Fatal(err)
 			}
@@ -166,9 +166,9 @@ func TestHandlerPanicAbortsOnlyItsSocket(t *testing.T) {
 			good := dial(t, s.addr)
 			roundTrip(t, good, "ok")
 			bad := dial(t, s.addr)
-			badID := s.rec.accepted(t, 2)
+			badID := s.rec.Accepted(t, 2)
 			_, _ = bad.Write([]byte("boom"))
-			if ev := s.rec.closeEvent(t, badID); ev.Reason != "local-abort" {
+			if ev := s.rec.CloseEvent(t, badID); ev.Reason != "local-abort" {
 				t.Fatalf("FD_CLOSE = %v", ev)
 			}
 			if got := roundTrip(t, good, "alive"); got != "alive" {
@@ -221,7 +221,7 @@ func TestPooledWriteAfterSendDisconnectIsOrderedAndRefused(t *testing.T) {
 	})
 	s := startServer(t, serverOpts{dispatch: actors.Pooled, handler: h})
 	c := dial(t, s.addr)
-	id := s.rec.accepted(t, 1)
+	id := s.rec.Accepted(t, 1)
 	if _, err := c.Write([]byte("shut")); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestPooledWriteAfterSendDisconnectIsOrderedAndRefused(t *testing.T) {
 	if e := lateErr.Load().(string); e != netio.ErrShutdown.Error() {
 		t.Fatalf("Write after SendDisconnect: %s, want %v", e, netio.ErrShutdown)
 	}
-	if n := s.rec.count(id, events.FDClose); n != 0 {
+	if n := s.rec.Count(id, events.FDClose); n != 0 {
 		t.Fatalf("socket closed (%d FD_CLOSE); a refused write must not reset it", n)
 	}
 }

@@ -66,43 +66,43 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 				if got := roundTrip(t, c, "hi"); got != "hi" {
 					t.Fatalf("echo %q", got)
 				}
-				id := s.rec.accepted(t, 1)
+				id := s.rec.Accepted(t, 1)
 				pid := s.rt.SocketPID(id)
 				// A per-socket subscriber, and the runtime-wide recorder
 				// subscribed per socket as well: each gets one FD_CLOSE.
 				perSocket := newRecorder(t, s.rt.System())
-				if err := s.rt.Caller.Subscribe(ctx5(t), pid, perSocket.pid, events.MaskAll); err != nil {
+				if err := s.rt.Caller.Subscribe(ctx5(t), pid, perSocket.PID, events.MaskAll); err != nil {
 					t.Fatal(err)
 				}
-				if err := s.rt.Caller.Subscribe(ctx5(t), pid, s.rec.pid, events.MaskOf(events.FDClose)); err != nil {
+				if err := s.rt.Caller.Subscribe(ctx5(t), pid, s.rec.PID, events.MaskOf(events.FDClose)); err != nil {
 					t.Fatal(err)
 				}
 
 				tc.end(t, s, c, pid)
 
-				ev := s.rec.closeEvent(t, id)
+				ev := s.rec.CloseEvent(t, id)
 				if ev.Code != uint32(tc.code) || ev.Reason != tc.reason || ev.Local != tc.local {
 					t.Fatalf("FD_CLOSE = code %d reason %q local %v; want %d %q %v", ev.Code, ev.Reason, ev.Local, tc.code, tc.reason, tc.local)
 				}
 				if ev.PID().Id != pid.Id || ev.RemoteAddr != c.LocalAddr().String() {
 					t.Fatalf("FD_CLOSE names pid %v remote %s", ev.PID(), ev.RemoteAddr)
 				}
-				perSocket.closeEvent(t, id)
+				perSocket.CloseEvent(t, id)
 				// Wait for release: nothing can be emitted after it.
 				waitFor(t, "release", func() bool {
 					_, err := s.rt.Info(ctx5(t), pid)
 					return errors.Is(err, netio.ErrNotSock) || errors.Is(err, netio.ErrNetDown)
 				})
 				for name, r := range map[string]*recorder{"runtime-wide": s.rec, "per-socket": perSocket} {
-					evs := r.of(id)
-					if n := r.count(id, events.FDClose); n != 1 {
+					evs := r.Of(id)
+					if n := r.Count(id, events.FDClose); n != 1 {
 						t.Errorf("%s subscriber got %d FD_CLOSE, want 1", name, n)
 					}
 					if last := evs[len(evs)-1]; last.EventKind() != events.FDClose {
 						t.Errorf("%s subscriber: last event %v, want FD_CLOSE", name, events.Kind(last.Kind))
 					}
 				}
-				if n := s.rec.count(id, events.FDAccept); n != 1 {
+				if n := s.rec.Count(id, events.FDAccept); n != 1 {
 					t.Errorf("FD_ACCEPT count %d, want 1", n)
 				}
 			})
@@ -117,13 +117,13 @@ func TestFDAcceptPerAcceptedConnection(t *testing.T) {
 			ids := map[uint64]bool{}
 			for i := 1; i <= 3; i++ {
 				dial(t, s.addr)
-				ids[s.rec.accepted(t, i)] = true
+				ids[s.rec.Accepted(t, i)] = true
 			}
 			if len(ids) != 3 {
 				t.Fatalf("socket ids %v, want 3 distinct", ids)
 			}
 			for id := range ids {
-				ev := s.rec.of(id)[0]
+				ev := s.rec.Of(id)[0]
 				if ev.EventKind() != events.FDAccept || ev.Reason != "accept" || ev.Code != 0 || ev.ListenerId != s.ln.ID() {
 					t.Fatalf("FD_ACCEPT = %v", ev)
 				}
@@ -135,13 +135,13 @@ func TestFDAcceptPerAcceptedConnection(t *testing.T) {
 func TestListenerSubscribersGetAcceptAndInheritedClose(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	lr := newRecorder(t, s.rt.System())
-	if err := s.rt.Caller.Subscribe(ctx5(t), s.ln.PID(), lr.pid, events.MaskOf(events.FDAccept, events.FDClose)); err != nil {
+	if err := s.rt.Caller.Subscribe(ctx5(t), s.ln.PID(), lr.PID, events.MaskOf(events.FDAccept, events.FDClose)); err != nil {
 		t.Fatal(err)
 	}
 	c := dial(t, s.addr)
-	id := lr.accepted(t, 1)
+	id := lr.Accepted(t, 1)
 	c.Close()
-	if ev := lr.closeEvent(t, id); ev.Reason != "peer-close" {
+	if ev := lr.CloseEvent(t, id); ev.Reason != "peer-close" {
 		t.Fatalf("inherited FD_CLOSE = %v", ev)
 	}
 }
@@ -151,17 +151,17 @@ func TestDeadSubscribersAreDroppedOthersStillServed(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			s := startServer(t, serverOpts{dispatch: mode})
 			dead := newRecorder(t, s.rt.System())
-			if err := s.rt.Subscribe(dead.pid, events.MaskAll); err != nil {
+			if err := s.rt.Subscribe(dead.PID, events.MaskAll); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.rt.System().Root.StopFuture(dead.pid).Wait(); err != nil {
+			if err := s.rt.System().Root.StopFuture(dead.PID).Wait(); err != nil {
 				t.Fatal(err)
 			}
 			c := dial(t, s.addr)
-			id := s.rec.accepted(t, 1)
+			id := s.rec.Accepted(t, 1)
 			c.Close()
-			s.rec.closeEvent(t, id)
-			waitFor(t, "dead subscriber dropped", func() bool { return !s.rt.Unsubscribe(dead.pid) })
+			s.rec.CloseEvent(t, id)
+			waitFor(t, "dead subscriber dropped", func() bool { return !s.rt.Unsubscribe(dead.PID) })
 			if s.rt.Stats().Events.Dropped == 0 {
 				t.Fatalf("no drop counted: %+v", s.rt.Stats().Events)
 			}
@@ -172,14 +172,14 @@ func TestDeadSubscribersAreDroppedOthersStillServed(t *testing.T) {
 func TestLateSubscriberToClosedSocketGetsItsFDClose(t *testing.T) {
 	s := startServer(t, serverOpts{linger: 5 * time.Second})
 	c := dial(t, s.addr)
-	id := s.rec.accepted(t, 1)
+	id := s.rec.Accepted(t, 1)
 	c.Close()
-	s.rec.closeEvent(t, id)
+	s.rec.CloseEvent(t, id)
 	late := newRecorder(t, s.rt.System())
-	if err := s.rt.Caller.Subscribe(ctx5(t), s.rt.SocketPID(id), late.pid, events.MaskOf(events.FDClose)); err != nil {
+	if err := s.rt.Caller.Subscribe(ctx5(t), s.rt.SocketPID(id), late.PID, events.MaskOf(events.FDClose)); err != nil {
 		t.Fatal(err)
 	}
-	if ev := late.closeEvent(t, id); ev.Reason != "peer-close" {
+	if ev := late.CloseEvent(t, id); ev.Reason != "peer-close" {
 		t.Fatalf("late FD_CLOSE = %v", ev)
 	}
 }
@@ -192,7 +192,7 @@ func TestShutdownClosesEverySocketAndIsIdempotent(t *testing.T) {
 			for i := 1; i <= 3; i++ {
 				c := dial(t, s.addr)
 				roundTrip(t, c, "x")
-				ids = append(ids, s.rec.accepted(t, i))
+				ids = append(ids, s.rec.Accepted(t, i))
 			}
 			if err := s.rt.Shutdown(ctx5(t)); err != nil {
 				t.Fatal(err)
@@ -201,12 +201,12 @@ func TestShutdownClosesEverySocketAndIsIdempotent(t *testing.T) {
 				t.Fatalf("second Shutdown: %v", err)
 			}
 			for _, id := range ids {
-				ev := s.rec.closeEvent(t, id)
+				ev := s.rec.CloseEvent(t, id)
 				if ev.Code != uint32(netio.WSAENETDOWN) || ev.Reason != "shutdown" || !ev.Local {
 					t.Fatalf("FD_CLOSE = %v", ev)
 				}
 			}
-			if err := s.rt.Subscribe(s.rec.pid, events.MaskAll); !errors.Is(err, netio.ErrNotInitialised) {
+			if err := s.rt.Subscribe(s.rec.PID, events.MaskAll); !errors.Is(err, netio.ErrNotInitialised) {
 				t.Fatalf("Subscribe after Shutdown: %v, want WSANOTINITIALISED", err)
 			}
 			if st := s.rt.Stats().Sockets; st.Open != 0 || st.Closed["shutdown"] != 3 {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,21 +13,15 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/goleak"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	sockrt "github.com/sockactor/sockactor/runtime"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// gnet's package-level worker pool (ants) keeps its purge and clock
-		// goroutines for the life of the process.
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		// gnet enrolls dialled connections through that pool: an idle worker
-		// waits there until ants' expiry purges it.
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
-	)
+	goleak.VerifyTestMain(m, socktest.LeakOptions()...)
 }
 
 // modes is the dispatch matrix every socket test runs under.
@@ -37,13 +30,7 @@ var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	socktest.WaitFor(t, what, cond)
 }
 
 func ctx5(t *testing.T) context.Context {
@@ -99,7 +86,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	}
 	s := &server{rt: rt, ln: ln, addr: ln.Addr().String()}
 	s.rec = newRecorder(t, rt.System())
-	if err := rt.Subscribe(s.rec.pid, events.MaskAll); err != nil {
+	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -155,85 +142,10 @@ func readUntilErr(c net.Conn) error {
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 
-// recorder is a subscriber actor that keeps every event it gets.
-type recorder struct {
-	pid *actor.PID
-	mu  sync.Mutex
-	evs []*events.Event
-}
+// recorder records events (see socktest.Recorder).
+type recorder = socktest.Recorder
 
-func newRecorder(t *testing.T, sys *actor.ActorSystem) *recorder {
-	r := &recorder{}
-	r.pid = sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		if ev, ok := c.Message().(*events.Event); ok {
-			r.mu.Lock()
-			r.evs = append(r.evs, ev)
-			r.mu.Unlock()
-		}
-	}))
-	return r
-}
-
-// of returns the events seen for one socket, in order.
-func (r *recorder) of(id uint64) []*events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*events.Event
-	for _, ev := range r.evs {
-		if ev.SocketId == id {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-func (r *recorder) count(id uint64, k events.Kind) int {
-	n := 0
-	for _, ev := range r.of(id) {
-		if ev.EventKind() == k {
-			n++
-		}
-	}
-	return n
-}
-
-// accepted waits for the n-th FD_ACCEPT (1-based) and returns its socket id.
-func (r *recorder) accepted(t *testing.T, n int) uint64 {
-	t.Helper()
-	var id uint64
-	waitFor(t, "FD_ACCEPT", func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		seen := 0
-		for _, ev := range r.evs {
-			if ev.EventKind() == events.FDAccept {
-				seen++
-				if seen == n {
-					id = ev.SocketId
-					return true
-				}
-			}
-		}
-		return false
-	})
-	return id
-}
-
-// closeEvent waits for the socket's FD_CLOSE and returns it.
-func (r *recorder) closeEvent(t *testing.T, id uint64) *events.Event {
-	t.Helper()
-	var got *events.Event
-	waitFor(t, "FD_CLOSE", func() bool {
-		for _, ev := range r.of(id) {
-			if ev.EventKind() == events.FDClose {
-				got = ev
-				return true
-			}
-		}
-		return false
-	})
-	return got
-}
+func newRecorder(t *testing.T, sys *actor.ActorSystem) *recorder { return socktest.NewRecorder(sys) }
 
 // actorFunc makes props for an actor that handles events with f.
 func actorFunc(f func(*events.Event)) *actor.Props {
@@ -242,20 +154,4 @@ func actorFunc(f func(*events.Event)) *actor.Props {
 			f(ev)
 		}
 	})
-}
-
-// waitKind waits for the socket's first event of kind k.
-func (r *recorder) waitKind(t *testing.T, id uint64, k events.Kind) *events.Event {
-	t.Helper()
-	var got *events.Event
-	waitFor(t, k.String(), func() bool {
-		for _, ev := range r.of(id) {
-			if ev.EventKind() == k {
-				got = ev
-				return true
-			}
-		}
-		return false
-	})
-	return got
 }

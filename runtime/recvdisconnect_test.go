@@ -23,7 +23,7 @@ func TestRecvDisconnectSucceedsWithEmptyDataAndIsIdempotent(t *testing.T) {
 			if got := roundTrip(t, c, "ping"); got != "ping" {
 				t.Fatalf("echo = %q", got)
 			}
-			pid := s.rt.SocketPID(s.rec.accepted(t, 1))
+			pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
 			for i := 0; i < 2; i++ {
 				data, err := s.rt.RecvDisconnect(ctx5(t), pid)
 				if err != nil {
@@ -57,7 +57,7 @@ func TestRecvDisconnectOnReleasedSocketIsNotSock(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			s := startServer(t, serverOpts{dispatch: mode})
 			dial(t, s.addr)
-			pid := s.rt.SocketPID(s.rec.accepted(t, 1))
+			pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
 			if err := s.rt.Close(ctx5(t), pid); err != nil {
 				t.Fatal(err)
 			}
@@ -76,9 +76,9 @@ func TestRecvDisconnectOnReleasedSocketIsNotSock(t *testing.T) {
 func TestRecvDisconnectAfterFDCloseStillSucceeds(t *testing.T) {
 	s := startServer(t, serverOpts{linger: 5 * time.Second})
 	c := dial(t, s.addr)
-	id := s.rec.accepted(t, 1)
+	id := s.rec.Accepted(t, 1)
 	c.Close()
-	s.rec.closeEvent(t, id)
+	s.rec.CloseEvent(t, id)
 	data, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(id))
 	if err != nil || len(data) != 0 {
 		t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v; want empty, nil (SEMANTICS §3.9)", data, err)
@@ -135,7 +135,7 @@ func TestRecvBanResetGivesRSTAndOneFDClose(t *testing.T) {
 			h := &banCounter{trigger: 4}
 			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanReset, handler: h})
 			c := dial(t, s.addr)
-			id := s.rec.accepted(t, 1)
+			id := s.rec.Accepted(t, 1)
 			if _, err := c.Write([]byte("ban!")); err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestRecvBanResetGivesRSTAndOneFDClose(t *testing.T) {
 			if err := readUntilErr(c); !isReset(err) {
 				t.Fatalf("client read err = %v, want ECONNRESET", err)
 			}
-			ev := s.rec.closeEvent(t, id)
+			ev := s.rec.CloseEvent(t, id)
 			if ev.Code != uint32(netio.WSAECONNABORTED) || ev.Reason != "recv-ban" || !ev.Local {
 				t.Fatalf("FD_CLOSE = %v", ev)
 			}
@@ -153,7 +153,7 @@ func TestRecvBanResetGivesRSTAndOneFDClose(t *testing.T) {
 				_, err := s.rt.Info(ctx5(t), s.rt.SocketPID(id))
 				return errors.Is(err, netio.ErrNotSock)
 			})
-			if n := s.rec.count(id, events.FDClose); n != 1 {
+			if n := s.rec.Count(id, events.FDClose); n != 1 {
 				t.Fatalf("FD_CLOSE count = %d, want 1", n)
 			}
 			if h.after.Load() != 0 || h.failures.Load() != 0 {
@@ -169,7 +169,7 @@ func TestRecvBanDiscardKeepsConnectionCountsBytesAndSends(t *testing.T) {
 			h := &banCounter{trigger: 4}
 			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard, handler: h})
 			c := dial(t, s.addr)
-			id := s.rec.accepted(t, 1)
+			id := s.rec.Accepted(t, 1)
 			pid := s.rt.SocketPID(id)
 			if _, err := c.Write([]byte("ban!")); err != nil {
 				t.Fatal(err)
@@ -195,7 +195,7 @@ func TestRecvBanDiscardKeepsConnectionCountsBytesAndSends(t *testing.T) {
 			if h.after.Load() != 0 {
 				t.Fatalf("%d bytes reached the handler after the ban", h.after.Load())
 			}
-			if n := s.rec.count(id, events.FDClose); n != 0 {
+			if n := s.rec.Count(id, events.FDClose); n != 0 {
 				t.Fatalf("discard closed the socket (%d FD_CLOSE)", n)
 			}
 		})
@@ -226,7 +226,7 @@ func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 			s := startServer(t, serverOpts{dispatch: actors.Pooled, policy: policy, handler: h})
 			defer close(h.release)
 			c := dial(t, s.addr)
-			id := s.rec.accepted(t, 1)
+			id := s.rec.Accepted(t, 1)
 			pid := s.rt.SocketPID(id)
 			if _, err := c.Write([]byte("first")); err != nil {
 				t.Fatal(err)
@@ -251,7 +251,7 @@ func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 			}
 			if policy == actors.BanReset {
 				// Queued data at ban time: reset right then (SEMANTICS §3.3).
-				ev := s.rec.closeEvent(t, id)
+				ev := s.rec.CloseEvent(t, id)
 				if ev.Reason != "recv-ban" || ev.Code != uint32(netio.WSAECONNABORTED) {
 					t.Fatalf("FD_CLOSE = %v", ev)
 				}

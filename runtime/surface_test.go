@@ -45,7 +45,7 @@ func startRT(t *testing.T, opts sockrt.Options, lopts actors.ListenOptions, h ac
 		t.Fatal(err)
 	}
 	s := &server{rt: rt, ln: ln, addr: ln.Addr().String(), rec: newRecorder(t, rt.System())}
-	if err := rt.Subscribe(s.rec.pid, events.MaskAll); err != nil {
+	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -64,7 +64,7 @@ func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
 			c := dial(t, s.addr)
-			id := s.rec.accepted(t, 1)
+			id := s.rec.Accepted(t, 1)
 			pid := s.rt.SocketPID(id)
 			if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
 				t.Fatalf("Recv on empty: %v, want WSAEWOULDBLOCK", err)
@@ -72,7 +72,7 @@ func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
 			if _, err := c.Write([]byte("hello")); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "FD_READ", func() bool { return s.rec.count(id, events.FDRead) == 1 })
+			waitFor(t, "FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 1 })
 			if _, err := c.Write([]byte(" world")); err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +80,7 @@ func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
 				info, err := s.rt.Info(ctx5(t), pid)
 				return err == nil && info.QueuedIn == 11
 			})
-			if n := s.rec.count(id, events.FDRead); n != 1 {
+			if n := s.rec.Count(id, events.FDRead); n != 1 {
 				t.Fatalf("%d FD_READ before any Recv, want 1 (re-enabling rule)", n)
 			}
 			got, err := s.rt.Recv(ctx5(t), pid, 5)
@@ -88,7 +88,7 @@ func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
 				t.Fatalf("Recv(5) = %q, %v", got, err)
 			}
 			// Data remains: the Recv re-enabled FD_READ and posts it again.
-			waitFor(t, "second FD_READ", func() bool { return s.rec.count(id, events.FDRead) == 2 })
+			waitFor(t, "second FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 2 })
 			got, err = s.rt.Recv(ctx5(t), pid, 100)
 			if err != nil || string(got) != " world" {
 				t.Fatalf("Recv(100) = %q, %v", got, err)
@@ -100,9 +100,9 @@ func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
 			if _, err := c.Write([]byte("tail")); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "third FD_READ", func() bool { return s.rec.count(id, events.FDRead) == 3 })
+			waitFor(t, "third FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 3 })
 			c.Close()
-			s.rec.closeEvent(t, id)
+			s.rec.CloseEvent(t, id)
 			got, err = s.rt.Recv(ctx5(t), pid, 100)
 			if err != nil || string(got) != "tail" {
 				t.Fatalf("Recv after FIN = %q, %v; want the unread tail", got, err)
@@ -121,16 +121,16 @@ func TestPullModeAfterResetAndAfterBan(t *testing.T) {
 			s := startRT(t, sockrt.Options{Linger: time.Second}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
 			// Reset by the peer: WSAECONNRESET.
 			c := dial(t, s.addr)
-			id := s.rec.accepted(t, 1)
+			id := s.rec.Accepted(t, 1)
 			_ = c.SetLinger(0)
 			c.Close()
-			s.rec.closeEvent(t, id)
+			s.rec.CloseEvent(t, id)
 			if _, err := s.rt.Recv(ctx5(t), s.rt.SocketPID(id), 10); !errors.Is(err, netio.ErrConnReset) {
 				t.Fatalf("Recv after RST: %v, want WSAECONNRESET", err)
 			}
 			// After RecvDisconnect: WSAESHUTDOWN.
 			dial(t, s.addr)
-			pid := s.rt.SocketPID(s.rec.accepted(t, 2))
+			pid := s.rt.SocketPID(s.rec.Accepted(t, 2))
 			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
 				t.Fatal(err)
 			}
@@ -147,17 +147,17 @@ func TestPullBufferIsCoveredByTheBan(t *testing.T) {
 			t.Run(policy.String()+"/"+mode.String(), func(t *testing.T) {
 				s := startRT(t, sockrt.Options{BanPolicy: policy}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
 				c := dial(t, s.addr)
-				id := s.rec.accepted(t, 1)
+				id := s.rec.Accepted(t, 1)
 				pid := s.rt.SocketPID(id)
 				if _, err := c.Write([]byte("unread")); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, "FD_READ", func() bool { return s.rec.count(id, events.FDRead) == 1 })
+				waitFor(t, "FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 1 })
 				if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
 					t.Fatalf("RecvDisconnect: %v", err)
 				}
 				if policy == actors.BanReset {
-					if ev := s.rec.closeEvent(t, id); ev.Reason != "recv-ban" {
+					if ev := s.rec.CloseEvent(t, id); ev.Reason != "recv-ban" {
 						t.Fatalf("FD_CLOSE = %v, want recv-ban (unread bytes at ban time)", ev)
 					}
 					if err := readUntilErr(c); !isReset(err) {
@@ -202,7 +202,7 @@ func TestSendBackPressureAndFDWrite(t *testing.T) {
 			const hwm = 256 << 10
 			s := startRT(t, sockrt.Options{SendHighWater: hwm}, actors.ListenOptions{Dispatch: mode}, nop)
 			c := dial(t, s.addr) // not reading yet: the kernel buffers fill, then the runtime's
-			id := s.rec.accepted(t, 1)
+			id := s.rec.Accepted(t, 1)
 			pid := s.rt.SocketPID(id)
 			chunk := bytes.Repeat([]byte("x"), 32<<10)
 			sent := fillUntilBlocked(t, s, pid, chunk, 256<<20)
@@ -210,7 +210,7 @@ func TestSendBackPressureAndFDWrite(t *testing.T) {
 			if err != nil || info.QueuedOut > hwm+int64(len(chunk)) {
 				t.Fatalf("queued out %d over the mark %d (%v)", info.QueuedOut, hwm, err)
 			}
-			if n := s.rec.count(id, events.FDWrite); n != 0 {
+			if n := s.rec.Count(id, events.FDWrite); n != 0 {
 				t.Fatalf("FD_WRITE before draining")
 			}
 			// Drain: FD_WRITE, then SendDisconnect flushes what is queued.
@@ -219,7 +219,7 @@ func TestSendBackPressureAndFDWrite(t *testing.T) {
 				n, _ := io.Copy(io.Discard, c)
 				done <- n
 			}()
-			waitFor(t, "FD_WRITE", func() bool { return s.rec.count(id, events.FDWrite) == 1 })
+			waitFor(t, "FD_WRITE", func() bool { return s.rec.Count(id, events.FDWrite) == 1 })
 			if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
 				t.Fatal(err)
 			}
@@ -261,8 +261,8 @@ func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("no echo")
 			}
-			s.rec.waitKind(t, id, events.FDConnect)
-			evs := s.rec.of(id)
+			s.rec.Wait(t, id, events.FDConnect)
+			evs := s.rec.Of(id)
 			if len(evs) == 0 || evs[0].EventKind() != events.FDConnect || evs[0].Code != 0 || evs[0].Reason != "connect" {
 				t.Fatalf("first event of the dialled socket: %v", evs)
 			}
@@ -294,11 +294,11 @@ func TestDialFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := s.rec.waitKind(t, actors.SocketIDOf(pid), events.FDConnect)
+	ev := s.rec.Wait(t, actors.SocketIDOf(pid), events.FDConnect)
 	if ev.Code != uint32(netio.WSAECONNREFUSED) {
 		t.Fatalf("FD_CONNECT = %v, want WSAECONNREFUSED", ev)
 	}
-	if n := s.rec.count(actors.SocketIDOf(pid), events.FDClose); n != 0 {
+	if n := s.rec.Count(actors.SocketIDOf(pid), events.FDClose); n != 0 {
 		t.Fatalf("a dial that never connected emitted FD_CLOSE")
 	}
 	if _, err := s.rt.RecvDisconnect(ctx5(t), pid); !errors.Is(err, netio.ErrNotConn) {
@@ -317,7 +317,7 @@ func TestDialFailures(t *testing.T) {
 			t.Fatalf("RecvDisconnect while connecting: %v, want WSAENOTCONN", err)
 		}
 	}
-	ev = s.rec.waitKind(t, actors.SocketIDOf(pid), events.FDConnect)
+	ev = s.rec.Wait(t, actors.SocketIDOf(pid), events.FDConnect)
 	if ev.Code != uint32(netio.WSAETIMEDOUT) {
 		t.Fatalf("FD_CONNECT = %v, want WSAETIMEDOUT", ev)
 	}
@@ -370,8 +370,8 @@ func TestConnectionLimit(t *testing.T) {
 	} else if !isReset(err) {
 		t.Fatalf("over-limit dial: %v", err)
 	}
-	id := s.rec.accepted(t, 3)
-	if ev := s.rec.closeEvent(t, id); ev.Code != uint32(netio.WSAENOBUFS) || ev.Reason != "limit" {
+	id := s.rec.Accepted(t, 3)
+	if ev := s.rec.CloseEvent(t, id); ev.Code != uint32(netio.WSAENOBUFS) || ev.Reason != "limit" {
 		t.Fatalf("third connection FD_CLOSE = %v, want 10055 limit", ev)
 	}
 	if st := s.rt.Stats(); st.Conns.LimitHits != 1 || st.Sockets.Closed["limit"] != 1 {
@@ -387,18 +387,18 @@ func TestInboundLimitClosesSlowSockets(t *testing.T) {
 		s := startRT(t, sockrt.Options{MaxInbound: max}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
 		defer close(h.release)
 		c := dial(t, s.addr)
-		id := s.rec.accepted(t, 1)
+		id := s.rec.Accepted(t, 1)
 		floodUntilClosed(t, c, 8*max)
-		if ev := s.rec.closeEvent(t, id); ev.Reason != "limit" || ev.Code != uint32(netio.WSAENOBUFS) {
+		if ev := s.rec.CloseEvent(t, id); ev.Reason != "limit" || ev.Code != uint32(netio.WSAENOBUFS) {
 			t.Fatalf("FD_CLOSE = %v, want 10055 limit", ev)
 		}
 	})
 	t.Run("pull", func(t *testing.T) {
 		s := startRT(t, sockrt.Options{MaxInbound: max}, actors.ListenOptions{Pull: true}, nop)
 		c := dial(t, s.addr)
-		id := s.rec.accepted(t, 1)
+		id := s.rec.Accepted(t, 1)
 		floodUntilClosed(t, c, 8*max)
-		if ev := s.rec.closeEvent(t, id); ev.Reason != "limit" {
+		if ev := s.rec.CloseEvent(t, id); ev.Reason != "limit" {
 			t.Fatalf("FD_CLOSE = %v, want limit", ev)
 		}
 	})
@@ -421,8 +421,8 @@ func TestIdleTimeout(t *testing.T) {
 			s := startRT(t, sockrt.Options{IdleTimeout: 100 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, echo)
 			c := dial(t, s.addr)
 			roundTrip(t, c, "alive")
-			id := s.rec.accepted(t, 1)
-			ev := s.rec.closeEvent(t, id)
+			id := s.rec.Accepted(t, 1)
+			ev := s.rec.CloseEvent(t, id)
 			if ev.Code != uint32(netio.WSAETIMEDOUT) || ev.Reason != "timeout" || !ev.Local {
 				t.Fatalf("FD_CLOSE = %v, want 10060 timeout", ev)
 			}
@@ -433,7 +433,7 @@ func TestIdleTimeout(t *testing.T) {
 func TestFloodAfterBanUnderDiscardKeepsMemoryFlat(t *testing.T) {
 	s := startRT(t, sockrt.Options{BanPolicy: actors.BanDiscard}, actors.ListenOptions{}, echo)
 	c := dial(t, s.addr)
-	pid := s.rt.SocketPID(s.rec.accepted(t, 1))
+	pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
 	if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +464,7 @@ func TestRepliesNameTheSocketAsSender(t *testing.T) {
 	s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
 	dial(t, s.addr)
 	dial(t, s.addr)
-	pids := []*actor.PID{s.rt.SocketPID(s.rec.accepted(t, 1)), s.rt.SocketPID(s.rec.accepted(t, 2))}
+	pids := []*actor.PID{s.rt.SocketPID(s.rec.Accepted(t, 1)), s.rt.SocketPID(s.rec.Accepted(t, 2))}
 	got := make(chan [2]uint64, 2)
 	asker := s.rt.System().Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
 		switch m := c.Message().(type) {

@@ -17,6 +17,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/goleak"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
@@ -26,11 +28,7 @@ import (
 // those of ants' package-level pool (a gnet dependency), which live for the
 // process.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
-	)
+	goleak.VerifyTestMain(m, socktest.LeakOptions()...)
 }
 
 // waitTimeout bounds every wait of these tests: a read, a line, a poll.

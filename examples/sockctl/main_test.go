@@ -18,6 +18,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/netio"
 )
@@ -28,10 +30,7 @@ import (
 // its package initialisation, before any test, and they live for the
 // process.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-	)
+	goleak.VerifyTestMain(m, socktest.LeakOptions()...)
 }
 
 // waitTimeout bounds every wait of these tests: a read, an event, a poll.
