@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,66 +39,10 @@ const testMax = 64
 
 // ---- captured stdout ----
 
-// sink is the server's stdout: it collects complete lines and wakes
-// waiters on each new one. Safe for concurrent use.
-type sink struct {
-	mu      sync.Mutex
-	partial []byte
-	lines   []string
-	changed chan struct{} // closed and replaced when a line is added
-}
+// sink is the server's stdout: socktest.Lines and this test's parsers.
+type sink struct{ *socktest.Lines }
 
-func newSink() *sink { return &sink{changed: make(chan struct{})} }
-
-func (s *sink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.partial = append(s.partial, p...)
-	added := false
-	for {
-		i := bytes.IndexByte(s.partial, '\n')
-		if i < 0 {
-			break
-		}
-		s.lines = append(s.lines, string(s.partial[:i]))
-		s.partial = s.partial[i+1:]
-		added = true
-	}
-	if added {
-		close(s.changed)
-		s.changed = make(chan struct{})
-	}
-	return len(p), nil
-}
-
-// snapshot returns the complete lines so far, and a channel closed when
-// another arrives.
-func (s *sink) snapshot() ([]string, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.lines...), s.changed
-}
-
-// waitLine waits until some line satisfies match and returns the first one.
-func (s *sink) waitLine(t *testing.T, what string, match func(string) bool) string {
-	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
-		lines, changed := s.snapshot()
-		for _, l := range lines {
-			if match(l) {
-				return l
-			}
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("no stdout line for %s within %v; stdout:\n%s", what, waitTimeout, strings.Join(lines, "\n"))
-			return ""
-		}
-	}
-}
+func newSink() *sink { return &sink{socktest.NewLines()} }
 
 // summaryKeys are the keys of a socket's line, all required.
 var summaryKeys = []string{"socket", "bytes", "lines", "close_reason", "recv_disconnect_code"}
@@ -127,7 +70,7 @@ func parseSummary(line string) (summary, error) {
 func (s *sink) waitSummary(t *testing.T, id uint64) summary {
 	t.Helper()
 	var got summary
-	s.waitLine(t, fmt.Sprintf("socket %d", id), func(l string) bool {
+	s.WaitLine(t, fmt.Sprintf("socket %d", id), func(l string) bool {
 		sum, err := parseSummary(l)
 		if err != nil || sum.Socket != id {
 			return false
@@ -193,7 +136,7 @@ var listeningRE = regexp.MustCompile(`^listening 127\.0\.0\.1:[0-9]+$`)
 func (e *env) checkStdout() {
 	t := e.t
 	t.Helper()
-	lines, _ := e.out.snapshot()
+	lines, _ := e.out.Snapshot()
 	if len(lines) == 0 {
 		t.Fatal("nothing on stdout")
 	}
@@ -218,7 +161,7 @@ func (e *env) checkStdout() {
 			t.Errorf("socket %d: %d lines, want 1", id, seen[id])
 		}
 	}
-	if errs, _ := e.errs.snapshot(); len(errs) > 0 {
+	if errs, _ := e.errs.Snapshot(); len(errs) > 0 {
 		t.Errorf("stderr:\n%s", strings.Join(errs, "\n"))
 	}
 }
@@ -464,7 +407,7 @@ func TestShutdownClosesOpenSockets(t *testing.T) {
 			e.shutdown()
 			// Printed before Shutdown returned: no wait.
 			var got []summary
-			lines, _ := e.out.snapshot()
+			lines, _ := e.out.Snapshot()
 			for _, l := range lines[1:] {
 				if s, err := parseSummary(l); err == nil && s.Socket == c.id {
 					got = append(got, s)
@@ -494,7 +437,7 @@ func TestRun(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-dispatch", "pooled", "-max", "5", "-loops", "1"}, out, io.Discard)
 	}()
-	first := out.waitLine(t, "listening", func(string) bool { return true })
+	first := out.WaitLine(t, "listening", func(string) bool { return true })
 	if !listeningRE.MatchString(first) {
 		t.Fatalf("first line %q", first)
 	}
@@ -507,7 +450,7 @@ func TestRun(t *testing.T) {
 	c.write("abc\ndefghijklmnop\n")
 	c.expect("ABC\nDEFGHIJKLMNOP\n")
 	c.conn.Close()
-	line := out.waitLine(t, "socket line", func(l string) bool { _, err := parseSummary(l); return err == nil })
+	line := out.WaitLine(t, "socket line", func(l string) bool { _, err := parseSummary(l); return err == nil })
 	s, _ := parseSummary(line)
 	if s.Bytes != 18 || s.Lines != 2 || s.CloseReason != "peer-close" || s.RecvDisconnectCode != 0 {
 		t.Fatalf("socket line %q", line)
@@ -522,7 +465,7 @@ func TestRun(t *testing.T) {
 	case <-time.After(2 * waitTimeout):
 		t.Fatal("run did not return after cancel")
 	}
-	if lines, _ := out.snapshot(); len(lines) != 2 {
+	if lines, _ := out.Snapshot(); len(lines) != 2 {
 		t.Fatalf("stdout %q, want the listening line and one socket line", lines)
 	}
 }
@@ -552,7 +495,7 @@ func TestRunErrors(t *testing.T) {
 		if err == nil {
 			t.Errorf("run %q: no error", args)
 		}
-		if lines, _ := out.snapshot(); len(lines) != 0 {
+		if lines, _ := out.Snapshot(); len(lines) != 0 {
 			t.Errorf("run %q printed %q", args, lines)
 		}
 	}

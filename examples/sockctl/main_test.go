@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,66 +37,10 @@ const waitTimeout = 5 * time.Second
 
 // ---- captured stdout ----
 
-// sink is the server's stdout: it collects complete lines and wakes
-// waiters on each new one.
-type sink struct {
-	mu      sync.Mutex
-	partial []byte
-	lines   []string
-	changed chan struct{} // closed and replaced when a line is added
-}
+// sink is the server's stdout: socktest.Lines and this test's parsers.
+type sink struct{ *socktest.Lines }
 
-func newSink() *sink { return &sink{changed: make(chan struct{})} }
-
-func (s *sink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.partial = append(s.partial, p...)
-	added := false
-	for {
-		i := bytes.IndexByte(s.partial, '\n')
-		if i < 0 {
-			break
-		}
-		s.lines = append(s.lines, string(s.partial[:i]))
-		s.partial = s.partial[i+1:]
-		added = true
-	}
-	if added {
-		close(s.changed)
-		s.changed = make(chan struct{})
-	}
-	return len(p), nil
-}
-
-// snapshot returns the complete lines so far, and a channel closed when
-// another arrives.
-func (s *sink) snapshot() ([]string, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.lines...), s.changed
-}
-
-// waitLine waits until some line satisfies match and returns the first one.
-func (s *sink) waitLine(t *testing.T, what string, match func(string) bool) string {
-	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
-		lines, changed := s.snapshot()
-		for _, l := range lines {
-			if match(l) {
-				return l
-			}
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("no stdout line for %s within %v; stdout:\n%s", what, waitTimeout, strings.Join(lines, "\n"))
-			return ""
-		}
-	}
-}
+func newSink() *sink { return &sink{socktest.NewLines()} }
 
 // eventRec is one JSON event line of stdout.
 type eventRec struct {
@@ -132,7 +75,7 @@ func parseEvent(line string) (eventRec, error) {
 // events returns the event lines printed so far (every line but the first).
 func (s *sink) events(t *testing.T) []eventRec {
 	t.Helper()
-	lines, _ := s.snapshot()
+	lines, _ := s.Snapshot()
 	var evs []eventRec
 	for i, l := range lines {
 		if i == 0 {
@@ -151,7 +94,7 @@ func (s *sink) events(t *testing.T) []eventRec {
 func (s *sink) waitEvent(t *testing.T, kind string, id uint64) eventRec {
 	t.Helper()
 	var ev eventRec
-	s.waitLine(t, kind+" of socket "+strconv.FormatUint(id, 10), func(l string) bool {
+	s.WaitLine(t, kind+" of socket "+strconv.FormatUint(id, 10), func(l string) bool {
 		e, err := parseEvent(l)
 		if err != nil || e.Kind != kind || e.Socket != id {
 			return false
@@ -212,7 +155,7 @@ var listeningRE = regexp.MustCompile(`^listening 127\.0\.0\.1:[0-9]+$`)
 func (e *env) checkStdout() {
 	t := e.t
 	t.Helper()
-	lines, _ := e.out.snapshot()
+	lines, _ := e.out.Snapshot()
 	if len(lines) == 0 {
 		t.Fatal("nothing on stdout")
 	}
@@ -303,7 +246,7 @@ func (e *env) dial() *client {
 	e.t.Cleanup(func() { _ = c.Close() })
 	cl := &client{t: e.t, conn: c.(*net.TCPConn), r: bufio.NewReader(c)}
 	me := c.LocalAddr().String()
-	line := e.out.waitLine(e.t, "FD_ACCEPT from "+me, func(l string) bool {
+	line := e.out.WaitLine(e.t, "FD_ACCEPT from "+me, func(l string) bool {
 		ev, err := parseEvent(l)
 		return err == nil && ev.Kind == "FD_ACCEPT" && ev.Remote == me
 	})
@@ -652,7 +595,7 @@ func TestRun(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-dispatch", "pooled", "-ban-policy", "discard"}, out, io.Discard)
 	}()
-	first := out.waitLine(t, "listening", func(string) bool { return true })
+	first := out.WaitLine(t, "listening", func(string) bool { return true })
 	if !listeningRE.MatchString(first) {
 		t.Fatalf("first line %q", first)
 	}
@@ -683,7 +626,7 @@ func TestRun(t *testing.T) {
 		t.Fatal("run did not return after cancel")
 	}
 	// The shutdown close was printed before run returned.
-	lines, _ := out.snapshot()
+	lines, _ := out.Snapshot()
 	ev, err := parseEvent(lines[len(lines)-1])
 	if err != nil || ev.Kind != "FD_CLOSE" || ev.Socket != in.Socket || ev.Reason != "shutdown" || ev.Code != 10050 {
 		t.Fatalf("last line %q (%v), want FD_CLOSE 10050 shutdown of socket %d", lines[len(lines)-1], err, in.Socket)
@@ -714,7 +657,7 @@ func TestRunErrors(t *testing.T) {
 		if err == nil {
 			t.Errorf("run %q: no error", args)
 		}
-		if lines, _ := out.snapshot(); len(lines) != 0 {
+		if lines, _ := out.Snapshot(); len(lines) != 0 {
 			t.Errorf("run %q printed %q", args, lines)
 		}
 	}
