@@ -184,11 +184,7 @@ const replyHeaderKey = "sockactor-reply"
 // respond delivers a handler's reply: like replyFrom, tagged as a reply.
 // Goroutine: any.
 func (h *Host) respond(from, pid *actor.PID, msg any) {
-	if pid == nil {
-		return
-	}
-	proc, _ := h.system.ProcessRegistry.Get(pid)
-	proc.SendUserMessage(pid, &actor.MessageEnvelope{Header: replyHeader, Message: msg, Sender: from})
+	h.deliver(pid, &actor.MessageEnvelope{Header: replyHeader, Message: msg, Sender: from})
 }
 
 // isTaggedReply reports whether envelope m carries the reply tag.
@@ -203,15 +199,21 @@ func isTaggedReply(m any) bool {
 // (as protoactor's Respond does), so an actor talking to many sockets knows
 // which one answered. Goroutine: any.
 func (h *Host) replyFrom(from, pid *actor.PID, msg any) {
+	if from == nil {
+		h.deliver(pid, msg)
+		return
+	}
+	h.deliver(pid, &actor.MessageEnvelope{Message: msg, Sender: from})
+}
+
+// deliver hands m to pid's process without blocking (dead letters for a
+// PID that names nothing). Goroutine: any.
+func (h *Host) deliver(pid *actor.PID, m any) {
 	if pid == nil {
 		return
 	}
 	proc, _ := h.system.ProcessRegistry.Get(pid)
-	if from == nil {
-		proc.SendUserMessage(pid, msg)
-		return
-	}
-	proc.SendUserMessage(pid, &actor.MessageEnvelope{Message: msg, Sender: from})
+	proc.SendUserMessage(pid, m)
 }
 
 func (h *Host) linger(s *socket, on bool) {

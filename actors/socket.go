@@ -414,7 +414,7 @@ func (s *socket) armWrite() {
 		if s.x != nil {
 			s.x.lastOut.Store(int64(s.conn.OutboundBuffered()))
 		}
-		s.emit(events.FDWrite, netio.OK, "write")
+		s.emit(events.FDWrite, netio.OK, "write", false)
 	})
 }
 
@@ -579,11 +579,16 @@ func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local b
 
 // emit publishes an event to the subscribers and the socket's own handler.
 // Goroutine: the loop (or the dialling goroutine before any loop owns it).
-func (s *socket) emit(k events.Kind, code netio.Code, reason string) *events.Event {
-	ev := s.newEvent(k, code, reason, false)
+func (s *socket) emit(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
+	ev := s.newEvent(k, code, reason, local)
+	s.emitEvent(ev)
+	return ev
+}
+
+// emitEvent publishes ev, then hands it to the handler. Goroutine: as emit.
+func (s *socket) emitEvent(ev *events.Event) {
 	s.publish(ev)
 	s.toHandler(ev, ev, nil)
-	return ev
 }
 
 // postRead posts FD_READ unless one is outstanding. Goroutine: the loop.
@@ -592,7 +597,7 @@ func (s *socket) postRead() {
 		return
 	}
 	s.readPosted = true
-	s.emit(events.FDRead, netio.OK, "read")
+	s.emit(events.FDRead, netio.OK, "read", false)
 }
 
 // received takes bytes read from the peer: into the pull buffer, or to the
@@ -629,14 +634,10 @@ func (s *socket) received(data []byte) {
 }
 
 // connected publishes FD_CONNECT 0 for a dialled socket. Goroutine: loop.
-func (s *socket) connected() { s.emit(events.FDConnect, netio.OK, "connect") }
+func (s *socket) connected() { s.emit(events.FDConnect, netio.OK, "connect", false) }
 
 // opened publishes FD_ACCEPT and hands it to the handler first.
-func (s *socket) opened() {
-	ev := s.newEvent(events.FDAccept, netio.OK, "accept", false)
-	s.publish(ev)
-	s.toHandler(ev, ev, nil)
-}
+func (s *socket) opened() { s.emit(events.FDAccept, netio.OK, "accept", false) }
 
 // failed ends a dial that never connected: FD_CONNECT with the code (no
 // FD_CLOSE: the socket never had a circuit), then the linger. Goroutine:
@@ -658,10 +659,8 @@ func (s *socket) closed(r netio.Reason) {
 	if s.closeEv != nil {
 		return
 	}
-	ev := s.newEvent(events.FDClose, r.Code(), r.String(), r.Local())
-	s.closeEv = ev
-	s.publish(ev)
-	s.toHandler(ev, ev, nil)
+	s.closeEv = s.newEvent(events.FDClose, r.Code(), r.String(), r.Local())
+	s.emitEvent(s.closeEv) // closeEv is set first: the handler sees a closed socket
 	switch {
 	case r == netio.ReasonLocalClose || r == netio.ReasonLocalAbort:
 		// Close/Abort release right after (closeNow).
@@ -714,8 +713,7 @@ func (s *socket) release() {
 	if connected && s.closeEv == nil {
 		// Only reachable when the engine died under us.
 		s.closeEv = s.newEvent(events.FDClose, netio.WSAENETDOWN, netio.ReasonShutdown.String(), true)
-		s.publish(s.closeEv)
-		s.toHandler(s.closeEv, s.closeEv, nil)
+		s.emitEvent(s.closeEv)
 	}
 	if timer != nil {
 		timer.Stop()
