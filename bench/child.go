@@ -121,12 +121,28 @@ func (c *child) stop(grace time.Duration) error {
 	defer t.Stop()
 	select {
 	case <-c.done:
+		if terminatedBy(c.err, syscall.SIGTERM) {
+			// Ended by the very signal we sent (it can arrive after the
+			// child, already stopping on its closed stdin, restored the
+			// default handler): that is the stop we asked for.
+			return nil
+		}
 		return c.err
 	case <-t.C:
 		c.kill()
 		<-c.done
 		return fmt.Errorf("did not exit within %v of SIGTERM: killed", grace)
 	}
+}
+
+// terminatedBy reports whether err is an exit caused by signal sig.
+func terminatedBy(err error, sig syscall.Signal) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
 }
 
 // describeExit returns the exit error with the tail of stderr.

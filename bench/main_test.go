@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -311,5 +313,18 @@ func TestSmokeServers(t *testing.T) {
 				t.Fatalf("loadgen result %s", b)
 			}
 		})
+	}
+}
+
+func TestTerminatedBy(t *testing.T) {
+	err := exec.Command("sh", "-c", "kill -TERM $$").Run()
+	if !terminatedBy(err, syscall.SIGTERM) {
+		t.Fatalf("terminatedBy(%v, SIGTERM) = false", err)
+	}
+	if terminatedBy(err, syscall.SIGKILL) {
+		t.Fatalf("terminatedBy(%v, SIGKILL) = true", err)
+	}
+	if terminatedBy(exec.Command("sh", "-c", "exit 3").Run(), syscall.SIGTERM) || terminatedBy(nil, syscall.SIGTERM) {
+		t.Fatal("a plain exit or nil counted as SIGTERM")
 	}
 }
