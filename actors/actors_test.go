@@ -351,17 +351,23 @@ func TestCallerErrorMapping(t *testing.T) {
 	t.Run("peer-closed socket", func(t *testing.T) {
 		c2, pid2 := s.dial(t, 0)
 		id2 := actors.SocketIDOf(pid2)
-		c2.Close()
+		c2.CloseWrite() // a half-close: the peer still reads
 		ev := s.rec.CloseEvent(t, id2)
 		if ev.Reason != "peer-close" {
 			t.Fatalf("FD_CLOSE reason %q", ev.Reason)
 		}
 		// Lingering (a minute): it still answers, with the right codes.
+		// After the peer's FIN the send side is still ours (docs/SEMANTICS.md
+		// §5): Send and SendDisconnect succeed, a second Send is refused.
+		if n, err := caller.Send(ctx5(t), pid2, []byte("x")); err != nil || n != 1 {
+			t.Fatalf("Send on a half-open socket = %d, %v", n, err)
+		}
+		if err := caller.SendDisconnect(ctx5(t), pid2); err != nil {
+			t.Fatalf("SendDisconnect on a half-open socket: %v", err)
+		}
 		_, err := caller.Send(ctx5(t), pid2, []byte("x"))
-		wantOpError(t, err, "Send", id2, netio.WSAENOTCONN)
-		err = caller.SendDisconnect(ctx5(t), pid2)
-		wantOpError(t, err, "SendDisconnect", id2, netio.WSAENOTCONN)
-		// SEMANTICS §3.9: RecvDisconnect after FD_CLOSE still succeeds.
+		wantOpError(t, err, "Send", id2, netio.WSAESHUTDOWN)
+		// docs/SEMANTICS.md §3.9: RecvDisconnect after FD_CLOSE still succeeds.
 		if data, err := caller.RecvDisconnect(ctx5(t), pid2); err != nil || len(data) != 0 {
 			t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v", data, err)
 		}
@@ -678,10 +684,31 @@ func TestHandlerContract(t *testing.T) {
 				}
 			})
 
-			t.Run("Write after the peer closed fails with WSAENOTCONN", func(t *testing.T) {
+			t.Run("Write after the peer's FIN succeeds (half-open)", func(t *testing.T) {
 				client, pid := s.dial(t, 0)
 				id := actors.SocketIDOf(pid)
 				report(t, id)
+				client.CloseWrite()
+				var err error
+				waitFor(t, "the handler's FD_CLOSE", func() bool {
+					seen := false
+					b.with(func() { err, seen = b.closeWrites[id], b.closeSeen[id] })
+					return seen
+				})
+				if err != nil {
+					t.Fatalf("Write on FD_CLOSE peer-close: %v, want success", err)
+				}
+				_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.ReadAtLeast(client, make([]byte, 1), 1); err != nil {
+					t.Fatalf("the peer did not receive the handler's write: %v", err)
+				}
+			})
+
+			t.Run("Write after a peer reset fails with WSAENOTCONN", func(t *testing.T) {
+				client, pid := s.dial(t, 0)
+				id := actors.SocketIDOf(pid)
+				report(t, id)
+				_ = client.SetLinger(0)
 				client.Close()
 				var err error
 				waitFor(t, "the handler's FD_CLOSE", func() bool {
@@ -690,7 +717,7 @@ func TestHandlerContract(t *testing.T) {
 					return seen
 				})
 				if !errors.Is(err, netio.ErrNotConn) || !errors.Is(err, syscall.ENOTCONN) {
-					t.Fatalf("Write on FD_CLOSE: %v, want WSAENOTCONN", err)
+					t.Fatalf("Write on FD_CLOSE peer-reset: %v, want WSAENOTCONN", err)
 				}
 			})
 
@@ -798,9 +825,10 @@ func TestDial(t *testing.T) {
 				info.Dispatch != mode.String() || info.RemoteAddr != s.addr(0) {
 				t.Fatalf("Info of the dialled socket = %v, %v", info, err)
 			}
-			// Sockets are never reused: Connect on a connected one.
+			// Sockets are never reused: Connect on a connected one is
+			// Winsock's WSAEISCONN.
 			res := request(t, s.rt.System(), pid, &actors.Connect{Address: "tcp://" + s.addr(0)})
-			if r, ok := res.(*actors.ConnectResult); !ok || r.Code != uint32(netio.WSAEINVAL) {
+			if r, ok := res.(*actors.ConnectResult); !ok || r.Code != uint32(netio.WSAEISCONN) {
 				t.Fatalf("Connect on a connected socket: %#v", res)
 			}
 			if err := caller.Close(ctx5(t), pid); err != nil {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -17,11 +18,26 @@ type Dialer interface {
 // returns its PID at once, like a non-blocking WSAConnect: the socket is
 // "connecting" (it answers RecvDisconnect, Send and Recv with WSAENOTCONN)
 // until FD_CONNECT ends the dial, with 0 or the failure code
-// (WSAECONNREFUSED, WSAETIMEDOUT, WSAENETDOWN), to its handler and to
-// opts.Subscribers and the runtime-wide subscribers. A connected socket then
-// behaves like an accepted one; one that failed lingers, then is released.
-// Safe for concurrent use.
+// (WSAECONNREFUSED, WSAETIMEDOUT, WSAHOST_NOT_FOUND, WSAEADDRNOTAVAIL,
+// WSAENETDOWN), to its handler and to opts.Subscribers and the runtime-wide
+// subscribers. A connected socket then behaves like an accepted one; one that
+// failed lingers, then is released.
+//
+// ctx bounds only this call; DialOptions.Timeout (default 10 s) bounds the
+// connect. The connect keeps ctx's values but not its cancellation, so the
+// usual "ctx, cancel := ...; defer cancel()" around Dial does not abort it.
+// If ctx is already done, Dial makes no socket and returns an *netio.OpError
+// wrapping ctx.Err() (errors.Is(err, context.Canceled) or
+// errors.Is(err, context.DeadlineExceeded) holds; the code is
+// WSAECONNABORTED or WSAETIMEDOUT). Safe for concurrent use.
 func (h *Host) Dial(ctx context.Context, d Dialer, addr string, handler Handler, opts DialOptions) (*actor.PID, error) {
+	if err := ctx.Err(); err != nil {
+		code := netio.WSAECONNABORTED
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = netio.WSAETIMEDOUT
+		}
+		return nil, &netio.OpError{Op: "Dial", Code: code, Detail: "context done before the dial", Err: err}
+	}
 	if handler == nil {
 		return nil, &netio.OpError{Op: "Dial", Code: netio.WSAEINVAL, Detail: "nil handler"}
 	}
@@ -41,9 +57,11 @@ func (h *Host) Dial(ctx context.Context, d Dialer, addr string, handler Handler,
 	if timeout <= 0 {
 		timeout = DefaultDialTimeout
 	}
+	// Detached from ctx's cancellation now, while the caller still holds
+	// it: the connect outlives this call, bounded by the timeout alone.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	go func() {
-		// The dialling goroutine: bounded by the timeout and ctx.
-		dctx, cancel := context.WithTimeout(ctx, timeout)
+		// The dialling goroutine.
 		defer cancel()
 		if err := d.Dial(dctx, addr, s); err != nil {
 			s.failed(netio.CodeOf(err, netio.WSAENETDOWN))

@@ -177,25 +177,39 @@ func (c *Context) SetState(v any) { c.s.userState = v }
 // with the messages the handler sends to its own socket (a Write before a
 // SendDisconnect goes out before the FIN); the count is len(p) once queued.
 // p is never retained. It fails with ErrShutdown after SendDisconnect and
-// ErrNotConn once the connection closed.
+// ErrNotConn once the connection is gone. After the peer's FIN (FD_CLOSE
+// peer-close) the socket stays writable until it is closed or its linger
+// expires (docs/SEMANTICS.md §5). Refusals are counted in
+// HostStats.SendsRefused.
 //
 // Messages a handler sends to its own PID (SendDisconnect, Close, ...) are
 // asynchronous: under Inline dispatch they run after Receive returns, so a
 // Write later in the same Receive still goes out before them.
 func (c *Context) Write(p []byte) (int, error) {
+	n, err := c.write(p)
+	if err != nil {
+		c.s.host.sendsRefused.Add(1)
+	}
+	return n, err
+}
+
+func (c *Context) write(p []byte) (int, error) {
 	s := c.s
 	if s.conn == nil {
 		return 0, netio.ErrNotConn
 	}
 	if s.prof.dispatch == Inline {
+		if code := s.conn.SendCode(); code != netio.OK {
+			return 0, code
+		}
 		return s.write(p) // event loop goroutine
 	}
-	switch {
-	case s.conn.Closed():
-		return 0, netio.ErrNotConn
-	case s.conn.SendDown():
-		return 0, netio.ErrShutdown
-	case len(p) == 0:
+	// Pooled: the handler's goroutine. SendCode is safe here; the bytes go
+	// to the loop through the mailbox, in order with the socket's messages.
+	if code := s.conn.SendCode(); code != netio.OK {
+		return 0, code
+	}
+	if len(p) == 0 {
 		return 0, nil
 	}
 	queued := s.x.pendingOut.Load() + s.x.lastOut.Load()

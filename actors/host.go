@@ -59,6 +59,10 @@ type HostStats struct {
 	Accepted uint64            // connections accepted since start
 	Closed   map[string]uint64 // FD_CLOSE emitted, by reason word
 	Refused  uint64            // connections refused by a closed listener
+	// SendsRefused counts Send messages and handler Writes refused with an
+	// error code (WSAEWOULDBLOCK, WSAESHUTDOWN, WSAENOTCONN, ...), whether or
+	// not a reply told anyone: a fire-and-forget Send is never lost unseen.
+	SendsRefused uint64
 }
 
 // Host owns the socket actors of one runtime: it implements netio.Handler,
@@ -79,11 +83,12 @@ type Host struct {
 	lingering map[*socket]struct{}
 	listeners []*Listener
 
-	open     atomic.Int64
-	accepted atomic.Uint64
-	refused  atomic.Uint64
-	closedBy [netio.ReasonShutdown + 1]atomic.Uint64
-	down     atomic.Bool // set once the engine is stopping
+	open         atomic.Int64
+	accepted     atomic.Uint64
+	refused      atomic.Uint64
+	sendsRefused atomic.Uint64
+	closedBy     [netio.ReasonShutdown + 1]atomic.Uint64
+	down         atomic.Bool // set once the engine is stopping
 
 	ctxPool    sync.Pool        // *Context: one per handler call in flight
 	dispatcher actor.Dispatcher // runs pooled handlers: protoactor's default
@@ -126,10 +131,11 @@ func (h *Host) SocketPID(id uint64) *actor.PID {
 // Stats returns the counters.
 func (h *Host) Stats() HostStats {
 	st := HostStats{
-		Open:     h.open.Load(),
-		Accepted: h.accepted.Load(),
-		Refused:  h.refused.Load(),
-		Closed:   map[string]uint64{},
+		Open:         h.open.Load(),
+		Accepted:     h.accepted.Load(),
+		Refused:      h.refused.Load(),
+		SendsRefused: h.sendsRefused.Load(),
+		Closed:       map[string]uint64{},
 	}
 	for r := netio.ReasonPeerClose; r <= netio.ReasonShutdown; r++ {
 		if n := h.closedBy[r].Load(); n > 0 {

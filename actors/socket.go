@@ -53,7 +53,6 @@ type socket struct {
 
 	readPosted bool          // loop: FD_READ posted, not yet re-enabled by Recv
 	writeWait  bool          // loop: FD_WRITE owed once the queue drains
-	recvBanned atomic.Bool   // set by RecvDisconnect; read by the pooled handler
 	closeEv    *events.Event // loop: the FD_CLOSE once emitted
 	userState  any           // the handler's (Context.SetState)
 
@@ -73,10 +72,13 @@ type sockExt struct {
 	pullOff  int
 
 	// Pooled dispatch: the handler's queue, drained by one goroutine at a
-	// time scheduled on protoactor's default dispatcher.
-	hmu      sync.Mutex
-	hq       []any // guarded by hmu
-	hrunning bool  // guarded by hmu: a drain is scheduled or running
+	// time scheduled on protoactor's default dispatcher. The receive ban and
+	// the hand-off of Received agree under hmu (see ban.go).
+	hmu        sync.Mutex
+	hq         []any // guarded by hmu
+	hrunning   bool  // guarded by hmu: a drain is scheduled or running
+	hbanned    bool  // guarded by hmu: the ban is in force; no Received is handed over
+	delivering bool  // guarded by hmu: a Received taken before the ban is in the handler now
 
 	pendingIn  atomic.Int64 // bytes posted to the pooled handler, not yet taken
 	pendingOut atomic.Int64 // bytes of pooled Writes still in the mailbox
@@ -132,7 +134,6 @@ func (s *socket) publish(ev *events.Event) {
 
 // internal control messages (never leave the process).
 type (
-	banViolation struct{}              // a pooled handler dropped banned bytes under BanReset
 	releaseNow   struct{}              // linger expired
 	writeOp      struct{ data []byte } // a pooled handler's Write
 	wantWrite    struct{}              // a pooled Write was refused: FD_WRITE owed
@@ -259,6 +260,7 @@ func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
 	notConn := uint32(netio.WSAENOTCONN)
 	switch msg := msg.(type) {
 	case *Send:
+		s.host.sendsRefused.Add(1)
 		return &SendResult{Code: notConn}, sender, true
 	case *Recv:
 		return &RecvResult{Code: notConn}, sender, true
@@ -306,19 +308,17 @@ func (s *socket) handle(m any) {
 	closed := s.closeEv != nil
 	switch msg := msg.(type) {
 	case *Send:
-		s.reply(sender, s.doSend(msg, closed))
+		s.reply(sender, s.doSend(msg))
 	case *Recv:
 		s.reply(sender, s.doRecv(msg, closed))
 	case *RecvDisconnect:
-		s.reply(sender, s.doRecvDisconnect(msg, closed))
+		// The reply is the moment the ban takes effect: it waits for a
+		// pooled delivery already in the handler (ban.go).
+		s.replyAfterDelivery(sender, s.doRecvDisconnect(msg, closed))
 	case *SendDisconnect:
-		code := netio.OK
-		switch {
-		case msg == nil:
-			code = netio.WSAEINVAL
-		case closed:
-			code = netio.WSAENOTCONN
-		default:
+		code := netio.WSAEINVAL
+		if msg != nil {
+			// Also on a half-open socket (peer FIN): its send side is ours.
 			code = netio.CodeOf(s.conn.ShutdownSend(), netio.WSAENOTCONN)
 		}
 		s.reply(sender, &SendDisconnectResult{Code: uint32(code)})
@@ -329,16 +329,17 @@ func (s *socket) handle(m any) {
 		s.reply(sender, &CloseResult{})
 		s.closeNow(netio.ReasonLocalAbort)
 	case *Connect:
-		// Sockets are never reused: after RecvDisconnect (SEMANTICS §3.8)
-		// and after any close, a new Dial is the way.
-		detail := "socket is connected"
+		// Sockets are never reused (docs/SEMANTICS.md §3.8): Winsock's
+		// WSAEISCONN while the circuit is up (receive-disconnected or not),
+		// WSAEINVAL once it has closed; a new Dial is the way.
+		res := &ConnectResult{Code: uint32(netio.WSAEISCONN), Detail: "socket is connected"}
 		switch {
-		case s.conn.RecvShut():
-			detail = "socket was receive-disconnected"
 		case closed:
-			detail = "socket is closed; dial a new one"
+			res = &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "socket is closed; dial a new one"}
+		case s.conn.RecvShut():
+			res.Detail = "socket is connected (receive-disconnected)"
 		}
-		s.reply(sender, &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: detail})
+		s.reply(sender, res)
 	case *Subscribe:
 		s.reply(sender, &SubscribeResult{Code: uint32(s.doSubscribe(msg))})
 	case *Unsubscribe:
@@ -369,14 +370,14 @@ func (s *socket) handle(m any) {
 	case writeOp:
 		x := s.ext()
 		x.pendingOut.Add(-int64(len(msg.data)))
-		if !closed {
-			_, _ = s.conn.Write(msg.data) // a failure shows as FD_CLOSE or ErrShutdown next time
-			x.lastOut.Store(int64(s.conn.OutboundBuffered()))
+		// Write already told the handler its bytes were accepted: if the
+		// connection cannot take them now, they are counted as dropped.
+		if _, err := s.conn.Write(msg.data); err != nil {
+			s.conn.AddSendDropped(len(msg.data))
 		}
+		x.lastOut.Store(int64(s.conn.OutboundBuffered()))
 	case wantWrite:
 		s.armWrite()
-	case banViolation:
-		s.conn.Close(netio.ReasonRecvBan)
 	case releaseNow:
 		s.release()
 	case nil:
@@ -418,22 +419,28 @@ func (s *socket) armWrite() {
 	})
 }
 
-func (s *socket) doSend(m *Send, closed bool) *SendResult {
+// doSend answers a Send: also on a half-open socket (peer FIN), whose send
+// side stays usable (docs/SEMANTICS.md §5). A refusal is counted in
+// HostStats.SendsRefused whether or not a reply was asked for.
+func (s *socket) doSend(m *Send) *SendResult {
+	code := netio.OK
+	n := 0
 	switch {
 	case m == nil:
-		return &SendResult{Code: uint32(netio.WSAEINVAL)}
-	case closed:
-		return &SendResult{Code: uint32(netio.WSAENOTCONN)}
+		code = netio.WSAEINVAL
 	case len(m.Data) > s.host.opts.MaxSend:
-		return &SendResult{Code: uint32(netio.WSAEMSGSIZE)}
-	case len(m.Data) == 0:
-		if s.conn.SendShut() || s.conn.SendDown() {
-			return &SendResult{Code: uint32(netio.WSAESHUTDOWN)}
+		code = netio.WSAEMSGSIZE
+	default:
+		if code = s.conn.SendCode(); code == netio.OK && len(m.Data) > 0 {
+			var err error
+			n, err = s.write(m.Data)
+			code = netio.CodeOf(err, netio.WSAECONNRESET)
 		}
-		return &SendResult{}
 	}
-	n, err := s.write(m.Data)
-	return &SendResult{N: int64(n), Code: uint32(netio.CodeOf(err, netio.WSAECONNRESET))}
+	if code != netio.OK {
+		s.host.sendsRefused.Add(1)
+	}
+	return &SendResult{N: int64(n), Code: uint32(code)}
 }
 
 // doRecv answers a pull (SEMANTICS §2). A push-mode socket buffers nothing,
@@ -476,30 +483,6 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 	return &RecvResult{Code: uint32(netio.WSAEWOULDBLOCK)}
 }
 
-// doRecvDisconnect applies the receive ban (SEMANTICS §3).
-func (s *socket) doRecvDisconnect(m *RecvDisconnect, closed bool) *RecvDisconnectResult {
-	if m == nil || m.BufferLen < 0 {
-		return &RecvDisconnectResult{Code: uint32(netio.WSAEINVAL)}
-	}
-	if closed {
-		// §3.9: after FD_CLOSE, collecting disconnect data still succeeds.
-		return &RecvDisconnectResult{}
-	}
-	// Ban first, then count what is queued: a pooled handler that takes
-	// bytes after this store sees the ban and drops them.
-	s.recvBanned.Store(true)
-	unread := 0
-	if x := s.x; x != nil {
-		unread = len(x.pull) - x.pullOff
-		x.pull, x.pullOff = nil, 0
-	}
-	if unread > 0 && s.prof.policy == BanDiscard {
-		s.conn.AddBanned(unread)
-	}
-	s.conn.ShutdownRecv(int(s.pendingIn()) + unread)
-	return &RecvDisconnectResult{}
-}
-
 func (s *socket) doSubscribe(m *Subscribe) netio.Code {
 	if m == nil || m.SubscriberId == "" || !events.Mask(m.Mask).Valid() {
 		return netio.WSAEINVAL
@@ -512,6 +495,11 @@ func (s *socket) doSubscribe(m *Subscribe) netio.Code {
 		// The circuit already closed: the late subscriber still gets its
 		// one FD_CLOSE, so its bookkeeping needs no second source.
 		s.host.hub.SendTo(pid, s.closeEv)
+	}
+	if s.closeEv == nil && events.Mask(m.Mask).Has(events.FDRead) && len(x.pull) > x.pullOff && !s.conn.RecvShut() {
+		// Winsock posts FD_READ to a new registration while unread data
+		// waits: this subscriber hears of it now, the others are unaffected.
+		s.host.hub.SendTo(pid, s.newEvent(events.FDRead, netio.OK, "read", false))
 	}
 	return netio.OK
 }
@@ -551,9 +539,9 @@ func (s *socket) info() *SocketInfo {
 // closeNow closes the connection (if still open) and releases the socket at
 // once, as Close and Abort do. Goroutine: the loop.
 func (s *socket) closeNow(r netio.Reason) {
-	if s.closeEv == nil {
-		s.conn.Close(r) // runs Host.OnClose -> s.closed before returning
-	}
+	// Runs Host.OnClose -> s.closed before returning if the circuit is up;
+	// on a half-open socket it closes the send side (FIN, or RST for Abort).
+	s.conn.Close(r)
 	s.release()
 }
 
@@ -593,8 +581,8 @@ func (s *socket) emitEvent(ev *events.Event) {
 
 // postRead posts FD_READ unless one is outstanding. Goroutine: the loop.
 func (s *socket) postRead() {
-	if s.readPosted {
-		return
+	if s.readPosted || s.closeEv != nil {
+		return // Winsock's re-enabling rule; and FD_CLOSE stays the last event
 	}
 	s.readPosted = true
 	s.emit(events.FDRead, netio.OK, "read", false)
@@ -633,11 +621,27 @@ func (s *socket) received(data []byte) {
 	s.toPooled(&Received{Data: cp})
 }
 
-// connected publishes FD_CONNECT 0 for a dialled socket. Goroutine: loop.
-func (s *socket) connected() { s.emit(events.FDConnect, netio.OK, "connect", false) }
+// connected publishes FD_CONNECT 0 for a dialled socket, then FD_WRITE: a
+// Winsock socket is writable from the start. Goroutine: loop.
+func (s *socket) connected() {
+	s.emit(events.FDConnect, netio.OK, "connect", false)
+	s.emitWritable()
+}
 
-// opened publishes FD_ACCEPT and hands it to the handler first.
-func (s *socket) opened() { s.emit(events.FDAccept, netio.OK, "accept", false) }
+// opened publishes FD_ACCEPT (the handler's first message), then FD_WRITE.
+// Goroutine: loop.
+func (s *socket) opened() {
+	s.emit(events.FDAccept, netio.OK, "accept", false)
+	s.emitWritable()
+}
+
+// emitWritable posts the FD_WRITE of a socket that just opened, unless the
+// handler closed it in the meantime (FD_CLOSE stays the last event).
+func (s *socket) emitWritable() {
+	if s.closeEv == nil {
+		s.emit(events.FDWrite, netio.OK, "write", false)
+	}
+}
 
 // failed ends a dial that never connected: FD_CONNECT with the code (no
 // FD_CLOSE: the socket never had a circuit), then the linger. Goroutine:
@@ -718,6 +722,11 @@ func (s *socket) release() {
 	if timer != nil {
 		timer.Stop()
 	}
+	if connected && s.conn.Closed() {
+		// The linger expired (or Close ran): a half-open send side closes
+		// gracefully now. Nothing to do for a connection fully closed.
+		s.conn.Close(netio.ReasonLocalClose)
+	}
 	s.host.unregister(s.idStr)
 	s.host.linger(s, false)
 	s.host.open.Add(-1)
@@ -777,8 +786,26 @@ func (s *socket) drainPooled() {
 		m := x.hq[0]
 		x.hq[0] = nil
 		x.hq = x.hq[1:]
+		r, isData := m.(*Received)
+		if isData {
+			if x.hbanned {
+				// Cannot happen (the ban purges the queue and nothing is
+				// queued after it); kept so the rule reads in one place.
+				x.hmu.Unlock()
+				s.dropBanned(len(r.Data))
+				continue
+			}
+			// Taken under hmu: the ban, also under hmu, either sees this
+			// delivery in flight (and its reply waits for it) or came first.
+			x.delivering = true
+		}
 		x.hmu.Unlock()
 		s.pooledReceive(m)
+		if isData {
+			x.hmu.Lock()
+			x.delivering = false
+			x.hmu.Unlock()
+		}
 		if budget--; budget == 0 {
 			goruntime.Gosched()
 			budget = s.host.dispatcher.Throughput()
@@ -789,17 +816,12 @@ func (s *socket) drainPooled() {
 // pooledReceive delivers one queued message to the pooled handler.
 func (s *socket) pooledReceive(m any) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
-	if r, ok := msg.(*Received); ok {
-		n := int64(len(r.Data))
-		s.x.pendingIn.Add(-n)
-		if s.recvBanned.Load() {
-			// Queued before the ban took effect: never delivered (§3.2).
-			s.conn.AddBanned(int(n))
-			if s.prof.policy == BanReset {
-				s.post(banViolation{})
-			}
-			return
-		}
+	switch msg := msg.(type) {
+	case *Received:
+		s.x.pendingIn.Add(-int64(len(msg.Data)))
+	case replyOp:
+		s.reply(msg.to, msg.msg) // a ban's reply, queued behind the delivery it waited for
+		return
 	}
 	s.invoke(msg, sender, isTaggedReply(m))
 }

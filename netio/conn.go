@@ -78,6 +78,12 @@ type Conn struct {
 	dialed    bool        // immutable: enrolled by Dial
 	active    bool        // a byte moved since the idle timer last looked
 	idle      *time.Timer // idle timeout timer (nil when disabled)
+
+	// half is the send side that outlives gnet's descriptor after the
+	// peer's FIN (set in OnClose, never cleared): Write, ShutdownSend and
+	// Close act on it once closed is set.
+	half  *halfOpen
+	halfp atomic.Pointer[halfOpen] // atomic: half, for SendDown off the loop
 }
 
 // Dialed returns the owner passed to Engine.Dial for a dialled connection,
@@ -89,13 +95,31 @@ func (c *Conn) Dialed() any {
 	return nil
 }
 
-// OutboundBuffered returns the bytes queued in gnet's outbound buffer (0
-// once closed). Loop only.
+// OutboundBuffered returns the bytes accepted for sending and not yet
+// handed to the kernel: gnet's outbound buffer, or a half-open
+// connection's queue (0 once fully closed). Loop only.
 func (c *Conn) OutboundBuffered() int {
 	if c.closed.Load() {
+		if c.half != nil {
+			return c.half.buffered()
+		}
 		return 0
 	}
 	return c.gc.OutboundBuffered()
+}
+
+// HalfOpen reports whether the connection is closed for receiving by the
+// peer's FIN but its send side is still usable (docs/SEMANTICS.md §5).
+// Loop only.
+func (c *Conn) HalfOpen() bool { return c.closed.Load() && c.half != nil && !c.half.sendDown() }
+
+// Writable reports whether Write can still take bytes: open and not shut
+// down for sending, or half-open. Loop only.
+func (c *Conn) Writable() bool {
+	if c.closed.Load() {
+		return c.HalfOpen()
+	}
+	return !c.sendShut && !c.finPend
 }
 
 // NotifyDrained calls fn on the loop once the outbound buffer holds at most
@@ -106,7 +130,7 @@ func (c *Conn) NotifyDrained(lowWater int, fn func()) {
 	if c.closed.Load() {
 		return
 	}
-	if c.gc.OutboundBuffered() <= lowWater {
+	if c.OutboundBuffered() <= lowWater {
 		fn()
 		return
 	}
@@ -152,9 +176,17 @@ func addrString(a net.Addr) string {
 // Closed reports whether the connection has closed. Safe from any goroutine.
 func (c *Conn) Closed() bool { return c.closed.Load() }
 
-// RecvShut and SendShut report the shutdown flags. Loop only.
+// RecvShut reports whether the receive ban is in force. Loop only.
 func (c *Conn) RecvShut() bool { return c.recvShut }
-func (c *Conn) SendShut() bool { return c.sendShut }
+
+// SendShut reports whether FIN has been sent (SendDisconnect completed).
+// Loop only.
+func (c *Conn) SendShut() bool {
+	if c.half != nil && c.half.finSent() {
+		return true
+	}
+	return c.sendShut
+}
 
 // Reason returns why the connection closed (ReasonNone while open, or the
 // reason of a close in progress). Loop only.
@@ -162,7 +194,47 @@ func (c *Conn) Reason() Reason { return c.reason }
 
 // SendDown reports whether ShutdownSend has been called, so writers off
 // the loop can fail fast with ErrShutdown. Safe from any goroutine.
-func (c *Conn) SendDown() bool { return c.sendDown.Load() }
+func (c *Conn) SendDown() bool {
+	if c.sendDown.Load() {
+		return true
+	}
+	if c.closed.Load() {
+		h := c.halfOpen()
+		return h == nil || h.sendDown()
+	}
+	return false
+}
+
+// SendCode says whether a Send can be accepted now: OK, ErrShutdown after
+// ShutdownSend, the error that ended a half-open send side (a reset), or
+// ErrNotConn once the connection is gone. Safe from any goroutine.
+func (c *Conn) SendCode() Code {
+	if !c.closed.Load() {
+		if c.sendDown.Load() {
+			return WSAESHUTDOWN
+		}
+		return OK
+	}
+	h := c.halfOpen()
+	if h == nil {
+		return WSAENOTCONN
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.err != OK:
+		return h.err
+	case h.closeReq:
+		return WSAENOTCONN
+	case h.fin:
+		return WSAESHUTDOWN
+	}
+	return OK
+}
+
+// halfOpen returns half for readers off the loop: it is published before
+// closed is set (OnClose), so a reader that saw closed sees it.
+func (c *Conn) halfOpen() *halfOpen { return c.halfp.Load() }
 
 // Policy returns the ban policy. Loop only.
 func (c *Conn) Policy() BanPolicy { return c.policy }
@@ -178,11 +250,7 @@ type Stats struct {
 
 // Stats returns the counters. Loop only.
 func (c *Conn) Stats() Stats {
-	st := Stats{BytesIn: c.bytesIn, BytesOut: c.bytesOut, BannedBytes: c.banned.Load()}
-	if !c.closed.Load() {
-		st.QueuedOut = c.gc.OutboundBuffered()
-	}
-	return st
+	return Stats{BytesIn: c.bytesIn, BytesOut: c.bytesOut, BannedBytes: c.banned.Load(), QueuedOut: c.OutboundBuffered()}
 }
 
 // AddBanned counts n bytes dropped by the receive ban above the transport
@@ -190,13 +258,23 @@ func (c *Conn) Stats() Stats {
 // mailbox). Safe from any goroutine.
 func (c *Conn) AddBanned(n int) { c.banned.Add(uint64(n)) }
 
+// AddSendDropped counts n bytes that a Send or Write accepted above the
+// transport and that will never reach the peer (EngineStats.SendDropped).
+// Safe from any goroutine.
+func (c *Conn) AddSendDropped(n int) { c.eng.sendDropped.Add(uint64(n)) }
+
 // Write queues p for the peer: straight to the socket when the outbound
 // buffer is empty, else into gnet's buffer. Loop only; p is not retained.
 // A write error closes the connection (Handler.OnClose runs before Write
 // returns).
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.closed.Load() {
-		return 0, ErrNotConn
+		if c.half == nil {
+			return 0, ErrNotConn
+		}
+		n, err := c.half.write(p) // the half-open send side (docs/SEMANTICS.md §5)
+		c.bytesOut += uint64(n)
+		return n, err
 	}
 	if c.sendShut || c.finPend {
 		return 0, ErrShutdown
@@ -215,10 +293,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 // ErrShutdown instead of reaching the socket). p is owned by the connection
 // afterwards. done, if not nil, runs on the loop with Write's result.
 func (c *Conn) AsyncWrite(p []byte, done func(n int, err error)) error {
-	if c.closed.Load() {
+	if c.closed.Load() && c.halfOpen() == nil {
 		return ErrNotConn
 	}
-	if c.sendDown.Load() {
+	if c.SendDown() {
 		return ErrShutdown
 	}
 	return c.Execute(func() {
@@ -289,6 +367,10 @@ func (c *Conn) ShutdownSend() error {
 		return nil
 	}
 	if c.closed.Load() {
+		if c.half != nil {
+			c.sendDown.Store(true)
+			return c.half.shutdownSend()
+		}
 		return ErrNotConn
 	}
 	c.finPend = true
@@ -320,9 +402,18 @@ func (c *Conn) tryFin() {
 // flushed, then FIN) for ReasonLocalClose and ReasonShutdown, abortively
 // (RST) for the others. Handler.OnClose runs before Close returns, unless
 // Close is called from inside Handler.OnData, in which case the close happens
-// as OnData returns. Loop only. Idempotent.
+// as OnData returns. On a half-open connection (closed by the peer's FIN,
+// OnClose already reported) it closes the remaining send side the same way.
+// Loop only (or, once the engine has stopped, the goroutine releasing the
+// connection). Idempotent.
 func (c *Conn) Close(r Reason) {
-	if c.closed.Load() || c.reason != ReasonNone {
+	if c.closed.Load() {
+		if c.half != nil {
+			c.half.close(r.abortive())
+		}
+		return
+	}
+	if c.reason != ReasonNone {
 		return
 	}
 	c.reason = r

@@ -17,11 +17,16 @@ type dialTag struct{ owner any }
 // Dial connects to a TCP address ("tcp://host:port" or "host:port") and
 // enrolls the connection on one of the engine's event loops; Handler.OnOpen
 // then runs for it on that loop with c.Dialed() == owner, before Dial
-// returns nil. On failure Dial returns the Winsock code of the failure as an
-// error: WSAECONNREFUSED, WSAETIMEDOUT (ctx deadline or the network's own
-// timeout), WSAENETDOWN (the engine stopped, unreachable network) or
-// WSAEINVAL (a malformed address). It blocks; call it from a goroutine of
-// your own, never from an event loop.
+// returns nil. On failure Dial returns an *OpError with the Winsock code of
+// the failure and the cause in Err: WSAECONNREFUSED, WSAETIMEDOUT (ctx
+// deadline or the network's own timeout; the error's Timeout() is true),
+// WSAHOST_NOT_FOUND (the host name does not resolve; Err is the
+// *net.DNSError), WSAEADDRNOTAVAIL (the address is not valid for a
+// connect), WSAENETDOWN (the engine stopped, unreachable network) or
+// WSAEINVAL (a malformed address). A cancelled ctx is reported as itself,
+// never as a timeout: errors.Is(err, context.Canceled) holds, and the code is
+// WSAECONNABORTED (the connect was aborted locally). It blocks; call it from
+// a goroutine of your own, never from an event loop.
 func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 	network, address, err := ParseAddr(addr)
 	if err != nil {
@@ -38,19 +43,19 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
-		return &OpError{Op: "Dial", Code: dialCode(err), Detail: err.Error()}
+		return &OpError{Op: "Dial", Code: dialCode(err), Detail: err.Error(), Err: err}
 	}
 	// gnet duplicates the descriptor and closes nc once enrolled.
 	gctx := gnet.NewNetConnContext(gnet.NewContext(ctx, &dialTag{owner: owner}), nc)
 	ch, err := e.geng.Register(gctx)
 	if err != nil {
 		nc.Close()
-		return &OpError{Op: "Dial", Code: WSAENETDOWN, Detail: err.Error()}
+		return &OpError{Op: "Dial", Code: WSAENETDOWN, Detail: err.Error(), Err: err}
 	}
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return &OpError{Op: "Dial", Code: WSAENETDOWN, Detail: res.Err.Error()}
+			return &OpError{Op: "Dial", Code: WSAENETDOWN, Detail: res.Err.Error(), Err: res.Err}
 		}
 		return nil
 	case <-e.done:
@@ -59,24 +64,32 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 }
 
 // dialCode maps a dial error to its Winsock code without reading its text.
+// Order matters: a cancelled ctx first (it is never a timeout, whatever else
+// the chain holds), then timeouts (a DNS lookup that timed out is one), then
+// resolution failures, then the connect's own errno.
 func dialCode(err error) Code {
+	var dnsErr *net.DNSError
+	var addrErr *net.AddrError
+	var ne net.Error
 	switch {
+	case errors.Is(err, context.Canceled):
+		return WSAECONNABORTED
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.Is(err, syscall.ETIMEDOUT):
 		return WSAETIMEDOUT
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsTimeout {
+			return WSAETIMEDOUT
+		}
+		return WSAHOST_NOT_FOUND
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return WSAECONNREFUSED
-	case errors.Is(err, context.Canceled):
+	case errors.As(err, &ne) && ne.Timeout():
 		return WSAETIMEDOUT
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return WSAETIMEDOUT
-	}
-	var dnsErr *net.DNSError
-	var addrErr *net.AddrError
-	if errors.As(err, &dnsErr) || errors.As(err, &addrErr) {
+	case errors.As(err, &addrErr):
 		return WSAEINVAL
 	}
-	return WSAENETDOWN
+	// EADDRNOTAVAIL, ECONNRESET, EINVAL, ... keep their code; the rest
+	// (ENETUNREACH, EHOSTUNREACH, ...) means the network is not there.
+	return CodeOf(err, WSAENETDOWN)
 }

@@ -2,6 +2,7 @@ package netio
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strconv"
@@ -49,6 +50,11 @@ type Options struct {
 	// IdleTimeout closes a connection with ReasonTimeout after that long
 	// without a byte read or written. 0 (the default) means no timeout.
 	IdleTimeout time.Duration
+	// DisableReuseAddr turns SO_REUSEADDR off on the listeners. By default
+	// it is on, so a runtime can listen again right away on a port whose
+	// old connections are still in TIME_WAIT (a restart); it never lets
+	// two live listeners share an address.
+	DisableReuseAddr bool
 }
 
 // DefaultMaxConns is the connection limit when Options.MaxConns is 0.
@@ -56,8 +62,15 @@ const DefaultMaxConns = 65536
 
 // EngineStats counts connections at the transport level.
 type EngineStats struct {
-	Open      int64  // connections open now
+	Open      int64  // connections open now (half-open ones excluded)
 	LimitHits uint64 // connections refused by MaxConns
+	// HalfOpen is the number of connections whose peer sent FIN and whose
+	// send side the application still holds (docs/SEMANTICS.md §5).
+	HalfOpen int64
+	// SendDropped counts bytes that a Send or Write accepted and that never
+	// reached the peer: the peer reset a half-open connection, a close's
+	// flush ran out of time, or the connection was already gone.
+	SendDropped uint64
 }
 
 // Listener is one listening address of an Engine.
@@ -107,14 +120,52 @@ type Engine struct {
 	stopping atomic.Bool
 	stopOnce sync.Once
 
-	open      atomic.Int64
-	limitHits atomic.Uint64
-	internal  *Listener // bound when no listener was declared (gnet needs one to dial)
+	open        atomic.Int64
+	limitHits   atomic.Uint64
+	sendDropped atomic.Uint64
+	internal    *Listener // bound when no listener was declared (gnet needs one to dial)
+
+	halfMu sync.Mutex             // guards halfs
+	halfs  map[*halfOpen]struct{} // half-open connections not yet closed
+	halfWG sync.WaitGroup         // their writer goroutines
 }
 
 // Stats returns the transport counters. Safe from any goroutine.
 func (e *Engine) Stats() EngineStats {
-	return EngineStats{Open: e.open.Load(), LimitHits: e.limitHits.Load()}
+	e.halfMu.Lock()
+	half := int64(len(e.halfs))
+	e.halfMu.Unlock()
+	return EngineStats{Open: e.open.Load(), LimitHits: e.limitHits.Load(), HalfOpen: half, SendDropped: e.sendDropped.Load()}
+}
+
+func (e *Engine) addHalf(h *halfOpen) {
+	e.halfMu.Lock()
+	if e.halfs == nil {
+		e.halfs = map[*halfOpen]struct{}{}
+	}
+	e.halfs[h] = struct{}{}
+	e.halfMu.Unlock()
+}
+
+func (e *Engine) removeHalf(h *halfOpen) {
+	e.halfMu.Lock()
+	delete(e.halfs, h)
+	e.halfMu.Unlock()
+}
+
+// closeHalfs closes every half-open connection gracefully and waits for
+// their writers (each bounded by HalfOpenFlushTimeout). Goroutine: Stop's.
+func (e *Engine) closeHalfs() {
+	e.halfMu.Lock()
+	hs := make([]*halfOpen, 0, len(e.halfs))
+	for h := range e.halfs {
+		hs = append(hs, h)
+	}
+	e.halfMu.Unlock()
+	for _, h := range hs {
+		h.close(false)
+	}
+	e.halfWG.Wait()
 }
 
 // LimitHit counts one limit close decided above the transport (inbound or
@@ -230,6 +281,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 	opts := []gnet.Option{
 		gnet.WithReusePort(false),
+		gnet.WithReuseAddr(!e.opts.DisableReuseAddr),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogLevel(logging.ErrorLevel),
 		gnet.WithLogger(gnetLogger{log: e.log()}),
@@ -259,11 +311,25 @@ func (e *Engine) Start(ctx context.Context) error {
 		if e.runErr == nil {
 			return ErrNetDown
 		}
-		return &OpError{Op: "Start", Code: CodeOf(e.runErr, WSAENETDOWN), Detail: e.runErr.Error()}
+		// gnet reports a bind failure as the *os.SyscallError of bind (or
+		// listen), errno inside: it stays in Err for errors.Is, and the
+		// code is its twin (WSAEADDRINUSE, WSAEADDRNOTAVAIL, ...).
+		return &OpError{Op: "Start", Code: startCode(e.runErr), Detail: e.runErr.Error(), Err: e.runErr}
 	case <-ctx.Done():
 		_ = e.Stop(context.Background())
 		return ctx.Err()
 	}
+}
+
+// startCode maps an error of gnet.Rotate to its Winsock code without reading
+// its text: a listener host name that does not resolve is
+// WSAHOST_NOT_FOUND, an errno its twin, anything else WSAENETDOWN.
+func startCode(err error) Code {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && !dnsErr.IsTimeout {
+		return WSAHOST_NOT_FOUND
+	}
+	return CodeOf(err, WSAENETDOWN)
 }
 
 func (e *Engine) log() *slog.Logger {
@@ -309,6 +375,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 			<-e.done
 			cancel()
 			<-stopped
+			// No loop runs now: close what outlived gnet (half-open
+			// connections), then report the engine stopped.
+			e.closeHalfs()
 			close(e.stopped)
 		}()
 	})
@@ -436,8 +505,21 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 			r = ReasonShutdown
 		} else {
 			r = closeCauseOf(err)
+			if r == ReasonPeerClose && resetPending(gc.Fd(), c.sendShut) {
+				// gnet says io.EOF also when epoll reports an error or a
+				// hang-up without readable data: the socket knows better.
+				r = ReasonPeerReset
+			}
 		}
 		c.reason = r
+	}
+	switch {
+	case r == ReasonPeerClose:
+		e.keepSendSide(c, gc)
+	case r == ReasonLocalClose || r == ReasonShutdown:
+		e.flushInBackground(gc)
+	default: // abortive: what gnet still holds is dropped with the connection
+		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
 	}
 	c.closed.Store(true)
 	e.open.Add(-1)
@@ -446,6 +528,50 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	e.h.OnClose(c, r)
 	return gnet.None
+}
+
+// keepSendSide makes c half-open after the peer's FIN: the descriptor is
+// duplicated before gnet closes it, and the bytes gnet has not written yet
+// move to the half-open queue, so nothing a Send accepted is lost. If FIN
+// was already sent, nothing is left to keep. Loop goroutine (OnClose).
+func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn) {
+	if c.sendShut {
+		return
+	}
+	residual, ok := takeOutbound(gc)
+	if !ok {
+		residual = nil
+		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
+	}
+	h := newHalfOpen(e, gc.Fd(), residual)
+	if h == nil {
+		return
+	}
+	if c.finPend {
+		c.finPend = false
+		_ = h.shutdownSend()
+	}
+	c.half = h
+	c.halfp.Store(h)
+}
+
+// flushInBackground keeps a gracefully closed connection's unsent bytes:
+// gnet writes what fits after OnClose and drops the rest, so the rest moves
+// to a half-open queue that is closed at once, which flushes it (within
+// HalfOpenFlushTimeout) and then closes, as closesocket's graceful linger
+// does. Loop goroutine (OnClose).
+func (e *Engine) flushInBackground(gc gnet.Conn) {
+	if gc.OutboundBuffered() == 0 {
+		return
+	}
+	residual, ok := takeOutbound(gc)
+	if !ok {
+		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
+		return
+	}
+	if h := newHalfOpen(e, gc.Fd(), residual); h != nil {
+		h.close(false)
+	}
 }
 
 // listenerFor finds the listener whose configured address gnet reports as

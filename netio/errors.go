@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"syscall"
 )
@@ -26,16 +27,20 @@ const (
 	WSAENOTSOCK       Code = 10038
 	WSAEMSGSIZE       Code = 10040
 	WSAENOPROTOOPT    Code = 10042
+	WSAEADDRINUSE     Code = 10048
+	WSAEADDRNOTAVAIL  Code = 10049
 	WSAENETDOWN       Code = 10050
 	WSAECONNABORTED   Code = 10053
 	WSAECONNRESET     Code = 10054
 	WSAENOBUFS        Code = 10055
+	WSAEISCONN        Code = 10056
 	WSAENOTCONN       Code = 10057
 	WSAESHUTDOWN      Code = 10058
 	WSAETIMEDOUT      Code = 10060
 	WSAECONNREFUSED   Code = 10061
 	WSANOTINITIALISED Code = 10093
 	WSAEDISCON        Code = 10101
+	WSAHOST_NOT_FOUND Code = 11001 // Winsock spells it with an underscore
 )
 
 // Named errors for errors.Is. Each is the Code itself, so
@@ -49,16 +54,20 @@ var (
 	ErrNotSock        error = WSAENOTSOCK
 	ErrMsgSize        error = WSAEMSGSIZE
 	ErrNoProtoOpt     error = WSAENOPROTOOPT
+	ErrAddrInUse      error = WSAEADDRINUSE
+	ErrAddrNotAvail   error = WSAEADDRNOTAVAIL
 	ErrNetDown        error = WSAENETDOWN
 	ErrConnAborted    error = WSAECONNABORTED
 	ErrConnReset      error = WSAECONNRESET
 	ErrNoBufs         error = WSAENOBUFS
+	ErrIsConn         error = WSAEISCONN
 	ErrNotConn        error = WSAENOTCONN
 	ErrShutdown       error = WSAESHUTDOWN
 	ErrTimedOut       error = WSAETIMEDOUT
 	ErrConnRefused    error = WSAECONNREFUSED
 	ErrNotInitialised error = WSANOTINITIALISED
 	ErrDiscon         error = WSAEDISCON
+	ErrHostNotFound   error = WSAHOST_NOT_FOUND
 )
 
 type codeInfo struct {
@@ -75,17 +84,28 @@ var codeTable = map[Code]codeInfo{
 	WSAENOTSOCK:       {"WSAENOTSOCK", syscall.ENOTSOCK, "not a live socket"},
 	WSAEMSGSIZE:       {"WSAEMSGSIZE", syscall.EMSGSIZE, "message too long"},
 	WSAENOPROTOOPT:    {"WSAENOPROTOOPT", syscall.ENOPROTOOPT, "option not supported by the protocol"},
+	WSAEADDRINUSE:     {"WSAEADDRINUSE", syscall.EADDRINUSE, "address already in use"},
+	WSAEADDRNOTAVAIL:  {"WSAEADDRNOTAVAIL", syscall.EADDRNOTAVAIL, "address not available"},
 	WSAENETDOWN:       {"WSAENETDOWN", syscall.ENETDOWN, "network subsystem is down"},
 	WSAECONNABORTED:   {"WSAECONNABORTED", syscall.ECONNABORTED, "connection aborted locally"},
 	WSAECONNRESET:     {"WSAECONNRESET", syscall.ECONNRESET, "connection reset by peer"},
 	WSAENOBUFS:        {"WSAENOBUFS", syscall.ENOBUFS, "no buffer space: limit reached"},
+	WSAEISCONN:        {"WSAEISCONN", syscall.EISCONN, "socket is already connected"},
 	WSAENOTCONN:       {"WSAENOTCONN", syscall.ENOTCONN, "socket is not connected"},
 	WSAESHUTDOWN:      {"WSAESHUTDOWN", syscall.ESHUTDOWN, "socket has been shut down in that direction"},
 	WSAETIMEDOUT:      {"WSAETIMEDOUT", syscall.ETIMEDOUT, "timed out"},
 	WSAECONNREFUSED:   {"WSAECONNREFUSED", syscall.ECONNREFUSED, "connection refused"},
 	WSANOTINITIALISED: {"WSANOTINITIALISED", 0, "runtime not started or already stopped"},
 	WSAEDISCON:        {"WSAEDISCON", 0, "graceful shutdown in progress"},
+	WSAHOST_NOT_FOUND: {"WSAHOST_NOT_FOUND", 0, "host not found"},
 }
+
+// Code and *OpError are net.Errors, so code written against net (for
+// example a check of Timeout()) works on the runtime's errors.
+var (
+	_ net.Error = WSAETIMEDOUT
+	_ net.Error = (*OpError)(nil)
+)
 
 // Name returns the Winsock name ("WSAENOTCONN"), "" for OK, and
 // "WSA<number>" for a code outside the table.
@@ -129,6 +149,17 @@ func (c Code) Is(target error) bool {
 	return false
 }
 
+// Timeout implements net.Error: true exactly for WSAETIMEDOUT.
+func (c Code) Timeout() bool { return c == WSAETIMEDOUT }
+
+// Temporary implements net.Error: true for WSAEWOULDBLOCK and WSAETIMEDOUT,
+// the codes after which the same operation may succeed if retried.
+//
+// Deprecated: package net deprecates Temporary (its meaning is ill-defined);
+// it is here only because net.Error requires it. Test for the code instead
+// (errors.Is(err, ErrWouldBlock)), or call Timeout.
+func (c Code) Temporary() bool { return c == WSAEWOULDBLOCK || c == WSAETIMEDOUT }
+
 // Err returns nil for OK and c otherwise, so a reply's code can be returned
 // directly as a Go error.
 func (c Code) Err() error {
@@ -139,13 +170,19 @@ func (c Code) Err() error {
 }
 
 // OpError is the error returned by socket operations: the operation, the
-// socket's numeric id (0 when unknown) and the Winsock code. It unwraps to its
-// Code, so errors.Is works through it.
+// socket's numeric id (0 when unknown), the Winsock code and, optionally, the
+// underlying cause. It unwraps to its Code and to Err, so errors.Is and
+// errors.As work through it for both: errors.Is(err, ErrAddrInUse) and
+// errors.Is(err, syscall.EADDRINUSE) for a bind error, errors.As(err,
+// &dnsErr) for a *net.DNSError, errors.Is(err, context.Canceled) for a
+// cancelled call. The Code comes first, so CodeOf and errors.As(err, &code)
+// see the OpError's own code.
 type OpError struct {
 	Op     string // "RecvDisconnect", "Send", ...
 	Socket uint64 // numeric socket id, 0 when the socket is unknown
 	Code   Code
 	Detail string // optional human detail; never parse it
+	Err    error  // optional underlying cause (an errno, a *net.DNSError, ctx.Err()); nil when none
 }
 
 // Error implements error.
@@ -161,8 +198,22 @@ func (e *OpError) Error() string {
 	return s
 }
 
-// Unwrap returns the Code.
-func (e *OpError) Unwrap() error { return e.Code }
+// Unwrap returns the Code, followed by Err when it is set.
+func (e *OpError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Code}
+	}
+	return []error{e.Code, e.Err}
+}
+
+// Timeout implements net.Error: the Code's Timeout (true exactly for
+// WSAETIMEDOUT).
+func (e *OpError) Timeout() bool { return e.Code.Timeout() }
+
+// Temporary implements net.Error: the Code's Temporary.
+//
+// Deprecated: see Code.Temporary.
+func (e *OpError) Temporary() bool { return e.Code.Temporary() }
 
 // CodeOf extracts the Winsock code of err: OK for nil, the Code of a wrapped
 // Code, the twin of a wrapped syscall errno, and fallback otherwise.

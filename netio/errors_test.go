@@ -1,14 +1,17 @@
 package netio
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // codeCases is SEMANTICS §2's table, plus WSAEMSGSIZE which the runtime also
@@ -28,16 +31,20 @@ var codeCases = []struct {
 	{WSAENOTSOCK, 10038, "WSAENOTSOCK", ErrNotSock, syscall.ENOTSOCK},
 	{WSAEMSGSIZE, 10040, "WSAEMSGSIZE", ErrMsgSize, syscall.EMSGSIZE},
 	{WSAENOPROTOOPT, 10042, "WSAENOPROTOOPT", ErrNoProtoOpt, syscall.ENOPROTOOPT},
+	{WSAEADDRINUSE, 10048, "WSAEADDRINUSE", ErrAddrInUse, syscall.EADDRINUSE},
+	{WSAEADDRNOTAVAIL, 10049, "WSAEADDRNOTAVAIL", ErrAddrNotAvail, syscall.EADDRNOTAVAIL},
 	{WSAENETDOWN, 10050, "WSAENETDOWN", ErrNetDown, syscall.ENETDOWN},
 	{WSAECONNABORTED, 10053, "WSAECONNABORTED", ErrConnAborted, syscall.ECONNABORTED},
 	{WSAECONNRESET, 10054, "WSAECONNRESET", ErrConnReset, syscall.ECONNRESET},
 	{WSAENOBUFS, 10055, "WSAENOBUFS", ErrNoBufs, syscall.ENOBUFS},
+	{WSAEISCONN, 10056, "WSAEISCONN", ErrIsConn, syscall.EISCONN},
 	{WSAENOTCONN, 10057, "WSAENOTCONN", ErrNotConn, syscall.ENOTCONN},
 	{WSAESHUTDOWN, 10058, "WSAESHUTDOWN", ErrShutdown, syscall.ESHUTDOWN},
 	{WSAETIMEDOUT, 10060, "WSAETIMEDOUT", ErrTimedOut, syscall.ETIMEDOUT},
 	{WSAECONNREFUSED, 10061, "WSAECONNREFUSED", ErrConnRefused, syscall.ECONNREFUSED},
 	{WSANOTINITIALISED, 10093, "WSANOTINITIALISED", ErrNotInitialised, 0},
 	{WSAEDISCON, 10101, "WSAEDISCON", ErrDiscon, 0},
+	{WSAHOST_NOT_FOUND, 11001, "WSAHOST_NOT_FOUND", ErrHostNotFound, 0},
 }
 
 // TestCodeTableComplete guards codeCases: every code in the package table
@@ -133,7 +140,7 @@ func TestCodes(t *testing.T) {
 // TestCodesWithoutTwin checks that the codes without a POSIX twin match no
 // errno at all.
 func TestCodesWithoutTwin(t *testing.T) {
-	for _, c := range []Code{WSANOTINITIALISED, WSAEDISCON} {
+	for _, c := range []Code{WSANOTINITIALISED, WSAEDISCON, WSAHOST_NOT_FOUND} {
 		if c.Errno() != 0 {
 			t.Errorf("%s: Errno() = %v, want 0", c.Name(), c.Errno())
 		}
@@ -236,8 +243,8 @@ func TestOpError(t *testing.T) {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("Error() = %q\n want %q", got, tc.want)
 		}
-		if got := tc.err.Unwrap(); got != error(tc.err.Code) {
-			t.Errorf("Unwrap() = %v, want %v", got, tc.err.Code)
+		if got := tc.err.Unwrap(); len(got) != 1 || got[0] != error(tc.err.Code) {
+			t.Errorf("Unwrap() = %v, want [%v]", got, tc.err.Code)
 		}
 		var c Code
 		if !errors.As(tc.err, &c) || c != tc.err.Code {
@@ -329,6 +336,287 @@ func TestCodeOfErrnoZero(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		if got := CodeOf(syscall.Errno(0), WSAENETDOWN); got != WSAENETDOWN {
 			t.Fatalf("CodeOf(Errno(0)) = %v, want the fallback", got)
+		}
+	}
+}
+
+// unresolvableHost is a host name under the reserved .invalid TLD whose first
+// label is longer than DNS allows (63 octets): every resolver (Go's and the
+// C library's) rejects it locally, so the lookup fails at once and no query
+// leaves the machine. A plain "nohost.invalid" would be sent to the
+// configured name server.
+var unresolvableHost = strings.Repeat("x", 64) + ".invalid"
+
+// TestCodeNetError checks that every Code and every *OpError is a net.Error
+// whose Timeout is true exactly for WSAETIMEDOUT and whose (deprecated)
+// Temporary is true for WSAEWOULDBLOCK and WSAETIMEDOUT.
+func TestCodeNetError(t *testing.T) {
+	all := append([]Code{OK, Code(12345)}, func() []Code {
+		var cs []Code
+		for _, tc := range codeCases {
+			cs = append(cs, tc.code)
+		}
+		return cs
+	}()...)
+	for _, c := range all {
+		wantTimeout := c == WSAETIMEDOUT
+		wantTemp := c == WSAETIMEDOUT || c == WSAEWOULDBLOCK
+		for _, e := range []struct {
+			what string
+			err  error
+		}{
+			{"code", c},
+			{"*OpError", &OpError{Op: "Dial", Code: c}},
+			{"*OpError with a cause", &OpError{Op: "Dial", Code: c, Err: errors.New("cause")}},
+			{"fmt %w of *OpError", fmt.Errorf("x: %w", &OpError{Op: "Dial", Code: c})},
+		} {
+			var ne net.Error
+			if !errors.As(e.err, &ne) {
+				t.Errorf("%s %v: not a net.Error", e.what, c.Name())
+				continue
+			}
+			// Temporary is deprecated by net but part of the interface tested.
+			if ne.Timeout() != wantTimeout || ne.Temporary() != wantTemp {
+				t.Errorf("%s %v: Timeout() = %v, Temporary() = %v; want %v, %v",
+					e.what, c.Name(), ne.Timeout(), ne.Temporary(), wantTimeout, wantTemp)
+			}
+		}
+		if got := os.IsTimeout(c); got != wantTimeout {
+			t.Errorf("os.IsTimeout(%v) = %v, want %v", c.Name(), got, wantTimeout)
+		}
+	}
+}
+
+// TestOpErrorCause checks that an *OpError with Err set matches both its
+// code (and the code's twin) and its cause, that CodeOf and errors.As see the
+// OpError's own code first, and that Error() is unchanged by the cause.
+func TestOpErrorCause(t *testing.T) {
+	bindErr := os.NewSyscallError("bind", syscall.EADDRINUSE)
+	dnsErr := &net.DNSError{Err: "no such host", Name: "nohost.invalid", IsNotFound: true}
+	inner := &OpError{Op: "inner", Code: WSAECONNRESET}
+	tests := []struct {
+		name    string
+		err     *OpError
+		is      []error // errors.Is must hold for each
+		isNot   []error // and must not for these
+		code    Code    // CodeOf and errors.As(*Code)
+		asDNS   bool    // errors.As(*net.DNSError) holds
+		timeout bool
+	}{
+		{"bind errno", &OpError{Op: "Start", Code: WSAEADDRINUSE, Err: bindErr},
+			[]error{ErrAddrInUse, syscall.EADDRINUSE, bindErr}, []error{ErrAddrNotAvail, syscall.EADDRNOTAVAIL},
+			WSAEADDRINUSE, false, false},
+		{"dns", &OpError{Op: "Dial", Code: WSAHOST_NOT_FOUND, Err: fmt.Errorf("dial tcp: %w", dnsErr)},
+			[]error{ErrHostNotFound, dnsErr}, []error{ErrTimedOut, ErrInvalid},
+			WSAHOST_NOT_FOUND, true, false},
+		{"cancelled", &OpError{Op: "Dial", Code: WSAECONNABORTED, Err: context.Canceled},
+			[]error{context.Canceled, ErrConnAborted}, []error{context.DeadlineExceeded, ErrTimedOut, syscall.ETIMEDOUT},
+			WSAECONNABORTED, false, false},
+		{"deadline", &OpError{Op: "Dial", Code: WSAETIMEDOUT, Err: context.DeadlineExceeded},
+			[]error{context.DeadlineExceeded, ErrTimedOut, syscall.ETIMEDOUT}, []error{context.Canceled},
+			WSAETIMEDOUT, false, true},
+		{"cause holds another code", &OpError{Op: "outer", Code: WSAENETDOWN, Err: inner},
+			[]error{ErrNetDown, ErrConnReset, inner}, nil,
+			WSAENETDOWN, false, false},
+		{"no cause", &OpError{Op: "Send", Code: WSAESHUTDOWN},
+			[]error{ErrShutdown, syscall.ESHUTDOWN}, []error{context.Canceled},
+			WSAESHUTDOWN, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, err := range []error{tc.err, fmt.Errorf("wrapped: %w", tc.err)} {
+				for _, target := range tc.is {
+					if !errors.Is(err, target) {
+						t.Errorf("errors.Is(%v, %v) = false", err, target)
+					}
+				}
+				for _, target := range tc.isNot {
+					if errors.Is(err, target) {
+						t.Errorf("errors.Is(%v, %v) = true", err, target)
+					}
+				}
+				if got := CodeOf(err, WSAEINVAL); got != tc.code {
+					t.Errorf("CodeOf = %v, want %v", got, tc.code)
+				}
+				var c Code
+				if !errors.As(err, &c) || c != tc.code {
+					t.Errorf("errors.As(*Code) = %v, want %v", c, tc.code)
+				}
+				var d *net.DNSError
+				if got := errors.As(err, &d); got != tc.asDNS {
+					t.Errorf("errors.As(*net.DNSError) = %v, want %v", got, tc.asDNS)
+				}
+				var ne net.Error
+				if !errors.As(err, &ne) || ne.Timeout() != tc.timeout {
+					t.Errorf("net.Error Timeout = %v, want %v", ne != nil && ne.Timeout(), tc.timeout)
+				}
+			}
+			want := 1
+			if tc.err.Err != nil {
+				want = 2
+			}
+			if got := tc.err.Unwrap(); len(got) != want || got[0] != error(tc.err.Code) || (want == 2 && got[1] != tc.err.Err) {
+				t.Errorf("Unwrap() = %v, want the code then the cause", got)
+			}
+			// The message is the code's; the cause adds nothing to it.
+			if got, bare := tc.err.Error(), (&OpError{Op: tc.err.Op, Code: tc.err.Code}).Error(); got != bare {
+				t.Errorf("Error() = %q, want %q", got, bare)
+			}
+		})
+	}
+}
+
+// TestDialCode maps the errors net.Dialer returns (built the way net builds
+// them) to Winsock codes: DNS failures are WSAHOST_NOT_FOUND, a cancelled
+// context is never a timeout, timeouts stay WSAETIMEDOUT.
+func TestDialCode(t *testing.T) {
+	dial := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: err} }
+	sys := func(errno syscall.Errno) error { return dial(os.NewSyscallError("connect", errno)) }
+	tests := []struct {
+		name string
+		err  error
+		want Code
+	}{
+		{"dns not found", dial(&net.DNSError{Err: "no such host", Name: "a.invalid", IsNotFound: true}), WSAHOST_NOT_FOUND},
+		{"dns server failure", dial(&net.DNSError{Err: "server misbehaving", Name: "a.invalid", Server: "127.0.0.53:53", IsTemporary: true}), WSAHOST_NOT_FOUND},
+		{"dns timeout", dial(&net.DNSError{Err: "i/o timeout", Name: "a.invalid", IsTimeout: true}), WSAETIMEDOUT},
+		{"dns cancelled", dial(&net.DNSError{Err: "operation was canceled", Name: "a.invalid", UnwrapErr: context.Canceled}), WSAECONNABORTED},
+		{"dns deadline", dial(&net.DNSError{Err: "i/o timeout", Name: "a.invalid", IsTimeout: true, UnwrapErr: context.DeadlineExceeded}), WSAETIMEDOUT},
+		{"ctx cancelled", dial(fmt.Errorf("operation was canceled: %w", context.Canceled)), WSAECONNABORTED},
+		{"ctx deadline", dial(context.DeadlineExceeded), WSAETIMEDOUT},
+		{"deadline", dial(os.ErrDeadlineExceeded), WSAETIMEDOUT},
+		{"ETIMEDOUT", sys(syscall.ETIMEDOUT), WSAETIMEDOUT},
+		{"refused", sys(syscall.ECONNREFUSED), WSAECONNREFUSED},
+		{"not local", sys(syscall.EADDRNOTAVAIL), WSAEADDRNOTAVAIL},
+		{"reset", sys(syscall.ECONNRESET), WSAECONNRESET},
+		{"unreachable", sys(syscall.ENETUNREACH), WSAENETDOWN},
+		{"host unreachable", sys(syscall.EHOSTUNREACH), WSAENETDOWN},
+		{"address error", dial(&net.AddrError{Err: "missing port in address", Addr: "x"}), WSAEINVAL},
+		{"unrelated", errors.New("boom"), WSAENETDOWN},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := dialCode(tc.err); got != tc.want {
+				t.Errorf("dialCode(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestEngineDialErrors dials with a real engine (loopback only) and checks
+// the error each failure returns: its code, its cause, and that a cancelled
+// context is reported as itself and never as a timeout.
+func TestEngineDialErrors(t *testing.T) {
+	e, _ := startEngine(t, newTestHandler(t))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	var dnsErr *net.DNSError
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		addr    string
+		code    Code
+		is      []error
+		isNot   []error
+		timeout bool
+		dns     bool
+	}{
+		{"refused", context.Background(), closed, WSAECONNREFUSED,
+			[]error{ErrConnRefused, syscall.ECONNREFUSED}, []error{context.Canceled}, false, false},
+		{"host not found", context.Background(), net.JoinHostPort(unresolvableHost, "80"), WSAHOST_NOT_FOUND,
+			[]error{ErrHostNotFound}, []error{ErrInvalid, ErrTimedOut}, false, true},
+		{"cancelled", cancelled, closed, WSAECONNABORTED,
+			[]error{context.Canceled}, []error{ErrTimedOut, syscall.ETIMEDOUT, context.DeadlineExceeded}, false, false},
+		{"deadline", expired, closed, WSAETIMEDOUT,
+			[]error{ErrTimedOut, syscall.ETIMEDOUT, context.DeadlineExceeded}, []error{context.Canceled}, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			err := e.Dial(tc.ctx, tc.addr, "owner")
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("Dial took %v", d)
+			}
+			var op *OpError
+			if !errors.As(err, &op) || op.Code != tc.code || op.Err == nil {
+				t.Fatalf("Dial = %#v, want an *OpError with %v and its cause", err, tc.code)
+			}
+			for _, target := range tc.is {
+				if !errors.Is(err, target) {
+					t.Errorf("errors.Is(%v, %v) = false", err, target)
+				}
+			}
+			for _, target := range tc.isNot {
+				if errors.Is(err, target) {
+					t.Errorf("errors.Is(%v, %v) = true", err, target)
+				}
+			}
+			var ne net.Error
+			if !errors.As(err, &ne) || ne.Timeout() != tc.timeout {
+				t.Errorf("Timeout() = %v, want %v", ne != nil && ne.Timeout(), tc.timeout)
+			}
+			if got := errors.As(err, &dnsErr); got != tc.dns {
+				t.Errorf("errors.As(*net.DNSError) = %v, want %v", got, tc.dns)
+			}
+		})
+	}
+}
+
+// TestEngineStartBindErrors checks that a bind failure keeps its errno: the
+// error matches both the errno and the Winsock code, and CodeOf sees it.
+func TestEngineStartBindErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name  string
+		addr  string
+		code  Code
+		errno syscall.Errno
+	}{
+		{"in use", busy.Addr().String(), WSAEADDRINUSE, syscall.EADDRINUSE},
+		// TEST-NET-1 (RFC 5737) is assigned to no interface here: bind
+		// fails, and no packet is ever sent to it.
+		{"not local", "192.0.2.1:0", WSAEADDRNOTAVAIL, syscall.EADDRNOTAVAIL},
+	}
+	for _, tc := range tests {
+		for _, disable := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/DisableReuseAddr=%v", tc.name, disable), func(t *testing.T) {
+				e := NewEngine(newTestHandler(t), Options{EventLoops: 1, DisableReuseAddr: disable})
+				if _, err := e.Listen(tc.addr); err != nil {
+					t.Fatal(err)
+				}
+				err := e.Start(context.Background())
+				defer func() {
+					if err := e.Stop(context.Background()); err != nil {
+						t.Errorf("Stop after a failed Start: %v", err)
+					}
+				}()
+				var op *OpError
+				if !errors.As(err, &op) || op.Op != "Start" || op.Code != tc.code {
+					t.Fatalf("Start = %v, want an *OpError from Start with %v", err, tc.code)
+				}
+				if !errors.Is(err, tc.errno) || !errors.Is(err, tc.code) {
+					t.Errorf("errors.Is(%v, %v / %v) = false", err, tc.errno, tc.code.Name())
+				}
+				var errno syscall.Errno
+				if !errors.As(op.Err, &errno) || errno != tc.errno {
+					t.Errorf("cause %v does not hold the errno %v", op.Err, tc.errno)
+				}
+				if got := CodeOf(err, WSAENETDOWN); got != tc.code {
+					t.Errorf("CodeOf = %v, want %v", got, tc.code)
+				}
+			})
 		}
 	}
 }

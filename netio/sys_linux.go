@@ -25,3 +25,26 @@ func localTCPAddr(fd int) (*net.TCPAddr, error) {
 }
 
 func closeFD(fd int) { _ = unix.Close(fd) }
+
+// resetPending reports whether the socket on fd was reset rather than
+// closed gracefully by its peer: a pending socket error (ECONNRESET, or
+// EPIPE for a reset after the peer's FIN), or, while this side has sent no
+// FIN, the TCP state CLOSE, which only a reset reaches from there (after our
+// own FIN, the peer's FIN also ends in CLOSE). Loop only, from OnClose,
+// while gnet's descriptor is still open.
+func resetPending(fd int, finSent bool) bool {
+	if soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && soErr != 0 {
+		return true
+	}
+	if finSent {
+		return false
+	}
+	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return false // not TCP (or gone): nothing better to go on
+	}
+	return info.State == tcpStateClose
+}
+
+// tcpStateClose is Linux's TCP_CLOSE (include/net/tcp_states.h).
+const tcpStateClose = 7

@@ -246,11 +246,17 @@ func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 				info, err := s.rt.Info(ctx5(t), pid)
 				return err == nil && info.QueuedIn == int64(queued)
 			})
-			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
-				t.Fatalf("RecvDisconnect: %v", err)
-			}
+			// The ban takes effect when its reply is sent, and "first" is in
+			// the handler right now: the ban applies at once (queued bytes
+			// purged, reset under BanReset), but the reply waits for that
+			// delivery to return (docs/SEMANTICS.md §3.10).
+			replied := make(chan error, 1)
+			go func() {
+				_, err := s.rt.RecvDisconnect(ctx5(t), pid)
+				replied <- err
+			}()
 			if policy == actors.BanReset {
-				// Queued data at ban time: reset right then (SEMANTICS §3.3).
+				// Queued data at ban time: reset right then (docs/SEMANTICS.md §3.3).
 				ev := s.rec.CloseEvent(t, id)
 				if ev.Reason != "recv-ban" || ev.Code != uint32(netio.WSAECONNABORTED) {
 					t.Fatalf("FD_CLOSE = %v", ev)
@@ -258,13 +264,20 @@ func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 				if err := readUntilErr(c); !isReset(err) {
 					t.Fatalf("client err = %v, want ECONNRESET", err)
 				}
-			}
-			h.release <- struct{}{} // let "first" finish
-			if policy == actors.BanDiscard {
+			} else {
 				waitFor(t, "queued bytes counted as banned", func() bool {
 					info, err := s.rt.Info(ctx5(t), pid)
 					return err == nil && info.BannedBytes == uint64(queued)
 				})
+			}
+			select {
+			case err := <-replied:
+				t.Fatalf("RecvDisconnect replied (%v) while a delivery taken before the ban was still in the handler", err)
+			default:
+			}
+			h.release <- struct{}{} // let "first" finish
+			if err := <-replied; err != nil {
+				t.Fatalf("RecvDisconnect: %v", err)
 			}
 			if got := h.received.Load(); got != int64(len("first")) {
 				t.Fatalf("handler received %d bytes, want only the %d before the ban", got, len("first"))

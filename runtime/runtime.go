@@ -49,6 +49,11 @@ type Options struct {
 	// IdleTimeout closes a socket with FD_CLOSE 10060 "timeout" after that
 	// long without a byte in either direction. 0 (the default) disables it.
 	IdleTimeout time.Duration
+	// DisableReuseAddr turns SO_REUSEADDR off on the listeners. By default
+	// it is on, so a restarted runtime can listen again at once on a port
+	// whose old connections are still in TIME_WAIT; without it Start fails
+	// with WSAEADDRINUSE until they expire.
+	DisableReuseAddr bool
 	// Logger gets anomalies such as handler panics; nil means slog.Default().
 	Logger *slog.Logger
 	// ActorSystem lets the caller bring a configured system (for example
@@ -111,10 +116,11 @@ func New(opts Options) (*Runtime, error) {
 		SendLowWater:  opts.SendLowWater,
 	})
 	rt.eng = netio.NewEngine(rt.host, netio.Options{
-		EventLoops:  opts.EventLoops,
-		Logger:      opts.Logger,
-		MaxConns:    opts.MaxConns,
-		IdleTimeout: opts.IdleTimeout,
+		EventLoops:       opts.EventLoops,
+		Logger:           opts.Logger,
+		MaxConns:         opts.MaxConns,
+		IdleTimeout:      opts.IdleTimeout,
+		DisableReuseAddr: opts.DisableReuseAddr,
 	})
 	rt.Caller = actors.Caller{System: rt.system, Timeout: opts.RequestTimeout}
 	return rt, nil
@@ -219,9 +225,13 @@ func (rt *Runtime) shutdown() {
 // Dial connects to addr ("tcp://host:port") on the runtime's event loops and
 // returns the new socket's PID at once; FD_CONNECT (to h, to
 // opts.Subscribers and to runtime-wide subscribers) ends the dial with 0 or
-// WSAECONNREFUSED, WSAETIMEDOUT or WSAENETDOWN. ctx and opts.Timeout bound
-// the connect. Errors: WSAEINVAL for a bad address or handler,
-// WSANOTINITIALISED before Start or after Shutdown.
+// WSAECONNREFUSED, WSAETIMEDOUT, WSAHOST_NOT_FOUND, WSAEADDRNOTAVAIL or
+// WSAENETDOWN. ctx bounds only this call; DialOptions.Timeout (default 10 s)
+// bounds the connect, which a cancel of ctx after Dial returned does not
+// abort. Errors: ctx.Err() when ctx is already done (errors.Is(err,
+// context.Canceled) or context.DeadlineExceeded holds; no socket is made),
+// WSAEINVAL for a bad address or handler, WSANOTINITIALISED before Start or
+// after Shutdown.
 func (rt *Runtime) Dial(ctx context.Context, addr string, h actors.Handler, opts actors.DialOptions) (*actor.PID, error) {
 	rt.mu.Lock()
 	running := rt.state == stateRunning

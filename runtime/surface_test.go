@@ -210,8 +210,10 @@ func TestSendBackPressureAndFDWrite(t *testing.T) {
 			if err != nil || info.QueuedOut > hwm+int64(len(chunk)) {
 				t.Fatalf("queued out %d over the mark %d (%v)", info.QueuedOut, hwm, err)
 			}
-			if n := s.rec.Count(id, events.FDWrite); n != 0 {
-				t.Fatalf("FD_WRITE before draining")
+			// One FD_WRITE at open (the socket is writable from the start),
+			// none since the refusal.
+			if n := s.rec.Count(id, events.FDWrite); n != 1 {
+				t.Fatalf("%d FD_WRITE before draining, want only the one at open", n)
 			}
 			// Drain: FD_WRITE, then SendDisconnect flushes what is queued.
 			done := make(chan int64, 1)
@@ -219,7 +221,7 @@ func TestSendBackPressureAndFDWrite(t *testing.T) {
 				n, _ := io.Copy(io.Discard, c)
 				done <- n
 			}()
-			waitFor(t, "FD_WRITE", func() bool { return s.rec.Count(id, events.FDWrite) == 1 })
+			waitFor(t, "FD_WRITE", func() bool { return s.rec.Count(id, events.FDWrite) == 2 })
 			if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
 				t.Fatal(err)
 			}
@@ -274,8 +276,8 @@ func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
 				t.Fatal(err)
 			}
 			r, err := s.rt.System().Root.RequestFuture(pid, &actors.Connect{}, 5*time.Second).Result()
-			if err != nil || r.(*actors.ConnectResult).Code != uint32(netio.WSAEINVAL) {
-				t.Fatalf("Connect after RecvDisconnect: %v %v, want WSAEINVAL", r, err)
+			if err != nil || r.(*actors.ConnectResult).Code != uint32(netio.WSAEISCONN) {
+				t.Fatalf("Connect after RecvDisconnect: %v %v, want WSAEISCONN (circuit up)", r, err)
 			}
 			if err := s.rt.Close(ctx5(t), pid); err != nil {
 				t.Fatal(err)

@@ -61,6 +61,10 @@ type infoLine struct {
 // its Context (SetState). It never blocks, so it is correct under Inline
 // dispatch; every request it makes to its own socket (Info, RecvDisconnect)
 // is answered as a message to this handler, not waited for.
+//
+// Receive runs on the socket's event loop goroutine under Inline dispatch
+// and on protoactor's dispatcher under Pooled dispatch; either way one call
+// at a time per socket, so the lineState needs no lock.
 type protocol struct{}
 
 // Receive implements actors.Handler.
@@ -69,46 +73,77 @@ func (protocol) Receive(c *actors.Context) {
 	case *actors.Received:
 		stateOf(c).feed(c, m.Data)
 	case *actors.SocketInfo:
-		stateOf(c).info(c, m)
+		stateOf(c).fill(c, waitInfo, infoReply(m))
 	case *actors.RecvDisconnectResult:
-		st := stateOf(c)
+		line := []byte("OK SHUTRD " + strconv.Itoa(len(m.Data)))
 		if m.Code != 0 {
-			st.reply(c, []byte(errLine(netio.Code(m.Code))))
-		} else {
-			st.reply(c, []byte("OK SHUTRD "+strconv.Itoa(len(m.Data))))
+			line = []byte(errLine(netio.Code(m.Code)))
 		}
+		stateOf(c).fill(c, waitShutRd, line)
 		c.After(afterDelay, &afterTick{n: 1})
 	case *afterTick:
-		stateOf(c).reply(c, []byte("AFTER "+strconv.Itoa(m.n)))
+		stateOf(c).fill(c, waitTick, []byte("AFTER "+strconv.Itoa(m.n)))
 		if m.n < afterCount {
 			c.After(afterDelay, &afterTick{n: m.n + 1})
 		}
 	case *events.Event:
 		if m.EventKind() == events.FDClose {
-			// The circuit is gone: free the line buffer now rather than at
-			// release (the socket may linger).
-			st := stateOf(c)
-			st.buf, st.out = nil, nil
+			stateOf(c).closed(c, m)
 		}
 	}
 }
 
+// waitFor names what an answer slot is waiting for.
+type waitFor uint8
+
+const (
+	waitNone   waitFor = iota // nothing: the answer is complete
+	waitInfo                  // the *actors.SocketInfo of an INFO
+	waitShutRd                // the *actors.RecvDisconnectResult of a SHUTRD
+	waitTick                  // the afterTick of one "AFTER n" line of a SHUTRD
+)
+
+// answer is one slot of a socket's answer FIFO: what one command (or one
+// AFTER line) writes, in command order.
+type answer struct {
+	wait   waitFor // waitNone once the line is known
+	line   []byte  // the reply line, without "\n"; owned by the slot
+	silent bool    // write no line (ABORT)
+	then   any     // sent to the socket's own PID right after line: SendDisconnect, Close or Abort
+}
+
 // lineState is the per-socket protocol state. It is only touched by the
 // socket's handler, which never runs concurrently for one socket.
+//
+// Answers go out in command order, pipelined or not. A command answered
+// at once writes straight away when nothing is pending; a command whose
+// answer comes back asynchronously (INFO, SHUTRD) reserves a slot in
+// pending, every later answer queues behind it, and when the reply fills
+// the slot the completed prefix of pending is written.
 type lineState struct {
 	// buf holds the start of a line whose "\n" has not arrived yet; it
 	// never exceeds maxLine+1 bytes (a line may end in "\r").
 	buf []byte
 	// out is scratch space for building a reply line.
 	out []byte
+	// pending holds the answers not written yet, oldest first; its head
+	// is always waiting for a reply (a complete head is written at once).
+	pending []answer
 	// skipping is set while the rest of an overlong line is discarded.
 	skipping bool
 	// recvDone is set by SHUTRD: the handler reads no further input.
 	recvDone bool
-	// sendDone is set by SHUTWR: replies are dropped from then on.
+	// sendDone is set by SHUTWR: the replies of later commands are
+	// dropped (their CLOSE or ABORT still acts); answers queued before
+	// it still go out.
 	sendDone bool
-	// closing is set by CLOSE and ABORT: further input is ignored.
+	// closing is set by CLOSE and ABORT, and when the handler closes a
+	// half-closed socket itself: further input is ignored.
 	closing bool
+	// peerClosed is set by FD_CLOSE "peer-close" (the client sent FIN):
+	// the socket stays writable, and the handler closes it once pending
+	// is empty.
+	peerClosed bool
 }
 
 // stateOf returns the socket's lineState, creating it on first use.
@@ -195,41 +230,46 @@ func (st *lineState) exec(c *actors.Context, line []byte) {
 	switch string(cmd) {
 	case "INFO":
 		// The real Info message to the socket's own PID; the
-		// *actors.SocketInfo reply comes back to Receive.
+		// *actors.SocketInfo reply comes back to Receive and fills the
+		// slot reserved here.
+		st.push(c, answer{wait: waitInfo})
 		c.Request(c.Self(), &actors.Info{})
 	case "SHUTRD":
-		// RecvDisconnect as a request: the reply comes back to Receive
-		// as *actors.RecvDisconnectResult (a blocking future would
-		// deadlock an Inline loop). From here on the handler reads
-		// nothing more, not even the rest of this chunk.
+		// RecvDisconnect as a request, sent now: the ban must not wait
+		// for earlier answers. The reply comes back to Receive as
+		// *actors.RecvDisconnectResult (a blocking future would deadlock
+		// an Inline loop). From here on the handler reads nothing more,
+		// not even the rest of this chunk, so the AFTER lines are the
+		// last answers: their slots are reserved now too.
 		st.recvDone = true
 		st.buf, st.skipping = nil, false
+		st.push(c, answer{wait: waitShutRd})
+		for range afterCount {
+			st.push(c, answer{wait: waitTick})
+		}
 		c.Request(c.Self(), &actors.RecvDisconnect{})
 	case "SHUTWR":
-		st.reply(c, []byte("OK SHUTWR"))
-		// Replies written after this point could overtake the FIN (the
-		// SendDisconnect message is handled after this call returns), so
-		// the handler drops them itself rather than relying on
-		// ErrShutdown.
+		// The SendDisconnect goes out after "OK SHUTWR", hence after
+		// every earlier answer. Later answers could overtake the FIN
+		// (SendDisconnect is handled after this call returns), so the
+		// handler drops them itself rather than relying on ErrShutdown.
+		st.push(c, answer{line: []byte("OK SHUTWR"), then: &actors.SendDisconnect{}})
 		st.sendDone = true
-		c.Send(c.Self(), &actors.SendDisconnect{})
 	case "CLOSE":
-		st.reply(c, []byte("OK CLOSE"))
 		st.closing = true
-		c.Send(c.Self(), &actors.Close{})
+		st.push(c, answer{line: []byte("OK CLOSE"), then: &actors.Close{}})
 	case "ABORT":
 		st.closing = true
-		c.Send(c.Self(), &actors.Abort{})
+		st.push(c, answer{silent: true, then: &actors.Abort{}})
 	default:
 		st.reply(c, errUnknown)
 	}
 }
 
-// info writes the INFO reply.
-func (st *lineState) info(c *actors.Context, m *actors.SocketInfo) {
+// infoReply formats the INFO reply line from the socket's SocketInfo.
+func infoReply(m *actors.SocketInfo) []byte {
 	if m.Code != 0 {
-		st.reply(c, []byte(errLine(netio.Code(m.Code))))
-		return
+		return []byte(errLine(netio.Code(m.Code)))
 	}
 	line, err := json.Marshal(infoLine{
 		Socket:      m.Socket,
@@ -249,23 +289,99 @@ func (st *lineState) info(c *actors.Context, m *actors.SocketInfo) {
 		Listener:    m.ListenerId,
 	})
 	if err != nil {
-		st.reply(c, []byte(errLine(netio.WSAEINVAL)+" "+err.Error()))
-		return
+		return []byte(errLine(netio.WSAEINVAL) + " " + err.Error())
 	}
-	st.reply(c, line)
+	return line
 }
 
-// reply writes line and "\n" to the peer in one write, unless SHUTWR was
-// given. Write errors are ignored: a write after SendDisconnect fails with
-// ErrShutdown, one after the circuit closed with ErrNotConn, and a real
-// failure closes the connection, which FD_CLOSE reports.
+// reply answers the current command with line, in order. line is not
+// retained (it may be a view into the event loop's buffer).
 func (st *lineState) reply(c *actors.Context, line []byte) {
+	st.push(c, answer{line: line})
+}
+
+// push appends a to the answers: a complete answer with nothing pending
+// before it is written at once, anything else waits in pending (a.line is
+// copied there). After SHUTWR only the action of an answer is kept (the
+// Close of a CLOSE, the Abort of an ABORT): lines and slots are dropped.
+func (st *lineState) push(c *actors.Context, a answer) {
 	if st.sendDone {
+		if a.then == nil {
+			return
+		}
+		a = answer{silent: true, then: a.then}
+	}
+	if a.wait == waitNone && len(st.pending) == 0 {
+		st.write(c, a)
 		return
 	}
-	st.out = append(append(st.out[:0], line...), '\n')
-	_, _ = c.Write(st.out)
-	if cap(st.out) > 4<<10 {
-		st.out = nil // do not keep a large echo buffer around
+	a.line = bytes.Clone(a.line)
+	st.pending = append(st.pending, a)
+}
+
+// fill completes the oldest slot waiting for w with line, then writes the
+// completed prefix of pending. A reply with no slot (its command came
+// after SHUTWR, or the connection is gone) is dropped.
+func (st *lineState) fill(c *actors.Context, w waitFor, line []byte) {
+	for i := range st.pending {
+		if st.pending[i].wait == w {
+			st.pending[i].wait, st.pending[i].line = waitNone, line
+			st.flush(c)
+			return
+		}
+	}
+}
+
+// flush writes the answers at the head of pending until one still waits.
+// Once nothing is pending on a socket the client half-closed, it closes
+// the socket (gracefully: what was written is flushed, then FIN).
+func (st *lineState) flush(c *actors.Context) {
+	for len(st.pending) > 0 && st.pending[0].wait == waitNone {
+		a := st.pending[0]
+		st.pending[0] = answer{}
+		st.pending = st.pending[1:]
+		st.write(c, a)
+	}
+	if len(st.pending) == 0 {
+		st.pending = nil
+		if st.peerClosed && !st.closing {
+			st.closing = true
+			c.Send(c.Self(), &actors.Close{})
+		}
+	}
+}
+
+// closed handles the socket's FD_CLOSE. After "peer-close" (the client's
+// FIN) the socket stays writable: pending answers are still written and
+// the handler closes the socket after the last one. Any other reason
+// means nothing more can be written: pending answers are dropped.
+func (st *lineState) closed(c *actors.Context, ev *events.Event) {
+	st.buf = nil // no more input: free the line buffer now, not at release
+	if ev.GetReason() == netio.ReasonPeerClose.String() {
+		st.peerClosed = true
+		st.flush(c)
+		return
+	}
+	st.pending, st.out = nil, nil
+}
+
+// write writes a's line and "\n" to the peer in one write, then sends
+// a.then to the socket's own PID. Under Pooled dispatch both are queued in
+// the socket's mailbox in that order; under Inline the line is written now
+// and a.then is handled after Receive returns: either way the line goes
+// out before the FIN or RST. Write errors are ignored: a write after
+// SendDisconnect fails with ErrShutdown, one after the circuit closed
+// with ErrNotConn, and a real failure closes the connection, which
+// FD_CLOSE reports.
+func (st *lineState) write(c *actors.Context, a answer) {
+	if !a.silent {
+		st.out = append(append(st.out[:0], a.line...), '\n')
+		_, _ = c.Write(st.out)
+		if cap(st.out) > 4<<10 {
+			st.out = nil // do not keep a large echo buffer around
+		}
+	}
+	if a.then != nil {
+		c.Send(c.Self(), a.then)
 	}
 }

@@ -34,6 +34,13 @@
 // Anything else gets "ERR WSAEINVAL 10022 unknown command"; a line over
 // 64 KiB gets "ERR WSAEMSGSIZE 10040 line too long" and the rest of it is
 // discarded. Both leave the connection usable.
+//
+// Answers come in command order, also when commands are pipelined in one
+// write: an answer waits for the asynchronous ones (INFO, SHUTRD and its
+// AFTER lines) of earlier commands, and SHUTWR, CLOSE and ABORT act only
+// once the answers before them are written. A client that half-closes
+// after its commands (shutdown(SHUT_WR), `nc -N`) still gets every
+// answer; the server closes the connection after the last one.
 package main
 
 import (

@@ -293,6 +293,20 @@ func (c *client) roundTrip(cmd, want string) {
 	c.expect(want)
 }
 
+// expectInfo reads one line and checks it is this socket's INFO reply.
+func (c *client) expectInfo() infoLine {
+	c.t.Helper()
+	line, err := c.readLine()
+	if err != nil {
+		c.t.Fatalf("reading the INFO reply: %v (got %.60q)", err, line)
+	}
+	var in infoLine
+	if err := json.Unmarshal([]byte(line), &in); err != nil || in.Socket != c.id {
+		c.t.Fatalf("got line %.80q (%v), want the INFO reply of socket %d", line, err, c.id)
+	}
+	return in
+}
+
 // expectEOF checks the server half-closed or closed gracefully.
 func (c *client) expectEOF() {
 	c.t.Helper()
@@ -351,6 +365,8 @@ var scenarios = []scenario{
 	{"abort", actors.BanReset, testAbort},
 	{"peer-close", actors.BanReset, testPeerClose},
 	{"shutdown", actors.BanReset, testShutdown},
+	{"pipelined", actors.BanReset, testPipelined},
+	{"half-close", actors.BanReset, testHalfClose},
 }
 
 // TestCommands runs every scenario against a fresh server, under Inline and
@@ -581,6 +597,89 @@ func testShutdown(t *testing.T, e *env) {
 		t.Fatal("no FD_CLOSE printed for the open socket when Shutdown returned")
 	}
 	c.expectEOF()
+}
+
+// testPipelined sends commands answered at once and commands answered
+// asynchronously (INFO, SHUTRD) in one write: the answers come in command
+// order, and SHUTWR and CLOSE act only after the answers before them.
+func testPipelined(t *testing.T, e *env) {
+	c := e.dial()
+	c.send("ECHO a\nINFO\nBOGUS\nECHO b\n")
+	c.expect("a")
+	c.expectInfo()
+	c.expect(errUnknownLine)
+	c.expect("b")
+	c.send("INFO\nINFO\nECHO c\r\nINFO\nECHO d\n")
+	c.expectInfo()
+	c.expectInfo()
+	c.expect("c")
+	c.expectInfo()
+	c.expect("d")
+	c.send("INFO\nCLOSE\nECHO too late\n")
+	c.expectInfo()
+	c.expect("OK CLOSE")
+	c.expectEOF()
+
+	// The FIN of SHUTWR follows the pending INFO; a CLOSE after it still
+	// closes, without a reply.
+	c2 := e.dial()
+	c2.send("INFO\nSHUTWR\nECHO dropped\nINFO\nCLOSE\n")
+	if in := c2.expectInfo(); in.SendShut {
+		t.Errorf("INFO before SHUTWR = %+v, want send_shut false", in)
+	}
+	c2.expect("OK SHUTWR")
+	c2.expectEOF()
+	ev := e.out.waitEvent(t, "FD_CLOSE", c2.id)
+	if ev.Code != 0 || ev.Reason != "local-close" || !ev.Local {
+		t.Fatalf("FD_CLOSE = %+v, want 0 local-close local", ev)
+	}
+
+	// SHUTRD's answers queue behind an INFO too.
+	c3 := e.dial()
+	c3.send("INFO\nECHO x\nSHUTRD\n")
+	c3.expectInfo()
+	c3.expect("x")
+	c3.expect("OK SHUTRD 0")
+	c3.expect("AFTER 1")
+	c3.expect("AFTER 2")
+	c3.expect("AFTER 3")
+}
+
+// testHalfClose is a client like `nc -N`: it sends its commands, then
+// shutdown(SHUT_WR), then reads to the end. The socket stays writable
+// after the FIN (FD_CLOSE peer-close), so every answer arrives, and the
+// handler closes the socket once they are out, long before the linger.
+func testHalfClose(t *testing.T, e *env) {
+	c := e.dial()
+	c.send("ECHO hi\nINFO\n")
+	start := time.Now()
+	if err := c.conn.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("hi")
+	c.expectInfo()
+	c.expectEOF()
+	if d := time.Since(start); d >= actors.DefaultLinger/2 {
+		t.Errorf("end-of-stream %v after the FIN, want the handler to close well before the %v linger", d, actors.DefaultLinger)
+	}
+	ev := e.out.waitEvent(t, "FD_CLOSE", c.id)
+	if ev.Code != 0 || ev.Reason != "peer-close" || ev.Local {
+		t.Fatalf("FD_CLOSE = %+v, want 0 peer-close remote", ev)
+	}
+
+	// The AFTER lines of a SHUTRD are pending answers too.
+	c2 := e.dial()
+	c2.send("INFO\nECHO x\nSHUTRD\n")
+	if err := c2.conn.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	c2.expectInfo()
+	c2.expect("x")
+	c2.expect("OK SHUTRD 0")
+	c2.expect("AFTER 1")
+	c2.expect("AFTER 2")
+	c2.expect("AFTER 3")
+	c2.expectEOF()
 }
 
 // ---- the command entry point ----

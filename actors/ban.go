@@ -1,0 +1,127 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/netio"
+)
+
+// The receive ban at the socket actor (docs/SEMANTICS.md §3).
+//
+// netio enforces the ban on the read path: once Conn.ShutdownRecv has run, no
+// byte read from the kernel reaches OnData. What netio cannot see is what was
+// read before and not yet consumed by the handler: the pull buffer (pull
+// mode) and the Received messages waiting in a pooled handler's queue. This
+// file is where those are settled, so that from the moment the
+// RecvDisconnect reply is sent no Received reaches any handler:
+//
+//   - Inline: the handler runs on the loop, and so does the ban, so every
+//     delivery has returned before the ban starts.
+//   - Pull: the buffer is emptied on the loop; Recv answers WSAESHUTDOWN.
+//   - Pooled: the drain goroutine takes a Received from the queue and marks
+//     it in flight under hmu; the ban sets hbanned and purges the queue under
+//     the same hmu. So either the ban came first (the Received is purged and
+//     never delivered) or the delivery did (and the reply is queued to go out
+//     right after that handler call returns). No interleaving of the two
+//     goroutines leaves a Received that starts after the reply.
+
+// replyOp is a reply queued on the pooled handler queue, sent by the drain
+// goroutine once the delivery in flight ahead of it has returned.
+type replyOp struct {
+	to  *actor.PID
+	msg any
+}
+
+// doRecvDisconnect applies the ban and builds the reply. Goroutine: the loop.
+func (s *socket) doRecvDisconnect(m *RecvDisconnect, closed bool) *RecvDisconnectResult {
+	if m == nil || m.BufferLen < 0 {
+		return &RecvDisconnectResult{Code: uint32(netio.WSAEINVAL)}
+	}
+	queued := s.dropPull() + s.banPooled()
+	if closed {
+		// §3.9: after FD_CLOSE it still succeeds and still bans. There is no
+		// circuit left to reset (FD_CLOSE was posted, and a half-open send
+		// side stays usable), so what was waiting is dropped and counted
+		// whatever the policy.
+		s.conn.ShutdownRecv(0)
+		s.conn.AddBanned(queued)
+		return &RecvDisconnectResult{}
+	}
+	if s.prof.policy == BanDiscard {
+		s.conn.AddBanned(queued)
+	}
+	// Under BanReset, queued bytes (these, or gnet's own buffer) reset the
+	// connection now: FD_CLOSE 10053 recv-ban; the reply still succeeds.
+	s.conn.ShutdownRecv(queued)
+	return &RecvDisconnectResult{}
+}
+
+// dropPull empties the pull buffer and returns how many unread bytes it
+// held. Goroutine: the loop.
+func (s *socket) dropPull() int {
+	x := s.x
+	if x == nil {
+		return 0
+	}
+	n := len(x.pull) - x.pullOff
+	x.pull, x.pullOff = nil, 0
+	return n
+}
+
+// banPooled puts the ban in force for the pooled hand-off: no Received is
+// taken from the queue from now on, and those waiting are dropped. It
+// returns the bytes dropped. Goroutine: the loop.
+func (s *socket) banPooled() int {
+	if !s.pooled() {
+		return 0
+	}
+	x := s.x
+	x.hmu.Lock()
+	defer x.hmu.Unlock()
+	if x.hbanned {
+		return 0
+	}
+	x.hbanned = true
+	dropped := 0
+	kept := x.hq[:0]
+	for _, m := range x.hq {
+		if r, ok := m.(*Received); ok {
+			dropped += len(r.Data)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(x.hq[len(kept):])
+	x.hq = kept
+	x.pendingIn.Add(-int64(dropped))
+	return dropped
+}
+
+// replyAfterDelivery sends a RecvDisconnect reply: at once, or, if a pooled
+// delivery taken before the ban is in the handler right now, first in the
+// queue so it leaves as soon as that handler call returns. Goroutine: the
+// loop.
+func (s *socket) replyAfterDelivery(to *actor.PID, msg any) {
+	if to == nil {
+		return
+	}
+	if s.pooled() {
+		x := s.x
+		x.hmu.Lock()
+		if x.delivering {
+			x.hq = append(x.hq, nil)
+			copy(x.hq[1:], x.hq)
+			x.hq[0] = replyOp{to: to, msg: msg}
+			x.hmu.Unlock()
+			return
+		}
+		x.hmu.Unlock()
+	}
+	s.reply(to, msg)
+}
+
+// dropBanned counts bytes the ban kept from the handler. Goroutine: any.
+func (s *socket) dropBanned(n int) {
+	s.x.pendingIn.Add(-int64(n))
+	s.conn.AddBanned(n)
+}

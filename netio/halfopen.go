@@ -1,0 +1,257 @@
+package netio
+
+import (
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// HalfOpenFlushTimeout bounds how long closing a half-open connection (one
+// whose peer sent FIN) waits for its queued bytes to reach the peer before
+// the descriptor is closed anyway; bytes still queued then are counted in
+// EngineStats.SendDropped.
+const HalfOpenFlushTimeout = 5 * time.Second
+
+// halfOpen is the send side of a connection whose peer has sent FIN
+// (docs/SEMANTICS.md §5). gnet closes its descriptor at end of stream; in
+// OnClose, while that descriptor is still open, the engine duplicates it,
+// so the socket stays open and writable until the application closes it.
+//
+// Writes go straight to the descriptor (non-blocking) while the kernel takes
+// them; what it does not take is queued for a writer goroutine that drives
+// the rest through Go's netpoller, so the event loop never blocks. The
+// writer is started only when a write would block: a half-open socket that
+// answers with one short write, or none, costs a dup and a close.
+//
+// Ownership: every field is guarded by mu. The methods are called by the
+// connection's owner (its event loop, or the goroutine that releases it
+// after the engine stopped) and by Engine.Stop; run is the writer goroutine.
+type halfOpen struct {
+	eng *Engine
+
+	mu       sync.Mutex
+	wake     sync.Cond
+	fd       int      // our duplicate of gnet's descriptor; -1 once closed
+	nc       net.Conn // the writer's own duplicate, once the writer runs
+	q        [][]byte // bytes waiting for the writer
+	queued   int      // bytes in q plus those the writer is writing
+	writing  bool     // the writer goroutine was started
+	fin      bool     // SendDisconnect asked: FIN once the queue drains
+	finDone  bool     // FIN sent
+	closeReq bool     // Close asked: no more writes, close once flushed
+	abort    bool     // the close is abortive (RST): drop what is queued
+	err      Code     // first write failure; later writes fail with it
+}
+
+// newHalfOpen duplicates fd (gnet's descriptor, about to be closed) and
+// queues residual, the bytes gnet had not written yet. Loop only (inside
+// OnClose). It returns nil when the descriptor cannot be duplicated.
+func newHalfOpen(e *Engine, fd int, residual []byte) *halfOpen {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		e.sendDropped.Add(uint64(len(residual)))
+		return nil
+	}
+	h := &halfOpen{eng: e, fd: dup}
+	h.wake.L = &h.mu
+	e.addHalf(h)
+	if len(residual) > 0 {
+		_, _ = h.write(residual)
+	}
+	return h
+}
+
+// write queues p for the peer. It returns len(p) once the bytes are written
+// or queued, or the error that ended the send side. p is not retained.
+func (h *halfOpen) write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.err != OK:
+		return 0, h.err
+	case h.fin || h.closeReq:
+		return 0, ErrShutdown
+	case len(p) == 0:
+		return 0, nil
+	}
+	n := 0
+	if !h.writing {
+		// Nothing queued: try the kernel first, without blocking.
+		var err error
+		n, err = unix.SendmsgN(h.fd, p, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+		if n < 0 {
+			n = 0
+		}
+		switch {
+		case err == nil && n == len(p):
+			return n, nil
+		case err != nil && err != unix.EAGAIN:
+			h.err = CodeOf(err, WSAECONNRESET)
+			return 0, h.err
+		}
+		if err := h.startWriter(); err != nil {
+			h.err = WSAENOBUFS
+			h.eng.sendDropped.Add(uint64(len(p) - n))
+			return n, h.err
+		}
+	}
+	cp := make([]byte, len(p)-n)
+	copy(cp, p[n:])
+	h.q = append(h.q, cp)
+	h.queued += len(cp)
+	h.wake.Signal()
+	return len(p), nil
+}
+
+// startWriter makes the writer's net.Conn and starts it. Called with mu held.
+func (h *halfOpen) startWriter() error {
+	dup, err := unix.FcntlInt(uintptr(h.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(dup), "half-open")
+	nc, err := net.FileConn(f) // duplicates again and registers with the netpoller
+	f.Close()
+	if err != nil {
+		return err
+	}
+	h.nc, h.writing = nc, true
+	h.eng.halfWG.Add(1)
+	go h.run(nc) // the writer goroutine: ends when closed, failed or aborted
+	return nil
+}
+
+// run is the writer goroutine: it writes the queue in order, sends FIN when
+// asked, and closes its descriptor when the connection is closed.
+func (h *halfOpen) run(nc net.Conn) {
+	defer h.eng.halfWG.Done()
+	defer nc.Close()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		for len(h.q) == 0 && !(h.fin && !h.finDone) && !h.closeReq && h.err == OK {
+			h.wake.Wait()
+		}
+		switch {
+		case h.err != OK || h.abort:
+			h.dropQueued()
+			return
+		case len(h.q) > 0:
+			bufs := net.Buffers(h.q)
+			h.q = nil
+			h.mu.Unlock()
+			n, err := bufs.WriteTo(nc) // blocks in the netpoller, not on a loop
+			h.mu.Lock()
+			h.queued = max(0, h.queued-int(n)) // an abort may have dropped them already
+			if err != nil && h.err == OK {
+				h.err = writeCode(err)
+			}
+		case h.fin && !h.finDone:
+			h.finDone = true
+			if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			}
+		default: // closeReq with everything written
+			return
+		}
+	}
+}
+
+// writeCode maps a writer error: the flush deadline becomes WSAETIMEDOUT,
+// anything else a reset.
+func writeCode(err error) Code {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return WSAETIMEDOUT
+	}
+	return CodeOf(err, WSAECONNRESET)
+}
+
+// dropQueued counts what will never be written. Called with mu held.
+func (h *halfOpen) dropQueued() {
+	if h.queued > 0 {
+		h.eng.sendDropped.Add(uint64(h.queued))
+	}
+	h.q, h.queued = nil, 0
+}
+
+// buffered returns the bytes accepted and not yet handed to the kernel.
+func (h *halfOpen) buffered() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.queued
+}
+
+// shutdownSend sends FIN once the queue has drained. Idempotent.
+func (h *halfOpen) shutdownSend() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.closeReq:
+		return ErrNotConn
+	case h.fin:
+		return nil
+	}
+	h.fin = true
+	if !h.writing {
+		h.finDone = true
+		if err := unix.Shutdown(h.fd, unix.SHUT_WR); err != nil {
+			// ENOTCONN here means the peer has reset the connection since.
+			h.err = WSAECONNRESET
+			return h.err
+		}
+		return nil
+	}
+	h.wake.Signal()
+	return nil
+}
+
+// sendDown reports whether the send side no longer takes bytes.
+func (h *halfOpen) sendDown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fin || h.closeReq || h.err != OK
+}
+
+// finSent reports whether FIN has gone out.
+func (h *halfOpen) finSent() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.finDone
+}
+
+// close ends the connection: gracefully (queued bytes flushed within
+// HalfOpenFlushTimeout, then FIN) or abortively (RST, queue dropped).
+// Idempotent; safe from any goroutine.
+func (h *halfOpen) close(abort bool) {
+	h.mu.Lock()
+	if h.closeReq {
+		h.mu.Unlock()
+		return
+	}
+	h.closeReq, h.abort = true, abort
+	fd, nc, writing := h.fd, h.nc, h.writing
+	h.fd = -1
+	if abort {
+		h.dropQueued()
+	}
+	h.wake.Signal()
+	h.mu.Unlock()
+
+	if abort {
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	if writing {
+		if abort {
+			_ = nc.Close() // unblocks the writer
+		} else {
+			_ = nc.SetWriteDeadline(time.Now().Add(HalfOpenFlushTimeout))
+		}
+	}
+	// The socket itself closes (FIN or RST) when the last duplicate does:
+	// this one now, the writer's once it has flushed.
+	_ = unix.Close(fd)
+	h.eng.removeHalf(h)
+}
