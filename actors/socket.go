@@ -134,9 +134,9 @@ func (s *socket) publish(ev *events.Event) {
 
 // internal control messages (never leave the process).
 type (
-	releaseNow   struct{}              // linger expired
-	writeOp      struct{ data []byte } // a pooled handler's Write
-	wantWrite    struct{}              // a pooled Write was refused: FD_WRITE owed
+	releaseNow struct{}              // linger expired
+	writeOp    struct{ data []byte } // a pooled handler's Write
+	wantWrite  struct{}              // a pooled Write was refused: FD_WRITE owed
 )
 
 func newSocket(h *Host, prof *profile, subs events.Subs, dialled bool) *socket {
