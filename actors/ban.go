@@ -25,6 +25,10 @@ import (
 //     right after that handler call returns). No interleaving of the two
 //     goroutines leaves a Received that starts after the reply.
 
+// banNow is Context.RecvDisconnect from a pooled handler: the ban runs on
+// the loop and its code comes back on done (buffered, size 1).
+type banNow struct{ done chan netio.Code }
+
 // replyOp is a reply queued on the pooled handler queue, sent by the drain
 // goroutine once the delivery in flight ahead of it has returned.
 type replyOp struct {

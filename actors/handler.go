@@ -224,6 +224,33 @@ func (c *Context) write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// RecvDisconnect applies the receive ban to this socket from its own
+// handler and returns the disconnect data (always empty for TCP): from its
+// return on, no *Received reaches this handler (docs/SEMANTICS.md §3).
+//
+// Under Inline dispatch it runs at once, on the loop. Under Pooled dispatch
+// it waits for the loop to apply the ban. Use it rather than a Caller (or
+// Runtime) RecvDisconnect on the handler's own socket: that request's reply
+// waits for the delivery in flight, which would be this very call.
+func (c *Context) RecvDisconnect() ([]byte, error) {
+	s := c.s
+	var code netio.Code
+	switch {
+	case s.conn == nil:
+		code = netio.WSAENOTCONN // a dial still connecting, or one that failed
+	case s.prof.dispatch == Inline:
+		code = netio.Code(s.doRecvDisconnect(&RecvDisconnect{}, s.closeEv != nil).Code) // event loop goroutine
+	default:
+		done := make(chan netio.Code, 1)
+		s.post(banNow{done: done}) // answered on the loop, or WSAENOTSOCK once released
+		code = <-done
+	}
+	if code != netio.OK {
+		return nil, &netio.OpError{Op: "RecvDisconnect", Socket: s.id, Code: code}
+	}
+	return nil, nil
+}
+
 // WriteString is Write for a string.
 func (c *Context) WriteString(str string) (int, error) { return c.Write([]byte(str)) }
 

@@ -16,6 +16,14 @@ func (h *Host) answerReleased(from *actor.PID, m any) {
 		h.sendSystem(w.Watcher, &actor.Terminated{Why: actor.TerminatedReason_NotFound})
 		return
 	}
+	if b, ok := msg.(banNow); ok {
+		code := netio.WSAENOTSOCK
+		if h.down.Load() {
+			code = netio.WSAENETDOWN
+		}
+		b.done <- code
+		return
+	}
 	if sender == nil {
 		return
 	}

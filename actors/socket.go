@@ -380,6 +380,10 @@ func (s *socket) handle(m any) {
 		s.armWrite()
 	case releaseNow:
 		s.release()
+	case banNow:
+		// The pooled handler's own RecvDisconnect: it is the delivery in
+		// flight, so the reply must not wait for it (ban.go).
+		msg.done <- netio.Code(s.doRecvDisconnect(&RecvDisconnect{}, closed).Code)
 	case nil:
 		s.reply(sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: "nil message"})
 	default:

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -330,5 +331,66 @@ func TestRecvBanUnderConcurrentStress(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// selfBan calls Context.RecvDisconnect when it sees "quit", then counts
+// every byte delivered after that call returned (there must be none).
+type selfBan struct {
+	banned   atomic.Bool
+	after    atomic.Int64
+	errs     chan error
+	errsOnce sync.Once
+}
+
+func (h *selfBan) Receive(c *actors.Context) {
+	m, ok := c.Message().(*actors.Received)
+	if !ok {
+		return
+	}
+	if h.banned.Load() {
+		h.after.Add(int64(len(m.Data)))
+		return
+	}
+	if bytes.Contains(m.Data, []byte("quit")) {
+		_, err := c.RecvDisconnect()
+		h.banned.Store(true)
+		h.errsOnce.Do(func() { h.errs <- err })
+	}
+}
+
+func TestContextRecvDisconnectFromTheHandler(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			h := &selfBan{errs: make(chan error, 1)}
+			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard, handler: h})
+			c := dial(t, s.addr)
+			pid := s.rt.SocketPID(s.rec.AcceptedFor(t, c).SocketId)
+			junk := bytes.Repeat([]byte("j"), 64<<10)
+			if _, err := c.Write(append([]byte("quit"), junk...)); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-h.errs:
+				if err != nil {
+					t.Fatalf("Context.RecvDisconnect: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Context.RecvDisconnect did not return (a pooled handler waiting on its own ban?)")
+			}
+			for i := 0; i < 16; i++ {
+				if _, err := c.Write(junk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "every byte after quit counted as banned", func() bool {
+				info, err := s.rt.Info(ctx5(t), pid)
+				return err == nil && info.RecvShut && info.BytesIn == uint64(4+17*len(junk)) &&
+					info.BannedBytes+uint64(h.after.Load()) >= 16*uint64(len(junk))
+			})
+			if n := h.after.Load(); n != 0 {
+				t.Fatalf("the handler got %d bytes after its own RecvDisconnect returned", n)
+			}
+		})
 	}
 }
