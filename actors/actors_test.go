@@ -924,7 +924,7 @@ func TestDialRefused(t *testing.T) {
 	}{
 		{&actors.Send{Data: []byte("x")}, notConn},
 		{&actors.Recv{Max: 1}, notConn},
-		{&actors.RecvDisconnect{}, notConn}, // SEMANTICS §3.7
+		{&actors.RecvDisconnect{}, notConn}, // docs/SEMANTICS.md §3.7
 		{&actors.RecvDisconnect{BufferLen: -1}, inval},
 		{&actors.SendDisconnect{}, notConn},
 		{&actors.Connect{Address: "tcp://" + closedAddr}, inval},

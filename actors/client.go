@@ -163,7 +163,7 @@ func (c Caller) Recv(ctx context.Context, pid *actor.PID, max int) ([]byte, erro
 	return m.Data, codeErr("Recv", pid, m.Code)
 }
 
-// RecvDisconnect terminates reception (SEMANTICS §3) and returns the
+// RecvDisconnect terminates reception (docs/SEMANTICS.md §3) and returns the
 // disconnect data (always empty for TCP).
 func (c Caller) RecvDisconnect(ctx context.Context, pid *actor.PID) ([]byte, error) {
 	r, err := c.call(ctx, "RecvDisconnect", pid, &RecvDisconnect{})

@@ -14,7 +14,8 @@ import (
 // inside the socket actor, once per message, never concurrently for one
 // socket. It sees:
 //   - *Received: bytes from the peer;
-//   - *events.Event: the socket's own FD_ACCEPT (first) and FD_CLOSE (last);
+//   - *events.Event: the socket's own events: FD_ACCEPT (or FD_CONNECT)
+//     first, then FD_WRITE, FD_READ (pull mode) and FD_CLOSE, always last;
 //   - any other message sent to the socket's PID (its "own" messages,
 //     including replies to requests it made with Context.Request).
 //
@@ -80,7 +81,7 @@ func ParseDispatch(s string) (Dispatch, error) {
 // BanPolicy is netio.BanPolicy: what happens to data after RecvDisconnect.
 type BanPolicy = netio.BanPolicy
 
-// The ban policies (SEMANTICS §3.3).
+// The ban policies (docs/SEMANTICS.md §3.3).
 const (
 	BanReset   = netio.BanReset
 	BanDiscard = netio.BanDiscard
@@ -106,8 +107,8 @@ type DialOptions struct {
 	BanPolicy    BanPolicy
 	BanPolicySet bool
 	Pull         bool
-	// Timeout bounds the connect (DefaultDialTimeout if 0); the dial's
-	// context may end it sooner.
+	// Timeout bounds the connect (DefaultDialTimeout if 0). The ctx given
+	// to Dial bounds only the call, not the connect.
 	Timeout time.Duration
 	// Subscribers are subscribed to the socket before it connects, so they
 	// see its FD_CONNECT.

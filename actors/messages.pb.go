@@ -215,7 +215,7 @@ func (x *RecvResult) GetCode() uint32 {
 	return 0
 }
 
-// RecvDisconnect terminates reception (the receive ban, SEMANTICS §3).
+// RecvDisconnect terminates reception (the receive ban, docs/SEMANTICS.md §3).
 // buffer_len is the room the caller has for disconnect data; TCP carries
 // none, so any non-negative value succeeds. Reply: RecvDisconnectResult.
 type RecvDisconnect struct {
@@ -674,9 +674,10 @@ func (x *SubscribeResult) GetCode() uint32 {
 	return 0
 }
 
-// Connect asks a socket to connect again. sockactor never reuses a socket:
-// the reply is WSAEINVAL (after RecvDisconnect, SEMANTICS §3.8, or any
-// close) or WSAEINPROGRESS while a dial is still connecting. Dial a new
+// Connect asks a socket to connect again. sockactor never reuses a socket
+// (docs/SEMANTICS.md §3.8): the reply is WSAEISCONN while its circuit is up
+// (receive-disconnected or not), WSAEINVAL once it has closed or after a
+// failed dial, WSAEINPROGRESS while a dial is still connecting. Dial a new
 // socket instead.
 type Connect struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -818,7 +819,9 @@ type SocketInfo struct {
 	Code   uint32                 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
 	// kind is "tcp" or "listener".
 	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	// state is "open", "closed" (FD_CLOSE emitted, lingering) or "listening".
+	// state is "connecting", "open", "closed" (FD_CLOSE emitted, lingering;
+	// after the peer's FIN the send side stays usable until send_shut),
+	// "failed" (a dial that never connected) or "listening".
 	State       string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
 	RecvShut    bool   `protobuf:"varint,5,opt,name=recv_shut,json=recvShut,proto3" json:"recv_shut,omitempty"`
 	SendShut    bool   `protobuf:"varint,6,opt,name=send_shut,json=sendShut,proto3" json:"send_shut,omitempty"`

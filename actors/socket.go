@@ -27,7 +27,7 @@ type profile struct {
 // socket is the actor of one TCP connection. It is an actor.Process in the
 // system's registry whose mailbox drains on the connection's own event loop,
 // so its messages run serialized with the connection's I/O and it owns no
-// goroutine (SEMANTICS §1).
+// goroutine (docs/SEMANTICS.md §1).
 //
 // Ownership:
 //   - mu guards queue, spare, scheduled, released, conn (written once, at
@@ -447,7 +447,7 @@ func (s *socket) doSend(m *Send) *SendResult {
 	return &SendResult{N: int64(n), Code: uint32(code)}
 }
 
-// doRecv answers a pull (SEMANTICS §2). A push-mode socket buffers nothing,
+// doRecv answers a pull (docs/SEMANTICS.md §2). A push-mode socket buffers nothing,
 // so while open it answers WSAEWOULDBLOCK.
 func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 	switch {

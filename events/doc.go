@@ -1,5 +1,5 @@
 // Package events is sockactor's Winsock-style notification model
-// (SEMANTICS §4). A Kind is one FD_* notification (FD_READ, FD_WRITE,
+// (docs/SEMANTICS.md §4). A Kind is one FD_* notification (FD_READ, FD_WRITE,
 // FD_OOB, FD_ACCEPT, FD_CONNECT, FD_CLOSE) and keeps Winsock's bit value, so
 // a Mask reads the same as a WSAAsyncSelect lEvent; MaskOf, Mask.Has and
 // ParseKind build and test them. Event is the protobuf message every

@@ -21,7 +21,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Event is a Winsock-style FD_* notification from one socket (SEMANTICS §4).
+// Event is a Winsock-style FD_* notification from one socket (docs/SEMANTICS.md §4).
 // Receivers must treat it as immutable: one Event value is shared by every
 // local subscriber of the same notification.
 type Event struct {
@@ -37,7 +37,7 @@ type Event struct {
 	PidId      string `protobuf:"bytes,4,opt,name=pid_id,json=pidId,proto3" json:"pid_id,omitempty"`
 	// code is the Winsock error code, 0 for success.
 	Code uint32 `protobuf:"varint,5,opt,name=code,proto3" json:"code,omitempty"`
-	// reason is the SEMANTICS §4 word: "accept", "peer-close", "recv-ban", ...
+	// reason is the docs/SEMANTICS.md §4 word: "accept", "peer-close", "recv-ban", ...
 	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	// local is true when this side ended the connection.
 	Local      bool   `protobuf:"varint,7,opt,name=local,proto3" json:"local,omitempty"`

@@ -11,7 +11,7 @@ import (
 // Mask reads the same as a WSAAsyncSelect lEvent.
 type Kind uint32
 
-// The FD_* kinds (SEMANTICS §4).
+// The FD_* kinds (docs/SEMANTICS.md §4).
 const (
 	FDRead    Kind = 0x01
 	FDWrite   Kind = 0x02

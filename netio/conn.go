@@ -10,7 +10,7 @@ import (
 )
 
 // BanPolicy says what happens to received bytes once RecvDisconnect has taken
-// effect (SEMANTICS §3.3). The zero value is BanReset, the default.
+// effect (docs/SEMANTICS.md §3.3). The zero value is BanReset, the default.
 type BanPolicy uint8
 
 const (
@@ -331,7 +331,7 @@ func (c *Conn) Execute(fn func()) error {
 	return nil
 }
 
-// ShutdownRecv applies the receive ban (SEMANTICS §3). From this call on no
+// ShutdownRecv applies the receive ban (docs/SEMANTICS.md §3). From this call on no
 // received byte reaches Handler.OnData. queued is the number of bytes the
 // upper layer read but has not consumed (it drops and counts them itself,
 // with AddBanned). If queued or gnet's inbound buffer is non-zero, the

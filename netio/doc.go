@@ -1,14 +1,14 @@
 // Package netio is sockactor's binding to gnet v2: it runs the event loops,
 // accepts TCP connections on its listeners, enrolls the ones Engine.Dial
 // opens, and owns the read and write paths of every connection. The read
-// path is OnTraffic, and the receive ban of SEMANTICS §3 is enforced there
+// path is OnTraffic, and the receive ban of docs/SEMANTICS.md §3 is enforced there
 // as one branch per read, on the loop that owns the connection: once
 // Conn.ShutdownRecv has run, received bytes never reach the Handler again
 // and are either answered with a reset (BanReset, ReasonRecvBan) or read,
 // counted and dropped (BanDiscard). The package also defines the Winsock
-// error codes of SEMANTICS §2 as Go errors (Code, the Err* names, OpError
+// error codes of docs/SEMANTICS.md §2 as Go errors (Code, the Err* names, OpError
 // and CodeOf), which match both their named error and their syscall twin
-// with errors.Is, and the close reasons of SEMANTICS §4 (Reason, with its
+// with errors.Is, and the close reasons of docs/SEMANTICS.md §4 (Reason, with its
 // word, its code and whether this side closed).
 //
 // netio knows gnet but nothing of actors or events: it reports upward only

@@ -62,7 +62,7 @@ const DefaultMaxConns = 65536
 
 // EngineStats counts connections at the transport level.
 type EngineStats struct {
-	Open      int64  // connections open now (half-open ones excluded)
+	Open      int64  // connections holding a descriptor now, half-open ones included
 	LimitHits uint64 // connections refused by MaxConns
 	// HalfOpen is the number of connections whose peer sent FIN and whose
 	// send side the application still holds (docs/SEMANTICS.md §5).
@@ -474,7 +474,7 @@ func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
 	c.bytesIn += uint64(len(buf))
 	c.active = true
 	if c.recvShut {
-		// The receive ban (SEMANTICS §3.4): enforced here, on the loop that
+		// The receive ban (docs/SEMANTICS.md §3.4): enforced here, on the loop that
 		// owns the connection, with one branch per read.
 		if c.policy == BanReset {
 			c.reason = ReasonRecvBan
@@ -522,7 +522,9 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
 	}
 	c.closed.Store(true)
-	e.open.Add(-1)
+	if c.half == nil {
+		e.open.Add(-1) // a half-open connection holds its descriptor: it counts until closed
+	}
 	if c.idle != nil {
 		c.idle.Stop()
 	}
@@ -543,7 +545,7 @@ func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn) {
 		residual = nil
 		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
 	}
-	h := newHalfOpen(e, gc.Fd(), residual)
+	h := newHalfOpen(e, gc.Fd(), residual, true)
 	if h == nil {
 		return
 	}
@@ -569,7 +571,7 @@ func (e *Engine) flushInBackground(gc gnet.Conn) {
 		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
 		return
 	}
-	if h := newHalfOpen(e, gc.Fd(), residual); h != nil {
+	if h := newHalfOpen(e, gc.Fd(), residual, false); h != nil {
 		h.close(false)
 	}
 }

@@ -538,7 +538,7 @@ func TestEngineBanReset(t *testing.T) {
 }
 
 // TestEngineBanResetQueued: bytes the upper layer still holds when the ban
-// takes effect reset the connection at once (SEMANTICS §3.3).
+// takes effect reset the connection at once (docs/SEMANTICS.md §3.3).
 func TestEngineBanResetQueued(t *testing.T) {
 	h := newTestHandler(t)
 	_, lns := startEngine(t, h, "127.0.0.1:0")

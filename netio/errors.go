@@ -9,7 +9,7 @@ import (
 	"syscall"
 )
 
-// Code is a Winsock error code (SEMANTICS §2). The zero value means success.
+// Code is a Winsock error code (docs/SEMANTICS.md §2). The zero value means success.
 //
 // A non-zero Code is an error: errors.Is matches it against the named errors
 // of this package (ErrNotConn, ...) and against its syscall twin

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// codeCases is SEMANTICS §2's table, plus WSAEMSGSIZE which the runtime also
+// codeCases is docs/SEMANTICS.md §2's table, plus WSAEMSGSIZE which the runtime also
 // reports: every Code with its name, named error and syscall twin (0 when
 // Winsock's code has none).
 var codeCases = []struct {

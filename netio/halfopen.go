@@ -30,7 +30,8 @@ const HalfOpenFlushTimeout = 5 * time.Second
 // connection's owner (its event loop, or the goroutine that releases it
 // after the engine stopped) and by Engine.Stop; run is the writer goroutine.
 type halfOpen struct {
-	eng *Engine
+	eng  *Engine
+	open bool // immutable: counted in Engine.open (a Conn's send side, not a background flush)
 
 	mu       sync.Mutex
 	wake     sync.Cond
@@ -47,15 +48,17 @@ type halfOpen struct {
 }
 
 // newHalfOpen duplicates fd (gnet's descriptor, about to be closed) and
-// queues residual, the bytes gnet had not written yet. Loop only (inside
-// OnClose). It returns nil when the descriptor cannot be duplicated.
-func newHalfOpen(e *Engine, fd int, residual []byte) *halfOpen {
+// queues residual, the bytes gnet had not written yet. open says whether it
+// stays counted in the engine's open connections until closed (a Conn's
+// send side) or not (a background flush). Loop only (inside OnClose). It
+// returns nil when the descriptor cannot be duplicated.
+func newHalfOpen(e *Engine, fd int, residual []byte, open bool) *halfOpen {
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		e.sendDropped.Add(uint64(len(residual)))
 		return nil
 	}
-	h := &halfOpen{eng: e, fd: dup}
+	h := &halfOpen{eng: e, fd: dup, open: open}
 	h.wake.L = &h.mu
 	e.addHalf(h)
 	if len(residual) > 0 {
@@ -254,4 +257,7 @@ func (h *halfOpen) close(abort bool) {
 	// this one now, the writer's once it has flushed.
 	_ = unix.Close(fd)
 	h.eng.removeHalf(h)
+	if h.open {
+		h.eng.open.Add(-1)
+	}
 }

@@ -1,11 +1,11 @@
 package netio
 
 // Reason says why a connection ended. It is the payload of FD_CLOSE: its
-// String is the SEMANTICS §4 word, Code the Winsock code and Local whether
+// String is the docs/SEMANTICS.md §4 word, Code the Winsock code and Local whether
 // this side ended the connection. Reason values are immutable.
 type Reason uint8
 
-// The close reasons of SEMANTICS §4.
+// The close reasons of docs/SEMANTICS.md §4.
 const (
 	ReasonNone       Reason = iota // still open
 	ReasonPeerClose                // FIN from the peer
@@ -42,7 +42,7 @@ var reasonCodes = [...]Code{
 	ReasonShutdown:   WSAENETDOWN,
 }
 
-// String returns the SEMANTICS §4 word ("peer-close", "recv-ban", ...).
+// String returns the docs/SEMANTICS.md §4 word ("peer-close", "recv-ban", ...).
 func (r Reason) String() string {
 	if int(r) < len(reasonWords) {
 		return reasonWords[r]

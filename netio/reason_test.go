@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestReasons is SEMANTICS §4's FD_CLOSE table.
+// TestReasons is docs/SEMANTICS.md §4's FD_CLOSE table.
 func TestReasons(t *testing.T) {
 	tests := []struct {
 		r        Reason

@@ -82,7 +82,7 @@ func TestRecvDisconnectAfterFDCloseStillSucceeds(t *testing.T) {
 	s.rec.CloseEvent(t, id)
 	data, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(id))
 	if err != nil || len(data) != 0 {
-		t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v; want empty, nil (SEMANTICS §3.9)", data, err)
+		t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v; want empty, nil (docs/SEMANTICS.md §3.9)", data, err)
 	}
 }
 

@@ -31,7 +31,7 @@ type Options struct {
 	// RequestTimeout bounds the helper requests (actors.DefaultTimeout if 0).
 	RequestTimeout time.Duration
 
-	// Limits (SEMANTICS §5). Each has a default; hitting one closes the
+	// Limits (docs/SEMANTICS.md §5). Each has a default; hitting one closes the
 	// socket with FD_CLOSE 10055 "limit" (or refuses a Send with
 	// WSAEWOULDBLOCK), and Stats counts it.
 

@@ -106,10 +106,23 @@ func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, erro
 	return addr, nil
 }
 
-// echo is the handler of the echo scenarios: nothing but the echo.
+// echo is the handler of the echo scenarios: the echo, and a close once
+// the peer has closed (its socket would otherwise stay half-open, writable,
+// for the linger: docs/SEMANTICS.md §5).
 func (s *sockactorServer) echo(c *actors.Context) {
-	if m, ok := c.Message().(*actors.Received); ok {
+	switch m := c.Message().(type) {
+	case *actors.Received:
 		_, _ = c.Write(m.Data)
+	case *events.Event:
+		closeOnPeerClose(c, m)
+	}
+}
+
+// closeOnPeerClose closes a socket whose peer sent FIN, after what the
+// handler already wrote (the Close goes through the socket's mailbox).
+func closeOnPeerClose(c *actors.Context, ev *events.Event) {
+	if events.Kind(ev.Kind) == events.FDClose && ev.Reason == "peer-close" {
+		c.Send(c.Self(), &actors.Close{})
 	}
 }
 
@@ -141,6 +154,7 @@ func (s *sockactorServer) echoTracked(c *actors.Context) {
 			// Keep the counters (they are summed by BanStats) but stop
 			// offering the socket to BanAll.
 			st.requested.Store(true)
+			closeOnPeerClose(c, m)
 		}
 	}
 }

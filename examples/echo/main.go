@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
 	sockrt "github.com/sockactor/sockactor/runtime"
 )
 
@@ -32,10 +33,18 @@ func main() {
 	}
 }
 
-// echoHandler writes every received byte back.
+// echoHandler writes every received byte back. When the peer half-closes
+// (FD_CLOSE peer-close: it sent FIN, like nc -N after its input), the socket
+// is still writable; the handler closes it once everything it wrote is
+// queued, so the peer gets its whole echo, then EOF.
 var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
-	if m, ok := c.Message().(*actors.Received); ok {
+	switch m := c.Message().(type) {
+	case *actors.Received:
 		_, _ = c.Write(m.Data)
+	case *events.Event:
+		if events.Kind(m.Kind) == events.FDClose && m.Reason == "peer-close" {
+			c.Send(c.Self(), &actors.Close{}) // through the mailbox: after the writes
+		}
 	}
 })
 
