@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
+	"golang.org/x/sys/unix"
 )
 
 // Handler receives the connection events of an Engine. It is the only way
@@ -298,6 +300,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.opts.ReadBufferCap > 0 {
 		opts = append(opts, gnet.WithReadBufferCap(e.opts.ReadBufferCap))
 	}
+	if err := e.probeBinds(ctx); err != nil {
+		e.runErr = err
+		close(e.done) // nothing runs: Stop returns at once
+		return err
+	}
 	go func() {
 		// The gnet engine's own goroutine: Rotate returns after shutdown.
 		err := gnet.Rotate(e, addrs, opts...)
@@ -319,6 +326,38 @@ func (e *Engine) Start(ctx context.Context) error {
 		_ = e.Stop(context.Background())
 		return ctx.Err()
 	}
+}
+
+// probeBinds binds and releases every listening address before gnet does.
+// gnet binds its listeners one after the other and, when a later one fails,
+// leaves the earlier ones bound (and accepting) for the life of the
+// process; so with more than one listener a taken or foreign address is
+// found here first, and nothing is left behind. Goroutine: Start's.
+func (e *Engine) probeBinds(ctx context.Context) error {
+	if len(e.listeners) < 2 {
+		return nil // gnet's own bind error then leaves nothing behind
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		if !e.opts.DisableReuseAddr {
+			return nil // Go sets SO_REUSEADDR on listeners, as gnet is told to
+		}
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 0)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	for _, l := range e.listeners {
+		ln, err := lc.Listen(ctx, l.network, l.address)
+		if err != nil {
+			return &OpError{Op: "Start", Code: startCode(err), Detail: err.Error(), Err: err}
+		}
+		_ = ln.Close()
+	}
+	return nil
 }
 
 // startCode maps an error of gnet.Rotate to its Winsock code without reading

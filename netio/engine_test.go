@@ -944,3 +944,40 @@ func TestEngineNoFDLeak(t *testing.T) {
 		t.Fatalf("%d descriptors before, %d after", before, after)
 	}
 }
+
+// TestEngineStartBindFailureLeavesNothingBound: gnet binds listeners one by
+// one and would leave the first bound when the second fails; Start must
+// fail with the bind error and leave the first address free.
+func TestEngineStartBindFailureLeavesNothingBound(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+
+	e := NewEngine(newTestHandler(t), Options{EventLoops: 1})
+	if _, err := e.Listen("tcp://" + freeAddr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Listen("tcp://" + taken.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	err = e.Start(context.Background())
+	if !errors.Is(err, ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("Start = %v, want WSAEADDRINUSE", err)
+	}
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := net.Listen("tcp", freeAddr)
+	if err != nil {
+		t.Fatalf("the first listener's address is still bound after the failed Start: %v", err)
+	}
+	again.Close()
+}
