@@ -217,17 +217,20 @@ func (c *Conn) SendCode() Code {
 	}
 	h := c.halfOpen()
 	if h == nil {
+		if c.sendDown.Load() {
+			return WSAESHUTDOWN // Winsock checks the shutdown before the circuit
+		}
 		return WSAENOTCONN
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
+	case h.fin:
+		return WSAESHUTDOWN
 	case h.err != OK:
 		return h.err
 	case h.closeReq:
 		return WSAENOTCONN
-	case h.fin:
-		return WSAESHUTDOWN
 	}
 	return OK
 }

@@ -73,10 +73,12 @@ func (h *halfOpen) write(p []byte) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
+	case h.fin:
+		return 0, ErrShutdown
 	case h.err != OK:
 		return 0, h.err
-	case h.fin || h.closeReq:
-		return 0, ErrShutdown
+	case h.closeReq:
+		return 0, ErrNotConn
 	case len(p) == 0:
 		return 0, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -21,6 +22,26 @@ const maxLine = 64 << 10
 // disconnectBufLen is the room offered for disconnect data, as the buffer
 // passed to WSARecvDisconnect. TCP carries none.
 const disconnectBufLen = 512
+
+// Echo output. Echoes wait in a per-socket outbox and go out as Sends, one
+// outstanding at a time (a Send is all or nothing, and a refused one must
+// not let a later one overtake it).
+const (
+	// sendChunk is the most bytes one echo Send carries, well under the
+	// runtime's SendHighWater minus SendLowWater, so a Send made after an
+	// FD_WRITE fits.
+	sendChunk = 32 << 10
+	// maxOutbox is how many echo bytes a socket may hold before the driver
+	// stops pulling from it. Unread bytes then wait in the socket actor,
+	// which closes the socket with FD_CLOSE 10055 "limit" past
+	// runtime.Options.MaxInbound: a peer that writes and never reads costs
+	// bounded memory.
+	maxOutbox = 256 << 10
+	// retryMin and retryMax bound the delay before a refused Send is
+	// retried once FD_CLOSE has been seen (see onSend).
+	retryMin = time.Millisecond
+	retryMax = 32 * time.Millisecond
+)
 
 // summary is the JSON line printed for each finished socket.
 type summary struct {
@@ -38,6 +59,10 @@ type awaitIdle struct{}
 // idle answers awaitIdle.
 type idle struct{}
 
+// sendRetry is the driver's own timer message: retry the refused Send of
+// socket id (see onSend).
+type sendRetry struct{ id uint64 }
+
 // driverStats are counters the tests read. Safe for concurrent use.
 type driverStats struct {
 	fdRead     atomic.Int64 // FD_READ events received
@@ -45,6 +70,12 @@ type driverStats struct {
 	recvData   atomic.Int64 // Recv replies that carried bytes
 	wouldBlock atomic.Int64 // Recv replies WSAEWOULDBLOCK
 	maxChunk   atomic.Int64 // largest Recv reply, in bytes
+
+	closedSends       atomic.Int64 // echo Sends made after the socket's FD_CLOSE
+	sendBlocked       atomic.Int64 // Send replies WSAEWOULDBLOCK
+	sendBlockedClosed atomic.Int64 // of those, after the socket's FD_CLOSE
+	sendRetries       atomic.Int64 // Sends retried by the timer (after FD_CLOSE)
+	fdWriteResumes    atomic.Int64 // refused Sends resumed by an FD_WRITE
 }
 
 // req is the kind of a request outstanding on a socket.
@@ -80,16 +111,27 @@ type sockState struct {
 	line         []byte // the unfinished line, at most maxLine bytes
 	rdCode       uint32 // the RecvDisconnect reply's code
 
-	// Refused echoes (the peer closed first, or does not read): counted
-	// and reported once, on stderr, when the socket finishes.
-	sendFails    int
+	// Echo output (see flush and onSend).
+	outbox     []byte        // echo bytes no Send has taken yet, oldest first
+	sending    int           // bytes of the Send outstanding; 0 if none
+	blocked    bool          // the last Send was refused WSAEWOULDBLOCK: waiting to retry
+	writeAgain bool          // an FD_WRITE came while the Send was outstanding
+	stalled    bool          // pulling stopped because the outbox is full
+	retry      *time.Timer   // pending sendRetry (after FD_CLOSE)
+	retryDelay time.Duration // the last retry delay; 0 after a success
+
+	// A Send refused for good (the connection was reset, the socket was
+	// released, ...): from then on echoes are dropped, and the socket's
+	// lost echo is reported once, on stderr, when it finishes.
+	sendDead     bool
 	sendLastCode uint32
+	sendLost     uint64 // echo bytes never sent
 }
 
 // driver is the "window procedure": the actor subscribed runtime-wide to
-// FD_ACCEPT, FD_READ and FD_CLOSE that pulls, echoes and closes every
-// socket. protoactor runs it one message at a time; all its fields belong
-// to it.
+// FD_ACCEPT, FD_READ, FD_WRITE and FD_CLOSE that pulls, echoes and closes
+// every socket. protoactor runs it one message at a time; all its fields
+// belong to it.
 type driver struct {
 	max    int64
 	socks  map[uint64]*sockState
@@ -120,6 +162,12 @@ func (d *driver) Receive(ctx actor.Context) {
 	case awaitIdle:
 		d.waiters = append(d.waiters, ctx.Sender())
 		d.answerIdle(ctx)
+	case sendRetry:
+		if st := d.socks[m.id]; st != nil && st.retry != nil {
+			st.retry = nil
+			d.stats.sendRetries.Add(1)
+			d.unblock(ctx, st)
+		}
 
 	// Replies. Each comes with the socket's PID as sender (replyPort puts
 	// it there), which is how the driver tells the sockets apart.
@@ -129,7 +177,7 @@ func (d *driver) Receive(ctx actor.Context) {
 		}
 	case *actors.SendResult:
 		if st := d.replied(ctx, reqSend); st != nil {
-			d.onSend(st, m.Code)
+			d.onSend(ctx, st, m.Code)
 		}
 	case *actors.RecvDisconnectResult:
 		if st := d.replied(ctx, reqRecvDisconnect); st != nil {
@@ -164,7 +212,7 @@ func (d *driver) answerOldest(ctx actor.Context, code uint32) {
 	case reqRecv:
 		d.onRecv(ctx, st, nil, code)
 	case reqSend:
-		d.onSend(st, code)
+		d.onSend(ctx, st, code)
 	case reqRecvDisconnect:
 		d.onRecvDisconnect(ctx, st, code)
 	case reqClose:
@@ -191,9 +239,29 @@ func (d *driver) event(ctx actor.Context, ev *events.Event) {
 			st.readAgain = true
 		}
 		d.recv(ctx, st)
+	case events.FDWrite:
+		// Posted once after FD_ACCEPT, then after a refused Send once the
+		// socket's output has drained below its low-water mark.
+		if st.sending > 0 {
+			// The FD_WRITE may have overtaken the refusal it answers
+			// (events come straight from the loop, replies through the
+			// reply port): onSend retries at once.
+			st.writeAgain = true
+		}
+		if st.blocked {
+			d.stats.fdWriteResumes.Add(1)
+			d.unblock(ctx, st)
+		}
 	case events.FDClose:
-		// The last event for this socket. Pull what is left, then finish.
+		// The last event for this socket. Pull what is left, echo it, then
+		// finish. After a peer close (FIN) the socket stays writable, so
+		// the echo of everything pulled still goes out
+		// (docs/SEMANTICS.md §5).
 		st.closed, st.reason = true, ev.GetReason()
+		if st.blocked && st.retry == nil {
+			// No FD_WRITE comes after FD_CLOSE: retry on a timer.
+			d.scheduleRetry(ctx, st)
+		}
 		d.recv(ctx, st)
 		d.maybeFinish(ctx, st)
 	}
@@ -244,9 +312,14 @@ func (st *sockState) done(k req) {
 	}
 }
 
-// recv sends one Recv unless one is outstanding or nothing more can come.
+// recv sends one Recv unless one is outstanding, nothing more can come, or
+// the outbox is full (then the Send that empties it pulls again).
 func (d *driver) recv(ctx actor.Context, st *sockState) {
 	if st.pulling || st.drained || st.finishing {
+		return
+	}
+	if len(st.outbox) >= maxOutbox {
+		st.stalled = true
 		return
 	}
 	st.pulling, st.readAgain = true, false
@@ -288,11 +361,12 @@ func (d *driver) onRecv(ctx actor.Context, st *sockState, data []byte, code uint
 	d.maybeFinish(ctx, st)
 }
 
-// consume counts data and echoes its complete lines, upper-cased, in one
-// Send. data is the reply's own buffer and is not kept.
+// consume counts data and queues the echo of its complete lines,
+// upper-cased, in the outbox. data is the reply's own buffer and is not
+// kept.
 func (d *driver) consume(ctx actor.Context, st *sockState, data []byte) {
 	st.bytes += uint64(len(data))
-	var echo []byte
+	echo := st.outbox // appended to: a Send outstanding holds only outbox[:sending]
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
@@ -316,27 +390,116 @@ func (d *driver) consume(ctx actor.Context, st *sockState, data []byte) {
 	if cap(st.line) > 4<<10 && len(st.line) == 0 {
 		st.line = nil // do not keep a long line's buffer
 	}
-	if len(echo) > 0 {
-		d.request(ctx, st, reqSend, &actors.Send{Data: echo})
+	if st.sendDead {
+		st.sendLost += uint64(len(echo) - len(st.outbox))
+		return
 	}
+	st.outbox = echo
+	d.flush(ctx, st)
 }
 
-// onSend counts a refused echo; the demo drops it. WSAENOTCONN is the
-// usual cause: the peer closed, and the circuit with it, before its echo
-// went out. WSAEWOULDBLOCK means the peer stopped reading (a real program
-// would keep the bytes and wait for FD_WRITE).
-func (d *driver) onSend(st *sockState, code uint32) {
-	if code != 0 {
-		st.sendFails++
-		st.sendLastCode = code
+// flush sends the head of the outbox unless a Send is outstanding or the
+// last one was refused and waits for its retry.
+func (d *driver) flush(ctx actor.Context, st *sockState) {
+	if st.sending > 0 || st.blocked || st.sendDead || len(st.outbox) == 0 {
+		return
 	}
+	st.sending = min(len(st.outbox), sendChunk)
+	st.writeAgain = false
+	if st.closed {
+		d.stats.closedSends.Add(1)
+	}
+	// The Send holds outbox[:sending] until its reply: consume only
+	// appends past it, and onSend only moves past it.
+	d.request(ctx, st, reqSend, &actors.Send{Data: st.outbox[:st.sending:st.sending]})
 }
 
-// maybeFinish starts the end of a socket once FD_CLOSE came and it is
-// drained: RecvDisconnect, as a Winsock program does after FD_CLOSE to
-// collect the disconnect data, then Close.
+// onSend handles the reply to an echo Send.
+//
+// WSAEWOULDBLOCK (the peer reads slower than it writes, so the socket's
+// output passed SendHighWater; nothing was queued) keeps the bytes for a
+// retry. While the socket is open the retry waits for FD_WRITE, as a
+// Winsock program does. Once FD_CLOSE has been seen no FD_WRITE will come
+// (FD_CLOSE stays the last event, docs/SEMANTICS.md §4), yet a half-closed
+// peer may still be reading its answer: the driver then retries the same
+// Send on a timer, after 1 ms, doubling up to 32 ms while it keeps being
+// refused. That was chosen over polling Info.queued_out because a retried
+// Send is one request instead of two and answers the same question (can
+// the socket take these bytes now?) without a race between the two. The
+// retries are bounded: when the socket's linger expires (Options.Linger)
+// it is released, the next Send answers WSAENOTSOCK, and the rest of the
+// echo is dropped and reported.
+//
+// Any other code (WSAECONNRESET, WSAENOTCONN, WSAENOTSOCK, WSAENETDOWN,
+// ...) means the echo can never go out: the outbox is dropped, later
+// echoes too, and the loss is reported on stderr when the socket finishes.
+func (d *driver) onSend(ctx actor.Context, st *sockState, code uint32) {
+	n := st.sending
+	st.sending = 0
+	switch {
+	case code == 0:
+		st.outbox = st.outbox[n:]
+		if len(st.outbox) == 0 {
+			st.outbox = nil // a fresh buffer next time; the sent one is not reused
+		}
+		st.retryDelay = 0
+		if st.stalled && len(st.outbox) < maxOutbox {
+			st.stalled = false
+			d.recv(ctx, st)
+		}
+		d.flush(ctx, st)
+	case netio.Code(code) == netio.WSAEWOULDBLOCK:
+		d.stats.sendBlocked.Add(1)
+		if st.closed {
+			d.stats.sendBlockedClosed.Add(1)
+		}
+		st.blocked = true
+		switch {
+		case st.writeAgain:
+			// An FD_WRITE came after this Send was made: it may be the
+			// one its refusal armed. Retry now (at worst, once more
+			// refused, which arms the next FD_WRITE).
+			d.unblock(ctx, st)
+		case st.closed:
+			d.scheduleRetry(ctx, st)
+		}
+		// Otherwise wait for FD_WRITE, or for FD_CLOSE, which starts
+		// the timer.
+	default:
+		st.sendDead, st.sendLastCode = true, code
+		st.sendLost += uint64(len(st.outbox))
+		st.outbox = nil
+		if st.stalled {
+			st.stalled = false
+			d.recv(ctx, st) // go on pulling: the input is still counted
+		}
+	}
+	d.maybeFinish(ctx, st)
+}
+
+// unblock retries a refused Send.
+func (d *driver) unblock(ctx actor.Context, st *sockState) {
+	if !st.blocked {
+		return
+	}
+	st.blocked = false
+	d.flush(ctx, st)
+}
+
+// scheduleRetry arms the timer that retries a refused Send after FD_CLOSE.
+func (d *driver) scheduleRetry(ctx actor.Context, st *sockState) {
+	st.retryDelay = min(max(2*st.retryDelay, retryMin), retryMax)
+	root, self, id := ctx.ActorSystem().Root, ctx.Self(), st.id
+	st.retry = time.AfterFunc(st.retryDelay, func() { root.Send(self, sendRetry{id}) })
+}
+
+// maybeFinish starts the end of a socket once FD_CLOSE came, it is
+// drained and its whole echo was taken by the socket (every Send answered):
+// RecvDisconnect, as a Winsock program does after FD_CLOSE to collect the
+// disconnect data, then Close, which flushes what the socket still holds
+// before its FIN.
 func (d *driver) maybeFinish(ctx actor.Context, st *sockState) {
-	if !st.closed || !st.drained || st.pulling || st.finishing {
+	if !st.closed || !st.drained || st.pulling || st.finishing || st.sending > 0 || len(st.outbox) > 0 {
 		return
 	}
 	st.finishing = true
@@ -351,9 +514,9 @@ func (d *driver) onRecvDisconnect(ctx actor.Context, st *sockState, code uint32)
 
 // onClose ends a socket: its line is printed and its state dropped.
 func (d *driver) onClose(ctx actor.Context, st *sockState, code uint32) {
-	if st.sendFails > 0 {
+	if st.sendDead && st.sendLost > 0 {
 		c := netio.Code(st.sendLastCode)
-		fmt.Fprintf(d.stderr, "pull: socket %d: %d echo sends refused (last %s %d)\n", st.id, st.sendFails, c.Name(), c)
+		fmt.Fprintf(d.stderr, "pull: socket %d: echo send refused (%s %d): %d echo bytes not sent\n", st.id, c.Name(), c, st.sendLost)
 	}
 	if code != 0 && netio.Code(code) != netio.WSAENOTSOCK && netio.Code(code) != netio.WSAENETDOWN {
 		fmt.Fprintf(d.stderr, "pull: socket %d: close: %s (%d)\n", st.id, netio.Code(code).Name(), code)
@@ -368,6 +531,9 @@ func (d *driver) onClose(ctx actor.Context, st *sockState, code uint32) {
 	if err == nil { // cannot fail for these field types
 		<-d.ready
 		_ = d.out.writeLine(line) // the error is kept and reported by Shutdown
+	}
+	if st.retry != nil {
+		st.retry.Stop()
 	}
 	ctx.Stop(st.port)
 	delete(d.socks, st.id)

@@ -6,9 +6,9 @@
 //
 // The listener runs in pull mode (actors.ListenOptions{Pull: true}): received
 // bytes wait in the socket actor until a Recv takes them. A single driver
-// actor is subscribed runtime-wide to FD_ACCEPT|FD_READ|FD_CLOSE and plays
-// the window procedure, keeping every socket's state in a map keyed by
-// socket id:
+// actor is subscribed runtime-wide to FD_ACCEPT|FD_READ|FD_WRITE|FD_CLOSE
+// and plays the window procedure, keeping every socket's state in a map
+// keyed by socket id:
 //
 //   - FD_READ: it sends Recv{max} requests to the socket and handles each
 //     RecvResult reply: bytes are counted, lines counted, and every complete
@@ -16,10 +16,22 @@
 //     socket). It keeps calling Recv until the reply is WSAEWOULDBLOCK
 //     (10035), then waits for the next FD_READ; by Winsock's re-enabling
 //     rule there is exactly one FD_READ until a Recv is made.
+//   - Echoes go out in order, one Send outstanding at a time. A Send
+//     refused with WSAEWOULDBLOCK (the peer reads slower than it writes)
+//     keeps its bytes and is retried on the next FD_WRITE; while 256 KiB of
+//     echo wait, the driver stops pulling from that socket.
 //   - FD_CLOSE: it calls Recv until the socket is drained (0 bytes and code
-//     0 after a peer close, or an error code), then RecvDisconnect to collect
-//     the disconnect data (empty for TCP), then Close, and prints one JSON
-//     line for the finished socket.
+//     0 after a peer close, or an error code) and echoes what it pulls:
+//     after a peer close (a client that half-closed with shutdown(SHUT_WR),
+//     like nc -N) the socket stays writable, so the client still gets its
+//     whole answer. Since no FD_WRITE follows FD_CLOSE, a refused Send is
+//     then retried on a short timer. Once every echo Send has been answered
+//     it calls RecvDisconnect to collect the disconnect data (empty for
+//     TCP), then Close (which flushes the socket's queued bytes before its
+//     FIN), and prints one JSON line for the finished socket. The runtime
+//     bounds a half-open socket's life by its linger (2 s after FD_CLOSE):
+//     echo still unsent when it is released is dropped and reported on
+//     stderr.
 //
 // The line of a finished socket reads
 //
@@ -40,10 +52,11 @@
 // driver with the socket's PID attached.
 //
 // It prints "listening <host:port>" as its first line (the real port when
-// given port 0), then the per-socket JSON lines; diagnostics (a refused echo,
-// for example) go to stderr. It runs until SIGINT or SIGTERM, then shuts down
-// gracefully: sockets still open are closed (close_reason "shutdown") and
-// their lines are printed before it exits.
+// given port 0), then the per-socket JSON lines; diagnostics (an echo the
+// socket refused for good, for example after a reset) go to stderr. It runs
+// until SIGINT or SIGTERM, then shuts down gracefully: sockets still open
+// are closed (close_reason "shutdown") and their lines are printed before
+// it exits.
 package main
 
 import (

@@ -26,6 +26,14 @@ type config struct {
 	dispatch actors.Dispatch
 	max      int // bytes asked by each Recv
 	loops    int
+
+	// Runtime limits (runtime.Options; 0: the runtime's defaults). No flag
+	// sets them: the tests lower the send marks to provoke back-pressure,
+	// and raise MaxInbound and Linger to keep a large, stalled request
+	// whole on a slow machine.
+	sendHighWater, sendLowWater int           // 4 MiB and a quarter of it
+	maxInbound                  int           // 4 MiB
+	linger                      time.Duration // 2 s
 }
 
 // parseArgs parses the command-line flags (without the program name).
@@ -90,12 +98,18 @@ type server struct {
 }
 
 // startServer starts the runtime with a pull-mode listener on cfg.listen
-// and the driver actor subscribed runtime-wide to FD_ACCEPT, FD_READ and
-// FD_CLOSE. The first line written to stdout is "listening <host:port>";
-// the per-socket JSON lines follow. Diagnostics go to stderr. ctx bounds
-// the start only.
+// and the driver actor subscribed runtime-wide to FD_ACCEPT, FD_READ,
+// FD_WRITE and FD_CLOSE. The first line written to stdout is "listening
+// <host:port>"; the per-socket JSON lines follow. Diagnostics go to stderr.
+// ctx bounds the start only.
 func startServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (*server, error) {
-	rt, err := sockrt.New(sockrt.Options{EventLoops: cfg.loops})
+	rt, err := sockrt.New(sockrt.Options{
+		EventLoops:    cfg.loops,
+		SendHighWater: cfg.sendHighWater,
+		SendLowWater:  cfg.sendLowWater,
+		MaxInbound:    cfg.maxInbound,
+		Linger:        cfg.linger,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +136,7 @@ func startServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (*se
 		return newDriver(cfg.max, s.out, stderr, ready, s.stats)
 	}))
 	// Before Start, so no FD_ACCEPT can be missed.
-	if err := rt.Subscribe(s.driver, events.MaskOf(events.FDAccept, events.FDRead, events.FDClose)); err != nil {
+	if err := rt.Subscribe(s.driver, events.MaskOf(events.FDAccept, events.FDRead, events.FDWrite, events.FDClose)); err != nil {
 		return fail(err)
 	}
 	if err := rt.Start(ctx); err != nil {
