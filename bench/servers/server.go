@@ -57,6 +57,9 @@ type BanReport struct {
 	RTTNanos []int64 `json:"rtt_ns"`
 	// Concurrency is the number of calls that were in flight at once.
 	Concurrency int `json:"concurrency"`
+	// ClosedBefore counts, by FD_CLOSE reason, the sockets that had closed
+	// before the ban was asked (they are not in Conns).
+	ClosedBefore map[string]int `json:"closed_before,omitempty"`
 }
 
 // BanStats is what a Banner answers to a stats command.

@@ -49,8 +49,9 @@ type sockactorServer struct {
 // banState is the ban bookkeeping of one socket.
 type banState struct {
 	pid       *actor.PID
-	requested atomic.Bool // RecvDisconnect sent
-	replied   atomic.Bool // RecvDisconnect answered: the ban is in force
+	requested atomic.Bool            // RecvDisconnect sent
+	closedBy  atomic.Pointer[string] // FD_CLOSE reason, once closed
+	replied   atomic.Bool            // RecvDisconnect answered: the ban is in force
 	bytes     atomic.Int64
 	during    atomic.Int64
 	after     atomic.Int64
@@ -153,6 +154,10 @@ func (s *sockactorServer) echoTracked(c *actors.Context) {
 		if events.Kind(m.Kind) == events.FDClose {
 			// Keep the counters (they are summed by BanStats) but stop
 			// offering the socket to BanAll.
+			if !st.requested.Load() {
+				reason := m.Reason
+				st.closedBy.Store(&reason)
+			}
 			st.requested.Store(true)
 			closeOnPeerClose(c, m)
 		}
@@ -177,13 +182,17 @@ func (s *sockactorServer) BanAll(ctx context.Context) (BanReport, error) {
 	}
 	s.mu.Lock()
 	todo := make([]*banState, 0, len(s.sockets))
+	closedBefore := map[string]int{}
 	for _, st := range s.sockets {
-		if !st.requested.Load() {
+		switch r := st.closedBy.Load(); {
+		case r != nil:
+			closedBefore[*r]++
+		case !st.requested.Load():
 			todo = append(todo, st)
 		}
 	}
 	s.mu.Unlock()
-	rep := BanReport{Conns: len(todo), Concurrency: banConcurrency, RTTNanos: make([]int64, 0, len(todo))}
+	rep := BanReport{Conns: len(todo), Concurrency: banConcurrency, RTTNanos: make([]int64, 0, len(todo)), ClosedBefore: closedBefore}
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup

@@ -173,7 +173,7 @@ func RunBan(ctx context.Context, cfg BanConfig) (Result, error) {
 		res.errorf("the handler received %d bytes after the ban took effect", st.AfterBanBytes)
 	}
 	if rep.Banned < len(conns) {
-		res.errorf("only %d of %d streaming connections were banned", rep.Banned, len(conns))
+		res.errorf("only %d of %d streaming connections were banned (closed before the ban, by reason: %v)", rep.Banned, len(conns), rep.ClosedBefore)
 	}
 	return res, nil
 }
