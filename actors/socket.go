@@ -30,7 +30,7 @@ type profile struct {
 // goroutine (docs/SEMANTICS.md §1).
 //
 // Ownership:
-//   - mu guards queue, spare, scheduled, released, conn (written once, at
+//   - mu guards queue, scheduled, released, dialDone, conn (written once, at
 //     connect) and, while the socket is connecting (conn == nil), subs too;
 //   - fields marked "loop" belong to the event loop goroutine once the
 //     socket is connected (after the engine stopped, to Host.ReleaseAll);
