@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -262,4 +263,78 @@ func (h *halfOpen) close(abort bool) {
 	if h.open {
 		h.eng.open.Add(-1)
 	}
+}
+
+// keepSendSide makes c half-open after the peer's FIN: the descriptor is
+// duplicated before gnet closes it, and the bytes gnet has not written yet
+// move to the half-open queue, so nothing a Send accepted is lost. If FIN
+// was already sent, nothing is left to keep. Loop goroutine (OnClose).
+func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn) {
+	if c.sendShut {
+		return
+	}
+	residual, ok := takeOutbound(gc)
+	if !ok {
+		residual = nil
+		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
+	}
+	h := newHalfOpen(e, gc.Fd(), residual, true)
+	if h == nil {
+		return
+	}
+	if c.finPend {
+		c.finPend = false
+		_ = h.shutdownSend()
+	}
+	c.half = h
+	c.halfp.Store(h)
+}
+
+// flushInBackground keeps a gracefully closed connection's unsent bytes:
+// gnet writes what fits after OnClose and drops the rest, so the rest moves
+// to a half-open queue that is closed at once, which flushes it (within
+// HalfOpenFlushTimeout) and then closes, as closesocket's graceful linger
+// does. Loop goroutine (OnClose).
+func (e *Engine) flushInBackground(gc gnet.Conn) {
+	if gc.OutboundBuffered() == 0 {
+		return
+	}
+	residual, ok := takeOutbound(gc)
+	if !ok {
+		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
+		return
+	}
+	if h := newHalfOpen(e, gc.Fd(), residual, false); h != nil {
+		h.close(false)
+	}
+}
+
+func (e *Engine) addHalf(h *halfOpen) {
+	e.halfMu.Lock()
+	if e.halfs == nil {
+		e.halfs = map[*halfOpen]struct{}{}
+	}
+	e.halfs[h] = struct{}{}
+	e.halfMu.Unlock()
+}
+
+func (e *Engine) removeHalf(h *halfOpen) {
+	e.halfMu.Lock()
+	delete(e.halfs, h)
+	e.halfMu.Unlock()
+}
+
+// closeHalfs closes every half-open connection gracefully and waits for
+// their writers (each bounded by HalfOpenFlushTimeout). Goroutine: Stop's.
+func (e *Engine) closeHalfs() {
+	e.halfMu.Lock()
+	hs := make([]*halfOpen, 0, len(e.halfs))
+	for h := range e.halfs {
+		hs = append(hs, h)
+	}
+	e.halfMu.Unlock()
+	for _, h := range hs {
+		h.close(false)
+	}
+	e.halfWG.Wait()
 }

@@ -1,0 +1,132 @@
+package actors
+
+import (
+	"fmt"
+	goruntime "runtime"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/netio"
+)
+
+// Handler invocation in both dispatch modes: Inline runs the handler on the
+// event loop; Pooled queues its messages on a per-socket queue drained on
+// protoactor's default dispatcher, one message at a time. The receive ban's
+// agreement with that queue is in ban.go.
+
+// toHandler gives a message to the handler: inline, or into the pooled
+// pooled handler's queue (which keeps it in order with Received).
+func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
+	if s.pooled() {
+		s.toPooled(envelope)
+		return
+	}
+	s.invoke(msg, sender, isTaggedReply(envelope))
+}
+
+// toPooled queues m for the pooled handler and schedules a drain on
+// protoactor's default dispatcher if none is pending. Goroutine: any.
+func (s *socket) toPooled(m any) {
+	x := s.x
+	x.hmu.Lock()
+	x.hq = append(x.hq, m)
+	if x.hrunning {
+		x.hmu.Unlock()
+		return
+	}
+	x.hrunning = true
+	x.hmu.Unlock()
+	s.host.dispatcher.Schedule(s.drainPooled)
+}
+
+// drainPooled runs the pooled handler over its queue, in order, yielding
+// after the dispatcher's throughput. Goroutine: protoactor's dispatcher;
+// one at a time per socket.
+func (s *socket) drainPooled() {
+	x := s.x
+	budget := s.host.dispatcher.Throughput()
+	for {
+		x.hmu.Lock()
+		if len(x.hq) == 0 {
+			x.hrunning = false
+			x.hq = nil
+			x.hmu.Unlock()
+			return
+		}
+		m := x.hq[0]
+		x.hq[0] = nil
+		x.hq = x.hq[1:]
+		r, isData := m.(*Received)
+		if isData {
+			if x.hbanned {
+				// Cannot happen (the ban purges the queue and nothing is
+				// queued after it); kept so the rule reads in one place.
+				x.hmu.Unlock()
+				s.dropBanned(len(r.Data))
+				continue
+			}
+			// Taken under hmu: the ban, also under hmu, either sees this
+			// delivery in flight (and its reply waits for it) or came first.
+			x.delivering = true
+		}
+		x.hmu.Unlock()
+		s.pooledReceive(m)
+		if isData {
+			x.hmu.Lock()
+			x.delivering = false
+			x.hmu.Unlock()
+		}
+		if budget--; budget == 0 {
+			goruntime.Gosched()
+			budget = s.host.dispatcher.Throughput()
+		}
+	}
+}
+
+// pooledReceive delivers one queued message to the pooled handler.
+func (s *socket) pooledReceive(m any) {
+	_, msg, sender := actor.UnwrapEnvelope(m)
+	switch msg := msg.(type) {
+	case *Received:
+		s.x.pendingIn.Add(-int64(len(msg.Data)))
+	case replyOp:
+		s.reply(msg.to, msg.msg) // a ban's reply, queued behind the delivery it waited for
+		return
+	}
+	s.invoke(msg, sender, isTaggedReply(m))
+}
+
+// invoke runs the handler once with a pooled Context. Goroutine: the loop
+// (Inline) or the pooled drain goroutine (Pooled).
+func (s *socket) invoke(msg any, sender *actor.PID, reply bool) {
+	c := s.host.ctxPool.Get().(*Context)
+	c.s, c.msg, c.sender, c.responded = s, msg, sender, reply
+	s.run(c)
+}
+
+// invokeReceived hands bytes to an Inline handler: the hot path, with no
+// allocation (the Context and its Received come from a pool).
+func (s *socket) invokeReceived(data []byte) {
+	c := s.host.ctxPool.Get().(*Context)
+	c.s, c.recv.Data, c.sender, c.responded = s, data, nil, false
+	c.msg = &c.recv
+	s.run(c)
+}
+
+// run calls the handler. A panicking handler aborts its own socket and
+// leaves everything else running; a request it leaves unanswered gets
+// Error{WSAEINVAL}.
+func (s *socket) run(c *Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.host.log.Error("sockactor: handler panic; aborting socket", "socket", s.id, "panic", fmt.Sprint(p))
+			s.post(&Abort{})
+		}
+		if c.sender != nil && !c.responded && !isReply(c.msg) {
+			s.host.replyFrom(s.PID(), c.sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
+		}
+		*c = Context{}
+		s.host.ctxPool.Put(c)
+	}()
+	s.prof.handler.Receive(c)
+}

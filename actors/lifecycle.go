@@ -1,0 +1,217 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+// A socket's life: its events (FD_ACCEPT/FD_CONNECT, FD_WRITE, FD_READ,
+// FD_CLOSE), the receive path from netio, the linger and the release.
+// Goroutine: the connection's event loop unless a function says otherwise.
+
+// publish sends ev to the subscribers, dropping dead per-socket ones.
+func (s *socket) publish(ev *events.Event) {
+	out := s.host.hub.Publish(ev, s.subs())
+	if s.x != nil {
+		s.x.subs = out
+	}
+}
+
+func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
+	ev := &events.Event{
+		Kind:         uint32(k),
+		SocketId:     s.id,
+		PidAddress:   s.host.system.Address(),
+		PidId:        s.idStr,
+		Code:         uint32(code),
+		Reason:       reason,
+		Local:        local,
+		TimeUnixNano: time.Now().UnixNano(),
+		ListenerId:   s.prof.lnID,
+	}
+	if s.conn != nil {
+		ev.LocalAddr, ev.RemoteAddr = s.conn.LocalAddr(), s.conn.RemoteAddr()
+	}
+	return ev
+}
+
+// emit publishes an event to the subscribers and the socket's own handler.
+// Goroutine: the loop (or the dialling goroutine before any loop owns it).
+func (s *socket) emit(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
+	ev := s.newEvent(k, code, reason, local)
+	s.emitEvent(ev)
+	return ev
+}
+
+// emitEvent publishes ev, then hands it to the handler. Goroutine: as emit.
+func (s *socket) emitEvent(ev *events.Event) {
+	s.publish(ev)
+	s.toHandler(ev, ev, nil)
+}
+
+// postRead posts FD_READ unless one is outstanding. Goroutine: the loop.
+func (s *socket) postRead() {
+	if s.readPosted || s.closeEv != nil {
+		return // Winsock's re-enabling rule; and FD_CLOSE stays the last event
+	}
+	s.readPosted = true
+	s.emit(events.FDRead, netio.OK, "read", false)
+}
+
+// received takes bytes read from the peer: into the pull buffer, or to the
+// handler. The hot path: no allocation under Inline push dispatch.
+// Goroutine: the loop.
+func (s *socket) received(data []byte) {
+	if s.x == nil {
+		s.invokeReceived(data) // Inline push: the common case
+		return
+	}
+	x, max := s.x, s.host.opts.MaxInbound
+	if s.prof.pull {
+		if len(x.pull)-x.pullOff+len(data) > max {
+			s.conn.LimitClose()
+			return
+		}
+		x.pull = append(x.pull, data...)
+		s.postRead()
+		return
+	}
+	if !s.pooled() {
+		s.invokeReceived(data) // Inline push with subscriptions
+		return
+	}
+	if x.pendingIn.Load()+int64(len(data)) > int64(max) {
+		// gnet cannot pause reads: close rather than grow without bound.
+		s.conn.LimitClose()
+		return
+	}
+	cp := make([]byte, len(data))
+	copy(cp, data)
+	x.pendingIn.Add(int64(len(cp)))
+	s.toPooled(&Received{Data: cp})
+}
+
+// connected publishes FD_CONNECT 0 for a dialled socket, then FD_WRITE: a
+// Winsock socket is writable from the start. Goroutine: loop.
+func (s *socket) connected() {
+	s.emit(events.FDConnect, netio.OK, "connect", false)
+	s.emitWritable()
+}
+
+// opened publishes FD_ACCEPT (the handler's first message), then FD_WRITE.
+// Goroutine: loop.
+func (s *socket) opened() {
+	s.emit(events.FDAccept, netio.OK, "accept", false)
+	s.emitWritable()
+}
+
+// emitWritable posts the FD_WRITE of a socket that just opened, unless the
+// handler closed it in the meantime (FD_CLOSE stays the last event).
+func (s *socket) emitWritable() {
+	if s.closeEv == nil {
+		s.emit(events.FDWrite, netio.OK, "write", false)
+	}
+}
+
+// failed ends a dial that never connected: FD_CONNECT with the code (no
+// FD_CLOSE: the socket never had a circuit), then the linger. Goroutine:
+// the dialling goroutine; no loop owns the socket.
+func (s *socket) failed(code netio.Code) {
+	s.mu.Lock()
+	s.dialDone = true
+	subs := s.subs()
+	s.mu.Unlock()
+	ev := s.newEvent(events.FDConnect, code, "connect-failed", false)
+	s.host.hub.Publish(ev, subs)
+	s.toHandler(ev, ev, nil)
+	s.lingerThenRelease()
+}
+
+// closed publishes FD_CLOSE exactly once, last, and starts the linger.
+// Goroutine: the loop.
+func (s *socket) closed(r netio.Reason) {
+	if s.closeEv != nil {
+		return
+	}
+	s.closeEv = s.newEvent(events.FDClose, r.Code(), r.String(), r.Local())
+	s.emitEvent(s.closeEv) // closeEv is set first: the handler sees a closed socket
+	switch {
+	case r == netio.ReasonLocalClose || r == netio.ReasonLocalAbort:
+		// Close/Abort release right after (closeNow).
+	case r == netio.ReasonShutdown || s.host.opts.Linger < 0:
+		s.release()
+	default:
+		s.lingerThenRelease()
+	}
+}
+
+func (s *socket) lingerThenRelease() {
+	if s.host.opts.Linger < 0 {
+		s.release()
+		return
+	}
+	s.host.linger(s, true)
+	s.mu.Lock() // the timer's function takes mu too: it sees the assignment
+	s.ext().timer = time.AfterFunc(s.host.opts.Linger, func() {
+		s.mu.Lock()
+		onLoop := s.conn != nil
+		s.mu.Unlock()
+		if onLoop {
+			s.post(releaseNow{})
+		} else {
+			s.release() // never connected: no loop owns it
+		}
+	})
+	s.mu.Unlock()
+}
+
+// release frees the socket: out of the registry, handler stopped, pending
+// requests answered WSAENOTSOCK. Idempotent. Goroutine: the loop, or
+// whoever owns an unconnected socket, or Host.ReleaseAll once no loop runs.
+func (s *socket) release() {
+	s.mu.Lock()
+	if s.released {
+		s.mu.Unlock()
+		return
+	}
+	s.released = true
+	q := s.queue
+	s.queue = nil
+	connected := s.conn != nil
+	var timer *time.Timer
+	if s.x != nil {
+		timer = s.x.timer
+	}
+	s.mu.Unlock()
+
+	if connected && s.closeEv == nil {
+		// Only reachable when the engine died under us.
+		s.closeEv = s.newEvent(events.FDClose, netio.WSAENETDOWN, netio.ReasonShutdown.String(), true)
+		s.emitEvent(s.closeEv)
+	}
+	if timer != nil {
+		timer.Stop()
+	}
+	if connected && s.conn.Closed() {
+		// The linger expired (or Close ran): a half-open send side closes
+		// gracefully now. Nothing to do for a connection fully closed.
+		s.conn.Close(netio.ReasonLocalClose)
+	}
+	s.host.unregister(s.idStr)
+	s.host.linger(s, false)
+	s.host.open.Add(-1)
+	if x := s.x; x != nil {
+		// A pooled handler still drains what is queued, FD_CLOSE last.
+		x.pull = nil
+		for _, w := range x.watchers {
+			s.host.sendSystem(w, &actor.Terminated{Who: s.PID(), Why: actor.TerminatedReason_Stopped})
+		}
+	}
+	for _, m := range q {
+		s.host.answerReleased(s.PID(), m)
+	}
+}

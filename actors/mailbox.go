@@ -1,0 +1,244 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+// The socket actor's mailbox: protoactor delivers to it on the sender's
+// goroutine (the actor.Process methods); post queues the message and
+// schedules a drain on the connection's event loop, where handle runs each
+// message in order. This is the control path's crossing onto the loop.
+
+// SendUserMessage posts a message to the socket's mailbox.
+func (s *socket) SendUserMessage(_ *actor.PID, message any) { s.post(message) }
+
+// SendSystemMessage handles protoactor system messages: Stop closes the
+// socket gracefully; Watch is answered with Terminated at release.
+func (s *socket) SendSystemMessage(_ *actor.PID, message any) {
+	switch m := message.(type) {
+	case *actor.Stop:
+		s.post(&Close{})
+	case *actor.Watch, *actor.Unwatch:
+		s.post(m)
+	}
+}
+
+// Stop closes the socket gracefully.
+func (s *socket) Stop(*actor.PID) { s.post(&Close{}) }
+
+// post appends to the mailbox and schedules a drain on the loop. While a
+// dialled socket connects, what can be answered now is answered here.
+// Goroutine: any.
+func (s *socket) post(m any) {
+	s.mu.Lock()
+	if s.released {
+		s.mu.Unlock()
+		s.host.answerReleased(s.PID(), m)
+		return
+	}
+	if s.conn == nil {
+		reply, to, handled := s.unconnected(m) // under mu
+		if !handled {
+			s.queue = append(s.queue, m)
+		}
+		s.mu.Unlock()
+		if to != nil {
+			s.host.replyFrom(s.PID(), to, reply)
+		}
+		return
+	}
+	s.queue = append(s.queue, m)
+	if s.scheduled {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.schedule()
+}
+
+// schedule arranges a drain on the loop unless one is pending.
+func (s *socket) schedule() {
+	s.mu.Lock()
+	if s.scheduled || s.released {
+		s.mu.Unlock()
+		return
+	}
+	s.scheduled = true
+	c := s.conn
+	s.mu.Unlock()
+	// If the loops are stopping this fails: the socket is then closed on its
+	// loop (which drains) or released by Host.ReleaseAll (which answers).
+	_ = c.Execute(s.drain)
+}
+
+// drain handles queued messages in order. Goroutine: the loop.
+func (s *socket) drain() {
+	for {
+		s.mu.Lock()
+		q := s.queue
+		if len(q) == 0 || s.released {
+			s.scheduled = false
+			s.mu.Unlock()
+			return
+		}
+		s.queue = nil
+		s.mu.Unlock()
+		for i, m := range q {
+			q[i] = nil
+			s.handle(m)
+		}
+		s.mu.Lock()
+		if s.queue == nil && cap(q) <= 64 {
+			s.queue = q[:0] // reuse the backing array
+		}
+		s.mu.Unlock()
+	}
+}
+
+// unconnected answers a message for a socket without a connection (a dial
+// in progress or failed). It reports whether m was consumed; the reply, if
+// any, goes to `to`. Called with mu held.
+func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
+	_, msg, sender := actor.UnwrapEnvelope(m)
+	notConn := uint32(netio.WSAENOTCONN)
+	switch msg := msg.(type) {
+	case *Send:
+		s.host.sendsRefused.Add(1)
+		return &SendResult{Code: notConn}, sender, true
+	case *Recv:
+		return &RecvResult{Code: notConn}, sender, true
+	case *RecvDisconnect:
+		if msg == nil || msg.BufferLen < 0 {
+			return &RecvDisconnectResult{Code: uint32(netio.WSAEINVAL)}, sender, true
+		}
+		return &RecvDisconnectResult{Code: notConn}, sender, true // §3.7
+	case *SendDisconnect:
+		return &SendDisconnectResult{Code: notConn}, sender, true
+	case *Subscribe:
+		code := netio.WSAEINVAL
+		if msg != nil && msg.SubscriberId != "" && events.Mask(msg.Mask).Valid() {
+			x := s.ext()
+			x.subs = x.subs.With(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId), events.Mask(msg.Mask))
+			code = netio.OK
+		}
+		return &SubscribeResult{Code: uint32(code)}, sender, true
+	case *Unsubscribe:
+		if msg == nil || msg.SubscriberId == "" {
+			return &SubscribeResult{Code: uint32(netio.WSAEINVAL)}, sender, true
+		}
+		if s.x != nil {
+			s.x.subs, _ = s.x.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
+		}
+		return &SubscribeResult{}, sender, true
+	case *Info:
+		state := "connecting"
+		if s.dialDone {
+			state = "failed"
+		}
+		return &SocketInfo{Socket: s.id, Kind: "tcp", State: state, Dispatch: s.prof.dispatch.String(), BanPolicy: s.prof.policy.String()}, sender, true
+	case *Connect:
+		if s.dialDone {
+			return &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "dial failed; dial a new socket"}, sender, true
+		}
+		return &ConnectResult{Code: uint32(netio.WSAEINPROGRESS), Detail: "still connecting"}, sender, true
+	}
+	return nil, nil, false
+}
+
+// handle runs one message. Goroutine: the loop.
+func (s *socket) handle(m any) {
+	_, msg, sender := actor.UnwrapEnvelope(m)
+	closed := s.closeEv != nil
+	switch msg := msg.(type) {
+	case *Send:
+		s.reply(sender, s.doSend(msg))
+	case *Recv:
+		s.reply(sender, s.doRecv(msg, closed))
+	case *RecvDisconnect:
+		// The reply is the moment the ban takes effect: it waits for a
+		// pooled delivery already in the handler (ban.go).
+		s.replyAfterDelivery(sender, s.doRecvDisconnect(msg, closed))
+	case *SendDisconnect:
+		code := netio.WSAEINVAL
+		if msg != nil {
+			// Also on a half-open socket (peer FIN): its send side is ours.
+			code = netio.CodeOf(s.conn.ShutdownSend(), netio.WSAENOTCONN)
+		}
+		s.reply(sender, &SendDisconnectResult{Code: uint32(code)})
+	case *Close:
+		s.reply(sender, &CloseResult{})
+		s.closeNow(netio.ReasonLocalClose)
+	case *Abort:
+		s.reply(sender, &CloseResult{})
+		s.closeNow(netio.ReasonLocalAbort)
+	case *Connect:
+		// Sockets are never reused (docs/SEMANTICS.md §3.8): Winsock's
+		// WSAEISCONN while the circuit is up (receive-disconnected or not),
+		// WSAEINVAL once it has closed; a new Dial is the way.
+		res := &ConnectResult{Code: uint32(netio.WSAEISCONN), Detail: "socket is connected"}
+		switch {
+		case closed:
+			res = &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "socket is closed; dial a new one"}
+		case s.conn.RecvShut():
+			res.Detail = "socket is connected (receive-disconnected)"
+		}
+		s.reply(sender, res)
+	case *Subscribe:
+		s.reply(sender, &SubscribeResult{Code: uint32(s.doSubscribe(msg))})
+	case *Unsubscribe:
+		code := netio.WSAEINVAL
+		if msg != nil && msg.SubscriberId != "" {
+			if s.x != nil {
+				s.x.subs, _ = s.x.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
+			}
+			code = netio.OK
+		}
+		s.reply(sender, &SubscribeResult{Code: uint32(code)})
+	case *Info:
+		s.reply(sender, s.info())
+	case *actor.Watch:
+		if msg != nil && msg.Watcher != nil {
+			x := s.ext()
+			x.watchers = append(x.watchers, msg.Watcher)
+		}
+	case *actor.Unwatch:
+		if msg != nil && msg.Watcher != nil && s.x != nil {
+			for i, w := range s.x.watchers {
+				if w.Equal(msg.Watcher) {
+					s.x.watchers = append(s.x.watchers[:i:i], s.x.watchers[i+1:]...)
+					break
+				}
+			}
+		}
+	case writeOp:
+		x := s.ext()
+		x.pendingOut.Add(-int64(len(msg.data)))
+		// Write already told the handler its bytes were accepted: if the
+		// connection cannot take them now, they are counted as dropped.
+		if _, err := s.conn.Write(msg.data); err != nil {
+			s.conn.AddSendDropped(len(msg.data))
+		}
+		x.lastOut.Store(int64(s.conn.OutboundBuffered()))
+	case wantWrite:
+		s.armWrite()
+	case releaseNow:
+		s.release()
+	case banNow:
+		// The pooled handler's own RecvDisconnect: it is the delivery in
+		// flight, so the reply must not wait for it (ban.go).
+		msg.done <- netio.Code(s.doRecvDisconnect(&RecvDisconnect{}, closed).Code)
+	case nil:
+		s.reply(sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: "nil message"})
+	default:
+		s.toHandler(m, msg, sender)
+	}
+}
+
+func (s *socket) reply(to *actor.PID, msg any) {
+	if to != nil {
+		s.host.replyFrom(s.PID(), to, msg)
+	}
+}

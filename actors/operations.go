@@ -1,0 +1,163 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+// The socket operations of docs/SEMANTICS.md §2 as the mailbox runs them:
+// every function here runs on the connection's event loop goroutine.
+
+// write is Write's loop half: it applies the outbound high-water mark.
+// Goroutine: the loop.
+func (s *socket) write(p []byte) (int, error) {
+	if q := s.conn.OutboundBuffered(); q > 0 && q+len(p) > s.host.opts.SendHighWater {
+		s.armWrite()
+		return 0, netio.ErrWouldBlock
+	}
+	return s.conn.Write(p)
+}
+
+// armWrite owes an FD_WRITE once the outbound queue is at or below the
+// low-water mark. Goroutine: the loop.
+func (s *socket) armWrite() {
+	if s.writeWait || s.closeEv != nil {
+		return
+	}
+	s.writeWait = true
+	s.conn.NotifyDrained(s.host.opts.SendLowWater, func() {
+		s.writeWait = false
+		if s.x != nil {
+			s.x.lastOut.Store(int64(s.conn.OutboundBuffered()))
+		}
+		s.emit(events.FDWrite, netio.OK, "write", false)
+	})
+}
+
+// doSend answers a Send: also on a half-open socket (peer FIN), whose send
+// side stays usable (docs/SEMANTICS.md §5). A refusal is counted in
+// HostStats.SendsRefused whether or not a reply was asked for.
+func (s *socket) doSend(m *Send) *SendResult {
+	code := netio.OK
+	n := 0
+	switch {
+	case m == nil:
+		code = netio.WSAEINVAL
+	case len(m.Data) > s.host.opts.MaxSend:
+		code = netio.WSAEMSGSIZE
+	default:
+		if code = s.conn.SendCode(); code == netio.OK && len(m.Data) > 0 {
+			var err error
+			n, err = s.write(m.Data)
+			code = netio.CodeOf(err, netio.WSAECONNRESET)
+		}
+	}
+	if code != netio.OK {
+		s.host.sendsRefused.Add(1)
+	}
+	return &SendResult{N: int64(n), Code: uint32(code)}
+}
+
+// doRecv answers a pull (docs/SEMANTICS.md §2). A push-mode socket buffers nothing,
+// so while open it answers WSAEWOULDBLOCK.
+func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
+	switch {
+	case m == nil || m.Max < 0:
+		return &RecvResult{Code: uint32(netio.WSAEINVAL)}
+	case s.conn.RecvShut():
+		return &RecvResult{Code: uint32(netio.WSAESHUTDOWN)}
+	}
+	if x := s.x; x != nil && len(x.pull) > x.pullOff {
+		n := min(int(m.Max), len(x.pull)-x.pullOff)
+		out := make([]byte, n)
+		copy(out, x.pull[x.pullOff:])
+		x.pullOff += n
+		if x.pullOff == len(x.pull) {
+			x.pull, x.pullOff = x.pull[:0], 0
+			if cap(x.pull) > 64<<10 {
+				x.pull = nil // do not keep a flood's buffer
+			}
+		}
+		// Recv re-enables FD_READ; data left over posts the next one now.
+		s.readPosted = false
+		if len(x.pull) > x.pullOff {
+			s.postRead()
+		}
+		return &RecvResult{Data: out}
+	}
+	s.readPosted = false
+	if closed {
+		switch s.conn.Reason() {
+		case netio.ReasonPeerClose:
+			return &RecvResult{}
+		case netio.ReasonPeerReset:
+			return &RecvResult{Code: uint32(netio.WSAECONNRESET)}
+		}
+		return &RecvResult{Code: uint32(netio.WSAENOTCONN)}
+	}
+	return &RecvResult{Code: uint32(netio.WSAEWOULDBLOCK)}
+}
+
+func (s *socket) doSubscribe(m *Subscribe) netio.Code {
+	if m == nil || m.SubscriberId == "" || !events.Mask(m.Mask).Valid() {
+		return netio.WSAEINVAL
+	}
+	pid := actor.NewPID(m.SubscriberAddress, m.SubscriberId)
+	x := s.ext()
+	had := x.subs.Has(pid, events.FDClose)
+	x.subs = x.subs.With(pid, events.Mask(m.Mask))
+	if s.closeEv != nil && events.Mask(m.Mask).Has(events.FDClose) && !s.host.hub.Global().Has(pid, events.FDClose) && !had {
+		// The circuit already closed: the late subscriber still gets its
+		// one FD_CLOSE, so its bookkeeping needs no second source.
+		s.host.hub.SendTo(pid, s.closeEv)
+	}
+	if s.closeEv == nil && events.Mask(m.Mask).Has(events.FDRead) && len(x.pull) > x.pullOff && !s.conn.RecvShut() {
+		// Winsock posts FD_READ to a new registration while unread data
+		// waits: this subscriber hears of it now, the others are unaffected.
+		s.host.hub.SendTo(pid, s.newEvent(events.FDRead, netio.OK, "read", false))
+	}
+	return netio.OK
+}
+
+func (s *socket) info() *SocketInfo {
+	st := s.conn.Stats()
+	in := &SocketInfo{
+		Socket:      s.id,
+		Kind:        "tcp",
+		State:       "open",
+		RecvShut:    s.conn.RecvShut(),
+		SendShut:    s.conn.SendShut(),
+		BytesIn:     st.BytesIn,
+		BytesOut:    st.BytesOut,
+		BannedBytes: st.BannedBytes,
+		QueuedIn:    s.pendingIn(),
+		QueuedOut:   int64(st.QueuedOut),
+		LocalAddr:   s.conn.LocalAddr(),
+		RemoteAddr:  s.conn.RemoteAddr(),
+		BanPolicy:   s.conn.Policy().String(),
+		Dispatch:    s.prof.dispatch.String(),
+		ListenerId:  s.prof.lnID,
+		Pull:        s.prof.pull,
+	}
+	if x := s.x; x != nil {
+		in.QueuedIn += int64(len(x.pull) - x.pullOff)
+		in.QueuedOut += x.pendingOut.Load()
+	}
+	if s.closeEv != nil {
+		in.State = "closed"
+		in.CloseReason = s.closeEv.Reason
+		in.CloseCode = s.closeEv.Code
+	}
+	return in
+}
+
+// closeNow closes the connection (if still open) and releases the socket at
+// once, as Close and Abort do. Goroutine: the loop.
+func (s *socket) closeNow(r netio.Reason) {
+	// Runs Host.OnClose -> s.closed before returning if the circuit is up;
+	// on a half-open socket it closes the send side (FIN, or RST for Abort).
+	s.conn.Close(r)
+	s.release()
+}

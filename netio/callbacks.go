@@ -1,0 +1,163 @@
+package netio
+
+import (
+	"net"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// The gnet callbacks: the hot path. Everything in this file runs on an
+// event loop goroutine (OnBoot on the engine's), reports upward through
+// Handler, and never blocks.
+
+// OnBoot records the engine and the listeners' bound addresses. Goroutine:
+// the engine's (Start's goroutine running gnet.Rotate).
+func (e *Engine) OnBoot(eng gnet.Engine) gnet.Action {
+	e.geng = eng
+	for _, l := range e.listeners {
+		l.addr = l.address
+		// gnet files every TCP listener (tcp, tcp4, tcp6) under "tcp".
+		if fd, err := eng.DupListener("tcp", l.address); err == nil {
+			if a, err := localTCPAddr(fd); err == nil {
+				l.addr = a.String()
+				if !a.IP.IsUnspecified() {
+					l.bound = a
+				}
+			}
+			closeFD(fd)
+		}
+	}
+	return gnet.None
+}
+
+// OnTick runs on gnet's ticker goroutine, first right after the loops
+// start: it releases Start. It asks for no further ticks in practice.
+func (e *Engine) OnTick() (time.Duration, gnet.Action) {
+	e.tickOnce.Do(func() { close(e.booted) })
+	return time.Hour, gnet.None
+}
+
+// OnOpen creates the Conn and hands it to the Handler.
+func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	c := &Conn{gc: gc, eng: e, remote: gc.RemoteAddr()}
+	if d, ok := gc.Context().(*dialTag); ok {
+		// A dialled connection enrolled by Engine.Dial.
+		c.Owner, c.dialed = d.owner, true
+	} else {
+		// gnet reports the listener's configured address as an accepted
+		// connection's LocalAddr: it identifies the listener.
+		c.ln = e.listenerFor(gc.LocalAddr())
+		if c.ln == nil || c.ln == e.internal {
+			c.closed.Store(true)
+			return nil, gnet.Close
+		}
+	}
+	if c.ln != nil && c.ln.bound != nil {
+		c.local = c.ln.bound // one address for all its connections
+	} else if a, err := localTCPAddr(gc.Fd()); err == nil {
+		c.local = a
+	} else {
+		c.local = gc.LocalAddr()
+	}
+	gc.SetContext(c)
+	overLimit := e.opts.MaxConns > 0 && e.open.Add(1) > int64(e.opts.MaxConns)
+	if e.opts.MaxConns <= 0 {
+		e.open.Add(1)
+	}
+	c.inTraffic = true // closes asked during OnOpen happen as it returns
+	e.h.OnOpen(c)
+	if overLimit {
+		e.limitHits.Add(1)
+		c.Close(ReasonLimit)
+	}
+	c.inTraffic = false
+	if c.closeReq {
+		return nil, gnet.Close
+	}
+	if e.opts.IdleTimeout > 0 {
+		c.armIdle(e.opts.IdleTimeout)
+	}
+	return nil, gnet.None
+}
+
+// OnTraffic is the read path: the hot path of the runtime.
+func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*Conn)
+	buf, _ := gc.Next(-1)
+	c.bytesIn += uint64(len(buf))
+	c.active = true
+	if c.recvShut {
+		// The receive ban (docs/SEMANTICS.md §3.4): enforced here, on the loop that
+		// owns the connection, with one branch per read.
+		if c.policy == BanReset {
+			c.reason = ReasonRecvBan
+			_ = gc.SetLinger(0)
+			return gnet.Close
+		}
+		c.banned.Add(uint64(len(buf)))
+		return gnet.None
+	}
+	c.inTraffic = true
+	e.h.OnData(c, buf)
+	c.inTraffic = false
+	if c.closeReq {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// OnClose classifies the close and reports it exactly once.
+func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok || c.closed.Load() {
+		return gnet.None
+	}
+	r := c.reason
+	if r == ReasonNone {
+		if err == nil && e.stopping.Load() {
+			r = ReasonShutdown
+		} else {
+			r = closeCauseOf(err)
+			if r == ReasonPeerClose && resetPending(gc.Fd(), c.sendShut) {
+				// gnet says io.EOF also when epoll reports an error or a
+				// hang-up without readable data: the socket knows better.
+				r = ReasonPeerReset
+			}
+		}
+		c.reason = r
+	}
+	switch {
+	case r == ReasonPeerClose:
+		e.keepSendSide(c, gc)
+	case r == ReasonLocalClose || r == ReasonShutdown:
+		e.flushInBackground(gc)
+	default: // abortive: what gnet still holds is dropped with the connection
+		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
+	}
+	c.closed.Store(true)
+	if c.half == nil {
+		e.open.Add(-1) // a half-open connection holds its descriptor: it counts until closed
+	}
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	e.h.OnClose(c, r)
+	return gnet.None
+}
+
+// listenerFor finds the listener whose configured address gnet reports as
+// an accepted connection's local address. Loop goroutine; reads only
+// immutable listener fields.
+func (e *Engine) listenerFor(a net.Addr) *Listener {
+	if a == nil {
+		return nil
+	}
+	key := a.String()
+	for _, l := range e.listeners {
+		if l.cfgKey == key || l.addr == key {
+			return l
+		}
+	}
+	return nil
+}
