@@ -382,8 +382,9 @@ func (c *Conn) ShutdownSend() error {
 	return nil
 }
 
-// tryFin sends FIN if the outbound buffer has drained, else polls again on
-// the loop after the next I/O round. Loop only.
+// tryFin sends FIN if the outbound buffer has drained, else looks again on
+// the loop a millisecond later (Engine.later: gnet reports no write
+// completions). Loop only.
 func (c *Conn) tryFin() {
 	if c.closed.Load() || !c.finPend {
 		return

@@ -23,8 +23,9 @@ import (
 // Goroutine: every method runs on the event loop goroutine that owns the
 // connection, so it must not block. Calls for one connection are serialized.
 type Handler interface {
-	// OnOpen runs once per accepted connection before any other call for
-	// it. It sets c.Owner and may set the ban policy.
+	// OnOpen runs once per connection, accepted or dialled, before any
+	// other call for it. It sets c.Owner (a dialled connection arrives
+	// with c.Dialed() set) and may set the ban policy.
 	OnOpen(c *Conn)
 	// OnData hands over bytes read from the peer. data is a view into the
 	// loop's read buffer, valid only until OnData returns. It is never

@@ -1,5 +1,3 @@
-//go:build !nosockactor
-
 package servers
 
 import (
