@@ -117,19 +117,10 @@ func (l *Listener) SendSystemMessage(_ *actor.PID, m any) {
 func (l *Listener) Stop(*actor.PID) { l.handle(&Close{}) }
 
 func (l *Listener) handle(msg any) any {
-	notConn := uint32(netio.WSAENOTCONN)
+	if reply, ok := withoutCircuit(msg); ok {
+		return reply // a listener has no circuit: WSAENOTCONN
+	}
 	switch m := msg.(type) {
-	case *Send:
-		return &SendResult{Code: notConn}
-	case *Recv:
-		return &RecvResult{Code: notConn}
-	case *RecvDisconnect:
-		if m == nil || m.BufferLen < 0 {
-			return &RecvDisconnectResult{Code: uint32(netio.WSAEINVAL)}
-		}
-		return &RecvDisconnectResult{Code: notConn}
-	case *SendDisconnect:
-		return &SendDisconnectResult{Code: notConn}
 	case *Close, *Abort:
 		// gnet binds listeners for the engine's lifetime: a closed listener
 		// refuses (RST) what it still accepts, and its descriptor is freed
@@ -139,21 +130,21 @@ func (l *Listener) handle(msg any) any {
 		l.mu.Unlock()
 		return &CloseResult{}
 	case *Subscribe:
-		if m == nil || m.SubscriberId == "" || !events.Mask(m.Mask).Valid() {
-			return &SubscribeResult{Code: uint32(netio.WSAEINVAL)}
+		pid, mask, code := subscription(m)
+		if code == netio.OK {
+			l.mu.Lock()
+			l.subs = l.subs.With(pid, mask)
+			l.mu.Unlock()
 		}
-		l.mu.Lock()
-		l.subs = l.subs.With(actor.NewPID(m.SubscriberAddress, m.SubscriberId), events.Mask(m.Mask))
-		l.mu.Unlock()
-		return &SubscribeResult{}
+		return &SubscribeResult{Code: uint32(code)}
 	case *Unsubscribe:
-		if m == nil || m.SubscriberId == "" {
-			return &SubscribeResult{Code: uint32(netio.WSAEINVAL)}
+		pid, code := unsubscriber(m)
+		if code == netio.OK {
+			l.mu.Lock()
+			l.subs, _ = l.subs.Without(pid)
+			l.mu.Unlock()
 		}
-		l.mu.Lock()
-		l.subs, _ = l.subs.Without(actor.NewPID(m.SubscriberAddress, m.SubscriberId))
-		l.mu.Unlock()
-		return &SubscribeResult{}
+		return &SubscribeResult{Code: uint32(code)}
 	case *Info:
 		l.mu.Lock()
 		state := "listening"

@@ -3,7 +3,6 @@ package actors
 import (
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
 )
 
@@ -103,36 +102,22 @@ func (s *socket) drain() {
 // any, goes to `to`. Called with mu held.
 func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
-	notConn := uint32(netio.WSAENOTCONN)
-	switch msg := msg.(type) {
-	case *Send:
-		s.host.sendsRefused.Add(1)
-		return &SendResult{Code: notConn}, sender, true
-	case *Recv:
-		return &RecvResult{Code: notConn}, sender, true
-	case *RecvDisconnect:
-		if msg == nil || msg.BufferLen < 0 {
-			return &RecvDisconnectResult{Code: uint32(netio.WSAEINVAL)}, sender, true
+	if reply, ok := withoutCircuit(msg); ok {
+		if _, isSend := msg.(*Send); isSend {
+			s.host.sendsRefused.Add(1)
 		}
-		return &RecvDisconnectResult{Code: notConn}, sender, true // §3.7
-	case *SendDisconnect:
-		return &SendDisconnectResult{Code: notConn}, sender, true
+		return reply, sender, true
+	}
+	switch msg := msg.(type) {
 	case *Subscribe:
-		code := netio.WSAEINVAL
-		if msg != nil && msg.SubscriberId != "" && events.Mask(msg.Mask).Valid() {
+		pid, mask, code := subscription(msg)
+		if code == netio.OK {
 			x := s.ext()
-			x.subs = x.subs.With(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId), events.Mask(msg.Mask))
-			code = netio.OK
+			x.subs = x.subs.With(pid, mask)
 		}
 		return &SubscribeResult{Code: uint32(code)}, sender, true
 	case *Unsubscribe:
-		if msg == nil || msg.SubscriberId == "" {
-			return &SubscribeResult{Code: uint32(netio.WSAEINVAL)}, sender, true
-		}
-		if s.x != nil {
-			s.x.subs, _ = s.x.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
-		}
-		return &SubscribeResult{}, sender, true
+		return &SubscribeResult{Code: uint32(s.doUnsubscribe(msg))}, sender, true
 	case *Info:
 		state := "connecting"
 		if s.dialDone {
@@ -189,14 +174,7 @@ func (s *socket) handle(m any) {
 	case *Subscribe:
 		s.reply(sender, &SubscribeResult{Code: uint32(s.doSubscribe(msg))})
 	case *Unsubscribe:
-		code := netio.WSAEINVAL
-		if msg != nil && msg.SubscriberId != "" {
-			if s.x != nil {
-				s.x.subs, _ = s.x.subs.Without(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
-			}
-			code = netio.OK
-		}
-		s.reply(sender, &SubscribeResult{Code: uint32(code)})
+		s.reply(sender, &SubscribeResult{Code: uint32(s.doUnsubscribe(msg))})
 	case *Info:
 		s.reply(sender, s.info())
 	case *actor.Watch:

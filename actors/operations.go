@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
 )
@@ -101,24 +99,34 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 }
 
 func (s *socket) doSubscribe(m *Subscribe) netio.Code {
-	if m == nil || m.SubscriberId == "" || !events.Mask(m.Mask).Valid() {
-		return netio.WSAEINVAL
+	pid, mask, code := subscription(m)
+	if code != netio.OK {
+		return code
 	}
-	pid := actor.NewPID(m.SubscriberAddress, m.SubscriberId)
 	x := s.ext()
 	had := x.subs.Has(pid, events.FDClose)
-	x.subs = x.subs.With(pid, events.Mask(m.Mask))
-	if s.closeEv != nil && events.Mask(m.Mask).Has(events.FDClose) && !s.host.hub.Global().Has(pid, events.FDClose) && !had {
+	x.subs = x.subs.With(pid, mask)
+	if s.closeEv != nil && mask.Has(events.FDClose) && !s.host.hub.Global().Has(pid, events.FDClose) && !had {
 		// The circuit already closed: the late subscriber still gets its
 		// one FD_CLOSE, so its bookkeeping needs no second source.
 		s.host.hub.SendTo(pid, s.closeEv)
 	}
-	if s.closeEv == nil && events.Mask(m.Mask).Has(events.FDRead) && len(x.pull) > x.pullOff && !s.conn.RecvShut() {
+	if s.closeEv == nil && mask.Has(events.FDRead) && len(x.pull) > x.pullOff && !s.conn.RecvShut() {
 		// Winsock posts FD_READ to a new registration while unread data
 		// waits: this subscriber hears of it now, the others are unaffected.
 		s.host.hub.SendTo(pid, s.newEvent(events.FDRead, netio.OK, "read", false))
 	}
 	return netio.OK
+}
+
+// doUnsubscribe removes a per-socket subscription. Goroutine: the loop, or
+// the poster under mu while the socket is unconnected.
+func (s *socket) doUnsubscribe(m *Unsubscribe) netio.Code {
+	pid, code := unsubscriber(m)
+	if code == netio.OK && s.x != nil {
+		s.x.subs, _ = s.x.subs.Without(pid)
+	}
+	return code
 }
 
 func (s *socket) info() *SocketInfo {

@@ -24,8 +24,8 @@ func (h *Host) answerReleased(from *actor.PID, m any) {
 		b.done <- code
 		return
 	}
-	if sender == nil {
-		return
+	if sender == nil || isReply(msg) {
+		return // a reply or an event to a released socket: answering it could loop
 	}
 	code := netio.WSAENOTSOCK
 	if h.down.Load() {
@@ -77,4 +77,40 @@ func (h *Host) sendSystem(pid *actor.PID, msg any) {
 	}
 	proc, _ := h.system.ProcessRegistry.Get(pid)
 	proc.SendSystemMessage(pid, msg)
+}
+
+// withoutCircuit answers the requests that need a circuit (Send, Recv,
+// RecvDisconnect, SendDisconnect) for an actor that has none: a listener, a
+// dial still connecting or one that failed. A malformed request is
+// WSAEINVAL, any other WSAENOTCONN (docs/SEMANTICS.md §3.7). ok is false for
+// every other message. Goroutine: any.
+func withoutCircuit(msg any) (reply any, ok bool) {
+	switch m := msg.(type) {
+	case *RecvDisconnect:
+		if m == nil || m.BufferLen < 0 {
+			return replyFor(msg, netio.WSAEINVAL), true
+		}
+		return replyFor(msg, netio.WSAENOTCONN), true
+	case *Send, *Recv, *SendDisconnect:
+		return replyFor(msg, netio.WSAENOTCONN), true
+	}
+	return nil, false
+}
+
+// subscription parses a Subscribe: the subscriber's PID and mask, or
+// WSAEINVAL for a missing subscriber or an invalid mask. Goroutine: any.
+func subscription(m *Subscribe) (*actor.PID, events.Mask, netio.Code) {
+	if m == nil || m.SubscriberId == "" || !events.Mask(m.Mask).Valid() {
+		return nil, 0, netio.WSAEINVAL
+	}
+	return actor.NewPID(m.SubscriberAddress, m.SubscriberId), events.Mask(m.Mask), netio.OK
+}
+
+// unsubscriber parses an Unsubscribe: the subscriber's PID, or WSAEINVAL.
+// Goroutine: any.
+func unsubscriber(m *Unsubscribe) (*actor.PID, netio.Code) {
+	if m == nil || m.SubscriberId == "" {
+		return nil, netio.WSAEINVAL
+	}
+	return actor.NewPID(m.SubscriberAddress, m.SubscriberId), netio.OK
 }
