@@ -58,14 +58,26 @@ func (h *Host) Dial(ctx context.Context, d Dialer, addr string, handler Handler,
 		timeout = DefaultDialTimeout
 	}
 	// Detached from ctx's cancellation now, while the caller still holds
-	// it: the connect outlives this call, bounded by the timeout alone.
+	// it: the connect outlives this call, bounded by the timeout alone (and
+	// by the runtime's stop, through the door's context).
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	go func() {
+	stopDial := context.AfterFunc(h.door.ctx, cancel)
+	started := h.door.Go(func() {
 		// The dialling goroutine.
 		defer cancel()
+		defer stopDial()
 		if err := d.Dial(dctx, addr, s); err != nil {
-			s.failed(netio.CodeOf(err, netio.WSAENETDOWN))
+			code := netio.CodeOf(err, netio.WSAENETDOWN)
+			if h.door.ctx.Err() != nil {
+				code = netio.WSAENETDOWN // cut short by the runtime's stop
+			}
+			s.failed(code)
 		}
-	}()
+	})
+	if !started {
+		stopDial()
+		cancel()
+		s.failed(netio.WSAENETDOWN)
+	}
 	return s.PID(), nil
 }

@@ -296,7 +296,7 @@ func (c *Context) Request(pid *actor.PID, msg any) {
 // PID. It is how an Inline handler waits without blocking its loop.
 func (c *Context) After(d time.Duration, msg any) {
 	s := c.s
-	time.AfterFunc(d, func() { s.post(msg) })
+	s.host.door.AfterFunc(d, func() { s.post(msg) }) // dropped once the runtime stops
 }
 
 func (c *Context) String() string {

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -90,6 +91,7 @@ type Host struct {
 	closedBy     [netio.ReasonShutdown + 1]atomic.Uint64
 	down         atomic.Bool // set once the engine is stopping
 
+	door       *door            // every goroutine and timer the sockets start
 	ctxPool    sync.Pool        // *Context: one per handler call in flight
 	dispatcher actor.Dispatcher // runs pooled handlers: protoactor's default
 }
@@ -117,6 +119,7 @@ func NewHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *Host
 	}
 	h := &Host{system: system, hub: hub, opts: opts, log: log, lingering: map[*socket]struct{}{}}
 	h.ctxPool.New = func() any { return new(Context) }
+	h.door = newDoor()
 	h.dispatcher = actor.NewDefaultDispatcher(300)
 	return h
 }
@@ -148,6 +151,15 @@ func (h *Host) Stats() HostStats {
 // SetDown marks the engine as stopping: requests that can no longer reach
 // an event loop are answered WSAENETDOWN. Safe from any goroutine.
 func (h *Host) SetDown() { h.down.Store(true) }
+
+// StopTasks refuses new dials, linger timers and Context.After timers,
+// stops the pending ones and cancels dials in progress (they end with
+// FD_CONNECT WSAENETDOWN). Idempotent; safe from any goroutine.
+func (h *Host) StopTasks() { h.door.Close() }
+
+// WaitTasks waits until every goroutine and timer the sockets started has
+// ended, or ctx is done. Call it after StopTasks.
+func (h *Host) WaitTasks(ctx context.Context) error { return h.door.Wait(ctx) }
 
 // ReleaseAll releases every socket that is closed but still lingering, and
 // every listener. Call it after the engine has stopped (no event loop runs).

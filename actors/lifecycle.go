@@ -156,7 +156,8 @@ func (s *socket) lingerThenRelease() {
 	}
 	s.host.linger(s, true)
 	s.mu.Lock() // the timer's function takes mu too: it sees the assignment
-	s.ext().timer = time.AfterFunc(s.host.opts.Linger, func() {
+	t := s.host.door.AfterFunc(s.host.opts.Linger, func() {
+		// The timer's goroutine.
 		s.mu.Lock()
 		onLoop := s.conn != nil
 		s.mu.Unlock()
@@ -166,7 +167,11 @@ func (s *socket) lingerThenRelease() {
 			s.release() // never connected: no loop owns it
 		}
 	})
+	s.ext().timer = t
 	s.mu.Unlock()
+	if t == nil {
+		s.release() // the runtime is stopping: no linger
+	}
 }
 
 // release frees the socket: out of the registry, handler stopped, pending
@@ -182,7 +187,7 @@ func (s *socket) release() {
 	q := s.queue
 	s.queue = nil
 	connected := s.conn != nil
-	var timer *time.Timer
+	var timer *doorTimer
 	if s.x != nil {
 		timer = s.x.timer
 	}

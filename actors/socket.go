@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -65,7 +64,7 @@ type socket struct {
 type sockExt struct {
 	subs     events.Subs  // per-socket subscriptions
 	watchers []*actor.PID // protoactor watchers, told Terminated at release
-	timer    *time.Timer  // linger timer; guarded by mu
+	timer    *doorTimer   // linger timer; guarded by mu
 	pull     []byte       // pull-mode buffer; unread bytes are pull[pullOff:]
 	pullOff  int
 

@@ -130,6 +130,9 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 	switch {
 	case r == ReasonPeerClose:
 		e.keepSendSide(c, gc)
+	case r == ReasonShutdown && e.abortive.Load():
+		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
+		_ = gc.SetLinger(0) // Runtime.Close: RST, nothing waits on the peer
 	case r == ReasonLocalClose || r == ReasonShutdown:
 		e.flushInBackground(gc)
 	default: // abortive: what gnet still holds is dropped with the connection

@@ -121,6 +121,7 @@ type Engine struct {
 	stopped  chan struct{} // closed when Stop's helpers have finished too
 	runErr   error         // written before done is closed
 	stopping atomic.Bool
+	abortive atomic.Bool // Stop resets connections instead of closing them gracefully
 	stopOnce sync.Once
 
 	open        atomic.Int64
@@ -347,6 +348,24 @@ func (e *Engine) log() *slog.Logger {
 		return e.opts.Logger
 	}
 	return slog.Default()
+}
+
+// SetAbortive makes Stop (called before or after) reset every connection
+// (RST) and drop queued bytes instead of flushing them, so it never waits on
+// a peer. Safe from any goroutine.
+func (e *Engine) SetAbortive() {
+	e.abortive.Store(true)
+	e.halfMu.Lock()
+	hs := make([]*halfOpen, 0, len(e.halfs))
+	for h := range e.halfs {
+		hs = append(hs, h)
+	}
+	e.halfMu.Unlock()
+	if e.stopping.Load() {
+		for _, h := range hs {
+			h.close(true) // a graceful stop in progress: cut its flushes short
+		}
+	}
 }
 
 // Stopping reports whether Stop has been called. Safe from any goroutine.

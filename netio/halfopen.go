@@ -334,7 +334,7 @@ func (e *Engine) closeHalfs() {
 	}
 	e.halfMu.Unlock()
 	for _, h := range hs {
-		h.close(false)
+		h.close(e.abortive.Load())
 	}
 	e.halfWG.Wait()
 }

@@ -211,11 +211,31 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 }
 
+// CloseNow is the hard stop beside Shutdown (named so because Close(ctx,
+// pid), from the embedded Caller, closes one socket). It stops the runtime
+// at once: like Shutdown, every open socket gets
+// FD_CLOSE 10050 "shutdown" before Close returns, but connections are reset
+// (RST) instead of closed gracefully, and nothing waits on a peer: queued
+// bytes, including a half-open socket's, are dropped and counted in
+// Stats().Conns.SendDropped. Calling it during or after Shutdown cuts a
+// graceful stop short. Idempotent; safe for concurrent use.
+func (rt *Runtime) CloseNow() error {
+	rt.eng.SetAbortive()
+	return rt.Shutdown(context.Background())
+}
+
+// shutdown is the one stop sequence. Goroutine: its own, started by the
+// first Shutdown or CloseNow.
 func (rt *Runtime) shutdown() {
 	defer close(rt.stopDone)
 	rt.host.SetDown()
+	// No new dial, linger or After timer from here on; dials in progress
+	// end (FD_CONNECT WSAENETDOWN), pending timers are dropped (the release
+	// below covers the lingering sockets).
+	rt.host.StopTasks()
 	rt.stopErr = rt.eng.Stop(context.Background())
 	rt.host.ReleaseAll()
+	_ = rt.host.WaitTasks(context.Background()) // each ends promptly now
 	rt.hub.Close()
 	if rt.ownSystem {
 		rt.system.Shutdown()
