@@ -51,46 +51,46 @@ func TestShutdownEndsDialsAndTimers(t *testing.T) {
 
 func TestCloseNowResetsAndWaitsOnNoPeer(t *testing.T) {
 	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-			wrote := make(chan struct{})
-			s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, bigAnswer{16 << 20, wrote})
-			open := dial(t, s.addr)
-			openID := s.rec.AcceptedFor(t, open).SocketId
-			half := dial(t, s.addr)
-			halfID := s.rec.AcceptedFor(t, half).SocketId
-			if _, err := half.Write([]byte("go")); err != nil {
-				t.Fatal(err)
-			}
-			_ = half.CloseWrite() // half-open, 16 MiB queued for a peer that never reads
-			s.rec.CloseEvent(t, halfID)
-			<-wrote
-			if _, err := s.rt.Info(ctx5(t), s.rt.SocketPID(halfID)); err != nil {
-				t.Fatal(err) // a round trip: a pooled Write has reached the loop
-			}
-			start := time.Now()
-			if err := s.rt.CloseNow(); err != nil {
-				t.Fatalf("CloseNow: %v", err)
-			}
-			if d := time.Since(start); d > 3*time.Second {
-				t.Fatalf("CloseNow took %v: it waited on a peer", d)
-			}
-			if ev := s.rec.CloseEvent(t, openID); ev.Reason != "shutdown" || ev.Code != uint32(netio.WSAENETDOWN) {
-				t.Fatalf("open socket's FD_CLOSE = %v, want 10050 shutdown", ev)
-			}
-			if err := readUntilErr(open); !isReset(err) {
-				t.Fatalf("open client after CloseNow: %v, want ECONNRESET", err)
-			}
-			if err := drainUntilErr(half); !isReset(err) {
-				t.Fatalf("half-open client after CloseNow: %v, want ECONNRESET", err)
-			}
-			if st := s.rt.Stats(); st.Conns.SendDropped == 0 {
-				t.Fatalf("SendDropped = 0: the dropped answer must be counted")
-			}
-			if err := s.rt.CloseNow(); err != nil { // idempotent
-				t.Fatal(err)
-			}
-			if err := s.rt.Shutdown(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+		wrote := make(chan struct{})
+		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, bigAnswer{16 << 20, wrote})
+		open := dial(t, s.addr)
+		openID := s.rec.AcceptedFor(t, open).SocketId
+		half := dial(t, s.addr)
+		halfID := s.rec.AcceptedFor(t, half).SocketId
+		if _, err := half.Write([]byte("go")); err != nil {
+			t.Fatal(err)
+		}
+		_ = half.CloseWrite() // half-open, 16 MiB queued for a peer that never reads
+		s.rec.CloseEvent(t, halfID)
+		<-wrote
+		if _, err := s.rt.Info(ctx5(t), s.rt.SocketPID(halfID)); err != nil {
+			t.Fatal(err) // a round trip: a pooled Write has reached the loop
+		}
+		start := time.Now()
+		if err := s.rt.CloseNow(); err != nil {
+			t.Fatalf("CloseNow: %v", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("CloseNow took %v: it waited on a peer", d)
+		}
+		if ev := s.rec.CloseEvent(t, openID); ev.Reason != "shutdown" || ev.Code != uint32(netio.WSAENETDOWN) {
+			t.Fatalf("open socket's FD_CLOSE = %v, want 10050 shutdown", ev)
+		}
+		if err := readUntilErr(open); !isReset(err) {
+			t.Fatalf("open client after CloseNow: %v, want ECONNRESET", err)
+		}
+		if err := drainUntilErr(half); !isReset(err) {
+			t.Fatalf("half-open client after CloseNow: %v, want ECONNRESET", err)
+		}
+		if st := s.rt.Stats(); st.Conns.SendDropped == 0 {
+			t.Fatalf("SendDropped = 0: the dropped answer must be counted")
+		}
+		if err := s.rt.CloseNow(); err != nil { // idempotent
+			t.Fatal(err)
+		}
+		if err := s.rt.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 
@@ -105,4 +105,3 @@ func drainUntilErr(c interface{ Read([]byte) (int, error) }) error {
 	}
 	return nil
 }
-
