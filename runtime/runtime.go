@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,7 +45,8 @@ type Options struct {
 	MaxInbound int
 	// SendHighWater bounds outbound bytes queued per socket
 	// (actors.DefaultSendHighWater = 4 MiB); SendLowWater is where FD_WRITE
-	// is posted after a refusal (a quarter of the high-water mark if 0).
+	// is posted after a refusal (a quarter of the high-water mark if 0; New
+	// refuses one above the high-water mark).
 	SendHighWater, SendLowWater int
 	// IdleTimeout closes a socket with FD_CLOSE 10060 "timeout" after that
 	// long without a byte in either direction. 0 (the default) disables it.
@@ -93,7 +95,13 @@ type Runtime struct {
 }
 
 // New builds a Runtime. It opens no socket until Start.
+//
+// It returns an error wrapping WSAEINVAL (netio.ErrInvalid) for options that
+// make no sense (see Options.Validate); it never rewrites them silently.
 func New(opts Options) (*Runtime, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	rt := &Runtime{system: opts.ActorSystem, stopDone: make(chan struct{})}
 	if rt.system == nil {
 		rt.system = actor.NewActorSystem(
@@ -124,6 +132,43 @@ func New(opts Options) (*Runtime, error) {
 	})
 	rt.Caller = actors.Caller{System: rt.system, Timeout: opts.RequestTimeout}
 	return rt, nil
+}
+
+// Validate reports the first option that makes no sense: a negative event
+// loop count, Send size, inbound limit, water mark, request or idle timeout;
+// a low-water mark above the high-water mark (either given or defaulted);
+// an unknown ban policy. The error wraps WSAEINVAL (netio.ErrInvalid) and
+// names the field. Zero values always mean the documented default.
+func (o Options) Validate() error {
+	bad := func(field, why string) error {
+		return &netio.OpError{Op: "New", Code: netio.WSAEINVAL, Detail: "Options." + field + " " + why}
+	}
+	switch {
+	case o.EventLoops < 0:
+		return bad("EventLoops", "is negative")
+	case o.MaxSend < 0:
+		return bad("MaxSend", "is negative")
+	case o.MaxInbound < 0:
+		return bad("MaxInbound", "is negative")
+	case o.SendHighWater < 0:
+		return bad("SendHighWater", "is negative")
+	case o.SendLowWater < 0:
+		return bad("SendLowWater", "is negative")
+	case o.RequestTimeout < 0:
+		return bad("RequestTimeout", "is negative")
+	case o.IdleTimeout < 0:
+		return bad("IdleTimeout", "is negative")
+	case o.BanPolicy != actors.BanReset && o.BanPolicy != actors.BanDiscard:
+		return bad("BanPolicy", "is not BanReset or BanDiscard")
+	}
+	high := o.SendHighWater
+	if high == 0 {
+		high = actors.DefaultSendHighWater
+	}
+	if o.SendLowWater > high {
+		return bad("SendLowWater", "is above the high-water mark ("+strconv.Itoa(high)+" bytes)")
+	}
+	return nil
 }
 
 // quietLogger keeps protoactor's own info logging (dead letters of released

@@ -1,0 +1,54 @@
+package runtime_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/netio"
+	sockrt "github.com/sockactor/sockactor/runtime"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  sockrt.Options
+		field string // "" means valid
+	}{
+		{"zero value", sockrt.Options{}, ""},
+		{"explicit marks", sockrt.Options{SendHighWater: 1 << 20, SendLowWater: 1 << 18}, ""},
+		{"low mark equal to high", sockrt.Options{SendHighWater: 1 << 20, SendLowWater: 1 << 20}, ""},
+		{"discard", sockrt.Options{BanPolicy: actors.BanDiscard}, ""},
+		{"negative linger releases at once", sockrt.Options{Linger: -1}, ""},
+		{"negative MaxConns means no limit", sockrt.Options{MaxConns: -1}, ""},
+		{"negative loops", sockrt.Options{EventLoops: -1}, "EventLoops"},
+		{"negative MaxSend", sockrt.Options{MaxSend: -1}, "MaxSend"},
+		{"negative MaxInbound", sockrt.Options{MaxInbound: -5}, "MaxInbound"},
+		{"negative high mark", sockrt.Options{SendHighWater: -1}, "SendHighWater"},
+		{"negative low mark", sockrt.Options{SendLowWater: -1}, "SendLowWater"},
+		{"low mark above high", sockrt.Options{SendHighWater: 1 << 20, SendLowWater: 2 << 20}, "SendLowWater"},
+		{"low mark above the default high", sockrt.Options{SendLowWater: actors.DefaultSendHighWater + 1}, "SendLowWater"},
+		{"negative request timeout", sockrt.Options{RequestTimeout: -time.Second}, "RequestTimeout"},
+		{"negative idle timeout", sockrt.Options{IdleTimeout: -time.Second}, "IdleTimeout"},
+		{"unknown ban policy", sockrt.Options{BanPolicy: actors.BanPolicy(7)}, "BanPolicy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.opts.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, netio.ErrInvalid) || !strings.Contains(err.Error(), "Options."+tc.field) {
+				t.Fatalf("Validate = %v, want WSAEINVAL naming Options.%s", err, tc.field)
+			}
+			if rt, err := sockrt.New(tc.opts); err == nil || rt != nil {
+				t.Fatalf("New accepted invalid options (%v)", err)
+			}
+		})
+	}
+}
