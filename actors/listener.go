@@ -147,15 +147,15 @@ func (l *Listener) handle(msg any) any {
 		return &SubscribeResult{Code: uint32(code)}
 	case *Info:
 		l.mu.Lock()
-		state := "listening"
+		state := StateListening
 		if l.closed {
-			state = "closed"
+			state = StateClosed
 		}
 		l.mu.Unlock()
 		return &SocketInfo{
 			Socket:    l.id,
 			Kind:      "listener",
-			State:     state,
+			State:     state.String(),
 			LocalAddr: l.nl.Addr(),
 			BanPolicy: l.prof.policy.String(),
 			Pull:      l.opts.Pull,

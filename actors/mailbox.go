@@ -119,11 +119,11 @@ func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
 	case *Unsubscribe:
 		return &SubscribeResult{Code: uint32(s.doUnsubscribe(msg))}, sender, true
 	case *Info:
-		state := "connecting"
+		state := StateConnecting
 		if s.dialDone {
-			state = "failed"
+			state = StateFailed
 		}
-		return &SocketInfo{Socket: s.id, Kind: "tcp", State: state, Dispatch: s.prof.dispatch.String(), BanPolicy: s.prof.policy.String()}, sender, true
+		return &SocketInfo{Socket: s.id, Kind: "tcp", State: state.String(), Dispatch: s.prof.dispatch.String(), BanPolicy: s.prof.policy.String()}, sender, true
 	case *Connect:
 		if s.dialDone {
 			return &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "dial failed; dial a new socket"}, sender, true

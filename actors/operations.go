@@ -134,7 +134,7 @@ func (s *socket) info() *SocketInfo {
 	in := &SocketInfo{
 		Socket:      s.id,
 		Kind:        "tcp",
-		State:       "open",
+		State:       StateOpen.String(),
 		RecvShut:    s.conn.RecvShut(),
 		SendShut:    s.conn.SendShut(),
 		BytesIn:     st.BytesIn,
@@ -154,7 +154,7 @@ func (s *socket) info() *SocketInfo {
 		in.QueuedOut += x.pendingOut.Load()
 	}
 	if s.closeEv != nil {
-		in.State = "closed"
+		in.State = StateClosed.String()
 		in.CloseReason = s.closeEv.Reason
 		in.CloseCode = s.closeEv.Code
 	}
