@@ -15,7 +15,7 @@ import (
 // agreement with that queue is in ban.go.
 
 // toHandler gives a message to the handler: inline, or into the pooled
-// pooled handler's queue (which keeps it in order with Received).
+// handler's queue (which keeps it in order with Received).
 func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
 	if s.pooled() {
 		s.toPooled(envelope)

@@ -1,5 +1,5 @@
-// Package actors makes every socket an actor. Each accepted TCP connection
-// becomes a socket actor: an actor.Process registered in protoactor's
+// Package actors makes every socket an actor. Each TCP connection, accepted
+// or dialled, becomes a socket actor: an actor.Process registered in protoactor's
 // process registry under "sock/<id>", whose mailbox drains on the gnet event
 // loop that owns the connection. Its messages (Send, RecvDisconnect,
 // SendDisconnect, Close, Abort, Subscribe, Info, ...; protobuf, so they cross
@@ -16,6 +16,10 @@
 // is enforced below this package, in netio's read path; this package extends
 // it to bytes already queued for a pooled handler, which are dropped (and
 // reset the connection under the reset policy) instead of being delivered.
-// Events are published through events.Hub from the loop, which keeps them in
-// order per socket and makes FD_CLOSE the last one.
+// Events are published through events.Hub from the loop (a failed dial's
+// FD_CONNECT from the dialling goroutine, before any loop owns the socket),
+// which keeps them in order per socket and makes FD_CLOSE the last one.
+// The files split the socket actor by role: socket.go (its state),
+// mailbox.go, operations.go, lifecycle.go, dispatch.go, ban.go (the receive
+// ban above the transport) and door.go (its goroutines and timers).
 package actors

@@ -6,8 +6,10 @@ import (
 	"time"
 )
 
-// door is the one way the socket actors start goroutines and timers (the
-// dialling goroutine, linger timers, Context.After): it counts them, refuses
+// door is the way the socket actors start their own goroutines and timers
+// (the dialling goroutine, linger timers, Context.After; pooled handlers run
+// on protoactor's dispatcher and Caller waiters on the caller's side, not
+// here): it counts them, refuses
 // new ones once closed, and lets the runtime's Shutdown wait for all of them.
 // Its context is done once it is closed, so a goroutine blocked on the
 // network (a dial) ends promptly.

@@ -8,8 +8,8 @@ import (
 )
 
 // The gnet callbacks: the hot path. Everything in this file runs on an
-// event loop goroutine (OnBoot on the engine's), reports upward through
-// Handler, and never blocks.
+// event loop goroutine (OnBoot on the engine's, OnTick on gnet's ticker),
+// reports upward through Handler, and never blocks.
 
 // OnBoot records the engine and the listeners' bound addresses. Goroutine:
 // the engine's (Start's goroutine running gnet.Rotate).

@@ -405,8 +405,8 @@ func (c *Conn) tryFin() {
 // Close closes the connection for reason r: gracefully (queued bytes are
 // flushed, then FIN) for ReasonLocalClose and ReasonShutdown, abortively
 // (RST) for the others. Handler.OnClose runs before Close returns, unless
-// Close is called from inside Handler.OnData, in which case the close happens
-// as OnData returns. On a half-open connection (closed by the peer's FIN,
+// Close is called from inside Handler.OnData or Handler.OnOpen, in which
+// case the close happens as that callback returns. On a half-open connection (closed by the peer's FIN,
 // OnClose already reported) it closes the remaining send side the same way.
 // Loop only (or, once the engine has stopped, the goroutine releasing the
 // connection). Idempotent.

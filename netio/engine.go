@@ -32,8 +32,10 @@ type Handler interface {
 	// called once the receive ban is in force.
 	OnData(c *Conn, data []byte)
 	// OnClose runs exactly once per opened connection, after which c is
-	// closed: Write and the shutdown methods fail and Stats keeps its last
-	// counts. r says why.
+	// closed for receiving and Stats keeps its last counts. r says why.
+	// After ReasonPeerClose the send side stays usable (c.HalfOpen: Write,
+	// ShutdownSend and Close act on it); after any other reason Write and
+	// the shutdown methods fail.
 	OnClose(c *Conn, r Reason)
 }
 
@@ -103,7 +105,7 @@ func (l *Listener) Addr() string { return l.addr }
 // declared before Start. It is the transport under a runtime.
 //
 // Goroutine-safety: Listen before Start from one goroutine; Start, Stop,
-// Stopping and Running are safe for concurrent use.
+// Stopping and Stats are safe for concurrent use.
 type Engine struct {
 	gnet.BuiltinEventEngine
 

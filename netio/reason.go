@@ -13,7 +13,7 @@ const (
 	ReasonLocalClose               // graceful Close
 	ReasonLocalAbort               // Abort (RST)
 	ReasonRecvBan                  // receive-ban violation under the reset policy
-	ReasonTimeout                  // idle or connect timeout
+	ReasonTimeout                  // the idle timeout, or the kernel's ETIMEDOUT
 	ReasonLimit                    // a memory or connection limit
 	ReasonShutdown                 // the engine stopped with the socket open
 )

@@ -259,7 +259,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 // CloseNow is the hard stop beside Shutdown (named so because Close(ctx,
 // pid), from the embedded Caller, closes one socket). It stops the runtime
 // at once: like Shutdown, every open socket gets
-// FD_CLOSE 10050 "shutdown" before Close returns, but connections are reset
+// FD_CLOSE 10050 "shutdown" before CloseNow returns, but connections are reset
 // (RST) instead of closed gracefully, and nothing waits on a peer: queued
 // bytes, including a half-open socket's, are dropped and counted in
 // Stats().Conns.SendDropped. Calling it during or after Shutdown cuts a
