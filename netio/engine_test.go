@@ -32,18 +32,6 @@ func TestMain(m *testing.M) {
 // never a timing assertion.
 const waitTimeout = 10 * time.Second
 
-// waitFor polls cond until it holds or waitTimeout passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // testHandler records the Handler calls of an Engine. The calls arrive on
 // event loop goroutines; the test goroutine reads the records under mu.
 // It also checks the Handler contract: OnOpen first, no OnData after the
@@ -168,13 +156,13 @@ func (h *testHandler) reasonOf(c *Conn) (Reason, bool) {
 // waitData waits until OnData has received want on c (in total).
 func (h *testHandler) waitData(t *testing.T, c *Conn, want string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("OnData %q", want), func() bool { return h.dataOf(c) == want })
+	socktest.WaitFor(t, fmt.Sprintf("OnData %q", want), func() bool { return h.dataOf(c) == want })
 }
 
 // waitClose waits for OnClose on c and checks its reason.
 func (h *testHandler) waitClose(t *testing.T, c *Conn, want Reason) {
 	t.Helper()
-	waitFor(t, "OnClose "+want.String(), func() bool { _, ok := h.reasonOf(c); return ok })
+	socktest.WaitFor(t, "OnClose "+want.String(), func() bool { _, ok := h.reasonOf(c); return ok })
 	if r, _ := h.reasonOf(c); r != want {
 		t.Fatalf("OnClose reason = %v, want %v", r, want)
 	}
@@ -581,7 +569,7 @@ func TestEngineBanDiscard(t *testing.T) {
 		write(t, cl, chunk)
 	}
 	total := uint64(chunks * len(chunk))
-	waitFor(t, "banned bytes", func() bool { return statsOf(t, c).BannedBytes == total })
+	socktest.WaitFor(t, "banned bytes", func() bool { return statsOf(t, c).BannedBytes == total })
 	st := statsOf(t, c)
 	if st.BytesIn != total {
 		t.Errorf("BytesIn = %d, want %d", st.BytesIn, total)
@@ -642,7 +630,7 @@ func TestEngineBanDiscardQueued(t *testing.T) {
 		t.Fatalf("after AddBanned(11): %+v", st)
 	}
 	write(t, cl, "abc")
-	waitFor(t, "banned bytes", func() bool { return statsOf(t, c).BannedBytes == 14 })
+	socktest.WaitFor(t, "banned bytes", func() bool { return statsOf(t, c).BannedBytes == 14 })
 	if got := h.dataOf(c); got != "" {
 		t.Errorf("OnData got %q after the ban", got)
 	}

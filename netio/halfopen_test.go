@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/internal/socktest"
 )
 
 // loopbackPair returns a connected loopback pair: the server side as a raw
@@ -154,7 +156,7 @@ func TestEngineHalfOpen(t *testing.T) {
 		t.Fatalf("stats %+v, want one half-open, nothing dropped", st)
 	}
 	onLoop(t, c, func() { c.Close(ReasonLocalClose) })
-	waitFor(t, "the half-open connection to close", func() bool { return e.Stats().HalfOpen == 0 })
+	socktest.WaitFor(t, "the half-open connection to close", func() bool { return e.Stats().HalfOpen == 0 })
 }
 
 // TestEngineGracefulCloseKeepsUnsentBytes: Close(ReasonLocalClose) with

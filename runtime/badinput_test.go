@@ -10,6 +10,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
@@ -29,52 +31,50 @@ func request(t *testing.T, s *server, pid *actor.PID, msg any) any {
 }
 
 func TestBadInputGetsErrorCodesAndDisturbsNothing(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startServer(t, serverOpts{dispatch: mode})
-			c := dial(t, s.addr)
-			roundTrip(t, c, "warm-up")
-			pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
-			inval := uint32(netio.WSAEINVAL)
-			cases := []struct {
-				name string
-				to   *actor.PID
-				msg  any
-				code func(any) uint32
-			}{
-				{"negative Recv max", pid, &actors.Recv{Max: -1}, func(r any) uint32 { return r.(*actors.RecvResult).Code }},
-				{"negative RecvDisconnect buffer", pid, &actors.RecvDisconnect{BufferLen: -1}, func(r any) uint32 { return r.(*actors.RecvDisconnectResult).Code }},
-				{"nil Send", pid, (*actors.Send)(nil), func(r any) uint32 { return r.(*actors.SendResult).Code }},
-				{"nil Recv", pid, (*actors.Recv)(nil), func(r any) uint32 { return r.(*actors.RecvResult).Code }},
-				{"nil RecvDisconnect", pid, (*actors.RecvDisconnect)(nil), func(r any) uint32 { return r.(*actors.RecvDisconnectResult).Code }},
-				{"subscribe without PID", pid, &actors.Subscribe{Mask: uint32(events.MaskAll)}, func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
-				{"subscribe empty mask", pid, actors.NewSubscribe(s.rec.PID, 0), func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
-				{"subscribe unknown bits", pid, actors.NewSubscribe(s.rec.PID, 0x40), func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
-				{"unknown type to socket", pid, &unknownMsg{}, func(r any) uint32 { return r.(*actors.Error).Code }},
-				{"unknown type to listener", s.ln.PID(), &unknownMsg{}, func(r any) uint32 { return r.(*actors.Error).Code }},
-				{"negative buffer to listener", s.ln.PID(), &actors.RecvDisconnect{BufferLen: -5}, func(r any) uint32 { return r.(*actors.RecvDisconnectResult).Code }},
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{dispatch: mode})
+		c := dial(t, s.addr)
+		roundTrip(t, c, "warm-up")
+		pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
+		inval := uint32(netio.WSAEINVAL)
+		cases := []struct {
+			name string
+			to   *actor.PID
+			msg  any
+			code func(any) uint32
+		}{
+			{"negative Recv max", pid, &actors.Recv{Max: -1}, func(r any) uint32 { return r.(*actors.RecvResult).Code }},
+			{"negative RecvDisconnect buffer", pid, &actors.RecvDisconnect{BufferLen: -1}, func(r any) uint32 { return r.(*actors.RecvDisconnectResult).Code }},
+			{"nil Send", pid, (*actors.Send)(nil), func(r any) uint32 { return r.(*actors.SendResult).Code }},
+			{"nil Recv", pid, (*actors.Recv)(nil), func(r any) uint32 { return r.(*actors.RecvResult).Code }},
+			{"nil RecvDisconnect", pid, (*actors.RecvDisconnect)(nil), func(r any) uint32 { return r.(*actors.RecvDisconnectResult).Code }},
+			{"subscribe without PID", pid, &actors.Subscribe{Mask: uint32(events.MaskAll)}, func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
+			{"subscribe empty mask", pid, actors.NewSubscribe(s.rec.PID, 0), func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
+			{"subscribe unknown bits", pid, actors.NewSubscribe(s.rec.PID, 0x40), func(r any) uint32 { return r.(*actors.SubscribeResult).Code }},
+			{"unknown type to socket", pid, &unknownMsg{}, func(r any) uint32 { return r.(*actors.Error).Code }},
+			{"unknown type to listener", s.ln.PID(), &unknownMsg{}, func(r any) uint32 { return r.(*actors.Error).Code }},
+			{"negative buffer to listener", s.ln.PID(), &actors.RecvDisconnect{BufferLen: -5}, func(r any) uint32 { return r.(*actors.RecvDisconnectResult).Code }},
+		}
+		for _, tc := range cases {
+			if got := tc.code(request(t, s, tc.to, tc.msg)); got != inval {
+				t.Errorf("%s: code %d, want %d", tc.name, got, inval)
 			}
-			for _, tc := range cases {
-				if got := tc.code(request(t, s, tc.to, tc.msg)); got != inval {
-					t.Errorf("%s: code %d, want %d", tc.name, got, inval)
-				}
-			}
-			// Push-mode Recv on an open socket: nothing buffered.
-			if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, netio.ErrWouldBlock) {
-				t.Errorf("Recv: %v, want WSAEWOULDBLOCK", err)
-			}
-			// The socket and its neighbours are undisturbed.
-			if got := roundTrip(t, c, "still echoing"); got != "still echoing" {
-				t.Fatalf("echo after bad input: %q", got)
-			}
-			if got := roundTrip(t, dial(t, s.addr), "new conn"); got != "new conn" {
-				t.Fatalf("new connection: %q", got)
-			}
-			if n := s.rec.Count(s.rec.Accepted(t, 1), events.FDClose); n != 0 {
-				t.Fatalf("bad input closed the socket")
-			}
-		})
-	}
+		}
+		// Push-mode Recv on an open socket: nothing buffered.
+		if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, netio.ErrWouldBlock) {
+			t.Errorf("Recv: %v, want WSAEWOULDBLOCK", err)
+		}
+		// The socket and its neighbours are undisturbed.
+		if got := roundTrip(t, c, "still echoing"); got != "still echoing" {
+			t.Fatalf("echo after bad input: %q", got)
+		}
+		if got := roundTrip(t, dial(t, s.addr), "new conn"); got != "new conn" {
+			t.Fatalf("new connection: %q", got)
+		}
+		if n := s.rec.Count(s.rec.Accepted(t, 1), events.FDClose); n != 0 {
+			t.Fatalf("bad input closed the socket")
+		}
+	})
 }
 
 func TestOversizedSendIsRefused(t *testing.T) {
@@ -117,65 +117,61 @@ func (h *counter) Receive(c *actors.Context) {
 }
 
 func TestSendDisconnectSendsFINAndKeepsReceiving(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			h := &counter{}
-			s := startServer(t, serverOpts{dispatch: mode, handler: h})
-			c := dial(t, s.addr)
-			pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
-			if _, err := s.rt.Send(ctx5(t), pid, []byte("bye")); err != nil {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		h := &counter{}
+		s := startServer(t, serverOpts{dispatch: mode, handler: h})
+		c := dial(t, s.addr)
+		pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
+		if _, err := s.rt.Send(ctx5(t), pid, []byte("bye")); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ { // idempotent
+			if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
 				t.Fatal(err)
 			}
-			for i := 0; i < 2; i++ { // idempotent
-				if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			got, err := io.ReadAll(c)
-			if err != nil || string(got) != "bye" {
-				t.Fatalf("client read %q, %v; want bye then EOF", got, err)
-			}
-			if _, err := s.rt.Send(ctx5(t), pid, []byte("more")); !errors.Is(err, netio.ErrShutdown) {
-				t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
-			}
-			if _, err := c.Write([]byte("12345")); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "receive after FIN", func() bool { return h.n.Load() == 5 })
-			info, err := s.rt.Info(ctx5(t), pid)
-			if err != nil || !info.SendShut || info.RecvShut {
-				t.Fatalf("info %+v %v", info, err)
-			}
-		})
-	}
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != "bye" {
+			t.Fatalf("client read %q, %v; want bye then EOF", got, err)
+		}
+		if _, err := s.rt.Send(ctx5(t), pid, []byte("more")); !errors.Is(err, netio.ErrShutdown) {
+			t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
+		}
+		if _, err := c.Write([]byte("12345")); err != nil {
+			t.Fatal(err)
+		}
+		socktest.WaitFor(t, "receive after FIN", func() bool { return h.n.Load() == 5 })
+		info, err := s.rt.Info(ctx5(t), pid)
+		if err != nil || !info.SendShut || info.RecvShut {
+			t.Fatalf("info %+v %v", info, err)
+		}
+	})
 }
 
 func TestHandlerPanicAbortsOnlyItsSocket(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			h := actors.HandlerFunc(func(c *actors.Context) {
-				if m, ok := c.Message().(*actors.Received); ok {
-					if string(m.Data) == "boom" {
-						panic("handler bug")
-					}
-					_, _ = c.Write(m.Data)
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		h := actors.HandlerFunc(func(c *actors.Context) {
+			if m, ok := c.Message().(*actors.Received); ok {
+				if string(m.Data) == "boom" {
+					panic("handler bug")
 				}
-			})
-			s := startServer(t, serverOpts{dispatch: mode, handler: h})
-			good := dial(t, s.addr)
-			roundTrip(t, good, "ok")
-			bad := dial(t, s.addr)
-			badID := s.rec.Accepted(t, 2)
-			_, _ = bad.Write([]byte("boom"))
-			if ev := s.rec.CloseEvent(t, badID); ev.Reason != "local-abort" {
-				t.Fatalf("FD_CLOSE = %v", ev)
-			}
-			if got := roundTrip(t, good, "alive"); got != "alive" {
-				t.Fatalf("neighbour: %q", got)
+				_, _ = c.Write(m.Data)
 			}
 		})
-	}
+		s := startServer(t, serverOpts{dispatch: mode, handler: h})
+		good := dial(t, s.addr)
+		roundTrip(t, good, "ok")
+		bad := dial(t, s.addr)
+		badID := s.rec.Accepted(t, 2)
+		_, _ = bad.Write([]byte("boom"))
+		if ev := s.rec.CloseEvent(t, badID); ev.Reason != "local-abort" {
+			t.Fatalf("FD_CLOSE = %v", ev)
+		}
+		if got := roundTrip(t, good, "alive"); got != "alive" {
+			t.Fatalf("neighbour: %q", got)
+		}
+	})
 }
 
 func TestListenAndStartErrors(t *testing.T) {
@@ -233,7 +229,7 @@ func TestPooledWriteAfterSendDisconnectIsOrderedAndRefused(t *testing.T) {
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "handler write after FIN", func() bool { return lateErr.Load() != nil })
+	socktest.WaitFor(t, "handler write after FIN", func() bool { return lateErr.Load() != nil })
 	if e := lateErr.Load().(string); e != netio.ErrShutdown.Error() {
 		t.Fatalf("Write after SendDisconnect: %s, want %v", e, netio.ErrShutdown)
 	}

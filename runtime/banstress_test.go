@@ -14,6 +14,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
@@ -142,9 +144,9 @@ func TestBanStress(t *testing.T) {
 		t.Skip("-banstress.n=0")
 	}
 	batches := (*banStressN + banBatch - 1) / banBatch
-	for _, mode := range modes {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
 		for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
-			t.Run(mode.String()+"/"+policy.String(), func(t *testing.T) {
+			t.Run(policy.String(), func(t *testing.T) {
 				start := time.Now()
 				h := &banStress{}
 				rt, pushAddr, pullAddr := startBanStressRuntime(t, mode, policy, h)
@@ -183,7 +185,7 @@ func TestBanStress(t *testing.T) {
 				}
 			})
 		}
-	}
+	})
 }
 
 // startBanStressRuntime starts a runtime with a push and a pull listener
@@ -212,7 +214,7 @@ func startBanStressRuntime(t *testing.T, mode actors.Dispatch, policy actors.Ban
 		if err := rt.Shutdown(ctx5(t)); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		waitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
+		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
 	})
 	return rt, push.Addr().String(), pull.Addr().String()
 }
@@ -286,7 +288,7 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 	}
 	for _, p := range peers {
 		key := p.c.RemoteAddr().String() + "|" + p.c.LocalAddr().String()
-		waitFor(t, fmt.Sprintf("round %d: FD_ACCEPT at the handler for peer %s", round, key), func() bool {
+		socktest.WaitFor(t, fmt.Sprintf("round %d: FD_ACCEPT at the handler for peer %s", round, key), func() bool {
 			v, ok := h.byRemote.Load(key)
 			if ok {
 				p.bs = v.(*banSock)
@@ -296,7 +298,7 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 		})
 	}
 	for _, p := range peers {
-		waitFor(t, "bytes flowing", func() bool { return p.bs.seen.Load() > 0 })
+		socktest.WaitFor(t, "bytes flowing", func() bool { return p.bs.seen.Load() > 0 })
 	}
 	// Pull sockets: pullers drain concurrently with the ban; a Recv issued
 	// after the ban reply arrived must answer WSAESHUTDOWN with no data.
@@ -359,7 +361,7 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 		if !p.bs.banned.Load() {
 			continue
 		}
-		waitFor(t, "bytes after the ban to be banned or to reset the connection", func() bool {
+		socktest.WaitFor(t, "bytes after the ban to be banned or to reset the connection", func() bool {
 			info, err := rt.Info(ctx, p.bs.pid)
 			return err == nil && (info.BannedBytes > 0 || info.State == "closed")
 		})

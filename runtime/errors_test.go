@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
@@ -102,7 +104,7 @@ func TestListenReuseAddr(t *testing.T) {
 	if err := rt1.Shutdown(ctx5(t)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the server side in TIME_WAIT", func() bool { return timeWaitOn(t, port) })
+	socktest.WaitFor(t, "the server side in TIME_WAIT", func() bool { return timeWaitOn(t, port) })
 
 	for _, tc := range []struct {
 		name    string
@@ -180,40 +182,38 @@ func TestStartBindErrors(t *testing.T) {
 // the dial with WSAHOST_NOT_FOUND (11001), to DialOptions.Subscribers and to
 // the handler, and no FD_CLOSE follows.
 func TestDialHostNotFound(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
-			sub := newRecorder(t, s.rt.System())
-			codes := make(chan uint32, 4)
-			h := actors.HandlerFunc(func(c *actors.Context) {
-				if ev, ok := c.Message().(*events.Event); ok && ev.EventKind() == events.FDConnect {
-					codes <- ev.Code
-				}
-			})
-			pid, err := s.rt.Dial(ctx5(t), unresolvableAddr, h, actors.DialOptions{
-				Dispatch:    mode,
-				Subscribers: events.Subs{}.With(sub.PID, events.MaskAll),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := actors.SocketIDOf(pid)
-			if ev := sub.Wait(t, id, events.FDConnect); ev.Code != uint32(netio.WSAHOST_NOT_FOUND) {
-				t.Fatalf("FD_CONNECT to the subscriber: %v, want code 11001", ev)
-			}
-			select {
-			case code := <-codes:
-				if code != uint32(netio.WSAHOST_NOT_FOUND) {
-					t.Fatalf("FD_CONNECT to the handler: code %d, want 11001", code)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the handler got no FD_CONNECT")
-			}
-			if n := sub.Count(id, events.FDClose); n != 0 {
-				t.Fatalf("%d FD_CLOSE after a failed dial, want none", n)
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
+		sub := newRecorder(t, s.rt.System())
+		codes := make(chan uint32, 4)
+		h := actors.HandlerFunc(func(c *actors.Context) {
+			if ev, ok := c.Message().(*events.Event); ok && ev.EventKind() == events.FDConnect {
+				codes <- ev.Code
 			}
 		})
-	}
+		pid, err := s.rt.Dial(ctx5(t), unresolvableAddr, h, actors.DialOptions{
+			Dispatch:    mode,
+			Subscribers: events.Subs{}.With(sub.PID, events.MaskAll),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := actors.SocketIDOf(pid)
+		if ev := sub.Wait(t, id, events.FDConnect); ev.Code != uint32(netio.WSAHOST_NOT_FOUND) {
+			t.Fatalf("FD_CONNECT to the subscriber: %v, want code 11001", ev)
+		}
+		select {
+		case code := <-codes:
+			if code != uint32(netio.WSAHOST_NOT_FOUND) {
+				t.Fatalf("FD_CONNECT to the handler: code %d, want 11001", code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the handler got no FD_CONNECT")
+		}
+		if n := sub.Count(id, events.FDClose); n != 0 {
+			t.Fatalf("%d FD_CLOSE after a failed dial, want none", n)
+		}
+	})
 }
 
 // TestDialSurvivesCancel cancels the caller's ctx right after Dial returned

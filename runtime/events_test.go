@@ -9,6 +9,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
@@ -59,8 +61,8 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 		}, netio.WSAENETDOWN, "shutdown", true},
 	}
 	for _, tc := range cases {
-		for _, mode := range modes {
-			t.Run(tc.name+"/"+mode.String(), func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
+			socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
 				s := startServer(t, serverOpts{dispatch: mode, policy: tc.policy, linger: 30 * time.Millisecond})
 				c := dial(t, s.addr)
 				if got := roundTrip(t, c, "hi"); got != "hi" {
@@ -89,7 +91,7 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 				}
 				perSocket.CloseEvent(t, id)
 				// Wait for release: nothing can be emitted after it.
-				waitFor(t, "release", func() bool {
+				socktest.WaitFor(t, "release", func() bool {
 					_, err := s.rt.Info(ctx5(t), pid)
 					return errors.Is(err, netio.ErrNotSock) || errors.Is(err, netio.ErrNetDown)
 				})
@@ -106,30 +108,28 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 					t.Errorf("FD_ACCEPT count %d, want 1", n)
 				}
 			})
-		}
+		})
 	}
 }
 
 func TestFDAcceptPerAcceptedConnection(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startServer(t, serverOpts{dispatch: mode})
-			ids := map[uint64]bool{}
-			for i := 1; i <= 3; i++ {
-				dial(t, s.addr)
-				ids[s.rec.Accepted(t, i)] = true
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{dispatch: mode})
+		ids := map[uint64]bool{}
+		for i := 1; i <= 3; i++ {
+			dial(t, s.addr)
+			ids[s.rec.Accepted(t, i)] = true
+		}
+		if len(ids) != 3 {
+			t.Fatalf("socket ids %v, want 3 distinct", ids)
+		}
+		for id := range ids {
+			ev := s.rec.Of(id)[0]
+			if ev.EventKind() != events.FDAccept || ev.Reason != "accept" || ev.Code != 0 || ev.ListenerId != s.ln.ID() {
+				t.Fatalf("FD_ACCEPT = %v", ev)
 			}
-			if len(ids) != 3 {
-				t.Fatalf("socket ids %v, want 3 distinct", ids)
-			}
-			for id := range ids {
-				ev := s.rec.Of(id)[0]
-				if ev.EventKind() != events.FDAccept || ev.Reason != "accept" || ev.Code != 0 || ev.ListenerId != s.ln.ID() {
-					t.Fatalf("FD_ACCEPT = %v", ev)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestListenerSubscribersGetAcceptAndInheritedClose(t *testing.T) {
@@ -147,26 +147,24 @@ func TestListenerSubscribersGetAcceptAndInheritedClose(t *testing.T) {
 }
 
 func TestDeadSubscribersAreDroppedOthersStillServed(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startServer(t, serverOpts{dispatch: mode})
-			dead := newRecorder(t, s.rt.System())
-			if err := s.rt.Subscribe(dead.PID, events.MaskAll); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.rt.System().Root.StopFuture(dead.PID).Wait(); err != nil {
-				t.Fatal(err)
-			}
-			c := dial(t, s.addr)
-			id := s.rec.Accepted(t, 1)
-			c.Close()
-			s.rec.CloseEvent(t, id)
-			waitFor(t, "dead subscriber dropped", func() bool { return !s.rt.Unsubscribe(dead.PID) })
-			if s.rt.Stats().Events.Dropped == 0 {
-				t.Fatalf("no drop counted: %+v", s.rt.Stats().Events)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{dispatch: mode})
+		dead := newRecorder(t, s.rt.System())
+		if err := s.rt.Subscribe(dead.PID, events.MaskAll); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.rt.System().Root.StopFuture(dead.PID).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, s.addr)
+		id := s.rec.Accepted(t, 1)
+		c.Close()
+		s.rec.CloseEvent(t, id)
+		socktest.WaitFor(t, "dead subscriber dropped", func() bool { return !s.rt.Unsubscribe(dead.PID) })
+		if s.rt.Stats().Events.Dropped == 0 {
+			t.Fatalf("no drop counted: %+v", s.rt.Stats().Events)
+		}
+	})
 }
 
 func TestLateSubscriberToClosedSocketGetsItsFDClose(t *testing.T) {
@@ -185,35 +183,33 @@ func TestLateSubscriberToClosedSocketGetsItsFDClose(t *testing.T) {
 }
 
 func TestShutdownClosesEverySocketAndIsIdempotent(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startServer(t, serverOpts{dispatch: mode})
-			var ids []uint64
-			for i := 1; i <= 3; i++ {
-				c := dial(t, s.addr)
-				roundTrip(t, c, "x")
-				ids = append(ids, s.rec.Accepted(t, i))
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{dispatch: mode})
+		var ids []uint64
+		for i := 1; i <= 3; i++ {
+			c := dial(t, s.addr)
+			roundTrip(t, c, "x")
+			ids = append(ids, s.rec.Accepted(t, i))
+		}
+		if err := s.rt.Shutdown(ctx5(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.rt.Shutdown(ctx5(t)); err != nil {
+			t.Fatalf("second Shutdown: %v", err)
+		}
+		for _, id := range ids {
+			ev := s.rec.CloseEvent(t, id)
+			if ev.Code != uint32(netio.WSAENETDOWN) || ev.Reason != "shutdown" || !ev.Local {
+				t.Fatalf("FD_CLOSE = %v", ev)
 			}
-			if err := s.rt.Shutdown(ctx5(t)); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.rt.Shutdown(ctx5(t)); err != nil {
-				t.Fatalf("second Shutdown: %v", err)
-			}
-			for _, id := range ids {
-				ev := s.rec.CloseEvent(t, id)
-				if ev.Code != uint32(netio.WSAENETDOWN) || ev.Reason != "shutdown" || !ev.Local {
-					t.Fatalf("FD_CLOSE = %v", ev)
-				}
-			}
-			if err := s.rt.Subscribe(s.rec.PID, events.MaskAll); !errors.Is(err, netio.ErrNotInitialised) {
-				t.Fatalf("Subscribe after Shutdown: %v, want WSANOTINITIALISED", err)
-			}
-			if st := s.rt.Stats().Sockets; st.Open != 0 || st.Closed["shutdown"] != 3 {
-				t.Fatalf("stats after shutdown %+v", st)
-			}
-		})
-	}
+		}
+		if err := s.rt.Subscribe(s.rec.PID, events.MaskAll); !errors.Is(err, netio.ErrNotInitialised) {
+			t.Fatalf("Subscribe after Shutdown: %v, want WSANOTINITIALISED", err)
+		}
+		if st := s.rt.Stats().Sockets; st.Open != 0 || st.Closed["shutdown"] != 3 {
+			t.Fatalf("stats after shutdown %+v", st)
+		}
+	})
 }
 
 func TestShutdownHonoursContext(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
@@ -29,26 +31,24 @@ func readAll(t *testing.T, c net.Conn) ([]byte, error) {
 }
 
 func TestHalfClosedClientGetsItsAnswer(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startServer(t, serverOpts{dispatch: mode})
-			c := dial(t, s.addr)
-			if _, err := c.Write([]byte("hello")); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.CloseWrite(); err != nil { // like nc -N
-				t.Fatal(err)
-			}
-			got, err := readAll(t, c)
-			if err != nil || string(got) != "hello" {
-				t.Fatalf("half-closed client read %q, %v; want the echo, then EOF", got, err)
-			}
-			ev := s.rec.CloseEvent(t, s.rec.AcceptedFor(t, c).SocketId)
-			if ev.Reason != "peer-close" || ev.Code != 0 || ev.Local {
-				t.Fatalf("FD_CLOSE = %v, want 0 peer-close, not local", ev)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{dispatch: mode})
+		c := dial(t, s.addr)
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CloseWrite(); err != nil { // like nc -N
+			t.Fatal(err)
+		}
+		got, err := readAll(t, c)
+		if err != nil || string(got) != "hello" {
+			t.Fatalf("half-closed client read %q, %v; want the echo, then EOF", got, err)
+		}
+		ev := s.rec.CloseEvent(t, s.rec.AcceptedFor(t, c).SocketId)
+		if ev.Reason != "peer-close" || ev.Code != 0 || ev.Local {
+			t.Fatalf("FD_CLOSE = %v, want 0 peer-close, not local", ev)
+		}
+	})
 }
 
 // bigAnswer writes size bytes of a pattern when it receives "go", then
@@ -83,214 +83,202 @@ func pattern(n int) []byte {
 // of stream. Every byte must still arrive, then a graceful EOF.
 func TestHalfCloseKeepsBytesGnetHadNotWritten(t *testing.T) {
 	const size = 3 << 20
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			wrote := make(chan struct{})
-			s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, bigAnswer{size, wrote})
-			c := dial(t, s.addr)
-			if _, err := c.Write([]byte("go")); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			id := s.rec.AcceptedFor(t, c).SocketId
-			s.rec.CloseEvent(t, id) // the FIN is processed: gnet let its descriptor go
-			<-wrote                 // (pooled: the handler runs apart from the loop)
-			pid := s.rt.SocketPID(id)
-			if err := s.rt.Close(ctx5(t), pid); err != nil { // graceful: flush, then FIN
-				t.Fatal(err)
-			}
-			got, err := readAll(t, c)
-			if err != nil || !bytes.Equal(got, pattern(size)) {
-				t.Fatalf("read %d bytes (%v), want all %d in order", len(got), err, size)
-			}
-			if st := s.rt.Stats(); st.Conns.SendDropped != 0 {
-				t.Fatalf("SendDropped = %d, want 0", st.Conns.SendDropped)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		wrote := make(chan struct{})
+		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, bigAnswer{size, wrote})
+		c := dial(t, s.addr)
+		if _, err := c.Write([]byte("go")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		id := s.rec.AcceptedFor(t, c).SocketId
+		s.rec.CloseEvent(t, id) // the FIN is processed: gnet let its descriptor go
+		<-wrote                 // (pooled: the handler runs apart from the loop)
+		pid := s.rt.SocketPID(id)
+		if err := s.rt.Close(ctx5(t), pid); err != nil { // graceful: flush, then FIN
+			t.Fatal(err)
+		}
+		got, err := readAll(t, c)
+		if err != nil || !bytes.Equal(got, pattern(size)) {
+			t.Fatalf("read %d bytes (%v), want all %d in order", len(got), err, size)
+		}
+		if st := s.rt.Stats(); st.Conns.SendDropped != 0 {
+			t.Fatalf("SendDropped = %d, want 0", st.Conns.SendDropped)
+		}
+	})
 }
 
 func TestHalfOpenSocketStaysWritable(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
-			c := dial(t, s.addr)
-			id := s.rec.AcceptedFor(t, c).SocketId
-			pid := s.rt.SocketPID(id)
-			if err := c.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			s.rec.CloseEvent(t, id)
-			info, err := s.rt.Info(ctx5(t), pid)
-			if err != nil || info.State != "closed" || info.SendShut || info.CloseReason != "peer-close" {
-				t.Fatalf("Info of a half-open socket = %v, %v", info, err)
-			}
-			if n, err := s.rt.Send(ctx5(t), pid, []byte("still here")); err != nil || n != 10 {
-				t.Fatalf("Send after the peer's FIN = %d, %v", n, err)
-			}
-			if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
-				t.Fatalf("SendDisconnect after the peer's FIN: %v", err)
-			}
-			got, err := readAll(t, c)
-			if err != nil || string(got) != "still here" {
-				t.Fatalf("client read %q, %v; want the Send, then EOF from SendDisconnect", got, err)
-			}
-			if _, err := s.rt.Send(ctx5(t), pid, []byte("x")); !errors.Is(err, netio.ErrShutdown) {
-				t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
-			}
-			info, err = s.rt.Info(ctx5(t), pid)
-			if err != nil || !info.SendShut {
-				t.Fatalf("Info after SendDisconnect = %v, %v; want send_shut", info, err)
-			}
-			if err := s.rt.Close(ctx5(t), pid); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.rt.Info(ctx5(t), pid); !errors.Is(err, netio.ErrNotSock) {
-				t.Fatalf("Info after Close: %v, want WSAENOTSOCK", err)
-			}
-			if n := s.rec.Count(id, events.FDClose); n != 1 {
-				t.Fatalf("%d FD_CLOSE, want exactly one", n)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
+		c := dial(t, s.addr)
+		id := s.rec.AcceptedFor(t, c).SocketId
+		pid := s.rt.SocketPID(id)
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		s.rec.CloseEvent(t, id)
+		info, err := s.rt.Info(ctx5(t), pid)
+		if err != nil || info.State != "closed" || info.SendShut || info.CloseReason != "peer-close" {
+			t.Fatalf("Info of a half-open socket = %v, %v", info, err)
+		}
+		if n, err := s.rt.Send(ctx5(t), pid, []byte("still here")); err != nil || n != 10 {
+			t.Fatalf("Send after the peer's FIN = %d, %v", n, err)
+		}
+		if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
+			t.Fatalf("SendDisconnect after the peer's FIN: %v", err)
+		}
+		got, err := readAll(t, c)
+		if err != nil || string(got) != "still here" {
+			t.Fatalf("client read %q, %v; want the Send, then EOF from SendDisconnect", got, err)
+		}
+		if _, err := s.rt.Send(ctx5(t), pid, []byte("x")); !errors.Is(err, netio.ErrShutdown) {
+			t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
+		}
+		info, err = s.rt.Info(ctx5(t), pid)
+		if err != nil || !info.SendShut {
+			t.Fatalf("Info after SendDisconnect = %v, %v; want send_shut", info, err)
+		}
+		if err := s.rt.Close(ctx5(t), pid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.rt.Info(ctx5(t), pid); !errors.Is(err, netio.ErrNotSock) {
+			t.Fatalf("Info after Close: %v, want WSAENOTSOCK", err)
+		}
+		if n := s.rec.Count(id, events.FDClose); n != 1 {
+			t.Fatalf("%d FD_CLOSE, want exactly one", n)
+		}
+	})
 }
 
 func TestHalfOpenAbortResetsAndLingerClosesGracefully(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{Linger: 200 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, nop)
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{Linger: 200 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, nop)
 
-			aborted := dial(t, s.addr)
-			abortedID := s.rec.AcceptedFor(t, aborted).SocketId
-			lingering := dial(t, s.addr)
-			lingeringID := s.rec.AcceptedFor(t, lingering).SocketId
-			for _, c := range []*net.TCPConn{aborted, lingering} {
-				if err := c.CloseWrite(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			s.rec.CloseEvent(t, abortedID)
-			s.rec.CloseEvent(t, lingeringID)
-			if _, err := s.rt.Send(ctx5(t), s.rt.SocketPID(lingeringID), []byte("bye")); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.rt.Abort(ctx5(t), s.rt.SocketPID(abortedID)); err != nil {
-				t.Fatal(err)
-			}
-			if err := readUntilErr(aborted); !isReset(err) {
-				t.Fatalf("Abort of a half-open socket: client got %v, want ECONNRESET", err)
-			}
-			// Nobody closes the other one: the linger expires and closes it
-			// gracefully, after its bytes.
-			got, err := readAll(t, lingering)
-			if err != nil || string(got) != "bye" {
-				t.Fatalf("lingering half-open socket: client read %q, %v; want \"bye\" then EOF", got, err)
-			}
-			waitFor(t, "the lingering socket to release itself", func() bool {
-				_, err := s.rt.Info(ctx5(t), s.rt.SocketPID(lingeringID))
-				return errors.Is(err, netio.ErrNotSock)
-			})
-			waitFor(t, "no half-open connection left", func() bool { return s.rt.Stats().Conns.HalfOpen == 0 })
-		})
-	}
-}
-
-func TestHalfOpenPeerResetFailsSendsWithConnReset(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
-			c := dial(t, s.addr)
-			id := s.rec.AcceptedFor(t, c).SocketId
-			pid := s.rt.SocketPID(id)
+		aborted := dial(t, s.addr)
+		abortedID := s.rec.AcceptedFor(t, aborted).SocketId
+		lingering := dial(t, s.addr)
+		lingeringID := s.rec.AcceptedFor(t, lingering).SocketId
+		for _, c := range []*net.TCPConn{aborted, lingering} {
 			if err := c.CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
-			s.rec.CloseEvent(t, id)
-			_ = c.SetLinger(0)
-			c.Close() // RST
-			var err error
-			waitFor(t, "a Send to fail after the peer's reset", func() bool {
-				_, err = s.rt.Send(ctx5(t), pid, []byte("x"))
-				return err != nil
-			})
-			if !errors.Is(err, netio.ErrConnReset) {
-				t.Fatalf("Send after the peer reset its half: %v, want WSAECONNRESET", err)
-			}
-			if n := s.rec.Count(id, events.FDClose); n != 1 {
-				t.Fatalf("%d FD_CLOSE, want exactly one", n)
-			}
+		}
+		s.rec.CloseEvent(t, abortedID)
+		s.rec.CloseEvent(t, lingeringID)
+		if _, err := s.rt.Send(ctx5(t), s.rt.SocketPID(lingeringID), []byte("bye")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.rt.Abort(ctx5(t), s.rt.SocketPID(abortedID)); err != nil {
+			t.Fatal(err)
+		}
+		if err := readUntilErr(aborted); !isReset(err) {
+			t.Fatalf("Abort of a half-open socket: client got %v, want ECONNRESET", err)
+		}
+		// Nobody closes the other one: the linger expires and closes it
+		// gracefully, after its bytes.
+		got, err := readAll(t, lingering)
+		if err != nil || string(got) != "bye" {
+			t.Fatalf("lingering half-open socket: client read %q, %v; want \"bye\" then EOF", got, err)
+		}
+		socktest.WaitFor(t, "the lingering socket to release itself", func() bool {
+			_, err := s.rt.Info(ctx5(t), s.rt.SocketPID(lingeringID))
+			return errors.Is(err, netio.ErrNotSock)
 		})
-	}
+		socktest.WaitFor(t, "no half-open connection left", func() bool { return s.rt.Stats().Conns.HalfOpen == 0 })
+	})
+}
+
+func TestHalfOpenPeerResetFailsSendsWithConnReset(t *testing.T) {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
+		c := dial(t, s.addr)
+		id := s.rec.AcceptedFor(t, c).SocketId
+		pid := s.rt.SocketPID(id)
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		s.rec.CloseEvent(t, id)
+		_ = c.SetLinger(0)
+		c.Close() // RST
+		var err error
+		socktest.WaitFor(t, "a Send to fail after the peer's reset", func() bool {
+			_, err = s.rt.Send(ctx5(t), pid, []byte("x"))
+			return err != nil
+		})
+		if !errors.Is(err, netio.ErrConnReset) {
+			t.Fatalf("Send after the peer reset its half: %v, want WSAECONNRESET", err)
+		}
+		if n := s.rec.Count(id, events.FDClose); n != 1 {
+			t.Fatalf("%d FD_CLOSE, want exactly one", n)
+		}
+	})
 }
 
 func TestShutdownClosesHalfOpenSockets(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wrote := make(chan struct{})
-			ln, err := rt.Listen("tcp://127.0.0.1:0", bigAnswer{1 << 20, wrote}, actors.ListenOptions{Dispatch: mode})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := rt.Start(ctx5(t)); err != nil {
-				t.Fatal(err)
-			}
-			rec := newRecorder(t, rt.System())
-			_ = rt.Subscribe(rec.PID, events.MaskAll)
-			c := dial(t, ln.Addr().String())
-			_, _ = c.Write([]byte("go"))
-			_ = c.CloseWrite()
-			rec.CloseEvent(t, rec.AcceptedFor(t, c).SocketId)
-			<-wrote
-			if _, err := rt.Info(ctx5(t), rt.SocketPID(rec.AcceptedFor(t, c).SocketId)); err != nil {
-				t.Fatal(err) // a round trip: a pooled Write has reached the loop
-			}
-			if rt.Stats().Conns.HalfOpen != 1 {
-				t.Fatalf("HalfOpen = %d, want 1", rt.Stats().Conns.HalfOpen)
-			}
-			done := make(chan error, 1)
-			go func() { done <- rt.Shutdown(ctx5(t)) }()
-			got, err := readAll(t, c) // the queued answer is flushed before the close
-			if err != nil || len(got) != 1<<20 {
-				t.Fatalf("read %d bytes, %v; want the whole answer then EOF", len(got), err)
-			}
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrote := make(chan struct{})
+		ln, err := rt.Listen("tcp://127.0.0.1:0", bigAnswer{1 << 20, wrote}, actors.ListenOptions{Dispatch: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.Start(ctx5(t)); err != nil {
+			t.Fatal(err)
+		}
+		rec := newRecorder(t, rt.System())
+		_ = rt.Subscribe(rec.PID, events.MaskAll)
+		c := dial(t, ln.Addr().String())
+		_, _ = c.Write([]byte("go"))
+		_ = c.CloseWrite()
+		rec.CloseEvent(t, rec.AcceptedFor(t, c).SocketId)
+		<-wrote
+		if _, err := rt.Info(ctx5(t), rt.SocketPID(rec.AcceptedFor(t, c).SocketId)); err != nil {
+			t.Fatal(err) // a round trip: a pooled Write has reached the loop
+		}
+		if rt.Stats().Conns.HalfOpen != 1 {
+			t.Fatalf("HalfOpen = %d, want 1", rt.Stats().Conns.HalfOpen)
+		}
+		done := make(chan error, 1)
+		go func() { done <- rt.Shutdown(ctx5(t)) }()
+		got, err := readAll(t, c) // the queued answer is flushed before the close
+		if err != nil || len(got) != 1<<20 {
+			t.Fatalf("read %d bytes, %v; want the whole answer then EOF", len(got), err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestRecvDisconnectAfterFDCloseBans: §3.9, in pull mode (buffered bytes)
 // and pooled push mode (Received waiting in the handler's queue).
 func TestRecvDisconnectAfterFDCloseBans(t *testing.T) {
 	t.Run("pull", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.String(), func(t *testing.T) {
-				s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-				c := dial(t, s.addr)
-				id := s.rec.AcceptedFor(t, c).SocketId
-				pid := s.rt.SocketPID(id)
-				_, _ = c.Write([]byte("unread"))
-				_ = c.CloseWrite()
-				s.rec.CloseEvent(t, id)
-				if data, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil || len(data) != 0 {
-					t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v", data, err)
-				}
-				if data, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrShutdown) || len(data) != 0 {
-					t.Fatalf("Recv after the ban = %q, %v; want WSAESHUTDOWN", data, err)
-				}
-				info, err := s.rt.Info(ctx5(t), pid)
-				if err != nil || !info.RecvShut || info.BannedBytes != uint64(len("unread")) || info.QueuedIn != 0 {
-					t.Fatalf("Info after the ban = %v, %v", info, err)
-				}
-			})
-		}
+		socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+			s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+			c := dial(t, s.addr)
+			id := s.rec.AcceptedFor(t, c).SocketId
+			pid := s.rt.SocketPID(id)
+			_, _ = c.Write([]byte("unread"))
+			_ = c.CloseWrite()
+			s.rec.CloseEvent(t, id)
+			if data, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil || len(data) != 0 {
+				t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v", data, err)
+			}
+			if data, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrShutdown) || len(data) != 0 {
+				t.Fatalf("Recv after the ban = %q, %v; want WSAESHUTDOWN", data, err)
+			}
+			info, err := s.rt.Info(ctx5(t), pid)
+			if err != nil || !info.RecvShut || info.BannedBytes != uint64(len("unread")) || info.QueuedIn != 0 {
+				t.Fatalf("Info after the ban = %v, %v", info, err)
+			}
+		})
 	})
 	t.Run("pooled", func(t *testing.T) {
 		h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
@@ -314,7 +302,7 @@ func TestRecvDisconnectAfterFDCloseBans(t *testing.T) {
 			_, err := s.rt.RecvDisconnect(ctx5(t), pid)
 			replied <- err
 		}()
-		waitFor(t, "queued bytes counted as banned", func() bool {
+		socktest.WaitFor(t, "queued bytes counted as banned", func() bool {
 			info, err := s.rt.Info(ctx5(t), pid)
 			return err == nil && info.BannedBytes == uint64(queued)
 		})
@@ -360,136 +348,128 @@ func kindsOf(evs []*events.Event) []events.Kind {
 }
 
 func TestFDWriteWhenASocketOpens(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			log := &eventLog{}
-			s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode}, log)
-			writeOnly := newRecorder(t, s.rt.System())
-			if err := s.rt.Subscribe(writeOnly.PID, events.MaskOf(events.FDWrite)); err != nil {
-				t.Fatal(err)
-			}
-			c := dial(t, s.addr)
-			id := s.rec.AcceptedFor(t, c).SocketId
-			want := []events.Kind{events.FDAccept, events.FDWrite}
-			waitFor(t, "FD_ACCEPT, FD_WRITE at the handler", func() bool { return len(log.of(id)) >= 2 })
-			if got := log.of(id); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("handler saw %v, want %v", got, want)
-			}
-			waitFor(t, "FD_WRITE at the subscriber", func() bool { return writeOnly.Count(id, events.FDWrite) == 1 })
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		log := &eventLog{}
+		s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode}, log)
+		writeOnly := newRecorder(t, s.rt.System())
+		if err := s.rt.Subscribe(writeOnly.PID, events.MaskOf(events.FDWrite)); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, s.addr)
+		id := s.rec.AcceptedFor(t, c).SocketId
+		want := []events.Kind{events.FDAccept, events.FDWrite}
+		socktest.WaitFor(t, "FD_ACCEPT, FD_WRITE at the handler", func() bool { return len(log.of(id)) >= 2 })
+		if got := log.of(id); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("handler saw %v, want %v", got, want)
+		}
+		socktest.WaitFor(t, "FD_WRITE at the subscriber", func() bool { return writeOnly.Count(id, events.FDWrite) == 1 })
 
-			// A dial: FD_CONNECT, then FD_WRITE.
-			dlog := &eventLog{}
-			pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, dlog, actors.DialOptions{Dispatch: mode})
-			if err != nil {
-				t.Fatal(err)
-			}
-			did := actors.SocketIDOf(pid)
-			want = []events.Kind{events.FDConnect, events.FDWrite}
-			waitFor(t, "FD_CONNECT, FD_WRITE", func() bool { return len(dlog.of(did)) >= 2 })
-			if got := dlog.of(did); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("dialling handler saw %v, want %v", got, want)
-			}
-			waitFor(t, "the dial's events at the subscriber", func() bool { return len(s.rec.Of(did)) >= 2 })
-			if got := kindsOf(s.rec.Of(did)); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("subscriber saw %v for the dial, want %v", got, want)
-			}
-			// Let the server side of the dial open before closing: gnet drops
-			// (and leaks) a connection accepted in the instant its engine
-			// stops, which the cleanup's fd check would report.
-			local := s.rec.Of(did)[0].LocalAddr
-			waitFor(t, "the server side of the dial", func() bool {
-				return s.rec.Find(func(ev *events.Event) bool {
-					return ev.EventKind() == events.FDAccept && ev.RemoteAddr == local
-				}) != nil
-			})
-			_ = s.rt.Close(ctx5(t), pid)
+		// A dial: FD_CONNECT, then FD_WRITE.
+		dlog := &eventLog{}
+		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, dlog, actors.DialOptions{Dispatch: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		did := actors.SocketIDOf(pid)
+		want = []events.Kind{events.FDConnect, events.FDWrite}
+		socktest.WaitFor(t, "FD_CONNECT, FD_WRITE", func() bool { return len(dlog.of(did)) >= 2 })
+		if got := dlog.of(did); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("dialling handler saw %v, want %v", got, want)
+		}
+		socktest.WaitFor(t, "the dial's events at the subscriber", func() bool { return len(s.rec.Of(did)) >= 2 })
+		if got := kindsOf(s.rec.Of(did)); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("subscriber saw %v for the dial, want %v", got, want)
+		}
+		// Let the server side of the dial open before closing: gnet drops
+		// (and leaks) a connection accepted in the instant its engine
+		// stops, which the cleanup's fd check would report.
+		local := s.rec.Of(did)[0].LocalAddr
+		socktest.WaitFor(t, "the server side of the dial", func() bool {
+			return s.rec.Find(func(ev *events.Event) bool {
+				return ev.EventKind() == events.FDAccept && ev.RemoteAddr == local
+			}) != nil
 		})
-	}
+		_ = s.rt.Close(ctx5(t), pid)
+	})
 }
 
 func TestSubscribeWithFDReadWhileDataWaits(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-			c := dial(t, s.addr)
-			id := s.rec.AcceptedFor(t, c).SocketId
-			pid := s.rt.SocketPID(id)
-			_, _ = c.Write([]byte("waiting"))
-			s.rec.Wait(t, id, events.FDRead)
-			late := newRecorder(t, s.rt.System())
-			if err := s.rt.Caller.Subscribe(ctx5(t), pid, late.PID, events.MaskOf(events.FDRead, events.FDClose)); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "the late subscriber's FD_READ", func() bool { return late.Count(id, events.FDRead) == 1 })
-			// It was one notification for that subscriber, not a re-post.
-			if n := s.rec.Count(id, events.FDRead); n != 1 {
-				t.Fatalf("the first subscriber got %d FD_READ, want 1", n)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+		c := dial(t, s.addr)
+		id := s.rec.AcceptedFor(t, c).SocketId
+		pid := s.rt.SocketPID(id)
+		_, _ = c.Write([]byte("waiting"))
+		s.rec.Wait(t, id, events.FDRead)
+		late := newRecorder(t, s.rt.System())
+		if err := s.rt.Caller.Subscribe(ctx5(t), pid, late.PID, events.MaskOf(events.FDRead, events.FDClose)); err != nil {
+			t.Fatal(err)
+		}
+		socktest.WaitFor(t, "the late subscriber's FD_READ", func() bool { return late.Count(id, events.FDRead) == 1 })
+		// It was one notification for that subscriber, not a re-post.
+		if n := s.rec.Count(id, events.FDRead); n != 1 {
+			t.Fatalf("the first subscriber got %d FD_READ, want 1", n)
+		}
+	})
 }
 
 func TestNoFDReadAfterFDClose(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-			c := dial(t, s.addr)
-			id := s.rec.AcceptedFor(t, c).SocketId
-			pid := s.rt.SocketPID(id)
-			_, _ = c.Write([]byte("0123456789"))
-			waitFor(t, "bytes buffered", func() bool {
-				info, err := s.rt.Info(ctx5(t), pid)
-				return err == nil && info.QueuedIn == 10
-			})
-			_ = c.CloseWrite()
-			s.rec.CloseEvent(t, id)
-			// Recv leaves data: before FD_CLOSE this posts the next FD_READ.
-			for i := 0; i < 5; i++ {
-				if data, err := s.rt.Recv(ctx5(t), pid, 2); err != nil || len(data) != 2 {
-					t.Fatalf("Recv %d = %q, %v", i, data, err)
-				}
-			}
-			if data, err := s.rt.Recv(ctx5(t), pid, 2); err != nil || len(data) != 0 {
-				t.Fatalf("Recv past the end = %q, %v; want 0 bytes, 0", data, err)
-			}
-			if _, err := s.rt.Info(ctx5(t), pid); err != nil { // a round trip through the mailbox
-				t.Fatal(err)
-			}
-			evs := s.rec.Of(id)
-			if last := evs[len(evs)-1]; last.EventKind() != events.FDClose {
-				t.Fatalf("events %v: FD_CLOSE is not the last", kindsOf(evs))
-			}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+		c := dial(t, s.addr)
+		id := s.rec.AcceptedFor(t, c).SocketId
+		pid := s.rt.SocketPID(id)
+		_, _ = c.Write([]byte("0123456789"))
+		socktest.WaitFor(t, "bytes buffered", func() bool {
+			info, err := s.rt.Info(ctx5(t), pid)
+			return err == nil && info.QueuedIn == 10
 		})
-	}
+		_ = c.CloseWrite()
+		s.rec.CloseEvent(t, id)
+		// Recv leaves data: before FD_CLOSE this posts the next FD_READ.
+		for i := 0; i < 5; i++ {
+			if data, err := s.rt.Recv(ctx5(t), pid, 2); err != nil || len(data) != 2 {
+				t.Fatalf("Recv %d = %q, %v", i, data, err)
+			}
+		}
+		if data, err := s.rt.Recv(ctx5(t), pid, 2); err != nil || len(data) != 0 {
+			t.Fatalf("Recv past the end = %q, %v; want 0 bytes, 0", data, err)
+		}
+		if _, err := s.rt.Info(ctx5(t), pid); err != nil { // a round trip through the mailbox
+			t.Fatal(err)
+		}
+		evs := s.rec.Of(id)
+		if last := evs[len(evs)-1]; last.EventKind() != events.FDClose {
+			t.Fatalf("events %v: FD_CLOSE is not the last", kindsOf(evs))
+		}
+	})
 }
 
 // TestPeerResetsAreNeverGracefulCloses: many clients reset their
 // connections, some with data in flight; each must be FD_CLOSE 10054.
 func TestPeerResetsAreNeverGracefulCloses(t *testing.T) {
 	const conns = 300
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startServer(t, serverOpts{dispatch: mode, handler: nop})
-			var ids []uint64
-			for i := 0; i < conns; i++ {
-				c := dial(t, s.addr)
-				ids = append(ids, s.rec.AcceptedFor(t, c).SocketId)
-				if i%2 == 0 {
-					_, _ = c.Write([]byte("in flight"))
-				}
-				_ = c.SetLinger(0)
-				c.Close()
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{dispatch: mode, handler: nop})
+		var ids []uint64
+		for i := 0; i < conns; i++ {
+			c := dial(t, s.addr)
+			ids = append(ids, s.rec.AcceptedFor(t, c).SocketId)
+			if i%2 == 0 {
+				_, _ = c.Write([]byte("in flight"))
 			}
-			var graceful atomic.Int64
-			for _, id := range ids {
-				if ev := s.rec.CloseEvent(t, id); ev.Reason != "peer-reset" || ev.Code != uint32(netio.WSAECONNRESET) {
-					graceful.Add(1)
-					t.Errorf("socket %d: FD_CLOSE %d %s, want 10054 peer-reset", id, ev.Code, ev.Reason)
-				}
+			_ = c.SetLinger(0)
+			c.Close()
+		}
+		var graceful atomic.Int64
+		for _, id := range ids {
+			if ev := s.rec.CloseEvent(t, id); ev.Reason != "peer-reset" || ev.Code != uint32(netio.WSAECONNRESET) {
+				graceful.Add(1)
+				t.Errorf("socket %d: FD_CLOSE %d %s, want 10054 peer-reset", id, ev.Code, ev.Reason)
 			}
-			if st := s.rt.Stats(); st.Sockets.Closed["peer-close"] != 0 {
-				t.Fatalf("Stats counts %d peer-close among resets", st.Sockets.Closed["peer-close"])
-			}
-		})
-	}
+		}
+		if st := s.rt.Stats(); st.Sockets.Closed["peer-close"] != 0 {
+			t.Fatalf("Stats counts %d peer-close among resets", st.Sockets.Closed["peer-close"])
+		}
+	})
 }

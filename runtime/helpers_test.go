@@ -24,14 +24,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, socktest.LeakOptions()...)
 }
 
-// modes is the dispatch matrix every socket test runs under.
+// modes is the dispatch matrix every socket test runs under, each mode a
+// subtest (socktest.EachMode).
 var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	socktest.WaitFor(t, what, cond)
-}
 
 func ctx5(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -93,7 +88,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 		if err := rt.Shutdown(context.Background()); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		waitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
+		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
 	})
 	return s
 }

@@ -1,8 +1,8 @@
 package runtime_test
 
 // A model-based test of one accepted TCP socket: a plain-Go reference model
-// of the contract (/work/shared/SEMANTICS.md) and the lead's decisions for
-// issue 7, driven by seeded random operations against the live runtime.
+// of the contract (docs/SEMANTICS.md), driven by seeded random operations
+// against the live runtime.
 //
 // Each sequence runs on a fresh connection to one listener of a runtime
 // shared per dispatch mode; the listener (push or pull delivery, ban policy
@@ -44,6 +44,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/internal/socktest"
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
@@ -455,7 +457,7 @@ func startModelHarness(t *testing.T, mode actors.Dispatch) *modelHarness {
 		if err := rt.Shutdown(ctx5(t)); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		waitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
+		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
 	})
 	return h
 }
@@ -1223,60 +1225,58 @@ func TestModel(t *testing.T) {
 	if base == 0 {
 		base = time.Now().UnixNano() % 1_000_000_000
 	}
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			start := time.Now()
-			h := startModelHarness(t, mode)
-			par := max(1, *modelPar)
-			seeds := make(chan int64)
-			var mu sync.Mutex
-			var divs []*divergence
-			bad := 0
-			var wg sync.WaitGroup
-			for w := 0; w < par; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for seed := range seeds {
-						d := h.runSeq(seed)
-						mu.Lock()
-						divs = append(divs, d...)
-						if len(d) > 0 {
-							bad++
-						}
-						mu.Unlock()
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		start := time.Now()
+		h := startModelHarness(t, mode)
+		par := max(1, *modelPar)
+		seeds := make(chan int64)
+		var mu sync.Mutex
+		var divs []*divergence
+		bad := 0
+		var wg sync.WaitGroup
+		for w := 0; w < par; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for seed := range seeds {
+					d := h.runSeq(seed)
+					mu.Lock()
+					divs = append(divs, d...)
+					if len(d) > 0 {
+						bad++
 					}
-				}()
-			}
-			for i := 0; i < *modelSeqs; i++ {
-				seeds <- base + int64(i)
-			}
-			close(seeds)
-			wg.Wait()
-			t.Logf("%s: %d sequences (seeds %d..%d), %d operations, %d sequences diverged, in %v",
-				mode, *modelSeqs, base, base+int64(*modelSeqs)-1, h.ops.Load(), bad, time.Since(start).Round(time.Millisecond))
-			h.obsMu.Lock()
-			obs := make([]string, 0, len(h.obs))
-			for k, n := range h.obs {
-				obs = append(obs, fmt.Sprintf("%s [%dx]", k, n))
-			}
-			cov := make([]string, 0, len(h.cov))
-			for k, n := range h.cov {
-				cov = append(cov, fmt.Sprintf("%s: %d", k, n))
-			}
-			h.obsMu.Unlock()
-			sort.Strings(obs)
-			sort.Strings(cov)
-			t.Logf("%s: coverage: %s", mode, strings.Join(cov, ", "))
-			if len(obs) > 0 {
-				t.Logf("%s: answers where the contract leaves a choice (all accepted):\n  %s", mode, strings.Join(obs, "\n  "))
-			}
-			if len(divs) == 0 {
-				return
-			}
-			reportDivergences(t, mode, divs)
-		})
-	}
+					mu.Unlock()
+				}
+			}()
+		}
+		for i := 0; i < *modelSeqs; i++ {
+			seeds <- base + int64(i)
+		}
+		close(seeds)
+		wg.Wait()
+		t.Logf("%s: %d sequences (seeds %d..%d), %d operations, %d sequences diverged, in %v",
+			mode, *modelSeqs, base, base+int64(*modelSeqs)-1, h.ops.Load(), bad, time.Since(start).Round(time.Millisecond))
+		h.obsMu.Lock()
+		obs := make([]string, 0, len(h.obs))
+		for k, n := range h.obs {
+			obs = append(obs, fmt.Sprintf("%s [%dx]", k, n))
+		}
+		cov := make([]string, 0, len(h.cov))
+		for k, n := range h.cov {
+			cov = append(cov, fmt.Sprintf("%s: %d", k, n))
+		}
+		h.obsMu.Unlock()
+		sort.Strings(obs)
+		sort.Strings(cov)
+		t.Logf("%s: coverage: %s", mode, strings.Join(cov, ", "))
+		if len(obs) > 0 {
+			t.Logf("%s: answers where the contract leaves a choice (all accepted):\n  %s", mode, strings.Join(obs, "\n  "))
+		}
+		if len(divs) == 0 {
+			return
+		}
+		reportDivergences(t, mode, divs)
+	})
 }
 
 // reportDivergences groups divergences by kind and shows one example of each

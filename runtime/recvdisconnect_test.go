@@ -11,38 +11,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
 )
 
 func TestRecvDisconnectSucceedsWithEmptyDataAndIsIdempotent(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard})
-			c := dial(t, s.addr)
-			if got := roundTrip(t, c, "ping"); got != "ping" {
-				t.Fatalf("echo = %q", got)
-			}
-			pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
-			for i := 0; i < 2; i++ {
-				data, err := s.rt.RecvDisconnect(ctx5(t), pid)
-				if err != nil {
-					t.Fatalf("RecvDisconnect #%d: %v", i+1, err)
-				}
-				if len(data) != 0 {
-					t.Fatalf("TCP disconnect data = %q, want empty", data)
-				}
-			}
-			info, err := s.rt.Info(ctx5(t), pid)
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard})
+		c := dial(t, s.addr)
+		if got := roundTrip(t, c, "ping"); got != "ping" {
+			t.Fatalf("echo = %q", got)
+		}
+		pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
+		for i := 0; i < 2; i++ {
+			data, err := s.rt.RecvDisconnect(ctx5(t), pid)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("RecvDisconnect #%d: %v", i+1, err)
 			}
-			if !info.RecvShut || info.SendShut || info.State != "open" {
-				t.Fatalf("info after ban = %+v", info)
+			if len(data) != 0 {
+				t.Fatalf("TCP disconnect data = %q, want empty", data)
 			}
-		})
-	}
+		}
+		info, err := s.rt.Info(ctx5(t), pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.RecvShut || info.SendShut || info.State != "open" {
+			t.Fatalf("info after ban = %+v", info)
+		}
+	})
 }
 
 func TestRecvDisconnectOnListenerIsNotConn(t *testing.T) {
@@ -54,24 +54,22 @@ func TestRecvDisconnectOnListenerIsNotConn(t *testing.T) {
 }
 
 func TestRecvDisconnectOnReleasedSocketIsNotSock(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startServer(t, serverOpts{dispatch: mode})
-			dial(t, s.addr)
-			pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
-			if err := s.rt.Close(ctx5(t), pid); err != nil {
-				t.Fatal(err)
-			}
-			_, err := s.rt.RecvDisconnect(ctx5(t), pid)
-			if !errors.Is(err, netio.ErrNotSock) {
-				t.Fatalf("err = %v, want WSAENOTSOCK", err)
-			}
-			// A PID that never named a socket answers the same.
-			if _, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(1<<40)); !errors.Is(err, netio.ErrNotSock) {
-				t.Fatalf("unknown socket: err = %v, want WSAENOTSOCK", err)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{dispatch: mode})
+		dial(t, s.addr)
+		pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
+		if err := s.rt.Close(ctx5(t), pid); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.rt.RecvDisconnect(ctx5(t), pid)
+		if !errors.Is(err, netio.ErrNotSock) {
+			t.Fatalf("err = %v, want WSAENOTSOCK", err)
+		}
+		// A PID that never named a socket answers the same.
+		if _, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(1<<40)); !errors.Is(err, netio.ErrNotSock) {
+			t.Fatalf("unknown socket: err = %v, want WSAENOTSOCK", err)
+		}
+	})
 }
 
 func TestRecvDisconnectAfterFDCloseStillSucceeds(t *testing.T) {
@@ -131,76 +129,72 @@ func (b *banCounter) Receive(c *actors.Context) {
 }
 
 func TestRecvBanResetGivesRSTAndOneFDClose(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			h := &banCounter{trigger: 4}
-			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanReset, handler: h})
-			c := dial(t, s.addr)
-			id := s.rec.Accepted(t, 1)
-			if _, err := c.Write([]byte("ban!")); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "ban reply", func() bool { return h.banned.Load() == 1 })
-			// Data after the ban resets the connection.
-			_, _ = c.Write([]byte("late data"))
-			if err := readUntilErr(c); !isReset(err) {
-				t.Fatalf("client read err = %v, want ECONNRESET", err)
-			}
-			ev := s.rec.CloseEvent(t, id)
-			if ev.Code != uint32(netio.WSAECONNABORTED) || ev.Reason != "recv-ban" || !ev.Local {
-				t.Fatalf("FD_CLOSE = %v", ev)
-			}
-			waitFor(t, "release", func() bool {
-				_, err := s.rt.Info(ctx5(t), s.rt.SocketPID(id))
-				return errors.Is(err, netio.ErrNotSock)
-			})
-			if n := s.rec.Count(id, events.FDClose); n != 1 {
-				t.Fatalf("FD_CLOSE count = %d, want 1", n)
-			}
-			if h.after.Load() != 0 || h.failures.Load() != 0 {
-				t.Fatalf("bytes after ban = %d, failures = %d", h.after.Load(), h.failures.Load())
-			}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		h := &banCounter{trigger: 4}
+		s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanReset, handler: h})
+		c := dial(t, s.addr)
+		id := s.rec.Accepted(t, 1)
+		if _, err := c.Write([]byte("ban!")); err != nil {
+			t.Fatal(err)
+		}
+		socktest.WaitFor(t, "ban reply", func() bool { return h.banned.Load() == 1 })
+		// Data after the ban resets the connection.
+		_, _ = c.Write([]byte("late data"))
+		if err := readUntilErr(c); !isReset(err) {
+			t.Fatalf("client read err = %v, want ECONNRESET", err)
+		}
+		ev := s.rec.CloseEvent(t, id)
+		if ev.Code != uint32(netio.WSAECONNABORTED) || ev.Reason != "recv-ban" || !ev.Local {
+			t.Fatalf("FD_CLOSE = %v", ev)
+		}
+		socktest.WaitFor(t, "release", func() bool {
+			_, err := s.rt.Info(ctx5(t), s.rt.SocketPID(id))
+			return errors.Is(err, netio.ErrNotSock)
 		})
-	}
+		if n := s.rec.Count(id, events.FDClose); n != 1 {
+			t.Fatalf("FD_CLOSE count = %d, want 1", n)
+		}
+		if h.after.Load() != 0 || h.failures.Load() != 0 {
+			t.Fatalf("bytes after ban = %d, failures = %d", h.after.Load(), h.failures.Load())
+		}
+	})
 }
 
 func TestRecvBanDiscardKeepsConnectionCountsBytesAndSends(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			h := &banCounter{trigger: 4}
-			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard, handler: h})
-			c := dial(t, s.addr)
-			id := s.rec.Accepted(t, 1)
-			pid := s.rt.SocketPID(id)
-			if _, err := c.Write([]byte("ban!")); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "ban reply", func() bool { return h.banned.Load() == 1 })
-			junk := make([]byte, 10000)
-			if _, err := c.Write(junk); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "banned bytes counted", func() bool {
-				info, err := s.rt.Info(ctx5(t), pid)
-				return err == nil && info.BannedBytes == uint64(len(junk))
-			})
-			// Sending still works after the ban.
-			if n, err := s.rt.Send(ctx5(t), pid, []byte("still here")); err != nil || n != 10 {
-				t.Fatalf("Send after ban = %d, %v", n, err)
-			}
-			buf := make([]byte, 10)
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, err := c.Read(buf); err != nil || string(buf) != "still here" {
-				t.Fatalf("client read %q, %v", buf, err)
-			}
-			if h.after.Load() != 0 {
-				t.Fatalf("%d bytes reached the handler after the ban", h.after.Load())
-			}
-			if n := s.rec.Count(id, events.FDClose); n != 0 {
-				t.Fatalf("discard closed the socket (%d FD_CLOSE)", n)
-			}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		h := &banCounter{trigger: 4}
+		s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard, handler: h})
+		c := dial(t, s.addr)
+		id := s.rec.Accepted(t, 1)
+		pid := s.rt.SocketPID(id)
+		if _, err := c.Write([]byte("ban!")); err != nil {
+			t.Fatal(err)
+		}
+		socktest.WaitFor(t, "ban reply", func() bool { return h.banned.Load() == 1 })
+		junk := make([]byte, 10000)
+		if _, err := c.Write(junk); err != nil {
+			t.Fatal(err)
+		}
+		socktest.WaitFor(t, "banned bytes counted", func() bool {
+			info, err := s.rt.Info(ctx5(t), pid)
+			return err == nil && info.BannedBytes == uint64(len(junk))
 		})
-	}
+		// Sending still works after the ban.
+		if n, err := s.rt.Send(ctx5(t), pid, []byte("still here")); err != nil || n != 10 {
+			t.Fatalf("Send after ban = %d, %v", n, err)
+		}
+		buf := make([]byte, 10)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(buf); err != nil || string(buf) != "still here" {
+			t.Fatalf("client read %q, %v", buf, err)
+		}
+		if h.after.Load() != 0 {
+			t.Fatalf("%d bytes reached the handler after the ban", h.after.Load())
+		}
+		if n := s.rec.Count(id, events.FDClose); n != 0 {
+			t.Fatalf("discard closed the socket (%d FD_CLOSE)", n)
+		}
+	})
 }
 
 // blockingHandler holds the pooled handler in Receive until released, so
@@ -243,7 +237,7 @@ func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 				}
 				time.Sleep(2 * time.Millisecond) // separate reads, not a correctness wait
 			}
-			waitFor(t, "bytes read by the loop", func() bool {
+			socktest.WaitFor(t, "bytes read by the loop", func() bool {
 				info, err := s.rt.Info(ctx5(t), pid)
 				return err == nil && info.QueuedIn == int64(queued)
 			})
@@ -266,7 +260,7 @@ func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 					t.Fatalf("client err = %v, want ECONNRESET", err)
 				}
 			} else {
-				waitFor(t, "queued bytes counted as banned", func() bool {
+				socktest.WaitFor(t, "queued bytes counted as banned", func() bool {
 					info, err := s.rt.Info(ctx5(t), pid)
 					return err == nil && info.BannedBytes == uint64(queued)
 				})
@@ -289,9 +283,9 @@ func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 
 func TestRecvBanUnderConcurrentStress(t *testing.T) {
 	const conns = 40
-	for _, mode := range modes {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
 		for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
-			t.Run(mode.String()+"/"+policy.String(), func(t *testing.T) {
+			t.Run(policy.String(), func(t *testing.T) {
 				h := &banCounter{trigger: 2048}
 				s := startServer(t, serverOpts{dispatch: mode, policy: policy, handler: h})
 				var wg sync.WaitGroup
@@ -318,7 +312,7 @@ func TestRecvBanUnderConcurrentStress(t *testing.T) {
 						}
 					}(c)
 				}
-				waitFor(t, "every socket banned", func() bool { return h.banned.Load() == conns })
+				socktest.WaitFor(t, "every socket banned", func() bool { return h.banned.Load() == conns })
 				// Keep streaming a little after every ban, then stop.
 				time.Sleep(50 * time.Millisecond)
 				close(stop)
@@ -331,7 +325,7 @@ func TestRecvBanUnderConcurrentStress(t *testing.T) {
 				}
 			})
 		}
-	}
+	})
 }
 
 // selfBan calls Context.RecvDisconnect when it sees "quit", then counts
@@ -360,37 +354,35 @@ func (h *selfBan) Receive(c *actors.Context) {
 }
 
 func TestContextRecvDisconnectFromTheHandler(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			h := &selfBan{errs: make(chan error, 1)}
-			s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard, handler: h})
-			c := dial(t, s.addr)
-			pid := s.rt.SocketPID(s.rec.AcceptedFor(t, c).SocketId)
-			junk := bytes.Repeat([]byte("j"), 64<<10)
-			if _, err := c.Write(append([]byte("quit"), junk...)); err != nil {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		h := &selfBan{errs: make(chan error, 1)}
+		s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard, handler: h})
+		c := dial(t, s.addr)
+		pid := s.rt.SocketPID(s.rec.AcceptedFor(t, c).SocketId)
+		junk := bytes.Repeat([]byte("j"), 64<<10)
+		if _, err := c.Write(append([]byte("quit"), junk...)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-h.errs:
+			if err != nil {
+				t.Fatalf("Context.RecvDisconnect: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Context.RecvDisconnect did not return (a pooled handler waiting on its own ban?)")
+		}
+		for i := 0; i < 16; i++ {
+			if _, err := c.Write(junk); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case err := <-h.errs:
-				if err != nil {
-					t.Fatalf("Context.RecvDisconnect: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Context.RecvDisconnect did not return (a pooled handler waiting on its own ban?)")
-			}
-			for i := 0; i < 16; i++ {
-				if _, err := c.Write(junk); err != nil {
-					t.Fatal(err)
-				}
-			}
-			waitFor(t, "every byte after quit counted as banned", func() bool {
-				info, err := s.rt.Info(ctx5(t), pid)
-				return err == nil && info.RecvShut && info.BytesIn == uint64(4+17*len(junk)) &&
-					info.BannedBytes+uint64(h.after.Load()) >= 16*uint64(len(junk))
-			})
-			if n := h.after.Load(); n != 0 {
-				t.Fatalf("the handler got %d bytes after its own RecvDisconnect returned", n)
-			}
+		}
+		socktest.WaitFor(t, "every byte after quit counted as banned", func() bool {
+			info, err := s.rt.Info(ctx5(t), pid)
+			return err == nil && info.RecvShut && info.BytesIn == uint64(4+17*len(junk)) &&
+				info.BannedBytes+uint64(h.after.Load()) >= 16*uint64(len(junk))
 		})
-	}
+		if n := h.after.Load(); n != 0 {
+			t.Fatalf("the handler got %d bytes after its own RecvDisconnect returned", n)
+		}
+	})
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/sockactor/sockactor/internal/socktest"
+
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
@@ -52,7 +54,7 @@ func startRT(t *testing.T, opts sockrt.Options, lopts actors.ListenOptions, h ac
 		if err := rt.Shutdown(ctx5(t)); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		waitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
+		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
 	})
 	return s
 }
@@ -60,91 +62,87 @@ func startRT(t *testing.T, opts sockrt.Options, lopts actors.ListenOptions, h ac
 var nop = actors.HandlerFunc(func(*actors.Context) {})
 
 func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-			c := dial(t, s.addr)
-			id := s.rec.Accepted(t, 1)
-			pid := s.rt.SocketPID(id)
-			if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
-				t.Fatalf("Recv on empty: %v, want WSAEWOULDBLOCK", err)
-			}
-			if _, err := c.Write([]byte("hello")); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 1 })
-			if _, err := c.Write([]byte(" world")); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "bytes buffered", func() bool {
-				info, err := s.rt.Info(ctx5(t), pid)
-				return err == nil && info.QueuedIn == 11
-			})
-			if n := s.rec.Count(id, events.FDRead); n != 1 {
-				t.Fatalf("%d FD_READ before any Recv, want 1 (re-enabling rule)", n)
-			}
-			got, err := s.rt.Recv(ctx5(t), pid, 5)
-			if err != nil || string(got) != "hello" {
-				t.Fatalf("Recv(5) = %q, %v", got, err)
-			}
-			// Data remains: the Recv re-enabled FD_READ and posts it again.
-			waitFor(t, "second FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 2 })
-			got, err = s.rt.Recv(ctx5(t), pid, 100)
-			if err != nil || string(got) != " world" {
-				t.Fatalf("Recv(100) = %q, %v", got, err)
-			}
-			if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
-				t.Fatalf("drained Recv: %v, want WSAEWOULDBLOCK", err)
-			}
-			// Peer FIN with unread data: the data first, then 0 bytes, code 0.
-			if _, err := c.Write([]byte("tail")); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "third FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 3 })
-			c.Close()
-			s.rec.CloseEvent(t, id)
-			got, err = s.rt.Recv(ctx5(t), pid, 100)
-			if err != nil || string(got) != "tail" {
-				t.Fatalf("Recv after FIN = %q, %v; want the unread tail", got, err)
-			}
-			got, err = s.rt.Recv(ctx5(t), pid, 100)
-			if err != nil || len(got) != 0 {
-				t.Fatalf("Recv after drain = %q, %v; want 0 bytes, code 0", got, err)
-			}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+		c := dial(t, s.addr)
+		id := s.rec.Accepted(t, 1)
+		pid := s.rt.SocketPID(id)
+		if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
+			t.Fatalf("Recv on empty: %v, want WSAEWOULDBLOCK", err)
+		}
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		socktest.WaitFor(t, "FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 1 })
+		if _, err := c.Write([]byte(" world")); err != nil {
+			t.Fatal(err)
+		}
+		socktest.WaitFor(t, "bytes buffered", func() bool {
+			info, err := s.rt.Info(ctx5(t), pid)
+			return err == nil && info.QueuedIn == 11
 		})
-	}
+		if n := s.rec.Count(id, events.FDRead); n != 1 {
+			t.Fatalf("%d FD_READ before any Recv, want 1 (re-enabling rule)", n)
+		}
+		got, err := s.rt.Recv(ctx5(t), pid, 5)
+		if err != nil || string(got) != "hello" {
+			t.Fatalf("Recv(5) = %q, %v", got, err)
+		}
+		// Data remains: the Recv re-enabled FD_READ and posts it again.
+		socktest.WaitFor(t, "second FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 2 })
+		got, err = s.rt.Recv(ctx5(t), pid, 100)
+		if err != nil || string(got) != " world" {
+			t.Fatalf("Recv(100) = %q, %v", got, err)
+		}
+		if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
+			t.Fatalf("drained Recv: %v, want WSAEWOULDBLOCK", err)
+		}
+		// Peer FIN with unread data: the data first, then 0 bytes, code 0.
+		if _, err := c.Write([]byte("tail")); err != nil {
+			t.Fatal(err)
+		}
+		socktest.WaitFor(t, "third FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 3 })
+		c.Close()
+		s.rec.CloseEvent(t, id)
+		got, err = s.rt.Recv(ctx5(t), pid, 100)
+		if err != nil || string(got) != "tail" {
+			t.Fatalf("Recv after FIN = %q, %v; want the unread tail", got, err)
+		}
+		got, err = s.rt.Recv(ctx5(t), pid, 100)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("Recv after drain = %q, %v; want 0 bytes, code 0", got, err)
+		}
+	})
 }
 
 func TestPullModeAfterResetAndAfterBan(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{Linger: time.Second}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-			// Reset by the peer: WSAECONNRESET.
-			c := dial(t, s.addr)
-			id := s.rec.Accepted(t, 1)
-			_ = c.SetLinger(0)
-			c.Close()
-			s.rec.CloseEvent(t, id)
-			if _, err := s.rt.Recv(ctx5(t), s.rt.SocketPID(id), 10); !errors.Is(err, netio.ErrConnReset) {
-				t.Fatalf("Recv after RST: %v, want WSAECONNRESET", err)
-			}
-			// After RecvDisconnect: WSAESHUTDOWN.
-			dial(t, s.addr)
-			pid := s.rt.SocketPID(s.rec.Accepted(t, 2))
-			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, netio.ErrShutdown) {
-				t.Fatalf("Recv after ban: %v, want WSAESHUTDOWN", err)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{Linger: time.Second}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+		// Reset by the peer: WSAECONNRESET.
+		c := dial(t, s.addr)
+		id := s.rec.Accepted(t, 1)
+		_ = c.SetLinger(0)
+		c.Close()
+		s.rec.CloseEvent(t, id)
+		if _, err := s.rt.Recv(ctx5(t), s.rt.SocketPID(id), 10); !errors.Is(err, netio.ErrConnReset) {
+			t.Fatalf("Recv after RST: %v, want WSAECONNRESET", err)
+		}
+		// After RecvDisconnect: WSAESHUTDOWN.
+		dial(t, s.addr)
+		pid := s.rt.SocketPID(s.rec.Accepted(t, 2))
+		if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, netio.ErrShutdown) {
+			t.Fatalf("Recv after ban: %v, want WSAESHUTDOWN", err)
+		}
+	})
 }
 
 func TestPullBufferIsCoveredByTheBan(t *testing.T) {
 	for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
-		for _, mode := range modes {
-			t.Run(policy.String()+"/"+mode.String(), func(t *testing.T) {
+		t.Run(policy.String(), func(t *testing.T) {
+			socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
 				s := startRT(t, sockrt.Options{BanPolicy: policy}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
 				c := dial(t, s.addr)
 				id := s.rec.Accepted(t, 1)
@@ -152,7 +150,7 @@ func TestPullBufferIsCoveredByTheBan(t *testing.T) {
 				if _, err := c.Write([]byte("unread")); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, "FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 1 })
+				socktest.WaitFor(t, "FD_READ", func() bool { return s.rec.Count(id, events.FDRead) == 1 })
 				if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
 					t.Fatalf("RecvDisconnect: %v", err)
 				}
@@ -170,7 +168,7 @@ func TestPullBufferIsCoveredByTheBan(t *testing.T) {
 					t.Fatalf("info %+v, %v; want the 6 unread bytes banned", info, err)
 				}
 			})
-		}
+		})
 	}
 }
 
@@ -197,93 +195,89 @@ func fillUntilBlocked(t *testing.T, s *server, pid *actor.PID, chunk []byte, max
 }
 
 func TestSendBackPressureAndFDWrite(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			const hwm = 256 << 10
-			s := startRT(t, sockrt.Options{SendHighWater: hwm}, actors.ListenOptions{Dispatch: mode}, nop)
-			c := dial(t, s.addr) // not reading yet: the kernel buffers fill, then the runtime's
-			id := s.rec.Accepted(t, 1)
-			pid := s.rt.SocketPID(id)
-			chunk := bytes.Repeat([]byte("x"), 32<<10)
-			sent := fillUntilBlocked(t, s, pid, chunk, 256<<20)
-			info, err := s.rt.Info(ctx5(t), pid)
-			if err != nil || info.QueuedOut > hwm+int64(len(chunk)) {
-				t.Fatalf("queued out %d over the mark %d (%v)", info.QueuedOut, hwm, err)
-			}
-			// One FD_WRITE at open (the socket is writable from the start),
-			// none since the refusal.
-			if n := s.rec.Count(id, events.FDWrite); n != 1 {
-				t.Fatalf("%d FD_WRITE before draining, want only the one at open", n)
-			}
-			// Drain: FD_WRITE, then SendDisconnect flushes what is queued.
-			done := make(chan int64, 1)
-			go func() {
-				n, _ := io.Copy(io.Discard, c)
-				done <- n
-			}()
-			waitFor(t, "FD_WRITE", func() bool { return s.rec.Count(id, events.FDWrite) == 2 })
-			if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
-				t.Fatal(err)
-			}
-			if n := <-done; n != int64(sent) {
-				t.Fatalf("client read %d bytes, want every accepted byte (%d)", n, sent)
-			}
-			if _, err := s.rt.Send(ctx5(t), pid, chunk); !errors.Is(err, netio.ErrShutdown) {
-				t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		const hwm = 256 << 10
+		s := startRT(t, sockrt.Options{SendHighWater: hwm}, actors.ListenOptions{Dispatch: mode}, nop)
+		c := dial(t, s.addr) // not reading yet: the kernel buffers fill, then the runtime's
+		id := s.rec.Accepted(t, 1)
+		pid := s.rt.SocketPID(id)
+		chunk := bytes.Repeat([]byte("x"), 32<<10)
+		sent := fillUntilBlocked(t, s, pid, chunk, 256<<20)
+		info, err := s.rt.Info(ctx5(t), pid)
+		if err != nil || info.QueuedOut > hwm+int64(len(chunk)) {
+			t.Fatalf("queued out %d over the mark %d (%v)", info.QueuedOut, hwm, err)
+		}
+		// One FD_WRITE at open (the socket is writable from the start),
+		// none since the refusal.
+		if n := s.rec.Count(id, events.FDWrite); n != 1 {
+			t.Fatalf("%d FD_WRITE before draining, want only the one at open", n)
+		}
+		// Drain: FD_WRITE, then SendDisconnect flushes what is queued.
+		done := make(chan int64, 1)
+		go func() {
+			n, _ := io.Copy(io.Discard, c)
+			done <- n
+		}()
+		socktest.WaitFor(t, "FD_WRITE", func() bool { return s.rec.Count(id, events.FDWrite) == 2 })
+		if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
+			t.Fatal(err)
+		}
+		if n := <-done; n != int64(sent) {
+			t.Fatalf("client read %d bytes, want every accepted byte (%d)", n, sent)
+		}
+		if _, err := s.rt.Send(ctx5(t), pid, chunk); !errors.Is(err, netio.ErrShutdown) {
+			t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
+		}
+	})
 }
 
 func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
-			got := make(chan string, 4)
-			h := actors.HandlerFunc(func(c *actors.Context) {
-				switch m := c.Message().(type) {
-				case *events.Event:
-					if m.EventKind() == events.FDConnect && m.Code == 0 {
-						_, _ = c.WriteString("ping")
-					}
-				case *actors.Received:
-					got <- string(m.Data)
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
+		got := make(chan string, 4)
+		h := actors.HandlerFunc(func(c *actors.Context) {
+			switch m := c.Message().(type) {
+			case *events.Event:
+				if m.EventKind() == events.FDConnect && m.Code == 0 {
+					_, _ = c.WriteString("ping")
 				}
-			})
-			pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, h, actors.DialOptions{Dispatch: mode})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := actors.SocketIDOf(pid)
-			select {
-			case m := <-got:
-				if m != "ping" {
-					t.Fatalf("echo through the dialled socket: %q", m)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("no echo")
-			}
-			s.rec.Wait(t, id, events.FDConnect)
-			evs := s.rec.Of(id)
-			if len(evs) == 0 || evs[0].EventKind() != events.FDConnect || evs[0].Code != 0 || evs[0].Reason != "connect" {
-				t.Fatalf("first event of the dialled socket: %v", evs)
-			}
-			info, err := s.rt.Info(ctx5(t), pid)
-			if err != nil || info.State != "open" || info.ListenerId != 0 {
-				t.Fatalf("info %+v %v", info, err)
-			}
-			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
-				t.Fatal(err)
-			}
-			r, err := s.rt.System().Root.RequestFuture(pid, &actors.Connect{}, 5*time.Second).Result()
-			if err != nil || r.(*actors.ConnectResult).Code != uint32(netio.WSAEISCONN) {
-				t.Fatalf("Connect after RecvDisconnect: %v %v, want WSAEISCONN (circuit up)", r, err)
-			}
-			if err := s.rt.Close(ctx5(t), pid); err != nil {
-				t.Fatal(err)
+			case *actors.Received:
+				got <- string(m.Data)
 			}
 		})
-	}
+		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, h, actors.DialOptions{Dispatch: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := actors.SocketIDOf(pid)
+		select {
+		case m := <-got:
+			if m != "ping" {
+				t.Fatalf("echo through the dialled socket: %q", m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no echo")
+		}
+		s.rec.Wait(t, id, events.FDConnect)
+		evs := s.rec.Of(id)
+		if len(evs) == 0 || evs[0].EventKind() != events.FDConnect || evs[0].Code != 0 || evs[0].Reason != "connect" {
+			t.Fatalf("first event of the dialled socket: %v", evs)
+		}
+		info, err := s.rt.Info(ctx5(t), pid)
+		if err != nil || info.State != "open" || info.ListenerId != 0 {
+			t.Fatalf("info %+v %v", info, err)
+		}
+		if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.rt.System().Root.RequestFuture(pid, &actors.Connect{}, 5*time.Second).Result()
+		if err != nil || r.(*actors.ConnectResult).Code != uint32(netio.WSAEISCONN) {
+			t.Fatalf("Connect after RecvDisconnect: %v %v, want WSAEISCONN (circuit up)", r, err)
+		}
+		if err := s.rt.Close(ctx5(t), pid); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestDialFailures(t *testing.T) {
@@ -418,18 +412,16 @@ func floodUntilClosed(t *testing.T, c net.Conn, max int) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			s := startRT(t, sockrt.Options{IdleTimeout: 100 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, echo)
-			c := dial(t, s.addr)
-			roundTrip(t, c, "alive")
-			id := s.rec.Accepted(t, 1)
-			ev := s.rec.CloseEvent(t, id)
-			if ev.Code != uint32(netio.WSAETIMEDOUT) || ev.Reason != "timeout" || !ev.Local {
-				t.Fatalf("FD_CLOSE = %v, want 10060 timeout", ev)
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startRT(t, sockrt.Options{IdleTimeout: 100 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, echo)
+		c := dial(t, s.addr)
+		roundTrip(t, c, "alive")
+		id := s.rec.Accepted(t, 1)
+		ev := s.rec.CloseEvent(t, id)
+		if ev.Code != uint32(netio.WSAETIMEDOUT) || ev.Reason != "timeout" || !ev.Local {
+			t.Fatalf("FD_CLOSE = %v, want 10060 timeout", ev)
+		}
+	})
 }
 
 func TestFloodAfterBanUnderDiscardKeepsMemoryFlat(t *testing.T) {
@@ -450,7 +442,7 @@ func TestFloodAfterBanUnderDiscardKeepsMemoryFlat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "flood counted", func() bool {
+	socktest.WaitFor(t, "flood counted", func() bool {
 		info, err := s.rt.Info(ctx5(t), pid)
 		return err == nil && info.BannedBytes == flood
 	})

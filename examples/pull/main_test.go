@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +33,9 @@ func TestMain(m *testing.M) {
 
 // waitTimeout bounds every wait of these tests: a read, a line, a poll.
 const waitTimeout = 10 * time.Second
+
+// modes are the dispatch modes the servers under test run in.
+var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
 
 // testMax is the -max of the tests: small, so that most writes need more
 // than one Recv.
@@ -91,7 +93,7 @@ type env struct {
 	out     *sink
 	errs    *sink // stderr
 	accepts *acceptLog
-	stopped bool
+	running *socktest.Running[*server]
 }
 
 // newEnv starts a server on 127.0.0.1:0 with -max testMax and registers
@@ -107,37 +109,17 @@ func newEnvConfig(t *testing.T, cfg config) *env {
 	t.Helper()
 	cfg.listen, cfg.loops = "127.0.0.1:0", 2
 	e := &env{t: t, out: newSink(), errs: newSink()}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	srv, err := startServer(ctx, cfg, e.out, e.errs)
-	if err != nil {
-		t.Fatalf("startServer: %v", err)
-	}
-	e.srv = srv
-	t.Cleanup(func() {
-		e.shutdown()
-		e.checkStdout()
-	})
-	e.accepts = newAcceptLog(t, srv)
+	e.running = socktest.StartServer(t, func(ctx context.Context) (*server, error) {
+		return startServer(ctx, cfg, e.out, e.errs)
+	}, e.checkStdout)
+	e.srv = e.running.Srv
+	e.accepts = newAcceptLog(t, e.srv)
 	return e
 }
 
 // shutdown stops the server (once); every socket's line is printed when it
 // returns.
-func (e *env) shutdown() {
-	e.t.Helper()
-	if e.stopped {
-		return
-	}
-	e.stopped = true
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
-	defer cancel()
-	if err := e.srv.Shutdown(ctx); err != nil {
-		e.t.Errorf("Shutdown: %v", err)
-	}
-}
-
-var listeningRE = regexp.MustCompile(`^listening 127\.0\.0\.1:[0-9]+$`)
+func (e *env) shutdown() { e.running.Shutdown() }
 
 // checkStdout checks the whole stdout after shutdown: the listening line
 // first, then one well-formed line per accepted socket, each once; and
@@ -146,12 +128,7 @@ func (e *env) checkStdout() {
 	t := e.t
 	t.Helper()
 	lines, _ := e.out.Snapshot()
-	if len(lines) == 0 {
-		t.Fatal("nothing on stdout")
-	}
-	if !listeningRE.MatchString(lines[0]) || lines[0] != "listening "+e.srv.Addr() {
-		t.Fatalf("first stdout line = %q, want %q", lines[0], "listening "+e.srv.Addr())
-	}
+	socktest.CheckListening(t, lines, e.srv.Addr())
 	seen := map[uint64]int{}
 	for i, l := range lines[1:] {
 		s, err := parseSummary(l)
@@ -376,40 +353,38 @@ func (e *env) exchange(t *testing.T, sc script) {
 // TestPull runs the scripts, one client each and all at once, against a
 // server in each dispatch mode.
 func TestPull(t *testing.T) {
-	for _, d := range []actors.Dispatch{actors.Inline, actors.Pooled} {
-		t.Run(d.String(), func(t *testing.T) {
-			e := newEnv(t, d)
-			t.Run("clients", func(t *testing.T) {
-				for _, sc := range scripts {
-					t.Run(sc.name, func(t *testing.T) {
-						t.Parallel()
-						e.exchange(t, sc)
-					})
-				}
-			})
-			if t.Failed() {
-				return
-			}
-			// The pull loop took the bytes in Recv-sized pieces.
-			var total int64
+	socktest.EachMode(t, modes, func(t *testing.T, d actors.Dispatch) {
+		e := newEnv(t, d)
+		t.Run("clients", func(t *testing.T) {
 			for _, sc := range scripts {
-				_, n, _ := sc.totals()
-				total += int64(n)
-			}
-			st := e.srv.stats
-			if got := st.maxChunk.Load(); got != testMax {
-				t.Errorf("largest Recv reply %d bytes, want -max = %d", got, testMax)
-			}
-			if got, min := st.recvData.Load(), (total+testMax-1)/testMax; got < min {
-				t.Errorf("%d Recv replies with data for %d bytes, want at least %d", got, total, min)
-			}
-			// Nothing is pulled before an FD_READ (or the FD_CLOSE, which
-			// these clients send only after their echo came back).
-			if st.fdRead.Load() == 0 {
-				t.Error("no FD_READ")
+				t.Run(sc.name, func(t *testing.T) {
+					t.Parallel()
+					e.exchange(t, sc)
+				})
 			}
 		})
-	}
+		if t.Failed() {
+			return
+		}
+		// The pull loop took the bytes in Recv-sized pieces.
+		var total int64
+		for _, sc := range scripts {
+			_, n, _ := sc.totals()
+			total += int64(n)
+		}
+		st := e.srv.stats
+		if got := st.maxChunk.Load(); got != testMax {
+			t.Errorf("largest Recv reply %d bytes, want -max = %d", got, testMax)
+		}
+		if got, min := st.recvData.Load(), (total+testMax-1)/testMax; got < min {
+			t.Errorf("%d Recv replies with data for %d bytes, want at least %d", got, total, min)
+		}
+		// Nothing is pulled before an FD_READ (or the FD_CLOSE, which
+		// these clients send only after their echo came back).
+		if st.fdRead.Load() == 0 {
+			t.Error("no FD_READ")
+		}
+	})
 }
 
 // TestHalfClose: a client that writes its request and then half-closes
@@ -419,24 +394,22 @@ func TestPull(t *testing.T) {
 // peer-close, on the socket's half-open send side. A last line without
 // "\n" is counted but not echoed, as always.
 func TestHalfClose(t *testing.T) {
-	for _, d := range []actors.Dispatch{actors.Inline, actors.Pooled} {
-		t.Run(d.String(), func(t *testing.T) {
-			e := newEnv(t, d)
-			t.Run("clients", func(t *testing.T) {
-				for _, sc := range scripts {
-					t.Run(sc.name, func(t *testing.T) {
-						t.Parallel()
-						e.halfClose(t, sc)
-					})
-				}
-			})
-			// Pulling 64 bytes per Recv, the driver is far from done when
-			// a client's FIN arrives: echoes went out after FD_CLOSE.
-			if !t.Failed() && e.srv.stats.closedSends.Load() == 0 {
-				t.Error("no echo Send after FD_CLOSE")
+	socktest.EachMode(t, modes, func(t *testing.T, d actors.Dispatch) {
+		e := newEnv(t, d)
+		t.Run("clients", func(t *testing.T) {
+			for _, sc := range scripts {
+				t.Run(sc.name, func(t *testing.T) {
+					t.Parallel()
+					e.halfClose(t, sc)
+				})
 			}
 		})
-	}
+		// Pulling 64 bytes per Recv, the driver is far from done when
+		// a client's FIN arrives: echoes went out after FD_CLOSE.
+		if !t.Failed() && e.srv.stats.closedSends.Load() == 0 {
+			t.Error("no echo Send after FD_CLOSE")
+		}
+	})
 }
 
 // halfClose plays sc as a half-closing client: every write and the tail,
@@ -567,22 +540,20 @@ func (e *env) checkBig(t *testing.T, c *client, got []byte, err error) {
 // so only the driver's retry timer can move the echo on; the client must
 // still get all of it, then a clean end-of-stream.
 func TestHalfCloseBackPressure(t *testing.T) {
-	for _, d := range []actors.Dispatch{actors.Inline, actors.Pooled} {
-		t.Run(d.String(), func(t *testing.T) {
-			e := newBackPressureEnv(t, d)
-			c := e.bigClient(t)
-			if err := c.conn.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			st := e.srv.stats
-			socktest.WaitFor(t, "an echo Send refused after FD_CLOSE", func() bool { return st.sendBlockedClosed.Load() > 0 })
-			got, err := c.readToEOF()
-			e.checkBig(t, c, got, err)
-			if st.sendRetries.Load() == 0 {
-				t.Error("no Send retried by the timer")
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, d actors.Dispatch) {
+		e := newBackPressureEnv(t, d)
+		c := e.bigClient(t)
+		if err := c.conn.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		st := e.srv.stats
+		socktest.WaitFor(t, "an echo Send refused after FD_CLOSE", func() bool { return st.sendBlockedClosed.Load() > 0 })
+		got, err := c.readToEOF()
+		e.checkBig(t, c, got, err)
+		if st.sendRetries.Load() == 0 {
+			t.Error("no Send retried by the timer")
+		}
+	})
 }
 
 // TestBackPressureOpen: the same refusals while the socket is open are
@@ -590,78 +561,65 @@ func TestHalfCloseBackPressure(t *testing.T) {
 // until an echo Send was refused, then reads its whole echo while still
 // open, and only then closes.
 func TestBackPressureOpen(t *testing.T) {
-	for _, d := range []actors.Dispatch{actors.Inline, actors.Pooled} {
-		t.Run(d.String(), func(t *testing.T) {
-			e := newBackPressureEnv(t, d)
-			c := e.bigClient(t)
-			st := e.srv.stats
-			socktest.WaitFor(t, "an echo Send refused", func() bool { return st.sendBlocked.Load() > 0 })
-			c.expect(strings.ToUpper(bigInput))
-			if st.fdWriteResumes.Load() == 0 {
-				t.Error("no refused Send resumed by FD_WRITE")
-			}
-			if n := st.sendBlockedClosed.Load(); n != 0 {
-				t.Errorf("%d Sends refused after FD_CLOSE, before the client closed", n)
-			}
-			if err := c.conn.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			got, err := c.readToEOF()
-			if len(got) != 0 {
-				t.Fatalf("%d bytes after the whole echo", len(got))
-			}
-			e.checkBig(t, c, []byte(strings.ToUpper(bigInput)), err)
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, d actors.Dispatch) {
+		e := newBackPressureEnv(t, d)
+		c := e.bigClient(t)
+		st := e.srv.stats
+		socktest.WaitFor(t, "an echo Send refused", func() bool { return st.sendBlocked.Load() > 0 })
+		c.expect(strings.ToUpper(bigInput))
+		if st.fdWriteResumes.Load() == 0 {
+			t.Error("no refused Send resumed by FD_WRITE")
+		}
+		if n := st.sendBlockedClosed.Load(); n != 0 {
+			t.Errorf("%d Sends refused after FD_CLOSE, before the client closed", n)
+		}
+		if err := c.conn.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.readToEOF()
+		if len(got) != 0 {
+			t.Fatalf("%d bytes after the whole echo", len(got))
+		}
+		e.checkBig(t, c, []byte(strings.ToUpper(bigInput)), err)
+	})
 }
 
 // TestShutdownClosesOpenSockets checks that a socket still open at
 // shutdown is finished and printed before Shutdown returns.
 func TestShutdownClosesOpenSockets(t *testing.T) {
-	for _, d := range []actors.Dispatch{actors.Inline, actors.Pooled} {
-		t.Run(d.String(), func(t *testing.T) {
-			e := newEnv(t, d)
-			c := e.dial(t)
-			c.write("still here\n" + bigChunk)
-			c.expect(strings.ToUpper("still here\n" + bigChunk))
-			e.shutdown()
-			// Printed before Shutdown returned: no wait.
-			var got []summary
-			lines, _ := e.out.Snapshot()
-			for _, l := range lines[1:] {
-				if s, err := parseSummary(l); err == nil && s.Socket == c.id {
-					got = append(got, s)
-				}
+	socktest.EachMode(t, modes, func(t *testing.T, d actors.Dispatch) {
+		e := newEnv(t, d)
+		c := e.dial(t)
+		c.write("still here\n" + bigChunk)
+		c.expect(strings.ToUpper("still here\n" + bigChunk))
+		e.shutdown()
+		// Printed before Shutdown returned: no wait.
+		var got []summary
+		lines, _ := e.out.Snapshot()
+		for _, l := range lines[1:] {
+			if s, err := parseSummary(l); err == nil && s.Socket == c.id {
+				got = append(got, s)
 			}
-			want := uint64(len("still here\n" + bigChunk))
-			if len(got) != 1 || got[0].Bytes != want || got[0].Lines != 41 || got[0].CloseReason != "shutdown" {
-				t.Fatalf("socket lines %+v, want one with %d bytes, 41 lines, close_reason shutdown", got, want)
-			}
-			// The socket was released by the shutdown: RecvDisconnect
-			// gets WSAENOTSOCK (released) or WSAENETDOWN (engine down).
-			if code := netio.Code(got[0].RecvDisconnectCode); code != netio.WSAENOTSOCK && code != netio.WSAENETDOWN {
-				t.Fatalf("recv_disconnect_code %d, want %d or %d", code, netio.WSAENOTSOCK, netio.WSAENETDOWN)
-			}
-			c.expectEOF()
-		})
-	}
+		}
+		want := uint64(len("still here\n" + bigChunk))
+		if len(got) != 1 || got[0].Bytes != want || got[0].Lines != 41 || got[0].CloseReason != "shutdown" {
+			t.Fatalf("socket lines %+v, want one with %d bytes, 41 lines, close_reason shutdown", got, want)
+		}
+		// The socket was released by the shutdown: RecvDisconnect
+		// gets WSAENOTSOCK (released) or WSAENETDOWN (engine down).
+		if code := netio.Code(got[0].RecvDisconnectCode); code != netio.WSAENOTSOCK && code != netio.WSAENETDOWN {
+			t.Fatalf("recv_disconnect_code %d, want %d or %d", code, netio.WSAENOTSOCK, netio.WSAENETDOWN)
+		}
+		c.expectEOF()
+	})
 }
 
 // TestRun runs the command as main does, with a cancellable context in
 // place of the signals.
 func TestRun(t *testing.T) {
 	out := newSink()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-dispatch", "pooled", "-max", "5", "-loops", "1"}, out, io.Discard)
-	}()
-	first := out.WaitLine(t, "listening", func(string) bool { return true })
-	if !listeningRE.MatchString(first) {
-		t.Fatalf("first line %q", first)
-	}
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(first, "listening "), waitTimeout)
+	cmd := socktest.StartCommand(t, run, []string{"-listen", "127.0.0.1:0", "-dispatch", "pooled", "-max", "5", "-loops", "1"}, out.Lines)
+	conn, err := net.DialTimeout("tcp", cmd.Addr, waitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -676,15 +634,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("socket line %q", line)
 	}
 
-	cancel() // as SIGINT would
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(2 * waitTimeout):
-		t.Fatal("run did not return after cancel")
-	}
+	cmd.Stop(t) // as SIGINT would
 	if lines, _ := out.Snapshot(); len(lines) != 2 {
 		t.Fatalf("stdout %q, want the listening line and one socket line", lines)
 	}
@@ -693,12 +643,7 @@ func TestRun(t *testing.T) {
 // TestRunErrors checks that bad arguments and an unusable address are
 // errors, not panics, print nothing on stdout and leave nothing running.
 func TestRunErrors(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	for _, args := range [][]string{
+	socktest.CheckRunErrors(t, run, [][]string{
 		{"-dispatch", "bogus"},
 		{"-max", "0"},
 		{"-max", "-1"},
@@ -706,19 +651,8 @@ func TestRunErrors(t *testing.T) {
 		{"-nosuchflag"},
 		{"extra"},
 		{"-listen", "127.0.0.1:notaport"},
-		{"-listen", busy.Addr().String()},
-	} {
-		out := newSink()
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		err := run(ctx, args, out, io.Discard)
-		cancel()
-		if err == nil {
-			t.Errorf("run %q: no error", args)
-		}
-		if lines, _ := out.Snapshot(); len(lines) != 0 {
-			t.Errorf("run %q printed %q", args, lines)
-		}
-	}
+		{"-listen", socktest.BusyAddr(t)},
+	})
 }
 
 // TestAppendUpper checks the echo transform: ASCII letters only, so a

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,6 +33,9 @@ func TestMain(m *testing.M) {
 
 // waitTimeout bounds every wait of these tests: a read, an event, a poll.
 const waitTimeout = 5 * time.Second
+
+// modes are the dispatch modes every scenario runs under.
+var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
 
 // ---- captured stdout ----
 
@@ -112,7 +114,7 @@ type env struct {
 	srv      *server
 	out      *sink
 	dispatch actors.Dispatch
-	stopped  bool
+	running  *socktest.Running[*server]
 }
 
 // newEnv starts a server on 127.0.0.1:0 and registers its shutdown and the
@@ -120,35 +122,15 @@ type env struct {
 func newEnv(t *testing.T, d actors.Dispatch, ban actors.BanPolicy) *env {
 	t.Helper()
 	e := &env{t: t, out: newSink(), dispatch: d}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	srv, err := startServer(ctx, config{listen: "127.0.0.1:0", dispatch: d, ban: ban, loops: 2}, e.out)
-	if err != nil {
-		t.Fatalf("startServer: %v", err)
-	}
-	e.srv = srv
-	t.Cleanup(func() {
-		e.shutdown()
-		e.checkStdout()
-	})
+	e.running = socktest.StartServer(t, func(ctx context.Context) (*server, error) {
+		return startServer(ctx, config{listen: "127.0.0.1:0", dispatch: d, ban: ban, loops: 2}, e.out)
+	}, e.checkStdout)
+	e.srv = e.running.Srv
 	return e
 }
 
 // shutdown stops the server (once); every event is printed when it returns.
-func (e *env) shutdown() {
-	e.t.Helper()
-	if e.stopped {
-		return
-	}
-	e.stopped = true
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
-	defer cancel()
-	if err := e.srv.Shutdown(ctx); err != nil {
-		e.t.Errorf("Shutdown: %v", err)
-	}
-}
-
-var listeningRE = regexp.MustCompile(`^listening 127\.0\.0\.1:[0-9]+$`)
+func (e *env) shutdown() { e.running.Shutdown() }
 
 // checkStdout checks the whole stdout after shutdown: the listening line,
 // well-formed events, and exactly one FD_ACCEPT then one FD_CLOSE per socket.
@@ -156,12 +138,7 @@ func (e *env) checkStdout() {
 	t := e.t
 	t.Helper()
 	lines, _ := e.out.Snapshot()
-	if len(lines) == 0 {
-		t.Fatal("nothing on stdout")
-	}
-	if !listeningRE.MatchString(lines[0]) || lines[0] != "listening "+e.srv.Addr() {
-		t.Fatalf("first stdout line = %q, want %q", lines[0], "listening "+e.srv.Addr())
-	}
+	socktest.CheckListening(t, lines, e.srv.Addr())
 	accepts := map[uint64]int{}
 	closes := map[uint64]int{}
 	for i, l := range lines[1:] {
@@ -372,15 +349,13 @@ var scenarios = []scenario{
 // TestCommands runs every scenario against a fresh server, under Inline and
 // under Pooled dispatch.
 func TestCommands(t *testing.T) {
-	for _, d := range []actors.Dispatch{actors.Inline, actors.Pooled} {
-		t.Run(d.String(), func(t *testing.T) {
-			for _, sc := range scenarios {
-				t.Run(sc.name, func(t *testing.T) {
-					sc.run(t, newEnv(t, d, sc.ban))
-				})
-			}
-		})
-	}
+	socktest.EachMode(t, modes, func(t *testing.T, d actors.Dispatch) {
+		for _, sc := range scenarios {
+			t.Run(sc.name, func(t *testing.T) {
+				sc.run(t, newEnv(t, d, sc.ban))
+			})
+		}
+	})
 }
 
 func testEcho(t *testing.T, e *env) {
@@ -688,17 +663,8 @@ func testHalfClose(t *testing.T, e *env) {
 // place of the signals.
 func TestRun(t *testing.T) {
 	out := newSink()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-dispatch", "pooled", "-ban-policy", "discard"}, out, io.Discard)
-	}()
-	first := out.WaitLine(t, "listening", func(string) bool { return true })
-	if !listeningRE.MatchString(first) {
-		t.Fatalf("first line %q", first)
-	}
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(first, "listening "), waitTimeout)
+	cmd := socktest.StartCommand(t, run, []string{"-listen", "127.0.0.1:0", "-dispatch", "pooled", "-ban-policy", "discard"}, out.Lines)
+	conn, err := net.DialTimeout("tcp", cmd.Addr, waitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -715,15 +681,7 @@ func TestRun(t *testing.T) {
 	}
 	out.waitEvent(t, "FD_ACCEPT", in.Socket)
 
-	cancel() // as SIGINT would
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(2 * waitTimeout):
-		t.Fatal("run did not return after cancel")
-	}
+	cmd.Stop(t) // as SIGINT would
 	// The shutdown close was printed before run returned.
 	lines, _ := out.Snapshot()
 	ev, err := parseEvent(lines[len(lines)-1])
@@ -736,30 +694,14 @@ func TestRun(t *testing.T) {
 // TestRunErrors checks that bad arguments and an unusable address are
 // errors, not panics, and leave nothing running.
 func TestRunErrors(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	for _, args := range [][]string{
+	socktest.CheckRunErrors(t, run, [][]string{
 		{"-dispatch", "bogus"},
 		{"-ban-policy", "bogus"},
 		{"-nosuchflag"},
 		{"extra"},
 		{"-listen", "127.0.0.1:notaport"},
-		{"-listen", busy.Addr().String()},
-	} {
-		out := newSink()
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		err := run(ctx, args, out, io.Discard)
-		cancel()
-		if err == nil {
-			t.Errorf("run %q: no error", args)
-		}
-		if lines, _ := out.Snapshot(); len(lines) != 0 {
-			t.Errorf("run %q printed %q", args, lines)
-		}
-	}
+		{"-listen", socktest.BusyAddr(t)},
+	})
 }
 
 // TestAppendBounded checks the line buffer never grows past maxLine+1.
