@@ -12,7 +12,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // maxLine is how much of an unfinished line the driver holds per socket;
@@ -190,7 +190,7 @@ func (d *driver) Receive(ctx actor.Context) {
 	case *actor.DeadLetterResponse:
 		// The socket was released (its linger ran out, or the runtime
 		// shut down) and protoactor answered for it.
-		d.answerOldest(ctx, uint32(netio.WSAENOTSOCK))
+		d.answerOldest(ctx, uint32(winsock.WSAENOTSOCK))
 	case *actors.Error:
 		// The socket refused a request outright (never for the requests
 		// the driver makes; handled so that nothing stays pending).
@@ -342,7 +342,7 @@ func (d *driver) onRecv(ctx actor.Context, st *sockState, data []byte, code uint
 	case code == 0:
 		// 0 bytes, code 0: the peer closed and everything was read.
 		st.drained = true
-	case netio.Code(code) == netio.WSAEWOULDBLOCK:
+	case winsock.Code(code) == winsock.WSAEWOULDBLOCK:
 		d.stats.wouldBlock.Add(1)
 		// Drained for now, and FD_READ is enabled again: wait for it.
 		// Unless an FD_READ or the FD_CLOSE came while this Recv was
@@ -448,7 +448,7 @@ func (d *driver) onSend(ctx actor.Context, st *sockState, code uint32) {
 			d.recv(ctx, st)
 		}
 		d.flush(ctx, st)
-	case netio.Code(code) == netio.WSAEWOULDBLOCK:
+	case winsock.Code(code) == winsock.WSAEWOULDBLOCK:
 		d.stats.sendBlocked.Add(1)
 		if st.closed {
 			d.stats.sendBlockedClosed.Add(1)
@@ -515,11 +515,11 @@ func (d *driver) onRecvDisconnect(ctx actor.Context, st *sockState, code uint32)
 // onClose ends a socket: its line is printed and its state dropped.
 func (d *driver) onClose(ctx actor.Context, st *sockState, code uint32) {
 	if st.sendDead && st.sendLost > 0 {
-		c := netio.Code(st.sendLastCode)
+		c := winsock.Code(st.sendLastCode)
 		fmt.Fprintf(d.stderr, "pull: socket %d: echo send refused (%s %d): %d echo bytes not sent\n", st.id, c.Name(), c, st.sendLost)
 	}
-	if code != 0 && netio.Code(code) != netio.WSAENOTSOCK && netio.Code(code) != netio.WSAENETDOWN {
-		fmt.Fprintf(d.stderr, "pull: socket %d: close: %s (%d)\n", st.id, netio.Code(code).Name(), code)
+	if code != 0 && winsock.Code(code) != winsock.WSAENOTSOCK && winsock.Code(code) != winsock.WSAENETDOWN {
+		fmt.Fprintf(d.stderr, "pull: socket %d: close: %s (%d)\n", st.id, winsock.Code(code).Name(), code)
 	}
 	line, err := json.Marshal(summary{
 		Socket:             st.id,

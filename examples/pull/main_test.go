@@ -21,7 +21,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // TestMain fails the package if any goroutine outlives the tests, except
@@ -607,8 +607,8 @@ func TestShutdownClosesOpenSockets(t *testing.T) {
 		}
 		// The socket was released by the shutdown: RecvDisconnect
 		// gets WSAENOTSOCK (released) or WSAENETDOWN (engine down).
-		if code := netio.Code(got[0].RecvDisconnectCode); code != netio.WSAENOTSOCK && code != netio.WSAENETDOWN {
-			t.Fatalf("recv_disconnect_code %d, want %d or %d", code, netio.WSAENOTSOCK, netio.WSAENETDOWN)
+		if code := winsock.Code(got[0].RecvDisconnectCode); code != winsock.WSAENOTSOCK && code != winsock.WSAENETDOWN {
+			t.Fatalf("recv_disconnect_code %d, want %d or %d", code, winsock.WSAENOTSOCK, winsock.WSAENETDOWN)
 		}
 		c.expectEOF()
 	})

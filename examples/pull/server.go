@@ -13,8 +13,8 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -144,7 +144,7 @@ func startServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (*se
 	}
 	a := ln.Addr()
 	if a == nil {
-		return fail(&netio.OpError{Op: "Listen", Code: netio.WSAENOTCONN, Detail: "listener has no address"})
+		return fail(&winsock.OpError{Op: "Listen", Code: winsock.WSAENOTCONN, Detail: "listener has no address"})
 	}
 	s.addr = a.String()
 	if err := s.out.writeLine([]byte("listening " + s.addr)); err != nil {

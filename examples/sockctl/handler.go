@@ -9,6 +9,7 @@ import (
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // maxLine is the longest command line accepted, not counting its "\n" and
@@ -23,12 +24,12 @@ const afterCount = 3
 
 // Fixed error replies.
 var (
-	errUnknown = []byte(errLine(netio.WSAEINVAL) + " unknown command")
-	errTooLong = []byte(errLine(netio.WSAEMSGSIZE) + " line too long")
+	errUnknown = []byte(errLine(winsock.WSAEINVAL) + " unknown command")
+	errTooLong = []byte(errLine(winsock.WSAEMSGSIZE) + " line too long")
 )
 
 // errLine formats "ERR <NAME> <code>".
-func errLine(code netio.Code) string {
+func errLine(code winsock.Code) string {
 	return "ERR " + code.Name() + " " + strconv.FormatUint(uint64(code), 10)
 }
 
@@ -77,7 +78,7 @@ func (protocol) Receive(c *actors.Context) {
 	case *actors.RecvDisconnectResult:
 		line := []byte("OK SHUTRD " + strconv.Itoa(len(m.Data)))
 		if m.Code != 0 {
-			line = []byte(errLine(netio.Code(m.Code)))
+			line = []byte(errLine(winsock.Code(m.Code)))
 		}
 		stateOf(c).fill(c, waitShutRd, line)
 		c.After(afterDelay, &afterTick{n: 1})
@@ -269,7 +270,7 @@ func (st *lineState) exec(c *actors.Context, line []byte) {
 // infoReply formats the INFO reply line from the socket's SocketInfo.
 func infoReply(m *actors.SocketInfo) []byte {
 	if m.Code != 0 {
-		return []byte(errLine(netio.Code(m.Code)))
+		return []byte(errLine(winsock.Code(m.Code)))
 	}
 	line, err := json.Marshal(infoLine{
 		Socket:      m.Socket,
@@ -289,7 +290,7 @@ func infoReply(m *actors.SocketInfo) []byte {
 		Listener:    m.ListenerId,
 	})
 	if err != nil {
-		return []byte(errLine(netio.WSAEINVAL) + " " + err.Error())
+		return []byte(errLine(winsock.WSAEINVAL) + " " + err.Error())
 	}
 	return line
 }

@@ -17,9 +17,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockactor/sockactor/internal/socktest"
+	"github.com/sockactor/sockactor/winsock"
 
 	"github.com/sockactor/sockactor/actors"
-	"github.com/sockactor/sockactor/netio"
 )
 
 // TestMain fails the package if any goroutine outlives the tests. The only
@@ -147,7 +147,7 @@ func (e *env) checkStdout() {
 			t.Errorf("stdout line %d %q: %v", i+2, l, err)
 			continue
 		}
-		if want := netio.Code(ev.Code).Name(); ev.Error != want {
+		if want := winsock.Code(ev.Code).Name(); ev.Error != want {
 			t.Errorf("event %q: error %q, want %q", l, ev.Error, want)
 		}
 		switch ev.Kind {

@@ -16,6 +16,7 @@ import (
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -126,7 +127,7 @@ func startServer(ctx context.Context, cfg config, stdout io.Writer) (*server, er
 	}
 	a := ln.Addr()
 	if a == nil {
-		return fail(&netio.OpError{Op: "Listen", Code: netio.WSAENOTCONN, Detail: "listener has no address"})
+		return fail(&winsock.OpError{Op: "Listen", Code: winsock.WSAENOTCONN, Detail: "listener has no address"})
 	}
 	s.addr = a.String()
 	if err := s.out.writeLine([]byte("listening " + s.addr)); err != nil {
@@ -231,7 +232,7 @@ func (p *printer) Receive(ctx actor.Context) {
 		Kind:      ev.EventKind().String(),
 		Socket:    ev.GetSocketId(),
 		Code:      ev.GetCode(),
-		Error:     netio.Code(ev.GetCode()).Name(),
+		Error:     winsock.Code(ev.GetCode()).Name(),
 		Reason:    ev.GetReason(),
 		Local:     ev.GetLocal(),
 		Remote:    ev.GetRemoteAddr(),

@@ -1,0 +1,76 @@
+package winsock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"testing"
+
+	"github.com/sockactor/sockactor/winsock"
+)
+
+func TestCodesMatchTheirNamesAndTwins(t *testing.T) {
+	tests := []struct {
+		code  winsock.Code
+		named error
+		twin  syscall.Errno
+	}{
+		{winsock.WSAEINVAL, winsock.ErrInvalid, syscall.EINVAL},
+		{winsock.WSAEWOULDBLOCK, winsock.ErrWouldBlock, syscall.EWOULDBLOCK},
+		{winsock.WSAEADDRINUSE, winsock.ErrAddrInUse, syscall.EADDRINUSE},
+		{winsock.WSAEISCONN, winsock.ErrIsConn, syscall.EISCONN},
+		{winsock.WSAENOTCONN, winsock.ErrNotConn, syscall.ENOTCONN},
+		{winsock.WSAESHUTDOWN, winsock.ErrShutdown, syscall.ESHUTDOWN},
+		{winsock.WSAETIMEDOUT, winsock.ErrTimedOut, syscall.ETIMEDOUT},
+		{winsock.WSAHOST_NOT_FOUND, winsock.ErrHostNotFound, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.code.Name(), func(t *testing.T) {
+			err := &winsock.OpError{Op: "Send", Socket: 7, Code: tc.code}
+			if !errors.Is(err, tc.named) {
+				t.Errorf("errors.Is(%v, named) = false", err)
+			}
+			if tc.twin != 0 && !errors.Is(err, tc.twin) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tc.twin)
+			}
+			if errors.Is(err, winsock.ErrConnRefused) {
+				t.Errorf("%v matches an unrelated code", err)
+			}
+			var ne net.Error
+			if !errors.As(err, &ne) || ne.Timeout() != (tc.code == winsock.WSAETIMEDOUT) {
+				t.Errorf("net.Error Timeout of %v wrong", err)
+			}
+		})
+	}
+	if winsock.OK.Err() != nil {
+		t.Error("OK.Err() != nil")
+	}
+	if got := len(winsock.Codes()); got != 21 {
+		t.Errorf("Codes() has %d codes, want the 21 of docs/SEMANTICS.md §2", got)
+	}
+}
+
+func TestOpErrorKeepsItsCause(t *testing.T) {
+	err := &winsock.OpError{Op: "Dial", Code: winsock.WSAECONNABORTED, Err: context.Canceled}
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, winsock.ErrConnAborted) {
+		t.Fatalf("%v: code or cause lost", err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("a cancel reported as a timeout")
+	}
+}
+
+// A reply's code becomes an error a caller can match without importing the
+// transport.
+func ExampleCode_Err() {
+	var replyCode uint32 = 10035 // from a SendResult
+	err := winsock.Code(replyCode).Err()
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, winsock.ErrWouldBlock), errors.Is(err, syscall.EWOULDBLOCK))
+	// Output:
+	// WSAEWOULDBLOCK (10035): operation would block
+	// true true
+}
