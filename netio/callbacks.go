@@ -119,7 +119,7 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 			r = ReasonShutdown
 		} else {
 			r = closeCauseOf(err)
-			if r == ReasonPeerClose && resetPending(gc.Fd(), c.sendShut) {
+			if r == ReasonPeerClose && resetPending(gc.Fd(), c.send == finSent) {
 				// gnet says io.EOF also when epoll reports an error or a
 				// hang-up without readable data: the socket knows better.
 				r = ReasonPeerReset

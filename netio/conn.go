@@ -67,14 +67,13 @@ type Conn struct {
 	banned            atomic.Uint64 // atomic: pooled handlers add bytes they drop
 
 	recvShut  bool
-	sendShut  bool
+	send      sendState // the send side; changed only by setSend
 	policy    BanPolicy
 	closed    atomic.Bool // atomic: set on the loop in OnClose
-	sendDown  atomic.Bool // atomic: ShutdownSend was called (sendShut or finPend)
+	sendDown  atomic.Bool // atomic: send != sendOpen, for writers off the loop
 	inTraffic bool        // inside OnTraffic: closes are deferred to its return value
 	closeReq  bool        // a close was asked while inTraffic
 	reason    Reason      // why this side is closing; ReasonNone until then
-	finPend   bool        // SendDisconnect waits for the outbound buffer to drain
 	dialed    bool        // immutable: enrolled by Dial
 	active    bool        // a byte moved since the idle timer last looked
 	idle      *time.Timer // idle timeout timer (nil when disabled)
@@ -84,6 +83,25 @@ type Conn struct {
 	// Close act on it once closed is set.
 	half  *halfOpen
 	halfp atomic.Pointer[halfOpen] // atomic: half, for SendDown off the loop
+}
+
+// sendState is the send side of a connection while gnet owns it (a
+// half-open connection's send side is its halfOpen's). It only moves
+// forward: open → FIN pending (SendDisconnect waits for the outbound buffer
+// to drain) → FIN sent.
+type sendState uint8
+
+const (
+	sendOpen   sendState = iota
+	finPending           // ShutdownSend asked; FIN goes out once the buffer drains
+	finSent              // shutdown(SHUT_WR) done
+)
+
+// setSend moves the send side to st and publishes it to SendDown's readers.
+// Loop only.
+func (c *Conn) setSend(st sendState) {
+	c.send = st
+	c.sendDown.Store(st != sendOpen)
 }
 
 // Dialed returns the owner passed to Engine.Dial for a dialled connection,
@@ -119,7 +137,7 @@ func (c *Conn) Writable() bool {
 	if c.closed.Load() {
 		return c.HalfOpen()
 	}
-	return !c.sendShut && !c.finPend
+	return c.send == sendOpen
 }
 
 // NotifyDrained calls fn on the loop once the outbound buffer holds at most
@@ -185,7 +203,7 @@ func (c *Conn) SendShut() bool {
 	if c.half != nil && c.half.finSent() {
 		return true
 	}
-	return c.sendShut
+	return c.send == finSent
 }
 
 // Reason returns why the connection closed (ReasonNone while open, or the
@@ -279,7 +297,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.bytesOut += uint64(n)
 		return n, err
 	}
-	if c.sendShut || c.finPend {
+	if c.send != sendOpen {
 		return 0, ErrShutdown
 	}
 	n, err := c.gc.Write(p)
@@ -366,18 +384,17 @@ func (c *Conn) ShutdownRecv(queued int) {
 // ShutdownSend half-closes the send side (FIN) once queued outbound bytes are
 // written. Loop only. Idempotent.
 func (c *Conn) ShutdownSend() error {
-	if c.sendShut || c.finPend {
+	if c.send != sendOpen {
 		return nil
 	}
 	if c.closed.Load() {
 		if c.half != nil {
-			c.sendDown.Store(true)
+			c.setSend(finPending) // the half-open side sends it
 			return c.half.shutdownSend()
 		}
 		return ErrNotConn
 	}
-	c.finPend = true
-	c.sendDown.Store(true)
+	c.setSend(finPending)
 	c.tryFin()
 	return nil
 }
@@ -386,7 +403,7 @@ func (c *Conn) ShutdownSend() error {
 // the loop a millisecond later (Engine.later: gnet reports no write
 // completions). Loop only.
 func (c *Conn) tryFin() {
-	if c.closed.Load() || !c.finPend {
+	if c.closed.Load() || c.send != finPending {
 		return
 	}
 	_ = c.gc.Flush()
@@ -397,8 +414,7 @@ func (c *Conn) tryFin() {
 		c.eng.later(c, c.tryFin)
 		return
 	}
-	c.finPend = false
-	c.sendShut = true
+	c.setSend(finSent)
 	_ = shutdownWrite(c.gc.Fd())
 }
 

@@ -270,8 +270,8 @@ func (h *halfOpen) close(abort bool) {
 // move to the half-open queue, so nothing a Send accepted is lost. If FIN
 // was already sent, nothing is left to keep. Loop goroutine (OnClose).
 func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn) {
-	if c.sendShut {
-		return
+	if c.send == finSent {
+		return // both sides have sent FIN: nothing is left to keep
 	}
 	residual, ok := takeOutbound(gc)
 	if !ok {
@@ -282,8 +282,7 @@ func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn) {
 	if h == nil {
 		return
 	}
-	if c.finPend {
-		c.finPend = false
+	if c.send == finPending { // the FIN waited for bytes that now move to h
 		_ = h.shutdownSend()
 	}
 	c.half = h
