@@ -122,6 +122,13 @@ func (s *socket) emitWritable() {
 // the dialling goroutine; no loop owns the socket.
 func (s *socket) failed(code netio.Code) {
 	s.mu.Lock()
+	if s.conn != nil {
+		// The connection opened (FD_CONNECT 0 is out) and the engine
+		// stopped before gnet told the dialler: the socket's FD_CLOSE is
+		// its last word, not a second FD_CONNECT.
+		s.mu.Unlock()
+		return
+	}
 	s.dialDone = true
 	subs := s.subs()
 	s.mu.Unlock()

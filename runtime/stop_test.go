@@ -2,9 +2,14 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sockactor/sockactor/internal/socktest"
 
 	"github.com/sockactor/sockactor/actors"
@@ -106,4 +111,67 @@ func drainUntilErr(c interface{ Read([]byte) (int, error) }) error {
 		}
 	}
 	return nil
+}
+
+// TestShutdownRightAfterADialConnects: gnet runs OnOpen (FD_CONNECT 0) before
+// it tells the dialler; a Shutdown in between must not add a failed
+// FD_CONNECT after the socket's FD_CLOSE.
+func TestShutdownRightAfterADialConnects(t *testing.T) {
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	defer sys.Shutdown()
+	var mu sync.Mutex
+	var kinds []events.Kind
+	connected := make(chan struct{}, 1)
+	rec := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *events.Event:
+			mu.Lock()
+			kinds = append(kinds, m.EventKind())
+			mu.Unlock()
+			if m.EventKind() == events.FDConnect {
+				connected <- struct{}{}
+			}
+		case string: // a barrier: everything sent before it has been recorded
+			c.Respond(m)
+		}
+	}))
+	defer sys.Root.Stop(rec)
+	for i := 0; i < 60; i++ {
+		mu.Lock()
+		kinds = nil
+		mu.Unlock()
+		rt, err := sockrt.New(sockrt.Options{EventLoops: 1, ActorSystem: sys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := rt.Listen("tcp://127.0.0.1:0", nop, actors.ListenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.Start(ctx5(t)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.Dial(ctx5(t), "tcp://"+ln.Addr().String(), nop, actors.DialOptions{Subscribers: events.Subs{{PID: rec, Mask: events.MaskAll}}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-connected:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no FD_CONNECT")
+		}
+		if err := rt.Shutdown(ctx5(t)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sys.Root.RequestFuture(rec, "sync", 5*time.Second).Result(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		got := fmt.Sprint(kinds)
+		mu.Unlock()
+		if want := fmt.Sprint([]events.Kind{events.FDConnect, events.FDWrite, events.FDClose}); got != want {
+			t.Fatalf("round %d: the dial's events %s, want %s (one FD_CONNECT, FD_CLOSE last)", i, got, want)
+		}
+	}
 }
