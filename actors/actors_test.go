@@ -796,7 +796,7 @@ func TestDial(t *testing.T) {
 				mu.Unlock()
 			}
 		})
-		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr(0), h, actors.DialOptions{Dispatch: mode})
+		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr(0), h, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -839,7 +839,7 @@ func TestDialBadArguments(t *testing.T) {
 		opts actors.DialOptions
 	}{
 		{"nil handler", addr, nil, actors.DialOptions{}},
-		{"unknown dispatch", addr, echo, actors.DialOptions{Dispatch: actors.Dispatch(9)}},
+		{"unknown dispatch", addr, echo, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: actors.Dispatch(9)}}},
 		{"unsupported network", "udp://127.0.0.1:1", echo, actors.DialOptions{}},
 		{"no port", "tcp://127.0.0.1", echo, actors.DialOptions{}},
 	}

@@ -41,16 +41,13 @@ func (h *Host) Dial(ctx context.Context, d Dialer, addr string, handler Handler,
 	if handler == nil {
 		return nil, &netio.OpError{Op: "Dial", Code: netio.WSAEINVAL, Detail: "nil handler"}
 	}
-	if opts.Dispatch != Inline && opts.Dispatch != Pooled {
-		return nil, &netio.OpError{Op: "Dial", Code: netio.WSAEINVAL, Detail: "unknown dispatch"}
+	if err := opts.validate("Dial"); err != nil {
+		return nil, err
 	}
 	if _, _, err := netio.ParseAddr(addr); err != nil {
 		return nil, err
 	}
-	prof := &profile{handler: handler, dispatch: opts.Dispatch, policy: h.opts.BanPolicy, pull: opts.Pull}
-	if opts.BanPolicySet {
-		prof.policy = opts.BanPolicy
-	}
+	prof := &profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull}
 	s := newSocket(h, prof, opts.Subscribers, true)
 	h.open.Add(1)
 	timeout := opts.Timeout

@@ -81,18 +81,28 @@ func ParseDispatch(s string) (Dispatch, error) {
 // BanPolicy is netio.BanPolicy: what happens to data after RecvDisconnect.
 type BanPolicy = netio.BanPolicy
 
-// The ban policies (docs/SEMANTICS.md §3.3).
+// The ban policies (docs/SEMANTICS.md §3.3). BanDefault, the zero value,
+// inherits: a listener's or dial's sockets take the runtime's policy, and a
+// runtime's default is BanReset.
 const (
+	BanDefault = netio.BanDefault
 	BanReset   = netio.BanReset
 	BanDiscard = netio.BanDiscard
 )
 
-// ListenOptions configure one listener and the sockets it accepts. The zero
-// value is push delivery, Inline dispatch, the runtime's ban policy.
-type ListenOptions struct {
+// SocketOptions are what every socket takes from the listener that accepted
+// it or the Dial that made it. The zero value is push delivery, Inline
+// dispatch and the runtime's ban policy. A value is copied at Listen or
+// Dial; changing it later changes nothing.
+type SocketOptions struct {
+	// Dispatch says where the handler runs (Inline unless set).
 	Dispatch Dispatch
-	// BanPolicy overrides the runtime's default when BanPolicySet is true.
-	BanPolicy    BanPolicy
+	// BanPolicy overrides the runtime's ban policy; BanDefault inherits it.
+	BanPolicy BanPolicy
+	// BanPolicySet is kept for code written before BanDefault existed:
+	// with BanPolicy left at BanDefault it means BanReset.
+	//
+	// Deprecated: set BanPolicy to BanReset or BanDiscard instead.
 	BanPolicySet bool
 	// Pull buffers received bytes in the socket instead of pushing them to
 	// the handler: Recv pulls them, FD_READ says when there are some
@@ -100,13 +110,38 @@ type ListenOptions struct {
 	Pull bool
 }
 
-// DialOptions configure a dialled socket. The zero value is push delivery,
-// Inline dispatch, the runtime's ban policy, DefaultDialTimeout.
+// policy resolves the socket's ban policy against the runtime's default.
+func (o SocketOptions) policy(runtime BanPolicy) BanPolicy {
+	switch {
+	case o.BanPolicy != BanDefault:
+		return o.BanPolicy
+	case o.BanPolicySet:
+		return BanReset
+	}
+	return runtime
+}
+
+// validate reports the first option that makes no sense.
+func (o SocketOptions) validate(op string) error {
+	switch {
+	case o.Dispatch != Inline && o.Dispatch != Pooled:
+		return &netio.OpError{Op: op, Code: netio.WSAEINVAL, Detail: "unknown dispatch"}
+	case !o.BanPolicy.Valid():
+		return &netio.OpError{Op: op, Code: netio.WSAEINVAL, Detail: "unknown ban policy"}
+	}
+	return nil
+}
+
+// ListenOptions configure one listener and the sockets it accepts: exactly
+// the SocketOptions.
+type ListenOptions = SocketOptions
+
+// DialOptions configure a dialled socket: the SocketOptions, plus the
+// connect's bound and the subscribers that must see its FD_CONNECT. The zero
+// value is push delivery, Inline dispatch, the runtime's ban policy,
+// DefaultDialTimeout.
 type DialOptions struct {
-	Dispatch     Dispatch
-	BanPolicy    BanPolicy
-	BanPolicySet bool
-	Pull         bool
+	SocketOptions
 	// Timeout bounds the connect (DefaultDialTimeout if 0). The ctx given
 	// to Dial bounds only the call, not the connect.
 	Timeout time.Duration

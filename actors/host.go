@@ -16,7 +16,8 @@ import (
 
 // HostOptions configure a Host. The zero value works.
 type HostOptions struct {
-	// BanPolicy is the default ban policy of every listener (BanReset).
+	// BanPolicy is the default ban policy of every listener and dial;
+	// BanDefault means BanReset.
 	BanPolicy BanPolicy
 	// Linger is how long a socket whose circuit closed by itself (peer
 	// close, reset, ban, ...) keeps answering before it releases itself.
@@ -98,6 +99,9 @@ type Host struct {
 
 // NewHost returns a Host whose sockets live in system and publish through hub.
 func NewHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *Host {
+	if opts.BanPolicy == BanDefault {
+		opts.BanPolicy = BanReset
+	}
 	if opts.Linger == 0 {
 		opts.Linger = DefaultLinger
 	}

@@ -40,14 +40,11 @@ func (h *Host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptio
 	if handler == nil || nl == nil {
 		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "nil handler"}
 	}
-	if opts.Dispatch != Inline && opts.Dispatch != Pooled {
-		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "unknown dispatch"}
+	if err := opts.validate("Listen"); err != nil {
+		return nil, err
 	}
 	l := &Listener{host: h, nl: nl, opts: opts, id: h.newID()}
-	l.prof = profile{handler: handler, dispatch: opts.Dispatch, policy: h.opts.BanPolicy, pull: opts.Pull, lnID: l.id}
-	if opts.BanPolicySet {
-		l.prof.policy = opts.BanPolicy
-	}
+	l.prof = profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull, lnID: l.id}
 	key := pidPrefix + strconv.FormatUint(l.id, 10)
 	h.register(l, key)
 	l.pid = actor.NewPID(h.system.Address(), key)

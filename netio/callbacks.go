@@ -90,7 +90,7 @@ func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
 	if c.recvShut {
 		// The receive ban (docs/SEMANTICS.md §3.4): enforced here, on the loop that
 		// owns the connection, with one branch per read.
-		if c.policy == BanReset {
+		if c.policy.resets() {
 			c.reason = ReasonRecvBan
 			_ = gc.SetLinger(0)
 			return gnet.Close

@@ -10,19 +10,24 @@ import (
 )
 
 // BanPolicy says what happens to received bytes once RecvDisconnect has taken
-// effect (docs/SEMANTICS.md §3.3). The zero value is BanReset, the default.
+// effect (docs/SEMANTICS.md §3.3). The zero value, BanDefault, means "the
+// default": the layer above resolves it (a listener inherits its runtime's
+// policy), and the transport treats it as BanReset.
 type BanPolicy uint8
 
 const (
+	// BanDefault is the zero value: no policy chosen here.
+	BanDefault BanPolicy = iota
 	// BanReset resets the connection (RST) when banned data is queued or
 	// arrives; the socket emits FD_CLOSE 10053 recv-ban. Winsock's default.
-	BanReset BanPolicy = iota
+	BanReset
 	// BanDiscard reads and drops banned bytes, counting them; the connection
 	// stays up and sending keeps working.
 	BanDiscard
 )
 
-// String returns "reset" or "discard".
+// String returns "reset" or "discard" (BanDefault reads "reset", as the
+// transport applies it).
 func (p BanPolicy) String() string {
 	if p == BanDiscard {
 		return "discard"
@@ -30,7 +35,13 @@ func (p BanPolicy) String() string {
 	return "reset"
 }
 
-// ParseBanPolicy parses "reset" or "discard".
+// Valid reports whether p is one of the three policies.
+func (p BanPolicy) Valid() bool { return p <= BanDiscard }
+
+// resets reports whether banned data resets the connection.
+func (p BanPolicy) resets() bool { return p != BanDiscard }
+
+// ParseBanPolicy parses "reset" (or "") and "discard".
 func ParseBanPolicy(s string) (BanPolicy, error) {
 	switch s {
 	case "reset", "":
@@ -257,8 +268,14 @@ func (c *Conn) SendCode() Code {
 // closed is set (OnClose), so a reader that saw closed sees it.
 func (c *Conn) halfOpen() *halfOpen { return c.halfp.Load() }
 
-// Policy returns the ban policy. Loop only.
-func (c *Conn) Policy() BanPolicy { return c.policy }
+// Policy returns the ban policy that applies (BanReset when none was set).
+// Loop only.
+func (c *Conn) Policy() BanPolicy {
+	if c.policy == BanDefault {
+		return BanReset
+	}
+	return c.policy
+}
 
 // SetPolicy sets the ban policy. Loop only (normally from Handler.OnOpen).
 func (c *Conn) SetPolicy(p BanPolicy) { c.policy = p }
@@ -374,7 +391,7 @@ func (c *Conn) ShutdownRecv(queued int) {
 	if queued+buffered == 0 {
 		return
 	}
-	if c.policy == BanReset {
+	if c.policy.resets() {
 		c.Close(ReasonRecvBan)
 		return
 	}

@@ -272,8 +272,11 @@ func TestBanPolicy(t *testing.T) {
 		t.Errorf("String: %q %q", BanReset, BanDiscard)
 	}
 	var zero BanPolicy
-	if zero != BanReset {
-		t.Error("the zero BanPolicy is not BanReset")
+	if zero != BanDefault || !zero.resets() || zero.String() != "reset" || !zero.Valid() {
+		t.Error("the zero BanPolicy is not BanDefault, applied as a reset")
+	}
+	if BanPolicy(3).Valid() {
+		t.Error("BanPolicy(3) is valid")
 	}
 	if got, err := ParseBanPolicy(""); err != nil || got != BanReset {
 		t.Errorf(`ParseBanPolicy("") = %v, %v; want reset`, got, err)

@@ -192,8 +192,8 @@ func TestDialHostNotFound(t *testing.T) {
 			}
 		})
 		pid, err := s.rt.Dial(ctx5(t), unresolvableAddr, h, actors.DialOptions{
-			Dispatch:    mode,
-			Subscribers: events.Subs{}.With(sub.PID, events.MaskAll),
+			SocketOptions: actors.SocketOptions{Dispatch: mode},
+			Subscribers:   events.Subs{}.With(sub.PID, events.MaskAll),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -366,7 +366,7 @@ func TestFDWriteWhenASocketOpens(t *testing.T) {
 
 		// A dial: FD_CONNECT, then FD_WRITE.
 		dlog := &eventLog{}
-		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, dlog, actors.DialOptions{Dispatch: mode})
+		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, dlog, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
 		if err != nil {
 			t.Fatal(err)
 		}

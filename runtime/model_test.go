@@ -436,7 +436,7 @@ func startModelHarness(t *testing.T, mode actors.Dispatch) *modelHarness {
 	lns := map[string]*sockrt.Listener{}
 	for _, pull := range []bool{false, true} {
 		for _, p := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
-			ln, err := rt.Listen("tcp://127.0.0.1:0", h.log, actors.ListenOptions{Dispatch: mode, Pull: pull, BanPolicy: p, BanPolicySet: true})
+			ln, err := rt.Listen("tcp://127.0.0.1:0", h.log, actors.ListenOptions{Dispatch: mode, Pull: pull, BanPolicy: p})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -52,3 +52,44 @@ func TestOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestBanPolicyInheritance: the zero ban policy of a listener inherits the
+// runtime's; a non-zero one overrides it; a bad one is refused.
+func TestBanPolicyInheritance(t *testing.T) {
+	tests := []struct {
+		name    string
+		runtime actors.BanPolicy
+		listen  actors.ListenOptions
+		want    string
+	}{
+		{"all defaults", actors.BanDefault, actors.ListenOptions{}, "reset"},
+		{"inherit discard", actors.BanDiscard, actors.ListenOptions{}, "discard"},
+		{"override to reset", actors.BanDiscard, actors.ListenOptions{BanPolicy: actors.BanReset}, "reset"},
+		{"override to discard", actors.BanReset, actors.ListenOptions{BanPolicy: actors.BanDiscard}, "discard"},
+		{"legacy BanPolicySet with the zero policy", actors.BanDiscard, actors.ListenOptions{BanPolicySet: true}, "reset"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, err := sockrt.New(sockrt.Options{EventLoops: 1, BanPolicy: tc.runtime})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Shutdown(ctx5(t))
+			ln, err := rt.Listen("tcp://127.0.0.1:0", nop, tc.listen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ln.BanPolicy().String(); got != tc.want {
+				t.Fatalf("listener ban policy %q, want %q", got, tc.want)
+			}
+		})
+	}
+	rt, err := sockrt.New(sockrt.Options{EventLoops: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Shutdown(ctx5(t))
+	if _, err := rt.Listen("tcp://127.0.0.1:0", nop, actors.ListenOptions{BanPolicy: actors.BanPolicy(9)}); !errors.Is(err, netio.ErrInvalid) {
+		t.Fatalf("Listen with an unknown ban policy: %v, want WSAEINVAL", err)
+	}
+}

@@ -20,8 +20,8 @@ import (
 type Options struct {
 	// EventLoops is the number of gnet event loops; 0 means one per CPU.
 	EventLoops int
-	// BanPolicy is the default receive-ban policy of every listener
-	// (actors.BanReset unless set).
+	// BanPolicy is the default receive-ban policy of every listener and
+	// dial (actors.BanDefault, the zero value, means actors.BanReset).
 	BanPolicy actors.BanPolicy
 	// Linger is how long a socket whose circuit closed by itself keeps
 	// answering before it releases itself (actors.DefaultLinger if 0,
@@ -158,8 +158,8 @@ func (o Options) Validate() error {
 		return bad("RequestTimeout", "is negative")
 	case o.IdleTimeout < 0:
 		return bad("IdleTimeout", "is negative")
-	case o.BanPolicy != actors.BanReset && o.BanPolicy != actors.BanDiscard:
-		return bad("BanPolicy", "is not BanReset or BanDiscard")
+	case !o.BanPolicy.Valid():
+		return bad("BanPolicy", "is not BanDefault, BanReset or BanDiscard")
 	}
 	high := o.SendHighWater
 	if high == 0 {

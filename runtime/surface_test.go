@@ -245,7 +245,7 @@ func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
 				got <- string(m.Data)
 			}
 		})
-		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, h, actors.DialOptions{Dispatch: mode})
+		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, h, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
 		if err != nil {
 			t.Fatal(err)
 		}

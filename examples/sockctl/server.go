@@ -109,9 +109,8 @@ func startServer(ctx context.Context, cfg config, stdout io.Writer) (*server, er
 	}
 
 	ln, err := rt.Listen("tcp://"+cfg.listen, protocol{}, actors.ListenOptions{
-		Dispatch:     cfg.dispatch,
-		BanPolicy:    cfg.ban,
-		BanPolicySet: true,
+		Dispatch:  cfg.dispatch,
+		BanPolicy: cfg.ban,
 	})
 	if err != nil {
 		return fail(err)
