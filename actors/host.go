@@ -67,11 +67,12 @@ type HostStats struct {
 	SendsRefused uint64
 }
 
-// Host owns the socket actors of one runtime: it implements netio.Handler,
-// turning each accepted connection into a socket actor registered in the
-// actor system, and releases them.
+// Host owns the socket actors of one runtime: through Transport (the
+// netio.Handler it gives the engine) it turns each connection into a socket
+// actor registered in the actor system, and it releases them. It is the
+// runtime's plumbing: applications use package runtime.
 //
-// Goroutine-safety: the netio.Handler methods run on event loops (as netio
+// Goroutine-safety: the Transport's methods run on event loops (as netio
 // documents); every other method is safe for concurrent use.
 type Host struct {
 	system *actor.ActorSystem
@@ -248,12 +249,19 @@ func (h *Host) linger(s *socket, on bool) {
 	h.mu.Unlock()
 }
 
-// ---- netio.Handler: the crossing from the hot path. Every method below runs
-// on the event loop goroutine that owns the connection. ----
+// Transport returns the netio.Handler through which the engine reports to
+// this Host (pass it to netio.NewEngine). Safe from any goroutine.
+func (h *Host) Transport() netio.Handler { return transport{h} }
+
+// transport is the Host's netio.Handler, kept off the Host's API: the
+// crossing from the hot path. Every method below runs on the event loop
+// goroutine that owns the connection.
+type transport struct{ h *Host }
 
 // OnOpen turns an accepted connection into a socket actor, or completes a
 // dialled one.
-func (h *Host) OnOpen(c *netio.Conn) {
+func (t transport) OnOpen(c *netio.Conn) {
+	h := t.h
 	if s, ok := c.Dialed().(*socket); ok {
 		s.attach(c)
 		s.connected()
@@ -274,16 +282,16 @@ func (h *Host) OnOpen(c *netio.Conn) {
 
 // OnData hands received bytes to the socket's handler (netio has already
 // checked the receive ban).
-func (h *Host) OnData(c *netio.Conn, data []byte) {
+func (transport) OnData(c *netio.Conn, data []byte) {
 	c.Owner.(*socket).received(data)
 }
 
 // OnClose emits FD_CLOSE for the socket.
-func (h *Host) OnClose(c *netio.Conn, r netio.Reason) {
+func (t transport) OnClose(c *netio.Conn, r netio.Reason) {
 	s, ok := c.Owner.(*socket)
 	if !ok {
 		return
 	}
-	h.closedBy[r].Add(1)
+	t.h.closedBy[r].Add(1)
 	s.closed(r)
 }

@@ -46,7 +46,7 @@ func (h *Host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptio
 	l := &Listener{host: h, nl: nl, opts: opts, id: h.newID()}
 	l.prof = profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull, lnID: l.id}
 	key := pidPrefix + strconv.FormatUint(l.id, 10)
-	h.register(l, key)
+	h.register(listenerProcess{l}, key)
 	l.pid = actor.NewPID(h.system.Address(), key)
 	nl.Owner = l
 	h.mu.Lock()
@@ -93,25 +93,30 @@ func (l *Listener) release() {
 	}
 }
 
+// listenerProcess is the listener's actor.Process in protoactor's registry:
+// plumbing kept off the Listener's API. Its methods run on the sender's
+// goroutine.
+type listenerProcess struct{ l *Listener }
+
 // SendUserMessage handles a message on the caller's goroutine.
-func (l *Listener) SendUserMessage(_ *actor.PID, m any) {
+func (p listenerProcess) SendUserMessage(_ *actor.PID, m any) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
-	reply := l.handle(msg)
+	reply := p.l.handle(msg)
 	if sender != nil && reply != nil {
-		l.host.replyFrom(l.pid, sender, reply)
+		p.l.host.replyFrom(p.l.pid, sender, reply)
 	}
 }
 
 // SendSystemMessage: Stop closes the listener; other system messages are
 // ignored.
-func (l *Listener) SendSystemMessage(_ *actor.PID, m any) {
+func (p listenerProcess) SendSystemMessage(_ *actor.PID, m any) {
 	if _, ok := m.(*actor.Stop); ok {
-		l.handle(&Close{})
+		p.l.handle(&Close{})
 	}
 }
 
 // Stop closes the listener.
-func (l *Listener) Stop(*actor.PID) { l.handle(&Close{}) }
+func (p listenerProcess) Stop(*actor.PID) { p.l.handle(&Close{}) }
 
 func (l *Listener) handle(msg any) any {
 	if reply, ok := withoutCircuit(msg); ok {

@@ -164,7 +164,7 @@ func (s *socket) info() *SocketInfo {
 // closeNow closes the connection (if still open) and releases the socket at
 // once, as Close and Abort do. Goroutine: the loop.
 func (s *socket) closeNow(r netio.Reason) {
-	// Runs Host.OnClose -> s.closed before returning if the circuit is up;
+	// Runs transport.OnClose -> s.closed before returning if the circuit is up;
 	// on a half-open socket it closes the send side (FIN, or RST for Abort).
 	s.conn.Close(r)
 	s.release()

@@ -139,7 +139,7 @@ func newSocket(h *Host, prof *profile, subs events.Subs, dialled bool) *socket {
 }
 
 // attach binds a connection to the socket. Goroutine: the connection's loop
-// (Host.OnOpen); from here on the loop owns the socket's loop fields.
+// (transport.OnOpen); from here on the loop owns the socket's loop fields.
 func (s *socket) attach(c *netio.Conn) {
 	c.Owner = s
 	c.SetPolicy(s.prof.policy)

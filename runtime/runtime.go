@@ -123,7 +123,7 @@ func New(opts Options) (*Runtime, error) {
 		SendHighWater: opts.SendHighWater,
 		SendLowWater:  opts.SendLowWater,
 	})
-	rt.eng = netio.NewEngine(rt.host, netio.Options{
+	rt.eng = netio.NewEngine(rt.host.Transport(), netio.Options{
 		EventLoops:       opts.EventLoops,
 		Logger:           opts.Logger,
 		MaxConns:         opts.MaxConns,
