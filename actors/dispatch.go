@@ -36,7 +36,6 @@ func (s *socket) toPooled(m any) {
 	}
 	x.hrunning = true
 	x.hmu.Unlock()
-	s.host.door.track() // counted until the drain ends, so Shutdown waits for it
 	s.host.dispatcher.Schedule(s.drainPooled)
 }
 
@@ -44,7 +43,6 @@ func (s *socket) toPooled(m any) {
 // after the dispatcher's throughput. Goroutine: protoactor's dispatcher;
 // one at a time per socket.
 func (s *socket) drainPooled() {
-	defer s.host.door.untrack()
 	x := s.x
 	budget := s.host.dispatcher.Throughput()
 	for {

@@ -7,12 +7,12 @@ import (
 )
 
 // door is the way the socket actors start their own goroutines and timers
-// (the dialling goroutine, linger timers, Context.After) and count the work
-// they hand to others (pooled handlers' drains on protoactor's dispatcher):
-// it refuses new goroutines and timers once closed, and lets the runtime's
-// Shutdown wait for all of them. Its context is done once it is closed, so a
-// goroutine blocked on the network (a dial) ends promptly. Caller's reply
-// waiters belong to the caller and are not counted.
+// (the dialling goroutine, linger timers, Context.After; pooled handlers run
+// on protoactor's dispatcher and Caller waiters on the caller's side, not
+// here): it counts them, refuses
+// new ones once closed, and lets the runtime's Shutdown wait for all of them.
+// Its context is done once it is closed, so a goroutine blocked on the
+// network (a dial) ends promptly.
 //
 // Goroutine-safety: every method is safe for concurrent use.
 type door struct {
@@ -45,13 +45,6 @@ func (d *door) Go(fn func()) bool {
 	}()
 	return true
 }
-
-// track counts work that runs elsewhere (a pooled handler's drain on
-// protoactor's dispatcher) so that Wait waits for it too. Unlike Go it is
-// never refused: the last events of a stopping runtime still reach pooled
-// handlers. Every track is matched by one untrack.
-func (d *door) track()   { d.wg.Add(1) }
-func (d *door) untrack() { d.wg.Done() }
 
 // doorTimer is a timer started through a door.
 type doorTimer struct {

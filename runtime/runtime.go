@@ -237,9 +237,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 
 // Shutdown stops the runtime gracefully: every open socket is closed with
 // FD_CLOSE 10050 "shutdown" (delivered to subscribers before Shutdown
-// returns), lingering sockets and listeners are released, dials in progress
-// end, pending timers are dropped, and it waits for pooled handlers still
-// running (one that blocks holds Shutdown until ctx ends); then the actor
+// returns), lingering sockets and listeners are released, and the actor
 // system (if the runtime made it) is shut down. It returns ctx.Err() if ctx
 // ends first; calling it again waits for the same completion. Idempotent.
 func (rt *Runtime) Shutdown(ctx context.Context) error {
