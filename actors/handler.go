@@ -234,17 +234,14 @@ func (c *Context) write(p []byte) (int, error) {
 	if s.conn == nil {
 		return 0, netio.ErrNotConn
 	}
-	if s.prof.dispatch == Inline {
-		if code := s.conn.SendCode(); code != netio.OK {
-			return 0, code
-		}
-		return s.write(p) // event loop goroutine
-	}
-	// Pooled: the handler's goroutine. SendCode is safe here; the bytes go
-	// to the loop through the mailbox, in order with the socket's messages.
-	if code := s.conn.SendCode(); code != netio.OK {
+	if code := s.conn.SendCode(); code != netio.OK { // safe from either goroutine
 		return 0, code
 	}
+	if s.prof.dispatch == Inline {
+		return s.write(p) // event loop goroutine
+	}
+	// Pooled: the handler's goroutine; the bytes go to the loop through the
+	// mailbox, in order with the socket's messages.
 	if len(p) == 0 {
 		return 0, nil
 	}

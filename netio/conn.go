@@ -140,16 +140,11 @@ func (c *Conn) OutboundBuffered() int {
 // HalfOpen reports whether the connection is closed for receiving by the
 // peer's FIN but its send side is still usable (docs/SEMANTICS.md §5).
 // Loop only.
-func (c *Conn) HalfOpen() bool { return c.closed.Load() && c.half != nil && !c.half.sendDown() }
+func (c *Conn) HalfOpen() bool { return c.closed.Load() && c.half != nil && c.SendCode() == OK }
 
 // Writable reports whether Write can still take bytes: open and not shut
-// down for sending, or half-open. Loop only.
-func (c *Conn) Writable() bool {
-	if c.closed.Load() {
-		return c.HalfOpen()
-	}
-	return c.send == sendOpen
-}
+// down for sending, or half-open. Safe from any goroutine.
+func (c *Conn) Writable() bool { return c.SendCode() == OK }
 
 // NotifyDrained calls fn on the loop once the outbound buffer holds at most
 // lowWater bytes (at once if it already does). The buffer is polled every
@@ -221,18 +216,9 @@ func (c *Conn) SendShut() bool {
 // reason of a close in progress). Loop only.
 func (c *Conn) Reason() Reason { return c.reason }
 
-// SendDown reports whether ShutdownSend has been called, so writers off
-// the loop can fail fast with ErrShutdown. Safe from any goroutine.
-func (c *Conn) SendDown() bool {
-	if c.sendDown.Load() {
-		return true
-	}
-	if c.closed.Load() {
-		h := c.halfOpen()
-		return h == nil || h.sendDown()
-	}
-	return false
-}
+// SendDown reports whether the send side takes no more bytes (SendCode is
+// not OK), so writers off the loop can fail fast. Safe from any goroutine.
+func (c *Conn) SendDown() bool { return c.SendCode() != OK }
 
 // SendCode says whether a Send can be accepted now: OK, ErrShutdown after
 // ShutdownSend, the error that ended a half-open send side (a reset), or

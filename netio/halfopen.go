@@ -214,13 +214,6 @@ func (h *halfOpen) shutdownSend() error {
 	return nil
 }
 
-// sendDown reports whether the send side no longer takes bytes.
-func (h *halfOpen) sendDown() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.fin || h.closeReq || h.err != OK
-}
-
 // finSent reports whether FIN has gone out.
 func (h *halfOpen) finSent() bool {
 	h.mu.Lock()
