@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sockactor/sockactor/internal/socktest"
 
 	"github.com/sockactor/sockactor/actors"
@@ -110,16 +111,23 @@ func TestHalfCloseKeepsBytesGnetHadNotWritten(t *testing.T) {
 	})
 }
 
+// halfOpenSocket connects a client to s and half-closes it (CloseWrite),
+// returning once the server side has posted its FD_CLOSE peer-close.
+func halfOpenSocket(t *testing.T, s *server) (*net.TCPConn, uint64, *actor.PID) {
+	t.Helper()
+	c := dial(t, s.addr)
+	id := s.rec.AcceptedFor(t, c).SocketId
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	s.rec.CloseEvent(t, id)
+	return c, id, s.rt.SocketPID(id)
+}
+
 func TestHalfOpenSocketStaysWritable(t *testing.T) {
 	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
 		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
-		c := dial(t, s.addr)
-		id := s.rec.AcceptedFor(t, c).SocketId
-		pid := s.rt.SocketPID(id)
-		if err := c.CloseWrite(); err != nil {
-			t.Fatal(err)
-		}
-		s.rec.CloseEvent(t, id)
+		c, id, pid := halfOpenSocket(t, s)
 		info, err := s.rt.Info(ctx5(t), pid)
 		if err != nil || info.State != "closed" || info.SendShut || info.CloseReason != "peer-close" {
 			t.Fatalf("Info of a half-open socket = %v, %v", info, err)
@@ -194,13 +202,7 @@ func TestHalfOpenAbortResetsAndLingerClosesGracefully(t *testing.T) {
 func TestHalfOpenPeerResetFailsSendsWithConnReset(t *testing.T) {
 	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
 		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
-		c := dial(t, s.addr)
-		id := s.rec.AcceptedFor(t, c).SocketId
-		pid := s.rt.SocketPID(id)
-		if err := c.CloseWrite(); err != nil {
-			t.Fatal(err)
-		}
-		s.rec.CloseEvent(t, id)
+		c, id, pid := halfOpenSocket(t, s)
 		_ = c.SetLinger(0)
 		c.Close() // RST
 		var err error
