@@ -945,3 +945,36 @@ func TestDialRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestCallerStartsNoGoroutine: a request whose context is cancelled returns
+// at once and leaves nothing behind (no waiter lives on until the request's
+// timeout), and its reply process is gone from the registry.
+func TestCallerStartsNoGoroutine(t *testing.T) {
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	mute, err := sys.Root.SpawnNamed(actor.PropsFromFunc(func(actor.Context) {}), "mute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sys.Root.StopFuture(mute).Wait() }()
+	before := registrySize(sys)
+	c := actors.Caller{System: sys, Timeout: time.Minute}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.Info(ctx, mute); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Info to an actor that never answers: %v, want context.DeadlineExceeded", err)
+	}
+	if n := registrySize(sys); n != before {
+		t.Fatalf("registry holds %d processes after the call, %d before", n, before)
+	}
+	goleak.VerifyNone(t, append(socktest.LeakOptions(), goleak.IgnoreCurrent())...)
+}
+
+// registrySize counts the processes in sys's registry.
+func registrySize(sys *actor.ActorSystem) int {
+	n := 0
+	for _, b := range sys.ProcessRegistry.LocalPIDs.LocalPIDs {
+		n += b.Count()
+	}
+	return n
+}

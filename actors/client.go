@@ -65,10 +65,21 @@ func SocketIDOf(pid *actor.PID) uint64 {
 	return id
 }
 
-type callResult struct {
-	msg any
-	err error
+// replyBox is the one-shot process a Caller request is sent from: the reply
+// (or protoactor's DeadLetterResponse) lands in its channel on the
+// replier's goroutine, and the caller waits on that channel on its own, so a
+// request starts no goroutine. Safe for concurrent use.
+type replyBox chan any
+
+func (b replyBox) SendUserMessage(_ *actor.PID, m any) {
+	_, msg, _ := actor.UnwrapEnvelope(m)
+	select {
+	case b <- msg:
+	default: // a second message for a one-shot request: not a reply to it
+	}
 }
+func (replyBox) SendSystemMessage(*actor.PID, any) {}
+func (replyBox) Stop(*actor.PID)                   {}
 
 func (c Caller) call(ctx context.Context, op string, pid *actor.PID, req any) (any, error) {
 	opErr := func(code netio.Code, detail string) error {
@@ -84,8 +95,9 @@ func (c Caller) call(ctx context.Context, op string, pid *actor.PID, req any) (a
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	ctxBound := false // the context's deadline comes first: its error wins
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = time.Until(dl)
+		timeout, ctxBound = time.Until(dl), true
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -93,37 +105,33 @@ func (c Caller) call(ctx context.Context, op string, pid *actor.PID, req any) (a
 	if timeout <= 0 {
 		return nil, context.DeadlineExceeded
 	}
-	f := c.System.Root.RequestFuture(pid, req, timeout)
-	done := make(chan callResult, 1)
-	go func() {
-		// Ends when the reply arrives or the future times out.
-		r, err := f.Result()
-		done <- callResult{r, err}
-	}()
-	var res callResult
+	box := make(replyBox, 1)
+	from, _ := c.System.ProcessRegistry.Add(box, "sockactor-call$"+c.System.ProcessRegistry.NextId())
+	defer c.System.ProcessRegistry.Remove(from)
+	c.System.Root.RequestWithCustomSender(pid, req, from)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var reply any
 	select {
-	case res = <-done:
+	case reply = <-box:
+	case <-timer.C:
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if ctxBound { // the timer ran out a hair before the context did
+			return nil, context.DeadlineExceeded
+		}
+		return nil, opErr(netio.WSAETIMEDOUT, "no reply")
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	switch {
-	case res.err == actor.ErrTimeout:
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, opErr(netio.WSAETIMEDOUT, "no reply")
-	case res.err == actor.ErrDeadLetter:
-		return nil, opErr(netio.WSAENOTSOCK, "")
-	case res.err != nil:
-		return nil, opErr(netio.WSAENETDOWN, res.err.Error())
-	}
-	switch m := res.msg.(type) {
+	switch m := reply.(type) {
 	case *actor.DeadLetterResponse:
 		return nil, opErr(netio.WSAENOTSOCK, "")
 	case *Error:
 		return nil, opErr(netio.Code(m.Code), m.Detail)
 	}
-	return res.msg, nil
+	return reply, nil
 }
 
 func codeErr(op string, pid *actor.PID, code uint32) error {

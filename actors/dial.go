@@ -9,11 +9,6 @@ import (
 	"github.com/sockactor/sockactor/netio"
 )
 
-// Dialer connects outbound connections onto the event loops (netio.Engine).
-type Dialer interface {
-	Dial(ctx context.Context, addr string, owner any) error
-}
-
 // Dial creates a socket actor for an outbound TCP connection to addr and
 // returns its PID at once, like a non-blocking WSAConnect: the socket is
 // "connecting" (it answers RecvDisconnect, Send and Recv with WSAENOTCONN)
@@ -30,7 +25,7 @@ type Dialer interface {
 // wrapping ctx.Err() (errors.Is(err, context.Canceled) or
 // errors.Is(err, context.DeadlineExceeded) holds; the code is
 // WSAECONNABORTED or WSAETIMEDOUT). Safe for concurrent use.
-func (h *Host) Dial(ctx context.Context, d Dialer, addr string, handler Handler, opts DialOptions) (*actor.PID, error) {
+func (h *host) Dial(ctx context.Context, eng *netio.Engine, addr string, handler Handler, opts DialOptions) (*actor.PID, error) {
 	if err := ctx.Err(); err != nil {
 		code := netio.WSAECONNABORTED
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -63,7 +58,7 @@ func (h *Host) Dial(ctx context.Context, d Dialer, addr string, handler Handler,
 		// The dialling goroutine.
 		defer cancel()
 		defer stopDial()
-		if err := d.Dial(dctx, addr, s); err != nil {
+		if err := eng.Dial(dctx, addr, s); err != nil {
 			code := netio.CodeOf(err, netio.WSAENETDOWN)
 			if h.door.ctx.Err() != nil {
 				code = netio.WSAENETDOWN // cut short by the runtime's stop

@@ -35,8 +35,26 @@ func (s *socket) toPooled(m any) {
 		return
 	}
 	x.hrunning = true
+	if x.gone {
+		x.held = true
+		s.host.door.hold()
+	}
 	x.hmu.Unlock()
 	s.host.dispatcher.Schedule(s.drainPooled)
+}
+
+// holdDrain makes the door count this socket's pooled drain from now on,
+// running or still to come, so that Shutdown's wait covers the handler
+// calls queued at release (FD_CLOSE last). Goroutine: whoever releases.
+func (s *socket) holdDrain() {
+	x := s.x
+	x.hmu.Lock()
+	x.gone = true
+	if x.hrunning && !x.held {
+		x.held = true
+		s.host.door.hold()
+	}
+	x.hmu.Unlock()
 }
 
 // drainPooled runs the pooled handler over its queue, in order, yielding
@@ -50,7 +68,12 @@ func (s *socket) drainPooled() {
 		if len(x.hq) == 0 {
 			x.hrunning = false
 			x.hq = nil
+			held := x.held
+			x.held = false
 			x.hmu.Unlock()
+			if held {
+				s.host.door.release()
+			}
 			return
 		}
 		m := x.hq[0]

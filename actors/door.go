@@ -6,23 +6,31 @@ import (
 	"time"
 )
 
-// door is the way the socket actors start their own goroutines and timers
-// (the dialling goroutine, linger timers, Context.After; pooled handlers run
-// on protoactor's dispatcher and Caller waiters on the caller's side, not
-// here): it counts them, refuses
-// new ones once closed, and lets the runtime's Shutdown wait for all of them.
+// door is the one way the socket actors start their own goroutines and
+// timers (the dialling goroutine, linger timers, Context.After) and the
+// register of the pooled handler drains that outlive their socket's
+// release: it counts them all, refuses new goroutines and timers once
+// closed, and lets the runtime's Shutdown wait until the count is zero.
 // Its context is done once it is closed, so a goroutine blocked on the
-// network (a dial) ends promptly.
+// network (a dial) ends promptly. Caller requests start no goroutine (they
+// wait on the caller's own; see replyBox).
+//
+// A running pooled drain is not counted while its socket lives: counting
+// every drain costs a shared counter per hand-off on the hot path. It is
+// counted from the socket's release (see socket.holdDrain), which at
+// Shutdown comes before Wait, so Wait also covers the handler calls still
+// running then, the FD_CLOSE one last.
 //
 // Goroutine-safety: every method is safe for concurrent use.
 type door struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex // guards closed and timers
+	mu     sync.Mutex // guards everything below
 	closed bool
 	timers map[*doorTimer]struct{}
-	wg     sync.WaitGroup // goroutines running and timers pending or firing
+	n      int           // goroutines running, timers pending or firing, drains held
+	idle   chan struct{} // closed when n drops to 0; made by Wait
 }
 
 func newDoor() *door {
@@ -38,12 +46,31 @@ func (d *door) Go(fn func()) bool {
 	if d.closed {
 		return false
 	}
-	d.wg.Add(1)
+	d.n++
 	go func() {
-		defer d.wg.Done()
+		defer d.release()
 		fn()
 	}()
 	return true
+}
+
+// hold counts work already under way that Wait must wait for, even once the
+// door is closed (a pooled drain). Each hold is ended by one release.
+func (d *door) hold() {
+	d.mu.Lock()
+	d.n++
+	d.mu.Unlock()
+}
+
+// release ends one goroutine, timer or hold.
+func (d *door) release() {
+	d.mu.Lock()
+	d.n--
+	if d.n == 0 && d.idle != nil {
+		close(d.idle)
+		d.idle = nil
+	}
+	d.mu.Unlock()
 }
 
 // doorTimer is a timer started through a door.
@@ -62,7 +89,7 @@ func (d *door) AfterFunc(dur time.Duration, fn func()) *doorTimer {
 	}
 	t := &doorTimer{d: d}
 	d.timers[t] = struct{}{}
-	d.wg.Add(1)
+	d.n++
 	t.t = time.AfterFunc(dur, func() {
 		defer d.done(t)
 		fn()
@@ -84,7 +111,7 @@ func (d *door) done(t *doorTimer) {
 	d.mu.Lock()
 	delete(d.timers, t)
 	d.mu.Unlock()
-	d.wg.Done()
+	d.release()
 }
 
 // Close refuses new goroutines and timers, stops the pending timers and
@@ -103,16 +130,21 @@ func (d *door) Close() {
 	}
 }
 
-// Wait waits until every goroutine and timer started through the door has
-// ended, or ctx is done.
+// Wait waits until every goroutine, timer and hold of the door has ended,
+// or ctx is done. It starts no goroutine.
 func (d *door) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		d.wg.Wait()
-		close(done)
-	}()
+	d.mu.Lock()
+	if d.n == 0 {
+		d.mu.Unlock()
+		return nil
+	}
+	if d.idle == nil {
+		d.idle = make(chan struct{})
+	}
+	idle := d.idle
+	d.mu.Unlock()
 	select {
-	case <-done:
+	case <-idle:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -11,39 +11,12 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/internal/hostlink"
 	"github.com/sockactor/sockactor/netio"
 )
 
-// HostOptions configure a Host. The zero value works.
-type HostOptions struct {
-	// BanPolicy is the default ban policy of every listener and dial;
-	// BanDefault means BanReset.
-	BanPolicy BanPolicy
-	// Linger is how long a socket whose circuit closed by itself (peer
-	// close, reset, ban, ...) keeps answering before it releases itself.
-	// 0 means DefaultLinger; a negative value releases at once.
-	Linger time.Duration
-	// MaxSend is the largest Send payload accepted; larger ones are refused
-	// with WSAEMSGSIZE. 0 means DefaultMaxSend.
-	MaxSend int
-	// Logger receives handler panics and other anomalies; nil means
-	// slog.Default().
-	Logger *slog.Logger
-	// MaxInbound bounds the received bytes waiting per socket: queued for
-	// a pooled handler, or unread in pull mode. Over it the socket is
-	// closed with FD_CLOSE 10055 "limit" (gnet cannot pause reading).
-	// 0 means DefaultMaxInbound.
-	MaxInbound int
-	// SendHighWater bounds the outbound bytes queued per socket: a Send or
-	// Write that would take a non-empty queue over it is refused with
-	// WSAEWOULDBLOCK, queuing nothing. 0 means DefaultSendHighWater.
-	SendHighWater int
-	// SendLowWater is where FD_WRITE is posted after such a refusal, once
-	// the queue has drained to it. 0 means SendHighWater/4.
-	SendLowWater int
-}
-
-// Defaults for HostOptions and DialOptions.
+// Defaults of the runtime options (runtime.Options documents each) and of
+// DialOptions.
 const (
 	DefaultLinger        = 2 * time.Second
 	DefaultMaxSend       = 16 << 20
@@ -55,7 +28,8 @@ const (
 // pidPrefix starts the registry id of every socket actor: "sock/42".
 const pidPrefix = "sock/"
 
-// HostStats is a snapshot of a Host's counters.
+// HostStats is a snapshot of the socket counters of a runtime: the Sockets
+// part of runtime.Stats. A plain value: safe to copy and keep.
 type HostStats struct {
 	Open     int64             // sockets not yet released (listeners excluded)
 	Accepted uint64            // connections accepted since start
@@ -67,17 +41,18 @@ type HostStats struct {
 	SendsRefused uint64
 }
 
-// Host owns the socket actors of one runtime: through Transport (the
+// host is the socket table of one runtime: through Transport (the
 // netio.Handler it gives the engine) it turns each connection into a socket
-// actor registered in the actor system, and it releases them. It is the
-// runtime's plumbing: applications use package runtime.
+// actor registered in the actor system, and it releases them. Only package
+// runtime builds and drives it, through internal/hostlink; its exported
+// method names form the interface runtime asserts.
 //
 // Goroutine-safety: the Transport's methods run on event loops (as netio
 // documents); every other method is safe for concurrent use.
-type Host struct {
+type host struct {
 	system *actor.ActorSystem
 	hub    *events.Hub
-	opts   HostOptions
+	opts   hostlink.Options
 	log    *slog.Logger
 
 	nextID atomic.Uint64
@@ -98,8 +73,16 @@ type Host struct {
 	dispatcher actor.Dispatcher // runs pooled handlers: protoactor's default
 }
 
-// NewHost returns a Host whose sockets live in system and publish through hub.
-func NewHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *Host {
+func init() {
+	hostlink.New = func(system *actor.ActorSystem, hub *events.Hub, opts hostlink.Options) any {
+		return newHost(system, hub, opts)
+	}
+}
+
+// newHost returns a host whose sockets live in system and publish through
+// hub, with the defaults applied to the zero fields of opts (the one place
+// they are applied; runtime.Options.Validate has refused bad values).
+func newHost(system *actor.ActorSystem, hub *events.Hub, opts hostlink.Options) *host {
 	if opts.BanPolicy == BanDefault {
 		opts.BanPolicy = BanReset
 	}
@@ -122,7 +105,7 @@ func NewHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *Host
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Host{system: system, hub: hub, opts: opts, log: log, lingering: map[*socket]struct{}{}}
+	h := &host{system: system, hub: hub, opts: opts, log: log, lingering: map[*socket]struct{}{}}
 	h.ctxPool.New = func() any { return new(Context) }
 	h.door = newDoor()
 	h.dispatcher = actor.NewDefaultDispatcher(300)
@@ -132,12 +115,12 @@ func NewHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *Host
 // SocketPID returns the PID that socket id has or had. Messages to a PID
 // whose socket was released get WSAENOTSOCK (through the helpers) or a
 // protoactor DeadLetterResponse (raw requests).
-func (h *Host) SocketPID(id uint64) *actor.PID {
+func (h *host) SocketPID(id uint64) *actor.PID {
 	return actor.NewPID(h.system.Address(), pidPrefix+strconv.FormatUint(id, 10))
 }
 
 // Stats returns the counters.
-func (h *Host) Stats() HostStats {
+func (h *host) Stats() HostStats {
 	st := HostStats{
 		Open:         h.open.Load(),
 		Accepted:     h.accepted.Load(),
@@ -155,20 +138,20 @@ func (h *Host) Stats() HostStats {
 
 // SetDown marks the engine as stopping: requests that can no longer reach
 // an event loop are answered WSAENETDOWN. Safe from any goroutine.
-func (h *Host) SetDown() { h.down.Store(true) }
+func (h *host) SetDown() { h.down.Store(true) }
 
 // StopTasks refuses new dials, linger timers and Context.After timers,
 // stops the pending ones and cancels dials in progress (they end with
 // FD_CONNECT WSAENETDOWN). Idempotent; safe from any goroutine.
-func (h *Host) StopTasks() { h.door.Close() }
+func (h *host) StopTasks() { h.door.Close() }
 
 // WaitTasks waits until every goroutine and timer the sockets started has
 // ended, or ctx is done. Call it after StopTasks.
-func (h *Host) WaitTasks(ctx context.Context) error { return h.door.Wait(ctx) }
+func (h *host) WaitTasks(ctx context.Context) error { return h.door.Wait(ctx) }
 
 // ReleaseAll releases every socket that is closed but still lingering, and
 // every listener. Call it after the engine has stopped (no event loop runs).
-func (h *Host) ReleaseAll() {
+func (h *host) ReleaseAll() {
 	h.mu.Lock()
 	socks := make([]*socket, 0, len(h.lingering))
 	for s := range h.lingering {
@@ -184,17 +167,17 @@ func (h *Host) ReleaseAll() {
 	}
 }
 
-func (h *Host) newID() uint64 { return h.nextID.Add(1) }
+func (h *host) newID() uint64 { return h.nextID.Add(1) }
 
 // register puts p in the system's process registry under key. It writes the
 // registry's map directly instead of calling Add, which would allocate a PID
 // the socket may never need (see socket.PID).
-func (h *Host) register(p actor.Process, key string) {
+func (h *host) register(p actor.Process, key string) {
 	h.system.ProcessRegistry.LocalPIDs.GetBucket(key).SetIfAbsent(key, p)
 }
 
 // unregister removes key from the registry.
-func (h *Host) unregister(key string) {
+func (h *host) unregister(key string) {
 	h.system.ProcessRegistry.LocalPIDs.GetBucket(key).Remove(key)
 }
 
@@ -206,7 +189,7 @@ const replyHeaderKey = "sockactor-reply"
 
 // respond delivers a handler's reply: like replyFrom, tagged as a reply.
 // Goroutine: any.
-func (h *Host) respond(from, pid *actor.PID, msg any) {
+func (h *host) respond(from, pid *actor.PID, msg any) {
 	h.deliver(pid, &actor.MessageEnvelope{Header: replyHeader, Message: msg, Sender: from})
 }
 
@@ -221,7 +204,7 @@ func isTaggedReply(m any) bool {
 // replyFrom delivers msg to pid without blocking, with from as its sender
 // (as protoactor's Respond does), so an actor talking to many sockets knows
 // which one answered. Goroutine: any.
-func (h *Host) replyFrom(from, pid *actor.PID, msg any) {
+func (h *host) replyFrom(from, pid *actor.PID, msg any) {
 	if from == nil {
 		h.deliver(pid, msg)
 		return
@@ -231,7 +214,7 @@ func (h *Host) replyFrom(from, pid *actor.PID, msg any) {
 
 // deliver hands m to pid's process without blocking (dead letters for a
 // PID that names nothing). Goroutine: any.
-func (h *Host) deliver(pid *actor.PID, m any) {
+func (h *host) deliver(pid *actor.PID, m any) {
 	if pid == nil {
 		return
 	}
@@ -239,7 +222,7 @@ func (h *Host) deliver(pid *actor.PID, m any) {
 	proc.SendUserMessage(pid, m)
 }
 
-func (h *Host) linger(s *socket, on bool) {
+func (h *host) linger(s *socket, on bool) {
 	h.mu.Lock()
 	if on {
 		h.lingering[s] = struct{}{}
@@ -250,13 +233,13 @@ func (h *Host) linger(s *socket, on bool) {
 }
 
 // Transport returns the netio.Handler through which the engine reports to
-// this Host (pass it to netio.NewEngine). Safe from any goroutine.
-func (h *Host) Transport() netio.Handler { return transport{h} }
+// this host (pass it to netio.NewEngine). Safe from any goroutine.
+func (h *host) Transport() netio.Handler { return transport{h} }
 
-// transport is the Host's netio.Handler, kept off the Host's API: the
+// transport is the host's netio.Handler, kept off the host's methods: the
 // crossing from the hot path. Every method below runs on the event loop
 // goroutine that owns the connection.
-type transport struct{ h *Host }
+type transport struct{ h *host }
 
 // OnOpen turns an accepted connection into a socket actor, or completes a
 // dialled one.

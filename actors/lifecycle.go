@@ -183,7 +183,7 @@ func (s *socket) lingerThenRelease() {
 
 // release frees the socket: out of the registry, handler stopped, pending
 // requests answered WSAENOTSOCK. Idempotent. Goroutine: the loop, or
-// whoever owns an unconnected socket, or Host.ReleaseAll once no loop runs.
+// whoever owns an unconnected socket, or host.ReleaseAll once no loop runs.
 func (s *socket) release() {
 	s.mu.Lock()
 	if s.released {
@@ -217,7 +217,11 @@ func (s *socket) release() {
 	s.host.linger(s, false)
 	s.host.open.Add(-1)
 	if x := s.x; x != nil {
-		// A pooled handler still drains what is queued, FD_CLOSE last.
+		// A pooled handler still drains what is queued, FD_CLOSE last; the
+		// door counts that drain from now on.
+		if s.pooled() {
+			s.holdDrain()
+		}
 		x.pull = nil
 		for _, w := range x.watchers {
 			s.host.sendSystem(w, &actor.Terminated{Who: s.PID(), Why: actor.TerminatedReason_Stopped})

@@ -23,7 +23,7 @@ import (
 type Listener struct {
 	id   uint64
 	pid  *actor.PID
-	host *Host
+	host *host
 	nl   *netio.Listener
 	opts ListenOptions
 	prof profile // what its sockets take
@@ -36,7 +36,7 @@ type Listener struct {
 
 // AddListener creates the actor of a listening address declared on the
 // engine. handler must not be nil.
-func (h *Host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptions) (*Listener, error) {
+func (h *host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptions) (*Listener, error) {
 	if handler == nil || nl == nil {
 		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "nil handler"}
 	}

@@ -69,7 +69,7 @@ func (s *socket) schedule() {
 	c := s.conn
 	s.mu.Unlock()
 	// If the loops are stopping this fails: the socket is then closed on its
-	// loop (which drains) or released by Host.ReleaseAll (which answers).
+	// loop (which drains) or released by host.ReleaseAll (which answers).
 	_ = c.Execute(s.drain)
 }
 

@@ -10,7 +10,7 @@ import (
 // answerReleased answers a message that reached a socket after its release:
 // requests get their reply type with WSAENOTSOCK (WSAENETDOWN once the
 // engine is stopping); watchers get Terminated. Goroutine: any.
-func (h *Host) answerReleased(from *actor.PID, m any) {
+func (h *host) answerReleased(from *actor.PID, m any) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
 	if w, ok := msg.(*actor.Watch); ok && w != nil && w.Watcher != nil {
 		h.sendSystem(w.Watcher, &actor.Terminated{Why: actor.TerminatedReason_NotFound})
@@ -71,7 +71,7 @@ func isReply(msg any) bool {
 }
 
 // sendSystem delivers a protoactor system message. Goroutine: any.
-func (h *Host) sendSystem(pid *actor.PID, msg any) {
+func (h *host) sendSystem(pid *actor.PID, msg any) {
 	if pid == nil {
 		return
 	}

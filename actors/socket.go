@@ -30,7 +30,7 @@ type profile struct {
 //   - mu guards queue, scheduled, released, dialDone, conn (written once, at
 //     connect) and, while the socket is connecting (conn == nil), subs too;
 //   - fields marked "loop" belong to the event loop goroutine once the
-//     socket is connected (after the engine stopped, to Host.ReleaseAll);
+//     socket is connected (after the engine stopped, to host.ReleaseAll);
 //   - ctx, recv and userState belong to whichever goroutine runs the
 //     handler: the loop (Inline) or the pooled drain goroutine (Pooled);
 //   - atomics are shared by the loop and the pooled handler's goroutine.
@@ -38,7 +38,7 @@ type socket struct {
 	id    uint64                    // immutable
 	idStr string                    // immutable: the registry key, "sock/<id>"
 	pidp  atomic.Pointer[actor.PID] // the PID, made on first use (see PID)
-	host  *Host                     // immutable
+	host  *host                     // immutable
 	prof  *profile                  // immutable
 
 	mu        sync.Mutex
@@ -76,6 +76,8 @@ type sockExt struct {
 	hrunning   bool  // guarded by hmu: a drain is scheduled or running
 	hbanned    bool  // guarded by hmu: the ban is in force; no Received is handed over
 	delivering bool  // guarded by hmu: a Received taken before the ban is in the handler now
+	gone       bool  // guarded by hmu: the socket is released; drains are held in the door
+	held       bool  // guarded by hmu: the running drain holds the door (see door)
 
 	pendingIn  atomic.Int64 // bytes posted to the pooled handler, not yet taken
 	pendingOut atomic.Int64 // bytes of pooled Writes still in the mailbox
@@ -128,7 +130,7 @@ type (
 	wantWrite  struct{}              // a pooled Write was refused: FD_WRITE owed
 )
 
-func newSocket(h *Host, prof *profile, subs events.Subs, dialled bool) *socket {
+func newSocket(h *host, prof *profile, subs events.Subs, dialled bool) *socket {
 	s := &socket{host: h, prof: prof, id: h.newID()}
 	s.idStr = pidPrefix + strconv.FormatUint(s.id, 10)
 	if len(subs) > 0 || dialled || prof.pull || prof.dispatch == Pooled {

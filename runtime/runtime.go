@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/internal/hostlink"
 	"github.com/sockactor/sockactor/netio"
 )
 
@@ -85,7 +86,7 @@ type Runtime struct {
 	system    *actor.ActorSystem
 	ownSystem bool
 	hub       *events.Hub
-	host      *actors.Host
+	host      socketHost
 	eng       *netio.Engine
 
 	mu       sync.Mutex
@@ -114,7 +115,7 @@ func New(opts Options) (*Runtime, error) {
 		rt.ownSystem = true
 	}
 	rt.hub = events.NewHub(rt.system, "sockactor/events-"+rt.system.ProcessRegistry.NextId())
-	rt.host = actors.NewHost(rt.system, rt.hub, actors.HostOptions{
+	rt.host = newSocketHost(rt.system, rt.hub, hostlink.Options{
 		BanPolicy:     opts.BanPolicy,
 		Linger:        opts.Linger,
 		MaxSend:       opts.MaxSend,

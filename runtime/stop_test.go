@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,5 +174,38 @@ func TestShutdownRightAfterADialConnects(t *testing.T) {
 		if want := fmt.Sprint([]events.Kind{events.FDConnect, events.FDWrite, events.FDClose}); got != want {
 			t.Fatalf("round %d: the dial's events %s, want %s (one FD_CONNECT, FD_CLOSE last)", i, got, want)
 		}
+	}
+}
+
+// TestShutdownWaitsForPooledHandlers: a pooled handler still running when
+// the runtime stops (here: handling its FD_CLOSE 10050) finishes before
+// Shutdown returns.
+func TestShutdownWaitsForPooledHandlers(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	h := actors.HandlerFunc(func(c *actors.Context) {
+		if ev, ok := c.Message().(*events.Event); ok && ev.EventKind() == events.FDClose {
+			close(entered)
+			<-release
+			finished.Store(true)
+		}
+	})
+	s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
+	c := dial(t, s.addr)
+	s.rec.AcceptedFor(t, c)
+	done := make(chan error, 1)
+	go func() { done <- s.rt.Shutdown(context.Background()) }()
+	<-entered
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) while a pooled handler was still running", err)
+	case <-time.After(200 * time.Millisecond): // still waiting, as it must
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() {
+		t.Fatal("Shutdown returned before the pooled handler finished")
 	}
 }
