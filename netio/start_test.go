@@ -1,0 +1,215 @@
+package netio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestEngineStartAndData(t *testing.T) {
+	h := newTestHandler(t)
+	e, lns := startEngine(t, h, "127.0.0.1:0")
+	l := lns[0]
+	if l.Network() != "tcp" {
+		t.Errorf("Network() = %q, want tcp", l.Network())
+	}
+	if p := portOf(t, l.Addr()); p == "0" {
+		t.Fatalf("Addr() = %q, want a real port", l.Addr())
+	}
+	if e.Stopping() {
+		t.Error("Stopping() = true before Stop")
+	}
+
+	cl := dial(t, l)
+	c := h.waitOpen(t)
+	if c.Listener() != l {
+		t.Errorf("Listener() = %p, want %p", c.Listener(), l)
+	}
+	if c.LocalAddr() != l.Addr() {
+		t.Errorf("LocalAddr() = %q, want %q", c.LocalAddr(), l.Addr())
+	}
+	if c.RemoteAddr() != cl.LocalAddr().String() {
+		t.Errorf("RemoteAddr() = %q, want %q", c.RemoteAddr(), cl.LocalAddr())
+	}
+	write(t, cl, "hello, ")
+	write(t, cl, "loop")
+	h.waitData(t, c, "hello, loop")
+	if st := statsOf(t, c); st.BytesIn != uint64(len("hello, loop")) || st.BannedBytes != 0 {
+		t.Errorf("Stats() = %+v", st)
+	}
+
+	// The server answers from the loop.
+	onLoop(t, c, func() {
+		if n, err := c.Write([]byte("pong")); n != 4 || err != nil {
+			t.Errorf("Write = %d, %v", n, err)
+		}
+	})
+	readFull(t, cl, "pong")
+	if st := statsOf(t, c); st.BytesOut != 4 {
+		t.Errorf("BytesOut = %d, want 4", st.BytesOut)
+	}
+
+	// AsyncWrite from this goroutine.
+	done := make(chan error, 1)
+	if err := c.AsyncWrite([]byte("async"), func(n int, err error) {
+		if n != 5 {
+			err = fmt.Errorf("n = %d: %v", n, err)
+		}
+		done <- err
+	}); err != nil {
+		t.Fatalf("AsyncWrite: %v", err)
+	}
+	readFull(t, cl, "async")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("AsyncWrite callback: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("AsyncWrite callback never ran")
+	}
+
+	// Declaring listeners and starting again are refused once started.
+	if _, err := e.Listen("127.0.0.1:0"); !errors.Is(err, ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Listen after Start: %v, want WSAEINVAL", err)
+	}
+	if err := e.Start(context.Background()); !errors.Is(err, ErrInvalid) {
+		t.Errorf("second Start: %v, want WSAEINVAL", err)
+	}
+}
+
+func TestEngineTwoListeners(t *testing.T) {
+	h := newTestHandler(t)
+	_, lns := startEngine(t, h, "127.0.0.1:0", "127.0.0.1:0")
+	p0, p1 := portOf(t, lns[0].Addr()), portOf(t, lns[1].Addr())
+	if p0 == "0" || p1 == "0" || p0 == p1 {
+		t.Fatalf("ports %s and %s, want two distinct real ports", p0, p1)
+	}
+	for i, l := range lns {
+		cl := dial(t, l)
+		c := h.waitOpen(t)
+		if c.Listener() != l {
+			t.Errorf("listener %d: Listener() is the wrong listener", i)
+		}
+		msg := fmt.Sprintf("to listener %d", i)
+		write(t, cl, msg)
+		h.waitData(t, c, msg)
+	}
+}
+
+// TestEngineListenTCP4TCP6 documents a bug: gnet records every tcp4 and
+// tcp6 listener under the network "tcp", so OnBoot's DupListener(l.network,
+// l.address) fails for them and Listener.Addr keeps the configured port 0.
+func TestEngineListenTCP4TCP6(t *testing.T) {
+	addrs := []string{"tcp4://127.0.0.1:0"}
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		ln.Close()
+		addrs = append(addrs, "tcp6://[::1]:0")
+	}
+	for _, a := range addrs {
+		t.Run(a, func(t *testing.T) {
+			h := newTestHandler(t)
+			_, lns := startEngine(t, h, a)
+			if p := portOf(t, lns[0].Addr()); p == "0" {
+				t.Fatalf("Addr() = %q, want a real port", lns[0].Addr())
+			}
+			dial(t, lns[0])
+			if c := h.waitOpen(t); c.Listener() != lns[0] {
+				t.Fatal("wrong listener")
+			}
+		})
+	}
+}
+
+// TestEngineListenersSameAddressDifferentNetwork documents a bug: two
+// port-0 listeners on one address declared under different networks
+// ("tcp" and "tcp4") are not recognised as duplicates by Listen, so neither
+// gets a concrete port; gnet reports the configured address as an accepted
+// connection's LocalAddr, so listenerFor cannot tell them apart.
+func TestEngineListenersSameAddressDifferentNetwork(t *testing.T) {
+	h := newTestHandler(t)
+	_, lns := startEngine(t, h, "tcp://127.0.0.1:0", "tcp4://127.0.0.1:0")
+	if lns[0].Addr() == lns[1].Addr() {
+		t.Fatalf("both listeners report %s", lns[0].Addr())
+	}
+	dial(t, lns[1])
+	if c := h.waitOpen(t); c.Listener() != lns[1] {
+		t.Fatalf("connection to the second listener attributed to %s", c.Listener().Addr())
+	}
+}
+
+func TestEngineStartErrors(t *testing.T) {
+	t.Run("no listener", func(t *testing.T) {
+		// A dial-only engine: gnet needs a listener, so Start binds a
+		// private loopback one that refuses whatever reaches it.
+		h := newTestHandler(t)
+		e := NewEngine(h, Options{EventLoops: 2})
+		if err := e.Start(context.Background()); err != nil {
+			t.Fatalf("Start without listener: %v", err)
+		}
+		defer func() {
+			if err := e.Stop(context.Background()); err != nil {
+				t.Errorf("Stop: %v", err)
+			}
+		}()
+		if e.internal == nil || portOf(t, e.internal.Addr()) == "0" {
+			t.Fatalf("no private listener bound: %+v", e.internal)
+		}
+		cl, err := net.DialTimeout("tcp", e.internal.Addr(), waitTimeout)
+		if err != nil {
+			t.Fatalf("dial the private listener: %v", err)
+		}
+		defer cl.Close()
+		if got, err := readUntilErr(t, cl); len(got) != 0 || err == nil {
+			t.Fatalf("private listener answered %q, %v; want it to close", got, err)
+		}
+		select {
+		case <-h.openCh:
+			t.Fatal("OnOpen ran for a connection to the private listener")
+		default:
+		}
+		if _, err := e.Listen("127.0.0.1:0"); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Listen after Start: %v, want WSAEINVAL", err)
+		}
+	})
+	t.Run("bad address", func(t *testing.T) {
+		e := NewEngine(newTestHandler(t), Options{})
+		for _, a := range []string{"udp://127.0.0.1:0", "127.0.0.1"} {
+			if l, err := e.Listen(a); l != nil || !errors.Is(err, ErrInvalid) {
+				t.Errorf("Listen(%q) = %v, %v; want WSAEINVAL", a, l, err)
+			}
+		}
+	})
+	t.Run("port in use", func(t *testing.T) {
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		e := NewEngine(newTestHandler(t), Options{EventLoops: 1})
+		if _, err := e.Listen(busy.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		err = e.Start(context.Background())
+		var op *OpError
+		if !errors.As(err, &op) || op.Op != "Start" {
+			t.Fatalf("Start on a busy port: %v, want an *OpError from Start", err)
+		}
+		if err := e.Stop(context.Background()); err != nil {
+			t.Errorf("Stop after a failed Start: %v", err)
+		}
+	})
+	t.Run("stop before start", func(t *testing.T) {
+		e := NewEngine(newTestHandler(t), Options{})
+		if err := e.Stop(context.Background()); err != nil {
+			t.Errorf("Stop before Start: %v", err)
+		}
+		if !e.Stopping() {
+			t.Error("Stopping() = false after Stop")
+		}
+	})
+}

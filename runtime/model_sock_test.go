@@ -1,0 +1,153 @@
+package runtime_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+)
+
+// ---- the model ----
+
+// modelSock is the reference model of one accepted TCP socket.
+type modelSock struct {
+	pull   bool
+	policy actors.BanPolicy
+
+	released bool // Close/Abort answered: every later request is WSAENOTSOCK
+	closed   bool // FD_CLOSE emitted (the circuit has gone, or half-open after peer FIN)
+	closeEv  ev
+	banned   bool // RecvDisconnect succeeded
+	sendShut bool // SendDisconnect succeeded
+
+	peerFin  bool // the peer half-closed (CloseWrite)
+	peerGone bool // the peer connection is reset (by the peer or by us)
+	peerEOF  bool // the peer has read our FIN
+
+	unread          []byte // pull mode: received, not yet pulled
+	unreadAmbiguous bool   // unread data when the peer reset: Recv may return it or WSAECONNRESET
+	readPosted      bool   // FD_READ posted, not re-enabled by a Recv
+	delivered       []byte // push mode: bytes the handler must have got
+
+	bytesIn, bytesOut, bannedBytes uint64
+	bytesInKnown, bannedKnown      bool
+
+	events []ev // what a runtime-wide MaskAll subscriber gets
+	subs   []*modelSub
+}
+
+type modelSub struct {
+	mask events.Mask
+	want []ev
+	rec  *evRecorder
+}
+
+func (m *modelSock) emit(e ev) {
+	m.events = append(m.events, e)
+	for _, s := range m.subs {
+		if s.mask.Has(e.kind) {
+			s.want = append(s.want, e)
+		}
+	}
+}
+
+func (m *modelSock) closeWith(reason string, code netio.Code, local bool) {
+	if m.closed {
+		return
+	}
+	m.closed = true
+	m.closeEv = ev{kind: events.FDClose, code: uint32(code), reason: reason, local: local}
+	m.emit(m.closeEv)
+}
+
+// resetClosed: the circuit ended by a reset (peer RST, or ours for a ban
+// violation); nothing can be sent any more.
+func (m *modelSock) resetClosed() bool {
+	return m.closed && (m.closeEv.reason == "peer-reset" || m.closeEv.reason == "recv-ban")
+}
+
+// resetCodes are the acceptable answers of Send/SendDisconnect after a
+// reset. Ambiguous: the contract's table says WSAENOTCONN for "already
+// closed" and WSAECONNRESET for "the peer reset the connection"
+// (WSAECONNABORTED for a local abort); Winsock answers send() after a reset
+// with WSAECONNRESET/WSAECONNABORTED. Either is accepted.
+func (m *modelSock) resetCodes() codes {
+	if m.closeEv.reason == "recv-ban" {
+		return codes{netio.WSAENOTCONN, netio.WSAECONNABORTED}
+	}
+	return codes{netio.WSAENOTCONN, netio.WSAECONNRESET}
+}
+
+func (m *modelSock) peerCanWrite() bool { return !m.released && !m.peerFin && !m.peerGone }
+
+func (m *modelSock) String() string {
+	var s []string
+	if m.pull {
+		s = append(s, "pull")
+	} else {
+		s = append(s, "push")
+	}
+	s = append(s, m.policy.String())
+	switch {
+	case m.released:
+		s = append(s, "released")
+	case m.closed:
+		s = append(s, "closed("+m.closeEv.reason+")")
+	default:
+		s = append(s, "up")
+	}
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{m.banned, "banned"}, {m.sendShut, "send-shut"}, {m.peerFin, "peer-fin"}, {m.peerGone, "peer-gone"}} {
+		if f.on {
+			s = append(s, f.name)
+		}
+	}
+	if len(m.unread) > 0 {
+		s = append(s, fmt.Sprintf("unread=%d", len(m.unread)))
+	}
+	return strings.Join(s, " ")
+}
+
+// codes is a set of acceptable reply codes.
+type codes []netio.Code
+
+func (c codes) has(x netio.Code) bool {
+	for _, y := range c {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func (c codes) String() string {
+	s := make([]string, len(c))
+	for i, x := range c {
+		s[i] = codeName(x)
+	}
+	return strings.Join(s, "|")
+}
+
+func codeName(c netio.Code) string {
+	if c == 0 {
+		return "0"
+	}
+	return c.Name()
+}
+
+// errCode extracts the reply code of a Caller error.
+func errCode(err error) (netio.Code, string) {
+	if err == nil {
+		return 0, "0"
+	}
+	var oe *netio.OpError
+	if errors.As(err, &oe) {
+		return oe.Code, codeName(oe.Code)
+	}
+	return netio.Code(1<<32 - 1), err.Error()
+}
