@@ -141,116 +141,79 @@ func codeErr(op string, pid *actor.PID, code uint32) error {
 	return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: netio.Code(code)}
 }
 
+// coded is a reply that carries a Winsock code (every result message).
+type coded interface{ GetCode() uint32 }
+
+// request sends req to pid, checks that the reply is a T and turns its code
+// into the error (nil for 0). On an error of the exchange itself, or a reply
+// of another type, the T is nil.
+func request[T coded](ctx context.Context, c Caller, op string, pid *actor.PID, req any) (T, error) {
+	var none T
+	r, err := c.call(ctx, op, pid, req)
+	if err != nil {
+		return none, err
+	}
+	m, ok := r.(T)
+	if !ok {
+		return none, unexpected(op, pid, r)
+	}
+	return m, codeErr(op, pid, m.GetCode())
+}
+
 func unexpected(op string, pid *actor.PID, m any) error {
 	return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: netio.WSAEINVAL, Detail: fmt.Sprintf("unexpected reply %T", m)}
 }
 
 // Send queues data for the peer and returns how many bytes were accepted.
 func (c Caller) Send(ctx context.Context, pid *actor.PID, data []byte) (int, error) {
-	r, err := c.call(ctx, "Send", pid, &Send{Data: data})
-	if err != nil {
-		return 0, err
-	}
-	m, ok := r.(*SendResult)
-	if !ok {
-		return 0, unexpected("Send", pid, r)
-	}
-	return int(m.N), codeErr("Send", pid, m.Code)
+	m, err := request[*SendResult](ctx, c, "Send", pid, &Send{Data: data})
+	return int(m.GetN()), err
 }
 
 // Recv pulls up to max buffered bytes.
 func (c Caller) Recv(ctx context.Context, pid *actor.PID, max int) ([]byte, error) {
-	r, err := c.call(ctx, "Recv", pid, &Recv{Max: int64(max)})
-	if err != nil {
-		return nil, err
-	}
-	m, ok := r.(*RecvResult)
-	if !ok {
-		return nil, unexpected("Recv", pid, r)
-	}
-	return m.Data, codeErr("Recv", pid, m.Code)
+	m, err := request[*RecvResult](ctx, c, "Recv", pid, &Recv{Max: int64(max)})
+	return m.GetData(), err
 }
 
 // RecvDisconnect terminates reception (docs/SEMANTICS.md §3) and returns the
 // disconnect data (always empty for TCP).
 func (c Caller) RecvDisconnect(ctx context.Context, pid *actor.PID) ([]byte, error) {
-	r, err := c.call(ctx, "RecvDisconnect", pid, &RecvDisconnect{})
-	if err != nil {
-		return nil, err
-	}
-	m, ok := r.(*RecvDisconnectResult)
-	if !ok {
-		return nil, unexpected("RecvDisconnect", pid, r)
-	}
-	return m.Data, codeErr("RecvDisconnect", pid, m.Code)
+	m, err := request[*RecvDisconnectResult](ctx, c, "RecvDisconnect", pid, &RecvDisconnect{})
+	return m.GetData(), err
 }
 
 // SendDisconnect flushes queued data and sends FIN.
 func (c Caller) SendDisconnect(ctx context.Context, pid *actor.PID) error {
-	r, err := c.call(ctx, "SendDisconnect", pid, &SendDisconnect{})
-	if err != nil {
-		return err
-	}
-	m, ok := r.(*SendDisconnectResult)
-	if !ok {
-		return unexpected("SendDisconnect", pid, r)
-	}
-	return codeErr("SendDisconnect", pid, m.Code)
+	_, err := request[*SendDisconnectResult](ctx, c, "SendDisconnect", pid, &SendDisconnect{})
+	return err
 }
 
 // Close closes the socket gracefully and releases it.
 func (c Caller) Close(ctx context.Context, pid *actor.PID) error {
-	return c.closeOp(ctx, "Close", pid, &Close{})
+	_, err := request[*CloseResult](ctx, c, "Close", pid, &Close{})
+	return err
 }
 
 // Abort resets the connection (RST) and releases the socket.
 func (c Caller) Abort(ctx context.Context, pid *actor.PID) error {
-	return c.closeOp(ctx, "Abort", pid, &Abort{})
-}
-
-func (c Caller) closeOp(ctx context.Context, op string, pid *actor.PID, req any) error {
-	r, err := c.call(ctx, op, pid, req)
-	if err != nil {
-		return err
-	}
-	m, ok := r.(*CloseResult)
-	if !ok {
-		return unexpected(op, pid, r)
-	}
-	return codeErr(op, pid, m.Code)
+	_, err := request[*CloseResult](ctx, c, "Abort", pid, &Abort{})
+	return err
 }
 
 // Info returns the socket's description and counters.
 func (c Caller) Info(ctx context.Context, pid *actor.PID) (*SocketInfo, error) {
-	r, err := c.call(ctx, "Info", pid, &Info{})
-	if err != nil {
-		return nil, err
-	}
-	m, ok := r.(*SocketInfo)
-	if !ok {
-		return nil, unexpected("Info", pid, r)
-	}
-	return m, codeErr("Info", pid, m.Code)
+	return request[*SocketInfo](ctx, c, "Info", pid, &Info{})
 }
 
 // Subscribe subscribes subscriber to the socket's events in mask.
 func (c Caller) Subscribe(ctx context.Context, pid, subscriber *actor.PID, mask events.Mask) error {
-	return c.subOp(ctx, "Subscribe", pid, NewSubscribe(subscriber, mask))
+	_, err := request[*SubscribeResult](ctx, c, "Subscribe", pid, NewSubscribe(subscriber, mask))
+	return err
 }
 
 // Unsubscribe removes subscriber from the socket's subscriptions.
 func (c Caller) Unsubscribe(ctx context.Context, pid, subscriber *actor.PID) error {
-	return c.subOp(ctx, "Unsubscribe", pid, NewUnsubscribe(subscriber))
-}
-
-func (c Caller) subOp(ctx context.Context, op string, pid *actor.PID, req any) error {
-	r, err := c.call(ctx, op, pid, req)
-	if err != nil {
-		return err
-	}
-	m, ok := r.(*SubscribeResult)
-	if !ok {
-		return unexpected(op, pid, r)
-	}
-	return codeErr(op, pid, m.Code)
+	_, err := request[*SubscribeResult](ctx, c, "Unsubscribe", pid, NewUnsubscribe(subscriber))
+	return err
 }

@@ -144,22 +144,23 @@ func (o Options) Validate() error {
 	bad := func(field, why string) error {
 		return &netio.OpError{Op: "New", Code: netio.WSAEINVAL, Detail: "Options." + field + " " + why}
 	}
-	switch {
-	case o.EventLoops < 0:
-		return bad("EventLoops", "is negative")
-	case o.MaxSend < 0:
-		return bad("MaxSend", "is negative")
-	case o.MaxInbound < 0:
-		return bad("MaxInbound", "is negative")
-	case o.SendHighWater < 0:
-		return bad("SendHighWater", "is negative")
-	case o.SendLowWater < 0:
-		return bad("SendLowWater", "is negative")
-	case o.RequestTimeout < 0:
-		return bad("RequestTimeout", "is negative")
-	case o.IdleTimeout < 0:
-		return bad("IdleTimeout", "is negative")
-	case !o.BanPolicy.Valid():
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{
+		{"EventLoops", o.EventLoops < 0},
+		{"MaxSend", o.MaxSend < 0},
+		{"MaxInbound", o.MaxInbound < 0},
+		{"SendHighWater", o.SendHighWater < 0},
+		{"SendLowWater", o.SendLowWater < 0},
+		{"RequestTimeout", o.RequestTimeout < 0},
+		{"IdleTimeout", o.IdleTimeout < 0},
+	} {
+		if f.negative {
+			return bad(f.name, "is negative")
+		}
+	}
+	if !o.BanPolicy.Valid() {
 		return bad("BanPolicy", "is not BanDefault, BanReset or BanDiscard")
 	}
 	high := o.SendHighWater
