@@ -331,6 +331,8 @@ func (c *Context) After(d time.Duration, msg any) {
 	s.host.door.AfterFunc(d, func() { s.post(msg) }) // dropped once the runtime stops
 }
 
+// String describes the socket for logs ("socket 42 (pooled)"). Safe from
+// the handler's goroutine.
 func (c *Context) String() string {
 	return fmt.Sprintf("socket %d (%s)", c.s.id, c.s.prof.dispatch)
 }
