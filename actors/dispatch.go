@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"log/slog"
 	goruntime "runtime"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -142,7 +143,7 @@ func (s *socket) invokeReceived(data []byte) {
 func (s *socket) run(c *Context) {
 	defer func() {
 		if p := recover(); p != nil {
-			s.host.log.Error("sockactor: handler panic; aborting socket", "socket", s.id, "panic", fmt.Sprint(p))
+			s.host.log.Error("sockactor: handler panic; aborting socket", s.logAttrs(netio.ReasonLocalAbort, slog.String("panic", fmt.Sprint(p)))...)
 			s.post(&Abort{})
 		}
 		if c.sender != nil && !c.responded && !isReply(c.msg) {

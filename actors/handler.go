@@ -247,6 +247,7 @@ func (c *Context) write(p []byte) (int, error) {
 	}
 	queued := s.x.pendingOut.Load() + s.x.lastOut.Load()
 	if queued > 0 && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
+		s.host.limits.highWater.Add(1)
 		s.post(wantWrite{})
 		return 0, netio.ErrWouldBlock
 	}

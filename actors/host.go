@@ -31,14 +31,18 @@ const pidPrefix = "sock/"
 // HostStats is a snapshot of the socket counters of a runtime: the Sockets
 // part of runtime.Stats. A plain value: safe to copy and keep.
 type HostStats struct {
-	Open     int64             // sockets not yet released (listeners excluded)
-	Accepted uint64            // connections accepted since start
-	Closed   map[string]uint64 // FD_CLOSE emitted, by reason word
-	Refused  uint64            // connections refused by a closed listener
+	Open     int64             `json:"open"`     // sockets not yet released (listeners excluded)
+	Accepted uint64            `json:"accepted"` // connections accepted since start
+	Closed   map[string]uint64 `json:"closed"`   // FD_CLOSE emitted, by reason word
+	Refused  uint64            `json:"refused"`  // connections refused by a closed listener
 	// SendsRefused counts Send messages and handler Writes refused with an
 	// error code (WSAEWOULDBLOCK, WSAESHUTDOWN, WSAENOTCONN, ...), whether or
 	// not a reply told anyone: a fire-and-forget Send is never lost unseen.
-	SendsRefused uint64
+	SendsRefused uint64 `json:"sends_refused"`
+	// LimitHits counts, of those refusals, the ones a per-socket limit
+	// caused: "send_high_water" (WSAEWOULDBLOCK) and "max_send"
+	// (WSAEMSGSIZE). See limits.go.
+	LimitHits map[string]uint64 `json:"limit_hits"`
 }
 
 // host is the socket table of one runtime: through Transport (the
@@ -66,7 +70,8 @@ type host struct {
 	refused      atomic.Uint64
 	sendsRefused atomic.Uint64
 	closedBy     [netio.ReasonShutdown + 1]atomic.Uint64
-	down         atomic.Bool // set once the engine is stopping
+	limits       limitCounters // per-socket limit hits (limits.go)
+	down         atomic.Bool   // set once the engine is stopping
 
 	door       *door            // every goroutine and timer the sockets start
 	ctxPool    sync.Pool        // *Context: one per handler call in flight
@@ -127,6 +132,7 @@ func (h *host) Stats() HostStats {
 		Refused:      h.refused.Load(),
 		SendsRefused: h.sendsRefused.Load(),
 		Closed:       map[string]uint64{},
+		LimitHits:    h.limits.snapshot(),
 	}
 	for r := netio.ReasonPeerClose; r <= netio.ReasonShutdown; r++ {
 		if n := h.closedBy[r].Load(); n > 0 {

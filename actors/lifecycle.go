@@ -73,7 +73,7 @@ func (s *socket) received(data []byte) {
 	x, max := s.x, s.host.opts.MaxInbound
 	if s.prof.pull {
 		if len(x.pull)-x.pullOff+len(data) > max {
-			s.conn.LimitClose()
+			s.limitClose(LimitMaxInbound)
 			return
 		}
 		x.pull = append(x.pull, data...)
@@ -86,7 +86,7 @@ func (s *socket) received(data []byte) {
 	}
 	if x.pendingIn.Load()+int64(len(data)) > int64(max) {
 		// gnet cannot pause reads: close rather than grow without bound.
-		s.conn.LimitClose()
+		s.limitClose(LimitMaxInbound)
 		return
 	}
 	cp := make([]byte, len(data))

@@ -12,6 +12,7 @@ import (
 // Goroutine: the loop.
 func (s *socket) write(p []byte) (int, error) {
 	if q := s.conn.OutboundBuffered(); q > 0 && q+len(p) > s.host.opts.SendHighWater {
+		s.host.limits.highWater.Add(1)
 		s.armWrite()
 		return 0, netio.ErrWouldBlock
 	}
@@ -45,6 +46,7 @@ func (s *socket) doSend(m *Send) *SendResult {
 		code = netio.WSAEINVAL
 	case len(m.Data) > s.host.opts.MaxSend:
 		code = netio.WSAEMSGSIZE
+		s.host.limits.maxSend.Add(1)
 	default:
 		if code = s.conn.SendCode(); code == netio.OK && len(m.Data) > 0 {
 			var err error

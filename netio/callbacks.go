@@ -61,6 +61,7 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		c.local = gc.LocalAddr()
 	}
 	gc.SetContext(c)
+	e.traffic.opened(c, gc)
 	overLimit := e.opts.MaxConns > 0 && e.open.Add(1) > int64(e.opts.MaxConns)
 	if e.opts.MaxConns <= 0 {
 		e.open.Add(1)
@@ -68,7 +69,7 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.inTraffic = true // closes asked during OnOpen happen as it returns
 	e.h.OnOpen(c)
 	if overLimit {
-		e.limitHits.Add(1)
+		e.connHits.Add(1)
 		c.Close(ReasonLimit)
 	}
 	c.inTraffic = false
@@ -95,7 +96,7 @@ func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
 			_ = gc.SetLinger(0)
 			return gnet.Close
 		}
-		c.banned.Add(uint64(len(buf)))
+		c.addBanned(uint64(len(buf)))
 		return gnet.None
 	}
 	c.inTraffic = true
@@ -139,6 +140,7 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
 	}
 	c.closed.Store(true)
+	e.traffic.closedConn(c, gc) // later writes (half-open) count in traffic.late
 	if c.half == nil {
 		e.open.Add(-1) // a half-open connection holds its descriptor: it counts until closed
 	}

@@ -87,6 +87,7 @@ type Conn struct {
 	reason    Reason      // why this side is closing; ReasonNone until then
 	dialed    bool        // immutable: enrolled by Dial
 	active    bool        // a byte moved since the idle timer last looked
+	slot      int32       // loop: index in its loop's live list (traffic.go); -1 once closed
 	idle      *time.Timer // idle timeout timer (nil when disabled)
 
 	// half is the send side that outlives gnet's descriptor after the
@@ -280,7 +281,14 @@ func (c *Conn) Stats() Stats {
 // AddBanned counts n bytes dropped by the receive ban above the transport
 // (for example Received messages that were still in a pooled handler's
 // mailbox). Safe from any goroutine.
-func (c *Conn) AddBanned(n int) { c.banned.Add(uint64(n)) }
+func (c *Conn) AddBanned(n int) { c.addBanned(uint64(n)) }
+
+// addBanned counts n banned bytes for the connection and the engine. Safe
+// from any goroutine.
+func (c *Conn) addBanned(n uint64) {
+	c.banned.Add(n)
+	c.eng.traffic.banned.Add(n)
+}
 
 // AddSendDropped counts n bytes that a Send or Write accepted above the
 // transport and that will never reach the peer (EngineStats.SendDropped).
@@ -298,6 +306,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 		n, err := c.half.write(p) // the half-open send side (docs/SEMANTICS.md §5)
 		c.bytesOut += uint64(n)
+		c.eng.traffic.late.Add(uint64(n)) // folded already: count it runtime-wide here
 		return n, err
 	}
 	if c.send != sendOpen {
@@ -381,7 +390,7 @@ func (c *Conn) ShutdownRecv(queued int) {
 		c.Close(ReasonRecvBan)
 		return
 	}
-	c.banned.Add(uint64(buffered))
+	c.addBanned(uint64(buffered))
 }
 
 // ShutdownSend half-closes the send side (FIN) once queued outbound bytes are

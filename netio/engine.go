@@ -67,15 +67,19 @@ const DefaultMaxConns = 65536
 
 // EngineStats counts connections at the transport level.
 type EngineStats struct {
-	Open      int64  // connections holding a descriptor now, half-open ones included
-	LimitHits uint64 // connections refused by MaxConns
+	Open int64 `json:"open"` // connections holding a descriptor now, half-open ones included
+	// LimitHits counts limit closes: connections refused by MaxConns
+	// (ConnLimitHits) plus those closed by a limit above the transport
+	// (LimitHit: the inbound limit).
+	LimitHits     uint64 `json:"limit_hits"`
+	ConnLimitHits uint64 `json:"conn_limit_hits"` // of LimitHits, refused by MaxConns
 	// HalfOpen is the number of connections whose peer sent FIN and whose
 	// send side the application still holds (docs/SEMANTICS.md §5).
-	HalfOpen int64
+	HalfOpen int64 `json:"half_open"`
 	// SendDropped counts bytes that a Send or Write accepted and that never
 	// reached the peer: the peer reset a half-open connection, a close's
 	// flush ran out of time, or the connection was already gone.
-	SendDropped uint64
+	SendDropped uint64 `json:"send_dropped"`
 }
 
 // Listener is one listening address of an Engine.
@@ -127,9 +131,11 @@ type Engine struct {
 	stopOnce sync.Once
 
 	open        atomic.Int64
-	limitHits   atomic.Uint64
+	limitHits   atomic.Uint64 // limit closes decided above the transport (LimitHit)
+	connHits    atomic.Uint64 // connections refused by MaxConns
 	sendDropped atomic.Uint64
-	internal    *Listener // bound when no listener was declared (gnet needs one to dial)
+	traffic     trafficBook // the byte totals (traffic.go)
+	internal    *Listener   // bound when no listener was declared (gnet needs one to dial)
 
 	halfMu sync.Mutex             // guards halfs
 	halfs  map[*halfOpen]struct{} // half-open connections not yet closed
@@ -141,7 +147,8 @@ func (e *Engine) Stats() EngineStats {
 	e.halfMu.Lock()
 	half := int64(len(e.halfs))
 	e.halfMu.Unlock()
-	return EngineStats{Open: e.open.Load(), LimitHits: e.limitHits.Load(), HalfOpen: half, SendDropped: e.sendDropped.Load()}
+	conn := e.connHits.Load()
+	return EngineStats{Open: e.open.Load(), LimitHits: conn + e.limitHits.Load(), ConnLimitHits: conn, HalfOpen: half, SendDropped: e.sendDropped.Load()}
 }
 
 // LimitHit counts one limit close decided above the transport (inbound or

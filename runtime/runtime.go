@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
@@ -58,7 +59,15 @@ type Options struct {
 	// with WSAEADDRINUSE until they expire.
 	DisableReuseAddr bool
 	// Logger gets anomalies such as handler panics; nil means slog.Default().
+	// protoactor's own lines go to it too, at ActorLogLevel and up.
 	Logger *slog.Logger
+	// ActorLogLevel is the least level of protoactor's own log lines that
+	// reach Logger (nil: slog.LevelWarn, so "actor system started" and
+	// dead-letter lines stay out). See runtime/logging.go.
+	ActorLogLevel slog.Leveler
+	// MeterProvider receives the runtime's metrics (runtime/metrics.go);
+	// nil means the global one, otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 	// ActorSystem lets the caller bring a configured system (for example
 	// with protoactor remote); nil means the runtime makes and owns one.
 	ActorSystem *actor.ActorSystem
@@ -88,6 +97,7 @@ type Runtime struct {
 	hub       *events.Hub
 	host      socketHost
 	eng       *netio.Engine
+	metrics   *metricSet
 
 	mu       sync.Mutex
 	state    state
@@ -106,7 +116,7 @@ func New(opts Options) (*Runtime, error) {
 	rt := &Runtime{system: opts.ActorSystem, stopDone: make(chan struct{})}
 	if rt.system == nil {
 		rt.system = actor.NewActorSystem(
-			actor.WithLoggerFactory(quietLogger(opts.Logger)),
+			ActorSystemLogging(opts.Logger, opts.ActorLogLevel),
 			// Requests to released sockets end in protoactor's dead-letter
 			// process, whose log throttle holds a goroutine for one
 			// interval; keep it short so nothing outlives Shutdown for long.
@@ -132,6 +142,9 @@ func New(opts Options) (*Runtime, error) {
 		DisableReuseAddr: opts.DisableReuseAddr,
 	})
 	rt.Caller = actors.Caller{System: rt.system, Timeout: opts.RequestTimeout}
+	if err := rt.startMetrics(opts.MeterProvider); err != nil {
+		return nil, err
+	}
 	return rt, nil
 }
 
@@ -171,17 +184,6 @@ func (o Options) Validate() error {
 		return bad("SendLowWater", "is above the high-water mark ("+strconv.Itoa(high)+" bytes)")
 	}
 	return nil
-}
-
-// quietLogger keeps protoactor's own info logging (dead letters of released
-// sockets, for one) out of the application's output: warnings and up only.
-func quietLogger(base *slog.Logger) func(*actor.ActorSystem) *slog.Logger {
-	return func(*actor.ActorSystem) *slog.Logger {
-		if base != nil {
-			return base
-		}
-		return slog.New(slog.NewTextHandler(logWriter{}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
 }
 
 // Listen declares a listener on addr ("tcp://host:port"; port 0 picks a free
@@ -287,6 +289,7 @@ func (rt *Runtime) shutdown() {
 	if rt.ownSystem {
 		rt.system.Shutdown()
 	}
+	rt.stopMetrics()
 }
 
 // Dial connects to addr ("tcp://host:port") on the runtime's event loops and

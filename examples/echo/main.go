@@ -1,21 +1,36 @@
 // Command echo is a sockactor echo server: every byte a client sends comes
 // back. Each connection is a socket actor on a gnet event loop.
 //
-//	go run ./examples/echo -listen 127.0.0.1:7000 -dispatch inline|pooled
+//	go run ./examples/echo -listen 127.0.0.1:7000 -dispatch inline|pooled -metrics 127.0.0.1:9100
 //
 // It prints "listening <host:port>" as its first line (the real port when
-// given port 0), runs until SIGINT or SIGTERM, then shuts down gracefully.
+// given port 0). With -metrics it also serves the runtime's metrics in the
+// Prometheus text format (through the OpenTelemetry Prometheus exporter)
+// and prints "metrics http://<host:port>/metrics" as its second line. It
+// runs until SIGINT or SIGTERM, then shuts down gracefully.
+//
+// Drive it without nc: go run ./examples/client -addr 127.0.0.1:7000 (type
+// lines, read the echo).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	goruntime "runtime"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
@@ -23,11 +38,14 @@ import (
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:7000", "address to listen on (host:port)")
-	dispatch := flag.String("dispatch", "inline", "handler dispatch: inline or pooled")
-	loops := flag.Int("loops", 0, "event loops (0 = one per CPU)")
-	flag.Parse()
-	if err := run(*listen, *dispatch, *loops); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	default:
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)
 	}
@@ -43,37 +61,101 @@ var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
 		_, _ = c.Write(m.Data)
 	case *events.Event:
 		if events.Kind(m.Kind) == events.FDClose && m.Reason == "peer-close" {
-			c.Send(c.Self(), &actors.Close{}) // through the mailbox: after the writes
+			c.Close() // through the mailbox: after the writes
 		}
 	}
 })
 
-func run(listen, dispatch string, loops int) error {
+// run is the whole command: it parses args, serves until ctx is done, then
+// shuts down gracefully.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on (host:port)")
+	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
+	loops := fs.Int("loops", 0, "event loops (0 = one per CPU)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics on this host:port (empty: off)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
 	if os.Getenv("GOMAXPROCS") == "" {
 		// A spare P per event loop: see sockrt.SuggestedGOMAXPROCS.
-		goruntime.GOMAXPROCS(sockrt.SuggestedGOMAXPROCS(loops))
+		goruntime.GOMAXPROCS(sockrt.SuggestedGOMAXPROCS(*loops))
 	}
-	d, err := actors.ParseDispatch(dispatch)
+	d, err := actors.ParseDispatch(*dispatch)
 	if err != nil {
 		return err
 	}
-	rt, err := sockrt.New(sockrt.Options{EventLoops: loops})
-	if err != nil {
-		return err
-	}
-	ln, err := rt.Listen("tcp://"+listen, echoHandler, actors.ListenOptions{Dispatch: d})
-	if err != nil {
-		return err
-	}
-	if err := rt.Start(context.Background()); err != nil {
-		return err
-	}
-	fmt.Printf("listening %s\n", ln.Addr())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	opts := sockrt.Options{EventLoops: *loops}
+	var metrics *metricsServer
+	if *metricsAddr != "" {
+		if metrics, err = newMetricsServer(*metricsAddr); err != nil {
+			return err
+		}
+		defer metrics.close()
+		opts.MeterProvider = metrics.provider
+	}
+	rt, err := sockrt.New(opts)
+	if err != nil {
+		return err
+	}
+	ln, err := rt.Listen("tcp://"+*listen, echoHandler, actors.ListenOptions{Dispatch: d})
+	if err == nil {
+		err = rt.Start(ctx)
+	}
+	if err != nil {
+		_ = rt.Shutdown(context.Background())
+		return err
+	}
+	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+	if metrics != nil {
+		fmt.Fprintf(stdout, "metrics http://%s/metrics\n", metrics.addr)
+		go metrics.serve()
+	}
+
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return rt.Shutdown(ctx)
+	return rt.Shutdown(sctx)
+}
+
+// metricsServer serves a MeterProvider's metrics at /metrics, in the
+// Prometheus text format.
+type metricsServer struct {
+	provider *sdkmetric.MeterProvider
+	lis      net.Listener
+	addr     string
+	srv      *http.Server
+}
+
+func newMetricsServer(addr string) (*metricsServer, error) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return &metricsServer{
+		provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp)),
+		lis:      lis,
+		addr:     lis.Addr().String(),
+		srv:      &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+	}, nil
+}
+
+func (m *metricsServer) serve() { _ = m.srv.Serve(m.lis) }
+
+func (m *metricsServer) close() {
+	_ = m.srv.Close()
+	_ = m.lis.Close()
+	_ = m.provider.Shutdown(context.Background())
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sockactor/sockactor/internal/socktest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, socktest.LeakOptions()...)
+}
+
+// TestEchoMetrics runs the command with -metrics on a free port: its first
+// line is "listening", its second "metrics http://.../metrics", and after
+// an echo the page shows the traffic under the Prometheus names.
+func TestEchoMetrics(t *testing.T) {
+	for _, d := range []string{"inline", "pooled"} {
+		t.Run(d, func(t *testing.T) {
+			out := socktest.NewLines()
+			cmd := socktest.StartCommand(t, run, []string{"-listen", "127.0.0.1:0", "-dispatch", d, "-loops", "1", "-metrics", "127.0.0.1:0"}, out)
+			metricsLine := out.WaitLine(t, "metrics line", func(l string) bool { return strings.HasPrefix(l, "metrics ") })
+			lines, _ := out.Snapshot()
+			socktest.CheckListening(t, lines, cmd.Addr)
+			if lines[1] != metricsLine || !strings.HasPrefix(metricsLine, "metrics http://127.0.0.1:") || !strings.HasSuffix(metricsLine, "/metrics") {
+				t.Fatalf("stdout %q: want the metrics line second", lines)
+			}
+
+			c, err := net.DialTimeout("tcp", cmd.Addr, socktest.Timeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Write([]byte("hello\n"))
+			_ = c.SetReadDeadline(time.Now().Add(socktest.Timeout))
+			buf := make([]byte, 6)
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello\n" {
+				t.Fatalf("echo %q, %v", buf, err)
+			}
+			_ = c.Close()
+
+			url := strings.TrimPrefix(metricsLine, "metrics ")
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			var page string
+			socktest.WaitFor(t, "the echo's bytes on /metrics", func() bool {
+				resp, err := client.Get(url)
+				if err != nil {
+					return false
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				page = string(b)
+				return strings.Contains(page, "sockactor_bytes_sent_total{") && hasLine(page, "sockactor_bytes_sent_total", " 6") &&
+					hasLine(page, "sockactor_sockets_closed_total{", `reason="peer-close"} 1`)
+			})
+			for _, name := range []string{"sockactor_sockets_open", "sockactor_sockets_accepted_total", "sockactor_bytes_received_total", "sockactor_limit_hits_total"} {
+				if !strings.Contains(page, "\n"+name+"{") {
+					t.Errorf("/metrics has no %s:\n%s", name, page)
+				}
+			}
+			cmd.Stop(t)
+		})
+	}
+}
+
+// hasLine reports whether page has a line starting with prefix that
+// contains part.
+func hasLine(page, prefix, part string) bool {
+	for _, l := range strings.Split(page, "\n") {
+		if strings.HasPrefix(l, prefix) && strings.Contains(l, part) {
+			return true
+		}
+	}
+	return false
+}
