@@ -1,4 +1,9 @@
-// Package actors makes every socket an actor. Each TCP connection, accepted
+// Package actors makes every socket an actor. Two kinds of "send" meet
+// here: Context.Write and the Send message (actors.Send) put bytes on the
+// wire for the peer, while Context.Send hands an actor message to a PID and
+// never touches the network.
+//
+// Each TCP connection, accepted
 // or dialled, becomes a socket actor: an actor.Process registered in protoactor's
 // process registry under "sock/<id>", whose mailbox drains on the gnet event
 // loop that owns the connection. Its messages (Send, RecvDisconnect,

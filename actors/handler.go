@@ -310,9 +310,11 @@ func (c *Context) Defer() *actor.PID {
 	return c.sender
 }
 
-// Send sends msg to pid without a sender: fire and forget, nobody answers it
-// (a socket actor replies only to requests). Use Request when the receiver
-// should know this socket or answer it. Safe from the handler's goroutine.
+// Send sends the actor message msg to pid without a sender: fire and
+// forget, nobody answers it (a socket actor replies only to requests). It
+// puts no byte on the wire: bytes for the peer go through Write (or the
+// actors.Send message). Use Request when the receiver should know this
+// socket or answer it. Safe from the handler's goroutine.
 func (c *Context) Send(pid *actor.PID, msg any) {
 	c.s.host.system.Root.RequestWithCustomSender(pid, msg, nil)
 }
