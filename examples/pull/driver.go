@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,11 +11,13 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/framing"
 	"github.com/sockactor/sockactor/winsock"
 )
 
 // maxLine is how much of an unfinished line the driver holds per socket;
-// past it, the held bytes are echoed at once and the line goes on.
+// past it, the line is echoed in pieces of maxLine bytes as it arrives
+// (framing.Lines with Split).
 const maxLine = 64 << 10
 
 // disconnectBufLen is the room offered for disconnect data, as the buffer
@@ -108,8 +109,8 @@ type sockState struct {
 	finishing bool   // RecvDisconnect (then Close) sent
 
 	bytes, lines uint64
-	line         []byte // the unfinished line, at most maxLine bytes
-	rdCode       uint32 // the RecvDisconnect reply's code
+	line         framing.Lines // cuts the pulled bytes into lines; holds at most maxLine bytes
+	rdCode       uint32        // the RecvDisconnect reply's code
 
 	// Echo output (see flush and onSend).
 	outbox     []byte        // echo bytes no Send has taken yet, oldest first
@@ -279,7 +280,7 @@ func (d *driver) socket(ctx actor.Context, ev *events.Event) *sockState {
 	if pid == nil {
 		return nil
 	}
-	st := &sockState{id: id, pid: pid}
+	st := &sockState{id: id, pid: pid, line: framing.Lines{Max: maxLine, Split: true}}
 	st.port = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return &replyPort{sock: pid} }))
 	d.socks[id] = st
 	return st
@@ -367,28 +368,14 @@ func (d *driver) onRecv(ctx actor.Context, st *sockState, data []byte, code uint
 func (d *driver) consume(ctx actor.Context, st *sockState, data []byte) {
 	st.bytes += uint64(len(data))
 	echo := st.outbox // appended to: a Send outstanding holds only outbox[:sending]
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			if len(st.line)+len(data) > maxLine {
-				// Too long to hold: echo what is held, keep the rest.
-				echo = appendUpper(echo, st.line)
-				st.line = st.line[:0]
-				if len(data) > maxLine {
-					echo = appendUpper(echo, data)
-					data = nil
-				}
-			}
-			st.line = append(st.line, data...)
-			break
+	for line, err := range st.line.Frames(data) {
+		if err != nil {
+			// A piece of a line longer than maxLine: echoed as it comes.
+			echo = appendUpper(echo, line)
+			continue
 		}
 		st.lines++
-		echo = appendUpper(appendUpper(echo, st.line), data[:i+1])
-		st.line = st.line[:0]
-		data = data[i+1:]
-	}
-	if cap(st.line) > 4<<10 && len(st.line) == 0 {
-		st.line = nil // do not keep a long line's buffer
+		echo = append(appendUpper(echo, line), '\n')
 	}
 	if st.sendDead {
 		st.sendLost += uint64(len(echo) - len(st.outbox))
@@ -503,7 +490,7 @@ func (d *driver) maybeFinish(ctx actor.Context, st *sockState) {
 		return
 	}
 	st.finishing = true
-	st.line = nil
+	st.line.Reset()
 	d.request(ctx, st, reqRecvDisconnect, &actors.RecvDisconnect{BufferLen: disconnectBufLen})
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/framing"
 	"github.com/sockactor/sockactor/netio"
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -104,13 +105,25 @@ const (
 	waitTick                  // the afterTick of one "AFTER n" line of a SHUTRD
 )
 
+// action is what an answer does after its line, through the Context
+// helpers: each is a request to the socket's own PID, handled after the
+// line is queued.
+type action uint8
+
+const (
+	actNone action = iota
+	actSendDisconnect
+	actClose
+	actAbort
+)
+
 // answer is one slot of a socket's answer FIFO: what one command (or one
 // AFTER line) writes, in command order.
 type answer struct {
 	wait   waitFor // waitNone once the line is known
 	line   []byte  // the reply line, without "\n"; owned by the slot
 	silent bool    // write no line (ABORT)
-	then   any     // sent to the socket's own PID right after line: SendDisconnect, Close or Abort
+	then   action  // done right after line: SendDisconnect, Close or Abort
 }
 
 // lineState is the per-socket protocol state. It is only touched by the
@@ -122,16 +135,16 @@ type answer struct {
 // pending, every later answer queues behind it, and when the reply fills
 // the slot the completed prefix of pending is written.
 type lineState struct {
-	// buf holds the start of a line whose "\n" has not arrived yet; it
-	// never exceeds maxLine+1 bytes (a line may end in "\r").
-	buf []byte
+	// lines cuts the input into command lines (framing.Lines: at most
+	// maxLine bytes without "\n" and an optional "\r"; it holds at most
+	// maxLine+1 bytes of an unfinished line, and a line whole in one read
+	// is a view of it, not a copy).
+	lines framing.Lines
 	// out is scratch space for building a reply line.
 	out []byte
 	// pending holds the answers not written yet, oldest first; its head
 	// is always waiting for a reply (a complete head is written at once).
 	pending []answer
-	// skipping is set while the rest of an overlong line is discarded.
-	skipping bool
 	// recvDone is set by SHUTRD: the handler reads no further input.
 	recvDone bool
 	// sendDone is set by SHUTWR: the replies of later commands are
@@ -152,73 +165,35 @@ func stateOf(c *actors.Context) *lineState {
 	if st, ok := c.State().(*lineState); ok {
 		return st
 	}
-	st := &lineState{}
+	st := &lineState{lines: framing.Lines{Max: maxLine, TrimCR: true}}
 	c.SetState(st)
 	return st
 }
 
 // feed splits received bytes into lines and runs each complete one. data
-// may be a view into the event loop's buffer: whatever outlives the call is
-// copied into st.buf.
+// may be a view into the event loop's buffer: the framer copies what
+// outlives the call (an unfinished line). An overlong line is answered as
+// soon as it is known to be too long, and the rest of it is discarded.
+// After SHUTRD, CLOSE or ABORT the rest of data is not read.
 func (st *lineState) feed(c *actors.Context, data []byte) {
-	for len(data) > 0 && !st.recvDone && !st.closing {
-		i := bytes.IndexByte(data, '\n')
-		if st.skipping {
-			if i < 0 {
-				return
-			}
-			st.skipping = false
-			data = data[i+1:]
-			continue
-		}
-		if i < 0 {
-			if len(st.buf)+len(data) > maxLine+1 {
-				// Too long whatever comes next: say so now and drop
-				// the rest of the line as it arrives.
-				st.buf = st.buf[:0]
-				st.skipping = true
-				st.reply(c, errTooLong)
-				return
-			}
-			st.buf = appendBounded(st.buf, data)
-			return
-		}
-		line := data[:i]
-		data = data[i+1:]
-		if len(st.buf) > 0 {
-			if len(st.buf)+len(line) > maxLine+1 {
-				st.buf = st.buf[:0]
-				st.reply(c, errTooLong)
-				continue
-			}
-			st.buf = appendBounded(st.buf, line)
-			line = st.buf
-		}
-		st.exec(c, line)
-		st.buf = st.buf[:0]
-	}
-}
-
-// appendBounded appends p to buf, growing it to at most maxLine+1 bytes of
-// capacity. The caller guarantees len(buf)+len(p) <= maxLine+1.
-func appendBounded(buf, p []byte) []byte {
-	need := len(buf) + len(p)
-	if need > cap(buf) {
-		n := min(max(need, 2*cap(buf), 512), maxLine+1)
-		grown := make([]byte, len(buf), n)
-		copy(grown, buf)
-		buf = grown
-	}
-	return append(buf, p...)
-}
-
-// exec runs one command line (without its "\n"). line is not retained.
-func (st *lineState) exec(c *actors.Context, line []byte) {
-	line = bytes.TrimSuffix(line, []byte{'\r'})
-	if len(line) > maxLine {
-		st.reply(c, errTooLong)
+	if st.recvDone || st.closing {
 		return
 	}
+	for line, err := range st.lines.Frames(data) {
+		if err != nil {
+			st.reply(c, errTooLong)
+			continue
+		}
+		st.exec(c, line)
+		if st.recvDone || st.closing {
+			break // drops the rest of data and whatever the framer held
+		}
+	}
+}
+
+// exec runs one command line (without its "\r\n" or "\n"). line is not
+// retained.
+func (st *lineState) exec(c *actors.Context, line []byte) {
 	cmd, arg, hasArg := bytes.Cut(line, []byte{' '})
 	if string(cmd) == "ECHO" {
 		st.reply(c, arg)
@@ -243,7 +218,7 @@ func (st *lineState) exec(c *actors.Context, line []byte) {
 		// not even the rest of this chunk, so the AFTER lines are the
 		// last answers: their slots are reserved now too.
 		st.recvDone = true
-		st.buf, st.skipping = nil, false
+		st.lines.Reset()
 		st.push(c, answer{wait: waitShutRd})
 		for range afterCount {
 			st.push(c, answer{wait: waitTick})
@@ -254,14 +229,14 @@ func (st *lineState) exec(c *actors.Context, line []byte) {
 		// every earlier answer. Later answers could overtake the FIN
 		// (SendDisconnect is handled after this call returns), so the
 		// handler drops them itself rather than relying on ErrShutdown.
-		st.push(c, answer{line: []byte("OK SHUTWR"), then: &actors.SendDisconnect{}})
+		st.push(c, answer{line: []byte("OK SHUTWR"), then: actSendDisconnect})
 		st.sendDone = true
 	case "CLOSE":
 		st.closing = true
-		st.push(c, answer{line: []byte("OK CLOSE"), then: &actors.Close{}})
+		st.push(c, answer{line: []byte("OK CLOSE"), then: actClose})
 	case "ABORT":
 		st.closing = true
-		st.push(c, answer{silent: true, then: &actors.Abort{}})
+		st.push(c, answer{silent: true, then: actAbort})
 	default:
 		st.reply(c, errUnknown)
 	}
@@ -307,7 +282,7 @@ func (st *lineState) reply(c *actors.Context, line []byte) {
 // Close of a CLOSE, the Abort of an ABORT): lines and slots are dropped.
 func (st *lineState) push(c *actors.Context, a answer) {
 	if st.sendDone {
-		if a.then == nil {
+		if a.then == actNone {
 			return
 		}
 		a = answer{silent: true, then: a.then}
@@ -347,7 +322,7 @@ func (st *lineState) flush(c *actors.Context) {
 		st.pending = nil
 		if st.peerClosed && !st.closing {
 			st.closing = true
-			c.Send(c.Self(), &actors.Close{})
+			c.Close()
 		}
 	}
 }
@@ -357,7 +332,7 @@ func (st *lineState) flush(c *actors.Context) {
 // the handler closes the socket after the last one. Any other reason
 // means nothing more can be written: pending answers are dropped.
 func (st *lineState) closed(c *actors.Context, ev *events.Event) {
-	st.buf = nil // no more input: free the line buffer now, not at release
+	st.lines.Reset() // no more input: free the line buffer now, not at release
 	if ev.GetReason() == netio.ReasonPeerClose.String() {
 		st.peerClosed = true
 		st.flush(c)
@@ -366,8 +341,9 @@ func (st *lineState) closed(c *actors.Context, ev *events.Event) {
 	st.pending, st.out = nil, nil
 }
 
-// write writes a's line and "\n" to the peer in one write, then sends
-// a.then to the socket's own PID. Under Pooled dispatch both are queued in
+// write writes a's line and "\n" to the peer in one write, then does
+// a.then with the Context helper (c.SendDisconnect, c.Close, c.Abort: a
+// request to the socket's own PID). Under Pooled dispatch both are queued in
 // the socket's mailbox in that order; under Inline the line is written now
 // and a.then is handled after Receive returns: either way the line goes
 // out before the FIN or RST. Write errors are ignored: a write after
@@ -382,7 +358,12 @@ func (st *lineState) write(c *actors.Context, a answer) {
 			st.out = nil // do not keep a large echo buffer around
 		}
 	}
-	if a.then != nil {
-		c.Send(c.Self(), a.then)
+	switch a.then {
+	case actSendDisconnect:
+		c.SendDisconnect()
+	case actClose:
+		c.Close()
+	case actAbort:
+		c.Abort()
 	}
 }

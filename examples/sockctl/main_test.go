@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -702,20 +701,4 @@ func TestRunErrors(t *testing.T) {
 		{"-listen", "127.0.0.1:notaport"},
 		{"-listen", socktest.BusyAddr(t)},
 	})
-}
-
-// TestAppendBounded checks the line buffer never grows past maxLine+1.
-func TestAppendBounded(t *testing.T) {
-	var buf []byte
-	piece := bytes.Repeat([]byte{'x'}, 1000)
-	for len(buf)+len(piece) <= maxLine+1 {
-		buf = appendBounded(buf, piece)
-		if cap(buf) > maxLine+1 {
-			t.Fatalf("cap %d > %d at len %d", cap(buf), maxLine+1, len(buf))
-		}
-	}
-	buf = appendBounded(buf, piece[:maxLine+1-len(buf)])
-	if len(buf) != maxLine+1 || cap(buf) != maxLine+1 {
-		t.Fatalf("len %d cap %d, want %d", len(buf), cap(buf), maxLine+1)
-	}
 }
