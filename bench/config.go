@@ -144,7 +144,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	suite := fs.String("suite", "default", "default (about a minute and a half) or full (everything)")
-	srvs := fs.String("servers", "", "comma-separated servers to compare (default: all built in: "+strings.Join(servers.Names(), ",")+")")
+	srvs := fs.String("servers", "", "comma-separated servers to compare (default: all built in: "+strings.Join(servers.Names(), ",")+"; also by name: "+strings.Join(optionalServers(), ",")+")")
 	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: all)")
 	rounds := fs.Int("rounds", 0, "interleaved rounds per scenario (default 3; fewer than 3 is no valid comparison)")
 	conns := fs.String("conns", "", "echo connection counts, e.g. 1,64,1000,10000 (replaces the suite's echo cases)")
@@ -186,8 +186,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		c.servers = nil
 		for _, s := range parseList(*srvs) {
 			s = servers.Canonical(s)
-			if !slices.Contains(servers.Names(), s) {
-				return c, fmt.Errorf("server %q is not built in (have %s; the sockactor servers need the core packages, see README)", s, strings.Join(servers.Names(), ","))
+			if !slices.Contains(servers.All(), s) {
+				return c, fmt.Errorf("server %q is not built in (have %s; the sockactor servers need the core packages, see README)", s, strings.Join(servers.All(), ","))
 			}
 			c.servers = append(c.servers, s)
 		}
@@ -287,3 +287,14 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 
 // externalServer names the -target server in the results.
 const externalServer = "external"
+
+// optionalServers lists the servers that run only when named.
+func optionalServers() []string {
+	var out []string
+	for _, s := range servers.All() {
+		if !slices.Contains(servers.Names(), s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

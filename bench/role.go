@@ -53,7 +53,7 @@ func roleContext(watchStdin bool) (context.Context, context.CancelFunc) {
 func serverRole(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench -role server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	name := fs.String("server", "gnet", "server to run: "+strings.Join(servers.Names(), ", "))
+	name := fs.String("server", "gnet", "server to run: "+strings.Join(servers.All(), ", "))
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	notify := fs.String("notify", "", "also open the side channel (close records, ban commands) on this address")
 	subs := fs.Int("subscribers", 1, "FD_CLOSE subscriber actors (sockactor servers)")

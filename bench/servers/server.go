@@ -95,6 +95,7 @@ type entry struct {
 	name, desc string
 	order      int
 	factory    Factory
+	optional   bool // run only when named (-servers), never by default
 }
 
 var (
@@ -112,12 +113,31 @@ func Register(name string, order int, desc string, f Factory) {
 	registry[name] = entry{name: name, desc: desc, order: order, factory: f}
 }
 
-// Names returns the registered server names in run order.
-func Names() []string {
+// RegisterOptional is Register for a server that runs only when asked for
+// by name (-servers): a variant measured against its base, not part of the
+// default comparison.
+func RegisterOptional(name string, order int, desc string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	registry[name] = entry{name: name, desc: desc, order: order, factory: f, optional: true}
+}
+
+// Names returns the registered server names in run order, without the
+// optional ones: the default comparison.
+func Names() []string { return names(false) }
+
+// All returns every registered server name in run order, the optional
+// ones included.
+func All() []string { return names(true) }
+
+func names(optional bool) []string {
 	regMu.Lock()
 	defer regMu.Unlock()
 	es := make([]entry, 0, len(registry))
 	for _, e := range registry {
+		if e.optional && !optional {
+			continue
+		}
 		es = append(es, e)
 	}
 	sort.Slice(es, func(i, j int) bool {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
@@ -39,6 +40,9 @@ type sockactorServer struct {
 	// track is set when the ban scenario's accounting is on: the echo
 	// scenarios run the bare handler so the figures are the runtime's own.
 	track bool
+	// meterProvider, when set, receives the runtime's metrics
+	// (sockactor-inline-metrics); nil leaves the global no-op one.
+	meterProvider metric.MeterProvider
 
 	mu      sync.Mutex
 	sockets map[uint64]*banState
@@ -59,7 +63,8 @@ type banState struct {
 // subscribers and starts.
 func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
 	opts := sockrt.Options{
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		MeterProvider: s.meterProvider,
 	}
 	switch cfg.BanPolicy {
 	case "":
