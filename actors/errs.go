@@ -22,33 +22,42 @@ func replyErr(op string, socket uint64, code uint32, detail string) error {
 }
 
 // Err returns the Send's result as an error: nil, or WSAEWOULDBLOCK,
-// WSAESHUTDOWN, WSAENOTCONN, WSAEMSGSIZE, ... (docs/SEMANTICS.md §2).
+// WSAESHUTDOWN, WSAENOTCONN, WSAEMSGSIZE, ... (docs/SEMANTICS.md §2). It only reads
+// the message: safe wherever the message may be read.
 func (m *SendResult) Err() error { return replyErr("Send", 0, m.GetCode(), "") }
 
 // Err returns the Recv's result as an error: nil, or WSAEWOULDBLOCK,
-// WSAESHUTDOWN, WSAECONNRESET, WSAENOTCONN, ...
+// WSAESHUTDOWN, WSAECONNRESET, WSAENOTCONN, ... It only reads
+// the message: safe wherever the message may be read.
 func (m *RecvResult) Err() error { return replyErr("Recv", 0, m.GetCode(), "") }
 
 // Err returns the RecvDisconnect's result as an error: nil, or
-// WSAENOTCONN, WSAENOTSOCK, WSAEINVAL, ...
+// WSAENOTCONN, WSAENOTSOCK, WSAEINVAL, ... It only reads
+// the message: safe wherever the message may be read.
 func (m *RecvDisconnectResult) Err() error { return replyErr("RecvDisconnect", 0, m.GetCode(), "") }
 
-// Err returns the SendDisconnect's result as an error.
+// Err returns the SendDisconnect's result as an error. It only reads
+// the message: safe wherever the message may be read.
 func (m *SendDisconnectResult) Err() error { return replyErr("SendDisconnect", 0, m.GetCode(), "") }
 
-// Err returns the Close's (or Abort's) result as an error.
+// Err returns the Close's (or Abort's) result as an error. It only reads
+// the message: safe wherever the message may be read.
 func (m *CloseResult) Err() error { return replyErr("Close", 0, m.GetCode(), "") }
 
-// Err returns the Subscribe's (or Unsubscribe's) result as an error.
+// Err returns the Subscribe's (or Unsubscribe's) result as an error. It only reads
+// the message: safe wherever the message may be read.
 func (m *SubscribeResult) Err() error { return replyErr("Subscribe", 0, m.GetCode(), "") }
 
 // Err returns the Info's result as an error (WSAENOTSOCK for a released
-// socket), naming the socket.
+// socket), naming the socket. It only reads
+// the message: safe wherever the message may be read.
 func (m *SocketInfo) Err() error { return replyErr("Info", m.GetSocket(), m.GetCode(), "") }
 
 // Err returns the Connect's result as an error; it is never nil for a
-// socket (sockets are not reused, docs/SEMANTICS.md §3.8).
+// socket (sockets are not reused, docs/SEMANTICS.md §3.8). It only reads
+// the message: safe wherever the message may be read.
 func (m *ConnectResult) Err() error { return replyErr("Connect", 0, m.GetCode(), m.GetDetail()) }
 
-// Err returns the Error as a Go error (WSAEINVAL for an unhandled request).
+// Err returns the Error as a Go error (WSAEINVAL for an unhandled request). It only reads
+// the message: safe wherever the message may be read.
 func (m *Error) Err() error { return replyErr("Request", 0, m.GetCode(), m.GetDetail()) }

@@ -16,16 +16,25 @@ package actors
 // has been queued: flush, FIN, release (the Close message). The handler's
 // last message is then FD_CLOSE "local-close"; the CloseResult reply is not
 // delivered, since the socket is released as it is sent.
+//
+// Call it from the handler's goroutine, during Receive (as every Context
+// method); it never blocks.
 func (c *Context) Close() { c.Request(c.Self(), &Close{}) }
 
 // Abort resets the connection (RST, SO_LINGER 0) and releases the socket
 // (the Abort message); what is still queued is dropped. The handler's last
 // message is FD_CLOSE "local-abort"; no CloseResult reaches it.
+//
+// Call it from the handler's goroutine, during Receive (as every Context
+// method); it never blocks.
 func (c *Context) Abort() { c.Request(c.Self(), &Abort{}) }
 
 // SendDisconnect sends FIN once the bytes written before it have gone out
 // (the SendDisconnect message); receiving goes on. The reply arrives as a
 // *SendDisconnectResult; later Writes fail with ErrShutdown.
+//
+// Call it from the handler's goroutine, during Receive (as every Context
+// method); it never blocks.
 func (c *Context) SendDisconnect() { c.Request(c.Self(), &SendDisconnect{}) }
 
 // Recv pulls at most max buffered bytes of a pull-mode socket (the Recv
@@ -34,4 +43,7 @@ func (c *Context) SendDisconnect() { c.Request(c.Self(), &SendDisconnect{}) }
 // ErrWouldBlock when nothing is buffered (always, on a push-mode socket)
 // or ErrShutdown after RecvDisconnect. After the peer's FIN, a RecvResult
 // with no data and a nil Err() says the stream has ended.
+//
+// Call it from the handler's goroutine, during Receive (as every Context
+// method); it never blocks.
 func (c *Context) Recv(max int) { c.Request(c.Self(), &Recv{Max: int64(max)}) }

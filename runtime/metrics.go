@@ -35,7 +35,10 @@ import (
 //	sockactor_limit_hits_total         counter limit hits, label limit (max_conns, max_inbound, send_high_water, max_send)
 //	sockactor_sends_refused_total      counter Sends and Writes refused with an error code
 //
-// Each carries the exporter's otel_scope_name label, MeterName.
+// Each carries the exporter's otel_scope_name label, MeterName. Several
+// runtimes on one MeterProvider report the same series, whose observations
+// then collide: give each runtime its own provider (or a view that adds an
+// attribute). The callback is unregistered when Shutdown finishes.
 
 // MeterName is the instrumentation scope of the runtime's metrics (the
 // otel_scope_name label in Prometheus).
@@ -160,6 +163,7 @@ func (rt *Runtime) observe(m *metricSet, ctx context.Context, o metric.Observer)
 
 // LimitHits returns the limit hits by limit name (LimitMaxConns,
 // LimitMaxInbound, LimitSendHighWater, LimitMaxSend), every name present.
+// It only reads s: safe for concurrent use.
 func (s Stats) LimitHits() map[string]uint64 {
 	out := map[string]uint64{
 		LimitMaxConns:   s.Conns.ConnLimitHits,

@@ -14,7 +14,8 @@ import (
 //
 //	sockets open=2 accepted=4 refused=0 sends_refused=0 closed[local-close=2 peer-close=1 peer-reset=1] | conns open=2 half_open=0 send_dropped=0 | limits max_conns=0 max_inbound=0 send_high_water=0 max_send=0 | events delivered=8 dropped=0
 //
-// Reasons appear in sorted order, only those that occurred.
+// Reasons appear in sorted order, only those that occurred. It only reads
+// s: safe for concurrent use.
 func (s Stats) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sockets open=%d accepted=%d refused=%d sends_refused=%d closed[",
@@ -45,6 +46,8 @@ func (s Stats) String() string {
 //	 "conns":{"open":2,"limit_hits":0,...},
 //	 "events":{"delivered":8,"dropped":0},
 //	 "limit_hits":{"max_conns":0,"max_inbound":0,"send_high_water":0,"max_send":0}}
+//
+// It only reads s: safe for concurrent use.
 func (s Stats) MarshalJSON() ([]byte, error) {
 	type hub struct {
 		Delivered uint64 `json:"delivered"`
