@@ -43,6 +43,9 @@ func (h *host) Dial(ctx context.Context, eng *netio.Engine, addr string, handler
 		return nil, err
 	}
 	prof := &profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull}
+	for _, sub := range opts.Subscribers {
+		h.hub.Watch(sub.PID) // a remote one is dropped when it goes (§7)
+	}
 	s := newSocket(h, prof, opts.Subscribers, true)
 	h.open.Add(1)
 	timeout := opts.Timeout

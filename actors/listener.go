@@ -132,7 +132,7 @@ func (l *Listener) handle(msg any) any {
 		l.mu.Unlock()
 		return &CloseResult{}
 	case *Subscribe:
-		pid, mask, code := subscription(m)
+		pid, mask, code := l.host.subscription(m)
 		if code == netio.OK {
 			l.mu.Lock()
 			l.subs = l.subs.With(pid, mask)

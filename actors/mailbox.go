@@ -110,7 +110,7 @@ func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
 	}
 	switch msg := msg.(type) {
 	case *Subscribe:
-		pid, mask, code := subscription(msg)
+		pid, mask, code := s.host.subscription(msg)
 		if code == netio.OK {
 			x := s.ext()
 			x.subs = x.subs.With(pid, mask)

@@ -101,7 +101,7 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 }
 
 func (s *socket) doSubscribe(m *Subscribe) netio.Code {
-	pid, mask, code := subscription(m)
+	pid, mask, code := s.host.subscription(m)
 	if code != netio.OK {
 		return code
 	}

@@ -98,12 +98,16 @@ func withoutCircuit(msg any) (reply any, ok bool) {
 }
 
 // subscription parses a Subscribe: the subscriber's PID and mask, or
-// WSAEINVAL for a missing subscriber or an invalid mask. Goroutine: any.
-func subscription(m *Subscribe) (*actor.PID, events.Mask, netio.Code) {
+// WSAEINVAL for a missing subscriber or an invalid mask. A remote
+// subscriber is watched from here on, so that it is dropped when it stops
+// or its node is lost (docs/SEMANTICS.md §7). Goroutine: any.
+func (h *host) subscription(m *Subscribe) (*actor.PID, events.Mask, netio.Code) {
 	if m == nil || m.SubscriberId == "" || !events.Mask(m.Mask).Valid() {
 		return nil, 0, netio.WSAEINVAL
 	}
-	return actor.NewPID(m.SubscriberAddress, m.SubscriberId), events.Mask(m.Mask), netio.OK
+	pid := actor.NewPID(m.SubscriberAddress, m.SubscriberId)
+	h.hub.Watch(pid)
+	return pid, events.Mask(m.Mask), netio.OK
 }
 
 // unsubscriber parses an Unsubscribe: the subscriber's PID, or WSAEINVAL.

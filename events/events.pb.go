@@ -47,7 +47,10 @@ type Event struct {
 	TimeUnixNano int64 `protobuf:"varint,10,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
 	// listener_id is the id of the listener that accepted the socket (0 for
 	// a dialled socket).
-	ListenerId    uint64 `protobuf:"varint,11,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	ListenerId uint64 `protobuf:"varint,11,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	// seq is the runtime-wide sequence number of the event: it grows by one
+	// for every event the runtime emits (docs/SEMANTICS.md §7).
+	Seq           uint64 `protobuf:"varint,12,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,11 +162,274 @@ func (x *Event) GetListenerId() uint64 {
 	return 0
 }
 
+func (x *Event) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// SnapshotRequest asks a runtime's node actor for a Snapshot. When mask is
+// not 0 it also subscribes the subscriber PID (subscriber_address,
+// subscriber_id) runtime-wide to the FD_* bits in mask, from the snapshot's
+// seq on: the subscriber then receives exactly the events whose seq is
+// higher than Snapshot.seq, and the Snapshot reply is sent before any of
+// them. mask 0 asks for the snapshot alone. Reply: Snapshot.
+type SnapshotRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	SubscriberAddress string                 `protobuf:"bytes,1,opt,name=subscriber_address,json=subscriberAddress,proto3" json:"subscriber_address,omitempty"`
+	SubscriberId      string                 `protobuf:"bytes,2,opt,name=subscriber_id,json=subscriberId,proto3" json:"subscriber_id,omitempty"`
+	Mask              uint32                 `protobuf:"varint,3,opt,name=mask,proto3" json:"mask,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SnapshotRequest) Reset() {
+	*x = SnapshotRequest{}
+	mi := &file_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRequest) ProtoMessage() {}
+
+func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_events_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SnapshotRequest) GetSubscriberAddress() string {
+	if x != nil {
+		return x.SubscriberAddress
+	}
+	return ""
+}
+
+func (x *SnapshotRequest) GetSubscriberId() string {
+	if x != nil {
+		return x.SubscriberId
+	}
+	return ""
+}
+
+func (x *SnapshotRequest) GetMask() uint32 {
+	if x != nil {
+		return x.Mask
+	}
+	return 0
+}
+
+// SocketEntry is one socket of a Snapshot: a connection whose FD_ACCEPT (or
+// successful FD_CONNECT) has been emitted and whose FD_CLOSE has not.
+type SocketEntry struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	SocketId uint64                 `protobuf:"varint,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	// pid_address and pid_id name the socket's actor PID.
+	PidAddress string `protobuf:"bytes,2,opt,name=pid_address,json=pidAddress,proto3" json:"pid_address,omitempty"`
+	PidId      string `protobuf:"bytes,3,opt,name=pid_id,json=pidId,proto3" json:"pid_id,omitempty"`
+	// state is "open" (docs/SEMANTICS.md §2): a socket leaves the table with
+	// its FD_CLOSE.
+	State      string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	LocalAddr  string `protobuf:"bytes,5,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
+	RemoteAddr string `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	// listener_id is the listener that accepted it, 0 for a dialled socket.
+	ListenerId uint64 `protobuf:"varint,7,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	// seq is the seq of the event that opened it (FD_ACCEPT or FD_CONNECT).
+	Seq           uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketEntry) Reset() {
+	*x = SocketEntry{}
+	mi := &file_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketEntry) ProtoMessage() {}
+
+func (x *SocketEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketEntry.ProtoReflect.Descriptor instead.
+func (*SocketEntry) Descriptor() ([]byte, []int) {
+	return file_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SocketEntry) GetSocketId() uint64 {
+	if x != nil {
+		return x.SocketId
+	}
+	return 0
+}
+
+func (x *SocketEntry) GetPidAddress() string {
+	if x != nil {
+		return x.PidAddress
+	}
+	return ""
+}
+
+func (x *SocketEntry) GetPidId() string {
+	if x != nil {
+		return x.PidId
+	}
+	return ""
+}
+
+func (x *SocketEntry) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SocketEntry) GetLocalAddr() string {
+	if x != nil {
+		return x.LocalAddr
+	}
+	return ""
+}
+
+func (x *SocketEntry) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *SocketEntry) GetListenerId() uint64 {
+	if x != nil {
+		return x.ListenerId
+	}
+	return 0
+}
+
+func (x *SocketEntry) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// Snapshot answers a SnapshotRequest: the sockets whose FD_CLOSE had not
+// been emitted when it was taken, ordered by socket_id, and seq, the seq of
+// the last event it reflects (0 if none). code is 0, or a Winsock error
+// code: WSAEINVAL for a bad request or a runtime that keeps no socket
+// table, WSAENETDOWN once the runtime is stopping.
+type Snapshot struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Code    uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Seq     uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Sockets []*SocketEntry         `protobuf:"bytes,3,rep,name=sockets,proto3" json:"sockets,omitempty"`
+	// address is the node's remote address (the PIDs' address), "nonhost"
+	// for a runtime without remote.
+	Address       string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	Detail        string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Snapshot) Reset() {
+	*x = Snapshot{}
+	mi := &file_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Snapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Snapshot) ProtoMessage() {}
+
+func (x *Snapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
+func (*Snapshot) Descriptor() ([]byte, []int) {
+	return file_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Snapshot) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Snapshot) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Snapshot) GetSockets() []*SocketEntry {
+	if x != nil {
+		return x.Sockets
+	}
+	return nil
+}
+
+func (x *Snapshot) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Snapshot) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 var File_events_proto protoreflect.FileDescriptor
 
 const file_events_proto_rawDesc = "" +
 	"\n" +
-	"\fevents.proto\x12\x10sockactor.events\"\xb9\x02\n" +
+	"\fevents.proto\x12\x10sockactor.events\"\xcb\x02\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x1b\n" +
 	"\tsocket_id\x18\x02 \x01(\x04R\bsocketId\x12\x1f\n" +
@@ -180,7 +446,31 @@ const file_events_proto_rawDesc = "" +
 	"\x0etime_unix_nano\x18\n" +
 	" \x01(\x03R\ftimeUnixNano\x12\x1f\n" +
 	"\vlistener_id\x18\v \x01(\x04R\n" +
-	"listenerIdB'Z%github.com/sockactor/sockactor/eventsb\x06proto3"
+	"listenerId\x12\x10\n" +
+	"\x03seq\x18\f \x01(\x04R\x03seq\"y\n" +
+	"\x0fSnapshotRequest\x12-\n" +
+	"\x12subscriber_address\x18\x01 \x01(\tR\x11subscriberAddress\x12#\n" +
+	"\rsubscriber_id\x18\x02 \x01(\tR\fsubscriberId\x12\x12\n" +
+	"\x04mask\x18\x03 \x01(\rR\x04mask\"\xeb\x01\n" +
+	"\vSocketEntry\x12\x1b\n" +
+	"\tsocket_id\x18\x01 \x01(\x04R\bsocketId\x12\x1f\n" +
+	"\vpid_address\x18\x02 \x01(\tR\n" +
+	"pidAddress\x12\x15\n" +
+	"\x06pid_id\x18\x03 \x01(\tR\x05pidId\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x1d\n" +
+	"\n" +
+	"local_addr\x18\x05 \x01(\tR\tlocalAddr\x12\x1f\n" +
+	"\vremote_addr\x18\x06 \x01(\tR\n" +
+	"remoteAddr\x12\x1f\n" +
+	"\vlistener_id\x18\a \x01(\x04R\n" +
+	"listenerId\x12\x10\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\"\x9b\x01\n" +
+	"\bSnapshot\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x127\n" +
+	"\asockets\x18\x03 \x03(\v2\x1d.sockactor.events.SocketEntryR\asockets\x12\x18\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detailB'Z%github.com/sockactor/sockactor/eventsb\x06proto3"
 
 var (
 	file_events_proto_rawDescOnce sync.Once
@@ -194,16 +484,20 @@ func file_events_proto_rawDescGZIP() []byte {
 	return file_events_proto_rawDescData
 }
 
-var file_events_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_events_proto_goTypes = []any{
-	(*Event)(nil), // 0: sockactor.events.Event
+	(*Event)(nil),           // 0: sockactor.events.Event
+	(*SnapshotRequest)(nil), // 1: sockactor.events.SnapshotRequest
+	(*SocketEntry)(nil),     // 2: sockactor.events.SocketEntry
+	(*Snapshot)(nil),        // 3: sockactor.events.Snapshot
 }
 var file_events_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2, // 0: sockactor.events.Snapshot.sockets:type_name -> sockactor.events.SocketEntry
+	1, // [1:1] is the sub-list for method output_type
+	1, // [1:1] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_events_proto_init() }
@@ -217,7 +511,7 @@ func file_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_events_proto_rawDesc), len(file_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

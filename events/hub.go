@@ -62,6 +62,11 @@ func (s Subs) Has(pid *actor.PID, k Kind) bool {
 type HubStats struct {
 	Delivered uint64 // events handed to a subscriber's mailbox
 	Dropped   uint64 // subscribers dropped because they were dead
+	// RemoteDropped counts remote subscribers dropped because they stopped
+	// or their node was lost, once per subscriber (docs/SEMANTICS.md §7).
+	RemoteDropped uint64
+	// Seq is the seq of the last event published.
+	Seq uint64
 }
 
 // Hub delivers events to subscribers: the runtime-wide ones it holds and a
@@ -86,6 +91,8 @@ type Hub struct {
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
+
+	rs resync // seq, socket table, remote watch (resync.go)
 }
 
 // NewHub returns a Hub that sends through system. id names the hub's
@@ -133,18 +140,20 @@ func (h *Hub) Global() Subs { return *h.global.Load() }
 
 // Stats returns the delivery counters.
 func (h *Hub) Stats() HubStats {
-	return HubStats{Delivered: h.delivered.Load(), Dropped: h.dropped.Load()}
+	return HubStats{Delivered: h.delivered.Load(), Dropped: h.dropped.Load(),
+		RemoteDropped: h.rs.remoteDropped.Load(), Seq: h.rs.seq.Load()}
 }
 
-// Publish delivers ev to every runtime-wide subscriber and every subscriber
-// in local whose mask selects ev's kind, once each. It returns local without
-// the subscribers found dead (local itself if none were).
+// Publish stamps ev with the next seq, then delivers it to every
+// runtime-wide subscriber and every subscriber in local whose mask selects
+// ev's kind, once each. It returns local without the subscribers found dead
+// (local itself if none were).
 //
 // Goroutine: any, but one socket must publish from one goroutine (its loop)
 // for its events to keep their order.
 func (h *Hub) Publish(ev *Event, local Subs) Subs {
 	k := ev.EventKind()
-	global := *h.global.Load()
+	global := h.stamp(ev)
 	var dead []*actor.PID
 	for _, sub := range global {
 		if sub.Mask.Has(k) && !h.send(sub.PID, ev) {
@@ -164,7 +173,7 @@ func (h *Hub) Publish(ev *Event, local Subs) Subs {
 			}
 			continue
 		}
-		if !h.send(sub.PID, ev) {
+		if h.isDead(sub.PID) || !h.send(sub.PID, ev) {
 			out, _ = out.Without(sub.PID)
 			h.dropped.Add(1)
 		}
@@ -189,10 +198,14 @@ func (h *Hub) drop(pid *actor.PID) {
 }
 
 // SendTo delivers ev to one subscriber; false (and a drop counted) if it is
-// dead.
+// dead. It is for re-posts to one subscriber, which take no new seq: an
+// event never published (Seq 0) gets the seq of the last one published.
 // Goroutine: any.
 func (h *Hub) SendTo(pid *actor.PID, ev *Event) bool {
-	if !h.send(pid, ev) {
+	if ev.Seq == 0 {
+		ev.Seq = h.Seq()
+	}
+	if h.isDead(pid) || !h.send(pid, ev) {
 		h.dropped.Add(1)
 		return false
 	}
@@ -211,6 +224,14 @@ func (h *Hub) send(pid *actor.PID, ev *Event) bool {
 }
 
 func (h *Hub) watch(pid *actor.PID) {
+	if h.isRemote(pid) {
+		h.Watch(pid) // once per PID, and remembered when it is gone
+		return
+	}
+	h.sendWatch(pid)
+}
+
+func (h *Hub) sendWatch(pid *actor.PID) {
 	if proc, ok := h.system.ProcessRegistry.Get(pid); ok {
 		proc.SendSystemMessage(pid, &actor.Watch{Watcher: h.self})
 	}
@@ -225,6 +246,6 @@ func (w *hubWatcher) SendUserMessage(*actor.PID, interface{}) {}
 func (w *hubWatcher) Stop(*actor.PID)                         {}
 func (w *hubWatcher) SendSystemMessage(_ *actor.PID, msg interface{}) {
 	if t, ok := msg.(*actor.Terminated); ok && t.Who != nil {
-		w.h.drop(t.Who)
+		w.h.terminated(t.Who)
 	}
 }

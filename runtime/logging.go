@@ -18,6 +18,8 @@ import (
 // request to a released socket is answered WSAENOTSOCK, an ordinary event
 // (the socket messages implement protoactor's IgnoreDeadLetterLogging, and
 // the filter below drops any other message whose dead PID is a socket's).
+// protoactor remote's own lines about its connections ("Endpoint...") are
+// left out too: Stats().Remote counts what they report (remote.go).
 
 // ActorSystemLogging is the protoactor option that gives an actor system the
 // logging a Runtime gives its own: protoactor's lines go to base's handler
@@ -57,7 +59,7 @@ func (h *actorLogHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *actorLogHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level < h.min.Level() || socketDeadLetter(r) {
+	if r.Level < h.min.Level() || socketDeadLetter(r) || remoteChatter(r) {
 		return nil
 	}
 	return h.next.Handle(ctx, r)

@@ -69,8 +69,16 @@ type Options struct {
 	// nil means the global one, otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
 	// ActorSystem lets the caller bring a configured system (for example
-	// with protoactor remote); nil means the runtime makes and owns one.
+	// with protoactor remote already started); nil means the runtime makes
+	// and owns one.
 	ActorSystem *actor.ActorSystem
+	// Remote, if set, starts protoactor remote on the runtime's system so
+	// that its sockets and its node actor are reachable from other nodes
+	// (docs/SEMANTICS.md §7; remote.go).
+	Remote *RemoteOptions
+	// Snapshots keeps the table of open sockets that Snapshot lists (about
+	// 100 bytes per open socket). Always on for a runtime with remote.
+	Snapshots bool
 }
 
 type state uint8
@@ -98,6 +106,8 @@ type Runtime struct {
 	host      socketHost
 	eng       *netio.Engine
 	metrics   *metricSet
+	remote    *remoteNode // nil without remote (remote.go)
+	node      *actor.PID  // the node actor (node.go)
 
 	mu       sync.Mutex
 	state    state
@@ -124,6 +134,9 @@ func New(opts Options) (*Runtime, error) {
 		)
 		rt.ownSystem = true
 	}
+	if err := rt.startRemote(opts); err != nil { // before any PID is made
+		return nil, err
+	}
 	rt.hub = events.NewHub(rt.system, "sockactor/events-"+rt.system.ProcessRegistry.NextId())
 	rt.host = newSocketHost(rt.system, rt.hub, hostlink.Options{
 		BanPolicy:     opts.BanPolicy,
@@ -142,7 +155,15 @@ func New(opts Options) (*Runtime, error) {
 		DisableReuseAddr: opts.DisableReuseAddr,
 	})
 	rt.Caller = actors.Caller{System: rt.system, Timeout: opts.RequestTimeout}
+	if err := rt.startNode(opts); err != nil {
+		rt.hub.Close()
+		rt.stopRemote()
+		return nil, err
+	}
 	if err := rt.startMetrics(opts.MeterProvider); err != nil {
+		rt.stopNode()
+		rt.hub.Close()
+		rt.stopRemote()
 		return nil, err
 	}
 	return rt, nil
@@ -175,6 +196,9 @@ func (o Options) Validate() error {
 	}
 	if !o.BanPolicy.Valid() {
 		return bad("BanPolicy", "is not BanDefault, BanReset or BanDiscard")
+	}
+	if err := o.Remote.validate(); err != nil {
+		return err
 	}
 	high := o.SendHighWater
 	if high == 0 {
@@ -286,6 +310,8 @@ func (rt *Runtime) shutdown() {
 	rt.host.ReleaseAll()
 	_ = rt.host.WaitTasks(context.Background()) // each ends promptly now
 	rt.hub.Close()
+	rt.stopNode()
+	rt.stopRemote()
 	if rt.ownSystem {
 		rt.system.Shutdown()
 	}
@@ -350,11 +376,15 @@ type Stats struct {
 	// Conns: connections open at the transport and limit hits (connection,
 	// inbound and outbound limits).
 	Conns netio.EngineStats
-	// Events: deliveries and subscribers dropped because they were dead.
+	// Events: deliveries, subscribers dropped because they were dead or
+	// their node was lost, the last seq.
 	Events events.HubStats
+	// Remote: the node's address, connections to other nodes lost,
+	// inbound messages refused (remote.go).
+	Remote RemoteStats
 }
 
 // Stats returns the counters. Safe for concurrent use.
 func (rt *Runtime) Stats() Stats {
-	return Stats{Sockets: rt.host.Stats(), Conns: rt.eng.Stats(), Events: rt.hub.Stats()}
+	return Stats{Sockets: rt.host.Stats(), Conns: rt.eng.Stats(), Events: rt.hub.Stats(), Remote: rt.remote.stats(rt.system)}
 }

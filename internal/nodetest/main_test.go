@@ -1,0 +1,130 @@
+package nodetest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"go.uber.org/goleak"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/internal/socktest"
+	sockrt "github.com/sockactor/sockactor/runtime"
+)
+
+// nodes is the pool: actor systems with remote on 127.0.0.1, started once.
+var nodes struct {
+	gateway, watcher *actor.ActorSystem
+	// victims are the nodes the death tests stop, one each.
+	victims       [2]*actor.ActorSystem
+	victimRemotes [2]*remote.Remote
+}
+
+func TestMain(m *testing.M) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := func() (*actor.ActorSystem, *remote.Remote) {
+		sys := actor.NewActorSystem(
+			actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
+			actor.WithDeadLetterThrottleInterval(100*time.Millisecond),
+		)
+		r, err := sockrt.StartRemote(sys, sockrt.RemoteOptions{Listen: "127.0.0.1:0"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "StartRemote:", err)
+			os.Exit(1)
+		}
+		return sys, r
+	}
+	var gwRemote, wRemote *remote.Remote
+	nodes.gateway, gwRemote = start()
+	nodes.watcher, wRemote = start()
+	for i := range nodes.victims {
+		nodes.victims[i], nodes.victimRemotes[i] = start()
+	}
+	code := m.Run()
+	for _, n := range []pooled{{nodes.gateway, gwRemote}, {nodes.watcher, wRemote}, {nodes.victims[0], nodes.victimRemotes[0]}, {nodes.victims[1], nodes.victimRemotes[1]}} {
+		stopNode(n.sys, n.r)
+	}
+	if code == 0 {
+		if err := goleak.Find(socktest.LeakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+type pooled struct {
+	sys *actor.ActorSystem
+	r   *remote.Remote
+}
+
+// stopNode stops a pooled node without protoactor's graceful remote
+// shutdown, whose writes race with the goroutines of this process that
+// sent to other nodes (the tests' actors, not waited for): the gRPC server
+// stops at once (inbound streams end), the endpoint supervisor stops its
+// writers (outbound connections close), then the system. Idempotent.
+func stopNode(sys *actor.ActorSystem, r *remote.Remote) {
+	if sys.IsStopped() {
+		return
+	}
+	r.Shutdown(false)
+	for _, name := range []string{"EndpointSupervisor", "activator"} {
+		_ = sys.Root.StopFuture(actor.NewPID(sys.Address(), name)).Wait()
+	}
+	sys.Shutdown()
+}
+
+// modes is the dispatch matrix.
+var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
+
+func ctx5(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func dial(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// roundTrip writes msg and reads the same number of bytes back.
+func roundTrip(t *testing.T, c net.Conn, msg string) string {
+	t.Helper()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	return string(buf)
+}
+
+// readUntilErr reads until an error (EOF, reset, timeout) and returns it.
+func readUntilErr(c net.Conn) error {
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return err
+		}
+	}
+}
+
+func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }

@@ -1,0 +1,343 @@
+package runtime
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/sockactor/sockactor/netio"
+)
+
+// Across nodes (docs/SEMANTICS.md §7): the runtime's actor system is made
+// reachable through protoactor remote, with the settings that bound how
+// long a lost node's subscribers stay, and a guard that keeps a message of
+// a type this process does not link from crashing it.
+
+// Defaults for RemoteOptions.
+const (
+	// DefaultKeepaliveTime is gRPC's minimum: an outbound connection to
+	// another node that has been silent this long is pinged.
+	DefaultKeepaliveTime = 10 * time.Second
+	// DefaultKeepaliveTimeout is how long the ping's answer may take before
+	// the connection, and the node behind it, count as lost.
+	DefaultKeepaliveTimeout = 5 * time.Second
+	// DefaultConnectRetries is how many times a connection to another node
+	// is tried, about DefaultConnectTimeout + 2 s each, before it is given
+	// up (and the node's subscribers dropped).
+	DefaultConnectRetries = 3
+	// DefaultConnectTimeout bounds one connection attempt to another node.
+	DefaultConnectTimeout = 3 * time.Second
+)
+
+// RemoteOptions make a runtime reachable from other nodes through
+// protoactor remote (docs/SEMANTICS.md §7). The zero value of every field
+// but Listen means its default.
+//
+// Every node that talks to a runtime should be started with these
+// settings (through Options.Remote or StartRemote): their gRPC servers
+// accept the keepalive pings that detect a lost node, which a server with
+// gRPC's default policy answers by closing the connection.
+type RemoteOptions struct {
+	// Listen is the host:port of the node's remote (gRPC) server; port 0
+	// picks a free one. Unless Advertise is set, the host must be one that
+	// other nodes reach this one at (not 0.0.0.0 or ::).
+	Listen string
+	// Advertise is the host:port other nodes reach this node at, spelled
+	// as they will spell it: every PID of the runtime carries it, and
+	// protoactor takes any other spelling (localhost:7100 for a node
+	// advertised as 127.0.0.1:7100) for another node. "" means the bound
+	// address (Listen with the real port).
+	Advertise string
+	// KeepaliveTime and KeepaliveTimeout: an outbound connection to another
+	// node silent for KeepaliveTime is pinged, and is lost when the answer
+	// takes longer than KeepaliveTimeout. With ConnectRetries they bound how
+	// long the subscribers of a partitioned node stay (see §7). 0 means
+	// DefaultKeepaliveTime (gRPC raises anything lower to it) and
+	// DefaultKeepaliveTimeout; a negative KeepaliveTime disables pings.
+	KeepaliveTime, KeepaliveTimeout time.Duration
+	// ConnectRetries is how many connection attempts to another node are
+	// made before it is given up; 0 means DefaultConnectRetries.
+	ConnectRetries int
+}
+
+func (o *RemoteOptions) validate() error {
+	if o == nil {
+		return nil
+	}
+	bad := func(field, why string) error {
+		return &netio.OpError{Op: "New", Code: netio.WSAEINVAL, Detail: "Options.Remote." + field + " " + why}
+	}
+	host, port, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return bad("Listen", "is not host:port: "+err.Error())
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return bad("Listen", "has a bad port")
+	}
+	if o.Advertise != "" {
+		if _, _, err := net.SplitHostPort(o.Advertise); err != nil {
+			return bad("Advertise", "is not host:port: "+err.Error())
+		}
+	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return bad("Listen", "binds every address: set Advertise to the one other nodes use")
+	}
+	switch {
+	case o.KeepaliveTimeout < 0:
+		return bad("KeepaliveTimeout", "is negative")
+	case o.ConnectRetries < 0:
+		return bad("ConnectRetries", "is negative")
+	}
+	return nil
+}
+
+// config is protoactor's remote configuration for these options, with g
+// as the guard of the node's gRPC server.
+func (o RemoteOptions) config(g *guard, creds *barrierCreds) *remote.Config {
+	host, port, _ := net.SplitHostPort(o.Listen)
+	p, _ := strconv.Atoi(port)
+	ka, kaTimeout := o.KeepaliveTime, o.KeepaliveTimeout
+	if ka == 0 {
+		ka = DefaultKeepaliveTime
+	}
+	if kaTimeout == 0 {
+		kaTimeout = DefaultKeepaliveTimeout
+	}
+	retries := o.ConnectRetries
+	if retries == 0 {
+		retries = DefaultConnectRetries
+	}
+	dial := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: DefaultConnectTimeout}),
+	}
+	server := []grpc.ServerOption{
+		grpc.Creds(creds), // insecure, as remote's default, plus the start barrier
+		grpc.StreamInterceptor(g.intercept),
+		// Accept the pings of peers configured like this node (at most one
+		// per DefaultKeepaliveTime); gRPC's default closes the connection
+		// of a client pinging more often than every 5 minutes.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: DefaultKeepaliveTime / 2, PermitWithoutStream: true}),
+	}
+	if ka > 0 {
+		dial = append(dial, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: ka, Timeout: kaTimeout, PermitWithoutStream: true}))
+		// The server pings its silent clients too, so an inbound stream
+		// from a lost node ends (and the server can stop) in bounded time.
+		server = append(server, grpc.KeepaliveParams(keepalive.ServerParameters{Time: ka, Timeout: kaTimeout}))
+	}
+	cfg := remote.Configure(host, p,
+		remote.WithDialOptions(dial...),
+		remote.WithServerOptions(server...),
+		remote.WithAdvertisedHost(o.Advertise),
+	)
+	cfg.MaxRetryCount = retries
+	return cfg
+}
+
+// remoteNode is a started remote and what the runtime keeps of it.
+type remoteNode struct {
+	r     *remote.Remote // nil when the system came with remote started
+	guard *guard
+	creds *barrierCreds
+	sub   *eventstream.Subscription
+	lost  atomic.Uint64 // connections to other nodes given up or lost
+	from  *remoteNode   // the StartRemote node whose counts these are
+}
+
+// RemoteStats counts the remote side of a runtime.
+type RemoteStats struct {
+	// Address is the node's remote address, the one its PIDs carry
+	// ("nonhost" without remote).
+	Address string
+	// EndpointsLost counts connections to other nodes that were lost or
+	// could not be made (protoactor's EndpointTerminatedEvent).
+	EndpointsLost uint64
+	// Refused counts inbound messages the guard did not deliver: a type
+	// this process does not link, or an envelope that names no target.
+	Refused uint64
+}
+
+// StartRemote starts protoactor remote on system with sockactor's settings
+// (keepalive, connection retries, and the guard against message types this
+// process does not link) and returns it; stop it with StopRemote. It
+// is for nodes that talk to sockactor runtimes without being one (a
+// watcher); a runtime starts its own through Options.Remote. Start it
+// before anything of system has a PID: PIDs made earlier keep protoactor's
+// address "nonhost", which no other node can reach.
+//
+// Errors: WSAEINVAL for bad options or a system that already has remote;
+// WSAEADDRINUSE, WSAEADDRNOTAVAIL (with the errno) when Listen cannot be
+// bound. Safe for concurrent use with different systems.
+func StartRemote(system *actor.ActorSystem, opts RemoteOptions) (*remote.Remote, error) {
+	n, err := startRemote(system, opts)
+	if err != nil {
+		return nil, err
+	}
+	return n.r, nil
+}
+
+// StopRemote stops the remote that StartRemote started on system: its
+// gRPC server at once, then its connections to other nodes. Stop the
+// actors of system that send to other nodes first (see docs/SEMANTICS.md
+// §7 on protoactor's shutdown). It does nothing for a system StartRemote
+// did not start. Safe for concurrent use.
+func StopRemote(system *actor.ActorSystem) {
+	if n, ok := started.Load(system); ok {
+		n.(*remoteNode).stop(system)
+	}
+}
+
+// hasRemote reports whether system already runs remote.
+func hasRemote(system *actor.ActorSystem) bool {
+	return system.Address() != "nonhost"
+}
+
+func startRemote(system *actor.ActorSystem, opts RemoteOptions) (n *remoteNode, err error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if hasRemote(system) {
+		return nil, &netio.OpError{Op: "StartRemote", Code: netio.WSAEINVAL, Detail: "the actor system already runs remote"}
+	}
+	// remote.Start panics when it cannot listen; listen first to return
+	// the error (the port is free again at once: SO_REUSEADDR).
+	l, lerr := net.Listen("tcp", opts.Listen)
+	if lerr != nil {
+		return nil, bindError(lerr)
+	}
+	l.Close()
+	n = &remoteNode{guard: &guard{system: system}, creds: newBarrierCreds()}
+	r := remote.NewRemote(system, opts.config(n.guard, n.creds))
+	err = barrierStart(n.creds, func() (addr string, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = &netio.OpError{Op: "StartRemote", Code: netio.WSAENETDOWN, Detail: fmt.Sprint("remote did not start: ", p)}
+			}
+		}()
+		r.Start()
+		return system.Address(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.r = r
+	n.watchEvents(system)
+	started.Store(system, n)
+	return n, nil
+}
+
+// started maps each actor system whose remote startRemote started to its
+// node, so that a runtime given that system (Options.ActorSystem) reports
+// its guard's counts.
+var started sync.Map // *actor.ActorSystem -> *remoteNode
+
+// bindError gives a listen error its Winsock code, keeping the errno.
+func bindError(err error) error {
+	code := netio.CodeOf(err, netio.WSAEADDRNOTAVAIL)
+	return &netio.OpError{Op: "StartRemote", Code: code, Err: err}
+}
+
+// watchEvents counts lost endpoints from protoactor's event stream.
+func (n *remoteNode) watchEvents(system *actor.ActorSystem) {
+	n.sub = system.EventStream.SubscribeWithPredicate(func(any) { n.lost.Add(1) },
+		func(m any) bool { _, ok := m.(*remote.EndpointTerminatedEvent); return ok })
+}
+
+func (n *remoteNode) stopEvents(system *actor.ActorSystem) {
+	if n.sub != nil {
+		system.EventStream.Unsubscribe(n.sub)
+		n.sub = nil
+	}
+}
+
+// stop shuts remote down (if this node started it). protoactor's
+// Shutdown(true) writes fields that its goroutines read without
+// synchronization, so it comes last: first the gRPC server stops at once
+// (Shutdown(false): every inbound stream ends and its reader goroutine is
+// waited for), the counter the endpoint events touch is read (ordering
+// those goroutines' accesses before ours), then the graceful part closes
+// the connections to other nodes. What remains unordered are goroutines
+// of the application that sent to other nodes and were not waited for.
+// Goroutine: the runtime's shutdown, or StopRemote's caller.
+func (n *remoteNode) stop(system *actor.ActorSystem) {
+	if n.r == nil {
+		return // not ours to stop
+	}
+	n.stopEvents(system)
+	started.Delete(system)
+	n.r.Shutdown(false)
+	_ = n.lost.Load()
+	n.r.Shutdown(true)
+	barrierForget(n.creds)
+}
+
+func (n *remoteNode) stats(system *actor.ActorSystem) RemoteStats {
+	st := RemoteStats{Address: system.Address()}
+	if n != nil {
+		if n.from != nil {
+			n = n.from
+		}
+		st.EndpointsLost = n.lost.Load()
+		st.Refused = n.guard.refused.Load()
+	}
+	return st
+}
+
+// startRemote starts remote on the runtime's system if the options ask
+// for it. It runs in New before the hub and the host exist, so every PID
+// they make carries the node's address.
+func (rt *Runtime) startRemote(opts Options) error {
+	switch {
+	case opts.Remote != nil:
+		n, err := startRemote(rt.system, *opts.Remote)
+		if err != nil {
+			return err
+		}
+		rt.remote = n
+	case hasRemote(rt.system):
+		// A system whose remote the caller started: with StartRemote, the
+		// node it made (its guard counts); otherwise no guard (its gRPC
+		// server is already built) and a count of lost endpoints of our
+		// own. The node actor and the socket table all the same.
+		if n, ok := started.Load(rt.system); ok {
+			rt.remote = &remoteNode{guard: n.(*remoteNode).guard, from: n.(*remoteNode)}
+		} else {
+			rt.remote = &remoteNode{guard: &guard{system: rt.system}}
+			rt.remote.watchEvents(rt.system)
+		}
+	}
+	return nil
+}
+
+// stopRemote ends what startRemote started. Goroutine: shutdown's.
+func (rt *Runtime) stopRemote() {
+	if n := rt.remote; n != nil {
+		if n.r == nil {
+			n.stopEvents(rt.system) // the caller's remote goes on
+		} else {
+			n.stop(rt.system)
+		}
+	}
+}
+
+// Address returns the node's remote address, the one every PID of the
+// runtime carries ("nonhost" without remote). Safe for concurrent use.
+func (rt *Runtime) Address() string { return rt.system.Address() }
+
+// remoteChatter reports whether r is one of protoactor remote's own log
+// lines (connection attempts, endpoints lost, streams closed, even at
+// ERROR): they report what the runtime counts in Stats().Remote and the
+// drops of docs/SEMANTICS.md §7, so the runtime's logger leaves them out.
+func remoteChatter(r slog.Record) bool { return strings.HasPrefix(r.Message, "Endpoint") }
