@@ -35,9 +35,10 @@ const (
 	// the connection, and the node behind it, count as lost.
 	DefaultKeepaliveTimeout = 5 * time.Second
 	// DefaultConnectRetries is how many times a connection to another node
-	// is tried, about DefaultConnectTimeout + 2 s each, before it is given
-	// up (and the node's subscribers dropped).
-	DefaultConnectRetries = 3
+	// is tried, at most DefaultConnectTimeout + 2 s each (protoactor waits
+	// 2 s after a failed attempt), before it is given up and the node's
+	// subscribers dropped.
+	DefaultConnectRetries = 2
 	// DefaultConnectTimeout bounds one connection attempt to another node.
 	DefaultConnectTimeout = 3 * time.Second
 )

@@ -1,0 +1,76 @@
+// Command remote shows sockactor across nodes (docs/SEMANTICS.md §7): a
+// gateway whose sockets are reachable over protoactor remote, and a
+// watcher, another node, that resyncs (snapshot, then the events after it)
+// and drives the gateway's sockets by PID.
+//
+//	go run ./examples/remote gateway -listen 127.0.0.1:0 -remote 127.0.0.1:0 [-dispatch inline|pooled]
+//	go run ./examples/remote watch -gateway <remote host:port> -remote 127.0.0.1:0
+//
+// gateway is an echo server (a client that half-closes gets its echo, then
+// EOF). Its stdout is two lines: first "listening <host:port>" (the TCP
+// listener, real port), then "remote <host:port>" (the node's remote
+// address, real port: what watch -gateway takes). It runs until SIGINT or
+// SIGTERM, then shuts down gracefully. A watcher that dies, even by
+// SIGKILL, changes nothing for it: its subscription is dropped.
+//
+// watch prints one JSON object per line. The first is
+//
+//	{"kind":"SNAPSHOT","sockets":[<id>,...],"seq":<n>}
+//
+// with the numeric ids of the gateway's accepted connections whose FD_CLOSE
+// has not been emitted ([] when none; listeners are not included) and the
+// seq of the last event the snapshot reflects (0 if none). Then one object
+// per FD_ACCEPT and FD_CLOSE of the gateway, with the keys kind, socket,
+// code, error (the Winsock name, "" for 0), reason, local, remote (the
+// peer's host:port), listener and seq. seq is unique, increases per socket,
+// and every event after the snapshot has a higher seq than it.
+//
+// watch reads commands on stdin, one per line:
+//
+//	SHUTRD <id>  RecvDisconnect to that socket's PID over remote: prints
+//	             "OK SHUTRD <id>" or "ERR <NAME> <code>" (a detail may follow)
+//	CLOSE <id>   Close likewise: "OK CLOSE <id>" or "ERR <NAME> <code>"
+//
+// An unknown or released id gives "ERR WSAENOTSOCK 10038"; anything else
+// "ERR WSAEINVAL 10022 unknown command". The end of stdin is not a stop
+// signal: watch runs until SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	default:
+		fmt.Fprintln(os.Stderr, "remote:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole command, with ctx in place of the signals.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: remote gateway|watch [flags]")
+	}
+	switch args[0] {
+	case "gateway":
+		return runGateway(ctx, args[1:], stdout, stderr)
+	case "watch":
+		return runWatch(ctx, args[1:], stdin, stdout, stderr)
+	}
+	return fmt.Errorf("unknown command %q (want gateway or watch)", args[0])
+}

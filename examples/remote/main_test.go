@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sockactor/sockactor/internal/socktest"
+)
+
+// childEnv names the command line a re-executed test binary runs as the
+// example command (a second and third process: gateway, watchers).
+const childEnv = "SOCKACTOR_REMOTE_EXAMPLE_ARGS"
+
+func TestMain(m *testing.M) {
+	if args := os.Getenv(childEnv); args != "" {
+		main2(strings.Split(args, "\x1f"))
+		return
+	}
+	goleak.VerifyTestMain(m, socktest.LeakOptions()...)
+}
+
+// main2 is main with the arguments given.
+func main2(args []string) {
+	os.Args = append([]string{"remote"}, args...)
+	main()
+	os.Exit(0)
+}
+
+// waitTimeout bounds every wait.
+const waitTimeout = 10 * time.Second
+
+// child is the example command running in a process of its own.
+type child struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	mu    sync.Mutex
+	lines []string
+	added chan struct{} // closed and replaced on each line
+	done  chan struct{} // closed when stdout ends
+}
+
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{t: t, cmd: cmd, stdin: stdin, added: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.lines = append(c.lines, sc.Text())
+			close(c.added)
+			c.added = make(chan struct{})
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			_ = c.cmd.Process.Kill()
+			_ = c.cmd.Wait()
+		}
+	})
+	return c
+}
+
+// wait returns the first line from index from on that matches, failing
+// after waitTimeout.
+func (c *child) wait(from int, what string, match func(string) bool) (int, string) {
+	c.t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		c.mu.Lock()
+		lines, added := c.lines, c.added
+		c.mu.Unlock()
+		for i := from; i < len(lines); i++ {
+			if match(lines[i]) {
+				return i, lines[i]
+			}
+		}
+		select {
+		case <-added:
+		case <-c.done:
+			c.mu.Lock()
+			n := len(c.lines)
+			c.mu.Unlock()
+			if n == len(lines) {
+				c.t.Fatalf("stdout ended waiting for %s; lines: %q", what, lines)
+			}
+		case <-deadline:
+			c.t.Fatalf("timed out waiting for %s; lines: %q", what, lines)
+		}
+	}
+}
+
+func (c *child) send(line string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// stop sends sig and waits for the process; it returns the exit code.
+func (c *child) stop(sig os.Signal) int {
+	c.t.Helper()
+	_ = c.cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(3 * waitTimeout):
+		_ = c.cmd.Process.Kill()
+		c.t.Fatalf("%v: process did not exit", sig)
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+var (
+	listeningLine = regexp.MustCompile(`^listening 127\.0\.0\.1:[0-9]+$`)
+	remoteLine    = regexp.MustCompile(`^remote 127\.0\.0\.1:[0-9]+$`)
+)
+
+type snapshotLine struct {
+	Kind    string   `json:"kind"`
+	Sockets []uint64 `json:"sockets"`
+	Seq     uint64   `json:"seq"`
+}
+
+type evLine struct {
+	Kind   string `json:"kind"`
+	Socket uint64 `json:"socket"`
+	Code   uint32 `json:"code"`
+	Reason string `json:"reason"`
+	Remote string `json:"remote"`
+	Seq    uint64 `json:"seq"`
+}
+
+// startGateway runs the gateway in its own process and returns it with
+// its TCP and remote addresses.
+func startGateway(t *testing.T, dispatch string) (*child, string, string) {
+	t.Helper()
+	gw := startChild(t, "gateway", "-listen", "127.0.0.1:0", "-remote", "127.0.0.1:0", "-dispatch", dispatch)
+	_, first := gw.wait(0, "the listening line", func(string) bool { return true })
+	if !listeningLine.MatchString(first) {
+		t.Fatalf("first gateway line %q", first)
+	}
+	_, second := gw.wait(1, "the remote line", func(string) bool { return true })
+	if !remoteLine.MatchString(second) {
+		t.Fatalf("second gateway line %q", second)
+	}
+	return gw, strings.TrimPrefix(first, "listening "), strings.TrimPrefix(second, "remote ")
+}
+
+func startWatch(t *testing.T, gatewayRemote string) (*child, snapshotLine) {
+	t.Helper()
+	w := startChild(t, "watch", "-gateway", gatewayRemote, "-remote", "127.0.0.1:0")
+	_, first := w.wait(0, "the snapshot", func(string) bool { return true })
+	var s snapshotLine
+	if err := json.Unmarshal([]byte(first), &s); err != nil || s.Kind != "SNAPSHOT" || s.Sockets == nil {
+		t.Fatalf("first watch line %q (%v)", first, err)
+	}
+	return w, s
+}
+
+// event waits for the watcher's first event line from index from that
+// matches, and decodes it.
+func event(t *testing.T, w *child, from int, what string, match func(evLine) bool) (int, evLine) {
+	t.Helper()
+	var ev evLine
+	i, _ := w.wait(from, what, func(l string) bool {
+		var e evLine
+		if json.Unmarshal([]byte(l), &e) != nil || !strings.HasPrefix(e.Kind, "FD_") || !match(e) {
+			return false
+		}
+		ev = e
+		return true
+	})
+	return i, ev
+}
+
+func dialEcho(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, waitTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo: %q, %v", buf, err)
+	}
+	return c
+}
+
+// TestGatewayAndWatchersInTheirOwnProcesses: the gateway and two watchers
+// each in a process; the first watcher follows, drives sockets over remote
+// and is killed with SIGKILL; the gateway serves on and a second watcher's
+// snapshot is exact.
+func TestGatewayAndWatchersInTheirOwnProcesses(t *testing.T) {
+	for _, dispatch := range []string{"inline", "pooled"} {
+		t.Run(dispatch, func(t *testing.T) { gatewayAndWatchers(t, dispatch) })
+	}
+}
+
+func gatewayAndWatchers(t *testing.T, dispatch string) {
+	gw, tcpAddr, remoteAddr := startGateway(t, dispatch)
+	before := []net.Conn{dialEcho(t, tcpAddr), dialEcho(t, tcpAddr), dialEcho(t, tcpAddr)}
+
+	w1, snap1 := startWatch(t, remoteAddr)
+	if len(snap1.Sockets) != len(before) {
+		t.Fatalf("first snapshot %v, want %d sockets", snap1, len(before))
+	}
+	open := map[uint64]bool{}
+	for _, id := range snap1.Sockets {
+		open[id] = true
+	}
+
+	c4 := dialEcho(t, tcpAddr)
+	at, acc4 := event(t, w1, 1, "FD_ACCEPT of the new client", func(e evLine) bool {
+		return e.Kind == "FD_ACCEPT" && e.Remote == c4.LocalAddr().String()
+	})
+	if acc4.Seq <= snap1.Seq || open[acc4.Socket] {
+		t.Fatalf("FD_ACCEPT %+v after a snapshot at seq %d of %v", acc4, snap1.Seq, snap1.Sockets)
+	}
+	id4 := strconv.FormatUint(acc4.Socket, 10)
+
+	// SHUTRD over remote, then the client's next bytes reset it (the
+	// default ban policy).
+	w1.send("SHUTRD " + id4)
+	at, _ = w1.wait(at, "OK SHUTRD", func(l string) bool { return l == "OK SHUTRD "+id4 })
+	_, _ = c4.Write([]byte("banned"))
+	_, cl4 := event(t, w1, at, "FD_CLOSE recv-ban", func(e evLine) bool { return e.Kind == "FD_CLOSE" && e.Socket == acc4.Socket })
+	if cl4.Code != 10053 || cl4.Reason != "recv-ban" || cl4.Seq <= acc4.Seq {
+		t.Fatalf("FD_CLOSE after the ban: %+v", cl4)
+	}
+
+	closed := snap1.Sockets[0]
+	w1.send("CLOSE " + strconv.FormatUint(closed, 10))
+	at, _ = w1.wait(at, "OK CLOSE", func(l string) bool { return l == "OK CLOSE "+strconv.FormatUint(closed, 10) })
+	_, clx := event(t, w1, 0, "FD_CLOSE local-close", func(e evLine) bool { return e.Kind == "FD_CLOSE" && e.Socket == closed })
+	if clx.Reason != "local-close" {
+		t.Fatalf("FD_CLOSE after CLOSE: %+v", clx)
+	}
+	delete(open, closed)
+	for _, cmd := range []string{"SHUTRD 999999", "CLOSE 999999", "CLOSE " + strconv.FormatUint(closed, 10), "HELLO"} {
+		w1.send(cmd)
+		var l string
+		at, l = w1.wait(at+1, "the answer to "+cmd, func(l string) bool { return strings.HasPrefix(l, "ERR ") || strings.HasPrefix(l, "OK ") })
+		want := "ERR WSAENOTSOCK 10038"
+		if cmd == "HELLO" {
+			want = "ERR WSAEINVAL 10022 unknown command"
+		}
+		if l != want {
+			t.Fatalf("%s: %q, want %q", cmd, l, want)
+		}
+	}
+
+	// The end of stdin stops nothing: events still come.
+	_ = w1.stdin.Close()
+	c5 := dialEcho(t, tcpAddr)
+	_, acc5 := event(t, w1, 0, "FD_ACCEPT after stdin closed", func(e evLine) bool {
+		return e.Kind == "FD_ACCEPT" && e.Remote == c5.LocalAddr().String()
+	})
+	open[acc5.Socket] = true
+
+	// SIGKILL: no goodbye to the gateway, which serves on.
+	w1.stop(syscall.SIGKILL)
+	c6 := dialEcho(t, tcpAddr)
+	for _, c := range append(before[1:], c5) {
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("echo after the watcher died: %v", err)
+		}
+	}
+
+	w2, snap2 := startWatch(t, remoteAddr)
+	if len(snap2.Sockets) != len(open)+1 {
+		t.Fatalf("second snapshot %v; want %v and the client opened after the kill", snap2.Sockets, open)
+	}
+	for _, id := range snap2.Sockets {
+		if !open[id] && id <= acc5.Socket {
+			t.Fatalf("second snapshot %v has %d, not open (want %v + one new)", snap2.Sockets, id, open)
+		}
+	}
+	if snap2.Seq <= cl4.Seq {
+		t.Fatalf("second snapshot at seq %d, before events the first watcher saw (%d)", snap2.Seq, cl4.Seq)
+	}
+	_ = c6
+	if code := w2.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("watch exit code %d after SIGTERM", code)
+	}
+	if code := gw.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("gateway exit code %d after SIGTERM", code)
+	}
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	if len(gw.lines) != 2 {
+		t.Errorf("gateway stdout %q, want its two lines only", gw.lines)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	for _, args := range [][]string{
+		nil,
+		{"bogus"},
+		{"gateway", "-dispatch", "sideways"},
+		{"gateway", "-remote", "0.0.0.0:0"},
+		{"gateway", "extra"},
+		{"watch"},
+		{"watch", "-gateway", "127.0.0.1:1", "extra"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		err := run(ctx, args, strings.NewReader(""), io.Discard, io.Discard)
+		cancel()
+		if err == nil {
+			t.Errorf("run(%q) succeeded", args)
+		}
+	}
+}
