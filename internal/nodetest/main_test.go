@@ -27,16 +27,25 @@ var nodes struct {
 	// victims are the nodes the death tests stop, one each.
 	victims       [2]*actor.ActorSystem
 	victimRemotes [2]*remote.Remote
+	// partitioned advertises the address of partition, a proxy in front
+	// of its remote port: what other nodes send it passes the proxy.
+	partitioned       *actor.ActorSystem
+	partitionedRemote *remote.Remote
+	partition         *proxy
 }
 
 func TestMain(m *testing.M) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	start := func() (*actor.ActorSystem, *remote.Remote) {
+	start := func(opts ...sockrt.RemoteOptions) (*actor.ActorSystem, *remote.Remote) {
 		sys := actor.NewActorSystem(
 			actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
 			actor.WithDeadLetterThrottleInterval(100*time.Millisecond),
 		)
-		r, err := sockrt.StartRemote(sys, sockrt.RemoteOptions{Listen: "127.0.0.1:0"})
+		ro := sockrt.RemoteOptions{Listen: "127.0.0.1:0"}
+		if len(opts) > 0 {
+			ro = opts[0]
+		}
+		r, err := sockrt.StartRemote(sys, ro)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "StartRemote:", err)
 			os.Exit(1)
@@ -49,10 +58,23 @@ func TestMain(m *testing.M) {
 	for i := range nodes.victims {
 		nodes.victims[i], nodes.victimRemotes[i] = start()
 	}
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	port := free.Addr().String()
+	free.Close()
+	if nodes.partition, err = newProxy(port); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	nodes.partitioned, nodes.partitionedRemote = start(sockrt.RemoteOptions{Listen: port, Advertise: nodes.partition.addr()})
 	code := m.Run()
-	for _, n := range []pooled{{nodes.gateway, gwRemote}, {nodes.watcher, wRemote}, {nodes.victims[0], nodes.victimRemotes[0]}, {nodes.victims[1], nodes.victimRemotes[1]}} {
+	for _, n := range []pooled{{nodes.gateway, gwRemote}, {nodes.watcher, wRemote}, {nodes.victims[0], nodes.victimRemotes[0]}, {nodes.victims[1], nodes.victimRemotes[1]}, {nodes.partitioned, nodes.partitionedRemote}} {
 		stopNode(n.sys, n.r)
 	}
+	nodes.partition.close()
 	if code == 0 {
 		if err := goleak.Find(socktest.LeakOptions()...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)

@@ -635,3 +635,25 @@ func equalSets(a, b map[uint64]bool) bool {
 	}
 	return true
 }
+
+// TestRemoteSubscriberDroppedWhenItsNodeIsPartitioned: the watcher node
+// can no longer be reached, and says nothing (a frozen proxy stands for
+// the network): gRPC's keepalive finds it lost within KeepaliveTime +
+// KeepaliveTimeout (15 s by default), and its subscribers are dropped.
+func TestRemoteSubscriberDroppedWhenItsNodeIsPartitioned(t *testing.T) {
+	sys := nodes.partitioned
+	if nodes.partition.frozen.Load() {
+		t.Skip("the partition was made by an earlier run (-count > 1)")
+	}
+	gw, ln, local := dropSetup(t, sys, actors.Caller{System: sys})
+	nodes.partition.frozen.Store(true)
+	lost := time.Now()
+	deadline := sockrt.DefaultKeepaliveTime + sockrt.DefaultKeepaliveTimeout + 15*time.Second
+	for gw.Stats().Events.RemoteDropped < 2 {
+		if time.Since(lost) > deadline {
+			t.Fatalf("remote subscribers not dropped %v after the partition", deadline)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	checkAfterDrop(t, gw, ln, local, lost)
+}
