@@ -21,6 +21,10 @@
 // is enforced below this package, in netio's read path; this package extends
 // it to bytes already queued for a pooled handler, which are dropped (and
 // reset the connection under the reset policy) instead of being delivered.
+// A remote subscriber (a PID of another node) is handed to the hub's watch
+// when it subscribes, so it is dropped when it stops or its node is lost;
+// Caller works against remote PIDs as against local ones, and
+// Caller.Snapshot asks a runtime's node actor for a snapshot.
 // Events are published through events.Hub from the loop (a failed dial's
 // FD_CONNECT from the dialling goroutine, before any loop owns the socket),
 // which keeps them in order per socket and makes FD_CLOSE the last one.

@@ -16,6 +16,15 @@
 // event loop. A subscriber found dead at delivery is dropped, from the
 // runtime-wide list or from the per-socket list Publish returns, and the
 // others still get the event; runtime-wide subscribers are also watched and
-// dropped as soon as they stop. The package knows PIDs, not transports: it
-// imports nothing of netio or gnet.
+// dropped as soon as they stop. A remote subscriber is watched too, per
+// socket as well (Hub.Watch), and dropped from every list once protoactor
+// reports it stopped or its node lost.
+//
+// Resync (docs/SEMANTICS.md §7): Publish stamps every event with a
+// runtime-wide seq, one more per event; with EnableSnapshots the hub keeps
+// the table of open sockets, and Snapshot lists it with the seq it
+// reflects while subscribing its requester in the same instant, so the
+// requester gets exactly the events after that seq (SnapshotRequest and
+// Snapshot are the protobuf messages). The package knows PIDs, not
+// transports: it imports nothing of netio or gnet.
 package events

@@ -6,9 +6,19 @@
 // dispatcher; Shutdown closes every socket with FD_CLOSE 10050 "shutdown"
 // before it returns.
 //
-// A Runtime is safe for concurrent use. It keeps all of its state on the
-// value (no process-wide registries), so several runtimes can live in one
-// process. Its embedded actors.Caller gives blocking request helpers
-// (RecvDisconnect, Send, Close, Info, ...) for code that is not an actor;
-// actors use the socket PIDs directly.
+// A Runtime is safe for concurrent use. It keeps its state on the value, so
+// several runtimes can live in one process; the exceptions belong to
+// protoactor remote (remote.go, startbarrier.go): the nodes StartRemote
+// started, and the barrier that orders remote starts in one process. Its
+// embedded actors.Caller gives blocking request helpers (RecvDisconnect,
+// Send, Close, Info, Snapshot, ...) for code that is not an actor; actors
+// use the socket PIDs directly.
+//
+// Across nodes (docs/SEMANTICS.md §7): with Options.Remote the runtime
+// starts protoactor remote on its system before it makes any PID, so every
+// socket, listener, event and reply names the node's real address; its node
+// actor (NodePID) answers runtime-wide subscriptions and snapshots from
+// other nodes; StartRemote makes any other protoactor system a node with
+// the same settings (keepalive, retries, and a guard against message types
+// this process does not link).
 package runtime

@@ -3,6 +3,8 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"net"
+	"syscall"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -75,5 +77,30 @@ func TestSnapshotLocal(t *testing.T) {
 	defer plain.Shutdown(context.Background())
 	if _, err := plain.Snapshot(nil, 0); !errors.Is(err, winsock.ErrInvalid) {
 		t.Fatalf("Snapshot without a table: %v", err)
+	}
+}
+
+func TestRemoteOptionsErrors(t *testing.T) {
+	for _, ro := range []sockrt.RemoteOptions{
+		{Listen: "nonsense"},
+		{Listen: "0.0.0.0:0"},
+		{Listen: ":0"},
+		{Listen: "127.0.0.1:99999"},
+		{Listen: "127.0.0.1:0", Advertise: "no-port"},
+		{Listen: "127.0.0.1:0", ConnectRetries: -1},
+		{Listen: "127.0.0.1:0", KeepaliveTimeout: -1},
+	} {
+		if _, err := sockrt.New(sockrt.Options{Remote: &ro}); !errors.Is(err, winsock.ErrInvalid) {
+			t.Errorf("%+v: %v, want WSAEINVAL", ro, err)
+		}
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	_, err = sockrt.New(sockrt.Options{Remote: &sockrt.RemoteOptions{Listen: taken.Addr().String()}})
+	if !errors.Is(err, winsock.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("taken port: %v, want WSAEADDRINUSE", err)
 	}
 }
