@@ -22,9 +22,10 @@ const (
 	kindChurn  = "churn"
 	kindBan    = "ban"
 	kindFanout = "fanout"
+	kindRemote = "remote"
 )
 
-var allKinds = []string{kindEcho, kindIdle, kindChurn, kindBan, kindFanout}
+var allKinds = []string{kindEcho, kindIdle, kindChurn, kindBan, kindFanout, kindRemote}
 
 // baselineServer is the server every ratio is against.
 const baselineServer = "gnet"

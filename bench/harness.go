@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -209,6 +210,9 @@ func (h *harness) runOnce(ctx context.Context, cs caseSpec, srv string) (loadgen
 	if sp.notify != "" {
 		args = append(args, "-notify", sp.notify)
 	}
+	if sp.remote != "" {
+		args = append(args, "-node", sp.remote)
+	}
 	t1 := time.Now()
 	res, lerr := h.runLoadgen(ctx, args, cs.timeout)
 	t2 := time.Now()
@@ -234,6 +238,7 @@ type serverProc struct {
 	*child
 	addr   string
 	notify string
+	remote string // the server's remote address, when it was asked to be a node
 }
 
 // startServer starts a server child and waits for its "listening" (and
@@ -259,6 +264,12 @@ func (h *harness) startServer(ctx context.Context, name string, notify bool, ext
 	}
 	if notify {
 		if sp.notify, err = c.stdout.waitPrefix(ctx, "notify ", 5*time.Second); err != nil {
+			_ = c.stop(2 * time.Second)
+			return nil, fmt.Errorf("server %s: %w (%s)", name, err, c.describeExit())
+		}
+	}
+	if slices.Contains(extra, "-remote") {
+		if sp.remote, err = c.stdout.waitPrefix(ctx, "remote ", 10*time.Second); err != nil {
 			_ = c.stop(2 * time.Second)
 			return nil, fmt.Errorf("server %s: %w (%s)", name, err, c.describeExit())
 		}

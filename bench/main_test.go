@@ -119,11 +119,11 @@ func TestBuildCases(t *testing.T) {
 	for _, cs := range cases {
 		kinds[cs.scenario.Kind]++
 	}
-	if kinds[kindEcho] != 3 || kinds[kindIdle] != 1 || kinds[kindChurn] != 1 || kinds[kindBan] != 0 || kinds[kindFanout] != 0 {
+	if kinds[kindEcho] != 3 || kinds[kindIdle] != 1 || kinds[kindChurn] != 1 || kinds[kindBan] != 0 || kinds[kindFanout] != 0 || kinds[kindRemote] != 0 {
 		t.Fatalf("cases by kind %v", kinds)
 	}
-	if len(notes) != 2 {
-		t.Fatalf("notes %v: want the skipped ban and fan-out explained", notes)
+	if len(notes) != 3 {
+		t.Fatalf("notes %v: want the skipped ban, fan-out and remote explained", notes)
 	}
 	c.target, c.servers = "127.0.0.1:1", []string{externalServer}
 	cases, _ = buildCases(c)

@@ -59,24 +59,25 @@ func serverRole(args []string, stdout, stderr io.Writer) int {
 	subs := fs.Int("subscribers", 1, "FD_CLOSE subscriber actors (sockactor servers)")
 	banPolicy := fs.String("ban-policy", "", "receive-ban policy of sockactor servers: reset or discard (default: the runtime's)")
 	watchStdin := fs.Bool("watch-stdin", true, "exit when standard input closes")
+	remote := fs.String("remote", "", "make a sockactor server a remote node on this address and print its \"remote\" line")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	ctx, cancel := roleContext(*watchStdin)
 	defer cancel()
-	if err := serve(ctx, *name, *listen, *notify, *subs, *banPolicy, stdout); err != nil {
+	if err := serve(ctx, *name, *listen, *notify, *subs, *banPolicy, *remote, stdout); err != nil {
 		fmt.Fprintf(stderr, "bench server %s: %v\n", *name, err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, name, listen, notify string, subs int, banPolicy string, stdout io.Writer) error {
+func serve(ctx context.Context, name, listen, notify string, subs int, banPolicy, remote string, stdout io.Writer) error {
 	srv, err := servers.New(name)
 	if err != nil {
 		return err
 	}
-	cfg := servers.Config{Listen: listen, Subscribers: subs, BanPolicy: banPolicy}
+	cfg := servers.Config{Listen: listen, Subscribers: subs, BanPolicy: banPolicy, Remote: remote}
 	var ctl *servers.Control
 	ctlDone := make(chan error, 1)
 	if notify != "" {
@@ -99,6 +100,11 @@ func serve(ctx context.Context, name, listen, notify string, subs int, banPolicy
 	}
 	if _, err := fmt.Fprintf(stdout, "listening %s\n", addr); err != nil {
 		return err
+	}
+	if rn, ok := srv.(servers.RemoteNode); ok && remote != "" {
+		if _, err := fmt.Fprintf(stdout, "remote %s\n", rn.RemoteAddr()); err != nil {
+			return err
+		}
 	}
 	if ctl != nil {
 		go func() { ctlDone <- ctl.Serve() }()
@@ -140,6 +146,8 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	workers := fs.Int("workers", 4, "concurrent connect+close loops (churn)")
 	maxConns := fs.Int("max-conns", 20000, "connections per churn phase at most")
 	rst := fs.Bool("rst", false, "close with a reset instead of FIN (churn)")
+	node := fs.String("node", "", "the server's remote address (remote)")
+	workers2 := fs.Int("senders", 16, "concurrent Send requesters (remote)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -163,6 +171,9 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 		res, err = loadgen.RunChurn(ctx, loadgen.ChurnConfig{Target: *target, Notify: *notify, Rate: *rate,
 			Paced: *paced, Unpaced: *unpaced, Workers: *workers, Sources: *sources, MaxConns: *maxConns, RST: *rst,
 			ServerPID: *pid})
+	case "remote":
+		res, err = loadgen.RunRemote(ctx, loadgen.RemoteConfig{Target: *target, Node: *node, Rate: *rate,
+			Paced: *paced, Conns: *conns, Workers: *workers2, Payload: *payload, Duration: *duration})
 	case "ban":
 		res, err = loadgen.RunBan(ctx, loadgen.BanConfig{Target: *target, Notify: *notify, Conns: *conns,
 			Chunk: *payload, Warmup: *warmup, After: *duration, Sources: *sources, DialParallel: *dialPar})

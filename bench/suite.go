@@ -230,5 +230,39 @@ func buildCases(c config) ([]caseSpec, []string) {
 			}
 		}
 	}
+	if slices.Contains(c.kinds, kindRemote) {
+		switch {
+		case external:
+			notes = append(notes, "across nodes skipped: it needs a sockactor server")
+		case len(sockactorServers) == 0:
+			notes = append(notes, "across nodes skipped: no sockactor server in this run")
+		default:
+			cases = append(cases, caseSpec{
+				scenario: report.Scenario{
+					ID:   "remote",
+					Kind: kindRemote,
+					Title: fmt.Sprintf("across nodes: connect+close (FIN) %.0f/s for %v, latency = peer close → FD_CLOSE at a subscriber on another node (the load generator's); then Send requests over remote, %d requesters, %v",
+						c.churnRate, c.churnPaced, 16, c.duration),
+					Params: map[string]int{"rate": int(c.churnRate), "senders": 16},
+					Metrics: []report.Metric{
+						{Key: loadgen.MetricRemoteRate, Label: "closes/s", Brief: true},
+						{Key: loadgen.MetricRemoteCloseP50, Label: "close→remote sub p50", Unit: "µs", LowerIsBetter: true},
+						{Key: loadgen.MetricRemoteCloseP99, Label: "close→remote sub p99", Unit: "µs", LowerIsBetter: true},
+						{Key: loadgen.MetricRemoteLost, Label: "lost", LowerIsBetter: true},
+						{Key: loadgen.MetricRemoteSends, Label: "remote Send req/s"},
+						{Key: loadgen.MetricRemoteSendP50, Label: "Send p50", Unit: "µs", LowerIsBetter: true, Brief: true},
+						{Key: loadgen.MetricRemoteSendP99, Label: "Send p99", Unit: "µs", LowerIsBetter: true, Brief: true},
+					},
+					Notes: []string{"the local figure beside it: close→sub in the churn scenario of the same run (a subscriber in the server's process)",
+						"the server is a protoactor remote node (Options.Remote); the load generator is another node (runtime.StartRemote), subscribed runtime-wide through the server's node actor, so both ends of each latency are on its clock"},
+				},
+				servers:    sockactorServers,
+				serverArgs: []string{"-remote", "127.0.0.1:0"},
+				loadgen: []string{"-scenario", "remote", "-rate", strconv.FormatFloat(c.churnRate, 'f', -1, 64),
+					"-paced", d(c.churnPaced), "-conns", "16", "-senders", "16", "-payload", "64", "-duration", d(c.duration)},
+				timeout: c.churnPaced + c.duration + 60*time.Second,
+			})
+		}
+	}
 	return cases, notes
 }

@@ -33,6 +33,14 @@ type Config struct {
 	// BanPolicy is the receive-ban policy of a sockactor server: "reset"
 	// (the runtime's default) or "discard". Others ignore it.
 	BanPolicy string
+	// Remote, when not empty, makes a sockactor server a protoactor remote
+	// node listening there (docs/SEMANTICS.md §7); others ignore it.
+	Remote string
+}
+
+// RemoteNode is a server that is a remote node: its remote address.
+type RemoteNode interface {
+	RemoteAddr() string
 }
 
 // Server is one echo server implementation.

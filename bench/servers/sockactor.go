@@ -75,6 +75,9 @@ func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, erro
 	default:
 		return nil, fmt.Errorf("unknown ban policy %q (reset or discard)", cfg.BanPolicy)
 	}
+	if cfg.Remote != "" {
+		opts.Remote = &sockrt.RemoteOptions{Listen: cfg.Remote}
+	}
 	s.sockets = make(map[uint64]*banState)
 	rt, err := sockrt.New(opts)
 	if err != nil {
@@ -109,6 +112,10 @@ func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, erro
 	}
 	return addr, nil
 }
+
+// RemoteAddr returns the runtime's remote address ("nonhost" without
+// remote).
+func (s *sockactorServer) RemoteAddr() string { return s.rt.Address() }
 
 // echo is the handler of the echo scenarios: the echo, and a close once
 // the peer has closed (its socket would otherwise stay half-open, writable,
