@@ -60,13 +60,13 @@ func (s Subs) Has(pid *actor.PID, k Kind) bool {
 
 // HubStats counts event deliveries.
 type HubStats struct {
-	Delivered uint64 // events handed to a subscriber's mailbox
-	Dropped   uint64 // subscribers dropped because they were dead
+	Delivered uint64 `json:"delivered"` // events handed to a subscriber's mailbox
+	Dropped   uint64 `json:"dropped"`   // subscribers dropped because they were dead
 	// RemoteDropped counts remote subscribers dropped because they stopped
 	// or their node was lost, once per subscriber (docs/SEMANTICS.md §7).
-	RemoteDropped uint64
+	RemoteDropped uint64 `json:"remote_dropped"`
 	// Seq is the seq of the last event published.
-	Seq uint64
+	Seq uint64 `json:"seq"`
 }
 
 // Hub delivers events to subscribers: the runtime-wide ones it holds and a

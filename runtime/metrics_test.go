@@ -283,7 +283,8 @@ func TestMetricsScrape(t *testing.T) {
 	if err := json.Unmarshal(js, &decoded); err != nil {
 		t.Fatal(err)
 	}
-	if decoded["sockets"]["accepted"] != 3.0 || decoded["events"]["delivered"] != 6.0 || decoded["limit_hits"]["max_send"] != 1.0 {
+	if decoded["sockets"]["accepted"] != 3.0 || decoded["events"]["delivered"] != 6.0 || decoded["limit_hits"]["max_send"] != 1.0 ||
+		decoded["events"]["seq"] != float64(st.Events.Seq) || decoded["remote"]["address"] != st.Remote.Address {
 		t.Errorf("Stats JSON = %s", js)
 	}
 

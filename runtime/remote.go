@@ -161,13 +161,13 @@ type remoteNode struct {
 type RemoteStats struct {
 	// Address is the node's remote address, the one its PIDs carry
 	// ("nonhost" without remote).
-	Address string
+	Address string `json:"address"`
 	// EndpointsLost counts connections to other nodes that were lost or
 	// could not be made (protoactor's EndpointTerminatedEvent).
-	EndpointsLost uint64
+	EndpointsLost uint64 `json:"endpoints_lost"`
 	// Refused counts inbound messages the guard did not deliver: a type
 	// this process does not link, or an envelope that names no target.
-	Refused uint64
+	Refused uint64 `json:"refused"`
 }
 
 // StartRemote starts protoactor remote on system with sockactor's settings

@@ -7,12 +7,13 @@ import (
 	"strings"
 
 	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
 )
 
 // String formats the counters on one line, for logs and a quick look:
 //
-//	sockets open=2 accepted=4 refused=0 sends_refused=0 closed[local-close=2 peer-close=1 peer-reset=1] | conns open=2 half_open=0 send_dropped=0 | limits max_conns=0 max_inbound=0 send_high_water=0 max_send=0 | events delivered=8 dropped=0
+//	sockets open=2 accepted=4 refused=0 sends_refused=0 closed[local-close=2 peer-close=1 peer-reset=1] | conns open=2 half_open=0 send_dropped=0 | limits max_conns=0 max_inbound=0 send_high_water=0 max_send=0 | events delivered=8 dropped=0 remote_dropped=0 seq=12 | remote address=nonhost endpoints_lost=0 refused=0
 //
 // Reasons appear in sorted order, only those that occurred. It only reads
 // s: safe for concurrent use.
@@ -36,7 +37,10 @@ func (s Stats) String() string {
 	for _, name := range limitNames {
 		fmt.Fprintf(&b, " %s=%d", name, hits[name])
 	}
-	fmt.Fprintf(&b, " | events delivered=%d dropped=%d", s.Events.Delivered, s.Events.Dropped)
+	fmt.Fprintf(&b, " | events delivered=%d dropped=%d remote_dropped=%d seq=%d",
+		s.Events.Delivered, s.Events.Dropped, s.Events.RemoteDropped, s.Events.Seq)
+	fmt.Fprintf(&b, " | remote address=%s endpoints_lost=%d refused=%d",
+		s.Remote.Address, s.Remote.EndpointsLost, s.Remote.Refused)
 	return b.String()
 }
 
@@ -44,19 +48,17 @@ func (s Stats) String() string {
 //
 //	{"sockets":{"open":2,"accepted":4,"closed":{"peer-close":1},...},
 //	 "conns":{"open":2,"limit_hits":0,...},
-//	 "events":{"delivered":8,"dropped":0},
+//	 "events":{"delivered":8,"dropped":0,"remote_dropped":0,"seq":12},
+//	 "remote":{"address":"nonhost","endpoints_lost":0,"refused":0},
 //	 "limit_hits":{"max_conns":0,"max_inbound":0,"send_high_water":0,"max_send":0}}
 //
 // It only reads s: safe for concurrent use.
 func (s Stats) MarshalJSON() ([]byte, error) {
-	type hub struct {
-		Delivered uint64 `json:"delivered"`
-		Dropped   uint64 `json:"dropped"`
-	}
 	return json.Marshal(struct {
 		Sockets   actors.HostStats  `json:"sockets"`
 		Conns     netio.EngineStats `json:"conns"`
-		Events    hub               `json:"events"`
+		Events    events.HubStats   `json:"events"`
+		Remote    RemoteStats       `json:"remote"`
 		LimitHits map[string]uint64 `json:"limit_hits"`
-	}{s.Sockets, s.Conns, hub{s.Events.Delivered, s.Events.Dropped}, s.LimitHits()})
+	}{s.Sockets, s.Conns, s.Events, s.Remote, s.LimitHits()})
 }
