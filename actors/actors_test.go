@@ -116,20 +116,6 @@ var echo = actors.HandlerFunc(func(c *actors.Context) {
 	}
 })
 
-// roundTrip writes msg and reads the same number of bytes back.
-func roundTrip(tb testing.TB, c net.Conn, msg string) string {
-	tb.Helper()
-	if _, err := c.Write([]byte(msg)); err != nil {
-		tb.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		tb.Fatal(err)
-	}
-	return string(buf)
-}
-
 // request sends msg to pid as a raw protoactor request and returns the
 // reply (the future's error fails the test).
 func request(tb testing.TB, sys *actor.ActorSystem, pid *actor.PID, msg any) any {
@@ -140,3 +126,8 @@ func request(tb testing.TB, sys *actor.ActorSystem, pid *actor.PID, msg any) any
 	}
 	return res
 }
+
+// The client-side helpers (internal/socktest/conn.go).
+var (
+	roundTrip = socktest.RoundTrip
+)

@@ -2,11 +2,7 @@ package runtime_test
 
 import (
 	"context"
-	"errors"
-	"io"
-	"net"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -100,43 +96,6 @@ var echo = actors.HandlerFunc(func(c *actors.Context) {
 	}
 })
 
-func dial(t *testing.T, addr string) *net.TCPConn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c.(*net.TCPConn)
-}
-
-// roundTrip writes msg and reads the same number of bytes back.
-func roundTrip(t *testing.T, c net.Conn, msg string) string {
-	t.Helper()
-	if _, err := c.Write([]byte(msg)); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		t.Fatal(err)
-	}
-	return string(buf)
-}
-
-// readUntilErr reads until an error (EOF, reset, timeout) and returns it.
-func readUntilErr(c net.Conn) error {
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		if _, err := c.Read(buf); err != nil {
-			return err
-		}
-	}
-}
-
-func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
-
 // recorder records events (see socktest.Recorder).
 type recorder = socktest.Recorder
 
@@ -150,3 +109,11 @@ func actorFunc(f func(*events.Event)) *actor.Props {
 		}
 	})
 }
+
+// The client-side helpers (internal/socktest/conn.go).
+var (
+	dial         = socktest.Dial
+	roundTrip    = socktest.RoundTrip
+	readUntilErr = socktest.ReadUntilErr
+	isReset      = socktest.IsReset
+)

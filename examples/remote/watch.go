@@ -62,7 +62,7 @@ func runWatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	// only hands it commands. Stopping the actor first (it is waited for)
 	// orders its remote sends before the remote's shutdown.
 	defer func() { _ = sys.Root.StopFuture(pid).Wait() }()
-	go readCommands(stdin, func(c command) { sys.Root.Send(pid, c) })
+	go readCommands(stdin, func(c cmdLine) { sys.Root.Send(pid, c) })
 	select {
 	case <-ctx.Done():
 		return nil
@@ -71,15 +71,15 @@ func runWatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 }
 
-// command is one stdin line, handed to the watcher actor.
-type command struct{ line string }
+// cmdLine is one stdin line, handed to the watcher actor.
+type cmdLine struct{ line string }
 
 // readCommands hands every line of r to send. Its goroutine ends with r
 // (the end of stdin stops nothing else).
-func readCommands(r io.Reader, send func(command)) {
+func readCommands(r io.Reader, send func(cmdLine)) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		send(command{line: strings.TrimRight(sc.Text(), "\r")})
+		send(cmdLine{line: strings.TrimRight(sc.Text(), "\r")})
 	}
 }
 
@@ -116,7 +116,7 @@ func (w *watcher) Receive(c actor.Context) {
 		if w.synced { // before the snapshot nothing is subscribed; never reached
 			w.event(m)
 		}
-	case command:
+	case cmdLine:
 		w.command(c, m.line)
 	}
 }

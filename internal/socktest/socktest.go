@@ -1,7 +1,8 @@
 // Package socktest holds what the tests of sockactor's packages share, the
 // way net/http/httptest serves net/http's: the goroutine-leak options that
 // account for gnet's process-wide worker pool, polling with a deadline, and
-// a subscriber actor that records events.
+// a subscriber actor that records events, and the client side of a socket
+// test (Dial, RoundTrip, ReadUntilErr).
 //
 // It is for tests only. It imports events and protoactor, not actors or
 // runtime, so that every package's tests (netio's included) can use it
