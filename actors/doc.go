@@ -3,10 +3,10 @@
 // wire for the peer, while Context.Send hands an actor message to a PID and
 // never touches the network.
 //
-// Each TCP connection, accepted
-// or dialled, becomes a socket actor: an actor.Process registered in protoactor's
-// process registry under "sock/<id>", whose mailbox drains on the gnet event
-// loop that owns the connection. Its messages (Send, RecvDisconnect,
+// Each TCP connection, accepted or dialled, becomes a socket actor: an
+// actor.Process registered in protoactor's process registry under
+// "sock/<id>", whose mailbox drains on the gnet event loop that owns the
+// connection. Its messages (Send, RecvDisconnect,
 // SendDisconnect, Close, Abort, Subscribe, Info, ...; protobuf, so they cross
 // protoactor remote unchanged) therefore run serialized with the socket's
 // I/O, with no goroutine of their own and no lock on the data path. Each
