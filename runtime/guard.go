@@ -24,6 +24,9 @@ import (
 // with protoactor's DeadLetterResponse (every protoactor node links it), so
 // the sender learns at once that nothing was delivered.
 //
+// An envelope whose bytes do not decode as its type is refused the same
+// way: protoactor's reader would end the whole connection on it.
+//
 // It also rewrites every target's address to this node's own: whatever
 // reaches this server is meant for this node, and protoactor would take
 // another spelling of its address (localhost for 127.0.0.1) for another
@@ -96,8 +99,15 @@ func (g *guard) deliverable(b *remote.MessageBatch, e *remote.MessageEnvelope) b
 	}
 	switch e.SerializerId {
 	case protoSerializer:
-		_, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(b.TypeNames[e.TypeId]))
-		return err == nil
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(b.TypeNames[e.TypeId]))
+		if err != nil {
+			return false
+		}
+		// Bytes that do not decode would make protoactor's reader end the
+		// whole connection, losing the rest of the batch (other actors'
+		// messages): refuse this one alone. The message is small; this
+		// decode costs far less than the hop it guards.
+		return proto.Unmarshal(e.MessageData, mt.New().Interface()) == nil
 	case jsonSerializer:
 		return true
 	}

@@ -16,9 +16,9 @@ import (
 // FuzzGuard throws arbitrary message batches (a hostile or confused peer's
 // bytes, as gRPC would decode them) at the guard, then walks what it kept
 // the way protoactor's endpoint reader does: indexes into the batch's
-// tables, then Deserialize by type name and serializer. Nothing may panic:
-// whatever the reader would have choked on must have been refused, and
-// every refusal is counted.
+// tables, then Deserialize by type name and serializer. Nothing may panic
+// or fail to decode: whatever the reader would have choked on must have
+// been refused, and every refusal is counted.
 func FuzzGuard(f *testing.F) {
 	info, _ := proto.Marshal(&actors.Info{})
 	sender := actor.NewPID("127.0.0.1:7001", "watcher")
@@ -27,6 +27,10 @@ func FuzzGuard(f *testing.F) {
 		{ // deliverable: a known type, a target, a sender
 			TypeNames: []string{"sockactor.actors.Info"}, Targets: []*actor.PID{target}, Senders: []*actor.PID{sender},
 			Envelopes: []*remote.MessageEnvelope{{MessageData: info, Target: 0, Sender: 1, TypeId: 0}},
+		},
+		{ // a known type, bytes that do not decode as it
+			TypeNames: []string{"sockactor.actors.Info"}, Targets: []*actor.PID{target},
+			Envelopes: []*remote.MessageEnvelope{{MessageData: []byte{0xff, 0xff, 0xff}, Target: 0, TypeId: 0}},
 		},
 		{ // a type this process does not link
 			TypeNames: []string{"other.app.Unknown"}, Targets: []*actor.PID{target}, Senders: []*actor.PID{sender},
@@ -74,7 +78,12 @@ func FuzzGuard(f *testing.F) {
 			if b.Targets[e.Target].Address != sys.Address() {
 				t.Fatalf("target address %q kept, want this node's %q", b.Targets[e.Target].Address, sys.Address())
 			}
-			_, _ = remote.Deserialize(e.MessageData, b.TypeNames[e.TypeId], e.SerializerId)
+			_, err := remote.Deserialize(e.MessageData, b.TypeNames[e.TypeId], e.SerializerId)
+			if err != nil {
+				// protoactor's reader would end the connection here,
+				// losing the rest of the batch.
+				t.Fatalf("kept an envelope that does not decode: %v", err)
+			}
 		}
 	})
 }
