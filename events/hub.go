@@ -113,12 +113,19 @@ func (h *Hub) Subscribe(pid *actor.PID, mask Mask) bool {
 	if pid == nil || pid.Id == "" || !mask.Valid() {
 		return false
 	}
+	h.addGlobal(pid, mask)
+	h.watch(pid)
+	return true
+}
+
+// addGlobal puts pid in the runtime-wide list with mask (replacing an
+// earlier mask). Copy-on-write under mu: Publish reads the list with one
+// load.
+func (h *Hub) addGlobal(pid *actor.PID, mask Mask) {
 	h.mu.Lock()
 	next := h.global.Load().With(pid, mask)
 	h.global.Store(&next)
 	h.mu.Unlock()
-	h.watch(pid)
-	return true
 }
 
 // Unsubscribe removes pid runtime-wide; it reports whether it was there.

@@ -147,10 +147,7 @@ func (h *Hub) Snapshot(sub *actor.PID, mask Mask, first func(*Snapshot)) (*Snaps
 	}
 	slices.SortFunc(snap.Sockets, func(a, b *SocketEntry) int { return cmp.Compare(a.SocketId, b.SocketId) })
 	if mask != 0 {
-		h.mu.Lock()
-		next := h.global.Load().With(sub, mask)
-		h.global.Store(&next)
-		h.mu.Unlock()
+		h.addGlobal(sub, mask)
 	}
 	if first != nil {
 		first(snap)
