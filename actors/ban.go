@@ -51,8 +51,8 @@ func (s *socket) doRecvDisconnect(m *RecvDisconnect, closed bool) *RecvDisconnec
 		s.conn.AddBanned(queued)
 		return &RecvDisconnectResult{}
 	}
-	if s.prof.policy == BanDiscard {
-		s.conn.AddBanned(queued)
+	if s.prof.policy == BanDiscard || s.conn.Datagram() {
+		s.conn.AddBanned(queued) // UDP is never reset, whatever the policy (§6)
 	}
 	// Under BanReset, queued bytes (these, or gnet's own buffer) reset the
 	// connection now: FD_CLOSE 10053 recv-ban; the reply still succeeds.
@@ -68,7 +68,7 @@ func (s *socket) dropPull() int {
 		return 0
 	}
 	n := len(x.pull) - x.pullOff
-	x.pull, x.pullOff = nil, 0
+	x.pull, x.pullOff, x.plens = nil, 0, nil
 	return n
 }
 

@@ -78,7 +78,7 @@ func TestDialBadArguments(t *testing.T) {
 	}{
 		{"nil handler", addr, nil, actors.DialOptions{}},
 		{"unknown dispatch", addr, echo, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: actors.Dispatch(9)}}},
-		{"unsupported network", "udp://127.0.0.1:1", echo, actors.DialOptions{}},
+		{"unsupported network", "sctp://127.0.0.1:1", echo, actors.DialOptions{}},
 		{"no port", "tcp://127.0.0.1", echo, actors.DialOptions{}},
 	}
 	for _, tt := range tests {

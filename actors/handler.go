@@ -107,7 +107,19 @@ type SocketOptions struct {
 	// Pull buffers received bytes in the socket instead of pushing them to
 	// the handler: Recv pulls them, FD_READ says when there are some
 	// (Winsock's re-enabling rule: no second FD_READ until a Recv).
+	// On a UDP socket each Recv takes one datagram.
 	Pull bool
+	// MaxPeers bounds the live peer sockets of a UDP listener
+	// (netio.DefaultMaxPeers if 0, negative: no limit). A datagram from a
+	// new address over it gets a peer that ends at once with FD_CLOSE
+	// 10055 "limit". Other sockets ignore it.
+	MaxPeers int
+	// PeerIdleTimeout ends a UDP listener's peer after that long without a
+	// datagram in or out, with FD_CLOSE 10060 "timeout"
+	// (netio.DefaultPeerIdleTimeout, 60 s, if 0; negative: never). The
+	// peer is ended within an eighth of the timeout (at most a second)
+	// after it. Other sockets ignore it.
+	PeerIdleTimeout time.Duration
 }
 
 // policy resolves the socket's ban policy against the runtime's default.
@@ -242,8 +254,8 @@ func (c *Context) write(p []byte) (int, error) {
 	}
 	// Pooled: the handler's goroutine; the bytes go to the loop through the
 	// mailbox, in order with the socket's messages.
-	if len(p) == 0 {
-		return 0, nil
+	if len(p) == 0 && !s.conn.Datagram() {
+		return 0, nil // (an empty datagram is still a datagram)
 	}
 	queued := s.x.pendingOut.Load() + s.x.lastOut.Load()
 	if queued > 0 && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {

@@ -72,6 +72,10 @@ func (s *socket) received(data []byte) {
 	}
 	x, max := s.x, s.host.opts.MaxInbound
 	if s.prof.pull {
+		if s.conn.Datagram() {
+			s.pullDatagram(data)
+			return
+		}
 		if len(x.pull)-x.pullOff+len(data) > max {
 			s.limitClose(LimitMaxInbound)
 			return

@@ -43,6 +43,7 @@ func (h *host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptio
 	if err := opts.validate("Listen"); err != nil {
 		return nil, err
 	}
+	nl.SetPeerLimits(opts.MaxPeers, opts.PeerIdleTimeout)
 	l := &Listener{host: h, nl: nl, opts: opts, id: h.newID()}
 	l.prof = profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull, lnID: l.id}
 	key := pidPrefix + strconv.FormatUint(l.id, 10)
@@ -64,6 +65,10 @@ func (l *Listener) PID() *actor.PID { return l.pid }
 // Addr returns the bound address ("127.0.0.1:7000"), with the real port
 // when port 0 was asked; empty before the runtime starts.
 func (l *Listener) Addr() string { return l.nl.Addr() }
+
+// Datagram reports whether this is a UDP listener, whose peers are its
+// sockets (docs/SEMANTICS.md §6).
+func (l *Listener) Datagram() bool { return l.nl.Datagram() }
 
 // Dispatch returns the listener's dispatch mode.
 func (l *Listener) Dispatch() Dispatch { return l.opts.Dispatch }
@@ -101,6 +106,10 @@ type listenerProcess struct{ l *Listener }
 // SendUserMessage handles a message on the caller's goroutine.
 func (p listenerProcess) SendUserMessage(_ *actor.PID, m any) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
+	if rd, ok := msg.(*RecvDisconnect); ok && rd != nil && rd.BufferLen >= 0 && p.l.nl.Datagram() {
+		p.l.banListenerPeers(sender) // a UDP listener bans all its peers (§6)
+		return
+	}
 	reply := p.l.handle(msg)
 	if sender != nil && reply != nil {
 		p.l.host.replyFrom(p.l.pid, sender, reply)
@@ -155,13 +164,15 @@ func (l *Listener) handle(msg any) any {
 		}
 		l.mu.Unlock()
 		return &SocketInfo{
-			Socket:    l.id,
-			Kind:      "listener",
-			State:     state.String(),
-			LocalAddr: l.nl.Addr(),
-			BanPolicy: l.prof.policy.String(),
-			Pull:      l.opts.Pull,
-			Dispatch:  l.opts.Dispatch.String(),
+			Socket:      l.id,
+			Kind:        "listener",
+			State:       state.String(),
+			RecvShut:    l.nl.RecvBanned(),
+			BannedBytes: l.nl.BannedBytes(),
+			LocalAddr:   l.nl.Addr(),
+			BanPolicy:   l.prof.policy.String(),
+			Pull:        l.opts.Pull,
+			Dispatch:    l.opts.Dispatch.String(),
 		}
 	case *Connect:
 		return &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "a listener does not connect"}

@@ -48,7 +48,7 @@ func (s *socket) doSend(m *Send) *SendResult {
 		code = netio.WSAEMSGSIZE
 		s.host.limits.maxSend.Add(1)
 	default:
-		if code = s.conn.SendCode(); code == netio.OK && len(m.Data) > 0 {
+		if code = s.conn.SendCode(); code == netio.OK && (len(m.Data) > 0 || s.conn.Datagram()) {
 			var err error
 			n, err = s.write(m.Data)
 			code = netio.CodeOf(err, netio.WSAECONNRESET)
@@ -69,7 +69,11 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 	case s.conn.RecvShut():
 		return &RecvResult{Code: uint32(netio.WSAESHUTDOWN)}
 	}
-	if x := s.x; x != nil && len(x.pull) > x.pullOff {
+	if s.conn.Datagram() {
+		if r := s.recvDatagram(m); r != nil {
+			return r
+		}
+	} else if x := s.x; x != nil && len(x.pull) > x.pullOff {
 		n := min(int(m.Max), len(x.pull)-x.pullOff)
 		out := make([]byte, n)
 		copy(out, x.pull[x.pullOff:])
@@ -88,6 +92,9 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 		return &RecvResult{Data: out}
 	}
 	s.readPosted = false
+	if code := s.conn.TakeError(); code != netio.OK {
+		return &RecvResult{Code: uint32(code)} // a dialled UDP socket's ICMP report
+	}
 	if closed {
 		switch s.conn.Reason() {
 		case netio.ReasonPeerClose:
@@ -135,7 +142,7 @@ func (s *socket) info() *SocketInfo {
 	st := s.conn.Stats()
 	in := &SocketInfo{
 		Socket:      s.id,
-		Kind:        "tcp",
+		Kind:        s.kind(),
 		State:       StateOpen.String(),
 		RecvShut:    s.conn.RecvShut(),
 		SendShut:    s.conn.SendShut(),
@@ -161,6 +168,14 @@ func (s *socket) info() *SocketInfo {
 		in.CloseCode = s.closeEv.Code
 	}
 	return in
+}
+
+// kind is SocketInfo.Kind of a connected socket.
+func (s *socket) kind() string {
+	if s.conn.Datagram() {
+		return "udp"
+	}
+	return "tcp"
 }
 
 // closeNow closes the connection (if still open) and releases the socket at

@@ -67,6 +67,7 @@ type sockExt struct {
 	timer    *doorTimer   // linger timer; guarded by mu
 	pull     []byte       // pull-mode buffer; unread bytes are pull[pullOff:]
 	pullOff  int
+	plens    []int // UDP pull mode: the lengths of the datagrams in pull (datagram.go)
 
 	// Pooled dispatch: the handler's queue, drained by one goroutine at a
 	// time scheduled on protoactor's default dispatcher. The receive ban and

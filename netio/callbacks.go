@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // The gnet callbacks: the hot path. Everything in this file runs on an
@@ -42,8 +43,16 @@ func (e *Engine) OnTick() (time.Duration, gnet.Action) {
 func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c := &Conn{gc: gc, eng: e, remote: gc.RemoteAddr()}
 	if d, ok := gc.Context().(*dialTag); ok {
+		if d.again != nil {
+			// A dialled UDP socket enrolled again (udpdial.go).
+			return nil, e.reattach(d.again, gc)
+		}
 		// A dialled connection enrolled by Engine.Dial.
 		c.Owner, c.dialed = d.owner, true
+		if d.udpFD >= 0 {
+			c.dg = &dgram{loop: gc.EventLoop(), fd: d.udpFD}
+			d.taken.Store(true)
+		}
 	} else {
 		// gnet reports the listener's configured address as an accepted
 		// connection's LocalAddr: it identifies the listener.
@@ -61,7 +70,7 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		c.local = gc.LocalAddr()
 	}
 	gc.SetContext(c)
-	e.traffic.opened(c, gc)
+	e.traffic.opened(c, gc.EventLoop())
 	overLimit := e.opts.MaxConns > 0 && e.open.Add(1) > int64(e.opts.MaxConns)
 	if e.opts.MaxConns <= 0 {
 		e.open.Add(1)
@@ -91,7 +100,7 @@ func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
 	if c.recvShut {
 		// The receive ban (docs/SEMANTICS.md §3.4): enforced here, on the loop that
 		// owns the connection, with one branch per read.
-		if c.policy.resets() {
+		if c.policy.resets() && c.dg == nil { // UDP is never reset (§6)
 			c.reason = ReasonRecvBan
 			_ = gc.SetLinger(0)
 			return gnet.Close
@@ -113,6 +122,9 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 	c, ok := gc.Context().(*Conn)
 	if !ok || c.closed.Load() {
 		return gnet.None
+	}
+	if c.dg != nil {
+		return e.closeDialledUDP(c, gc, err)
 	}
 	r := c.reason
 	if r == ReasonNone {
@@ -140,7 +152,7 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
 	}
 	c.closed.Store(true)
-	e.traffic.closedConn(c, gc) // later writes (half-open) count in traffic.late
+	e.traffic.closedConn(c, gc.EventLoop()) // later writes (half-open) count in traffic.late
 	if c.half == nil {
 		e.open.Add(-1) // a half-open connection holds its descriptor: it counts until closed
 	}
@@ -148,6 +160,30 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 		c.idle.Stop()
 	}
 	e.h.OnClose(c, r)
+	return gnet.None
+}
+
+// closeDialledUDP is OnClose for a dialled UDP socket: a close nobody asked
+// for keeps the socket (udpdial.go); otherwise it is reported, and the
+// socket's own descriptor closed. No send side outlives it.
+func (e *Engine) closeDialledUDP(c *Conn, gc gnet.Conn, err error) gnet.Action {
+	if c.reason == ReasonNone && !e.stopping.Load() && e.lostRegistration(c, err) {
+		return gnet.None
+	}
+	if c.reason == ReasonNone {
+		c.reason = ReasonShutdown
+		if !e.stopping.Load() {
+			c.reason = ReasonPeerReset // it could not be kept
+		}
+	}
+	c.closed.Store(true)
+	e.traffic.closedConn(c, gc.EventLoop())
+	e.open.Add(-1)
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	_ = unix.Close(c.dg.fd)
+	e.h.OnClose(c, c.reason)
 	return gnet.None
 }
 

@@ -95,6 +95,11 @@ type Conn struct {
 	// Close act on it once closed is set.
 	half  *halfOpen
 	halfp atomic.Pointer[halfOpen] // atomic: half, for SendDown off the loop
+
+	// dg is the datagram side of a UDP socket (udp.go), nil for a stream.
+	// Immutable pointer; its fields belong to the loop. A UDP peer of a
+	// listener has no gc at all.
+	dg *dgram
 }
 
 // sendState is the send side of a connection while gnet owns it (a
@@ -134,6 +139,9 @@ func (c *Conn) OutboundBuffered() int {
 			return c.half.buffered()
 		}
 		return 0
+	}
+	if c.dg != nil {
+		return 0 // a datagram is sent whole or refused, never queued
 	}
 	return c.gc.OutboundBuffered()
 }
@@ -312,6 +320,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.send != sendOpen {
 		return 0, ErrShutdown
 	}
+	if c.dg != nil {
+		return c.writeDatagram(p)
+	}
 	n, err := c.gc.Write(p)
 	c.bytesOut += uint64(n)
 	c.active = true
@@ -354,7 +365,13 @@ func (c *Conn) LimitClose() {
 // It fails with ErrNetDown when the engine is shutting down; fn then never
 // runs.
 func (c *Conn) Execute(fn func()) error {
-	err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+	var el gnet.EventLoop
+	if c.dg != nil {
+		el = c.dg.loop // a peer has no gnet.Conn; a dialled one may be between two
+	} else {
+		el = c.gc.EventLoop()
+	}
+	err := el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		fn() // event loop goroutine
 		return nil
 	}))
@@ -376,8 +393,8 @@ func (c *Conn) ShutdownRecv(queued int) {
 		return
 	}
 	c.recvShut = true
-	if c.closed.Load() {
-		return
+	if c.closed.Load() || c.dg != nil {
+		return // UDP: what was queued is dropped above, never reset (§6)
 	}
 	buffered := c.gc.InboundBuffered()
 	if buffered > 0 {
@@ -405,6 +422,10 @@ func (c *Conn) ShutdownSend() error {
 			return c.half.shutdownSend()
 		}
 		return ErrNotConn
+	}
+	if c.dg != nil {
+		c.setSend(finSent) // UDP has no FIN: later sends fail, nothing is sent
+		return nil
 	}
 	c.setSend(finPending)
 	c.tryFin()
@@ -449,7 +470,19 @@ func (c *Conn) Close(r Reason) {
 		return
 	}
 	c.reason = r
-	if r.abortive() {
+	if c.dg != nil && (c.dg.tbl != nil || c.dg.detached) {
+		// No gnet.Conn to close: a listener's peer, or a dialled UDP
+		// socket between two enrolments.
+		if c.inTraffic {
+			c.closeReq = true
+		} else if c.dg.tbl != nil {
+			c.dg.tbl.endPeer(c)
+		} else {
+			c.closeDetached()
+		}
+		return
+	}
+	if r.abortive() && c.dg == nil {
 		_ = c.gc.SetLinger(0)
 	}
 	if c.inTraffic {

@@ -5,16 +5,26 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // dialTag marks a connection enrolled by Dial; gnet hands it back as the
 // connection's context in OnOpen.
-type dialTag struct{ owner any }
+type dialTag struct {
+	owner any
+	udpFD int         // a dialled UDP socket's own descriptor (udpdial.go); -1 for TCP
+	taken atomic.Bool // OnOpen took udpFD: the Conn closes it from then on
+	again *Conn       // set when a dialled UDP socket is enrolled again
+}
 
-// Dial connects to a TCP address ("tcp://host:port" or "host:port") and
+// Dial connects to a TCP address ("tcp://host:port" or "host:port"), or
+// makes a connected UDP socket ("udp://host:port": no packet is sent, so it
+// succeeds at once; a refused destination is the error of a later
+// operation, see Conn.TakeError), and
 // enrolls the connection on one of the engine's event loops; Handler.OnOpen
 // then runs for it on that loop with c.Dialed() == owner, before Dial
 // returns nil. On failure Dial returns an *OpError with the Winsock code of
@@ -45,8 +55,21 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 	if err != nil {
 		return &OpError{Op: "Dial", Code: dialCode(err), Detail: err.Error(), Err: err}
 	}
+	tag := &dialTag{owner: owner, udpFD: -1}
+	if isUDP(network) {
+		// A connected UDP socket keeps a descriptor of its own (udpdial.go).
+		if tag.udpFD, err = dupConnFD(nc); err != nil {
+			nc.Close()
+			return &OpError{Op: "Dial", Code: CodeOf(err, WSAENETDOWN), Detail: err.Error(), Err: err}
+		}
+		defer func() {
+			if !tag.taken.Load() {
+				_ = unix.Close(tag.udpFD) // never enrolled
+			}
+		}()
+	}
 	// gnet duplicates the descriptor and closes nc once enrolled.
-	gctx := gnet.NewNetConnContext(gnet.NewContext(ctx, &dialTag{owner: owner}), nc)
+	gctx := gnet.NewNetConnContext(gnet.NewContext(ctx, tag), nc)
 	ch, err := e.geng.Register(gctx)
 	if err != nil {
 		nc.Close()
@@ -61,6 +84,23 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 	case <-e.done:
 		return &OpError{Op: "Dial", Code: WSAENETDOWN, Detail: "engine stopped"}
 	}
+}
+
+// dupConnFD returns a close-on-exec duplicate of nc's descriptor.
+func dupConnFD(nc net.Conn) (int, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1, ErrInvalid
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return fd, derr
 }
 
 // dialCode maps a dial error to its Winsock code without reading its text.

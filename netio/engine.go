@@ -80,6 +80,9 @@ type EngineStats struct {
 	// reached the peer: the peer reset a half-open connection, a close's
 	// flush ran out of time, or the connection was already gone.
 	SendDropped uint64 `json:"send_dropped"`
+	// Peers is the number of live UDP peers of the engine's listeners
+	// (they hold no descriptor, so Open does not count them).
+	Peers int64 `json:"udp_peers"`
 }
 
 // Listener is one listening address of an Engine.
@@ -96,9 +99,18 @@ type Listener struct {
 	// Owner is the upper layer's record for the listener (its actor).
 	// Set before Start; immutable afterwards.
 	Owner any
+
+	// A UDP listener's (udp.go): udp is nil for the others.
+	udp      *udpSide      // immutable
+	maxPeers int           // immutable after Start: the peer limit (<= 0: none)
+	peerIdle time.Duration // immutable after Start: the peer idle timeout (<= 0: none)
+	peers    atomic.Int64  // live peers
+	recvBan  atomic.Bool   // RecvDisconnect on the listener: every peer is banned
+	banned   atomic.Uint64 // bytes dropped by the ban from addresses without a peer
 }
 
-// Network returns "tcp", "tcp4" or "tcp6".
+// Network returns the listener's network: "tcp", "tcp4", "tcp6", "udp",
+// "udp4" or "udp6".
 func (l *Listener) Network() string { return l.network }
 
 // Addr returns the bound address, with the real port when port 0 was asked.
@@ -137,9 +149,12 @@ type Engine struct {
 	traffic     trafficBook // the byte totals (traffic.go)
 	internal    *Listener   // bound when no listener was declared (gnet needs one to dial)
 
-	halfMu sync.Mutex             // guards halfs
-	halfs  map[*halfOpen]struct{} // half-open connections not yet closed
-	halfWG sync.WaitGroup         // their writer goroutines
+	halfMu   sync.Mutex             // guards halfs and detached
+	halfs    map[*halfOpen]struct{} // half-open connections not yet closed
+	halfWG   sync.WaitGroup         // their writer goroutines
+	detached map[*Conn]struct{}     // dialled UDP sockets being enrolled again (udpdial.go)
+
+	udp *udpSide // the UDP listeners' engine (udp.go); nil without one
 }
 
 // Stats returns the transport counters. Safe from any goroutine.
@@ -148,7 +163,13 @@ func (e *Engine) Stats() EngineStats {
 	half := int64(len(e.halfs))
 	e.halfMu.Unlock()
 	conn := e.connHits.Load()
-	return EngineStats{Open: e.open.Load(), LimitHits: conn + e.limitHits.Load(), ConnLimitHits: conn, HalfOpen: half, SendDropped: e.sendDropped.Load()}
+	var peers int64
+	if e.udp != nil {
+		for _, l := range e.udp.lns {
+			peers += l.peers.Load()
+		}
+	}
+	return EngineStats{Open: e.open.Load(), LimitHits: conn + e.limitHits.Load(), ConnLimitHits: conn, HalfOpen: half, SendDropped: e.sendDropped.Load(), Peers: peers}
 }
 
 // LimitHit counts one limit close decided above the transport (inbound or
@@ -166,9 +187,9 @@ func NewEngine(h Handler, opts Options) *Engine {
 	}
 }
 
-// Listen declares a TCP listening address ("tcp://host:port", or "host:port"
-// for tcp). It must be called before Start: gnet binds all listeners when
-// the engine boots.
+// Listen declares a listening address: "tcp://host:port" (or "host:port"),
+// "tcp4://", "tcp6://", or "udp://host:port", "udp4://", "udp6://". It must be
+// called before Start: gnet binds all listeners when the engine boots.
 func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	network, address, err := ParseAddr(protoAddr)
 	if err != nil {
@@ -178,6 +199,9 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	defer e.mu.Unlock()
 	if e.started {
 		return nil, &OpError{Op: "Listen", Code: WSAEINVAL, Detail: "listeners must be declared before Start"}
+	}
+	if isUDP(network) {
+		return e.listenUDP(network, address)
 	}
 	// gnet reports an accepted connection's local address as its
 	// listener's resolved configured address, and DupListener finds
@@ -199,14 +223,14 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 }
 
 // ParseAddr splits "tcp://host:port" (or "host:port") into network and
-// address. Only TCP is supported by this engine.
+// address; the networks are tcp, tcp4, tcp6, udp, udp4 and udp6.
 func ParseAddr(protoAddr string) (network, address string, err error) {
 	network, address = "tcp", protoAddr
 	if i := strings.Index(protoAddr, "://"); i >= 0 {
 		network, address = strings.ToLower(protoAddr[:i]), protoAddr[i+3:]
 	}
 	switch network {
-	case "tcp", "tcp4", "tcp6":
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 	default:
 		return "", "", &OpError{Op: "ParseAddr", Code: WSAEINVAL, Detail: "unsupported network " + strconv.Quote(network)}
 	}
@@ -219,6 +243,31 @@ func ParseAddr(protoAddr string) (network, address string, err error) {
 		return "", "", &OpError{Op: "ParseAddr", Code: WSAEINVAL, Detail: "bad port " + strconv.Quote(port)}
 	}
 	return network, address, nil
+}
+
+func isUDP(network string) bool {
+	return network == "udp" || network == "udp4" || network == "udp6"
+}
+
+// listenUDP declares a UDP listener. Two with one address would share it
+// (gnet binds UDP with SO_REUSEPORT), so the second is refused. e.mu held.
+func (e *Engine) listenUDP(network, address string) (*Listener, error) {
+	if e.udp == nil {
+		e.udp = newUDPSide(e)
+	}
+	key := address
+	if ua, err := net.ResolveUDPAddr(network, address); err == nil {
+		key = ua.String()
+	}
+	for _, l := range e.udp.lns {
+		if l.cfgKey == key && !strings.HasSuffix(key, ":0") {
+			return nil, &OpError{Op: "Listen", Code: WSAEADDRINUSE, Detail: "udp address " + address + " is already a listener of this runtime"}
+		}
+	}
+	l := &Listener{network: network, address: address, cfgKey: key, udp: e.udp}
+	l.SetPeerLimits(0, 0)
+	e.udp.lns = append(e.udp.lns, l)
+	return l, nil
 }
 
 // resolvedKey is the address as gnet will report it for the listener.
@@ -294,6 +343,13 @@ func (e *Engine) Start(ctx context.Context) error {
 	}()
 	select {
 	case <-e.booted:
+		if e.udp == nil {
+			return nil
+		}
+		if err := e.udp.start(ctx); err != nil {
+			_ = e.Stop(context.Background())
+			return err
+		}
 		return nil
 	case <-e.done:
 		if e.runErr == nil {
@@ -400,6 +456,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 		return ctx.Err()
 	}
 	e.stopOnce.Do(func() {
+		// A dialled UDP socket being enrolled again is in gnet's hands
+		// (a worker holds a descriptor); let that finish first, or gnet
+		// would drop the descriptor on the floor when its loops end.
+		e.waitEnrolments(ctx)
 		// gnet's Engine.Stop polls for the end every 500 ms; Rotate
 		// returning (done) is the real signal, so cancel its wait then and
 		// wait for the goroutine, leaving nothing behind.
@@ -410,12 +470,20 @@ func (e *Engine) Stop(ctx context.Context) error {
 			close(stopped)
 		}()
 		go func() {
+			if e.udp != nil {
+				e.udp.stop()
+			}
 			<-e.done
 			cancel()
 			<-stopped
 			// No loop runs now: close what outlived gnet (half-open
-			// connections), then report the engine stopped.
+			// connections, UDP peers, dialled UDP sockets between two
+			// enrolments), then report the engine stopped.
 			e.closeHalfs()
+			if e.udp != nil {
+				e.udp.closePeers()
+			}
+			e.closeDetachedAll()
 			close(e.stopped)
 		}()
 	})

@@ -65,13 +65,13 @@ func ExampleReason() {
 }
 
 func ExampleParseAddr() {
-	for _, a := range []string{"tcp://127.0.0.1:9000", "[::1]:0", "udp://127.0.0.1:53"} {
+	for _, a := range []string{"tcp://127.0.0.1:9000", "udp://127.0.0.1:53", "sctp://127.0.0.1:9"} {
 		network, address, err := netio.ParseAddr(a)
 		fmt.Printf("%q %q %v\n", network, address, errors.Is(err, netio.ErrInvalid))
 	}
 	// Output:
 	// "tcp" "127.0.0.1:9000" false
-	// "tcp" "[::1]:0" false
+	// "udp" "127.0.0.1:53" false
 	// "" "" true
 }
 

@@ -31,7 +31,7 @@ func FuzzParseAddr(f *testing.F) {
 			return
 		}
 		switch network {
-		case "tcp", "tcp4", "tcp6":
+		case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 		default:
 			t.Fatalf("ParseAddr(%q) network = %q", in, network)
 		}

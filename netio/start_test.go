@@ -178,7 +178,7 @@ func TestEngineStartErrors(t *testing.T) {
 	})
 	t.Run("bad address", func(t *testing.T) {
 		e := NewEngine(newTestHandler(t), Options{})
-		for _, a := range []string{"udp://127.0.0.1:0", "127.0.0.1"} {
+		for _, a := range []string{"sctp://127.0.0.1:0", "127.0.0.1"} {
 			if l, err := e.Listen(a); l != nil || !errors.Is(err, ErrInvalid) {
 				t.Errorf("Listen(%q) = %v, %v; want WSAEINVAL", a, l, err)
 			}

@@ -76,16 +76,16 @@ func (b *trafficBook) loopOf(el gnet.EventLoop) *loopTraffic {
 }
 
 // opened adds c to its loop's live list. Loop only (OnOpen).
-func (b *trafficBook) opened(c *Conn, gc gnet.Conn) {
-	lt := b.loopOf(gc.EventLoop())
+func (b *trafficBook) opened(c *Conn, el gnet.EventLoop) {
+	lt := b.loopOf(el)
 	c.slot = int32(len(lt.live))
 	lt.live = append(lt.live, c)
 }
 
 // closedConn folds c's counts into its loop's totals and drops it from the
 // live list. Loop only (OnClose).
-func (b *trafficBook) closedConn(c *Conn, gc gnet.Conn) {
-	lt := b.loopOf(gc.EventLoop())
+func (b *trafficBook) closedConn(c *Conn, el gnet.EventLoop) {
+	lt := b.loopOf(el)
 	i := int(c.slot)
 	if i < 0 || i >= len(lt.live) || lt.live[i] != c {
 		return // never listed

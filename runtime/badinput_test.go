@@ -180,7 +180,7 @@ func TestListenAndStartErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Shutdown(ctx5(t))
-	for _, addr := range []string{"udp://127.0.0.1:0", "127.0.0.1", "tcp://"} {
+	for _, addr := range []string{"sctp://127.0.0.1:0", "127.0.0.1", "tcp://"} {
 		if _, err := rt.Listen(addr, echo, actors.ListenOptions{}); !errors.Is(err, netio.ErrInvalid) {
 			t.Errorf("Listen(%q) = %v, want WSAEINVAL", addr, err)
 		}

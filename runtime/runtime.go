@@ -210,8 +210,9 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Listen declares a listener on addr ("tcp://host:port"; port 0 picks a free
-// one) whose sockets run h. Listeners must be declared before Start.
+// Listen declares a listener on addr ("tcp://host:port", or
+// "udp://host:port" for a UDP listener whose peers are sockets, see
+// docs/SEMANTICS.md §6; port 0 picks a free one) whose sockets run h. Listeners must be declared before Start.
 func (rt *Runtime) Listen(addr string, h actors.Handler, opts actors.ListenOptions) (*Listener, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -238,11 +239,21 @@ type Listener struct {
 	*actors.Listener
 }
 
-// Addr returns the bound TCP address (the real port when port 0 was asked),
-// or nil before Start.
+// Addr returns the bound address (the real port when port 0 was asked): a
+// *net.TCPAddr, or a *net.UDPAddr for a UDP listener; nil before Start.
 func (l *Listener) Addr() net.Addr {
-	a, err := net.ResolveTCPAddr("tcp", l.Listener.Addr())
-	if err != nil || l.Listener.Addr() == "" {
+	s := l.Listener.Addr()
+	if s == "" {
+		return nil
+	}
+	var a net.Addr
+	var err error
+	if l.Listener.Datagram() {
+		a, err = net.ResolveUDPAddr("udp", s)
+	} else {
+		a, err = net.ResolveTCPAddr("tcp", s)
+	}
+	if err != nil {
 		return nil
 	}
 	return a

@@ -317,8 +317,8 @@ func TestDialFailures(t *testing.T) {
 	if ev.Code != uint32(netio.WSAETIMEDOUT) {
 		t.Fatalf("FD_CONNECT = %v, want WSAETIMEDOUT", ev)
 	}
-	if _, err := s.rt.Dial(ctx5(t), "udp://127.0.0.1:1", nop, actors.DialOptions{}); !errors.Is(err, netio.ErrInvalid) {
-		t.Fatalf("Dial udp: %v, want WSAEINVAL", err)
+	if _, err := s.rt.Dial(ctx5(t), "sctp://127.0.0.1:1", nop, actors.DialOptions{}); !errors.Is(err, netio.ErrInvalid) {
+		t.Fatalf("Dial sctp: %v, want WSAEINVAL", err)
 	}
 }
 

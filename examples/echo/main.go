@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	goruntime "runtime"
+	"strings"
 	"time"
 
 	"github.com/sockactor/sockactor/internal/command"
@@ -62,7 +63,7 @@ var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on (host:port)")
+	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on: host:port (TCP), tcp://host:port or udp://host:port")
 	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
 	loops := fs.Int("loops", 0, "event loops (0 = one per CPU)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics on this host:port (empty: off)")
@@ -94,7 +95,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := rt.Listen("tcp://"+*listen, echoHandler, actors.ListenOptions{Dispatch: d})
+	addr := *listen
+	if !strings.Contains(addr, "://") {
+		addr = "tcp://" + addr // host:port is TCP
+	}
+	ln, err := rt.Listen(addr, echoHandler, actors.ListenOptions{Dispatch: d})
 	if err == nil {
 		err = rt.Start(ctx)
 	}

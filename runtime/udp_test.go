@@ -1,0 +1,486 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sockactor/sockactor/internal/socktest"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/netio"
+	sockrt "github.com/sockactor/sockactor/runtime"
+)
+
+// UDP listeners, their peer sockets and dialled UDP sockets
+// (docs/SEMANTICS.md §6), against real loopback sockets.
+
+// udpServer is a running runtime with one UDP listener, shut down at
+// cleanup with a descriptor check.
+type udpServer struct {
+	rt   *sockrt.Runtime
+	ln   *sockrt.Listener
+	addr *net.UDPAddr
+	rec  *recorder
+}
+
+func startUDP(t *testing.T, h actors.Handler, o actors.ListenOptions, policy actors.BanPolicy) *udpServer {
+	t.Helper()
+	fds := fdCount(t)
+	if h == nil {
+		h = echo
+	}
+	rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: 50 * time.Millisecond, BanPolicy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := rt.Listen("udp://127.0.0.1:0", h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	s := &udpServer{rt: rt, ln: ln, rec: newRecorder(t, rt.System())}
+	s.addr, _ = ln.Addr().(*net.UDPAddr)
+	if s.addr == nil || s.addr.Port == 0 {
+		t.Fatalf("listener address = %v", ln.Addr())
+	}
+	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
+	})
+	return s
+}
+
+// udpClient is a connected client socket to the server.
+func udpClient(t *testing.T, to *net.UDPAddr) *net.UDPConn {
+	t.Helper()
+	c, err := net.DialUDP("udp", nil, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// readDatagram reads one datagram within d; ok is false on a timeout.
+func readDatagram(t *testing.T, c *net.UDPConn, d time.Duration) (data []byte, ok bool) {
+	t.Helper()
+	buf := make([]byte, 70000)
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	n, err := c.Read(buf)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return buf[:n], true
+}
+
+func udpRoundTrip(t *testing.T, c *net.UDPConn, p []byte) []byte {
+	t.Helper()
+	if _, err := c.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := readDatagram(t, c, 5*time.Second)
+	if !ok {
+		t.Fatalf("no echo of a %d-byte datagram", len(p))
+	}
+	return got
+}
+
+// peerOf waits for the FD_ACCEPT of client c's peer socket.
+func (s *udpServer) peerOf(t *testing.T, c *net.UDPConn) uint64 {
+	t.Helper()
+	return s.rec.AcceptedFor(t, c).SocketId
+}
+
+// sizes records the length of every Received, from any goroutine.
+type sizes struct {
+	mu sync.Mutex
+	n  []int
+}
+
+func (z *sizes) add(n int) { z.mu.Lock(); z.n = append(z.n, n); z.mu.Unlock() }
+func (z *sizes) get() []int {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return append([]int(nil), z.n...)
+}
+
+func TestUDPPeerSocketPerAddressOneReceivedPerDatagram(t *testing.T) {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		var got sizes
+		h := actors.HandlerFunc(func(c *actors.Context) {
+			if m, ok := c.Message().(*actors.Received); ok {
+				got.add(len(m.Data))
+				_, _ = c.Write(m.Data)
+			}
+		})
+		s := startUDP(t, h, actors.ListenOptions{Dispatch: mode}, actors.BanDefault)
+		a, b := udpClient(t, s.addr), udpClient(t, s.addr)
+		want := []int{1, 0, 1400, 65507}
+		for _, n := range want {
+			if echo := udpRoundTrip(t, a, make([]byte, n)); len(echo) != n {
+				t.Fatalf("echo of %d bytes has %d", n, len(echo))
+			}
+		}
+		if g := got.get(); len(g) != len(want) || g[0] != 1 || g[1] != 0 || g[2] != 1400 || g[3] != 65507 {
+			t.Fatalf("Received sizes = %v, want %v (one per datagram)", g, want)
+		}
+		udpRoundTrip(t, b, []byte("b"))
+		pa, pb := s.peerOf(t, a), s.peerOf(t, b)
+		if pa == pb {
+			t.Fatal("two source addresses share one peer socket")
+		}
+		if n := s.rec.Count(pa, events.FDAccept); n != 1 {
+			t.Fatalf("FD_ACCEPT x%d for one peer", n)
+		}
+		if n := s.rec.Count(pa, events.FDWrite); n != 1 {
+			t.Fatalf("FD_WRITE x%d at creation, want 1", n)
+		}
+		info, err := s.rt.Info(ctx5(t), s.rt.SocketPID(pa))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Kind != "udp" || info.State != "open" || info.RemoteAddr != a.LocalAddr().String() ||
+			info.LocalAddr != s.addr.String() || info.ListenerId != s.ln.ID() || info.BytesIn != 66908 {
+			t.Fatalf("peer info = %+v", info)
+		}
+	})
+}
+
+func TestUDPPullOneDatagramPerRecvTruncatesWithMsgSize(t *testing.T) {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startUDP(t, actors.HandlerFunc(func(*actors.Context) {}), actors.ListenOptions{Dispatch: mode, Pull: true}, actors.BanDefault)
+		c := udpClient(t, s.addr)
+		for _, p := range []string{"abc", "defgh", ""} {
+			if _, err := c.Write([]byte(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		peer := s.peerOf(t, c)
+		pid := s.rt.SocketPID(peer)
+		s.rec.Wait(t, peer, events.FDRead)
+		socktest.WaitFor(t, "three datagrams queued", func() bool {
+			info, err := s.rt.Info(ctx5(t), pid)
+			return err == nil && info.QueuedIn == 8
+		})
+		if data, err := s.rt.Recv(ctx5(t), pid, 10); err != nil || string(data) != "abc" {
+			t.Fatalf("Recv = %q, %v; want the first datagram whole", data, err)
+		}
+		data, err := s.rt.Recv(ctx5(t), pid, 2)
+		if string(data) != "de" || !errors.Is(err, netio.WSAEMSGSIZE) {
+			t.Fatalf("Recv(2) = %q, %v; want \"de\" and WSAEMSGSIZE", data, err)
+		}
+		if data, err := s.rt.Recv(ctx5(t), pid, 10); err != nil || len(data) != 0 {
+			t.Fatalf("Recv of the empty datagram = %q, %v", data, err)
+		}
+		if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, netio.WSAEWOULDBLOCK) {
+			t.Fatalf("Recv with nothing queued: %v, want WSAEWOULDBLOCK", err)
+		}
+	})
+}
+
+func TestUDPSendIsOneDatagramAndRefusesOverMax(t *testing.T) {
+	s := startUDP(t, nil, actors.ListenOptions{}, actors.BanDefault)
+	c := udpClient(t, s.addr)
+	udpRoundTrip(t, c, []byte("x"))
+	pid := s.rt.SocketPID(s.peerOf(t, c))
+	if _, err := s.rt.Send(ctx5(t), pid, make([]byte, 65508)); !errors.Is(err, netio.WSAEMSGSIZE) {
+		t.Fatalf("Send of 65508 bytes: %v, want WSAEMSGSIZE", err)
+	}
+	for _, p := range []string{"one", "two"} {
+		if n, err := s.rt.Send(ctx5(t), pid, []byte(p)); err != nil || n != len(p) {
+			t.Fatalf("Send = %d, %v", n, err)
+		}
+	}
+	for _, want := range []string{"one", "two"} {
+		if got, ok := readDatagram(t, c, 5*time.Second); !ok || string(got) != want {
+			t.Fatalf("datagram = %q (%v), want %q", got, ok, want)
+		}
+	}
+	if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.rt.Send(ctx5(t), pid, []byte("late")); !errors.Is(err, netio.WSAESHUTDOWN) {
+		t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
+	}
+}
+
+// flood sends n datagrams of size bytes and returns the bytes sent.
+func flood(t *testing.T, c *net.UDPConn, n, size int) uint64 {
+	t.Helper()
+	p := make([]byte, size)
+	var sent uint64
+	for i := 0; i < n; i++ {
+		if _, err := c.Write(p); err != nil {
+			t.Fatalf("flood write %d: %v (an ICMP error or reset reached the sender)", i, err)
+		}
+		sent += uint64(size)
+		if i%64 == 63 {
+			time.Sleep(100 * time.Microsecond) // stay under the receive buffer, mostly
+		}
+	}
+	return sent
+}
+
+func TestUDPBanOnPeerDropsCountsAndNeverResets(t *testing.T) {
+	for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
+		t.Run(policy.String(), func(t *testing.T) {
+			socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+				var after atomic.Int64
+				var banned atomic.Bool
+				h := actors.HandlerFunc(func(c *actors.Context) {
+					if m, ok := c.Message().(*actors.Received); ok {
+						if banned.Load() {
+							after.Add(int64(len(m.Data)))
+						}
+						_, _ = c.Write(m.Data)
+					}
+				})
+				s := startUDP(t, h, actors.ListenOptions{Dispatch: mode}, policy)
+				c := udpClient(t, s.addr)
+				udpRoundTrip(t, c, []byte("hello"))
+				peer := s.peerOf(t, c)
+				pid := s.rt.SocketPID(peer)
+				if data, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil || len(data) != 0 {
+					t.Fatalf("RecvDisconnect = %q, %v", data, err)
+				}
+				banned.Store(true)
+				sent := flood(t, c, 3000, 200)
+				socktest.WaitFor(t, "banned bytes to be counted", func() bool {
+					info, err := s.rt.Info(ctx5(t), pid)
+					return err == nil && info.BannedBytes > 0 && info.BytesIn >= 5+info.BannedBytes
+				})
+				if n := after.Load(); n != 0 {
+					t.Fatalf("%d bytes reached the handler after the ban", n)
+				}
+				// No ICMP, no reset: the sender sees nothing but what the
+				// socket still sends.
+				if got, ok := readDatagram(t, c, 200*time.Millisecond); ok {
+					t.Fatalf("the banned sender got %q", got)
+				}
+				if _, err := s.rt.Send(ctx5(t), pid, []byte("still")); err != nil {
+					t.Fatalf("Send after the ban: %v", err)
+				}
+				if got, ok := readDatagram(t, c, 5*time.Second); !ok || string(got) != "still" {
+					t.Fatalf("after the ban the peer got %q (%v)", got, ok)
+				}
+				info, err := s.rt.Info(ctx5(t), pid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.State != "open" || !info.RecvShut || info.BannedBytes > sent {
+					t.Fatalf("banned peer info = %+v (sent %d)", info, sent)
+				}
+				if s.rec.Count(peer, events.FDClose) != 0 {
+					t.Fatal("the ban closed a UDP peer")
+				}
+			})
+		})
+	}
+}
+
+func TestUDPBanOnListenerBansEveryPeerAndNewAddresses(t *testing.T) {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		var after atomic.Int64
+		var banned atomic.Bool
+		h := actors.HandlerFunc(func(c *actors.Context) {
+			if m, ok := c.Message().(*actors.Received); ok && banned.Load() {
+				after.Add(int64(len(m.Data)))
+			}
+		})
+		s := startUDP(t, h, actors.ListenOptions{Dispatch: mode, Pull: mode == actors.Pooled}, actors.BanDefault)
+		a, b := udpClient(t, s.addr), udpClient(t, s.addr)
+		for _, c := range []*net.UDPConn{a, b} {
+			if _, err := c.Write([]byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pa, pb := s.peerOf(t, a), s.peerOf(t, b)
+		if _, err := s.rt.RecvDisconnect(ctx5(t), s.ln.PID()); err != nil {
+			t.Fatalf("RecvDisconnect on the UDP listener: %v", err)
+		}
+		banned.Store(true)
+		flood(t, a, 500, 100)
+		flood(t, b, 500, 100)
+		late := udpClient(t, s.addr)
+		flood(t, late, 100, 100)
+		for _, p := range []uint64{pa, pb} {
+			pid := s.rt.SocketPID(p)
+			socktest.WaitFor(t, "the peer's banned bytes", func() bool {
+				info, err := s.rt.Info(ctx5(t), pid)
+				return err == nil && info.RecvShut && info.BannedBytes > 0
+			})
+			if _, err := s.rt.Recv(ctx5(t), pid, 10); mode == actors.Pooled && !errors.Is(err, netio.WSAESHUTDOWN) {
+				t.Fatalf("Recv on a banned peer: %v, want WSAESHUTDOWN", err)
+			}
+		}
+		socktest.WaitFor(t, "the listener to count the new address's bytes", func() bool {
+			info, err := s.rt.Info(ctx5(t), s.ln.PID())
+			return err == nil && info.RecvShut && info.BannedBytes > 0
+		})
+		if n := after.Load(); n != 0 {
+			t.Fatalf("%d bytes reached a handler after the listener's ban", n)
+		}
+		if ev := s.rec.Find(func(ev *events.Event) bool {
+			return ev.EventKind() == events.FDAccept && ev.RemoteAddr == late.LocalAddr().String()
+		}); ev != nil {
+			t.Fatal("a banned listener made a peer for a new address")
+		}
+	})
+}
+
+func TestUDPMaxPeersUnderSprayFromManySourcePorts(t *testing.T) {
+	const limit, sources = 8, 300
+	s := startUDP(t, nil, actors.ListenOptions{MaxPeers: limit, PeerIdleTimeout: -1}, actors.BanDefault)
+	clients := make([]*net.UDPConn, sources)
+	for i := range clients {
+		clients[i] = udpClient(t, s.addr)
+		if _, err := clients[i].Write([]byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	socktest.WaitFor(t, "a socket per source", func() bool {
+		n := 0
+		for _, c := range clients {
+			if s.rec.Find(func(ev *events.Event) bool {
+				return ev.EventKind() == events.FDAccept && ev.RemoteAddr == c.LocalAddr().String()
+			}) != nil {
+				n++
+			}
+		}
+		return n == sources
+	})
+	limited := 0
+	socktest.WaitFor(t, "the peers over the limit to close", func() bool {
+		limited = 0
+		for _, c := range clients {
+			ev := s.rec.Find(func(ev *events.Event) bool {
+				return ev.EventKind() == events.FDClose && ev.RemoteAddr == c.LocalAddr().String()
+			})
+			if ev != nil {
+				if ev.Code != uint32(netio.WSAENOBUFS) || ev.Reason != "limit" {
+					t.Fatalf("FD_CLOSE %d %s, want 10055 limit", ev.Code, ev.Reason)
+				}
+				limited++
+			}
+		}
+		return limited == sources-limit
+	})
+	if st := s.rt.Stats(); st.Conns.Peers != limit {
+		t.Fatalf("live peers = %d, want %d", st.Conns.Peers, limit)
+	}
+	served := 0
+	for _, c := range clients {
+		if _, ok := readDatagram(t, c, 20*time.Millisecond); ok {
+			served++
+		}
+	}
+	if served != limit {
+		t.Fatalf("%d sources were echoed, want the %d under the limit", served, limit)
+	}
+}
+
+func TestUDPPeerIdleTimeoutEndsPeerWith10060(t *testing.T) {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		s := startUDP(t, nil, actors.ListenOptions{Dispatch: mode, PeerIdleTimeout: 150 * time.Millisecond}, actors.BanDefault)
+		c := udpClient(t, s.addr)
+		udpRoundTrip(t, c, []byte("a"))
+		first := s.peerOf(t, c)
+		start := time.Now()
+		ev := s.rec.CloseEvent(t, first)
+		if ev.Code != uint32(netio.WSAETIMEDOUT) || ev.Reason != "timeout" {
+			t.Fatalf("FD_CLOSE %d %s, want 10060 timeout", ev.Code, ev.Reason)
+		}
+		if time.Since(start) < 100*time.Millisecond {
+			t.Fatalf("peer ended %v after its last datagram, before the timeout", time.Since(start))
+		}
+		udpRoundTrip(t, c, []byte("b"))
+		socktest.WaitFor(t, "a new peer for the returning address", func() bool {
+			return s.rec.Find(func(ev *events.Event) bool {
+				return ev.EventKind() == events.FDAccept && ev.SocketId != first && ev.RemoteAddr == c.LocalAddr().String()
+			}) != nil
+		})
+	})
+}
+
+func TestUDPShutdownEndsPeersWithFDClose(t *testing.T) {
+	fds := fdCount(t)
+	rt, err := sockrt.New(sockrt.Options{EventLoops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := rt.Listen("udp://127.0.0.1:0", echo, actors.ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder(t, rt.System())
+	if err := rt.Subscribe(rec.PID, events.MaskAll); err != nil {
+		t.Fatal(err)
+	}
+	c := udpClient(t, ln.Addr().(*net.UDPAddr))
+	udpRoundTrip(t, c, []byte("x"))
+	peer := rec.AcceptedFor(t, c).SocketId
+	if err := rt.Shutdown(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Shutdown(ctx5(t)); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+	ev := rec.CloseEvent(t, peer)
+	if ev.Reason != "shutdown" {
+		t.Fatalf("FD_CLOSE %s, want shutdown", ev.Reason)
+	}
+	_ = c.Close()
+	socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
+}
+
+func TestUDPListenAddressInUse(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	rt, err := sockrt.New(sockrt.Options{EventLoops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Listen("udp://"+pc.LocalAddr().String(), echo, actors.ListenOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx5(t)); !errors.Is(err, netio.WSAEADDRINUSE) {
+		t.Fatalf("Start on a taken UDP port: %v, want WSAEADDRINUSE", err)
+	}
+	_ = rt.Shutdown(ctx5(t))
+
+	rt2, err := sockrt.New(sockrt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt2.Shutdown(context.Background())
+	if _, err := rt2.Listen("udp://127.0.0.1:7999", echo, actors.ListenOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt2.Listen("udp://127.0.0.1:7999", echo, actors.ListenOptions{}); !errors.Is(err, netio.WSAEADDRINUSE) {
+		t.Fatalf("a second UDP listener on one address: %v, want WSAEADDRINUSE", err)
+	}
+}
