@@ -14,7 +14,9 @@ import (
 // connection's context in OnOpen.
 type dialTag struct{ owner any }
 
-// Dial connects to a TCP address ("tcp://host:port" or "host:port") and
+// Dial connects to a TCP address ("tcp://host:port" or "host:port") or a
+// unix domain stream socket ("unix:///path": a missing path is
+// WSAECONNREFUSED, see unixDialCode) and
 // enrolls the connection on one of the engine's event loops; Handler.OnOpen
 // then runs for it on that loop with c.Dialed() == owner, before Dial
 // returns nil. On failure Dial returns an *OpError with the Winsock code of
@@ -43,7 +45,11 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
-		return &OpError{Op: "Dial", Code: dialCode(err), Detail: err.Error(), Err: err}
+		code := dialCode(err)
+		if network == "unix" {
+			code = unixDialCode(err)
+		}
+		return &OpError{Op: "Dial", Code: code, Detail: err.Error(), Err: err}
 	}
 	// gnet duplicates the descriptor and closes nc once enrolled.
 	gctx := gnet.NewNetConnContext(gnet.NewContext(ctx, &dialTag{owner: owner}), nc)

@@ -24,6 +24,19 @@ func TestMain(m *testing.M) {
 // subtest (socktest.EachMode).
 var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
 
+// transports are the stream transports the transport-independent socket
+// tests run over, each a subtest (socktest.EachTransport).
+var transports = []socktest.Transport{socktest.TCP, socktest.Unix}
+
+// eachTransportMode runs body over every transport in every dispatch mode,
+// as subtests TestX/<transport>/<mode>.
+func eachTransportMode(t *testing.T, body func(t *testing.T, tr socktest.Transport, mode actors.Dispatch)) {
+	t.Helper()
+	socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+		socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) { body(t, tr, mode) })
+	})
+}
+
 func ctx5(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	t.Cleanup(cancel)
@@ -44,8 +57,16 @@ func fdCount(t *testing.T) int {
 type server struct {
 	rt   *sockrt.Runtime
 	ln   *sockrt.Listener
-	addr string
+	addr string // the bound address: host:port, or the unix path
+	url  string // addr as rt.Dial takes it ("tcp://…", "unix://…")
+	tr   socktest.Transport
 	rec  *recorder
+}
+
+// dial connects a client to s over its transport, closed at cleanup.
+func (s *server) dial(t *testing.T) socktest.Conn {
+	t.Helper()
+	return s.tr.Dial(t, s.addr)
 }
 
 type serverOpts struct {
@@ -53,6 +74,7 @@ type serverOpts struct {
 	policy   actors.BanPolicy
 	linger   time.Duration
 	handler  actors.Handler
+	tr       socktest.Transport // zero: TCP
 }
 
 func startServer(t *testing.T, o serverOpts) *server {
@@ -64,18 +86,22 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if o.linger == 0 {
 		o.linger = 100 * time.Millisecond
 	}
+	if o.tr.Name == "" {
+		o.tr = socktest.TCP
+	}
 	rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: o.linger, BanPolicy: o.policy})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := rt.Listen("tcp://127.0.0.1:0", o.handler, actors.ListenOptions{Dispatch: o.dispatch})
+	ln, err := rt.Listen(o.tr.Listen(t), o.handler, actors.ListenOptions{Dispatch: o.dispatch})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Start(ctx5(t)); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{rt: rt, ln: ln, addr: ln.Addr().String()}
+	s := &server{rt: rt, ln: ln, addr: ln.Addr().String(), tr: o.tr}
+	s.url = o.tr.URL(s.addr)
 	s.rec = newRecorder(t, rt.System())
 	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		t.Fatal(err)

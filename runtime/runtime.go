@@ -239,8 +239,11 @@ type Listener struct {
 }
 
 // Addr returns the bound TCP address (the real port when port 0 was asked),
-// or nil before Start.
+// or nil before Start; for a unix listener, its path as a *net.UnixAddr.
 func (l *Listener) Addr() net.Addr {
+	if l.Network() == "unix" {
+		return &net.UnixAddr{Name: l.Listener.Addr(), Net: "unix"}
+	}
 	a, err := net.ResolveTCPAddr("tcp", l.Listener.Addr())
 	if err != nil || l.Listener.Addr() == "" {
 		return nil

@@ -21,9 +21,15 @@ import (
 	sockrt "github.com/sockactor/sockactor/runtime"
 )
 
-// startRT starts a runtime with opts and one listener with lopts; the
+// startRT starts a runtime with opts and one TCP listener with lopts; the
 // recorder is subscribed to everything.
 func startRT(t *testing.T, opts sockrt.Options, lopts actors.ListenOptions, h actors.Handler) *server {
+	t.Helper()
+	return startRTOn(t, socktest.TCP, opts, lopts, h)
+}
+
+// startRTOn is startRT with a listener on transport tr.
+func startRTOn(t *testing.T, tr socktest.Transport, opts sockrt.Options, lopts actors.ListenOptions, h actors.Handler) *server {
 	t.Helper()
 	fds := fdCount(t)
 	if opts.EventLoops == 0 {
@@ -39,14 +45,15 @@ func startRT(t *testing.T, opts sockrt.Options, lopts actors.ListenOptions, h ac
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := rt.Listen("tcp://127.0.0.1:0", h, lopts)
+	ln, err := rt.Listen(tr.Listen(t), h, lopts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Start(ctx5(t)); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{rt: rt, ln: ln, addr: ln.Addr().String(), rec: newRecorder(t, rt.System())}
+	s := &server{rt: rt, ln: ln, addr: ln.Addr().String(), tr: tr, rec: newRecorder(t, rt.System())}
+	s.url = tr.URL(s.addr)
 	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		t.Fatal(err)
 	}
