@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -113,6 +114,20 @@ func startServer(t *testing.T, o serverOpts) *server {
 		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
 	})
 	return s
+}
+
+// peerReset makes client c reset its connection to socket pid of s: over
+// TCP an RST (SO_LINGER 0, then close); over unix, which has no RST, a close
+// with bytes from the server left unread in c, which the server's read sees
+// as ECONNRESET (docs/SEMANTICS.md §6).
+func peerReset(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
+	t.Helper()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	} else if n, err := s.rt.Send(ctx5(t), pid, []byte("unread")); err != nil || n != 6 {
+		t.Fatalf("Send before the unix reset = %d, %v", n, err) // a unix write lands in c's buffer at once
+	}
+	c.Close()
 }
 
 // echo writes back what it receives.

@@ -69,9 +69,9 @@ func startRTOn(t *testing.T, tr socktest.Transport, opts sockrt.Options, lopts a
 var nop = actors.HandlerFunc(func(*actors.Context) {})
 
 func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-		c := dial(t, s.addr)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+		c := s.dial(t)
 		id := s.rec.Accepted(t, 1)
 		pid := s.rt.SocketPID(id)
 		if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
@@ -123,19 +123,18 @@ func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
 }
 
 func TestPullModeAfterResetAndAfterBan(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{Linger: time.Second}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{Linger: time.Second}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
 		// Reset by the peer: WSAECONNRESET.
-		c := dial(t, s.addr)
+		c := s.dial(t)
 		id := s.rec.Accepted(t, 1)
-		_ = c.SetLinger(0)
-		c.Close()
+		peerReset(t, s, c, s.rt.SocketPID(id))
 		s.rec.CloseEvent(t, id)
 		if _, err := s.rt.Recv(ctx5(t), s.rt.SocketPID(id), 10); !errors.Is(err, netio.ErrConnReset) {
 			t.Fatalf("Recv after RST: %v, want WSAECONNRESET", err)
 		}
 		// After RecvDisconnect: WSAESHUTDOWN.
-		dial(t, s.addr)
+		s.dial(t)
 		pid := s.rt.SocketPID(s.rec.Accepted(t, 2))
 		if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
 			t.Fatal(err)
@@ -149,9 +148,9 @@ func TestPullModeAfterResetAndAfterBan(t *testing.T) {
 func TestPullBufferIsCoveredByTheBan(t *testing.T) {
 	for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
 		t.Run(policy.String(), func(t *testing.T) {
-			socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-				s := startRT(t, sockrt.Options{BanPolicy: policy}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-				c := dial(t, s.addr)
+			eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+				s := startRTOn(t, tr, sockrt.Options{BanPolicy: policy}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+				c := s.dial(t)
 				id := s.rec.Accepted(t, 1)
 				pid := s.rt.SocketPID(id)
 				if _, err := c.Write([]byte("unread")); err != nil {
@@ -165,8 +164,8 @@ func TestPullBufferIsCoveredByTheBan(t *testing.T) {
 					if ev := s.rec.CloseEvent(t, id); ev.Reason != "recv-ban" {
 						t.Fatalf("FD_CLOSE = %v, want recv-ban (unread bytes at ban time)", ev)
 					}
-					if err := readUntilErr(c); !isReset(err) {
-						t.Fatalf("client: %v, want ECONNRESET", err)
+					if err := readUntilErr(c); !tr.Aborted(err) {
+						t.Fatalf("client over %s: %v, want ECONNRESET (unix: EOF)", tr, err)
 					}
 					return
 				}
@@ -202,10 +201,10 @@ func fillUntilBlocked(t *testing.T, s *server, pid *actor.PID, chunk []byte, max
 }
 
 func TestSendBackPressureAndFDWrite(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
 		const hwm = 256 << 10
-		s := startRT(t, sockrt.Options{SendHighWater: hwm}, actors.ListenOptions{Dispatch: mode}, nop)
-		c := dial(t, s.addr) // not reading yet: the kernel buffers fill, then the runtime's
+		s := startRTOn(t, tr, sockrt.Options{SendHighWater: hwm}, actors.ListenOptions{Dispatch: mode}, nop)
+		c := s.dial(t) // not reading yet: the kernel buffers fill, then the runtime's
 		id := s.rec.Accepted(t, 1)
 		pid := s.rt.SocketPID(id)
 		chunk := bytes.Repeat([]byte("x"), 32<<10)
@@ -239,8 +238,8 @@ func TestSendBackPressureAndFDWrite(t *testing.T) {
 }
 
 func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{}, actors.ListenOptions{}, echo)
 		got := make(chan string, 4)
 		h := actors.HandlerFunc(func(c *actors.Context) {
 			switch m := c.Message().(type) {
@@ -252,7 +251,7 @@ func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
 				got <- string(m.Data)
 			}
 		})
-		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, h, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
+		pid, err := s.rt.Dial(ctx5(t), s.url, h, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
 		if err != nil {
 			t.Fatal(err)
 		}
