@@ -2,9 +2,10 @@
 // back. Each connection is a socket actor on a gnet event loop.
 //
 //	go run ./examples/echo -listen 127.0.0.1:7000 -dispatch inline|pooled -metrics 127.0.0.1:9100
+//	go run ./examples/echo -listen unix:///tmp/echo.sock
 //
 // It prints "listening <host:port>" as its first line (the real port when
-// given port 0). With -metrics it also serves the runtime's metrics in the
+// given port 0), or "listening <path>" for a unix domain socket. With -metrics it also serves the runtime's metrics in the
 // Prometheus text format (through the OpenTelemetry Prometheus exporter)
 // and prints "metrics http://<host:port>/metrics" as its second line. It
 // runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -22,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	goruntime "runtime"
+	"strings"
 	"time"
 
 	"github.com/sockactor/sockactor/internal/command"
@@ -62,7 +64,7 @@ var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on (host:port)")
+	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on (host:port, or unix:///path)")
 	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
 	loops := fs.Int("loops", 0, "event loops (0 = one per CPU)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics on this host:port (empty: off)")
@@ -94,7 +96,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := rt.Listen("tcp://"+*listen, echoHandler, actors.ListenOptions{Dispatch: d})
+	addr := *listen
+	if !strings.Contains(addr, "://") {
+		addr = "tcp://" + addr
+	}
+	ln, err := rt.Listen(addr, echoHandler, actors.ListenOptions{Dispatch: d})
 	if err == nil {
 		err = rt.Start(ctx)
 	}
