@@ -254,6 +254,17 @@ func TestUnixPathErrors(t *testing.T) {
 }
 
 func TestUnixSocketFileRemovedAtShutdown(t *testing.T) {
+	t.Run("CloseNow", func(t *testing.T) {
+		path := socktest.UnixPath(t)
+		rt, _, err := startUnixErr(t, path)
+		if err != nil || !isSocket(path) {
+			t.Fatalf("Start: %v; socket file: %v", err, isSocket(path))
+		}
+		rt.CloseNow()
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("socket file after CloseNow: %v, want it gone", err)
+		}
+	})
 	path := socktest.UnixPath(t)
 	rt, _, err := startUnixErr(t, path)
 	if err != nil {
@@ -290,6 +301,7 @@ func TestUnixDialRefused(t *testing.T) {
 		"missing directory": filepath.Join(filepath.Dir(stale), "none", "s.sock"),
 		"stale socket":      stale,
 		"regular file":      notSock,
+		"full accept queue": fullUnixBacklog(t),
 	} {
 		pid, err := s.rt.Dial(ctx5(t), "unix://"+path, nop, actors.DialOptions{})
 		if err != nil {
@@ -302,6 +314,34 @@ func TestUnixDialRefused(t *testing.T) {
 		if n := s.rec.Count(id, events.FDClose); n != 0 {
 			t.Errorf("dial to a %s: %d FD_CLOSE", name, n)
 		}
+	}
+}
+
+// fullUnixBacklog returns the path of a unix listener with a backlog of 0
+// whose queue is full: a further connect fails at once with EAGAIN.
+func fullUnixBacklog(t *testing.T) string {
+	t.Helper()
+	path := socktest.UnixPath(t)
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		c, err := net.Dial("unix", path) // non-blocking: EAGAIN once full
+		if errors.Is(err, syscall.EAGAIN) {
+			return path
+		}
+		if err != nil || i == 10 {
+			t.Fatalf("filling the backlog: %v after %d connects", err, i)
+		}
+		t.Cleanup(func() { c.Close() })
 	}
 }
 
