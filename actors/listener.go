@@ -63,12 +63,17 @@ func (l *Listener) ID() uint64 { return l.id }
 func (l *Listener) PID() *actor.PID { return l.pid }
 
 // Addr returns the bound address ("127.0.0.1:7000"), with the real port
-// when port 0 was asked; empty before the runtime starts.
+// when port 0 was asked; empty before the runtime starts. A unix listener's
+// is its path, set from Listen on.
 func (l *Listener) Addr() string { return l.nl.Addr() }
 
 // Datagram reports whether this is a UDP listener, whose peers are its
 // sockets (docs/SEMANTICS.md §6).
 func (l *Listener) Datagram() bool { return l.nl.Datagram() }
+
+// Network returns the listener's network: "tcp", "tcp4", "tcp6", "udp",
+// "udp4", "udp6" or "unix".
+func (l *Listener) Network() string { return l.nl.Network() }
 
 // Dispatch returns the listener's dispatch mode.
 func (l *Listener) Dispatch() Dispatch { return l.opts.Dispatch }

@@ -41,7 +41,7 @@ func (e *Engine) OnTick() (time.Duration, gnet.Action) {
 
 // OnOpen creates the Conn and hands it to the Handler.
 func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	c := &Conn{gc: gc, eng: e, remote: gc.RemoteAddr()}
+	c := &Conn{gc: gc, eng: e, remote: peerAddr(gc.RemoteAddr())}
 	if d, ok := gc.Context().(*dialTag); ok {
 		if d.again != nil {
 			// A dialled UDP socket enrolled again (udpdial.go).
@@ -64,7 +64,7 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	if c.ln != nil && c.ln.bound != nil {
 		c.local = c.ln.bound // one address for all its connections
-	} else if a, err := localTCPAddr(gc.Fd()); err == nil {
+	} else if a, err := localAddr(gc.Fd()); err == nil {
 		c.local = a
 	} else {
 		c.local = gc.LocalAddr()

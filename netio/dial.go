@@ -21,10 +21,11 @@ type dialTag struct {
 	again *Conn       // set when a dialled UDP socket is enrolled again
 }
 
-// Dial connects to a TCP address ("tcp://host:port" or "host:port"), or
-// makes a connected UDP socket ("udp://host:port": no packet is sent, so it
-// succeeds at once; a refused destination is the error of a later
-// operation, see Conn.TakeError), and
+// Dial connects to a TCP address ("tcp://host:port" or "host:port") or a
+// unix domain stream socket ("unix:///path": a missing path is
+// WSAECONNREFUSED, see unixDialCode), or makes a connected UDP socket
+// ("udp://host:port": no packet is sent, so it succeeds at once; a refused
+// destination is the error of a later operation, see Conn.TakeError), and
 // enrolls the connection on one of the engine's event loops; Handler.OnOpen
 // then runs for it on that loop with c.Dialed() == owner, before Dial
 // returns nil. On failure Dial returns an *OpError with the Winsock code of
@@ -53,7 +54,11 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
-		return &OpError{Op: "Dial", Code: dialCode(err), Detail: err.Error(), Err: err}
+		code := dialCode(err)
+		if network == "unix" {
+			code = unixDialCode(err)
+		}
+		return &OpError{Op: "Dial", Code: code, Detail: err.Error(), Err: err}
 	}
 	tag := &dialTag{owner: owner, udpFD: -1}
 	if isUDP(network) {

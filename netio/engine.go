@@ -90,11 +90,11 @@ type EngineStats struct {
 // Its fields are immutable once Engine.Start returns, so a Listener is safe
 // for concurrent use.
 type Listener struct {
-	network string   // "tcp", "tcp4" or "tcp6"
-	address string   // host:port as given to gnet
+	network string   // "tcp", "tcp4", "tcp6" or "unix"
+	address string   // host:port (or the unix path) as given to gnet
 	addr    string   // the bound address (real port), set at boot
 	cfgKey  string   // the configured address as gnet reports it in Conn.LocalAddr
-	bound   net.Addr // the bound address when it names one IP (nil for a wildcard)
+	bound   net.Addr // the bound address when it names one IP (nil for a wildcard), or the unix path
 
 	// Owner is the upper layer's record for the listener (its actor).
 	// Set before Start; immutable afterwards.
@@ -110,11 +110,12 @@ type Listener struct {
 }
 
 // Network returns the listener's network: "tcp", "tcp4", "tcp6", "udp",
-// "udp4" or "udp6".
+// "udp4", "udp6" or "unix".
 func (l *Listener) Network() string { return l.network }
 
-// Addr returns the bound address, with the real port when port 0 was asked.
-// Empty before the engine has started.
+// Addr returns the bound address, with the real port when port 0 was asked;
+// for a unix listener, its path as given. Empty before the engine has started
+// (a unix listener's is set by Listen).
 func (l *Listener) Addr() string { return l.addr }
 
 // Engine runs one gnet engine (a set of event loops) and the listeners
@@ -188,7 +189,8 @@ func NewEngine(h Handler, opts Options) *Engine {
 }
 
 // Listen declares a listening address: "tcp://host:port" (or "host:port"),
-// "tcp4://", "tcp6://", or "udp://host:port", "udp4://", "udp6://". It must be
+// "tcp4://", "tcp6://", "udp://host:port", "udp4://", "udp6://", or
+// "unix:///path" for a unix domain stream socket. It must be
 // called before Start: gnet binds all listeners when the engine boots.
 func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	network, address, err := ParseAddr(protoAddr)
@@ -202,6 +204,9 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	}
 	if isUDP(network) {
 		return e.listenUDP(network, address)
+	}
+	if network == "unix" {
+		return e.listenUnix(address)
 	}
 	// gnet reports an accepted connection's local address as its
 	// listener's resolved configured address, and DupListener finds
@@ -223,12 +228,18 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 }
 
 // ParseAddr splits "tcp://host:port" (or "host:port") into network and
-// address; the networks are tcp, tcp4, tcp6, udp, udp4 and udp6.
+// address; the networks are tcp, tcp4, tcp6, udp, udp4 and udp6, and
+// "unix:///path" (or "unix://relative/path") gives "unix" and the path.
+// Anything else is refused with WSAEINVAL.
 func ParseAddr(protoAddr string) (network, address string, err error) {
 	network, address = "tcp", protoAddr
 	if i := strings.Index(protoAddr, "://"); i >= 0 {
 		network, address = strings.ToLower(protoAddr[:i]), protoAddr[i+3:]
 	}
+	if network == "unix" {
+		return parseUnix(address) // a path, no host:port (unix.go)
+	}
+
 	switch network {
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 	default:
@@ -369,8 +380,12 @@ func (e *Engine) Start(ctx context.Context) error {
 // gnet binds its listeners one after the other and, when a later one fails,
 // leaves the earlier ones bound (and accepting) for the life of the
 // process; so with more than one listener a taken or foreign address is
-// found here first, and nothing is left behind. Goroutine: Start's.
+// found here first, and nothing is left behind. Unix paths are checked
+// first, whatever the count (prepareUnix). Goroutine: Start's.
 func (e *Engine) probeBinds(ctx context.Context) error {
+	if err := e.prepareUnix(ctx); err != nil {
+		return err // a unix path that gnet must not remove (unix.go)
+	}
 	if len(e.listeners) < 2 {
 		return nil // gnet's own bind error then leaves nothing behind
 	}

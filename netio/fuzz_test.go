@@ -14,7 +14,7 @@ import (
 func FuzzParseAddr(f *testing.F) {
 	for _, s := range []string{
 		"tcp://127.0.0.1:8080", "127.0.0.1:0", "tcp4://0.0.0.0:1", "tcp6://[::1]:0",
-		"TCP://h:p", "udp://127.0.0.1:53", "unix:///tmp/s", "://", "tcp://", "tcp://[::1",
+		"TCP://h:p", "udp://127.0.0.1:53", "unix:///tmp/s", "unix://rel/s", "unix://", "unix://@x", "Unix:///a\x00", "://", "tcp://", "tcp://[::1",
 		"tcp://a://b:1", "[fe80::1%eth0]:80", ":0", "", "\x00://\x00:\x00",
 	} {
 		f.Add(s)
@@ -30,8 +30,24 @@ func FuzzParseAddr(f *testing.F) {
 			}
 			return
 		}
+		if address == "" {
+			t.Fatalf("ParseAddr(%q) = %q with an empty address", in, network)
+		}
 		switch network {
 		case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
+		case "unix":
+			// A path: the input's rest, short enough for sun_path, no NUL,
+			// not abstract; it parses again to itself.
+			if len(address) > 107 || strings.ContainsRune(address, 0) || address[0] == '@' {
+				t.Fatalf("ParseAddr(%q) accepted unix path %q", in, address)
+			}
+			if n2, a2, err := ParseAddr("unix://" + address); err != nil || n2 != "unix" || a2 != address {
+				t.Fatalf("ParseAddr(unix://%s) = %q, %q, %v; not a round trip", address, n2, a2, err)
+			}
+			if i := strings.Index(in, "://"); i < 0 || address != in[i+3:] || !strings.EqualFold(in[:i], "unix") {
+				t.Fatalf("ParseAddr(%q) = %q, %q", in, network, address)
+			}
+			return
 		default:
 			t.Fatalf("ParseAddr(%q) network = %q", in, network)
 		}

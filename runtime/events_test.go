@@ -3,7 +3,6 @@ package runtime_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -20,19 +19,18 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 	cases := []struct {
 		name   string
 		policy actors.BanPolicy
-		end    func(t *testing.T, s *server, c *net.TCPConn, pid *actor.PID)
+		end    func(t *testing.T, s *server, c socktest.Conn, pid *actor.PID)
 		code   netio.Code
 		reason string
 		local  bool
 	}{
-		{"peer FIN", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, _ *actor.PID) {
+		{"peer FIN", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, _ *actor.PID) {
 			c.Close()
 		}, 0, "peer-close", false},
-		{"peer RST", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, _ *actor.PID) {
-			_ = c.SetLinger(0)
-			c.Close()
+		{"peer RST", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
+			peerReset(t, s, c, pid)
 		}, netio.WSAECONNRESET, "peer-reset", false},
-		{"Close", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, pid *actor.PID) {
+		{"Close", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
 			if err := s.rt.Close(ctx5(t), pid); err != nil {
 				t.Fatal(err)
 			}
@@ -40,21 +38,21 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 				t.Fatalf("client after Close: %v, want EOF", err)
 			}
 		}, 0, "local-close", true},
-		{"Abort", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, pid *actor.PID) {
+		{"Abort", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
 			if err := s.rt.Abort(ctx5(t), pid); err != nil {
 				t.Fatal(err)
 			}
-			if err := readUntilErr(c); !isReset(err) {
-				t.Fatalf("client after Abort: %v, want ECONNRESET", err)
+			if err := readUntilErr(c); !s.tr.Aborted(err) {
+				t.Fatalf("client after Abort over %s: %v, want ECONNRESET (unix: EOF)", s.tr, err)
 			}
 		}, netio.WSAECONNABORTED, "local-abort", true},
-		{"ban reset", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, pid *actor.PID) {
+		{"ban reset", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
 			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
 				t.Fatal(err)
 			}
 			_, _ = c.Write([]byte("after the ban"))
 		}, netio.WSAECONNABORTED, "recv-ban", true},
-		{"engine shutdown", actors.BanReset, func(t *testing.T, s *server, c *net.TCPConn, _ *actor.PID) {
+		{"engine shutdown", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, _ *actor.PID) {
 			if err := s.rt.Shutdown(ctx5(t)); err != nil {
 				t.Fatal(err)
 			}
@@ -62,9 +60,9 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-				s := startServer(t, serverOpts{dispatch: mode, policy: tc.policy, linger: 30 * time.Millisecond})
-				c := dial(t, s.addr)
+			eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+				s := startServer(t, serverOpts{tr: tr, dispatch: mode, policy: tc.policy, linger: 30 * time.Millisecond})
+				c := s.dial(t)
 				if got := roundTrip(t, c, "hi"); got != "hi" {
 					t.Fatalf("echo %q", got)
 				}
@@ -113,11 +111,11 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 }
 
 func TestFDAcceptPerAcceptedConnection(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startServer(t, serverOpts{dispatch: mode})
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{tr: tr, dispatch: mode})
 		ids := map[uint64]bool{}
 		for i := 1; i <= 3; i++ {
-			dial(t, s.addr)
+			s.dial(t)
 			ids[s.rec.Accepted(t, i)] = true
 		}
 		if len(ids) != 3 {
@@ -133,22 +131,24 @@ func TestFDAcceptPerAcceptedConnection(t *testing.T) {
 }
 
 func TestListenerSubscribersGetAcceptAndInheritedClose(t *testing.T) {
-	s := startServer(t, serverOpts{})
-	lr := newRecorder(t, s.rt.System())
-	if err := s.rt.Caller.Subscribe(ctx5(t), s.ln.PID(), lr.PID, events.MaskOf(events.FDAccept, events.FDClose)); err != nil {
-		t.Fatal(err)
-	}
-	c := dial(t, s.addr)
-	id := lr.Accepted(t, 1)
-	c.Close()
-	if ev := lr.CloseEvent(t, id); ev.Reason != "peer-close" {
-		t.Fatalf("inherited FD_CLOSE = %v", ev)
-	}
+	socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+		s := startServer(t, serverOpts{tr: tr})
+		lr := newRecorder(t, s.rt.System())
+		if err := s.rt.Caller.Subscribe(ctx5(t), s.ln.PID(), lr.PID, events.MaskOf(events.FDAccept, events.FDClose)); err != nil {
+			t.Fatal(err)
+		}
+		c := s.dial(t)
+		id := lr.Accepted(t, 1)
+		c.Close()
+		if ev := lr.CloseEvent(t, id); ev.Reason != "peer-close" {
+			t.Fatalf("inherited FD_CLOSE = %v", ev)
+		}
+	})
 }
 
 func TestDeadSubscribersAreDroppedOthersStillServed(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startServer(t, serverOpts{dispatch: mode})
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{tr: tr, dispatch: mode})
 		dead := newRecorder(t, s.rt.System())
 		if err := s.rt.Subscribe(dead.PID, events.MaskAll); err != nil {
 			t.Fatal(err)
@@ -156,7 +156,7 @@ func TestDeadSubscribersAreDroppedOthersStillServed(t *testing.T) {
 		if err := s.rt.System().Root.StopFuture(dead.PID).Wait(); err != nil {
 			t.Fatal(err)
 		}
-		c := dial(t, s.addr)
+		c := s.dial(t)
 		id := s.rec.Accepted(t, 1)
 		c.Close()
 		s.rec.CloseEvent(t, id)
@@ -168,26 +168,28 @@ func TestDeadSubscribersAreDroppedOthersStillServed(t *testing.T) {
 }
 
 func TestLateSubscriberToClosedSocketGetsItsFDClose(t *testing.T) {
-	s := startServer(t, serverOpts{linger: 5 * time.Second})
-	c := dial(t, s.addr)
-	id := s.rec.Accepted(t, 1)
-	c.Close()
-	s.rec.CloseEvent(t, id)
-	late := newRecorder(t, s.rt.System())
-	if err := s.rt.Caller.Subscribe(ctx5(t), s.rt.SocketPID(id), late.PID, events.MaskOf(events.FDClose)); err != nil {
-		t.Fatal(err)
-	}
-	if ev := late.CloseEvent(t, id); ev.Reason != "peer-close" {
-		t.Fatalf("late FD_CLOSE = %v", ev)
-	}
+	socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+		s := startServer(t, serverOpts{tr: tr, linger: 5 * time.Second})
+		c := s.dial(t)
+		id := s.rec.Accepted(t, 1)
+		c.Close()
+		s.rec.CloseEvent(t, id)
+		late := newRecorder(t, s.rt.System())
+		if err := s.rt.Caller.Subscribe(ctx5(t), s.rt.SocketPID(id), late.PID, events.MaskOf(events.FDClose)); err != nil {
+			t.Fatal(err)
+		}
+		if ev := late.CloseEvent(t, id); ev.Reason != "peer-close" {
+			t.Fatalf("late FD_CLOSE = %v", ev)
+		}
+	})
 }
 
 func TestShutdownClosesEverySocketAndIsIdempotent(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startServer(t, serverOpts{dispatch: mode})
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{tr: tr, dispatch: mode})
 		var ids []uint64
 		for i := 1; i <= 3; i++ {
-			c := dial(t, s.addr)
+			c := s.dial(t)
 			roundTrip(t, c, "x")
 			ids = append(ids, s.rec.Accepted(t, i))
 		}

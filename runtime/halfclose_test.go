@@ -32,9 +32,9 @@ func readAll(t *testing.T, c net.Conn) ([]byte, error) {
 }
 
 func TestHalfClosedClientGetsItsAnswer(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startServer(t, serverOpts{dispatch: mode})
-		c := dial(t, s.addr)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{tr: tr, dispatch: mode})
+		c := s.dial(t)
 		if _, err := c.Write([]byte("hello")); err != nil {
 			t.Fatal(err)
 		}
@@ -84,10 +84,10 @@ func pattern(n int) []byte {
 // of stream. Every byte must still arrive, then a graceful EOF.
 func TestHalfCloseKeepsBytesGnetHadNotWritten(t *testing.T) {
 	const size = 3 << 20
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
 		wrote := make(chan struct{})
-		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, bigAnswer{size, wrote})
-		c := dial(t, s.addr)
+		s := startRTOn(t, tr, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, bigAnswer{size, wrote})
+		c := s.dial(t)
 		if _, err := c.Write([]byte("go")); err != nil {
 			t.Fatal(err)
 		}
@@ -113,9 +113,9 @@ func TestHalfCloseKeepsBytesGnetHadNotWritten(t *testing.T) {
 
 // halfOpenSocket connects a client to s and half-closes it (CloseWrite),
 // returning once the server side has posted its FD_CLOSE peer-close.
-func halfOpenSocket(t *testing.T, s *server) (*net.TCPConn, uint64, *actor.PID) {
+func halfOpenSocket(t *testing.T, s *server) (socktest.Conn, uint64, *actor.PID) {
 	t.Helper()
-	c := dial(t, s.addr)
+	c := s.dial(t)
 	id := s.rec.AcceptedFor(t, c).SocketId
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
@@ -125,8 +125,8 @@ func halfOpenSocket(t *testing.T, s *server) (*net.TCPConn, uint64, *actor.PID) 
 }
 
 func TestHalfOpenSocketStaysWritable(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
 		c, id, pid := halfOpenSocket(t, s)
 		info, err := s.rt.Info(ctx5(t), pid)
 		if err != nil || info.State != "closed" || info.SendShut || info.CloseReason != "peer-close" {
@@ -162,14 +162,14 @@ func TestHalfOpenSocketStaysWritable(t *testing.T) {
 }
 
 func TestHalfOpenAbortResetsAndLingerClosesGracefully(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{Linger: 200 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, nop)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{Linger: 200 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, nop)
 
-		aborted := dial(t, s.addr)
+		aborted := s.dial(t)
 		abortedID := s.rec.AcceptedFor(t, aborted).SocketId
-		lingering := dial(t, s.addr)
+		lingering := s.dial(t)
 		lingeringID := s.rec.AcceptedFor(t, lingering).SocketId
-		for _, c := range []*net.TCPConn{aborted, lingering} {
+		for _, c := range []socktest.Conn{aborted, lingering} {
 			if err := c.CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
@@ -182,8 +182,8 @@ func TestHalfOpenAbortResetsAndLingerClosesGracefully(t *testing.T) {
 		if err := s.rt.Abort(ctx5(t), s.rt.SocketPID(abortedID)); err != nil {
 			t.Fatal(err)
 		}
-		if err := readUntilErr(aborted); !isReset(err) {
-			t.Fatalf("Abort of a half-open socket: client got %v, want ECONNRESET", err)
+		if err := readUntilErr(aborted); !tr.Aborted(err) {
+			t.Fatalf("Abort of a half-open socket over %s: client got %v, want ECONNRESET (unix: EOF)", tr, err)
 		}
 		// Nobody closes the other one: the linger expires and closes it
 		// gracefully, after its bytes.
@@ -200,11 +200,10 @@ func TestHalfOpenAbortResetsAndLingerClosesGracefully(t *testing.T) {
 }
 
 func TestHalfOpenPeerResetFailsSendsWithConnReset(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode}, nop)
 		c, id, pid := halfOpenSocket(t, s)
-		_ = c.SetLinger(0)
-		c.Close() // RST
+		peerReset(t, s, c, pid) // RST (unix: a close with bytes unread)
 		var err error
 		socktest.WaitFor(t, "a Send to fail after the peer's reset", func() bool {
 			_, err = s.rt.Send(ctx5(t), pid, []byte("x"))
@@ -220,13 +219,13 @@ func TestHalfOpenPeerResetFailsSendsWithConnReset(t *testing.T) {
 }
 
 func TestShutdownClosesHalfOpenSockets(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
 		rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wrote := make(chan struct{})
-		ln, err := rt.Listen("tcp://127.0.0.1:0", bigAnswer{1 << 20, wrote}, actors.ListenOptions{Dispatch: mode})
+		ln, err := rt.Listen(tr.Listen(t), bigAnswer{1 << 20, wrote}, actors.ListenOptions{Dispatch: mode})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +234,7 @@ func TestShutdownClosesHalfOpenSockets(t *testing.T) {
 		}
 		rec := newRecorder(t, rt.System())
 		_ = rt.Subscribe(rec.PID, events.MaskAll)
-		c := dial(t, ln.Addr().String())
+		c := tr.Dial(t, ln.Addr().String())
 		_, _ = c.Write([]byte("go"))
 		_ = c.CloseWrite()
 		rec.CloseEvent(t, rec.AcceptedFor(t, c).SocketId)
@@ -262,9 +261,9 @@ func TestShutdownClosesHalfOpenSockets(t *testing.T) {
 // and pooled push mode (Received waiting in the handler's queue).
 func TestRecvDisconnectAfterFDCloseBans(t *testing.T) {
 	t.Run("pull", func(t *testing.T) {
-		socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-			s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-			c := dial(t, s.addr)
+		eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+			s := startRTOn(t, tr, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+			c := s.dial(t)
 			id := s.rec.AcceptedFor(t, c).SocketId
 			pid := s.rt.SocketPID(id)
 			_, _ = c.Write([]byte("unread"))
@@ -283,38 +282,40 @@ func TestRecvDisconnectAfterFDCloseBans(t *testing.T) {
 		})
 	})
 	t.Run("pooled", func(t *testing.T) {
-		h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
-		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
-		c := dial(t, s.addr)
-		id := s.rec.AcceptedFor(t, c).SocketId
-		pid := s.rt.SocketPID(id)
-		_, _ = c.Write([]byte("first"))
-		<-h.entered
-		queued := 0
-		for i := 0; i < 5; i++ {
-			msg := fmt.Sprintf("queued-%d", i)
-			queued += len(msg)
-			_, _ = c.Write([]byte(msg))
-			time.Sleep(2 * time.Millisecond) // separate reads, not a correctness wait
-		}
-		_ = c.CloseWrite()
-		s.rec.CloseEvent(t, id) // published at once; the handler sees it after its queue
-		replied := make(chan error, 1)
-		go func() {
-			_, err := s.rt.RecvDisconnect(ctx5(t), pid)
-			replied <- err
-		}()
-		socktest.WaitFor(t, "queued bytes counted as banned", func() bool {
-			info, err := s.rt.Info(ctx5(t), pid)
-			return err == nil && info.BannedBytes == uint64(queued)
+		socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+			h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
+			s := startRTOn(t, tr, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
+			c := s.dial(t)
+			id := s.rec.AcceptedFor(t, c).SocketId
+			pid := s.rt.SocketPID(id)
+			_, _ = c.Write([]byte("first"))
+			<-h.entered
+			queued := 0
+			for i := 0; i < 5; i++ {
+				msg := fmt.Sprintf("queued-%d", i)
+				queued += len(msg)
+				_, _ = c.Write([]byte(msg))
+				time.Sleep(2 * time.Millisecond) // separate reads, not a correctness wait
+			}
+			_ = c.CloseWrite()
+			s.rec.CloseEvent(t, id) // published at once; the handler sees it after its queue
+			replied := make(chan error, 1)
+			go func() {
+				_, err := s.rt.RecvDisconnect(ctx5(t), pid)
+				replied <- err
+			}()
+			socktest.WaitFor(t, "queued bytes counted as banned", func() bool {
+				info, err := s.rt.Info(ctx5(t), pid)
+				return err == nil && info.BannedBytes == uint64(queued)
+			})
+			close(h.release)
+			if err := <-replied; err != nil {
+				t.Fatalf("RecvDisconnect after FD_CLOSE: %v", err)
+			}
+			if got := h.received.Load(); got != int64(len("first")) {
+				t.Fatalf("handler received %d bytes, want only the %d before the ban", got, len("first"))
+			}
 		})
-		close(h.release)
-		if err := <-replied; err != nil {
-			t.Fatalf("RecvDisconnect after FD_CLOSE: %v", err)
-		}
-		if got := h.received.Load(); got != int64(len("first")) {
-			t.Fatalf("handler received %d bytes, want only the %d before the ban", got, len("first"))
-		}
 	})
 }
 
@@ -350,14 +351,14 @@ func kindsOf(evs []*events.Event) []events.Kind {
 }
 
 func TestFDWriteWhenASocketOpens(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
 		log := &eventLog{}
-		s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode}, log)
+		s := startRTOn(t, tr, sockrt.Options{}, actors.ListenOptions{Dispatch: mode}, log)
 		writeOnly := newRecorder(t, s.rt.System())
 		if err := s.rt.Subscribe(writeOnly.PID, events.MaskOf(events.FDWrite)); err != nil {
 			t.Fatal(err)
 		}
-		c := dial(t, s.addr)
+		c := s.dial(t)
 		id := s.rec.AcceptedFor(t, c).SocketId
 		want := []events.Kind{events.FDAccept, events.FDWrite}
 		socktest.WaitFor(t, "FD_ACCEPT, FD_WRITE at the handler", func() bool { return len(log.of(id)) >= 2 })
@@ -368,7 +369,7 @@ func TestFDWriteWhenASocketOpens(t *testing.T) {
 
 		// A dial: FD_CONNECT, then FD_WRITE.
 		dlog := &eventLog{}
-		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, dlog, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
+		pid, err := s.rt.Dial(ctx5(t), s.url, dlog, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,9 +397,9 @@ func TestFDWriteWhenASocketOpens(t *testing.T) {
 }
 
 func TestSubscribeWithFDReadWhileDataWaits(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-		c := dial(t, s.addr)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+		c := s.dial(t)
 		id := s.rec.AcceptedFor(t, c).SocketId
 		pid := s.rt.SocketPID(id)
 		_, _ = c.Write([]byte("waiting"))
@@ -416,9 +417,9 @@ func TestSubscribeWithFDReadWhileDataWaits(t *testing.T) {
 }
 
 func TestNoFDReadAfterFDClose(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-		c := dial(t, s.addr)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{Linger: time.Minute}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+		c := s.dial(t)
 		id := s.rec.AcceptedFor(t, c).SocketId
 		pid := s.rt.SocketPID(id)
 		_, _ = c.Write([]byte("0123456789"))
@@ -448,7 +449,8 @@ func TestNoFDReadAfterFDClose(t *testing.T) {
 }
 
 // TestPeerResetsAreNeverGracefulCloses: many clients reset their
-// connections, some with data in flight; each must be FD_CLOSE 10054.
+// connections, some with data in flight; each must be FD_CLOSE 10054. TCP
+// only: a unix peer has no RST (TestUnixPeerResetWithUnreadData).
 func TestPeerResetsAreNeverGracefulCloses(t *testing.T) {
 	const conns = 300
 	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -24,6 +25,19 @@ func TestMain(m *testing.M) {
 // subtest (socktest.EachMode).
 var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
 
+// transports are the stream transports the transport-independent socket
+// tests run over, each a subtest (socktest.EachTransport).
+var transports = []socktest.Transport{socktest.TCP, socktest.Unix}
+
+// eachTransportMode runs body over every transport in every dispatch mode,
+// as subtests TestX/<transport>/<mode>.
+func eachTransportMode(t *testing.T, body func(t *testing.T, tr socktest.Transport, mode actors.Dispatch)) {
+	t.Helper()
+	socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+		socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) { body(t, tr, mode) })
+	})
+}
+
 func ctx5(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	t.Cleanup(cancel)
@@ -44,8 +58,16 @@ func fdCount(t *testing.T) int {
 type server struct {
 	rt   *sockrt.Runtime
 	ln   *sockrt.Listener
-	addr string
+	addr string // the bound address: host:port, or the unix path
+	url  string // addr as rt.Dial takes it ("tcp://…", "unix://…")
+	tr   socktest.Transport
 	rec  *recorder
+}
+
+// dial connects a client to s over its transport, closed at cleanup.
+func (s *server) dial(t *testing.T) socktest.Conn {
+	t.Helper()
+	return s.tr.Dial(t, s.addr)
 }
 
 type serverOpts struct {
@@ -53,6 +75,7 @@ type serverOpts struct {
 	policy   actors.BanPolicy
 	linger   time.Duration
 	handler  actors.Handler
+	tr       socktest.Transport // zero: TCP
 }
 
 func startServer(t *testing.T, o serverOpts) *server {
@@ -64,18 +87,22 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if o.linger == 0 {
 		o.linger = 100 * time.Millisecond
 	}
+	if o.tr.Name == "" {
+		o.tr = socktest.TCP
+	}
 	rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: o.linger, BanPolicy: o.policy})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := rt.Listen("tcp://127.0.0.1:0", o.handler, actors.ListenOptions{Dispatch: o.dispatch})
+	ln, err := rt.Listen(o.tr.Listen(t), o.handler, actors.ListenOptions{Dispatch: o.dispatch})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Start(ctx5(t)); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{rt: rt, ln: ln, addr: ln.Addr().String()}
+	s := &server{rt: rt, ln: ln, addr: ln.Addr().String(), tr: o.tr}
+	s.url = o.tr.URL(s.addr)
 	s.rec = newRecorder(t, rt.System())
 	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		t.Fatal(err)
@@ -87,6 +114,20 @@ func startServer(t *testing.T, o serverOpts) *server {
 		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
 	})
 	return s
+}
+
+// peerReset makes client c reset its connection to socket pid of s: over
+// TCP an RST (SO_LINGER 0, then close); over unix, which has no RST, a close
+// with bytes from the server left unread in c, which the server's read sees
+// as ECONNRESET (docs/SEMANTICS.md §6).
+func peerReset(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
+	t.Helper()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	} else if n, err := s.rt.Send(ctx5(t), pid, []byte("unread")); err != nil || n != 6 {
+		t.Fatalf("Send before the unix reset = %d, %v", n, err) // a unix write lands in c's buffer at once
+	}
+	c.Close()
 }
 
 // echo writes back what it receives.

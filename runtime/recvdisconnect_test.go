@@ -19,9 +19,9 @@ import (
 )
 
 func TestRecvDisconnectSucceedsWithEmptyDataAndIsIdempotent(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard})
-		c := dial(t, s.addr)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{tr: tr, dispatch: mode, policy: actors.BanDiscard})
+		c := s.dial(t)
 		if got := roundTrip(t, c, "ping"); got != "ping" {
 			t.Fatalf("echo = %q", got)
 		}
@@ -54,9 +54,9 @@ func TestRecvDisconnectOnListenerIsNotConn(t *testing.T) {
 }
 
 func TestRecvDisconnectOnReleasedSocketIsNotSock(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startServer(t, serverOpts{dispatch: mode})
-		dial(t, s.addr)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startServer(t, serverOpts{tr: tr, dispatch: mode})
+		s.dial(t)
 		pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
 		if err := s.rt.Close(ctx5(t), pid); err != nil {
 			t.Fatal(err)
@@ -73,15 +73,17 @@ func TestRecvDisconnectOnReleasedSocketIsNotSock(t *testing.T) {
 }
 
 func TestRecvDisconnectAfterFDCloseStillSucceeds(t *testing.T) {
-	s := startServer(t, serverOpts{linger: 5 * time.Second})
-	c := dial(t, s.addr)
-	id := s.rec.Accepted(t, 1)
-	c.Close()
-	s.rec.CloseEvent(t, id)
-	data, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(id))
-	if err != nil || len(data) != 0 {
-		t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v; want empty, nil (docs/SEMANTICS.md §3.9)", data, err)
-	}
+	socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+		s := startServer(t, serverOpts{tr: tr, linger: 5 * time.Second})
+		c := s.dial(t)
+		id := s.rec.Accepted(t, 1)
+		c.Close()
+		s.rec.CloseEvent(t, id)
+		data, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(id))
+		if err != nil || len(data) != 0 {
+			t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v; want empty, nil (docs/SEMANTICS.md §3.9)", data, err)
+		}
+	})
 }
 
 // banCounter is a handler that bans its own socket through the real message
@@ -129,10 +131,10 @@ func (b *banCounter) Receive(c *actors.Context) {
 }
 
 func TestRecvBanResetGivesRSTAndOneFDClose(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
 		h := &banCounter{trigger: 4}
-		s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanReset, handler: h})
-		c := dial(t, s.addr)
+		s := startServer(t, serverOpts{tr: tr, dispatch: mode, policy: actors.BanReset, handler: h})
+		c := s.dial(t)
 		id := s.rec.Accepted(t, 1)
 		if _, err := c.Write([]byte("ban!")); err != nil {
 			t.Fatal(err)
@@ -140,8 +142,8 @@ func TestRecvBanResetGivesRSTAndOneFDClose(t *testing.T) {
 		socktest.WaitFor(t, "ban reply", func() bool { return h.banned.Load() == 1 })
 		// Data after the ban resets the connection.
 		_, _ = c.Write([]byte("late data"))
-		if err := readUntilErr(c); !isReset(err) {
-			t.Fatalf("client read err = %v, want ECONNRESET", err)
+		if err := readUntilErr(c); !tr.Aborted(err) {
+			t.Fatalf("client read err over %s = %v, want ECONNRESET (unix: EOF)", tr, err)
 		}
 		ev := s.rec.CloseEvent(t, id)
 		if ev.Code != uint32(netio.WSAECONNABORTED) || ev.Reason != "recv-ban" || !ev.Local {
@@ -161,10 +163,10 @@ func TestRecvBanResetGivesRSTAndOneFDClose(t *testing.T) {
 }
 
 func TestRecvBanDiscardKeepsConnectionCountsBytesAndSends(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
 		h := &banCounter{trigger: 4}
-		s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard, handler: h})
-		c := dial(t, s.addr)
+		s := startServer(t, serverOpts{tr: tr, dispatch: mode, policy: actors.BanDiscard, handler: h})
+		c := s.dial(t)
 		id := s.rec.Accepted(t, 1)
 		pid := s.rt.SocketPID(id)
 		if _, err := c.Write([]byte("ban!")); err != nil {
@@ -216,82 +218,84 @@ func (b *blockingHandler) Receive(c *actors.Context) {
 
 func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 	for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
-		t.Run(policy.String(), func(t *testing.T) {
-			h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
-			s := startServer(t, serverOpts{dispatch: actors.Pooled, policy: policy, handler: h})
-			defer close(h.release)
-			c := dial(t, s.addr)
-			id := s.rec.Accepted(t, 1)
-			pid := s.rt.SocketPID(id)
-			if _, err := c.Write([]byte("first")); err != nil {
-				t.Fatal(err)
-			}
-			<-h.entered
-			// The handler is stuck on "first": these queue in its mailbox.
-			queued := 0
-			for i := 0; i < 5; i++ {
-				msg := fmt.Sprintf("queued-%d", i)
-				queued += len(msg)
-				if _, err := c.Write([]byte(msg)); err != nil {
+		socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+			t.Run(policy.String(), func(t *testing.T) {
+				h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
+				s := startServer(t, serverOpts{tr: tr, dispatch: actors.Pooled, policy: policy, handler: h})
+				defer close(h.release)
+				c := s.dial(t)
+				id := s.rec.Accepted(t, 1)
+				pid := s.rt.SocketPID(id)
+				if _, err := c.Write([]byte("first")); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(2 * time.Millisecond) // separate reads, not a correctness wait
-			}
-			socktest.WaitFor(t, "bytes read by the loop", func() bool {
-				info, err := s.rt.Info(ctx5(t), pid)
-				return err == nil && info.QueuedIn == int64(queued)
-			})
-			// The ban takes effect when its reply is sent, and "first" is in
-			// the handler right now: the ban applies at once (queued bytes
-			// purged, reset under BanReset), but the reply waits for that
-			// delivery to return (docs/SEMANTICS.md §3.10).
-			replied := make(chan error, 1)
-			go func() {
-				_, err := s.rt.RecvDisconnect(ctx5(t), pid)
-				replied <- err
-			}()
-			if policy == actors.BanReset {
-				// Queued data at ban time: reset right then (docs/SEMANTICS.md §3.3).
-				ev := s.rec.CloseEvent(t, id)
-				if ev.Reason != "recv-ban" || ev.Code != uint32(netio.WSAECONNABORTED) {
-					t.Fatalf("FD_CLOSE = %v", ev)
+				<-h.entered
+				// The handler is stuck on "first": these queue in its mailbox.
+				queued := 0
+				for i := 0; i < 5; i++ {
+					msg := fmt.Sprintf("queued-%d", i)
+					queued += len(msg)
+					if _, err := c.Write([]byte(msg)); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(2 * time.Millisecond) // separate reads, not a correctness wait
 				}
-				if err := readUntilErr(c); !isReset(err) {
-					t.Fatalf("client err = %v, want ECONNRESET", err)
-				}
-			} else {
-				socktest.WaitFor(t, "queued bytes counted as banned", func() bool {
+				socktest.WaitFor(t, "bytes read by the loop", func() bool {
 					info, err := s.rt.Info(ctx5(t), pid)
-					return err == nil && info.BannedBytes == uint64(queued)
+					return err == nil && info.QueuedIn == int64(queued)
 				})
-			}
-			select {
-			case err := <-replied:
-				t.Fatalf("RecvDisconnect replied (%v) while a delivery taken before the ban was still in the handler", err)
-			default:
-			}
-			h.release <- struct{}{} // let "first" finish
-			if err := <-replied; err != nil {
-				t.Fatalf("RecvDisconnect: %v", err)
-			}
-			if got := h.received.Load(); got != int64(len("first")) {
-				t.Fatalf("handler received %d bytes, want only the %d before the ban", got, len("first"))
-			}
+				// The ban takes effect when its reply is sent, and "first" is in
+				// the handler right now: the ban applies at once (queued bytes
+				// purged, reset under BanReset), but the reply waits for that
+				// delivery to return (docs/SEMANTICS.md §3.10).
+				replied := make(chan error, 1)
+				go func() {
+					_, err := s.rt.RecvDisconnect(ctx5(t), pid)
+					replied <- err
+				}()
+				if policy == actors.BanReset {
+					// Queued data at ban time: reset right then (docs/SEMANTICS.md §3.3).
+					ev := s.rec.CloseEvent(t, id)
+					if ev.Reason != "recv-ban" || ev.Code != uint32(netio.WSAECONNABORTED) {
+						t.Fatalf("FD_CLOSE = %v", ev)
+					}
+					if err := readUntilErr(c); !tr.Aborted(err) {
+						t.Fatalf("client err over %s = %v, want ECONNRESET (unix: EOF)", tr, err)
+					}
+				} else {
+					socktest.WaitFor(t, "queued bytes counted as banned", func() bool {
+						info, err := s.rt.Info(ctx5(t), pid)
+						return err == nil && info.BannedBytes == uint64(queued)
+					})
+				}
+				select {
+				case err := <-replied:
+					t.Fatalf("RecvDisconnect replied (%v) while a delivery taken before the ban was still in the handler", err)
+				default:
+				}
+				h.release <- struct{}{} // let "first" finish
+				if err := <-replied; err != nil {
+					t.Fatalf("RecvDisconnect: %v", err)
+				}
+				if got := h.received.Load(); got != int64(len("first")) {
+					t.Fatalf("handler received %d bytes, want only the %d before the ban", got, len("first"))
+				}
+			})
 		})
 	}
 }
 
 func TestRecvBanUnderConcurrentStress(t *testing.T) {
 	const conns = 40
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
 		for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
 			t.Run(policy.String(), func(t *testing.T) {
 				h := &banCounter{trigger: 2048}
-				s := startServer(t, serverOpts{dispatch: mode, policy: policy, handler: h})
+				s := startServer(t, serverOpts{tr: tr, dispatch: mode, policy: policy, handler: h})
 				var wg sync.WaitGroup
 				stop := make(chan struct{})
 				for i := 0; i < conns; i++ {
-					c := dial(t, s.addr)
+					c := s.dial(t)
 					wg.Add(1)
 					go func(c net.Conn) {
 						// Stream until told to stop, the connection dies, or
@@ -354,10 +358,10 @@ func (h *selfBan) Receive(c *actors.Context) {
 }
 
 func TestContextRecvDisconnectFromTheHandler(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
 		h := &selfBan{errs: make(chan error, 1)}
-		s := startServer(t, serverOpts{dispatch: mode, policy: actors.BanDiscard, handler: h})
-		c := dial(t, s.addr)
+		s := startServer(t, serverOpts{tr: tr, dispatch: mode, policy: actors.BanDiscard, handler: h})
+		c := s.dial(t)
 		pid := s.rt.SocketPID(s.rec.AcceptedFor(t, c).SocketId)
 		junk := bytes.Repeat([]byte("j"), 64<<10)
 		if _, err := c.Write(append([]byte("quit"), junk...)); err != nil {

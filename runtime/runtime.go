@@ -240,9 +240,13 @@ type Listener struct {
 }
 
 // Addr returns the bound address (the real port when port 0 was asked): a
-// *net.TCPAddr, or a *net.UDPAddr for a UDP listener; nil before Start.
+// *net.TCPAddr, a *net.UDPAddr for a UDP listener, or for a unix listener
+// its path as a *net.UnixAddr; nil before Start.
 func (l *Listener) Addr() net.Addr {
 	s := l.Listener.Addr()
+	if l.Network() == "unix" {
+		return &net.UnixAddr{Name: s, Net: "unix"}
+	}
 	if s == "" {
 		return nil
 	}

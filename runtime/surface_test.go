@@ -21,9 +21,15 @@ import (
 	sockrt "github.com/sockactor/sockactor/runtime"
 )
 
-// startRT starts a runtime with opts and one listener with lopts; the
+// startRT starts a runtime with opts and one TCP listener with lopts; the
 // recorder is subscribed to everything.
 func startRT(t *testing.T, opts sockrt.Options, lopts actors.ListenOptions, h actors.Handler) *server {
+	t.Helper()
+	return startRTOn(t, socktest.TCP, opts, lopts, h)
+}
+
+// startRTOn is startRT with a listener on transport tr.
+func startRTOn(t *testing.T, tr socktest.Transport, opts sockrt.Options, lopts actors.ListenOptions, h actors.Handler) *server {
 	t.Helper()
 	fds := fdCount(t)
 	if opts.EventLoops == 0 {
@@ -39,14 +45,15 @@ func startRT(t *testing.T, opts sockrt.Options, lopts actors.ListenOptions, h ac
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := rt.Listen("tcp://127.0.0.1:0", h, lopts)
+	ln, err := rt.Listen(tr.Listen(t), h, lopts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Start(ctx5(t)); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{rt: rt, ln: ln, addr: ln.Addr().String(), rec: newRecorder(t, rt.System())}
+	s := &server{rt: rt, ln: ln, addr: ln.Addr().String(), tr: tr, rec: newRecorder(t, rt.System())}
+	s.url = tr.URL(s.addr)
 	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +69,9 @@ func startRT(t *testing.T, opts sockrt.Options, lopts actors.ListenOptions, h ac
 var nop = actors.HandlerFunc(func(*actors.Context) {})
 
 func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-		c := dial(t, s.addr)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+		c := s.dial(t)
 		id := s.rec.Accepted(t, 1)
 		pid := s.rt.SocketPID(id)
 		if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
@@ -116,19 +123,18 @@ func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
 }
 
 func TestPullModeAfterResetAndAfterBan(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{Linger: time.Second}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{Linger: time.Second}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
 		// Reset by the peer: WSAECONNRESET.
-		c := dial(t, s.addr)
+		c := s.dial(t)
 		id := s.rec.Accepted(t, 1)
-		_ = c.SetLinger(0)
-		c.Close()
+		peerReset(t, s, c, s.rt.SocketPID(id))
 		s.rec.CloseEvent(t, id)
 		if _, err := s.rt.Recv(ctx5(t), s.rt.SocketPID(id), 10); !errors.Is(err, netio.ErrConnReset) {
 			t.Fatalf("Recv after RST: %v, want WSAECONNRESET", err)
 		}
 		// After RecvDisconnect: WSAESHUTDOWN.
-		dial(t, s.addr)
+		s.dial(t)
 		pid := s.rt.SocketPID(s.rec.Accepted(t, 2))
 		if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
 			t.Fatal(err)
@@ -142,9 +148,9 @@ func TestPullModeAfterResetAndAfterBan(t *testing.T) {
 func TestPullBufferIsCoveredByTheBan(t *testing.T) {
 	for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
 		t.Run(policy.String(), func(t *testing.T) {
-			socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-				s := startRT(t, sockrt.Options{BanPolicy: policy}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
-				c := dial(t, s.addr)
+			eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+				s := startRTOn(t, tr, sockrt.Options{BanPolicy: policy}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+				c := s.dial(t)
 				id := s.rec.Accepted(t, 1)
 				pid := s.rt.SocketPID(id)
 				if _, err := c.Write([]byte("unread")); err != nil {
@@ -158,8 +164,8 @@ func TestPullBufferIsCoveredByTheBan(t *testing.T) {
 					if ev := s.rec.CloseEvent(t, id); ev.Reason != "recv-ban" {
 						t.Fatalf("FD_CLOSE = %v, want recv-ban (unread bytes at ban time)", ev)
 					}
-					if err := readUntilErr(c); !isReset(err) {
-						t.Fatalf("client: %v, want ECONNRESET", err)
+					if err := readUntilErr(c); !tr.Aborted(err) {
+						t.Fatalf("client over %s: %v, want ECONNRESET (unix: EOF)", tr, err)
 					}
 					return
 				}
@@ -195,10 +201,10 @@ func fillUntilBlocked(t *testing.T, s *server, pid *actor.PID, chunk []byte, max
 }
 
 func TestSendBackPressureAndFDWrite(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
 		const hwm = 256 << 10
-		s := startRT(t, sockrt.Options{SendHighWater: hwm}, actors.ListenOptions{Dispatch: mode}, nop)
-		c := dial(t, s.addr) // not reading yet: the kernel buffers fill, then the runtime's
+		s := startRTOn(t, tr, sockrt.Options{SendHighWater: hwm}, actors.ListenOptions{Dispatch: mode}, nop)
+		c := s.dial(t) // not reading yet: the kernel buffers fill, then the runtime's
 		id := s.rec.Accepted(t, 1)
 		pid := s.rt.SocketPID(id)
 		chunk := bytes.Repeat([]byte("x"), 32<<10)
@@ -232,8 +238,8 @@ func TestSendBackPressureAndFDWrite(t *testing.T) {
 }
 
 func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
-	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRT(t, sockrt.Options{}, actors.ListenOptions{}, echo)
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{}, actors.ListenOptions{}, echo)
 		got := make(chan string, 4)
 		h := actors.HandlerFunc(func(c *actors.Context) {
 			switch m := c.Message().(type) {
@@ -245,7 +251,7 @@ func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
 				got <- string(m.Data)
 			}
 		})
-		pid, err := s.rt.Dial(ctx5(t), "tcp://"+s.addr, h, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
+		pid, err := s.rt.Dial(ctx5(t), s.url, h, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,9 +2,10 @@
 // back. Each connection is a socket actor on a gnet event loop.
 //
 //	go run ./examples/echo -listen 127.0.0.1:7000 -dispatch inline|pooled -metrics 127.0.0.1:9100
+//	go run ./examples/echo -listen unix:///tmp/echo.sock
 //
 // It prints "listening <host:port>" as its first line (the real port when
-// given port 0). With -metrics it also serves the runtime's metrics in the
+// given port 0), or "listening <path>" for a unix domain socket. With -metrics it also serves the runtime's metrics in the
 // Prometheus text format (through the OpenTelemetry Prometheus exporter)
 // and prints "metrics http://<host:port>/metrics" as its second line. It
 // runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -63,7 +64,7 @@ var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on: host:port (TCP), tcp://host:port or udp://host:port")
+	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on: host:port (TCP), tcp://host:port, udp://host:port or unix:///path")
 	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
 	loops := fs.Int("loops", 0, "event loops (0 = one per CPU)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics on this host:port (empty: off)")

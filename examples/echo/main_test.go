@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +66,35 @@ func TestEchoMetrics(t *testing.T) {
 				}
 			}
 			cmd.Stop(t)
+		})
+	}
+}
+
+// TestEchoUnix runs the command on a unix socket: the first line is
+// "listening <path>", a client that half-closes gets its whole echo then
+// EOF, and the socket file is gone once the command has stopped.
+func TestEchoUnix(t *testing.T) {
+	for _, d := range []string{"inline", "pooled"} {
+		t.Run(d, func(t *testing.T) {
+			path := socktest.UnixPath(t)
+			out := socktest.NewLines()
+			cmd := socktest.StartCommand(t, run, []string{"-listen", "unix://" + path, "-dispatch", d, "-loops", "1"}, out)
+			lines, _ := out.Snapshot()
+			socktest.CheckListening(t, lines, path)
+			c := socktest.DialUnix(t, cmd.Addr)
+			_, _ = c.Write([]byte("hello over unix\n"))
+			if err := c.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(socktest.Timeout))
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != "hello over unix\n" {
+				t.Fatalf("echo %q, %v; want the line, then EOF", got, err)
+			}
+			cmd.Stop(t)
+			if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("socket file after the command stopped: %v", err)
+			}
 		})
 	}
 }

@@ -12,15 +12,17 @@ import (
 
 // This file is what the tests of the example commands (examples/sockctl,
 // examples/pull) share: each command prints "listening <host:port>" as its
-// first stdout line, has a server type with Addr and Shutdown, and a run
-// function that is main minus the signals.
+// first stdout line (or "listening <path>" on a unix socket), has a server
+// type with Addr and Shutdown, and a run function that is main minus the
+// signals.
 
 // RunFunc is an example command's entry point: main's work, with ctx in
 // place of the signals.
 type RunFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
-// listeningRE is the first stdout line of a command listening on loopback.
-var listeningRE = regexp.MustCompile(`^listening 127\.0\.0\.1:[0-9]+$`)
+// listeningRE is the first stdout line of a command listening on loopback,
+// or on a unix socket (an absolute path).
+var listeningRE = regexp.MustCompile(`^listening (127\.0\.0\.1:[0-9]+|/[^\s]+)$`)
 
 // CheckListening checks that lines, a server's whole stdout, begin with
 // its "listening <addr>" line.
