@@ -817,7 +817,7 @@ type SocketInfo struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Socket uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
 	Code   uint32                 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
-	// kind is "tcp" or "listener".
+	// kind is "tcp", "udp", "unix" or "listener".
 	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
 	// state is "connecting", "open", "closed" (FD_CLOSE emitted, lingering;
 	// after the peer's FIN the send side stays usable until send_shut),

@@ -170,13 +170,8 @@ func (s *socket) info() *SocketInfo {
 	return in
 }
 
-// kind is SocketInfo.Kind of a connected socket.
-func (s *socket) kind() string {
-	if s.conn.Datagram() {
-		return "udp"
-	}
-	return "tcp"
-}
+// kind is SocketInfo.Kind of a connected socket: "tcp", "udp" or "unix".
+func (s *socket) kind() string { return s.conn.Network() }
 
 // closeNow closes the connection (if still open) and releases the socket at
 // once, as Close and Abort do. Goroutine: the loop.

@@ -607,6 +607,18 @@ func (c *Conn) TakeError() Code {
 // one): a datagram is the unit of Write and OnData. Safe from any goroutine.
 func (c *Conn) Datagram() bool { return c.dg != nil }
 
+// Network returns the connection's transport: "tcp", "udp" or "unix".
+// Safe from any goroutine.
+func (c *Conn) Network() string {
+	switch {
+	case c.dg != nil:
+		return "udp"
+	case c.remote != nil && c.remote.Network() == "unix", c.local != nil && c.local.Network() == "unix":
+		return "unix"
+	}
+	return "tcp"
+}
+
 // sockaddrUDP converts a socket address to a *net.UDPAddr.
 func sockaddrUDP(sa unix.Sockaddr) *net.UDPAddr {
 	switch a := sa.(type) {
