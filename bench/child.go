@@ -223,21 +223,30 @@ var errNoLine = errors.New("expected line not seen")
 // waitPrefix returns the rest of the first line starting with prefix,
 // skipping other lines (a library may print before the protocol line).
 func (w *lineWriter) waitPrefix(ctx context.Context, prefix string, timeout time.Duration) (string, error) {
+	_, rest, err := w.waitAny(ctx, timeout, prefix)
+	return rest, err
+}
+
+// waitAny is waitPrefix for the first line starting with any of prefixes:
+// it returns the prefix found and the rest of its line.
+func (w *lineWriter) waitAny(ctx context.Context, timeout time.Duration, prefixes ...string) (string, string, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {
 		case line, ok := <-w.lines:
 			if !ok {
-				return "", fmt.Errorf("%w: %q (process ended)", errNoLine, prefix)
+				return "", "", fmt.Errorf("%w: %q (process ended)", errNoLine, prefixes)
 			}
-			if rest, found := strings.CutPrefix(line, prefix); found {
-				return strings.TrimSpace(rest), nil
+			for _, prefix := range prefixes {
+				if rest, found := strings.CutPrefix(line, prefix); found {
+					return prefix, strings.TrimSpace(rest), nil
+				}
 			}
 		case <-t.C:
-			return "", fmt.Errorf("%w: %q within %v", errNoLine, prefix, timeout)
+			return "", "", fmt.Errorf("%w: %q within %v", errNoLine, prefixes, timeout)
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return "", "", ctx.Err()
 		}
 	}
 }

@@ -23,9 +23,14 @@ const (
 	kindBan    = "ban"
 	kindFanout = "fanout"
 	kindRemote = "remote"
+	// The transports beside TCP: UDP echo, unix-socket echo, UDP peer
+	// churn (raw gnet and the sockactor servers only).
+	kindUDP      = "udp"
+	kindUnix     = "unix"
+	kindUDPChurn = "udpchurn"
 )
 
-var allKinds = []string{kindEcho, kindIdle, kindChurn, kindBan, kindFanout, kindRemote}
+var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote}
 
 // baselineServer is the server every ratio is against.
 const baselineServer = "gnet"
@@ -56,6 +61,17 @@ type config struct {
 	banChunk int
 	banAfter time.Duration
 
+	// udpPeers are the client socket counts of the UDP echo cases,
+	// udpPayload their datagram size; unixConns the connection counts of
+	// the unix echo cases (64 B request/response).
+	udpPeers   []int
+	udpPayload int
+	unixConns  []int
+	// churnPeers is the idle UDP peers of the peer-churn case, peerIdle
+	// the server's peer idle timeout there.
+	churnPeers int
+	peerIdle   time.Duration
+
 	sources   int
 	target    string
 	targetPID int
@@ -79,6 +95,9 @@ func suiteDefaults(suite string) (config, error) {
 		churnWorkers: 4,
 		sources:      16,
 		write:        true,
+		udpPayload:   64,
+		churnPeers:   10000,
+		peerIdle:     2 * time.Second,
 	}
 	switch suite {
 	case "default":
@@ -89,6 +108,7 @@ func suiteDefaults(suite string) (config, error) {
 		c.churnPaced, c.churnUnpaced = 600*time.Millisecond, 250*time.Millisecond
 		c.fanout = []int{100}
 		c.banConns, c.banChunk, c.banAfter = 256, 4096, 250*time.Millisecond
+		c.udpPeers, c.unixConns = []int{64}, []int{64}
 	case "full":
 		for _, conns := range []int{1, 64, 1000, 10000} {
 			for _, payload := range []int{64, 4096} {
@@ -103,6 +123,7 @@ func suiteDefaults(suite string) (config, error) {
 		c.churnPaced, c.churnUnpaced = 2*time.Second, 2*time.Second
 		c.fanout = []int{1, 10, 100}
 		c.banConns, c.banChunk, c.banAfter = 1000, 4096, time.Second
+		c.udpPeers, c.unixConns = []int{64, 1000}, []int{64, 1000}
 	default:
 		return c, fmt.Errorf("unknown suite %q (default or full)", suite)
 	}
@@ -160,6 +181,11 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	churnRST := fs.Bool("churn-rst", false, "churn closes with a reset instead of FIN")
 	fanout := fs.String("fanout", "", "FD_CLOSE subscriber counts, e.g. 1,10,100")
 	banConns := fs.Int("ban-conns", 0, "streaming connections in the receive-ban scenario")
+	udpPeers := fs.String("udp-peers", "", "UDP echo client sockets (peers), e.g. 64,1000")
+	udpPayload := fs.Int("udp-payload", 0, "UDP echo datagram size in bytes (at least 8; default 64)")
+	unixConns := fs.String("unix-conns", "", "unix-socket echo connection counts, e.g. 64,1000")
+	churnPeers := fs.Int("udp-churn-peers", 0, "idle UDP peers created in the peer-churn scenario (default 10000)")
+	peerIdle := fs.Duration("peer-idle", 0, "the servers' UDP peer idle timeout in the peer-churn scenario (default 2s)")
 	target := fs.String("target", "", "measure only this external echo server (host:port on loopback)")
 	targetPID := fs.Int("target-pid", 0, "process id of the -target server, for CPU per message and RSS")
 	serverProcs := fs.Int("server-procs", sockrt.SuggestedGOMAXPROCS(0), "GOMAXPROCS of every server child, the same for all (0: Go's default); the default is runtime.SuggestedGOMAXPROCS, see its doc")
@@ -265,6 +291,34 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if set["ban-conns"] {
 		c.banConns = *banConns
+	}
+	if set["udp-peers"] {
+		if c.udpPeers, err = parseInts(*udpPeers); err != nil {
+			return c, fmt.Errorf("-udp-peers: %w", err)
+		}
+	}
+	if set["udp-payload"] {
+		if *udpPayload < 8 {
+			return c, errors.New("-udp-payload must be at least 8 (a sequence number leads every datagram)")
+		}
+		c.udpPayload = *udpPayload
+	}
+	if set["unix-conns"] {
+		if c.unixConns, err = parseInts(*unixConns); err != nil {
+			return c, fmt.Errorf("-unix-conns: %w", err)
+		}
+	}
+	if set["udp-churn-peers"] {
+		if *churnPeers < 1 || *churnPeers > 18000 {
+			return c, errors.New("-udp-churn-peers must be 1..18000 (one client socket each, under the 20,000 descriptor limit)")
+		}
+		c.churnPeers = *churnPeers
+	}
+	if set["peer-idle"] {
+		if *peerIdle < 500*time.Millisecond {
+			return c, errors.New("-peer-idle must be at least 500ms (the peers must stay live while they are created and the RSS is read)")
+		}
+		c.peerIdle = *peerIdle
 	}
 	c.target, c.targetPID = *target, *targetPID
 	if *serverProcs < 0 {

@@ -4,12 +4,15 @@
 // half on two cores it compares five echo servers — raw gnet (the baseline
 // of every ratio), a goroutine-per-connection net server, a hand-wired
 // "naive" actor-per-connection server, and sockactor with inline and with
-// pooled dispatch — and prints a table:
+// pooled dispatch — and prints a table. Raw gnet and the sockactor servers
+// are also compared over UDP (datagram echo, and UDP peers that appear and
+// time out) and over unix sockets:
 //
 //	go run ./bench
 //	go run ./bench -suite full
 //	go run ./bench -servers gnet,stdlib -scenarios echo -conns 64,1000 -duration 3s
 //	go run ./bench -target 127.0.0.1:9000 -target-pid 1234
+//	go run ./bench -scenarios udp,unix,udpchurn,idle
 //
 // Every server runs in its own process, and so does the load generator: the
 // harness re-executes its own binary with a hidden role flag

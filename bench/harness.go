@@ -28,7 +28,42 @@ type harness struct {
 	children children
 	progress *progress
 	stderr   io.Writer
+
+	// sockDir holds the unix sockets of the unix scenarios, made on first
+	// use and removed by cleanup.
+	sockDir string
+	sockN   int
 }
+
+// cleanup removes what the harness made on disk.
+func (h *harness) cleanup() {
+	if h.sockDir != "" {
+		_ = os.RemoveAll(h.sockDir)
+		h.sockDir = ""
+	}
+}
+
+// listenAddr returns the address a server child of network listens on:
+// 127.0.0.1:0, or a fresh socket path for unix.
+func (h *harness) listenAddr(network string) (string, error) {
+	if network != servers.NetUnix {
+		return "127.0.0.1:0", nil
+	}
+	if h.sockDir == "" {
+		dir, err := os.MkdirTemp("", "sockactor-bench-")
+		if err != nil {
+			return "", err
+		}
+		h.sockDir = dir
+	}
+	h.sockN++
+	return filepath.Join(h.sockDir, fmt.Sprintf("s%d.sock", h.sockN)), nil
+}
+
+// unavailableError is a server that refused the scenario's transport.
+type unavailableError struct{ reason string }
+
+func (e *unavailableError) Error() string { return "unavailable: " + e.reason }
 
 // harnessMain is the bench's default role.
 func harnessMain(args []string, stdout, stderr io.Writer) int {
@@ -49,6 +84,7 @@ func harnessMain(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	h := &harness{cfg: cfg, exe: exe, progress: newProgress(stderr, cfg.verbose), stderr: stderr}
+	defer h.cleanup()
 	defer h.children.killAll()
 	run, runErr := h.run(ctx)
 	if run == nil {
@@ -121,6 +157,7 @@ func (h *harness) run(ctx context.Context) (*report.Run, error) {
 			break
 		}
 	}
+	deriveUDPPeerVsTCP(run)
 	if run.Baseline != "" {
 		run.Targets = evaluateTargets(run)
 		if n := banCheckNote(run); n != "" {
@@ -167,6 +204,9 @@ func (h *harness) runCase(ctx context.Context, idx, total int, cs caseSpec) (rep
 	start := time.Now()
 	for round := range h.cfg.rounds {
 		for i, srv := range cs.servers {
+			if sc.Results[i].Unavailable != "" {
+				continue // refused the transport once: it will again
+			}
 			if err := ctx.Err(); err != nil {
 				h.progress.done(fmt.Sprintf("[%d/%d] %s: interrupted", idx, total, sc.ID))
 				return sc, err
@@ -179,6 +219,10 @@ func (h *harness) runCase(ctx context.Context, idx, total int, cs caseSpec) (rep
 				if ctx.Err() != nil {
 					h.progress.done(fmt.Sprintf("[%d/%d] %s: interrupted", idx, total, sc.ID))
 					return sc, ctx.Err()
+				}
+				if ue := (*unavailableError)(nil); errors.As(err, &ue) {
+					r.Unavailable = ue.reason
+					continue
 				}
 				r.Errors = append(r.Errors, fmt.Sprintf("round %d: %v", round+1, err))
 				continue
@@ -202,11 +246,14 @@ func (h *harness) runOnce(ctx context.Context, cs caseSpec, srv string) (loadgen
 		return h.runLoadgen(ctx, args, cs.timeout)
 	}
 	t0 := time.Now()
-	sp, err := h.startServer(ctx, srv, cs.notify, cs.serverArgs)
+	sp, err := h.startServerOn(ctx, srv, cs.network, cs.notify, cs.serverArgs)
 	if err != nil {
 		return loadgen.Result{}, err
 	}
 	args = append(args, "-target", sp.addr, "-server-pid", strconv.Itoa(sp.pid()))
+	if cs.network == servers.NetUnix {
+		args = append(args, "-network", cs.network)
+	}
 	if sp.notify != "" {
 		args = append(args, "-notify", sp.notify)
 	}
@@ -244,7 +291,20 @@ type serverProc struct {
 // startServer starts a server child and waits for its "listening" (and
 // "notify") lines.
 func (h *harness) startServer(ctx context.Context, name string, notify bool, extra []string) (*serverProc, error) {
-	args := []string{"-role", "server", "-server", name, "-listen", "127.0.0.1:0"}
+	return h.startServerOn(ctx, name, servers.NetTCP, notify, extra)
+}
+
+// startServerOn is startServer over network (tcp when empty). A server
+// that refuses the network returns an *unavailableError.
+func (h *harness) startServerOn(ctx context.Context, name, network string, notify bool, extra []string) (*serverProc, error) {
+	if network == "" {
+		network = servers.NetTCP
+	}
+	listen, err := h.listenAddr(network)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", name, err)
+	}
+	args := []string{"-role", "server", "-server", name, "-listen", listen, "-network", network}
 	if notify {
 		args = append(args, "-notify", "127.0.0.1:0")
 	}
@@ -258,10 +318,16 @@ func (h *harness) startServer(ctx context.Context, name string, notify bool, ext
 		return nil, fmt.Errorf("start server %s: %w", name, err)
 	}
 	sp := &serverProc{child: c}
-	if sp.addr, err = c.stdout.waitPrefix(ctx, "listening ", 20*time.Second); err != nil {
+	found, rest, err := c.stdout.waitAny(ctx, 20*time.Second, "listening ", "unsupported ")
+	if err != nil {
 		_ = c.stop(2 * time.Second)
 		return nil, fmt.Errorf("server %s: %w (%s)", name, err, c.describeExit())
 	}
+	if found == "unsupported " {
+		_ = c.stop(5 * time.Second) // it is exiting by itself
+		return nil, &unavailableError{reason: rest}
+	}
+	sp.addr = rest
 	if notify {
 		if sp.notify, err = c.stdout.waitPrefix(ctx, "notify ", 5*time.Second); err != nil {
 			_ = c.stop(2 * time.Second)

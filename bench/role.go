@@ -60,24 +60,38 @@ func serverRole(args []string, stdout, stderr io.Writer) int {
 	banPolicy := fs.String("ban-policy", "", "receive-ban policy of sockactor servers: reset or discard (default: the runtime's)")
 	watchStdin := fs.Bool("watch-stdin", true, "exit when standard input closes")
 	remote := fs.String("remote", "", "make a sockactor server a remote node on this address and print its \"remote\" line")
+	network := fs.String("network", servers.NetTCP, "transport: tcp, udp or unix (-listen is then a socket path)")
+	maxPeers := fs.Int("max-peers", 0, "UDP listener's peer table bound (sockactor servers; 0: the runtime's default)")
+	peerIdle := fs.Duration("peer-idle", 0, "UDP peer idle timeout (sockactor servers; 0: the runtime's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	ctx, cancel := roleContext(*watchStdin)
 	defer cancel()
-	if err := serve(ctx, *name, *listen, *notify, *subs, *banPolicy, *remote, stdout); err != nil {
+	cfg := servers.Config{Listen: *listen, Subscribers: *subs, BanPolicy: *banPolicy, Remote: *remote,
+		Network: *network, MaxPeers: *maxPeers, PeerIdleTimeout: *peerIdle}
+	if err := serve(ctx, *name, cfg, *notify, stdout); err != nil {
+		if ue := (*servers.UnsupportedError)(nil); errors.As(err, &ue) {
+			// The harness shows the server as unavailable for this
+			// scenario rather than as a failure.
+			fmt.Fprintf(stdout, "unsupported %s\n", strings.ReplaceAll(ue.Reason, "\n", " "))
+			return exitUnsupported
+		}
 		fmt.Fprintf(stderr, "bench server %s: %v\n", *name, err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, name, listen, notify string, subs int, banPolicy, remote string, stdout io.Writer) error {
+// exitUnsupported is the server role's exit code after its "unsupported"
+// line.
+const exitUnsupported = 3
+
+func serve(ctx context.Context, name string, cfg servers.Config, notify string, stdout io.Writer) error {
 	srv, err := servers.New(name)
 	if err != nil {
 		return err
 	}
-	cfg := servers.Config{Listen: listen, Subscribers: subs, BanPolicy: banPolicy, Remote: remote}
 	var ctl *servers.Control
 	ctlDone := make(chan error, 1)
 	if notify != "" {
@@ -87,6 +101,9 @@ func serve(ctx context.Context, name, listen, notify string, subs int, banPolicy
 		cfg.Control = ctl
 		if b, ok := srv.(servers.Banner); ok {
 			ctl.SetBanner(b)
+		}
+		if p, ok := srv.(servers.PeerCounter); ok {
+			ctl.SetPeerCounter(p)
 		}
 	}
 	startCtx, cancelStart := context.WithTimeout(ctx, 20*time.Second)
@@ -101,7 +118,7 @@ func serve(ctx context.Context, name, listen, notify string, subs int, banPolicy
 	if _, err := fmt.Fprintf(stdout, "listening %s\n", addr); err != nil {
 		return err
 	}
-	if rn, ok := srv.(servers.RemoteNode); ok && remote != "" {
+	if rn, ok := srv.(servers.RemoteNode); ok && cfg.Remote != "" {
 		if _, err := fmt.Fprintf(stdout, "remote %s\n", rn.RemoteAddr()); err != nil {
 			return err
 		}
@@ -127,8 +144,9 @@ func serve(ctx context.Context, name, listen, notify string, subs int, banPolicy
 func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench -role loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "echo", "echo, idle, churn or ban")
-	target := fs.String("target", "", "server host:port (loopback)")
+	scenario := fs.String("scenario", "echo", "echo, idle, churn, ban, remote, udp or udpchurn")
+	network := fs.String("network", "tcp", "echo over tcp or unix (-target is then the socket path)")
+	target := fs.String("target", "", "server host:port (loopback), or a unix socket path")
 	pid := fs.Int("server-pid", 0, "server process id, for its CPU time and RSS (0: unknown)")
 	notify := fs.String("notify", "", "server side channel host:port")
 	conns := fs.Int("conns", 64, "connections (echo, ban)")
@@ -148,6 +166,10 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	rst := fs.Bool("rst", false, "close with a reset instead of FIN (churn)")
 	node := fs.String("node", "", "the server's remote address (remote)")
 	workers2 := fs.Int("senders", 16, "concurrent Send requesters (remote)")
+	lossTimeout := fs.Duration("loss-timeout", 200*time.Millisecond, "wait for a datagram's echo before counting it lost (udp, udpchurn)")
+	peers := fs.Int("peers", 10000, "peers to create (udpchurn)")
+	peerIdle := fs.Duration("peer-idle", 2*time.Second, "the server's UDP peer idle timeout (udpchurn)")
+	retries := fs.Int("retries", 2, "resends of an unanswered first datagram (udpchurn)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -158,7 +180,7 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch *scenario {
 	case "echo":
-		res, err = loadgen.RunEcho(ctx, loadgen.EchoConfig{Target: *target, Conns: *conns, Payload: *payload,
+		res, err = loadgen.RunEcho(ctx, loadgen.EchoConfig{Network: *network, Target: *target, Conns: *conns, Payload: *payload,
 			Window: *window, Warmup: *warmup, Duration: *duration, ServerPID: *pid, Sources: *sources,
 			DialParallel: *dialPar})
 	case "idle":
@@ -174,6 +196,13 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	case "remote":
 		res, err = loadgen.RunRemote(ctx, loadgen.RemoteConfig{Target: *target, Node: *node, Rate: *rate,
 			Paced: *paced, Conns: *conns, Workers: *workers2, Payload: *payload, Duration: *duration})
+	case "udp":
+		res, err = loadgen.RunUDPEcho(ctx, loadgen.UDPEchoConfig{Target: *target, Peers: *conns, Payload: *payload,
+			Warmup: *warmup, Duration: *duration, LossTimeout: *lossTimeout, ServerPID: *pid, Sources: *sources})
+	case "udpchurn":
+		res, err = loadgen.RunUDPChurn(ctx, loadgen.UDPChurnConfig{Target: *target, Notify: *notify, Peers: *peers,
+			Parallel: *dialPar, Payload: *payload, Settle: *settle, PeerIdle: *peerIdle, LossTimeout: *lossTimeout,
+			Retries: *retries, ServerPID: *pid, Sources: *sources})
 	case "ban":
 		res, err = loadgen.RunBan(ctx, loadgen.BanConfig{Target: *target, Notify: *notify, Conns: *conns,
 			Chunk: *payload, Warmup: *warmup, After: *duration, Sources: *sources, DialParallel: *dialPar})

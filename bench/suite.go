@@ -9,6 +9,7 @@ import (
 
 	"github.com/sockactor/sockactor/bench/internal/loadgen"
 	"github.com/sockactor/sockactor/bench/internal/report"
+	"github.com/sockactor/sockactor/bench/servers"
 )
 
 // caseSpec is one scenario of the run: which servers it compares, how each
@@ -25,9 +26,45 @@ type caseSpec struct {
 	loadgen []string
 	// timeout bounds one load-generator run.
 	timeout time.Duration
+	// network is the servers' transport: tcp when empty, udp or unix.
+	network string
 }
 
 func isSockactor(name string) bool { return strings.HasPrefix(name, "sockactor") }
+
+// transportServers are the servers of the UDP and unix scenarios: the
+// baseline and the sockactor servers (the others serve tcp only).
+func transportServers(all []string) []string {
+	return slices.DeleteFunc(slices.Clone(all), func(s string) bool { return s != baselineServer && !isSockactor(s) })
+}
+
+// udpEchoMetrics are the columns of a UDP echo scenario.
+var udpEchoMetrics = []report.Metric{
+	{Key: loadgen.MetricMsgsPerSec, Label: "datagrams/s", Ratio: true},
+	{Key: loadgen.MetricCPUPerMsg, Label: "CPU/datagram", Unit: "µs", LowerIsBetter: true, Ratio: true},
+	{Key: loadgen.MetricP50Micros, Label: "p50", Unit: "µs", LowerIsBetter: true, Brief: true},
+	{Key: loadgen.MetricP99Micros, Label: "p99", Unit: "µs", LowerIsBetter: true, Ratio: true},
+	{Key: loadgen.MetricP999Micros, Label: "p999", Unit: "µs", LowerIsBetter: true, Brief: true},
+	{Key: loadgen.MetricLostDatagrams, Label: "lost", LowerIsBetter: true, Brief: true},
+	{Key: loadgen.MetricServerCores, Label: "srv cores", Brief: true},
+}
+
+// udpChurnMetrics are the columns of the UDP peer-churn scenario with
+// peers idle peers.
+func udpChurnMetrics(peers int) []report.Metric {
+	n := strconv.Itoa(peers)
+	return []report.Metric{
+		{Key: loadgen.MetricPeersPerSec, Label: "peers/s", Ratio: true},
+		{Key: loadgen.MetricCPUPerPeer, Label: "CPU/peer", Unit: "µs", LowerIsBetter: true, Ratio: true},
+		{Key: loadgen.MetricRSSPerPeerPfx + n, Label: "RSS/idle peer @" + n, Unit: "B", LowerIsBetter: true},
+		{Key: loadgen.MetricPeerVsTCP, Label: "×own TCP conn", LowerIsBetter: true},
+		{Key: loadgen.MetricRSSPeersPfx + n, Label: "RSS @" + n, Unit: "MiB", LowerIsBetter: true, Brief: true},
+		{Key: loadgen.MetricLivePeers, Label: "live peers", Brief: true},
+		{Key: loadgen.MetricExpired, Label: "timed out", Brief: true},
+		{Key: loadgen.MetricExpireAllSecs, Label: "all gone after", Unit: "s", LowerIsBetter: true, Brief: true},
+		{Key: loadgen.MetricPeerLost, Label: "lost", LowerIsBetter: true, Brief: true},
+	}
+}
 
 // echoMetrics are the columns of an echo scenario.
 var echoMetrics = []report.Metric{
@@ -87,6 +124,57 @@ func buildCases(c config) ([]caseSpec, []string) {
 		}
 	}
 
+	transport := transportServers(c.servers)
+	skipTransport := func(kind string) bool {
+		switch {
+		case external:
+			notes = append(notes, kind+" skipped: it starts its own gnet and sockactor servers (not an external -target)")
+		case len(transport) == 0:
+			notes = append(notes, kind+" skipped: it compares gnet and the sockactor servers, and none is in this run")
+		default:
+			return false
+		}
+		return true
+	}
+	if slices.Contains(c.kinds, kindUDP) && !skipTransport("UDP echo") {
+		for _, n := range c.udpPeers {
+			cases = append(cases, caseSpec{
+				scenario: report.Scenario{
+					ID:      fmt.Sprintf("udp/c%d/p%d", n, c.udpPayload),
+					Kind:    kindUDP,
+					Title:   fmt.Sprintf("UDP echo: %d peers (client sockets) × %d B datagrams, request/response, %v measured", n, c.udpPayload, c.duration),
+					Params:  map[string]int{"peers": n, "payload": c.udpPayload},
+					Metrics: udpEchoMetrics,
+					Notes: []string{"a datagram with no echo within 200 ms is counted lost and the client sends the next; " +
+						"raw gnet binds one SO_REUSEPORT socket per event loop (one loop per CPU, as the runtime's default) on one reserved port"},
+				},
+				servers: transport,
+				network: servers.NetUDP,
+				loadgen: []string{"-scenario", "udp", "-conns", itoa(n), "-payload", itoa(c.udpPayload),
+					"-warmup", d(c.warmup), "-duration", d(c.duration), "-sources", itoa(c.sources)},
+				timeout: c.warmup + c.duration + 30*time.Second,
+			})
+		}
+	}
+	if slices.Contains(c.kinds, kindUnix) && !skipTransport("unix echo") {
+		for _, n := range c.unixConns {
+			cases = append(cases, caseSpec{
+				scenario: report.Scenario{
+					ID:      fmt.Sprintf("unix/c%d/p64/w1", n),
+					Kind:    kindUnix,
+					Title:   fmt.Sprintf("unix-socket echo: %d conns, 64 B, request/response, %v measured", n, c.duration),
+					Params:  map[string]int{"conns": n, "payload": 64, "window": 1},
+					Metrics: echoMetrics,
+				},
+				servers: transport,
+				network: servers.NetUnix,
+				loadgen: []string{"-scenario", "echo", "-conns", itoa(n), "-payload", "64", "-window", "1",
+					"-warmup", d(c.warmup), "-duration", d(c.duration)},
+				timeout: c.warmup + c.duration + time.Duration(n)*2*time.Millisecond + 30*time.Second,
+			})
+		}
+	}
+
 	if slices.Contains(c.kinds, kindIdle) {
 		if external && c.targetPID == 0 {
 			notes = append(notes, "idle memory skipped: it needs -target-pid to read the server's RSS")
@@ -121,6 +209,33 @@ func buildCases(c config) ([]caseSpec, []string) {
 				timeout: time.Duration(top)*5*time.Millisecond + 60*time.Second,
 			})
 		}
+	}
+
+	if slices.Contains(c.kinds, kindUDPChurn) && !skipTransport("UDP peer churn") {
+		n := c.churnPeers
+		cases = append(cases, caseSpec{
+			scenario: report.Scenario{
+				ID:   fmt.Sprintf("udpchurn/%d", n),
+				Kind: kindUDPChurn,
+				Title: fmt.Sprintf("UDP peer churn: %d client sockets send one 8 B datagram each (32 at once) and go silent; server peer idle timeout %v; RSS per live idle peer",
+					n, c.peerIdle),
+				Params:  map[string]int{"peers": n, "peer_idle_ms": int(c.peerIdle / time.Millisecond)},
+				Metrics: udpChurnMetrics(n),
+				Notes: []string{
+					fmt.Sprintf("RSS/idle peer = (server RSS with %d idle peers − RSS before the first) / %d, read %v after the last peer's echo; no forced GC", n, n, c.settle),
+					"×own TCP conn = that figure ÷ the same server's idle RSS per TCP connection in the idle scenario of this run, paired round by round",
+					"raw gnet keeps no per-peer state: its figure is the floor, and it has no peers to time out",
+					"timed out / all gone after: FD_CLOSE counts from the server's runtime over the side channel, polled every 50 ms",
+				},
+			},
+			servers:    transport,
+			network:    servers.NetUDP,
+			notify:     true,
+			serverArgs: []string{"-peer-idle", d(c.peerIdle)},
+			loadgen: []string{"-scenario", "udpchurn", "-peers", itoa(n), "-peer-idle", d(c.peerIdle), "-payload", "8",
+				"-settle", d(c.settle), "-sources", itoa(c.sources), "-dial-parallel", "32"},
+			timeout: time.Duration(n)*2*time.Millisecond + c.peerIdle + 60*time.Second,
+		})
 	}
 
 	churnArgs := func() []string {

@@ -22,7 +22,8 @@ import (
 //	close <id> <remote> <recv> <emit>  per observed close (unix ns)
 //	<cmd> <json>                   reply to a command
 //
-// and the client may send the commands "ban" and "stats". One client is
+// and the client may send the commands "ban" and "stats" (to a Banner) and
+// "peers" (to a PeerCounter: the UDP churn scenario). One client is
 // served at a time; close records observed while no client is connected are
 // queued and delivered to the next one. Recording never blocks and never
 // drops a record.
@@ -34,6 +35,7 @@ type Control struct {
 	pending []byte // complete lines waiting for the writer
 	closed  bool
 	banner  Banner
+	peers   PeerCounter
 	conn    net.Conn // the client being served, nil when none
 
 	wg sync.WaitGroup
@@ -62,6 +64,13 @@ func (c *Control) Addr() net.Addr { return c.ln.Addr() }
 func (c *Control) SetBanner(b Banner) {
 	c.mu.Lock()
 	c.banner = b
+	c.mu.Unlock()
+}
+
+// SetPeerCounter sets the server that answers the peers command.
+func (c *Control) SetPeerCounter(p PeerCounter) {
+	c.mu.Lock()
+	c.peers = p
 	c.mu.Unlock()
 }
 
@@ -179,14 +188,24 @@ func (c *Control) serveConn(conn net.Conn) {
 // errNoBanner answers ban/stats on a server without a receive ban.
 var errNoBanner = errors.New("this server has no receive ban")
 
+// errNoPeers answers peers on a server that keeps no peer table.
+var errNoPeers = errors.New("this server keeps no peer table")
+
 // errUnknownCommand answers a command the side channel does not know.
 var errUnknownCommand = errors.New("unknown command")
 
 func (c *Control) command(ctx context.Context, cmd string) (any, error) {
 	c.mu.Lock()
-	b := c.banner
+	b, p := c.banner, c.peers
 	c.mu.Unlock()
 	switch cmd {
+	case "peers":
+		if p == nil {
+			return nil, errNoPeers
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return p.PeerStats(ctx)
 	case "ban", "stats":
 		if b == nil {
 			return nil, errNoBanner

@@ -14,47 +14,114 @@ import (
 )
 
 func init() {
-	Register("gnet", 0, "raw gnet v2 echo: multicore, OnTraffic does c.Next(-1) then c.Write (the baseline)",
+	Register("gnet", 0, "raw gnet v2 echo: multicore, OnTraffic does c.Next(-1) then c.Write (the baseline; also over udp:// and unix://)",
 		func() Server { return &gnetServer{} })
 }
+
+// udpReserveAttempts bounds the retries of a UDP start whose reserved port
+// was taken by someone else before gnet bound it.
+const udpReserveAttempts = 3
 
 // gnetServer is the baseline: the smallest correct gnet v2 echo server.
 type gnetServer struct {
 	gnet.BuiltinEventEngine
 
-	ctl    *Control
-	eng    gnet.Engine
-	booted chan struct{}
-	done   chan error
+	ctl     *Control
+	network string
+	eng     gnet.Engine
+	booted  chan struct{}
+	done    chan error
 }
 
 // Start runs the gnet engine on its own goroutine and returns once it has
 // booted.
+//
+// The same OnTraffic serves every network. Over UDP gnet hands each
+// datagram to OnTraffic as a conn whose Write sends one datagram back to
+// its sender, so the handler is a datagram echo. gnet forces SO_REUSEPORT
+// on UDP listeners and, multicore, binds one socket per event loop: with
+// port 0 every loop would get a port of its own, and the first loop's port
+// would serve only the first loop. The UDP server therefore reserves a
+// concrete port first and binds every loop to it, keeping the same loop
+// count as TCP (one per CPU, as the sockactor runtime's default): the
+// kernel spreads peers over the loops by their address hash, as it spreads
+// TCP connections over the loops.
 func (s *gnetServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
 	s.ctl = cfg.Control
-	s.booted = make(chan struct{})
-	s.done = make(chan error, 1)
+	s.network = cfg.network()
 	// gnet's package-level logger writes to stdout, where the server role's
 	// protocol lines go: send gnet's chatter to stderr, warnings and up.
 	logger := stderrLogger{}
 	logging.SetDefaultLoggerAndFlusher(logger, nil)
+	for attempt := 1; ; attempt++ {
+		var protoAddr string
+		switch s.network {
+		case NetTCP:
+			protoAddr = "tcp://" + cfg.Listen
+		case NetUnix:
+			protoAddr = "unix://" + cfg.Listen
+		case NetUDP:
+			listen, err := reserveUDPPort(cfg.Listen)
+			if err != nil {
+				return nil, err
+			}
+			protoAddr = "udp://" + listen
+		default:
+			return nil, unsupported("gnet server: network %q", s.network)
+		}
+		err := s.run(ctx, protoAddr, logger)
+		if err == nil {
+			return s.boundAddr()
+		}
+		if s.network != NetUDP || !errors.Is(err, syscall.EADDRINUSE) || attempt >= udpReserveAttempts {
+			return nil, err
+		}
+	}
+}
+
+// run starts gnet on protoAddr and waits for its boot.
+func (s *gnetServer) run(ctx context.Context, protoAddr string, logger logging.Logger) error {
+	s.booted = make(chan struct{})
+	s.done = make(chan error, 1)
 	go func() {
-		s.done <- gnet.Run(s, "tcp://"+cfg.Listen,
+		s.done <- gnet.Run(s, protoAddr,
 			gnet.WithMulticore(true),
 			gnet.WithLogger(logger),
 			gnet.WithLogLevel(logging.ErrorLevel))
 	}()
 	select {
 	case <-s.booted:
+		return nil
 	case err := <-s.done:
 		if err == nil {
 			err = errors.New("gnet engine stopped before booting")
 		}
-		return nil, err
+		return err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	return s.boundAddr()
+}
+
+// reserveUDPPort returns listen with a concrete port: when its port is 0,
+// one the kernel picks for a throw-away socket, closed at once (it has no
+// SO_REUSEPORT and would keep gnet's sockets from binding).
+func reserveUDPPort(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", err
+	}
+	if port != "0" {
+		return listen, nil
+	}
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("reserve a UDP port: %w", err)
+	}
+	addr := pc.LocalAddr().String()
+	if err := pc.Close(); err != nil {
+		return "", err
+	}
+	return addr, nil
 }
 
 // boundAddr asks the kernel for the listener's address through a duplicate
@@ -69,13 +136,22 @@ func (s *gnetServer) boundAddr() (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("getsockname: %w", err)
 	}
+	var ip net.IP
+	var port int
 	switch a := sa.(type) {
 	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}, nil
+		ip, port = net.IP(a.Addr[:]).To16(), a.Port
 	case *syscall.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}, nil
+		ip, port = net.IP(a.Addr[:]), a.Port
+	case *syscall.SockaddrUnix:
+		return &net.UnixAddr{Name: a.Name, Net: "unix"}, nil
+	default:
+		return nil, fmt.Errorf("unexpected listener address type %T", sa)
 	}
-	return nil, fmt.Errorf("unexpected listener address type %T", sa)
+	if s.network == NetUDP {
+		return &net.UDPAddr{IP: ip, Port: port}, nil
+	}
+	return &net.TCPAddr{IP: ip, Port: port}, nil
 }
 
 // OnBoot implements gnet.EventHandler.
@@ -85,7 +161,9 @@ func (s *gnetServer) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
-// OnTraffic implements gnet.EventHandler: echo everything readable.
+// OnTraffic implements gnet.EventHandler: echo everything readable (over
+// UDP: the datagram, to its sender; gnet ignores the returned action for
+// a datagram).
 func (s *gnetServer) OnTraffic(c gnet.Conn) gnet.Action {
 	buf, _ := c.Next(-1)
 	if _, err := c.Write(buf); err != nil {

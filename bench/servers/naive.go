@@ -59,6 +59,9 @@ func (a *naiveConnActor) Receive(ctx actor.Context) {
 
 // Start creates the actor system, binds and starts accepting.
 func (s *naiveServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
+	if cfg.network() != NetTCP {
+		return nil, unsupported("this server serves tcp only, not %s", cfg.network())
+	}
 	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}))

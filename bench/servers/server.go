@@ -15,6 +15,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Config is what the server role passes to a server's Start.
@@ -36,6 +37,71 @@ type Config struct {
 	// Remote, when not empty, makes a sockactor server a protoactor remote
 	// node listening there (docs/SEMANTICS.md §7); others ignore it.
 	Remote string
+	// Network is the transport: "tcp" (the default when empty), "udp" or
+	// "unix". For unix, Listen is the socket's path. A server that does
+	// not serve the network returns an error wrapping ErrUnsupported from
+	// Start.
+	Network string
+	// MaxPeers and PeerIdleTimeout configure a UDP listener of a sockactor
+	// server (0: the runtime's defaults, 65,536 peers and 60 s); see
+	// udpListenOptions. The raw gnet server keeps no per-peer state and
+	// ignores them.
+	MaxPeers        int
+	PeerIdleTimeout time.Duration
+}
+
+// Network names.
+const (
+	NetTCP  = "tcp"
+	NetUDP  = "udp"
+	NetUnix = "unix"
+)
+
+// network returns cfg's network, tcp when empty.
+func (cfg Config) network() string {
+	if cfg.Network == "" {
+		return NetTCP
+	}
+	return cfg.Network
+}
+
+// ErrUnsupported is wrapped by the error of a Start whose server (or the
+// runtime under it) does not serve the configured network: the server
+// role reports it as "unsupported ..." and the harness shows the server as
+// unavailable for that scenario instead of failing the run.
+var ErrUnsupported = errors.New("network not supported by this server")
+
+// UnsupportedError is a Start refused for its network; it wraps
+// ErrUnsupported and says why.
+type UnsupportedError struct{ Reason string }
+
+func (e *UnsupportedError) Error() string { return "unsupported: " + e.Reason }
+
+// Is makes errors.Is(err, ErrUnsupported) hold.
+func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupported }
+
+// unsupported returns an *UnsupportedError.
+func unsupported(format string, args ...any) error {
+	return &UnsupportedError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// PeerStats is what a PeerCounter answers to the side channel's peers
+// command: the runtime's socket counters (UDP peers are sockets).
+type PeerStats struct {
+	// Open is the sockets not yet released (listeners excluded).
+	Open int64 `json:"open"`
+	// Accepted counts sockets accepted (UDP peers created) since start.
+	Accepted uint64 `json:"accepted"`
+	// Closed counts FD_CLOSE events by reason word ("timeout" for a peer
+	// that reached its idle timeout).
+	Closed map[string]uint64 `json:"closed"`
+}
+
+// PeerCounter is implemented by servers that keep a socket per UDP peer
+// and can count them: the sockactor servers. Raw gnet keeps no per-peer
+// state.
+type PeerCounter interface {
+	PeerStats(ctx context.Context) (PeerStats, error)
 }
 
 // RemoteNode is a server that is a remote node: its remote address.

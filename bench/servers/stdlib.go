@@ -27,6 +27,9 @@ type stdlibServer struct {
 
 // Start binds the listener and starts the accept loop.
 func (s *stdlibServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
+	if cfg.network() != NetTCP {
+		return nil, unsupported("this server serves tcp only, not %s", cfg.network())
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {

@@ -159,3 +159,65 @@ func closeAll(conns []*net.TCPConn) {
 		}
 	}
 }
+
+// DialUnixAll opens n connections to the unix socket at path with at most
+// par dials in flight. On the first error it closes everything it opened
+// and returns that error.
+func DialUnixAll(ctx context.Context, path string, n, par int, timeout time.Duration) ([]net.Conn, error) {
+	conns := make([]net.Conn, n)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		next     atomic.Int64
+	)
+	for range min(max(par, 1), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nd := net.Dialer{Timeout: timeout}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				c, err := nd.DialContext(ctx, "unix", path)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("connection %d of %d: %w", i+1, n, err)
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				conns[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		closeConns(conns)
+		return nil, firstErr
+	}
+	return conns, nil
+}
+
+// closeConns closes every non-nil connection, TCP ones with a reset as
+// closeAll does.
+func closeConns(conns []net.Conn) {
+	for _, c := range conns {
+		switch c := c.(type) {
+		case nil:
+		case *net.TCPConn:
+			if c != nil {
+				_ = c.SetLinger(0)
+				_ = c.Close()
+			}
+		default:
+			_ = c.Close()
+		}
+	}
+}

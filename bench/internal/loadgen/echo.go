@@ -19,7 +19,10 @@ import (
 
 // EchoConfig configures an echo throughput and latency run.
 type EchoConfig struct {
-	// Target is the echo server's host:port (loopback only).
+	// Network is "tcp" (the default when empty) or "unix".
+	Network string
+	// Target is the echo server's host:port (loopback only), or the path
+	// of its unix socket.
 	Target string
 	// Conns is the number of connections.
 	Conns int
@@ -100,15 +103,11 @@ func RunEcho(ctx context.Context, cfg EchoConfig) (Result, error) {
 	if cfg.MaxMsgsPerConn <= 0 {
 		cfg.MaxMsgsPerConn = max(1000, 100_000_000/int64(cfg.Conns))
 	}
-	d, err := NewDialer(cfg.Target, cfg.Sources, 10*time.Second)
-	if err != nil {
-		return res, err
-	}
-	conns, err := d.DialAll(ctx, cfg.Conns, max(cfg.DialParallel, 1), nil)
+	conns, err := dialEcho(ctx, cfg)
 	if err != nil {
 		return res, fmt.Errorf("echo: dial: %w", err)
 	}
-	defer closeAll(conns)
+	defer closeConns(conns)
 	res.Metrics[MetricConns] = float64(len(conns))
 
 	e := &echoRun{cfg: cfg, stop: make(chan struct{}), base: time.Now()}
@@ -186,6 +185,29 @@ func RunEcho(ctx context.Context, cfg EchoConfig) (Result, error) {
 		res.errorf("%s", s)
 	}
 	return res, nil
+}
+
+// dialEcho opens the echo connections over cfg.Network.
+func dialEcho(ctx context.Context, cfg EchoConfig) ([]net.Conn, error) {
+	switch cfg.Network {
+	case "", "tcp":
+		d, err := NewDialer(cfg.Target, cfg.Sources, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		tcs, err := d.DialAll(ctx, cfg.Conns, max(cfg.DialParallel, 1), nil)
+		if err != nil {
+			return nil, err
+		}
+		conns := make([]net.Conn, len(tcs))
+		for i, c := range tcs {
+			conns[i] = c
+		}
+		return conns, nil
+	case "unix":
+		return DialUnixAll(ctx, cfg.Target, cfg.Conns, max(cfg.DialParallel, 1), 10*time.Second)
+	}
+	return nil, fmt.Errorf("echo: network %q (tcp or unix)", cfg.Network)
 }
 
 // readStat reads the server's /proc stat, or returns the zero Stat when no

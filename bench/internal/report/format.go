@@ -74,7 +74,11 @@ func columns(s *Scenario, baseline string) (header []string, rows [][]string) {
 		}
 	}
 	for _, r := range s.Results {
-		row := []string{r.Server}
+		name := r.Server
+		if r.Unavailable != "" {
+			name += " (unavailable)"
+		}
+		row := []string{name}
 		for _, m := range s.Metrics {
 			row = append(row, FormatSummary(r.Summary[m.Key], m.Brief))
 			if m.Ratio && withRatio {

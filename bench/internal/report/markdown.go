@@ -33,6 +33,9 @@ func WriteMarkdown(w io.Writer, run *Run) error {
 		header, rows := columns(s, run.Baseline)
 		writeMDTable(ew, header, rows)
 		for _, r := range s.Results {
+			if r.Unavailable != "" {
+				fmt.Fprintf(ew, "\n- %s: unavailable: %s", r.Server, mdEscape(r.Unavailable))
+			}
 			for _, e := range r.Errors {
 				fmt.Fprintf(ew, "\n- ⚠ %s: %s", r.Server, mdEscape(e))
 			}

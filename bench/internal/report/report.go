@@ -93,6 +93,10 @@ type ServerResult struct {
 	Rounds []map[string]float64 `json:"rounds"`
 	// Errors are failures and warnings, prefixed by their round.
 	Errors []string `json:"errors,omitempty"`
+	// Unavailable, when not empty, says why the server could not run this
+	// scenario at all (its transport is not supported): no round ran and
+	// none failed.
+	Unavailable string `json:"unavailable,omitempty"`
 	// Summary is the median [min, max] of each metric over the rounds.
 	Summary map[string]stats.Summary `json:"summary,omitempty"`
 	// Ratio is the median [min, max] of the per-round ratios to the

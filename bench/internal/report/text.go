@@ -30,6 +30,9 @@ func WriteText(w io.Writer, run *Run) error {
 			return err
 		}
 		for _, r := range s.Results {
+			if r.Unavailable != "" {
+				fmt.Fprintf(ew, "   - %s: unavailable: %s\n", r.Server, r.Unavailable)
+			}
 			for _, e := range r.Errors {
 				fmt.Fprintf(ew, "   ! %s: %s\n", r.Server, e)
 			}
