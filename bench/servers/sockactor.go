@@ -153,15 +153,9 @@ func isUnsupportedNetwork(err error) bool {
 // udpListenOptions returns the options of a UDP listener: base with the
 // listener's peer table bounded at maxPeers peers and each peer ended
 // (FD_CLOSE 10060) after peerIdle without a datagram either way; 0 leaves
-// the runtime's default for either (65,536 peers, 60 s). The runtime this
-// branch builds against has neither field in actors.ListenOptions yet, so
-// it returns base unchanged; once it has them, this function is the one
-// place that sets them:
-//
-//	base.MaxPeers, base.PeerIdleTimeout = maxPeers, peerIdle
-//
-// Until then the UDP churn scenario reports its peers as not timing out.
+// the runtime's default for either (65,536 peers, 60 s).
 func udpListenOptions(base actors.ListenOptions, maxPeers int, peerIdle time.Duration) actors.ListenOptions {
+	base.MaxPeers, base.PeerIdleTimeout = maxPeers, peerIdle
 	return base
 }
 
