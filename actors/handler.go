@@ -257,6 +257,9 @@ func (c *Context) write(p []byte) (int, error) {
 	if len(p) == 0 && !s.conn.Datagram() {
 		return 0, nil // (an empty datagram is still a datagram)
 	}
+	if m := s.conn.MaxDatagram(); m > 0 && len(p) > m {
+		return 0, &netio.OpError{Op: "Send", Socket: s.id, Code: netio.WSAEMSGSIZE}
+	}
 	queued := s.x.pendingOut.Load() + s.x.lastOut.Load()
 	if queued > 0 && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
 		s.host.limits.highWater.Add(1)

@@ -603,6 +603,15 @@ func (c *Conn) TakeError() Code {
 	return code
 }
 
+// MaxDatagram returns the largest datagram Write takes on a UDP socket, 0
+// on a stream. Safe from any goroutine.
+func (c *Conn) MaxDatagram() int {
+	if c.dg == nil {
+		return 0
+	}
+	return c.dg.maxPayload(c)
+}
+
 // Datagram reports whether c is a UDP socket (a listener's peer or a dialled
 // one): a datagram is the unit of Write and OnData. Safe from any goroutine.
 func (c *Conn) Datagram() bool { return c.dg != nil }

@@ -484,3 +484,24 @@ func TestUDPListenAddressInUse(t *testing.T) {
 		t.Fatalf("a second UDP listener on one address: %v, want WSAEADDRINUSE", err)
 	}
 }
+
+func TestUDPContextWriteOverMaxIsMsgSizeInEveryMode(t *testing.T) {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		errs := make(chan error, 1)
+		h := actors.HandlerFunc(func(c *actors.Context) {
+			if _, ok := c.Message().(*actors.Received); ok {
+				_, err := c.Write(make([]byte, 65508))
+				errs <- err
+				_, _ = c.Write([]byte("small"))
+			}
+		})
+		s := startUDP(t, h, actors.ListenOptions{Dispatch: mode}, actors.BanDefault)
+		c := udpClient(t, s.addr)
+		if got := udpRoundTrip(t, c, []byte("go")); string(got) != "small" {
+			t.Fatalf("datagram = %q, want only the small one", got)
+		}
+		if err := <-errs; !errors.Is(err, netio.WSAEMSGSIZE) {
+			t.Fatalf("Write of 65508 bytes: %v, want WSAEMSGSIZE", err)
+		}
+	})
+}
