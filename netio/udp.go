@@ -93,10 +93,11 @@ type dgram struct {
 	loop gnet.EventLoop // immutable: the loop that owns the Conn
 
 	// A peer of a listener.
-	tbl  *peerTable     // immutable; nil for a dialled socket
-	key  netip.AddrPort // immutable: the peer's address in tbl
-	sa   unix.Sockaddr  // immutable: where its datagrams go
-	seen uint32         // tbl.tick at the last datagram in or out
+	tbl     *peerTable     // immutable; nil for a dialled socket
+	key     netip.AddrPort // immutable: the peer's address in tbl
+	sa      unix.Sockaddr  // immutable: where its datagrams go
+	seen    uint32         // tbl.tick at the last datagram in or out
+	counted bool           // immutable after creation: within MaxPeers (a peer over it ends at once)
 
 	// A dialled socket.
 	fd       int  // immutable: our own descriptor of the socket; -1 for a peer
@@ -466,10 +467,8 @@ func (t *peerTable) newPeer(ua *net.UDPAddr) *Conn {
 	c := &Conn{eng: e, ln: l, dg: d, remote: ua, local: t.local}
 	t.peers[key] = c
 	e.traffic.opened(c, t.loop)
-	over := l.maxPeers > 0 && l.peers.Add(1) > int64(l.maxPeers)
-	if l.maxPeers <= 0 {
-		l.peers.Add(1)
-	}
+	over := !l.countPeer()
+	d.counted = !over
 	c.inTraffic = true // closes asked during OnOpen happen as it returns
 	e.h.OnOpen(c)
 	if over {
@@ -488,6 +487,21 @@ func (t *peerTable) newPeer(ua *net.UDPAddr) *Conn {
 	return c
 }
 
+// countPeer counts a new peer against the listener's limit and reports
+// whether it is within it; one over the limit is not counted, so Peers never
+// reads more than MaxPeers. Loop goroutine (of any of the listener's loops).
+func (l *Listener) countPeer() bool {
+	for {
+		n := l.peers.Load()
+		if l.maxPeers > 0 && n >= int64(l.maxPeers) {
+			return false
+		}
+		if l.peers.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
 // endPeer removes c from its table and reports its close. Loop goroutine
 // (after the engine has stopped, the stop helper's).
 func (t *peerTable) endPeer(c *Conn) {
@@ -497,7 +511,9 @@ func (t *peerTable) endPeer(c *Conn) {
 	if t.peers[c.dg.key] == c {
 		delete(t.peers, c.dg.key)
 	}
-	t.ln.peers.Add(-1)
+	if c.dg.counted {
+		t.ln.peers.Add(-1)
+	}
 	c.closed.Store(true)
 	t.side.e.traffic.closedConn(c, t.loop)
 	t.side.e.h.OnClose(c, c.reason)

@@ -1,0 +1,165 @@
+package runtime_test
+
+import (
+	"context"
+	"net"
+	goruntime "runtime"
+	"testing"
+	"time"
+
+	"github.com/sockactor/sockactor/internal/socktest"
+
+	"github.com/sockactor/sockactor/actors"
+	sockrt "github.com/sockactor/sockactor/runtime"
+)
+
+// Hostile UDP senders (docs/SEMANTICS.md §6): a spray from many source
+// ports stays within MaxPeers and its memory is given back as the peers time
+// out; a flood at a banned peer costs no memory and is counted. The figures
+// are logged (go test -v -run TestUDPHostile ./runtime).
+
+// heapAfterGC returns the live heap after two collections.
+func heapAfterGC() uint64 {
+	var ms goruntime.MemStats
+	goruntime.GC()
+	goruntime.GC()
+	goruntime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func startHostileUDP(t *testing.T, o actors.ListenOptions) (*sockrt.Runtime, *net.UDPAddr) {
+	t.Helper()
+	fds := fdCount(t)
+	rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := rt.Listen("udp://127.0.0.1:0", echo, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
+	})
+	return rt, ln.Addr().(*net.UDPAddr)
+}
+
+func TestUDPHostileSprayStaysWithinMaxPeersAndGivesMemoryBack(t *testing.T) {
+	const limit, sources = 64, 3000
+	rt, addr := startHostileUDP(t, actors.ListenOptions{MaxPeers: limit, PeerIdleTimeout: 200 * time.Millisecond})
+	// The second of two sprays is measured.
+	spray(t, rt, addr, limit, sources)
+	before := heapAfterGC()
+	st0 := rt.Stats()
+	peak, maxLive := spray(t, rt, addr, limit, sources)
+	after := heapAfterGC()
+	st := rt.Stats()
+	made := st.Sockets.Accepted - st0.Sockets.Accepted
+	byLimit := st.Sockets.Closed["limit"] - st0.Sockets.Closed["limit"]
+	byTimeout := st.Sockets.Closed["timeout"] - st0.Sockets.Closed["timeout"]
+	t.Logf("spray: %d sources, %d peer sockets made, live peers at most %d (limit %d), closed by limit %d, by timeout %d; heap %+d B at the end of the spray (the client sockets included), %+d B once the peers timed out and the clients closed",
+		sources, made, maxLive, limit, byLimit, byTimeout, int64(peak)-int64(before), int64(after)-int64(before))
+	if maxLive > limit {
+		t.Fatalf("%d live peers, over MaxPeers %d", maxLive, limit)
+	}
+	if byLimit == 0 || byTimeout == 0 || byLimit+byTimeout != made {
+		t.Fatalf("%d peers made, closed by limit %d and by timeout %d: want both, adding up", made, byLimit, byTimeout)
+	}
+	// Nothing of a peer outlives it. What does grow is protoactor's
+	// process registry: 1024 x 32 Go maps, each allocating its first
+	// bucket (~250 B) the first time a key lands in it and keeping it, a
+	// fixed ceiling (~9 MB) reached by any long run of new socket ids, TCP
+	// or UDP. So the bound is that cost per new id, not zero.
+	if grown := int64(after) - int64(before); grown > sources*300 {
+		t.Fatalf("heap grew by %d B (%d B per source) after every peer ended", grown, grown/sources)
+	}
+}
+
+// spray sends one datagram from each of sources new source ports, and waits
+// until every peer it made has ended. It returns the heap at the end of the
+// spray and the most live peers seen.
+func spray(t *testing.T, rt *sockrt.Runtime, addr *net.UDPAddr, limit, sources int) (peak uint64, maxLive int64) {
+	t.Helper()
+	accepted := rt.Stats().Sockets.Accepted
+	clients := make([]*net.UDPConn, 0, sources) // open to the end: each keeps its source port
+	defer func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}()
+	for i := 0; i < sources; i++ {
+		c, err := net.DialUDP("udp", nil, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+		if _, err = c.Write([]byte("spray")); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 0 {
+			maxLive = max(maxLive, rt.Stats().Conns.Peers)
+			time.Sleep(time.Millisecond) // a fast spray, not one the kernel drops
+		}
+	}
+	socktest.WaitFor(t, "a socket per source", func() bool {
+		maxLive = max(maxLive, rt.Stats().Conns.Peers)
+		return rt.Stats().Sockets.Accepted-accepted >= uint64(sources*9/10)
+	})
+	peak = heapAfterGC()
+	socktest.WaitFor(t, "every peer to end", func() bool {
+		st := rt.Stats()
+		return st.Conns.Peers == 0 && st.Sockets.Open == 0
+	})
+	for _, c := range clients {
+		_ = c.Close() // the clients' own memory is this process's too
+	}
+	clients = nil
+	return peak, maxLive
+}
+
+func TestUDPHostileFloodAtBannedPeerCostsNoMemory(t *testing.T) {
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		rt, addr := startHostileUDP(t, actors.ListenOptions{Dispatch: mode, PeerIdleTimeout: -1})
+		c := udpClient(t, addr)
+		udpRoundTrip(t, c, []byte("hello"))
+		var pid = rt.SocketPID(1)
+		socktest.WaitFor(t, "the peer", func() bool {
+			for id := uint64(1); id < 10; id++ {
+				if info, err := rt.Info(ctx5(t), rt.SocketPID(id)); err == nil && info.Kind == "udp" {
+					pid = rt.SocketPID(id)
+					return true
+				}
+			}
+			return false
+		})
+		if _, err := rt.RecvDisconnect(ctx5(t), pid); err != nil {
+			t.Fatal(err)
+		}
+		before := heapAfterGC()
+		sent := flood(t, c, 20000, 512)
+		socktest.WaitFor(t, "the flood to be counted", func() bool {
+			info, err := rt.Info(ctx5(t), pid)
+			return err == nil && info.BannedBytes > sent/2
+		})
+		time.Sleep(100 * time.Millisecond) // the tail of the flood
+		after := heapAfterGC()
+		info, err := rt.Info(ctx5(t), pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("flood at a banned peer (%s): %d B sent in 20000 datagrams, %d B banned (the rest lost in the kernel's receive buffer), heap %+d B",
+			mode, sent, info.BannedBytes, int64(after)-int64(before))
+		if info.BannedBytes > sent || info.BytesIn != info.BannedBytes+5 {
+			t.Fatalf("banned %d of %d bytes in, %d sent", info.BannedBytes, info.BytesIn, sent)
+		}
+		if grown := int64(after) - int64(before); grown > 256<<10 {
+			t.Fatalf("heap grew by %d B under a banned flood of %d B", grown, sent)
+		}
+	})
+}
