@@ -109,3 +109,35 @@ func hasLine(page, prefix, part string) bool {
 	}
 	return false
 }
+
+// TestEchoUDP: over udp:// the first line names the real port, and every
+// datagram comes back to its sender, one for one, from two senders.
+func TestEchoUDP(t *testing.T) {
+	for _, d := range []string{"inline", "pooled"} {
+		t.Run(d, func(t *testing.T) {
+			out := socktest.NewLines()
+			cmd := socktest.StartCommand(t, run, []string{"-listen", "udp://127.0.0.1:0", "-dispatch", d, "-loops", "1"}, out)
+			lines, _ := out.Snapshot()
+			socktest.CheckListening(t, lines, cmd.Addr)
+			for _, sender := range []string{"a", "b"} {
+				c, err := net.Dial("udp", cmd.Addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 2048)
+				for i, p := range []string{sender + "1", "", sender + strings.Repeat("x", 1400)} {
+					if _, err := c.Write([]byte(p)); err != nil {
+						t.Fatal(err)
+					}
+					_ = c.SetReadDeadline(time.Now().Add(socktest.Timeout))
+					n, err := c.Read(buf)
+					if err != nil || string(buf[:n]) != p {
+						t.Fatalf("sender %s datagram %d: echo %q, %v; want %q", sender, i, buf[:n], err, p)
+					}
+				}
+				_ = c.Close()
+			}
+			cmd.Stop(t)
+		})
+	}
+}
