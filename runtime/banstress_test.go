@@ -302,13 +302,14 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 	}
 	// Pull sockets: pullers drain concurrently with the ban; a Recv issued
 	// after the ban reply arrived must answer WSAESHUTDOWN with no data.
+	var pulls sync.WaitGroup // the pullers end after their first Recv after the ban
 	for _, p := range peers {
 		if !p.pull {
 			continue
 		}
-		wg.Add(1)
+		pulls.Add(1)
 		go func() {
-			defer wg.Done()
+			defer pulls.Done()
 			for ctx.Err() == nil {
 				select {
 				case <-stop:
@@ -366,6 +367,9 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 			return err == nil && (info.BannedBytes > 0 || info.State == "closed")
 		})
 	}
+	// A puller may still be on its way to that Recv: closing first would
+	// make it answer WSAENOTSOCK (a released socket), not the ban's code.
+	pulls.Wait()
 	var closes sync.WaitGroup
 	for _, p := range peers {
 		closes.Add(1)

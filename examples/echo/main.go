@@ -3,9 +3,11 @@
 //
 //	go run ./examples/echo -listen 127.0.0.1:7000 -dispatch inline|pooled -metrics 127.0.0.1:9100
 //	go run ./examples/echo -listen unix:///tmp/echo.sock
+//	go run ./examples/echo -listen udp://127.0.0.1:7000
 //
 // It prints "listening <host:port>" as its first line (the real port when
-// given port 0), or "listening <path>" for a unix domain socket. With -metrics it also serves the runtime's metrics in the
+// given port 0), or "listening <path>" for a unix domain socket. Over UDP
+// every datagram goes back to its sender, one for one. With -metrics it also serves the runtime's metrics in the
 // Prometheus text format (through the OpenTelemetry Prometheus exporter)
 // and prints "metrics http://<host:port>/metrics" as its second line. It
 // runs until SIGINT or SIGTERM, then shuts down gracefully.
