@@ -18,6 +18,9 @@ const (
 	// received bytes waiting (pooled queue or pull buffer) would pass
 	// MaxInbound (counted by the transport, in netio.EngineStats.LimitHits).
 	LimitMaxInbound = "max_inbound"
+	// LimitMaxPeers: a UDP peer made over its listener's MaxPeers and
+	// ended at once (counted by the transport, netio.EngineStats.PeerLimitHits).
+	LimitMaxPeers = "max_peers"
 	// LimitSendHighWater: a Send or handler Write refused with
 	// WSAEWOULDBLOCK because the queued output would pass SendHighWater.
 	LimitSendHighWater = "send_high_water"

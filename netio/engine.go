@@ -69,10 +69,12 @@ const DefaultMaxConns = 65536
 type EngineStats struct {
 	Open int64 `json:"open"` // connections holding a descriptor now, half-open ones included
 	// LimitHits counts limit closes: connections refused by MaxConns
-	// (ConnLimitHits) plus those closed by a limit above the transport
+	// (ConnLimitHits), UDP peers over MaxPeers (PeerLimitHits), plus those
+	// closed by a limit above the transport
 	// (LimitHit: the inbound limit).
 	LimitHits     uint64 `json:"limit_hits"`
 	ConnLimitHits uint64 `json:"conn_limit_hits"` // of LimitHits, refused by MaxConns
+	PeerLimitHits uint64 `json:"peer_limit_hits"` // of LimitHits, UDP peers over a listener's MaxPeers
 	// HalfOpen is the number of connections whose peer sent FIN and whose
 	// send side the application still holds (docs/SEMANTICS.md §5).
 	HalfOpen int64 `json:"half_open"`
@@ -146,6 +148,7 @@ type Engine struct {
 	open        atomic.Int64
 	limitHits   atomic.Uint64 // limit closes decided above the transport (LimitHit)
 	connHits    atomic.Uint64 // connections refused by MaxConns
+	peerHits    atomic.Uint64 // UDP peers over MaxPeers
 	sendDropped atomic.Uint64
 	traffic     trafficBook // the byte totals (traffic.go)
 	internal    *Listener   // bound when no listener was declared (gnet needs one to dial)
@@ -170,7 +173,8 @@ func (e *Engine) Stats() EngineStats {
 			peers += l.peers.Load()
 		}
 	}
-	return EngineStats{Open: e.open.Load(), LimitHits: conn + e.limitHits.Load(), ConnLimitHits: conn, HalfOpen: half, SendDropped: e.sendDropped.Load(), Peers: peers}
+	peerHits := e.peerHits.Load()
+	return EngineStats{Open: e.open.Load(), LimitHits: conn + peerHits + e.limitHits.Load(), ConnLimitHits: conn, PeerLimitHits: peerHits, HalfOpen: half, SendDropped: e.sendDropped.Load(), Peers: peers}
 }
 
 // LimitHit counts one limit close decided above the transport (inbound or

@@ -472,7 +472,7 @@ func (t *peerTable) newPeer(ua *net.UDPAddr) *Conn {
 	c.inTraffic = true // closes asked during OnOpen happen as it returns
 	e.h.OnOpen(c)
 	if over {
-		e.connHits.Add(1)
+		e.peerHits.Add(1)
 		c.Close(ReasonLimit)
 	}
 	c.inTraffic = false

@@ -32,7 +32,7 @@ import (
 //	sockactor_send_dropped_bytes_total counter bytes a Send or Write accepted that never reached the peer
 //	sockactor_events_delivered_total   counter events handed to a subscriber
 //	sockactor_events_dropped_total     counter events not delivered: their subscriber was dead (and was dropped)
-//	sockactor_limit_hits_total         counter limit hits, label limit (max_conns, max_inbound, send_high_water, max_send)
+//	sockactor_limit_hits_total         counter limit hits, label limit (max_conns, max_inbound, max_peers, send_high_water, max_send)
 //	sockactor_sends_refused_total      counter Sends and Writes refused with an error code
 //
 // Each carries the exporter's otel_scope_name label, MeterName. Several
@@ -48,6 +48,7 @@ const MeterName = "github.com/sockactor/sockactor/runtime"
 const (
 	LimitMaxConns      = actors.LimitMaxConns      // Options.MaxConns: a connection accepted and closed at once
 	LimitMaxInbound    = actors.LimitMaxInbound    // Options.MaxInbound: a socket closed with FD_CLOSE 10055
+	LimitMaxPeers      = actors.LimitMaxPeers      // ListenOptions.MaxPeers: a UDP peer made and ended at once
 	LimitSendHighWater = actors.LimitSendHighWater // Options.SendHighWater: a Send or Write refused with WSAEWOULDBLOCK
 	LimitMaxSend       = actors.LimitMaxSend       // Options.MaxSend: a Send refused with WSAEMSGSIZE
 )
@@ -61,7 +62,7 @@ type metricSet struct {
 	reg                                   metric.Registration
 
 	reasons []attribute.Set // by netio.Reason (index 0 unused)
-	limitBy [4]attribute.Set
+	limitBy [len(limitNames)]attribute.Set
 }
 
 // startMetrics creates the instruments on mp (the global MeterProvider if
@@ -133,7 +134,7 @@ func newMetricSet(meter metric.Meter, observe func(*metricSet, context.Context, 
 	return m, nil
 }
 
-var limitNames = [4]string{LimitMaxConns, LimitMaxInbound, LimitSendHighWater, LimitMaxSend}
+var limitNames = [5]string{LimitMaxConns, LimitMaxInbound, LimitMaxPeers, LimitSendHighWater, LimitMaxSend}
 
 // observe reports the counters. Goroutine: the collector's (a scrape),
 // never an event loop.
@@ -161,13 +162,14 @@ func (rt *Runtime) observe(m *metricSet, ctx context.Context, o metric.Observer)
 	return nil
 }
 
-// LimitHits returns the limit hits by limit name (LimitMaxConns,
+// LimitHits returns the limit hits by limit name (LimitMaxConns, LimitMaxPeers,
 // LimitMaxInbound, LimitSendHighWater, LimitMaxSend), every name present.
 // It only reads s: safe for concurrent use.
 func (s Stats) LimitHits() map[string]uint64 {
 	out := map[string]uint64{
 		LimitMaxConns:   s.Conns.ConnLimitHits,
-		LimitMaxInbound: s.Conns.LimitHits - s.Conns.ConnLimitHits,
+		LimitMaxPeers:   s.Conns.PeerLimitHits,
+		LimitMaxInbound: s.Conns.LimitHits - s.Conns.ConnLimitHits - s.Conns.PeerLimitHits,
 	}
 	for _, name := range []string{LimitSendHighWater, LimitMaxSend} {
 		out[name] = s.Sockets.LimitHits[name]

@@ -355,6 +355,9 @@ func TestUDPMaxPeersUnderSprayFromManySourcePorts(t *testing.T) {
 		if _, err := clients[i].Write([]byte(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
 		}
+		if i%50 == 49 { // never more in flight than the receive buffer holds
+			socktest.WaitFor(t, "the spray to be taken", func() bool { return s.rt.Stats().Sockets.Accepted >= uint64(i+1-50) })
+		}
 	}
 	socktest.WaitFor(t, "a socket per source", func() bool {
 		n := 0
