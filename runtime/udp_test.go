@@ -508,3 +508,83 @@ func TestUDPContextWriteOverMaxIsMsgSizeInEveryMode(t *testing.T) {
 		}
 	})
 }
+
+func TestUDPOverIPv6AndANewPeerAfterClose(t *testing.T) {
+	rt, err := sockrt.New(sockrt.Options{EventLoops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Shutdown(context.Background())
+	ln, err := rt.Listen("udp6://[::1]:0", echo, actors.ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx5(t)); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	rec := newRecorder(t, rt.System())
+	if err := rt.Subscribe(rec.PID, events.MaskAll); err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.UDPAddr)
+	if addr.IP.To4() != nil || addr.Port == 0 {
+		t.Fatalf("udp6 listener address %v", addr)
+	}
+	c := udpClient(t, addr)
+	if got := udpRoundTrip(t, c, make([]byte, 65527)); len(got) != 65527 {
+		t.Fatalf("echo of the largest IPv6 datagram: %d bytes", len(got))
+	}
+	first := rec.AcceptedFor(t, c).SocketId
+	pid := rt.SocketPID(first)
+	if _, err := rt.Send(ctx5(t), pid, make([]byte, 65528)); !errors.Is(err, netio.WSAEMSGSIZE) {
+		t.Fatalf("Send of 65528 bytes over IPv6: %v, want WSAEMSGSIZE", err)
+	}
+	if err := rt.Close(ctx5(t), pid); err != nil {
+		t.Fatal(err)
+	}
+	if ev := rec.CloseEvent(t, first); ev.Reason != "local-close" || ev.Code != 0 {
+		t.Fatalf("FD_CLOSE %d %s after Close", ev.Code, ev.Reason)
+	}
+	if _, err := rt.Info(ctx5(t), pid); !errors.Is(err, netio.WSAENOTSOCK) {
+		t.Fatalf("Info of a closed peer: %v, want WSAENOTSOCK", err)
+	}
+	udpRoundTrip(t, c, []byte("again"))
+	socktest.WaitFor(t, "a new peer for the same address", func() bool {
+		return rec.Find(func(ev *events.Event) bool {
+			return ev.EventKind() == events.FDAccept && ev.SocketId != first && ev.RemoteAddr == c.LocalAddr().String()
+		}) != nil
+	})
+}
+
+func TestUDPListenerInfoAndClose(t *testing.T) {
+	s := startUDP(t, nil, actors.ListenOptions{}, actors.BanDefault)
+	c := udpClient(t, s.addr)
+	udpRoundTrip(t, c, []byte("x"))
+	peer := s.peerOf(t, c)
+	info, err := s.rt.Info(ctx5(t), s.ln.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Kind != "listener" || info.State != "listening" || info.LocalAddr != s.addr.String() || info.RecvShut {
+		t.Fatalf("UDP listener info = %+v", info)
+	}
+	if err := s.rt.Close(ctx5(t), s.ln.PID()); err != nil {
+		t.Fatal(err)
+	}
+	// As with TCP, closing the listener leaves its sockets: the peer still
+	// echoes; a new address gets no socket.
+	udpRoundTrip(t, c, []byte("still"))
+	late := udpClient(t, s.addr)
+	if _, err := late.Write([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := readDatagram(t, late, 200*time.Millisecond); ok {
+		t.Fatalf("a closed UDP listener answered a new address: %q", got)
+	}
+	if s.rec.Count(peer, events.FDClose) != 0 {
+		t.Fatal("closing the listener closed its peer")
+	}
+	if n := s.rt.Stats().Sockets.Refused; n == 0 {
+		t.Fatal("the new address was not counted as refused")
+	}
+}
