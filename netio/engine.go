@@ -452,6 +452,14 @@ func (e *Engine) SetAbortive() {
 	}
 }
 
+// HasUDP reports whether a UDP listener was declared (its loops are a gnet
+// engine of their own). Safe after the listeners are declared.
+func (e *Engine) HasUDP() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.udp != nil
+}
+
 // Stopping reports whether Stop has been called. Safe from any goroutine.
 func (e *Engine) Stopping() bool { return e.stopping.Load() }
 

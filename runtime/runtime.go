@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	goruntime "runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -58,6 +59,15 @@ type Options struct {
 	// whose old connections are still in TIME_WAIT; without it Start fails
 	// with WSAEADDRINUSE until they expire.
 	DisableReuseAddr bool
+	// KeepGOMAXPROCS stops Start from raising GOMAXPROCS. By default, when
+	// GOMAXPROCS is Go's own choice (the GOMAXPROCS environment variable is
+	// unset) and below SuggestedGOMAXPROCS, Start raises it to that for
+	// the runtime's life and Shutdown puts the old value back (once the
+	// last runtime that raised it is shut down): gnet's loops block in
+	// epoll_wait and each needs a spare P, or event latency reaches the
+	// scheduler's 10 ms (see SuggestedGOMAXPROCS). A value the process set
+	// itself (GOMAXPROCS in the environment) is never changed.
+	KeepGOMAXPROCS bool
 	// Logger gets anomalies such as handler panics; nil means slog.Default().
 	// protoactor's own lines go to it too, at ActorLogLevel and up.
 	Logger *slog.Logger
@@ -109,6 +119,9 @@ type Runtime struct {
 	remote    *remoteNode // nil without remote (remote.go)
 	node      *actor.PID  // the node actor (node.go)
 
+	opts        Options
+	procsRaised bool // Start raised GOMAXPROCS (procs.go); Shutdown lowers it again
+
 	mu       sync.Mutex
 	state    state
 	stopDone chan struct{}
@@ -123,7 +136,7 @@ func New(opts Options) (*Runtime, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	rt := &Runtime{system: opts.ActorSystem, stopDone: make(chan struct{})}
+	rt := &Runtime{system: opts.ActorSystem, opts: opts, stopDone: make(chan struct{})}
 	if rt.system == nil {
 		rt.system = actor.NewActorSystem(
 			ActorSystemLogging(opts.Logger, opts.ActorLogLevel),
@@ -274,8 +287,24 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	if err := rt.eng.Start(ctx); err != nil {
 		return err
 	}
+	if !rt.opts.KeepGOMAXPROCS {
+		rt.procsRaised = raiseGOMAXPROCS(rt.loops())
+	}
 	rt.state = stateRunning
 	return nil
+}
+
+// loops is the number of gnet event loops the runtime runs: one set for TCP
+// and unix, another when it has a UDP listener.
+func (rt *Runtime) loops() int {
+	n := rt.opts.EventLoops
+	if n <= 0 {
+		n = goruntime.NumCPU()
+	}
+	if rt.eng.HasUDP() {
+		n *= 2
+	}
+	return n
 }
 
 // Shutdown stops the runtime gracefully: every open socket is closed with
@@ -331,6 +360,9 @@ func (rt *Runtime) shutdown() {
 		rt.system.Shutdown()
 	}
 	rt.stopMetrics()
+	if rt.procsRaised {
+		restoreGOMAXPROCS()
+	}
 }
 
 // Dial connects to addr ("tcp://host:port") on the runtime's event loops and
