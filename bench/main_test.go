@@ -119,7 +119,7 @@ func TestBuildCases(t *testing.T) {
 	for _, cs := range cases {
 		kinds[cs.scenario.Kind]++
 	}
-	if kinds[kindEcho] != 3 || kinds[kindIdle] != 1 || kinds[kindChurn] != 1 || kinds[kindBan] != 0 || kinds[kindFanout] != 0 || kinds[kindRemote] != 0 {
+	if kinds[kindEcho] != 3 || kinds[kindIdle] != 1 || kinds[kindChurn] != 2 || kinds[kindBan] != 0 || kinds[kindFanout] != 0 || kinds[kindRemote] != 0 {
 		t.Fatalf("cases by kind %v", kinds)
 	}
 	if len(notes) != 3 {

@@ -164,6 +164,7 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	workers := fs.Int("workers", 4, "concurrent connect+close loops (churn)")
 	maxConns := fs.Int("max-conns", 20000, "connections per churn phase at most")
 	rst := fs.Bool("rst", false, "close with a reset instead of FIN (churn)")
+	halfClose := fs.Bool("half-close", false, "each connection sends 8 bytes, half-closes, reads the echo to EOF (churn)")
 	node := fs.String("node", "", "the server's remote address (remote)")
 	workers2 := fs.Int("senders", 16, "concurrent Send requesters (remote)")
 	lossTimeout := fs.Duration("loss-timeout", 200*time.Millisecond, "wait for a datagram's echo before counting it lost (udp, udpchurn)")
@@ -192,7 +193,7 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	case "churn":
 		res, err = loadgen.RunChurn(ctx, loadgen.ChurnConfig{Target: *target, Notify: *notify, Rate: *rate,
 			Paced: *paced, Unpaced: *unpaced, Workers: *workers, Sources: *sources, MaxConns: *maxConns, RST: *rst,
-			ServerPID: *pid})
+			HalfClose: *halfClose, ServerPID: *pid})
 	case "remote":
 		res, err = loadgen.RunRemote(ctx, loadgen.RemoteConfig{Target: *target, Node: *node, Rate: *rate,
 			Paced: *paced, Conns: *conns, Workers: *workers2, Payload: *payload, Duration: *duration})

@@ -280,6 +280,28 @@ func buildCases(c config) ([]caseSpec, []string) {
 					"the part of close→sub spent before the runtime noticed the close")
 		}
 		cases = append(cases, sc)
+		// The half-close cost: the same churn, each connection a request
+		// answered on a half-open socket (unpaced only: rate and CPU).
+		hc := caseSpec{
+			scenario: report.Scenario{
+				ID:   "churn/halfclose",
+				Kind: kindChurn,
+				Title: fmt.Sprintf("connection churn with half-close: connect, 8 B, FIN, read the echo to EOF, close; unpaced for %v",
+					c.churnUnpaced),
+				Params: map[string]int{"rate": 0},
+				Metrics: []report.Metric{
+					{Key: loadgen.MetricMaxRate, Label: "max requests/s", Ratio: true},
+					{Key: loadgen.MetricCPUPerClose, Label: "CPU/conn", Unit: "µs", LowerIsBetter: true, Ratio: true},
+				},
+				Notes: []string{"each connection: 8 B request, shutdown(SHUT_WR), the echo read to the server's FIN; " +
+					"the sockactor echo answers on the half-open socket and closes on FD_CLOSE peer-close"},
+			},
+			servers: c.servers,
+			loadgen: []string{"-scenario", "churn", "-paced", "0s", "-unpaced", d(c.churnUnpaced),
+				"-workers", itoa(c.churnWorkers), "-sources", itoa(c.sources), "-half-close"},
+			timeout: c.churnUnpaced + 40*time.Second,
+		}
+		cases = append(cases, hc)
 	}
 
 	if slices.Contains(c.kinds, kindBan) {

@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"context"
+	"io"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -32,6 +34,10 @@ type ChurnConfig struct {
 	MaxConns int
 	// RST closes with SO_LINGER 0 (a reset) instead of FIN.
 	RST bool
+	// HalfClose makes every connection a request: 8 bytes, then FIN
+	// (shutdown SHUT_WR) before reading the answer to its end, then close.
+	// The server answers on a half-open socket (docs/SEMANTICS.md §5).
+	HalfClose bool
 	// MatchTimeout is how long to wait for outstanding records after the
 	// last close before counting them lost.
 	MatchTimeout time.Duration
@@ -166,6 +172,9 @@ func RunChurn(ctx context.Context, cfg ChurnConfig) (Result, error) {
 		}
 		if cfg.RST {
 			_ = c.SetLinger(0)
+		}
+		if cfg.HalfClose && !halfCloseRequest(c) {
+			dialErrs.Add(1)
 		}
 		if m != nil {
 			m.closing(c.LocalAddr().String(), phase)
@@ -306,4 +315,19 @@ wait:
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// halfCloseRequest sends an 8-byte request, half-closes, and reads the echo
+// to the server's FIN. It reports whether the whole echo came back.
+func halfCloseRequest(c *net.TCPConn) bool {
+	const req = "halfclos"
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(req)); err != nil {
+		return false
+	}
+	if err := c.CloseWrite(); err != nil {
+		return false
+	}
+	got, err := io.ReadAll(c)
+	return err == nil && string(got) == req
 }
