@@ -246,7 +246,11 @@ func (h *harness) runOnce(ctx context.Context, cs caseSpec, srv string) (loadgen
 		return h.runLoadgen(ctx, args, cs.timeout)
 	}
 	t0 := time.Now()
-	sp, err := h.startServerOn(ctx, srv, cs.network, cs.notify, cs.serverArgs)
+	procs := h.cfg.serverProcs
+	if cs.goDefaultProcs {
+		procs = 0
+	}
+	sp, err := h.startServerWith(ctx, srv, cs.network, cs.notify, cs.serverArgs, procs)
 	if err != nil {
 		return loadgen.Result{}, err
 	}
@@ -297,6 +301,12 @@ func (h *harness) startServer(ctx context.Context, name string, notify bool, ext
 // startServerOn is startServer over network (tcp when empty). A server
 // that refuses the network returns an *unavailableError.
 func (h *harness) startServerOn(ctx context.Context, name, network string, notify bool, extra []string) (*serverProc, error) {
+	return h.startServerWith(ctx, name, network, notify, extra, h.cfg.serverProcs)
+}
+
+// startServerWith is startServerOn with the server's GOMAXPROCS (0: Go's
+// default, the environment variable unset).
+func (h *harness) startServerWith(ctx context.Context, name, network string, notify bool, extra []string, procs int) (*serverProc, error) {
 	if network == "" {
 		network = servers.NetTCP
 	}
@@ -310,8 +320,8 @@ func (h *harness) startServerOn(ctx context.Context, name, network string, notif
 	}
 	args = append(args, extra...)
 	var env []string
-	if h.cfg.serverProcs > 0 {
-		env = append(env, "GOMAXPROCS="+strconv.Itoa(h.cfg.serverProcs))
+	if procs > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
 	}
 	c, err := h.children.startChild(ctx, h.exe, args, env...)
 	if err != nil {

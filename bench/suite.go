@@ -28,6 +28,9 @@ type caseSpec struct {
 	timeout time.Duration
 	// network is the servers' transport: tcp when empty, udp or unix.
 	network string
+	// goDefaultProcs starts the servers with Go's default GOMAXPROCS
+	// instead of -server-procs.
+	goDefaultProcs bool
 }
 
 func isSockactor(name string) bool { return strings.HasPrefix(name, "sockactor") }
@@ -302,6 +305,33 @@ func buildCases(c config) ([]caseSpec, []string) {
 			timeout: c.churnUnpaced + 40*time.Second,
 		}
 		cases = append(cases, hc)
+		// FD_CLOSE latency with Go's own GOMAXPROCS: no environment
+		// variable, so the runtime's Start applies SuggestedGOMAXPROCS.
+		if len(sockactorServers) > 0 && !external {
+			dp := caseSpec{
+				scenario: report.Scenario{
+					ID:   "churn/defaultprocs",
+					Kind: kindChurn,
+					Title: fmt.Sprintf("FD_CLOSE latency at Go's default GOMAXPROCS (no GOMAXPROCS in the servers' environment): connect+close, %.0f/s paced for %v",
+						c.churnRate, c.churnPaced),
+					Params: map[string]int{"rate": int(c.churnRate), "subscribers": 1},
+					Metrics: []report.Metric{
+						{Key: loadgen.MetricPacedP50, Label: "close→sub p50", Unit: "µs", LowerIsBetter: true},
+						{Key: loadgen.MetricPacedP99, Label: "close→sub p99", Unit: "µs", LowerIsBetter: true},
+						{Key: loadgen.MetricPacedEmitP99, Label: "close→emit p99", Unit: "µs", LowerIsBetter: true},
+						{Key: loadgen.MetricLost, Label: "lost", LowerIsBetter: true},
+					},
+					Notes: []string{"the runtime raises GOMAXPROCS to runtime.SuggestedGOMAXPROCS itself at Start when the environment leaves it to Go (Options.KeepGOMAXPROCS opts out)"},
+				},
+				servers:        sockactorServers,
+				loadgen:        []string{"-scenario", "churn", "-rate", strconv.FormatFloat(c.churnRate, 'f', -1, 64), "-paced", d(c.churnPaced), "-unpaced", "0s", "-workers", itoa(c.churnWorkers), "-sources", itoa(c.sources)},
+				timeout:        churnTimeout,
+				notify:         true,
+				serverArgs:     []string{"-subscribers", "1"},
+				goDefaultProcs: true,
+			}
+			cases = append(cases, dp)
+		}
 	}
 
 	if slices.Contains(c.kinds, kindBan) {

@@ -119,6 +119,16 @@ func evaluateTargets(run *report.Run) []report.Target {
 		}
 	}
 	ts = append(ts, transportTargets(run)...)
+	var defaultProcs *report.Scenario
+	for _, s := range findKind(run, kindChurn) {
+		if s.ID == "churn/defaultprocs" {
+			defaultProcs = s
+		}
+	}
+	for _, server := range []string{inlineServer, pooledServer} {
+		ts = append(ts, judge(report.Target{Name: shortName(server) + " FD_CLOSE p99 at Go's default GOMAXPROCS, 1000 closes/s", Goal: "≤ 1000 µs", Unit: "µs"},
+			defaultProcs, server, func(r *report.ServerResult) stats.Summary { return r.Summary[loadgen.MetricPacedP99] }, true, 1000))
+	}
 	churn := findKind(run, kindChurn)
 	var churnScenario *report.Scenario
 	if len(churn) > 0 {
