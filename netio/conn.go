@@ -365,13 +365,7 @@ func (c *Conn) LimitClose() {
 // It fails with ErrNetDown when the engine is shutting down; fn then never
 // runs.
 func (c *Conn) Execute(fn func()) error {
-	var el gnet.EventLoop
-	if c.dg != nil {
-		el = c.dg.loop // a peer has no gnet.Conn; a dialled one may be between two
-	} else {
-		el = c.gc.EventLoop()
-	}
-	err := el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+	err := c.loop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		fn() // event loop goroutine
 		return nil
 	}))
