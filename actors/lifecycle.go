@@ -22,7 +22,16 @@ func (s *socket) publish(ev *events.Event) {
 }
 
 func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
-	ev := &events.Event{
+	ev := s.bareEvent(k, code, reason, local)
+	if s.conn != nil {
+		ev.LocalAddr, ev.RemoteAddr = s.conn.LocalAddr(), s.conn.RemoteAddr()
+	}
+	return ev
+}
+
+// bareEvent is newEvent without the addresses.
+func (s *socket) bareEvent(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
+	return &events.Event{
 		Kind:         uint32(k),
 		SocketId:     s.id,
 		PidAddress:   s.host.system.Address(),
@@ -33,8 +42,15 @@ func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local b
 		TimeUnixNano: time.Now().UnixNano(),
 		ListenerId:   s.prof.lnID,
 	}
+}
+
+// newEventLike is newEvent for a second event of the same moment (the
+// FD_WRITE after FD_ACCEPT or FD_CONNECT): it shares prev's address strings
+// instead of formatting them again.
+func (s *socket) newEventLike(prev *events.Event, k events.Kind, reason string) *events.Event {
+	ev := s.bareEvent(k, netio.OK, reason, false)
 	if s.conn != nil {
-		ev.LocalAddr, ev.RemoteAddr = s.conn.LocalAddr(), s.conn.RemoteAddr()
+		ev.LocalAddr, ev.RemoteAddr = prev.LocalAddr, prev.RemoteAddr
 	}
 	return ev
 }
@@ -102,22 +118,21 @@ func (s *socket) received(data []byte) {
 // connected publishes FD_CONNECT 0 for a dialled socket, then FD_WRITE: a
 // Winsock socket is writable from the start. Goroutine: loop.
 func (s *socket) connected() {
-	s.emit(events.FDConnect, netio.OK, "connect", false)
-	s.emitWritable()
+	s.emitWritable(s.emit(events.FDConnect, netio.OK, "connect", false))
 }
 
 // opened publishes FD_ACCEPT (the handler's first message), then FD_WRITE.
 // Goroutine: loop.
 func (s *socket) opened() {
-	s.emit(events.FDAccept, netio.OK, "accept", false)
-	s.emitWritable()
+	s.emitWritable(s.emit(events.FDAccept, netio.OK, "accept", false))
 }
 
 // emitWritable posts the FD_WRITE of a socket that just opened, unless the
-// handler closed it in the meantime (FD_CLOSE stays the last event).
-func (s *socket) emitWritable() {
+// handler closed it in the meantime (FD_CLOSE stays the last event). first
+// is the event it follows, whose address strings it shares.
+func (s *socket) emitWritable(first *events.Event) {
 	if s.closeEv == nil {
-		s.emit(events.FDWrite, netio.OK, "write", false)
+		s.emitEvent(s.newEventLike(first, events.FDWrite, "write"))
 	}
 }
 

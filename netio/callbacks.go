@@ -23,7 +23,7 @@ func (e *Engine) OnBoot(eng gnet.Engine) gnet.Action {
 			if a, err := localTCPAddr(fd); err == nil {
 				l.addr = a.String()
 				if !a.IP.IsUnspecified() {
-					l.bound = a
+					l.bound, l.boundS = a, a.String()
 				}
 			}
 			closeFD(fd)

@@ -194,7 +194,12 @@ func (c *Conn) Listener() *Listener { return c.ln }
 
 // LocalAddr and RemoteAddr return the addresses captured at open.
 // Safe from any goroutine.
-func (c *Conn) LocalAddr() string { return addrString(c.local) }
+func (c *Conn) LocalAddr() string {
+	if c.ln != nil && c.ln.bound != nil && c.local == c.ln.bound {
+		return c.ln.boundS // shared with the listener: no string per call
+	}
+	return addrString(c.local)
+}
 
 // RemoteAddr returns the peer's address. Safe from any goroutine.
 func (c *Conn) RemoteAddr() string { return addrString(c.remote) }
