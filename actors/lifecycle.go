@@ -82,12 +82,13 @@ func (s *socket) postRead() {
 // handler. The hot path: no allocation under Inline push dispatch.
 // Goroutine: the loop.
 func (s *socket) received(data []byte) {
-	if s.x == nil {
+	if s.x == nil && s.q == nil {
 		s.invokeReceived(data) // Inline push: the common case
 		return
 	}
-	x, max := s.x, s.host.opts.MaxInbound
+	max := s.host.opts.MaxInbound
 	if s.prof.pull {
+		x := s.x
 		if s.conn.Datagram() {
 			s.pullDatagram(data)
 			return
@@ -104,14 +105,15 @@ func (s *socket) received(data []byte) {
 		s.invokeReceived(data) // Inline push with subscriptions
 		return
 	}
-	if x.pendingIn.Load()+int64(len(data)) > int64(max) {
+	q := s.q
+	if q.pendingIn.Load()+int64(len(data)) > int64(max) {
 		// gnet cannot pause reads: close rather than grow without bound.
 		s.limitClose(LimitMaxInbound)
 		return
 	}
 	cp := make([]byte, len(data))
 	copy(cp, data)
-	x.pendingIn.Add(int64(len(cp)))
+	q.pendingIn.Add(int64(len(cp)))
 	s.toPooled(&Received{Data: cp})
 }
 
@@ -235,12 +237,12 @@ func (s *socket) release() {
 	s.host.unregister(s.idStr)
 	s.host.linger(s, false)
 	s.host.open.Add(-1)
-	if x := s.x; x != nil {
+	if s.q != nil {
 		// A pooled handler still drains what is queued, FD_CLOSE last; the
 		// door counts that drain from now on.
-		if s.pooled() {
-			s.holdDrain()
-		}
+		s.holdDrain()
+	}
+	if x := s.x; x != nil {
 		x.pull = nil
 		for _, w := range x.watchers {
 			s.host.sendSystem(w, &actor.Terminated{Who: s.PID(), Why: actor.TerminatedReason_Stopped})

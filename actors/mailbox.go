@@ -197,7 +197,7 @@ func (s *socket) handle(m any) {
 			}
 		}
 	case writeOp:
-		x := s.ext()
+		x := s.q // only a pooled handler's Write makes a writeOp
 		x.pendingOut.Add(-int64(len(msg.data)))
 		// Write already told the handler its bytes were accepted: if the
 		// connection cannot take them now, they are counted as dropped.
