@@ -66,7 +66,7 @@ type socket struct {
 }
 
 // sockExt is a socket's cold state. Ownership as in socket: the loop, or
-// mu while unconnected; the atomics are shared with the pooled handler.
+// mu while unconnected. A pooled handler's goroutine never reads it (see pooledQ).
 type sockExt struct {
 	subs      events.Subs  // per-socket subscriptions
 	watchers  []*actor.PID // protoactor watchers, told Terminated at release
