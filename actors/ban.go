@@ -79,7 +79,7 @@ func (s *socket) banPooled() int {
 	if !s.pooled() {
 		return 0
 	}
-	x := s.x
+	x := s.q
 	x.hmu.Lock()
 	defer x.hmu.Unlock()
 	if x.hbanned {
@@ -110,7 +110,7 @@ func (s *socket) replyAfterDelivery(to *actor.PID, msg any) {
 		return
 	}
 	if s.pooled() {
-		x := s.x
+		x := s.q
 		x.hmu.Lock()
 		if x.delivering {
 			x.hq = append(x.hq, nil)
@@ -126,6 +126,6 @@ func (s *socket) replyAfterDelivery(to *actor.PID, msg any) {
 
 // dropBanned counts bytes the ban kept from the handler. Goroutine: any.
 func (s *socket) dropBanned(n int) {
-	s.x.pendingIn.Add(-int64(n))
+	s.q.pendingIn.Add(-int64(n))
 	s.conn.AddBanned(n)
 }

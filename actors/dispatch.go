@@ -28,7 +28,7 @@ func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
 // toPooled queues m for the pooled handler and schedules a drain on
 // protoactor's default dispatcher if none is pending. Goroutine: any.
 func (s *socket) toPooled(m any) {
-	x := s.x
+	x := s.q
 	x.hmu.Lock()
 	x.hq = append(x.hq, m)
 	if x.hrunning {
@@ -48,7 +48,7 @@ func (s *socket) toPooled(m any) {
 // running or still to come, so that Shutdown's wait covers the handler
 // calls queued at release (FD_CLOSE last). Goroutine: whoever releases.
 func (s *socket) holdDrain() {
-	x := s.x
+	x := s.q
 	x.hmu.Lock()
 	x.gone = true
 	if x.hrunning && !x.held {
@@ -62,7 +62,7 @@ func (s *socket) holdDrain() {
 // after the dispatcher's throughput. Goroutine: protoactor's dispatcher;
 // one at a time per socket.
 func (s *socket) drainPooled() {
-	x := s.x
+	x := s.q
 	budget := s.host.dispatcher.Throughput()
 	for {
 		x.hmu.Lock()
@@ -112,7 +112,7 @@ func (s *socket) pooledReceive(m any) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
 	switch msg := msg.(type) {
 	case *Received:
-		s.x.pendingIn.Add(-int64(len(msg.Data)))
+		s.q.pendingIn.Add(-int64(len(msg.Data)))
 	case replyOp:
 		s.reply(msg.to, msg.msg) // a ban's reply, queued behind the delivery it waited for
 		return

@@ -211,10 +211,10 @@ func (c *Context) RemoteAddr() string {
 func (c *Context) System() *actor.ActorSystem { return c.s.host.system }
 
 // State returns the per-socket value set with SetState (nil at first).
-func (c *Context) State() any { return c.s.userState }
+func (c *Context) State() any { return *c.s.state() }
 
 // SetState stores a per-socket value for later calls.
-func (c *Context) SetState(v any) { c.s.userState = v }
+func (c *Context) SetState(v any) { *c.s.state() = v }
 
 // Write sends p to the peer. When bytes are already queued and p would take
 // the queue over the high-water mark it fails with ErrWouldBlock and queues
@@ -260,7 +260,7 @@ func (c *Context) write(p []byte) (int, error) {
 	if m := s.conn.MaxDatagram(); m > 0 && len(p) > m {
 		return 0, &netio.OpError{Op: "Send", Socket: s.id, Code: netio.WSAEMSGSIZE}
 	}
-	queued := s.x.pendingOut.Load() + s.x.lastOut.Load()
+	queued := s.q.pendingOut.Load() + s.q.lastOut.Load()
 	if queued > 0 && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
 		s.host.limits.highWater.Add(1)
 		s.post(wantWrite{})
@@ -268,7 +268,7 @@ func (c *Context) write(p []byte) (int, error) {
 	}
 	cp := make([]byte, len(p))
 	copy(cp, p)
-	s.x.pendingOut.Add(int64(len(cp)))
+	s.q.pendingOut.Add(int64(len(cp)))
 	s.post(writeOp{data: cp})
 	return len(p), nil
 }

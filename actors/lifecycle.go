@@ -22,7 +22,16 @@ func (s *socket) publish(ev *events.Event) {
 }
 
 func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
-	ev := &events.Event{
+	ev := s.bareEvent(k, code, reason, local)
+	if s.conn != nil {
+		ev.LocalAddr, ev.RemoteAddr = s.conn.LocalAddr(), s.conn.RemoteAddr()
+	}
+	return ev
+}
+
+// bareEvent is newEvent without the addresses.
+func (s *socket) bareEvent(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
+	return &events.Event{
 		Kind:         uint32(k),
 		SocketId:     s.id,
 		PidAddress:   s.host.system.Address(),
@@ -33,8 +42,15 @@ func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local b
 		TimeUnixNano: time.Now().UnixNano(),
 		ListenerId:   s.prof.lnID,
 	}
+}
+
+// newEventLike is newEvent for a second event of the same moment (the
+// FD_WRITE after FD_ACCEPT or FD_CONNECT): it shares prev's address strings
+// instead of formatting them again.
+func (s *socket) newEventLike(prev *events.Event, k events.Kind, reason string) *events.Event {
+	ev := s.bareEvent(k, netio.OK, reason, false)
 	if s.conn != nil {
-		ev.LocalAddr, ev.RemoteAddr = s.conn.LocalAddr(), s.conn.RemoteAddr()
+		ev.LocalAddr, ev.RemoteAddr = prev.LocalAddr, prev.RemoteAddr
 	}
 	return ev
 }
@@ -66,12 +82,13 @@ func (s *socket) postRead() {
 // handler. The hot path: no allocation under Inline push dispatch.
 // Goroutine: the loop.
 func (s *socket) received(data []byte) {
-	if s.x == nil {
+	if s.x == nil && s.q == nil {
 		s.invokeReceived(data) // Inline push: the common case
 		return
 	}
-	x, max := s.x, s.host.opts.MaxInbound
+	max := s.host.opts.MaxInbound
 	if s.prof.pull {
+		x := s.x
 		if s.conn.Datagram() {
 			s.pullDatagram(data)
 			return
@@ -88,36 +105,36 @@ func (s *socket) received(data []byte) {
 		s.invokeReceived(data) // Inline push with subscriptions
 		return
 	}
-	if x.pendingIn.Load()+int64(len(data)) > int64(max) {
+	q := s.q
+	if q.pendingIn.Load()+int64(len(data)) > int64(max) {
 		// gnet cannot pause reads: close rather than grow without bound.
 		s.limitClose(LimitMaxInbound)
 		return
 	}
 	cp := make([]byte, len(data))
 	copy(cp, data)
-	x.pendingIn.Add(int64(len(cp)))
+	q.pendingIn.Add(int64(len(cp)))
 	s.toPooled(&Received{Data: cp})
 }
 
 // connected publishes FD_CONNECT 0 for a dialled socket, then FD_WRITE: a
 // Winsock socket is writable from the start. Goroutine: loop.
 func (s *socket) connected() {
-	s.emit(events.FDConnect, netio.OK, "connect", false)
-	s.emitWritable()
+	s.emitWritable(s.emit(events.FDConnect, netio.OK, "connect", false))
 }
 
 // opened publishes FD_ACCEPT (the handler's first message), then FD_WRITE.
 // Goroutine: loop.
 func (s *socket) opened() {
-	s.emit(events.FDAccept, netio.OK, "accept", false)
-	s.emitWritable()
+	s.emitWritable(s.emit(events.FDAccept, netio.OK, "accept", false))
 }
 
 // emitWritable posts the FD_WRITE of a socket that just opened, unless the
-// handler closed it in the meantime (FD_CLOSE stays the last event).
-func (s *socket) emitWritable() {
+// handler closed it in the meantime (FD_CLOSE stays the last event). first
+// is the event it follows, whose address strings it shares.
+func (s *socket) emitWritable(first *events.Event) {
 	if s.closeEv == nil {
-		s.emit(events.FDWrite, netio.OK, "write", false)
+		s.emitEvent(s.newEventLike(first, events.FDWrite, "write"))
 	}
 }
 
@@ -220,12 +237,12 @@ func (s *socket) release() {
 	s.host.unregister(s.idStr)
 	s.host.linger(s, false)
 	s.host.open.Add(-1)
-	if x := s.x; x != nil {
+	if s.q != nil {
 		// A pooled handler still drains what is queued, FD_CLOSE last; the
 		// door counts that drain from now on.
-		if s.pooled() {
-			s.holdDrain()
-		}
+		s.holdDrain()
+	}
+	if x := s.x; x != nil {
 		x.pull = nil
 		for _, w := range x.watchers {
 			s.host.sendSystem(w, &actor.Terminated{Who: s.PID(), Why: actor.TerminatedReason_Stopped})

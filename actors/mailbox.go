@@ -68,10 +68,15 @@ func (s *socket) schedule() {
 	s.scheduled = true
 	c := s.conn
 	s.mu.Unlock()
-	// If the loops are stopping this fails: the socket is then closed on its
-	// loop (which drains) or released by host.ReleaseAll (which answers).
-	_ = c.Execute(s.drain)
+	// Ahead of the loop's batch of reads (netio/wake.go). If the loops are
+	// stopping this fails: the socket is then closed on its loop (which
+	// drains) or released by host.ReleaseAll (which answers).
+	_ = c.Wake(drainConn)
 }
+
+// drainConn is schedule's wake function: a package-level func, so a wake
+// allocates nothing. Goroutine: the loop.
+func drainConn(c *netio.Conn) { c.Owner.(*socket).drain() }
 
 // drain handles queued messages in order. Goroutine: the loop.
 func (s *socket) drain() {
@@ -192,7 +197,7 @@ func (s *socket) handle(m any) {
 			}
 		}
 	case writeOp:
-		x := s.ext()
+		x := s.q // only a pooled handler's Write makes a writeOp
 		x.pendingOut.Add(-int64(len(msg.data)))
 		// Write already told the handler its bytes were accepted: if the
 		// connection cannot take them now, they are counted as dropped.

@@ -28,8 +28,8 @@ func (s *socket) armWrite() {
 	s.writeWait = true
 	s.conn.NotifyDrained(s.host.opts.SendLowWater, func() {
 		s.writeWait = false
-		if s.x != nil {
-			s.x.lastOut.Store(int64(s.conn.OutboundBuffered()))
+		if s.q != nil {
+			s.q.lastOut.Store(int64(s.conn.OutboundBuffered()))
 		}
 		s.emit(events.FDWrite, netio.OK, "write", false)
 	})
@@ -160,7 +160,9 @@ func (s *socket) info() *SocketInfo {
 	}
 	if x := s.x; x != nil {
 		in.QueuedIn += int64(len(x.pull) - x.pullOff)
-		in.QueuedOut += x.pendingOut.Load()
+	}
+	if s.q != nil {
+		in.QueuedOut += s.q.pendingOut.Load()
 	}
 	if s.closeEv != nil {
 		in.State = StateClosed.String()

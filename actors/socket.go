@@ -51,27 +51,37 @@ type socket struct {
 	readPosted bool          // loop: FD_READ posted, not yet re-enabled by Recv
 	writeWait  bool          // loop: FD_WRITE owed once the queue drains
 	closeEv    *events.Event // loop: the FD_CLOSE once emitted
-	userState  any           // the handler's (Context.SetState)
 
 	// x holds what most sockets never need, so an idle socket stays small.
-	// It is made at creation for pooled, pull and dialled sockets (whose
-	// other goroutines read it); otherwise on first need, on the loop.
+	// It is made at creation for pull and dialled sockets (whose other
+	// goroutines read it); otherwise on first need, on the loop. Never
+	// read by a pooled handler's goroutine.
 	x *sockExt
+
+	// q is the pooled handler's hand-off, made at creation for a pooled
+	// socket (nil otherwise) and never replaced: what the loop and the
+	// pooled goroutine share. Split from x so that an idle pooled socket
+	// pays 80 bytes for it instead of the whole sockExt (176).
+	q *pooledQ
 }
 
 // sockExt is a socket's cold state. Ownership as in socket: the loop, or
-// mu while unconnected; the atomics are shared with the pooled handler.
+// mu while unconnected. A pooled handler's goroutine never reads it (see pooledQ).
 type sockExt struct {
-	subs     events.Subs  // per-socket subscriptions
-	watchers []*actor.PID // protoactor watchers, told Terminated at release
-	timer    *doorTimer   // linger timer; guarded by mu
-	pull     []byte       // pull-mode buffer; unread bytes are pull[pullOff:]
-	pullOff  int
-	plens    []int // UDP pull mode: the lengths of the datagrams in pull (datagram.go)
+	subs      events.Subs  // per-socket subscriptions
+	watchers  []*actor.PID // protoactor watchers, told Terminated at release
+	timer     *doorTimer   // linger timer; guarded by mu
+	pull      []byte       // pull-mode buffer; unread bytes are pull[pullOff:]
+	pullOff   int
+	plens     []int // UDP pull mode: the lengths of the datagrams in pull (datagram.go)
+	userState any   // an Inline handler's (Context.SetState); a pooled one's is in pooledQ
+}
 
-	// Pooled dispatch: the handler's queue, drained by one goroutine at a
-	// time scheduled on protoactor's default dispatcher. The receive ban and
-	// the hand-off of Received agree under hmu (see ban.go).
+// pooledQ is a pooled socket's hand-off to its handler: the handler's
+// queue, drained by one goroutine at a time scheduled on protoactor's
+// default dispatcher. The receive ban and the hand-off of Received agree
+// under hmu (see ban.go).
+type pooledQ struct {
 	hmu        sync.Mutex
 	hq         []any // guarded by hmu
 	hrunning   bool  // guarded by hmu: a drain is scheduled or running
@@ -83,6 +93,7 @@ type sockExt struct {
 	pendingIn  atomic.Int64 // bytes posted to the pooled handler, not yet taken
 	pendingOut atomic.Int64 // bytes of pooled Writes still in the mailbox
 	lastOut    atomic.Int64 // gnet's outbound buffer as last seen by the loop
+	userState  any          // the pooled goroutine's: the handler's (Context.SetState)
 }
 
 // ext returns x, making it on first use. Goroutine: the owner of the
@@ -116,13 +127,23 @@ func (s *socket) subs() events.Subs {
 }
 
 func (s *socket) pendingIn() int64 {
-	if s.x == nil {
+	if s.q == nil {
 		return 0
 	}
-	return s.x.pendingIn.Load()
+	return s.q.pendingIn.Load()
 }
 
 func (s *socket) pooled() bool { return s.prof.dispatch == Pooled }
+
+// state is where the handler's Context state lives: in q for a pooled
+// socket (its goroutine's), else in x, made on first use (the loop's).
+// Goroutine: the one running the handler.
+func (s *socket) state() *any {
+	if s.q != nil {
+		return &s.q.userState
+	}
+	return &s.ext().userState
+}
 
 // internal control messages (never leave the process).
 type (
@@ -134,8 +155,11 @@ type (
 func newSocket(h *host, prof *profile, subs events.Subs, dialled bool) *socket {
 	s := &socket{host: h, prof: prof, id: h.newID()}
 	s.idStr = pidPrefix + strconv.FormatUint(s.id, 10)
-	if len(subs) > 0 || dialled || prof.pull || prof.dispatch == Pooled {
+	if len(subs) > 0 || dialled || prof.pull {
 		s.ext().subs = subs
+	}
+	if prof.dispatch == Pooled {
+		s.q = &pooledQ{}
 	}
 	h.register(s, s.idStr)
 	return s

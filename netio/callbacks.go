@@ -23,7 +23,7 @@ func (e *Engine) OnBoot(eng gnet.Engine) gnet.Action {
 			if a, err := localTCPAddr(fd); err == nil {
 				l.addr = a.String()
 				if !a.IP.IsUnspecified() {
-					l.bound = a
+					l.bound, l.boundS = a, a.String()
 				}
 			}
 			closeFD(fd)
@@ -94,6 +94,10 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 // OnTraffic is the read path: the hot path of the runtime.
 func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
 	c := gc.Context().(*Conn)
+	if e.traffic.waking.Load() != 0 {
+		// Work woken for this loop runs before this read (wake.go).
+		e.runWakes(c, gc)
+	}
 	buf, _ := gc.Next(-1)
 	c.bytesIn += uint64(len(buf))
 	c.active = true

@@ -194,7 +194,12 @@ func (c *Conn) Listener() *Listener { return c.ln }
 
 // LocalAddr and RemoteAddr return the addresses captured at open.
 // Safe from any goroutine.
-func (c *Conn) LocalAddr() string { return addrString(c.local) }
+func (c *Conn) LocalAddr() string {
+	if c.ln != nil && c.ln.bound != nil && c.local == c.ln.bound {
+		return c.ln.boundS // shared with the listener: no string per call
+	}
+	return addrString(c.local)
+}
 
 // RemoteAddr returns the peer's address. Safe from any goroutine.
 func (c *Conn) RemoteAddr() string { return addrString(c.remote) }
@@ -365,13 +370,7 @@ func (c *Conn) LimitClose() {
 // It fails with ErrNetDown when the engine is shutting down; fn then never
 // runs.
 func (c *Conn) Execute(fn func()) error {
-	var el gnet.EventLoop
-	if c.dg != nil {
-		el = c.dg.loop // a peer has no gnet.Conn; a dialled one may be between two
-	} else {
-		el = c.gc.EventLoop()
-	}
-	err := el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+	err := c.loop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		fn() // event loop goroutine
 		return nil
 	}))

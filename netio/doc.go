@@ -16,9 +16,10 @@
 // upper layer keeps its own record in Conn.Owner and Listener.Owner.
 // Goroutines: Engine.Start runs gnet on a goroutine of its own and returns
 // once the listeners are bound; every Handler method, and every function
-// passed to Conn.Execute, runs on the event loop goroutine that owns the
-// connection, so Conn methods documented "loop only" need no lock and must
-// not block. Conn.Execute, Conn.AsyncWrite, Conn.AddBanned, Conn.Closed and
+// passed to Conn.Execute or Conn.Wake, runs on the event loop goroutine that
+// owns the connection, so Conn methods documented "loop only" need no lock
+// and must not block. Conn.Execute, Conn.Wake, Conn.AsyncWrite,
+// Conn.AddBanned, Conn.Closed and
 // the address getters are safe from any goroutine; Engine.Dial and
 // Engine.Stop block and must be called from the caller's own goroutine,
 // never from an event loop. Stop closes every open connection with

@@ -97,6 +97,7 @@ type Listener struct {
 	addr    string   // the bound address (real port), set at boot
 	cfgKey  string   // the configured address as gnet reports it in Conn.LocalAddr
 	bound   net.Addr // the bound address when it names one IP (nil for a wildcard), or the unix path
+	boundS  string   // bound.String(), made once: a connection's LocalAddr costs nothing
 
 	// Owner is the upper layer's record for the listener (its actor).
 	// Set before Start; immutable afterwards.

@@ -37,6 +37,7 @@ type loopTraffic struct {
 	el      gnet.EventLoop // immutable
 	live    []*Conn        // loop: the open connections; Conn.slot is the index
 	in, out uint64         // loop: the bytes of the connections that closed
+	wake    loopWake       // the loop's wake list (wake.go)
 }
 
 // trafficBook is the Engine's part of it.
@@ -46,6 +47,7 @@ type trafficBook struct {
 	banned atomic.Uint64                  // every banned byte
 	late   atomic.Uint64                  // bytes written after OnClose (half-open)
 	last   TrafficStats                   // guarded by mu: what Traffic last returned
+	waking atomic.Int32                   // loops whose wake list is non-empty (wake.go)
 }
 
 // loopOf returns el's share, making it on el's first connection. Loop
@@ -70,6 +72,10 @@ func (b *trafficBook) loopOf(el gnet.EventLoop) *loopTraffic {
 		}
 	}
 	lt := &loopTraffic{el: el}
+	lt.wake.task = func(context.Context) error {
+		lt.wake.run(b, nil) // event loop goroutine
+		return nil
+	}
 	next := append(append(make([]*loopTraffic, 0, len(cur)+1), cur...), lt)
 	b.loops.Store(&next)
 	return lt

@@ -369,6 +369,11 @@ func (u *udpSide) OnTick() (time.Duration, gnet.Action) {
 // OnTraffic is the datagram read path: one call per datagram, on the loop
 // of the descriptor it arrived on.
 func (u *udpSide) OnTraffic(gc gnet.Conn) gnet.Action {
+	if u.e.traffic.waking.Load() != 0 {
+		// Work woken for this loop runs before this datagram (wake.go);
+		// no peer's callback is running yet, so none is held back.
+		u.e.runWakes(nil, gc)
+	}
 	t := u.table(gc)
 	if t == nil {
 		return gnet.None

@@ -66,7 +66,8 @@ func (e *Engine) listenUnix(path string) (*Listener, error) {
 	}
 	// gnet reports an accepted unix connection's LocalAddr as the path as
 	// given: that is its key, and every connection shares bound.
-	l := &Listener{network: "unix", address: path, addr: path, cfgKey: path, bound: &net.UnixAddr{Name: path, Net: "unix"}}
+	ua := &net.UnixAddr{Name: path, Net: "unix"}
+	l := &Listener{network: "unix", address: path, addr: path, cfgKey: path, bound: ua, boundS: ua.String()}
 	e.listeners = append(e.listeners, l)
 	return l, nil
 }

@@ -146,6 +146,7 @@ func New(opts Options) (*Runtime, error) {
 			actor.WithDeadLetterThrottleInterval(100*time.Millisecond),
 		)
 		rt.ownSystem = true
+		compactRegistry(rt.system) // registry.go: ~265 B less per socket
 	}
 	if err := rt.startRemote(opts); err != nil { // before any PID is made
 		return nil, err
