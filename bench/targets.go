@@ -104,7 +104,7 @@ func evaluateTargets(run *report.Run) []report.Target {
 			findEcho(run, conns, 64, 1), pooledServer, loadgen.MetricCPUPerMsg, true, 1.6))
 	}
 	for _, server := range []string{inlineServer, pooledServer} {
-		ts = append(ts, beatsNaive(run, server))
+		ts = append(ts, beatsNaive(run, server, wideMargin))
 	}
 	for _, idle := range findKind(run, kindIdle) {
 		for _, m := range idle.Metrics {
@@ -166,7 +166,7 @@ func evaluateTargets(run *report.Run) []report.Target {
 			last.Status = report.Missed
 		}
 	}
-	return ts
+	return append(ts, performanceTargets(run)...)
 }
 
 // shortName drops the "sockactor-" prefix.
@@ -174,10 +174,10 @@ func shortName(server string) string { return strings.TrimPrefix(server, "sockac
 
 // beatsNaive checks that server's CPU per message is at most wideMargin of
 // naive's, in every 64 B request/response echo case (worst case reported).
-func beatsNaive(run *report.Run, server string) report.Target {
+func beatsNaive(run *report.Run, server string, margin float64) report.Target {
 	t := report.Target{
 		Name:   shortName(server) + " echo CPU/msg vs naive (worst of 64 and 1000 conns)",
-		Goal:   fmt.Sprintf("≤ %.2f× naive", wideMargin),
+		Goal:   fmt.Sprintf("≤ %.2f× naive", margin),
 		Unit:   "× naive",
 		Status: report.NotMeasured,
 	}
@@ -205,10 +205,61 @@ func beatsNaive(run *report.Run, server string) report.Target {
 	t.Value = worst
 	t.Detail = strings.Join(parts, ", ")
 	t.Status = report.Missed
-	if worst.Median <= wideMargin {
+	if worst.Median <= margin {
 		t.Status = report.Met
 	}
 	return t
+}
+
+// performanceTargets are the tighter goals of the performance issue, each
+// against its baseline in the same run (paired ratios) or an absolute bound.
+func performanceTargets(run *report.Run) []report.Target {
+	var ts []report.Target
+	mark := func(t report.Target) report.Target { t.Name = "[perf] " + t.Name; return t }
+	for _, conns := range []int{64, 1000} {
+		ts = append(ts, mark(ratioTarget(fmt.Sprintf("pooled echo CPU/msg, %d conns 64 B", conns),
+			findEcho(run, conns, 64, 1), pooledServer, loadgen.MetricCPUPerMsg, true, 1.30)))
+	}
+	ts = append(ts, mark(beatsNaive(run, pooledServer, 0.80)))
+	limits := map[string]map[string]float64{
+		inlineServer: {"1000": 1.75, "10000": 1.50},
+		pooledServer: {"1000": 2.00, "10000": 1.75},
+	}
+	for _, idle := range findKind(run, kindIdle) {
+		for _, m := range idle.Metrics {
+			if !strings.HasPrefix(m.Key, loadgen.MetricRSSPerConnPfx) {
+				continue
+			}
+			n := strings.TrimPrefix(m.Key, loadgen.MetricRSSPerConnPfx)
+			for _, server := range []string{inlineServer, pooledServer} {
+				if limit, ok := limits[server][n]; ok {
+					ts = append(ts, mark(ratioTarget(fmt.Sprintf("%s idle RSS/conn at %s conns", shortName(server), n),
+						idle, server, m.Key, true, limit)))
+				}
+			}
+		}
+	}
+	var churn *report.Scenario
+	if cs := findKind(run, kindChurn); len(cs) > 0 {
+		churn = cs[0]
+	}
+	for _, server := range []string{inlineServer, pooledServer} {
+		ts = append(ts,
+			mark(ratioTarget(shortName(server)+" FD_CLOSE p50 vs gnet's close callback, 1000 closes/s", churn, server, loadgen.MetricPacedP50, true, 1.5)),
+			mark(ratioTarget(shortName(server)+" FD_CLOSE p99 vs gnet's close callback, 1000 closes/s", churn, server, loadgen.MetricPacedP99, true, 1.3)),
+			mark(ratioTarget(shortName(server)+" churn connect+close/s, unpaced", churn, server, loadgen.MetricMaxRate, false, 0.95)),
+			mark(ratioTarget(shortName(server)+" churn CPU per connection", churn, server, loadgen.MetricCPUPerClose, true, 1.15)),
+		)
+	}
+	var ban *report.Scenario
+	if bs := findKind(run, kindBan); len(bs) > 0 {
+		ban = bs[0]
+	}
+	for _, server := range []string{inlineServer, pooledServer} {
+		ts = append(ts, mark(judge(report.Target{Name: shortName(server) + " RecvDisconnect p99 under fire", Goal: "≤ 10000 µs", Unit: "µs"},
+			ban, server, func(r *report.ServerResult) stats.Summary { return r.Summary[loadgen.MetricBanRTTP99] }, true, 10000)))
+	}
+	return ts
 }
 
 // lostEvents sums lost FD_CLOSE records of server over every churn and
