@@ -84,7 +84,7 @@ var echoMetrics = []report.Metric{
 func churnMetrics(ratio bool) []report.Metric {
 	return []report.Metric{
 		{Key: loadgen.MetricPacedRate, Label: "paced/s", Brief: true},
-		{Key: loadgen.MetricPacedP50, Label: "close→sub p50", Unit: "µs", LowerIsBetter: true, Brief: true},
+		{Key: loadgen.MetricPacedP50, Label: "close→sub p50", Unit: "µs", LowerIsBetter: true, Brief: true, Ratio: ratio},
 		{Key: loadgen.MetricPacedP99, Label: "close→sub p99", Unit: "µs", LowerIsBetter: true, Ratio: ratio},
 		{Key: loadgen.MetricPacedEmitP99, Label: "close→emit p99", Unit: "µs", LowerIsBetter: true, Brief: true},
 		{Key: loadgen.MetricMaxRate, Label: "max conn+close/s", Ratio: ratio},
