@@ -106,18 +106,7 @@ func evaluateTargets(run *report.Run) []report.Target {
 	for _, server := range []string{inlineServer, pooledServer} {
 		ts = append(ts, beatsNaive(run, server, wideMargin))
 	}
-	for _, idle := range findKind(run, kindIdle) {
-		for _, m := range idle.Metrics {
-			if !strings.HasPrefix(m.Key, loadgen.MetricRSSPerConnPfx) {
-				continue
-			}
-			n := strings.TrimPrefix(m.Key, loadgen.MetricRSSPerConnPfx)
-			for _, server := range []string{inlineServer, pooledServer} {
-				ts = append(ts, ratioTarget(fmt.Sprintf("%s idle RSS/conn at %s conns", shortName(server), n),
-					idle, server, m.Key, true, 2))
-			}
-		}
-	}
+	ts = append(ts, idleTargets(run, func(string, string) (float64, bool) { return 2, true })...)
 	ts = append(ts, transportTargets(run)...)
 	var defaultProcs *report.Scenario
 	for _, s := range findKind(run, kindChurn) {
@@ -211,6 +200,28 @@ func beatsNaive(run *report.Run, server string, margin float64) report.Target {
 	return t
 }
 
+// idleTargets checks each sockactor server's idle RSS per connection at
+// every step of the idle scenarios against limit(server, step), where it
+// gives one.
+func idleTargets(run *report.Run, limit func(server, conns string) (float64, bool)) []report.Target {
+	var ts []report.Target
+	for _, idle := range findKind(run, kindIdle) {
+		for _, m := range idle.Metrics {
+			if !strings.HasPrefix(m.Key, loadgen.MetricRSSPerConnPfx) {
+				continue
+			}
+			n := strings.TrimPrefix(m.Key, loadgen.MetricRSSPerConnPfx)
+			for _, server := range []string{inlineServer, pooledServer} {
+				if l, ok := limit(server, n); ok {
+					ts = append(ts, ratioTarget(fmt.Sprintf("%s idle RSS/conn at %s conns", shortName(server), n),
+						idle, server, m.Key, true, l))
+				}
+			}
+		}
+	}
+	return ts
+}
+
 // performanceTargets are the tighter goals of the performance issue, each
 // against its baseline in the same run (paired ratios) or an absolute bound.
 func performanceTargets(run *report.Run) []report.Target {
@@ -225,19 +236,11 @@ func performanceTargets(run *report.Run) []report.Target {
 		inlineServer: {"1000": 1.75, "10000": 1.50},
 		pooledServer: {"1000": 2.00, "10000": 1.75},
 	}
-	for _, idle := range findKind(run, kindIdle) {
-		for _, m := range idle.Metrics {
-			if !strings.HasPrefix(m.Key, loadgen.MetricRSSPerConnPfx) {
-				continue
-			}
-			n := strings.TrimPrefix(m.Key, loadgen.MetricRSSPerConnPfx)
-			for _, server := range []string{inlineServer, pooledServer} {
-				if limit, ok := limits[server][n]; ok {
-					ts = append(ts, mark(ratioTarget(fmt.Sprintf("%s idle RSS/conn at %s conns", shortName(server), n),
-						idle, server, m.Key, true, limit)))
-				}
-			}
-		}
+	for _, t := range idleTargets(run, func(server, n string) (float64, bool) {
+		limit, ok := limits[server][n]
+		return limit, ok
+	}) {
+		ts = append(ts, mark(t))
 	}
 	var churn *report.Scenario
 	if cs := findKind(run, kindChurn); len(cs) > 0 {

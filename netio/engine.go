@@ -327,22 +327,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 
-	opts := []gnet.Option{
+	opts := e.gnetOptions(
 		gnet.WithReusePort(false),
-		gnet.WithReuseAddr(!e.opts.DisableReuseAddr),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogLevel(logging.ErrorLevel),
-		gnet.WithLogger(gnetLogger{log: e.log()}),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
-		// gnet calls OnBoot before it registers its loops; its ticker starts
-		// after, so the first OnTick is the "running" signal Start waits for.
-		gnet.WithTicker(true),
-	}
-	if e.opts.EventLoops > 0 {
-		opts = append(opts, gnet.WithNumEventLoop(e.opts.EventLoops))
-	} else {
-		opts = append(opts, gnet.WithMulticore(true))
-	}
+	)
 	if e.opts.ReadBufferCap > 0 {
 		opts = append(opts, gnet.WithReadBufferCap(e.opts.ReadBufferCap))
 	}
@@ -379,6 +368,25 @@ func (e *Engine) Start(ctx context.Context) error {
 		_ = e.Stop(context.Background())
 		return ctx.Err()
 	}
+}
+
+// gnetOptions are the options of both gnet engines (this one and the UDP
+// listeners', udp.go), followed by extra.
+func (e *Engine) gnetOptions(extra ...gnet.Option) []gnet.Option {
+	opts := []gnet.Option{
+		gnet.WithReuseAddr(!e.opts.DisableReuseAddr),
+		gnet.WithLogLevel(logging.ErrorLevel),
+		gnet.WithLogger(gnetLogger{log: e.log()}),
+		// gnet calls OnBoot before it registers its loops; its ticker starts
+		// after, so the first OnTick is the "running" signal Start waits for.
+		gnet.WithTicker(true),
+	}
+	if e.opts.EventLoops > 0 {
+		opts = append(opts, gnet.WithNumEventLoop(e.opts.EventLoops))
+	} else {
+		opts = append(opts, gnet.WithMulticore(true))
+	}
+	return append(opts, extra...)
 }
 
 // probeBinds binds and releases every listening address before gnet does.

@@ -15,13 +15,22 @@ func localTCPAddr(fd int) (*net.TCPAddr, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To4(), Port: a.Port}, nil
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}, nil
+	if ip, port, ok := ipPortOf(sa); ok {
+		return &net.TCPAddr{IP: ip, Port: port}, nil
 	}
 	return nil, ErrInvalid
+}
+
+// ipPortOf returns the IP and port of an internet socket address; ok is
+// false for another family. The IP shares sa's memory.
+func ipPortOf(sa unix.Sockaddr) (ip net.IP, port int, ok bool) {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.IP(a.Addr[:]).To4(), a.Port, true
+	case *unix.SockaddrInet6:
+		return net.IP(a.Addr[:]), a.Port, true
+	}
+	return nil, 0, false
 }
 
 func closeFD(fd int) { _ = unix.Close(fd) }

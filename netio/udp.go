@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"golang.org/x/sys/unix"
 )
 
@@ -255,18 +254,14 @@ func bindReusePort(network string, ua *net.UDPAddr) (int, int, error) {
 		return -1, 0, &net.OpError{Op: "listen", Net: network, Addr: ua, Err: err}
 	}
 	got, err := unix.Getsockname(fd)
-	if err != nil {
-		_ = unix.Close(fd)
-		return -1, 0, err
-	}
-	switch a := got.(type) {
-	case *unix.SockaddrInet4:
-		return fd, a.Port, nil
-	case *unix.SockaddrInet6:
-		return fd, a.Port, nil
+	if err == nil {
+		if _, port, ok := ipPortOf(got); ok {
+			return fd, port, nil
+		}
+		err = ErrInvalid
 	}
 	_ = unix.Close(fd)
-	return -1, 0, ErrInvalid
+	return -1, 0, err
 }
 
 // start boots the UDP engine with the main engine's options. Goroutine:
@@ -287,21 +282,12 @@ func (u *udpSide) start(ctx context.Context) error {
 		addrs[i] = l.network + "://" + l.address
 	}
 	e := u.e
-	opts := []gnet.Option{
+	opts := e.gnetOptions(
 		gnet.WithReusePort(true),
-		gnet.WithReuseAddr(true),
-		gnet.WithLogLevel(logging.ErrorLevel),
-		gnet.WithLogger(gnetLogger{log: e.log()}),
-		gnet.WithTicker(true),
 		// A datagram is read whole or truncated by recvfrom: the buffer
 		// holds the largest one.
 		gnet.WithReadBufferCap(max(e.opts.ReadBufferCap, 64<<10)),
-	}
-	if e.opts.EventLoops > 0 {
-		opts = append(opts, gnet.WithNumEventLoop(e.opts.EventLoops))
-	} else {
-		opts = append(opts, gnet.WithMulticore(true))
-	}
+	)
 	u.running.Store(true)
 	go func() {
 		// The UDP engine's own goroutine: Rotate returns after shutdown.
@@ -576,13 +562,11 @@ func (u *udpSide) closePeers() {
 // buffer: the kernel takes it whole or refuses it. Loop only.
 func (c *Conn) writeDatagram(p []byte) (int, error) {
 	d := c.dg
-	if d.pending != OK {
-		code := d.pending
-		d.pending = OK
+	if code := c.TakeError(); code != OK {
 		return 0, &OpError{Op: "Send", Code: code}
 	}
-	if len(p) > d.maxPayload(c) {
-		return 0, &OpError{Op: "Send", Code: WSAEMSGSIZE, Detail: "datagram over " + strconv.Itoa(d.maxPayload(c)) + " bytes"}
+	if limit := d.maxPayload(c); len(p) > limit {
+		return 0, &OpError{Op: "Send", Code: WSAEMSGSIZE, Detail: "datagram over " + strconv.Itoa(limit) + " bytes"}
 	}
 	var err error
 	if d.tbl != nil {
@@ -651,11 +635,6 @@ func (c *Conn) Network() string {
 
 // sockaddrUDP converts a socket address to a *net.UDPAddr.
 func sockaddrUDP(sa unix.Sockaddr) *net.UDPAddr {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.UDPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)).To4(), Port: a.Port}
-	case *unix.SockaddrInet6:
-		return &net.UDPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
-	}
-	return &net.UDPAddr{}
+	ip, port, _ := ipPortOf(sa)
+	return &net.UDPAddr{IP: ip, Port: port}
 }

@@ -162,13 +162,11 @@ func localAddr(fd int) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To4(), Port: a.Port}, nil
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}, nil
-	case *unix.SockaddrUnix:
+	if a, ok := sa.(*unix.SockaddrUnix); ok {
 		return peerAddr(&net.UnixAddr{Name: a.Name, Net: "unix"}), nil
+	}
+	if ip, port, ok := ipPortOf(sa); ok {
+		return &net.TCPAddr{IP: ip, Port: port}, nil
 	}
 	return nil, ErrInvalid
 }

@@ -99,10 +99,16 @@ func (d *Dialer) Dial(ctx context.Context) (*net.TCPConn, error) {
 // init (when not nil) on each as soon as it is open. On the first error it
 // closes everything it opened and returns that error.
 func (d *Dialer) DialAll(ctx context.Context, n, par int, init func(i int, c *net.TCPConn) error) ([]*net.TCPConn, error) {
-	if par < 1 {
-		par = 1
-	}
-	conns := make([]*net.TCPConn, n)
+	return dialParallel(ctx, n, par, d.Dial, init, closeAll)
+}
+
+// dialParallel opens n connections with dial, at most par at a time,
+// running init (when not nil) on each as soon as it is open. On the first
+// error it closes everything opened (with closeAll) and returns that error.
+func dialParallel[C interface{ Close() error }](ctx context.Context, n, par int, dial func(context.Context) (C, error),
+	init func(i int, c C) error, closeAll func([]C)) ([]C, error) {
+	conns := make([]C, n)
+	opened := make([]bool, n)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -111,7 +117,7 @@ func (d *Dialer) DialAll(ctx context.Context, n, par int, init func(i int, c *ne
 		firstErr error
 		next     atomic.Int64
 	)
-	for range min(par, n) {
+	for range min(max(par, 1), n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -120,7 +126,7 @@ func (d *Dialer) DialAll(ctx context.Context, n, par int, init func(i int, c *ne
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				c, err := d.Dial(ctx)
+				c, err := dial(ctx)
 				if err == nil && init != nil {
 					if err = init(i, c); err != nil {
 						_ = c.Close()
@@ -135,13 +141,19 @@ func (d *Dialer) DialAll(ctx context.Context, n, par int, init func(i int, c *ne
 					cancel()
 					return
 				}
-				conns[i] = c
+				conns[i], opened[i] = c, true
 			}
 		}()
 	}
 	wg.Wait()
 	if firstErr != nil {
-		closeAll(conns)
+		var open []C
+		for i, c := range conns {
+			if opened[i] {
+				open = append(open, c)
+			}
+		}
+		closeAll(open)
 		return nil, firstErr
 	}
 	return conns, nil
@@ -164,45 +176,9 @@ func closeAll(conns []*net.TCPConn) {
 // par dials in flight. On the first error it closes everything it opened
 // and returns that error.
 func DialUnixAll(ctx context.Context, path string, n, par int, timeout time.Duration) ([]net.Conn, error) {
-	conns := make([]net.Conn, n)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		next     atomic.Int64
-	)
-	for range min(max(par, 1), n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nd := net.Dialer{Timeout: timeout}
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				c, err := nd.DialContext(ctx, "unix", path)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("connection %d of %d: %w", i+1, n, err)
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-				conns[i] = c
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		closeConns(conns)
-		return nil, firstErr
-	}
-	return conns, nil
+	nd := net.Dialer{Timeout: timeout}
+	dial := func(ctx context.Context) (net.Conn, error) { return nd.DialContext(ctx, "unix", path) }
+	return dialParallel(ctx, n, par, dial, nil, closeConns)
 }
 
 // closeConns closes every non-nil connection, TCP ones with a reset as

@@ -154,26 +154,8 @@ func RunEcho(ctx context.Context, cfg EchoConfig) (Result, error) {
 		return res, ctx.Err()
 	}
 
-	elapsed := t1.Sub(t0).Seconds()
 	msgs := e.msgs.Load()
-	res.Metrics[MetricMsgs] = float64(msgs)
-	res.Metrics[MetricMsgsPerSec] = float64(msgs) / elapsed
-	res.Metrics[MetricMBPerSec] = float64(msgs) * float64(cfg.Payload) / elapsed / 1e6
-	for _, q := range []struct {
-		key string
-		p   float64
-	}{{MetricP50Micros, 50}, {MetricP99Micros, 99}, {MetricP999Micros, 99.9}} {
-		if v, ok := e.hist.Percentile(q.p); ok {
-			res.Metrics[q.key] = micros(v)
-		}
-	}
-	if cfg.ServerPID != 0 && cpu1.PID != 0 && cpu0.PID != 0 {
-		cpu := (cpu1.CPUTime() - cpu0.CPUTime()).Seconds()
-		res.Metrics[MetricServerCores] = cpu / elapsed
-		if msgs > 0 {
-			res.Metrics[MetricCPUPerMsg] = cpu * 1e6 / float64(msgs)
-		}
-	}
+	putRoundTrips(&res, msgs, cfg.Payload, t1.Sub(t0).Seconds(), &e.hist, cfg.ServerPID, cpu0, cpu1)
 	res.Metrics[MetricMismatches] = float64(e.mismatches.Load())
 	if n := e.mismatches.Load(); n > 0 {
 		res.errorf("%d echoed messages differed from what was sent", n)
@@ -212,6 +194,30 @@ func dialEcho(ctx context.Context, cfg EchoConfig) ([]net.Conn, error) {
 
 // readStat reads the server's /proc stat, or returns the zero Stat when no
 // pid is known.
+// putRoundTrips records msgs request/response round trips of payload bytes
+// measured over elapsed seconds: their rate, latency percentiles (hist), and
+// the server's CPU between cpu0 and cpu1 (when serverPID is known).
+func putRoundTrips(res *Result, msgs int64, payload int, elapsed float64, hist *stats.Histogram, serverPID int, cpu0, cpu1 procfs.Stat) {
+	res.Metrics[MetricMsgs] = float64(msgs)
+	res.Metrics[MetricMsgsPerSec] = float64(msgs) / elapsed
+	res.Metrics[MetricMBPerSec] = float64(msgs) * float64(payload) / elapsed / 1e6
+	for _, q := range []struct {
+		key string
+		p   float64
+	}{{MetricP50Micros, 50}, {MetricP99Micros, 99}, {MetricP999Micros, 99.9}} {
+		if v, ok := hist.Percentile(q.p); ok {
+			res.Metrics[q.key] = micros(v)
+		}
+	}
+	if serverPID != 0 && cpu1.PID != 0 && cpu0.PID != 0 {
+		cpu := (cpu1.CPUTime() - cpu0.CPUTime()).Seconds()
+		res.Metrics[MetricServerCores] = cpu / elapsed
+		if msgs > 0 {
+			res.Metrics[MetricCPUPerMsg] = cpu * 1e6 / float64(msgs)
+		}
+	}
+}
+
 func readStat(pid int) (procfs.Stat, error) {
 	if pid == 0 {
 		return procfs.Stat{}, nil

@@ -201,26 +201,8 @@ func RunUDPEcho(ctx context.Context, cfg UDPEchoConfig) (Result, error) {
 		return res, ctx.Err()
 	}
 
-	elapsed := t1.Sub(t0).Seconds()
 	msgs := e.msgs.Load()
-	res.Metrics[MetricMsgs] = float64(msgs)
-	res.Metrics[MetricMsgsPerSec] = float64(msgs) / elapsed
-	res.Metrics[MetricMBPerSec] = float64(msgs) * float64(cfg.Payload) / elapsed / 1e6
-	for _, q := range []struct {
-		key string
-		p   float64
-	}{{MetricP50Micros, 50}, {MetricP99Micros, 99}, {MetricP999Micros, 99.9}} {
-		if v, ok := e.hist.Percentile(q.p); ok {
-			res.Metrics[q.key] = micros(v)
-		}
-	}
-	if cfg.ServerPID != 0 && cpu1.PID != 0 && cpu0.PID != 0 {
-		cpu := (cpu1.CPUTime() - cpu0.CPUTime()).Seconds()
-		res.Metrics[MetricServerCores] = cpu / elapsed
-		if msgs > 0 {
-			res.Metrics[MetricCPUPerMsg] = cpu * 1e6 / float64(msgs)
-		}
-	}
+	putRoundTrips(&res, msgs, cfg.Payload, t1.Sub(t0).Seconds(), &e.hist, cfg.ServerPID, cpu0, cpu1)
 	res.Metrics[MetricLostDatagrams] = float64(e.lost.Load())
 	res.Metrics[MetricLateDatagrams] = float64(e.late.Load())
 	res.Metrics[MetricMismatches] = float64(e.mismatches.Load())
