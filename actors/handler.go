@@ -220,10 +220,14 @@ func (c *Context) SetState(v any) { *c.s.state() = v }
 // the queue over the high-water mark it fails with ErrWouldBlock and queues
 // nothing; FD_WRITE follows once the queue drains below the low-water mark.
 // Under Inline dispatch it writes straight into the connection (or gnet's
-// outbound buffer). Under Pooled dispatch p is
-// copied and queued in the socket's mailbox, so it reaches the peer in order
-// with the messages the handler sends to its own socket (a Write before a
-// SendDisconnect goes out before the FIN); the count is len(p) once queued.
+// outbound buffer). Under Pooled dispatch it writes straight to the socket
+// from the handler's goroutine (netio.Conn.WriteDirect: no hop through the
+// loop) while nothing the handler wrote or sent its own socket is still on
+// its way through the mailbox and gnet holds no unsent bytes; otherwise p is
+// copied and queued in the socket's mailbox. Either way it reaches the peer
+// in order with the messages the handler sends to its own socket (a Write
+// before a SendDisconnect goes out before the FIN, one after it is
+// refused); the count is len(p) once written or queued.
 // p is never retained. It fails with ErrShutdown after SendDisconnect and
 // ErrNotConn once the connection is gone. After the peer's FIN (FD_CLOSE
 // peer-close) the socket stays writable until it is closed or its linger
@@ -252,7 +256,8 @@ func (c *Context) write(p []byte) (int, error) {
 	if s.prof.dispatch == Inline {
 		return s.write(p) // event loop goroutine
 	}
-	// Pooled: the handler's goroutine; the bytes go to the loop through the
+	// Pooled: the handler's goroutine. The bytes go straight to the socket
+	// when they can (netio/direct.go), else to the loop through the
 	// mailbox, in order with the socket's messages.
 	if len(p) == 0 && !s.conn.Datagram() {
 		return 0, nil // (an empty datagram is still a datagram)
@@ -260,11 +265,21 @@ func (c *Context) write(p []byte) (int, error) {
 	if m := s.conn.MaxDatagram(); m > 0 && len(p) > m {
 		return 0, &netio.OpError{Op: "Send", Socket: s.id, Code: netio.WSAEMSGSIZE}
 	}
-	queued := s.q.pendingOut.Load() + s.q.lastOut.Load()
+	pending := s.q.pendingOut.Load()
+	queued := pending + s.q.lastOut.Load() + int64(s.conn.DirectQueued())
 	if queued > 0 && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
 		s.host.limits.highWater.Add(1)
 		s.post(wantWrite{})
 		return 0, netio.ErrWouldBlock
+	}
+	// Only this goroutine makes writeOps, and the loop counts one out of
+	// pendingOut only once gnet has it: with none pending, a direct write
+	// cannot overtake an earlier Write. Nor an earlier message of this
+	// handler to its own socket (a SendDisconnect, a Close): see toSelf.
+	if pending == 0 && s.q.selfMsgs.Load() == 0 {
+		if _, ok := s.conn.WriteDirect(p); ok {
+			return len(p), nil
+		}
 	}
 	cp := make([]byte, len(p))
 	copy(cp, p)
@@ -331,7 +346,9 @@ func (c *Context) Defer() *actor.PID {
 // actors.Send message). Use Request when the receiver should know this
 // socket or answer it. Safe from the handler's goroutine.
 func (c *Context) Send(pid *actor.PID, msg any) {
+	c.orderSelf(pid)
 	c.s.host.system.Root.RequestWithCustomSender(pid, msg, nil)
+	c.orderedSelf(pid)
 }
 
 // Request sends msg to pid as a request whose reply comes back to this
@@ -339,7 +356,27 @@ func (c *Context) Send(pid *actor.PID, msg any) {
 // Inline dispatch, where waiting would block the event loop: a request to
 // the socket's own PID is answered by the very loop the handler runs on.
 func (c *Context) Request(pid *actor.PID, msg any) {
+	c.orderSelf(pid)
 	c.s.host.system.Root.RequestWithCustomSender(pid, msg, c.s.PID())
+	c.orderedSelf(pid)
+}
+
+// orderSelf and orderedSelf keep a pooled handler's message to its own
+// socket in order with its Writes: from orderSelf until the loop has
+// handled the message (the selfDone that orderedSelf posts right behind
+// it), Writes take the mailbox, not the direct path, so a Write after
+// c.SendDisconnect() is refused and one after c.Close() never reaches the
+// peer, as under Inline dispatch. Goroutine: the handler's.
+func (c *Context) orderSelf(pid *actor.PID) {
+	if s := c.s; s.q != nil && pid.Equal(s.PID()) {
+		s.q.selfMsgs.Add(1)
+	}
+}
+
+func (c *Context) orderedSelf(pid *actor.PID) {
+	if s := c.s; s.q != nil && pid.Equal(s.PID()) {
+		s.post(selfDone{})
+	}
 }
 
 // After delivers msg to this handler after d, as a message to the socket's

@@ -198,15 +198,19 @@ func (s *socket) handle(m any) {
 		}
 	case writeOp:
 		x := s.q // only a pooled handler's Write makes a writeOp
-		x.pendingOut.Add(-int64(len(msg.data)))
 		// Write already told the handler its bytes were accepted: if the
 		// connection cannot take them now, they are counted as dropped.
 		if _, err := s.conn.Write(msg.data); err != nil {
 			s.conn.AddSendDropped(len(msg.data))
 		}
 		x.lastOut.Store(int64(s.conn.OutboundBuffered()))
+		// Counted out only now that gnet has them: the pooled Write's direct
+		// path waits for zero (handler.go).
+		x.pendingOut.Add(-int64(len(msg.data)))
 	case wantWrite:
 		s.armWrite()
+	case selfDone:
+		s.q.selfMsgs.Add(-1) // the message before it is handled: direct writes may go again
 	case releaseNow:
 		s.release()
 	case banNow:

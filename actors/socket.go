@@ -91,8 +91,9 @@ type pooledQ struct {
 	held       bool  // guarded by hmu: the running drain holds the door (see door)
 
 	pendingIn  atomic.Int64 // bytes posted to the pooled handler, not yet taken
-	pendingOut atomic.Int64 // bytes of pooled Writes still in the mailbox
+	pendingOut atomic.Int64 // bytes of pooled Writes in the mailbox or being written by the loop
 	lastOut    atomic.Int64 // gnet's outbound buffer as last seen by the loop
+	selfMsgs   atomic.Int32 // the handler's messages to its own socket not yet handled by the loop
 	userState  any          // the pooled goroutine's: the handler's (Context.SetState)
 }
 
@@ -150,6 +151,7 @@ type (
 	releaseNow struct{}              // linger expired
 	writeOp    struct{ data []byte } // a pooled handler's Write
 	wantWrite  struct{}              // a pooled Write was refused: FD_WRITE owed
+	selfDone   struct{}              // follows a pooled handler's message to its own socket (handler.go)
 )
 
 func newSocket(h *host, prof *profile, subs events.Subs, dialled bool) *socket {
@@ -170,6 +172,9 @@ func newSocket(h *host, prof *profile, subs events.Subs, dialled bool) *socket {
 func (s *socket) attach(c *netio.Conn) {
 	c.Owner = s
 	c.SetPolicy(s.prof.policy)
+	if s.pooled() {
+		c.EnableDirectWrite() // Context.Write from the pooled goroutine (handler.go)
+	}
 	s.mu.Lock()
 	s.conn = c
 	s.dialDone = true

@@ -144,16 +144,19 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 		}
 		c.reason = r
 	}
+	// No direct write runs from here on, and what one kept for the loop
+	// goes out after gnet's buffer (direct.go).
+	pend := c.closeDirect()
 	switch {
 	case r == ReasonPeerClose:
-		e.keepSendSide(c, gc)
+		e.keepSendSide(c, gc, pend)
 	case r == ReasonShutdown && e.abortive.Load():
-		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
+		e.sendDropped.Add(uint64(gc.OutboundBuffered() + len(pend)))
 		_ = gc.SetLinger(0) // Runtime.Close: RST, nothing waits on the peer
 	case r == ReasonLocalClose || r == ReasonShutdown:
-		e.flushInBackground(gc)
+		e.flushInBackground(gc, pend)
 	default: // abortive: what gnet still holds is dropped with the connection
-		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
+		e.sendDropped.Add(uint64(gc.OutboundBuffered() + len(pend)))
 	}
 	c.closed.Store(true)
 	e.traffic.closedConn(c, gc.EventLoop()) // later writes (half-open) count in traffic.late

@@ -100,6 +100,11 @@ type Conn struct {
 	// Immutable pointer; its fields belong to the loop. A UDP peer of a
 	// listener has no gc at all.
 	dg *dgram
+
+	// dw is the direct write path of a stream whose writer is off the loop
+	// (direct.go), nil unless EnableDirectWrite was called. Immutable
+	// pointer; its fields say who owns them.
+	dw *direct
 }
 
 // sendState is the send side of a connection while gnet owns it (a
@@ -177,6 +182,9 @@ func (c *Conn) armIdle(d time.Duration) {
 		_ = c.Execute(func() {
 			if c.closed.Load() {
 				return
+			}
+			if c.wroteDirect() {
+				c.active = true
 			}
 			if !c.active {
 				c.Close(ReasonTimeout)
@@ -288,7 +296,7 @@ type Stats struct {
 
 // Stats returns the counters. Loop only.
 func (c *Conn) Stats() Stats {
-	return Stats{BytesIn: c.bytesIn, BytesOut: c.bytesOut, BannedBytes: c.banned.Load(), QueuedOut: c.OutboundBuffered()}
+	return Stats{BytesIn: c.bytesIn, BytesOut: c.sentBytes(), BannedBytes: c.banned.Load(), QueuedOut: c.OutboundBuffered() + c.DirectQueued()}
 }
 
 // AddBanned counts n bytes dropped by the receive ban above the transport
@@ -328,6 +336,14 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.dg != nil {
 		return c.writeDatagram(p)
 	}
+	if c.dw != nil {
+		return c.writeBehindDirect(p)
+	}
+	return c.writeStream(p)
+}
+
+// writeStream hands p to gnet. Loop only.
+func (c *Conn) writeStream(p []byte) (int, error) {
 	n, err := c.gc.Write(p)
 	c.bytesOut += uint64(n)
 	c.active = true
@@ -335,6 +351,21 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return n, &OpError{Op: "Send", Code: CodeOf(err, WSAECONNRESET)}
 	}
 	return n, nil
+}
+
+// writeBehindDirect is writeStream for a connection with a direct write
+// path: under its lock, after the bytes a direct write kept (direct.go).
+// Loop only.
+func (c *Conn) writeBehindDirect(p []byte) (int, error) {
+	c.lockDirect()
+	c.handPend()
+	if c.closed.Load() {
+		c.unlockDirect()
+		return c.Write(p) // handing pend over closed it: half-open, or gone
+	}
+	n, err := c.writeStream(p) // an error closes: OnClose runs with the lock held
+	c.unlockDirect()
+	return n, err
 }
 
 // AsyncWrite queues p for the peer from any goroutine: it is written on the
@@ -426,7 +457,9 @@ func (c *Conn) ShutdownSend() error {
 		c.setSend(finSent) // UDP has no FIN: later sends fail, nothing is sent
 		return nil
 	}
+	c.lockDirect() // a direct write in flight ends first; none starts after
 	c.setSend(finPending)
+	c.unlockDirect()
 	c.tryFin()
 	return nil
 }
@@ -437,6 +470,14 @@ func (c *Conn) ShutdownSend() error {
 func (c *Conn) tryFin() {
 	if c.closed.Load() || c.send != finPending {
 		return
+	}
+	if c.dw != nil {
+		c.lockDirect()
+		c.handPend() // before the FIN
+		c.unlockDirect()
+		if c.closed.Load() {
+			return
+		}
 	}
 	_ = c.gc.Flush()
 	if c.closed.Load() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,6 +136,7 @@ type Engine struct {
 	mu        sync.Mutex // guards listeners before start, and state changes
 	listeners []*Listener
 	started   bool
+	held      []int // mu: ports reserved by Listen, bound until gnet has bound them (reservePort)
 
 	geng     gnet.Engine   // set in OnBoot (loop goroutine), read after booted is closed
 	booted   chan struct{} // closed by the first OnTick: the loops are registered and running
@@ -221,7 +223,7 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	key := resolvedKey(network, address)
 	for _, l := range e.listeners {
 		if l.cfgKey == key || l.address == address {
-			if address, err = reservePort(network, address); err != nil {
+			if address, err = e.reservePort(network, address); err != nil {
 				return nil, &OpError{Op: "Listen", Code: WSAEINVAL, Detail: err.Error()}
 			}
 			break
@@ -294,13 +296,76 @@ func resolvedKey(network, address string) string {
 	return address
 }
 
-func reservePort(network, address string) (string, error) {
+// reservePort gives address a concrete free port. The port stays bound
+// (SO_REUSEADDR, not listening) until Start has handed it to gnet, whose
+// listener binds beside it: otherwise a connect elsewhere in the process
+// could take it as its ephemeral port in between, and Start would fail with
+// WSAEADDRINUSE. Without SO_REUSEADDR (Options.DisableReuseAddr), or for an
+// address of no one family, the port is only picked. e.mu held.
+func (e *Engine) reservePort(network, address string) (string, error) {
+	host, _, _ := net.SplitHostPort(address)
+	ta, err := net.ResolveTCPAddr(network, address)
+	if err == nil && ta.IP != nil && !e.opts.DisableReuseAddr {
+		fd, port, berr := bindReserved(network, ta)
+		if berr != nil {
+			return "", berr
+		}
+		e.held = append(e.held, fd)
+		return net.JoinHostPort(host, strconv.Itoa(port)), nil
+	}
 	l, err := net.Listen(network, address)
 	if err != nil {
 		return "", err
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// bindReserved binds a TCP socket with SO_REUSEADDR to ta (port 0) without
+// listening, and returns it with the port the kernel chose.
+func bindReserved(network string, ta *net.TCPAddr) (fd, port int, err error) {
+	family, sa := unix.AF_INET6, unix.Sockaddr(nil)
+	if ip4 := ta.IP.To4(); ip4 != nil && network != "tcp6" {
+		s4 := &unix.SockaddrInet4{}
+		copy(s4.Addr[:], ip4)
+		family, sa = unix.AF_INET, s4
+	} else {
+		s6 := &unix.SockaddrInet6{}
+		copy(s6.Addr[:], ta.IP.To16())
+		sa = s6
+	}
+	fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, 0, os.NewSyscallError("socket", err)
+	}
+	if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err == nil {
+		if err = unix.Bind(fd, sa); err == nil {
+			var got unix.Sockaddr
+			if got, err = unix.Getsockname(fd); err == nil {
+				switch a := got.(type) {
+				case *unix.SockaddrInet4:
+					return fd, a.Port, nil
+				case *unix.SockaddrInet6:
+					return fd, a.Port, nil
+				}
+				err = unix.EAFNOSUPPORT
+			}
+		}
+	}
+	_ = unix.Close(fd)
+	return -1, 0, os.NewSyscallError("bind", err)
+}
+
+// releaseReserved closes the ports Listen reserved. Goroutine: Start's,
+// once gnet has bound its listeners or failed to; or Stop's.
+func (e *Engine) releaseReserved() {
+	e.mu.Lock()
+	held := e.held
+	e.held = nil
+	e.mu.Unlock()
+	for _, fd := range held {
+		closeFD(fd)
+	}
 }
 
 // Start boots the event loops and binds every declared listener. It returns
@@ -335,6 +400,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.opts.ReadBufferCap > 0 {
 		opts = append(opts, gnet.WithReadBufferCap(e.opts.ReadBufferCap))
 	}
+	defer e.releaseReserved() // every way out of Start: gnet's listeners are bound, or will not be
 	if err := e.probeBinds(ctx); err != nil {
 		e.runErr = err
 		close(e.done) // nothing runs: Stop returns at once
@@ -482,6 +548,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	started := e.started
 	e.mu.Unlock()
 	if !started {
+		e.releaseReserved() // never started: the reserved ports go too
 		return nil
 	}
 	select {

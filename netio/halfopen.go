@@ -262,7 +262,7 @@ func (h *halfOpen) close(abort bool) {
 // duplicated before gnet closes it, and the bytes gnet has not written yet
 // move to the half-open queue, so nothing a Send accepted is lost. If FIN
 // was already sent, nothing is left to keep. Loop goroutine (OnClose).
-func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn) {
+func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn, pend []byte) {
 	if c.send == finSent {
 		return // both sides have sent FIN: nothing is left to keep
 	}
@@ -271,6 +271,7 @@ func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn) {
 		residual = nil
 		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
 	}
+	residual = append(residual, pend...)
 	h := newHalfOpen(e, gc.Fd(), residual, true)
 	if h == nil {
 		return
@@ -287,15 +288,16 @@ func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn) {
 // to a half-open queue that is closed at once, which flushes it (within
 // HalfOpenFlushTimeout) and then closes, as closesocket's graceful linger
 // does. Loop goroutine (OnClose).
-func (e *Engine) flushInBackground(gc gnet.Conn) {
-	if gc.OutboundBuffered() == 0 {
+func (e *Engine) flushInBackground(gc gnet.Conn, pend []byte) {
+	if gc.OutboundBuffered() == 0 && len(pend) == 0 {
 		return
 	}
 	residual, ok := takeOutbound(gc)
 	if !ok {
-		e.sendDropped.Add(uint64(gc.OutboundBuffered()))
+		e.sendDropped.Add(uint64(gc.OutboundBuffered() + len(pend)))
 		return
 	}
+	residual = append(residual, pend...)
 	if h := newHalfOpen(e, gc.Fd(), residual, false); h != nil {
 		h.close(false)
 	}

@@ -32,7 +32,10 @@ func takeOutbound(gc gnet.Conn) (data []byte, ok bool) {
 	if n == 0 {
 		return nil, true
 	}
-	iov, err := buf.Peek(n)
+	// Peek(-1), not Peek(n): gnet's Peek(n) fails with ErrShortBuffer when
+	// the bytes span its ring and its list (it checks n against the list
+	// alone), which dropped a mixed buffer at a graceful close.
+	iov, err := buf.Peek(-1)
 	if err != nil {
 		return nil, false
 	}

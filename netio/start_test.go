@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestEngineStartAndData(t *testing.T) {
@@ -212,4 +215,50 @@ func TestEngineStartErrors(t *testing.T) {
 			t.Error("Stopping() = false after Stop")
 		}
 	})
+}
+
+// TestEngineReservedPortIsHeldUntilStart: a second port-0 listener gets its
+// port at Listen, and the port stays taken until Start has bound it (a
+// connect elsewhere cannot pick it as its ephemeral port in between); after
+// Start the reservation's descriptor is gone and the listener accepts.
+func TestEngineReservedPortIsHeldUntilStart(t *testing.T) {
+	h := newTestHandler(t)
+	e := NewEngine(h, Options{EventLoops: 2})
+	if _, err := e.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.held) != 1 {
+		t.Fatalf("%d ports held after the second port-0 Listen, want 1", len(e.held))
+	}
+	// A socket without SO_REUSEADDR (as a dialling one) cannot bind it.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.address) // Addr reports the bound address only after Start
+	p, _ := strconv.Atoi(port)
+	berr := unix.Bind(fd, &unix.SockaddrInet4{Port: p, Addr: [4]byte{127, 0, 0, 1}})
+	unix.Close(fd)
+	if !errors.Is(berr, unix.EADDRINUSE) {
+		t.Fatalf("bind to the reserved port %d: %v, want EADDRINUSE", p, berr)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		_ = e.Stop(ctx)
+	})
+	if len(e.held) != 0 {
+		t.Fatalf("%d ports still held after Start", len(e.held))
+	}
+	cl := dial(t, l)
+	write(t, cl, "x")
+	c := h.waitOpen(t)
+	h.waitData(t, c, "x")
 }

@@ -97,7 +97,7 @@ func (b *trafficBook) closedConn(c *Conn, el gnet.EventLoop) {
 		return // never listed
 	}
 	lt.in += c.bytesIn
-	lt.out += c.bytesOut
+	lt.out += c.sentBytes()
 	last := len(lt.live) - 1
 	if i != last {
 		lt.live[i] = lt.live[last]
@@ -117,7 +117,7 @@ func (lt *loopTraffic) sum(st *TrafficStats) {
 	st.BytesOut += lt.out
 	for _, c := range lt.live {
 		st.BytesIn += c.bytesIn
-		st.BytesOut += c.bytesOut
+		st.BytesOut += c.sentBytes()
 	}
 }
 

@@ -1,0 +1,186 @@
+package netio
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// The direct write path: a writer that is not the connection's loop (a
+// pooled handler) writes to the socket itself, with one system call, instead
+// of handing its bytes to the loop through a task and an eventfd wake-up.
+//
+// It is safe because of what the loop does under direct.mu:
+//   - every byte the loop gives gnet for this connection (Write, the FIN,
+//     OnClose) is given with mu held, and first whatever a direct write left
+//     behind (pend), so bytes are never interleaved or reordered;
+//   - ok is true only while gnet's outbound buffer is empty, the send side is
+//     open and the connection is not closing: gnet then writes nothing of its
+//     own to the descriptor (it only flushes a non-empty buffer);
+//   - OnClose clears ok before gnet closes the descriptor, so a direct write
+//     never reaches a descriptor number the kernel has given to a new socket.
+//
+// A direct write that the socket takes only in part (its send buffer is
+// full) keeps the rest in pend, clears ok and asks the loop to move pend into
+// gnet's buffer; until the loop finds that buffer empty again, writers use
+// the loop path.
+
+// direct is a stream connection's off-loop write state (Conn.dw).
+type direct struct {
+	mu   sync.Mutex
+	fd   int    // immutable: gnet's descriptor
+	ok   bool   // mu: a direct write may go straight to fd now
+	pend []byte // mu: bytes accepted by WriteDirect and not yet handed to gnet
+	held bool   // loop: the loop holds mu (OnClose inside a loop write must not lock it again)
+
+	pendN  atomic.Int64  // len(pend), for Queued readers off the loop
+	out    atomic.Uint64 // bytes written by direct writes
+	active atomic.Bool   // a direct write moved bytes since the idle timer last looked
+}
+
+// EnableDirectWrite lets WriteDirect write to c's socket from any goroutine.
+// It is for a connection whose writer is not its loop (a pooled handler);
+// it has no effect on a datagram socket or a connection that has closed.
+// Loop only (normally from Handler.OnOpen).
+func (c *Conn) EnableDirectWrite() {
+	if c.dw != nil || c.dg != nil || c.gc == nil || c.closed.Load() {
+		return
+	}
+	d := &direct{fd: c.gc.Fd()}
+	d.ok = c.send == sendOpen && c.reason == ReasonNone && c.gc.OutboundBuffered() == 0
+	c.dw = d
+}
+
+// WriteDirect writes p to the socket from the calling goroutine. It reports
+// false, having written nothing, when the direct path is not open now
+// (EnableDirectWrite was not called, gnet still holds unsent bytes, the
+// send side is shut or closing, or the socket failed): the caller then uses
+// the loop (Write through Execute), which reports the real error. True
+// means all of p was accepted: written, or what the socket could not take
+// yet kept for the loop to send first; queued is the number of bytes kept.
+// p is not retained. Safe from any goroutine; writes from several
+// goroutines are serialized, each one whole.
+func (c *Conn) WriteDirect(p []byte) (queued int, ok bool) {
+	d := c.dw
+	if d == nil {
+		return 0, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.ok {
+		return 0, false
+	}
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(d.fd, p[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil || m <= 0 {
+			if n == 0 {
+				d.ok = false // the loop's write meets the error and closes
+				return 0, false
+			}
+			break // what is left goes to the loop, which meets the error
+		}
+		n += m
+	}
+	if n > 0 {
+		d.out.Add(uint64(n))
+		d.active.Store(true)
+	}
+	if n == len(p) {
+		return 0, true
+	}
+	d.pend = append(d.pend, p[n:]...)
+	d.pendN.Store(int64(len(d.pend)))
+	d.ok = false
+	// If the loops are stopping this task never runs: OnClose (run by the
+	// engine's stop) then takes pend with gnet's buffer.
+	_ = c.Execute(func() { // event loop goroutine
+		c.lockDirect()
+		c.handPend()
+		c.unlockDirect()
+	})
+	return len(d.pend), true
+}
+
+// DirectQueued returns the bytes a direct write kept for the loop and the
+// loop has not yet handed to gnet. Safe from any goroutine.
+func (c *Conn) DirectQueued() int {
+	if c.dw == nil {
+		return 0
+	}
+	return int(c.dw.pendN.Load())
+}
+
+// lockDirect takes the direct path's lock for the loop. Loop only.
+func (c *Conn) lockDirect() {
+	if c.dw != nil && !c.dw.held {
+		c.dw.mu.Lock()
+		c.dw.held = true
+	}
+}
+
+// unlockDirect releases it, first opening the direct path again if gnet's
+// buffer is empty and the send side open. Loop only.
+func (c *Conn) unlockDirect() {
+	d := c.dw
+	if d == nil || !d.held {
+		return
+	}
+	d.ok = !c.closed.Load() && c.send == sendOpen && c.reason == ReasonNone &&
+		len(d.pend) == 0 && c.gc.OutboundBuffered() == 0
+	d.held = false
+	d.mu.Unlock()
+}
+
+// handPend gives gnet the bytes a direct write kept, ahead of anything the
+// loop writes. Loop only, with the lock held.
+func (c *Conn) handPend() {
+	d := c.dw
+	if d == nil || len(d.pend) == 0 || c.closed.Load() {
+		return
+	}
+	p := d.pend
+	d.pend = nil
+	d.pendN.Store(0)
+	n, _ := c.gc.Write(p) // an error closes the connection: OnClose counts what gnet dropped
+	c.bytesOut += uint64(n)
+}
+
+// closeDirect shuts the direct path for good and returns what a direct write
+// kept, to go out after gnet's buffer (or be dropped with it). Loop only
+// (OnClose, before gnet closes the descriptor).
+func (c *Conn) closeDirect() []byte {
+	d := c.dw
+	if d == nil {
+		return nil
+	}
+	if !d.held {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+	}
+	d.ok = false
+	p := d.pend
+	d.pend = nil
+	d.pendN.Store(0)
+	return p
+}
+
+// sentBytes is what c wrote: on the loop and, for a pooled writer, directly.
+// Loop only (bytesOut is the loop's).
+func (c *Conn) sentBytes() uint64 {
+	if c.dw != nil {
+		return c.bytesOut + c.dw.out.Load()
+	}
+	return c.bytesOut
+}
+
+// wroteDirect reports and clears whether a direct write moved bytes since
+// the last look (for the idle timer). Loop only.
+func (c *Conn) wroteDirect() bool { return c.dw != nil && c.dw.active.Swap(false) }
