@@ -61,9 +61,9 @@ type host struct {
 
 	nextID atomic.Uint64
 
-	mu        sync.Mutex // guards lingering and listeners
-	lingering map[*socket]struct{}
+	mu        sync.Mutex // guards listeners
 	listeners []*Listener
+	lingerQ   lingerQueue // closed sockets waiting out their linger (linger.go)
 
 	open         atomic.Int64
 	accepted     atomic.Uint64
@@ -110,7 +110,7 @@ func newHost(system *actor.ActorSystem, hub *events.Hub, opts hostlink.Options) 
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &host{system: system, hub: hub, opts: opts, log: log, lingering: map[*socket]struct{}{}}
+	h := &host{system: system, hub: hub, opts: opts, log: log}
 	h.ctxPool.New = func() any { return new(Context) }
 	h.door = newDoor()
 	h.dispatcher = actor.NewDefaultDispatcher(300)
@@ -158,11 +158,8 @@ func (h *host) WaitTasks(ctx context.Context) error { return h.door.Wait(ctx) }
 // ReleaseAll releases every socket that is closed but still lingering, and
 // every listener. Call it after the engine has stopped (no event loop runs).
 func (h *host) ReleaseAll() {
+	socks := h.lingering()
 	h.mu.Lock()
-	socks := make([]*socket, 0, len(h.lingering))
-	for s := range h.lingering {
-		socks = append(socks, s)
-	}
 	lns := h.listeners
 	h.mu.Unlock()
 	for _, s := range socks {
@@ -226,16 +223,6 @@ func (h *host) deliver(pid *actor.PID, m any) {
 	}
 	proc, _ := h.system.ProcessRegistry.Get(pid)
 	proc.SendUserMessage(pid, m)
-}
-
-func (h *host) linger(s *socket, on bool) {
-	h.mu.Lock()
-	if on {
-		h.lingering[s] = struct{}{}
-	} else {
-		delete(h.lingering, s)
-	}
-	h.mu.Unlock()
 }
 
 // Transport returns the netio.Handler through which the engine reports to

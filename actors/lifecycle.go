@@ -182,22 +182,7 @@ func (s *socket) lingerThenRelease() {
 		s.release()
 		return
 	}
-	s.host.linger(s, true)
-	s.mu.Lock() // the timer's function takes mu too: it sees the assignment
-	t := s.host.door.AfterFunc(s.host.opts.Linger, func() {
-		// The timer's goroutine.
-		s.mu.Lock()
-		onLoop := s.conn != nil
-		s.mu.Unlock()
-		if onLoop {
-			s.post(releaseNow{})
-		} else {
-			s.release() // never connected: no loop owns it
-		}
-	})
-	s.ext().timer = t
-	s.mu.Unlock()
-	if t == nil {
+	if !s.host.lingerAdd(s) { // linger.go
 		s.release() // the runtime is stopping: no linger
 	}
 }
@@ -215,10 +200,6 @@ func (s *socket) release() {
 	q := s.queue
 	s.queue = nil
 	connected := s.conn != nil
-	var timer *doorTimer
-	if s.x != nil {
-		timer = s.x.timer
-	}
 	s.mu.Unlock()
 
 	if connected && s.closeEv == nil {
@@ -226,16 +207,12 @@ func (s *socket) release() {
 		s.closeEv = s.newEvent(events.FDClose, netio.WSAENETDOWN, netio.ReasonShutdown.String(), true)
 		s.emitEvent(s.closeEv)
 	}
-	if timer != nil {
-		timer.Stop()
-	}
 	if connected && s.conn.Closed() {
 		// The linger expired (or Close ran): a half-open send side closes
 		// gracefully now. Nothing to do for a connection fully closed.
 		s.conn.Close(netio.ReasonLocalClose)
 	}
 	s.host.unregister(s.idStr)
-	s.host.linger(s, false)
 	s.host.open.Add(-1)
 	if s.q != nil {
 		// A pooled handler still drains what is queued, FD_CLOSE last; the

@@ -70,7 +70,6 @@ type socket struct {
 type sockExt struct {
 	subs      events.Subs  // per-socket subscriptions
 	watchers  []*actor.PID // protoactor watchers, told Terminated at release
-	timer     *doorTimer   // linger timer; guarded by mu
 	pull      []byte       // pull-mode buffer; unread bytes are pull[pullOff:]
 	pullOff   int
 	plens     []int // UDP pull mode: the lengths of the datagrams in pull (datagram.go)

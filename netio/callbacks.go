@@ -160,7 +160,7 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	c.closed.Store(true)
 	e.traffic.closedConn(c, gc.EventLoop()) // later writes (half-open) count in traffic.late
-	if c.half == nil {
+	if c.halfOpen() == nil {
 		e.open.Add(-1) // a half-open connection holds its descriptor: it counts until closed
 	}
 	if c.idle != nil {

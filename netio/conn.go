@@ -90,11 +90,12 @@ type Conn struct {
 	slot      int32       // loop: index in its loop's live list (traffic.go); -1 once closed
 	idle      *time.Timer // idle timeout timer (nil when disabled)
 
-	// half is the send side that outlives gnet's descriptor after the
-	// peer's FIN (set in OnClose, never cleared): Write, ShutdownSend and
-	// Close act on it once closed is set.
-	half  *halfOpen
-	halfp atomic.Pointer[halfOpen] // atomic: half, for SendDown off the loop
+	// halfp is the send side that outlives gnet's descriptor after the
+	// peer's FIN (set in OnClose before closed, never cleared): Write,
+	// ShutdownSend and Close act on it once closed is set. Atomic, so
+	// SendCode can read it off the loop; on the loop the load is as cheap
+	// as a plain field's, and one pointer keeps Conn at 160 bytes.
+	halfp atomic.Pointer[halfOpen]
 
 	// dg is the datagram side of a UDP socket (udp.go), nil for a stream.
 	// Immutable pointer; its fields belong to the loop. A UDP peer of a
@@ -140,8 +141,8 @@ func (c *Conn) Dialed() any {
 // connection's queue (0 once fully closed). Loop only.
 func (c *Conn) OutboundBuffered() int {
 	if c.closed.Load() {
-		if c.half != nil {
-			return c.half.buffered()
+		if h := c.halfOpen(); h != nil {
+			return h.buffered()
 		}
 		return 0
 	}
@@ -154,7 +155,7 @@ func (c *Conn) OutboundBuffered() int {
 // HalfOpen reports whether the connection is closed for receiving by the
 // peer's FIN but its send side is still usable (docs/SEMANTICS.md §5).
 // Loop only.
-func (c *Conn) HalfOpen() bool { return c.closed.Load() && c.half != nil && c.SendCode() == OK }
+func (c *Conn) HalfOpen() bool { return c.closed.Load() && c.halfOpen() != nil && c.SendCode() == OK }
 
 // Writable reports whether Write can still take bytes: open and not shut
 // down for sending, or half-open. Safe from any goroutine.
@@ -228,7 +229,7 @@ func (c *Conn) RecvShut() bool { return c.recvShut }
 // SendShut reports whether FIN has been sent (SendDisconnect completed).
 // Loop only.
 func (c *Conn) SendShut() bool {
-	if c.half != nil && c.half.finSent() {
+	if h := c.halfOpen(); h != nil && h.finSent() {
 		return true
 	}
 	return c.send == finSent
@@ -272,8 +273,9 @@ func (c *Conn) SendCode() Code {
 	return OK
 }
 
-// halfOpen returns half for readers off the loop: it is published before
-// closed is set (OnClose), so a reader that saw closed sees it.
+// halfOpen returns the half-open send side, nil if none. Safe from any
+// goroutine: it is published before closed is set (OnClose), so a reader
+// that saw closed sees it.
 func (c *Conn) halfOpen() *halfOpen { return c.halfp.Load() }
 
 // Policy returns the ban policy that applies (BanReset when none was set).
@@ -322,10 +324,11 @@ func (c *Conn) AddSendDropped(n int) { c.eng.sendDropped.Add(uint64(n)) }
 // returns).
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.closed.Load() {
-		if c.half == nil {
+		h := c.halfOpen()
+		if h == nil {
 			return 0, ErrNotConn
 		}
-		n, err := c.half.write(p) // the half-open send side (docs/SEMANTICS.md §5)
+		n, err := h.write(p) // the half-open send side (docs/SEMANTICS.md §5)
 		c.bytesOut += uint64(n)
 		c.eng.traffic.late.Add(uint64(n)) // folded already: count it runtime-wide here
 		return n, err
@@ -447,9 +450,9 @@ func (c *Conn) ShutdownSend() error {
 		return nil
 	}
 	if c.closed.Load() {
-		if c.half != nil {
+		if h := c.halfOpen(); h != nil {
 			c.setSend(finPending) // the half-open side sends it
-			return c.half.shutdownSend()
+			return h.shutdownSend()
 		}
 		return ErrNotConn
 	}
@@ -501,8 +504,8 @@ func (c *Conn) tryFin() {
 // connection). Idempotent.
 func (c *Conn) Close(r Reason) {
 	if c.closed.Load() {
-		if c.half != nil {
-			c.half.close(r.abortive())
+		if h := c.halfOpen(); h != nil {
+			h.close(r.abortive())
 		}
 		return
 	}

@@ -279,7 +279,6 @@ func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn, pend []byte) {
 	if c.send == finPending { // the FIN waited for bytes that now move to h
 		_ = h.shutdownSend()
 	}
-	c.half = h
 	c.halfp.Store(h)
 }
 

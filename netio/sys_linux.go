@@ -2,6 +2,7 @@ package netio
 
 import (
 	"net"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,11 +49,26 @@ func resetPending(fd int, finSent bool) bool {
 	if finSent {
 		return false
 	}
-	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
-	if err != nil {
+	state, ok := tcpState(fd)
+	if !ok {
 		return false // not TCP (or gone): nothing better to go on
 	}
-	return info.State == tcpStateClose
+	return state == tcpStateClose
+}
+
+// tcpState reads tcpi_state, the first byte of TCP_INFO, into a buffer on
+// the stack: the kernel copies no more than the length asked for, and
+// unix.GetsockoptTCPInfo would allocate the whole 232-byte struct on every
+// peer close. ok is false for a socket that is not TCP.
+func tcpState(fd int) (state uint8, ok bool) {
+	var buf [8]byte
+	n := uint32(len(buf))
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+	if errno != 0 || n < 1 {
+		return 0, false
+	}
+	return buf[0], true
 }
 
 // tcpStateClose is Linux's TCP_CLOSE (include/net/tcp_states.h).

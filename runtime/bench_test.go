@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/sockactor/sockactor/actors"
@@ -134,5 +135,62 @@ func BenchmarkRecvDisconnectRoundTrip(b *testing.B) {
 		if _, err := rt.RecvDisconnect(ctx, pid); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkChurn measures one connection's life per op: dial, the server's
+// FD_ACCEPT and FD_WRITE to its handler, the client's close, FD_CLOSE to
+// the handler and to a subscriber. It waits for every FD_CLOSE at the end,
+// so the server's whole cost is inside the timing (profile it with
+// -cpuprofile to see where a connection's cost goes).
+func BenchmarkChurn(b *testing.B) {
+	for _, mode := range modes {
+		b.Run("sockactor-"+mode.String(), func(b *testing.B) {
+			rt, _ := sockrt.New(sockrt.Options{Linger: time.Millisecond})
+			ln, err := rt.Listen("tcp://127.0.0.1:0", echo, actors.ListenOptions{Dispatch: mode})
+			if err != nil {
+				b.Fatal(err)
+			}
+			closes := make(chan struct{}, 1024)
+			sub := rt.System().Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+				if _, ok := c.Message().(*events.Event); ok {
+					closes <- struct{}{}
+				}
+			}))
+			if err := rt.Subscribe(sub, events.MaskOf(events.FDClose)); err != nil {
+				b.Fatal(err)
+			}
+			if err := rt.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			defer rt.Shutdown(context.Background())
+			addr := ln.Addr().String()
+			b.ReportAllocs()
+			b.ResetTimer()
+			got := 0
+			for i := 0; i < b.N; i++ {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+				for drained := false; !drained; {
+					select {
+					case <-closes:
+						got++
+					default:
+						drained = true
+					}
+				}
+			}
+			for got < b.N {
+				select {
+				case <-closes:
+					got++
+				case <-time.After(10 * time.Second):
+					b.Fatalf("%d FD_CLOSE of %d", got, b.N)
+				}
+			}
+		})
 	}
 }

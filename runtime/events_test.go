@@ -223,3 +223,38 @@ func TestShutdownHonoursContext(t *testing.T) {
 	}
 	// The shutdown still completes; the cleanup waits for it.
 }
+
+// TestLingerReleasesEachSocketInTurn: closed sockets share one linger
+// queue (actors/linger.go); each still answers Info for its own Linger
+// after its FD_CLOSE and is released when that linger ends, not when an
+// earlier socket's does.
+func TestLingerReleasesEachSocketInTurn(t *testing.T) {
+	const linger, gap = time.Second, 600 * time.Millisecond
+	s := startServer(t, serverOpts{linger: linger})
+	c1 := s.dial(t)
+	id1 := s.rec.Accepted(t, 1)
+	c2 := s.dial(t)
+	id2 := s.rec.Accepted(t, 2)
+	pid1, pid2 := s.rt.SocketPID(id1), s.rt.SocketPID(id2)
+	released := func(pid *actor.PID) bool {
+		_, err := s.rt.Info(ctx5(t), pid)
+		return errors.Is(err, netio.ErrNotSock)
+	}
+	closed1 := time.Now() // before the close: its linger starts later
+	c1.Close()
+	s.rec.CloseEvent(t, id1)
+	time.Sleep(gap)
+	c2.Close()
+	s.rec.CloseEvent(t, id2)
+	if info, err := s.rt.Info(ctx5(t), pid1); err != nil || info.State != actors.StateClosed.String() {
+		t.Fatalf("socket 1 during its linger: %+v, %v; want it answering, closed", info, err)
+	}
+	socktest.WaitFor(t, "socket 1's linger to end", func() bool { return released(pid1) })
+	if d := time.Since(closed1); d < linger {
+		t.Fatalf("socket 1 released %v after its FD_CLOSE, before its linger of %v", d, linger)
+	}
+	if released(pid2) {
+		t.Fatal("socket 2 released with socket 1, before its own linger ended")
+	}
+	socktest.WaitFor(t, "socket 2's linger to end", func() bool { return released(pid2) })
+}

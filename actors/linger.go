@@ -1,0 +1,112 @@
+package actors
+
+import (
+	"sync"
+	"time"
+)
+
+// The linger queue: a closed socket keeps answering for HostOptions'
+// Linger, then is released. Every socket of a host lingers for the same
+// duration, so the sockets wait in the order their lingers end: one FIFO
+// and one timer (armed for the head) serve them all, instead of a timer, a
+// door entry and a map entry per closed socket. A socket released early
+// (Close during its linger, Shutdown) stays in the queue until its turn,
+// where releasing it again does nothing.
+
+// lingerEntry is one socket and when its linger ends.
+type lingerEntry struct {
+	s  *socket
+	at time.Time
+}
+
+// lingerQueue is the host's queue. Safe for concurrent use.
+type lingerQueue struct {
+	mu    sync.Mutex
+	q     []lingerEntry // guarded by mu: q[head:] wait, oldest first
+	head  int           // guarded by mu
+	armed bool          // guarded by mu: a timer for q[head] is pending
+}
+
+// add starts s's linger. It reports false if the host's door is closed (the
+// runtime is stopping): the caller then releases s at once.
+// Goroutine: any (the socket's loop, normally).
+func (h *host) lingerAdd(s *socket) bool {
+	lq := &h.lingerQ
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	if !lq.armed {
+		if h.door.AfterFunc(h.opts.Linger, h.lingerDue) == nil {
+			return false
+		}
+		lq.armed = true
+	}
+	lq.q = append(lq.q, lingerEntry{s: s, at: time.Now().Add(h.opts.Linger)})
+	return true
+}
+
+// lingerDue releases every socket whose linger has ended and arms the timer
+// for the next one. Goroutine: the timer's.
+func (h *host) lingerDue() {
+	lq := &h.lingerQ
+	now := time.Now()
+	lq.mu.Lock()
+	var due []*socket
+	for lq.head < len(lq.q) && !lq.q[lq.head].at.After(now) {
+		due = append(due, lq.q[lq.head].s)
+		lq.q[lq.head] = lingerEntry{}
+		lq.head++
+	}
+	lq.compact()
+	lq.armed = false
+	if lq.head < len(lq.q) {
+		wait := lq.q[lq.head].at.Sub(now)
+		lq.armed = h.door.AfterFunc(wait, h.lingerDue) != nil
+	}
+	lq.mu.Unlock()
+	for _, s := range due {
+		s.lingerEnded()
+	}
+}
+
+// compact gives the queue's consumed front back. mu held.
+func (lq *lingerQueue) compact() {
+	switch {
+	case lq.head == len(lq.q):
+		lq.q, lq.head = lq.q[:0], 0
+		if cap(lq.q) > 1024 {
+			lq.q = nil // a burst's memory goes back
+		}
+	case lq.head > 1024 && lq.head > len(lq.q)/2:
+		lq.q = append(lq.q[:0:0], lq.q[lq.head:]...)
+		lq.head = 0
+	}
+}
+
+// lingering returns the sockets still in the queue (some may have been
+// released already). Goroutine: any.
+func (h *host) lingering() []*socket {
+	lq := &h.lingerQ
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	out := make([]*socket, 0, len(lq.q)-lq.head)
+	for _, e := range lq.q[lq.head:] {
+		out = append(out, e.s)
+	}
+	return out
+}
+
+// lingerEnded releases s once its linger is over: on its loop if it has a
+// connection, else here. Goroutine: the linger timer's.
+func (s *socket) lingerEnded() {
+	s.mu.Lock()
+	onLoop := s.conn != nil
+	released := s.released
+	s.mu.Unlock()
+	switch {
+	case released:
+	case onLoop:
+		s.post(releaseNow{})
+	default:
+		s.release() // never connected: no loop owns it
+	}
+}
