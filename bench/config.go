@@ -97,7 +97,7 @@ func suiteDefaults(suite string) (config, error) {
 		write:        true,
 		udpPayload:   64,
 		churnPeers:   10000,
-		peerIdle:     2 * time.Second,
+		peerIdle:     time.Second,
 	}
 	switch suite {
 	case "default":
@@ -185,7 +185,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	udpPayload := fs.Int("udp-payload", 0, "UDP echo datagram size in bytes (at least 8; default 64)")
 	unixConns := fs.String("unix-conns", "", "unix-socket echo connection counts, e.g. 64,1000")
 	churnPeers := fs.Int("udp-churn-peers", 0, "idle UDP peers created in the peer-churn scenario (default 10000)")
-	peerIdle := fs.Duration("peer-idle", 0, "the servers' UDP peer idle timeout in the peer-churn scenario (default 2s)")
+	peerIdle := fs.Duration("peer-idle", 0, "the servers' UDP peer idle timeout in the peer-churn scenario (default 1s)")
 	target := fs.String("target", "", "measure only this external echo server (host:port on loopback)")
 	targetPID := fs.Int("target-pid", 0, "process id of the -target server, for CPU per message and RSS")
 	serverProcs := fs.Int("server-procs", sockrt.SuggestedGOMAXPROCS(0), "GOMAXPROCS of every server child, the same for all (0: Go's default); the default is runtime.SuggestedGOMAXPROCS, see its doc")

@@ -29,7 +29,7 @@ func TestParseConfigTransports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.udpPayload != 64 || d.churnPeers != 10000 || d.peerIdle != 2*time.Second || len(d.udpPeers) != 1 || len(d.unixConns) != 1 {
+	if d.udpPayload != 64 || d.churnPeers != 10000 || d.peerIdle != time.Second || len(d.udpPeers) != 1 || len(d.unixConns) != 1 {
 		t.Fatalf("default transport config %+v", d)
 	}
 	for _, bad := range [][]string{
@@ -59,7 +59,7 @@ func TestBuildCasesTransports(t *testing.T) {
 			t.Fatalf("%s servers %v: stdlib serves tcp only", cs.scenario.ID, cs.servers)
 		}
 	}
-	if churn := cases[2]; !churn.notify || strings.Join(churn.serverArgs, " ") != "-peer-idle 2s" {
+	if churn := cases[2]; !churn.notify || strings.Join(churn.serverArgs, " ") != "-peer-idle 1s" {
 		t.Fatalf("udpchurn: notify %v, server args %v", churn.notify, churn.serverArgs)
 	}
 	c.servers = []string{"stdlib"}
