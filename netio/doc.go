@@ -19,7 +19,9 @@
 // passed to Conn.Execute or Conn.Wake, runs on the event loop goroutine that
 // owns the connection, so Conn methods documented "loop only" need no lock
 // and must not block. Conn.Execute, Conn.Wake, Conn.AsyncWrite,
-// Conn.AddBanned, Conn.Closed and
+// Conn.WriteDirect (once the loop has called Conn.EnableDirectWrite: a
+// write from the caller's goroutine, serialized with the loop's own writes
+// by a per-connection lock, direct.go), Conn.AddBanned, Conn.Closed and
 // the address getters are safe from any goroutine; Engine.Dial and
 // Engine.Stop block and must be called from the caller's own goroutine,
 // never from an event loop. Stop closes every open connection with
