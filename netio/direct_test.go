@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -47,43 +46,6 @@ func (w *directWriter) write(t *testing.T, p []byte) {
 	}
 }
 
-// frame is one test message: a tag byte, a sequence number, and the tag
-// repeated to size, so a reader can tell a whole message from a torn one.
-func frame(tag byte, seq uint32, size int) []byte {
-	p := make([]byte, size)
-	p[0] = tag
-	binary.BigEndian.PutUint32(p[1:5], seq)
-	for i := 5; i < size; i++ {
-		p[i] = tag
-	}
-	return p
-}
-
-// checkFrames parses got as frames of the given size and checks that each is
-// whole and that each tag's sequence numbers run 0, 1, 2, …; it returns the
-// count per tag.
-func checkFrames(t *testing.T, got []byte, size int) map[byte]uint32 {
-	t.Helper()
-	if len(got)%size != 0 {
-		t.Fatalf("read %d bytes, not a whole number of %d-byte messages", len(got), size)
-	}
-	next := map[byte]uint32{}
-	for off := 0; off < len(got); off += size {
-		m := got[off : off+size]
-		tag, seq := m[0], binary.BigEndian.Uint32(m[1:5])
-		for i := 5; i < size; i++ {
-			if m[i] != tag {
-				t.Fatalf("message at %d (tag %q, seq %d) torn: byte %d is %q", off, tag, seq, i, m[i])
-			}
-		}
-		if seq != next[tag] {
-			t.Fatalf("tag %q: message %d where %d was next (reordered or lost)", tag, seq, next[tag])
-		}
-		next[tag]++
-	}
-	return next
-}
-
 // smallBuffers shrinks the server socket's send buffer, so that direct
 // writes fill it (the client reads nothing at first) and are taken in part.
 // It stays above loopback's 64 KiB segment size: smaller buffers stall TCP
@@ -112,7 +74,7 @@ func TestDirectWriteKeepsMessagesWholeAndInOrder(t *testing.T) {
 		defer wg.Done()
 		signalled := false
 		for i := range count {
-			w.write(t, frame('D', uint32(i), size))
+			w.write(t, socktest.Frame('D', uint32(i), size))
 			if w.partials > 0 && !signalled {
 				signalled = true
 				close(firstRest)
@@ -129,7 +91,7 @@ func TestDirectWriteKeepsMessagesWholeAndInOrder(t *testing.T) {
 	go func() { // the loop's writes (a Send from another actor)
 		defer wg.Done()
 		for i := range count {
-			p := frame('L', uint32(i), size)
+			p := socktest.Frame('L', uint32(i), size)
 			onLoop(t, c, func() {
 				if _, err := c.Write(p); err != nil {
 					t.Errorf("loop Write: %v", err)
@@ -145,7 +107,7 @@ func TestDirectWriteKeepsMessagesWholeAndInOrder(t *testing.T) {
 		t.Fatalf("client read %d of %d bytes: %v", n, len(got), err)
 	}
 	wg.Wait()
-	n := checkFrames(t, got, size)
+	n := socktest.CheckFrames(t, got, size)
 	if n['D'] != count || n['L'] != count {
 		t.Fatalf("messages per writer %v, want %d each", n, count)
 	}
@@ -181,7 +143,7 @@ func TestDirectWriteThenCloseOrShutdown(t *testing.T) {
 			c := h.waitOpen(t)
 			w := &directWriter{c: c}
 			for i := range count {
-				w.write(t, frame('D', uint32(i), size))
+				w.write(t, socktest.Frame('D', uint32(i), size))
 			}
 			socktest.WaitFor(t, "the loop to take the writer's messages", func() bool { return w.inLoop.Load() == 0 })
 			if w.partials == 0 {
@@ -207,7 +169,7 @@ func TestDirectWriteThenCloseOrShutdown(t *testing.T) {
 			if len(got) != size*count {
 				t.Fatalf("client read %d bytes then EOF, want %d; engine %+v; writer direct %d partial %d", len(got), size*count, e.Stats(), w.direct, w.partials)
 			}
-			if n := checkFrames(t, got, size); n['D'] != count {
+			if n := socktest.CheckFrames(t, got, size); n['D'] != count {
 				t.Fatalf("%d messages arrived, want %d", n['D'], count)
 			}
 		})

@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 	"sync"
@@ -14,18 +13,6 @@ import (
 	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
 )
-
-// writeFrame is one message of the write-order test: a tag, a sequence
-// number, and the tag repeated to size.
-func writeFrame(tag byte, seq uint32, size int) []byte {
-	p := make([]byte, size)
-	p[0] = tag
-	binary.BigEndian.PutUint32(p[1:5], seq)
-	for i := 5; i < size; i++ {
-		p[i] = tag
-	}
-	return p
-}
 
 // TestWritesStayWholeAndInOrder: a handler streams messages with
 // Context.Write (going on at each FD_WRITE after WSAEWOULDBLOCK) while
@@ -50,7 +37,7 @@ func TestWritesStayWholeAndInOrder(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			for next < handlerMsgs {
-				if _, err := c.Write(writeFrame('H', next, size)); err != nil {
+				if _, err := c.Write(socktest.Frame('H', next, size)); err != nil {
 					if errors.Is(err, netio.ErrWouldBlock) {
 						blocked++
 						return // FD_WRITE will come
@@ -72,7 +59,7 @@ func TestWritesStayWholeAndInOrder(t *testing.T) {
 		sent := make(chan error, 1)
 		go func() { // another actor's Sends, on the same socket
 			for i := 0; i < sendMsgs; {
-				_, err := s.rt.Send(ctx5(t), pid, writeFrame('S', uint32(i), size))
+				_, err := s.rt.Send(ctx5(t), pid, socktest.Frame('S', uint32(i), size))
 				switch {
 				case errors.Is(err, netio.ErrWouldBlock):
 					time.Sleep(time.Millisecond) // the queue is full: its FD_WRITE is the handler's
@@ -96,23 +83,7 @@ func TestWritesStayWholeAndInOrder(t *testing.T) {
 			// their messages must be missing whole, not torn.
 			t.Logf("Send after the handler's Close: %v", err)
 		}
-		if len(got)%size != 0 {
-			t.Fatalf("read %d bytes, not a whole number of %d-byte messages", len(got), size)
-		}
-		seen := map[byte]uint32{}
-		for off := 0; off < len(got); off += size {
-			m := got[off : off+size]
-			tag, seq := m[0], binary.BigEndian.Uint32(m[1:5])
-			for i := 5; i < size; i++ {
-				if m[i] != tag {
-					t.Fatalf("message at %d (tag %q seq %d) torn at byte %d", off, tag, seq, i)
-				}
-			}
-			if seq != seen[tag] {
-				t.Fatalf("tag %q: message %d where %d was next", tag, seq, seen[tag])
-			}
-			seen[tag]++
-		}
+		seen := socktest.CheckFrames(t, got, size)
 		if seen['H'] != handlerMsgs {
 			t.Fatalf("handler's messages: %d arrived, want %d", seen['H'], handlerMsgs)
 		}
