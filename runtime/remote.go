@@ -266,10 +266,11 @@ func (n *remoteNode) stopEvents(system *actor.ActorSystem) {
 // stop shuts remote down (if this node started it). protoactor's
 // Shutdown(true) writes fields that its goroutines read without
 // synchronization, so it comes last: first the gRPC server stops at once
-// (Shutdown(false): every inbound stream ends and its reader goroutine is
-// waited for), the counter the endpoint events touch is read (ordering
-// those goroutines' accesses before ours), then the graceful part closes
-// the connections to other nodes. What remains unordered are goroutines
+// (Shutdown(false): every inbound stream is cancelled, and waitReaders
+// waits until each reader has taken its stream off protoactor's list),
+// the counter the endpoint events touch is read (ordering those
+// goroutines' accesses before ours), then the graceful part closes the
+// connections to other nodes. What remains unordered are goroutines
 // of the application that sent to other nodes and were not waited for.
 // Goroutine: the runtime's shutdown, or StopRemote's caller.
 func (n *remoteNode) stop(system *actor.ActorSystem) {
@@ -279,6 +280,7 @@ func (n *remoteNode) stop(system *actor.ActorSystem) {
 	n.stopEvents(system)
 	started.Delete(system)
 	n.r.Shutdown(false)
+	waitReaders(n.r) // remotestop.go: no reader may close its channel during the graceful part
 	_ = n.lost.Load()
 	n.r.Shutdown(true)
 	barrierForget(n.creds)
