@@ -34,7 +34,7 @@ type direct struct {
 	pend []byte // mu: bytes accepted by WriteDirect and not yet handed to gnet
 	held bool   // loop: the loop holds mu (OnClose inside a loop write must not lock it again)
 
-	pendN  atomic.Int64  // len(pend), for Queued readers off the loop
+	pendN  atomic.Int64  // len(pend), for DirectQueued off the loop
 	out    atomic.Uint64 // bytes written by direct writes
 	active atomic.Bool   // a direct write moved bytes since the idle timer last looked
 }
