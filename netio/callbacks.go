@@ -2,6 +2,7 @@ package netio
 
 import (
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -75,20 +76,29 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if e.opts.MaxConns <= 0 {
 		e.open.Add(1)
 	}
-	c.inTraffic = true // closes asked during OnOpen happen as it returns
-	e.h.OnOpen(c)
-	if overLimit {
-		e.connHits.Add(1)
-		c.Close(ReasonLimit)
-	}
-	c.inTraffic = false
-	if c.closeReq {
+	if e.announce(c, overLimit, &e.connHits) {
 		return nil, gnet.Close
 	}
 	if e.opts.IdleTimeout > 0 {
 		c.armIdle(e.opts.IdleTimeout)
 	}
 	return nil, gnet.None
+}
+
+// announce hands a new connection (or UDP peer) to Handler.OnOpen. over
+// says a limit refuses it: it is then closed with ReasonLimit as OnOpen
+// returns, and counted in hits. A close asked during OnOpen happens as it
+// returns too: announce reports whether the caller must close now. Loop
+// only.
+func (e *Engine) announce(c *Conn, over bool, hits *atomic.Uint64) (closeNow bool) {
+	c.inTraffic = true
+	e.h.OnOpen(c)
+	if over {
+		hits.Add(1)
+		c.Close(ReasonLimit)
+	}
+	c.inTraffic = false
+	return c.closeReq
 }
 
 // OnTraffic is the read path: the hot path of the runtime.

@@ -306,9 +306,9 @@ func (e *Engine) reservePort(network, address string) (string, error) {
 	host, _, _ := net.SplitHostPort(address)
 	ta, err := net.ResolveTCPAddr(network, address)
 	if err == nil && ta.IP != nil && !e.opts.DisableReuseAddr {
-		fd, port, berr := bindReserved(network, ta)
+		fd, port, berr := bindHeld(network, unix.SOCK_STREAM, ta.IP, 0, false)
 		if berr != nil {
-			return "", berr
+			return "", os.NewSyscallError("bind", berr)
 		}
 		e.held = append(e.held, fd)
 		return net.JoinHostPort(host, strconv.Itoa(port)), nil
@@ -319,41 +319,6 @@ func (e *Engine) reservePort(network, address string) (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// bindReserved binds a TCP socket with SO_REUSEADDR to ta (port 0) without
-// listening, and returns it with the port the kernel chose.
-func bindReserved(network string, ta *net.TCPAddr) (fd, port int, err error) {
-	family, sa := unix.AF_INET6, unix.Sockaddr(nil)
-	if ip4 := ta.IP.To4(); ip4 != nil && network != "tcp6" {
-		s4 := &unix.SockaddrInet4{}
-		copy(s4.Addr[:], ip4)
-		family, sa = unix.AF_INET, s4
-	} else {
-		s6 := &unix.SockaddrInet6{}
-		copy(s6.Addr[:], ta.IP.To16())
-		sa = s6
-	}
-	fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, 0, os.NewSyscallError("socket", err)
-	}
-	if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err == nil {
-		if err = unix.Bind(fd, sa); err == nil {
-			var got unix.Sockaddr
-			if got, err = unix.Getsockname(fd); err == nil {
-				switch a := got.(type) {
-				case *unix.SockaddrInet4:
-					return fd, a.Port, nil
-				case *unix.SockaddrInet6:
-					return fd, a.Port, nil
-				}
-				err = unix.EAFNOSUPPORT
-			}
-		}
-	}
-	_ = unix.Close(fd)
-	return -1, 0, os.NewSyscallError("bind", err)
 }
 
 // releaseReserved closes the ports Listen reserved. Goroutine: Start's,

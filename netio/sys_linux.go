@@ -2,6 +2,7 @@ package netio
 
 import (
 	"net"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +36,45 @@ func ipPortOf(sa unix.Sockaddr) (ip net.IP, port int, ok bool) {
 }
 
 func closeFD(fd int) { _ = unix.Close(fd) }
+
+// bindHeld binds a socket of sotype (unix.SOCK_STREAM or SOCK_DGRAM) to
+// ip:port with SO_REUSEADDR, and SO_REUSEPORT if reusePort, without
+// listening, and returns it with the port it got: how a port is held until
+// gnet binds its own socket beside it (a second TCP port-0 listener,
+// Engine.reservePort; every UDP port-0 listener, udpSide.reserve). The
+// family follows ip, and the network's "4" or "6" when ip is nil. The
+// errors are the system calls' own.
+func bindHeld(network string, sotype int, ip net.IP, port int, reusePort bool) (fd, bound int, err error) {
+	family, sa := unix.AF_INET6, unix.Sockaddr(nil)
+	if ip4 := ip.To4(); (ip4 != nil || (ip == nil && strings.HasSuffix(network, "4"))) && !strings.HasSuffix(network, "6") {
+		s4 := &unix.SockaddrInet4{Port: port}
+		copy(s4.Addr[:], ip4) // nil ip4: the wildcard
+		family, sa = unix.AF_INET, s4
+	} else {
+		s6 := &unix.SockaddrInet6{Port: port}
+		copy(s6.Addr[:], ip.To16())
+		sa = s6
+	}
+	fd, err = unix.Socket(family, sotype|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return -1, 0, err
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if reusePort {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}
+	if err = unix.Bind(fd, sa); err == nil {
+		var got unix.Sockaddr
+		if got, err = unix.Getsockname(fd); err == nil {
+			if _, p, ok := ipPortOf(got); ok {
+				return fd, p, nil
+			}
+			err = unix.EAFNOSUPPORT
+		}
+	}
+	_ = unix.Close(fd)
+	return -1, 0, err
+}
 
 // resetPending reports whether the socket on fd was reset rather than
 // closed gracefully by its peer: a pending socket error (ECONNRESET, or

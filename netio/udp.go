@@ -217,51 +217,15 @@ func (u *udpSide) reserve() (held []int, err error) {
 			_ = pc.Close()
 			continue
 		}
-		fd, bound, berr := bindReusePort(l.network, ua)
+		fd, bound, berr := bindHeld(l.network, unix.SOCK_DGRAM, ua.IP, ua.Port, true)
 		if berr != nil {
+			berr = &net.OpError{Op: "listen", Net: l.network, Addr: ua, Err: berr}
 			return held, &OpError{Op: "Start", Code: startCode(berr), Detail: berr.Error(), Err: berr}
 		}
 		held = append(held, fd)
 		l.address = net.JoinHostPort(host, strconv.Itoa(bound))
 	}
 	return held, nil
-}
-
-// bindReusePort binds a UDP socket with SO_REUSEADDR and SO_REUSEPORT on
-// ua and returns it with its port.
-func bindReusePort(network string, ua *net.UDPAddr) (int, int, error) {
-	family, sa := unix.AF_INET, unix.Sockaddr(nil)
-	if ip4 := ua.IP.To4(); ip4 != nil && network != "udp6" {
-		s4 := &unix.SockaddrInet4{Port: ua.Port}
-		copy(s4.Addr[:], ip4)
-		sa = s4
-	} else if ua.IP == nil && network == "udp4" {
-		sa = &unix.SockaddrInet4{Port: ua.Port}
-	} else {
-		family = unix.AF_INET6
-		s6 := &unix.SockaddrInet6{Port: ua.Port}
-		copy(s6.Addr[:], ua.IP.To16())
-		sa = s6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_UDP)
-	if err != nil {
-		return -1, 0, err
-	}
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	if err := unix.Bind(fd, sa); err != nil {
-		_ = unix.Close(fd)
-		return -1, 0, &net.OpError{Op: "listen", Net: network, Addr: ua, Err: err}
-	}
-	got, err := unix.Getsockname(fd)
-	if err == nil {
-		if _, port, ok := ipPortOf(got); ok {
-			return fd, port, nil
-		}
-		err = ErrInvalid
-	}
-	_ = unix.Close(fd)
-	return -1, 0, err
 }
 
 // start boots the UDP engine with the main engine's options. Goroutine:
@@ -460,14 +424,7 @@ func (t *peerTable) newPeer(ua *net.UDPAddr) *Conn {
 	e.traffic.opened(c, t.loop)
 	over := !l.countPeer()
 	d.counted = !over
-	c.inTraffic = true // closes asked during OnOpen happen as it returns
-	e.h.OnOpen(c)
-	if over {
-		e.peerHits.Add(1)
-		c.Close(ReasonLimit)
-	}
-	c.inTraffic = false
-	if c.closeReq {
+	if e.announce(c, over, &e.peerHits) {
 		c.closeReq = false
 		t.endPeer(c)
 		return nil

@@ -210,12 +210,7 @@ func startBanStressRuntime(t *testing.T, mode actors.Dispatch, policy actors.Ban
 	if err := rt.Start(ctx5(t)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := rt.Shutdown(ctx5(t)); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
-	})
+	shutdownAtEnd(t, rt, fds, 5*time.Second)
 	return rt, push.Addr().String(), pull.Addr().String()
 }
 

@@ -107,13 +107,27 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		t.Fatal(err)
 	}
+	shutdownAtEnd(t, rt, fds, 0)
+	return s
+}
+
+// shutdownAtEnd shuts rt down when the test ends (failing it on an error,
+// or after timeout if that is not 0) and waits until the process holds no
+// more descriptors than fds, its count before rt opened any.
+func shutdownAtEnd(t *testing.T, rt *sockrt.Runtime, fds int, timeout time.Duration) {
+	t.Helper()
 	t.Cleanup(func() {
-		if err := rt.Shutdown(context.Background()); err != nil {
+		ctx := context.Background()
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		if err := rt.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
 	})
-	return s
 }
 
 // peerReset makes client c reset its connection to socket pid of s: over

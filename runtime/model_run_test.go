@@ -14,8 +14,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	sockrt "github.com/sockactor/sockactor/runtime"
@@ -124,12 +122,7 @@ func startModelHarness(t *testing.T, mode actors.Dispatch) *modelHarness {
 	if err := rt.Subscribe(h.rec.pid, events.MaskAll); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := rt.Shutdown(ctx5(t)); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
-	})
+	shutdownAtEnd(t, rt, fds, 5*time.Second)
 	return h
 }
 

@@ -57,12 +57,7 @@ func startRTOn(t *testing.T, tr socktest.Transport, opts sockrt.Options, lopts a
 	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := rt.Shutdown(ctx5(t)); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
-	})
+	shutdownAtEnd(t, rt, fds, 5*time.Second)
 	return s
 }
 

@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"context"
 	"net"
 	goruntime "runtime"
 	"testing"
@@ -41,12 +40,7 @@ func startHostileUDP(t *testing.T, o actors.ListenOptions) (*sockrt.Runtime, *ne
 	if err := rt.Start(ctx5(t)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := rt.Shutdown(context.Background()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
-	})
+	shutdownAtEnd(t, rt, fds, 0)
 	return rt, ln.Addr().(*net.UDPAddr)
 }
 

@@ -55,12 +55,7 @@ func startUDP(t *testing.T, h actors.Handler, o actors.ListenOptions, policy act
 	if err := rt.Subscribe(s.rec.PID, events.MaskAll); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := rt.Shutdown(context.Background()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		socktest.WaitFor(t, "descriptors to be released", func() bool { return fdCount(t) <= fds })
-	})
+	shutdownAtEnd(t, rt, fds, 0)
 	return s
 }
 

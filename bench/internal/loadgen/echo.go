@@ -127,24 +127,7 @@ func RunEcho(ctx context.Context, cfg EchoConfig) (Result, error) {
 		}
 	}
 
-	var cpu0, cpu1 procfs.Stat
-	var t0, t1 time.Time
-	completed := sleepCtx(ctx.Done(), cfg.Warmup)
-	if completed {
-		cpu0, err = readStat(cfg.ServerPID)
-		if err != nil {
-			res.errorf("server cpu: %v", err)
-		}
-		t0 = time.Now()
-		e.phase.Store(phaseMeasure)
-		completed = sleepCtx(ctx.Done(), cfg.Duration)
-		e.phase.Store(phaseStop)
-		t1 = time.Now()
-		if cpu1, err = readStat(cfg.ServerPID); err != nil {
-			res.errorf("server cpu: %v", err)
-		}
-	}
-	e.phase.Store(phaseStop)
+	w, completed := measureWindow(ctx, &res, cfg.ServerPID, cfg.Warmup, cfg.Duration, &e.phase)
 	close(e.stop)
 	for _, c := range conns {
 		_ = c.SetDeadline(time.Now())
@@ -155,7 +138,7 @@ func RunEcho(ctx context.Context, cfg EchoConfig) (Result, error) {
 	}
 
 	msgs := e.msgs.Load()
-	putRoundTrips(&res, msgs, cfg.Payload, t1.Sub(t0).Seconds(), &e.hist, cfg.ServerPID, cpu0, cpu1)
+	putRoundTrips(&res, msgs, cfg.Payload, w.t1.Sub(w.t0).Seconds(), &e.hist, cfg.ServerPID, w.cpu0, w.cpu1)
 	res.Metrics[MetricMismatches] = float64(e.mismatches.Load())
 	if n := e.mismatches.Load(); n > 0 {
 		res.errorf("%d echoed messages differed from what was sent", n)
@@ -194,6 +177,37 @@ func dialEcho(ctx context.Context, cfg EchoConfig) ([]net.Conn, error) {
 
 // readStat reads the server's /proc stat, or returns the zero Stat when no
 // pid is known.
+// window is one measured window of a round-trip load: the server's CPU and
+// the clock at its two ends.
+type window struct {
+	cpu0, cpu1 procfs.Stat
+	t0, t1     time.Time
+}
+
+// measureWindow waits out warmup, then measures for duration, with phase
+// at phaseMeasure during the window and phaseStop from its end on (also
+// when ctx ends first, which it reports as completed == false). An error
+// reading the server's CPU is recorded in res.
+func measureWindow(ctx context.Context, res *Result, serverPID int, warmup, duration time.Duration, phase *atomic.Int32) (w window, completed bool) {
+	defer phase.Store(phaseStop)
+	if !sleepCtx(ctx.Done(), warmup) {
+		return w, false
+	}
+	var err error
+	if w.cpu0, err = readStat(serverPID); err != nil {
+		res.errorf("server cpu: %v", err)
+	}
+	w.t0 = time.Now()
+	phase.Store(phaseMeasure)
+	completed = sleepCtx(ctx.Done(), duration)
+	phase.Store(phaseStop)
+	w.t1 = time.Now()
+	if w.cpu1, err = readStat(serverPID); err != nil {
+		res.errorf("server cpu: %v", err)
+	}
+	return w, completed
+}
+
 // putRoundTrips records msgs request/response round trips of payload bytes
 // measured over elapsed seconds: their rate, latency percentiles (hist), and
 // the server's CPU between cpu0 and cpu1 (when serverPID is known).

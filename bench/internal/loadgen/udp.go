@@ -176,23 +176,7 @@ func RunUDPEcho(ctx context.Context, cfg UDPEchoConfig) (Result, error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); e.pingPong(i, c, hardStop) }()
 	}
-	var cpu0, cpu1 procfs.Stat
-	var t0, t1 time.Time
-	completed := sleepCtx(ctx.Done(), cfg.Warmup)
-	if completed {
-		if cpu0, err = readStat(cfg.ServerPID); err != nil {
-			res.errorf("server cpu: %v", err)
-		}
-		t0 = time.Now()
-		e.phase.Store(phaseMeasure)
-		completed = sleepCtx(ctx.Done(), cfg.Duration)
-		e.phase.Store(phaseStop)
-		t1 = time.Now()
-		if cpu1, err = readStat(cfg.ServerPID); err != nil {
-			res.errorf("server cpu: %v", err)
-		}
-	}
-	e.phase.Store(phaseStop)
+	w, completed := measureWindow(ctx, &res, cfg.ServerPID, cfg.Warmup, cfg.Duration, &e.phase)
 	for _, c := range conns {
 		_ = c.SetDeadline(time.Now())
 	}
@@ -202,7 +186,7 @@ func RunUDPEcho(ctx context.Context, cfg UDPEchoConfig) (Result, error) {
 	}
 
 	msgs := e.msgs.Load()
-	putRoundTrips(&res, msgs, cfg.Payload, t1.Sub(t0).Seconds(), &e.hist, cfg.ServerPID, cpu0, cpu1)
+	putRoundTrips(&res, msgs, cfg.Payload, w.t1.Sub(w.t0).Seconds(), &e.hist, cfg.ServerPID, w.cpu0, w.cpu1)
 	res.Metrics[MetricLostDatagrams] = float64(e.lost.Load())
 	res.Metrics[MetricLateDatagrams] = float64(e.late.Load())
 	res.Metrics[MetricMismatches] = float64(e.mismatches.Load())
