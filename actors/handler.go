@@ -267,7 +267,9 @@ func (c *Context) write(p []byte) (int, error) {
 	}
 	pending := s.q.pendingOut.Load()
 	queued := pending + s.q.lastOut.Load() + int64(s.conn.DirectQueued())
-	if queued > 0 && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
+	// The rule of socket.write, on what this goroutine last saw: a
+	// refusal's FD_WRITE is posted by the loop, never run inside Write.
+	if queued > int64(s.host.opts.SendLowWater) && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
 		s.host.limits.highWater.Add(1)
 		s.post(wantWrite{})
 		return 0, netio.ErrWouldBlock

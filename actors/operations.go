@@ -8,10 +8,14 @@ import (
 // The socket operations of docs/SEMANTICS.md §2 as the mailbox runs them:
 // every function here runs on the connection's event loop goroutine.
 
-// write is Write's loop half: it applies the outbound high-water mark.
-// Goroutine: the loop.
+// write is Write's loop half: it applies the outbound high-water mark
+// (docs/SEMANTICS.md §4): a write is refused only while more than the
+// low-water mark is queued and it would pass the high-water mark. So a
+// refusal always leaves an FD_WRITE owed for later (the queue must drain
+// first): none runs inside the refused call, and at or below the low mark
+// a write of any size up to MaxSend is taken. Goroutine: the loop.
 func (s *socket) write(p []byte) (int, error) {
-	if q := s.conn.OutboundBuffered(); q > 0 && q+len(p) > s.host.opts.SendHighWater {
+	if q := s.conn.OutboundBuffered(); q > s.host.opts.SendLowWater && q+len(p) > s.host.opts.SendHighWater {
 		s.host.limits.highWater.Add(1)
 		s.armWrite()
 		return 0, netio.ErrWouldBlock

@@ -157,6 +157,7 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 	// No direct write runs from here on, and what one kept for the loop
 	// goes out after gnet's buffer (direct.go).
 	pend := c.closeDirect()
+	c.unwatch() // out of the writability watch before gnet closes the descriptor
 	switch {
 	case r == ReasonPeerClose:
 		e.keepSendSide(c, gc, pend)

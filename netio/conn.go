@@ -161,21 +161,6 @@ func (c *Conn) HalfOpen() bool { return c.closed.Load() && c.halfOpen() != nil &
 // down for sending, or half-open. Safe from any goroutine.
 func (c *Conn) Writable() bool { return c.SendCode() == OK }
 
-// NotifyDrained calls fn on the loop once the outbound buffer holds at most
-// lowWater bytes (at once if it already does). The buffer is polled every
-// millisecond while it is over the mark, since gnet reports no write
-// completions. fn is not called if the connection closes first. Loop only.
-func (c *Conn) NotifyDrained(lowWater int, fn func()) {
-	if c.closed.Load() {
-		return
-	}
-	if c.OutboundBuffered() <= lowWater {
-		fn()
-		return
-	}
-	c.eng.later(c, func() { c.NotifyDrained(lowWater, fn) })
-}
-
 // armIdle starts the idle timer. Loop only.
 func (c *Conn) armIdle(d time.Duration) {
 	c.idle = time.AfterFunc(d, func() {
@@ -467,9 +452,10 @@ func (c *Conn) ShutdownSend() error {
 	return nil
 }
 
-// tryFin sends FIN if the outbound buffer has drained, else looks again on
-// the loop a millisecond later (Engine.later: gnet reports no write
-// completions). Loop only.
+// tryFin sends FIN once the outbound buffer has drained; until then the
+// writability watch looks again each time the socket takes bytes, and a
+// peer that takes none for HalfOpenFlushTimeout resets it (writable.go).
+// Loop only.
 func (c *Conn) tryFin() {
 	if c.closed.Load() || c.send != finPending {
 		return
@@ -482,16 +468,29 @@ func (c *Conn) tryFin() {
 			return
 		}
 	}
-	_ = c.gc.Flush()
+	_ = c.gc.Flush() // a write error closes the connection: checked next
 	if c.closed.Load() {
 		return
 	}
 	if c.gc.OutboundBuffered() > 0 {
-		c.eng.later(c, c.tryFin)
+		c.waitFin()
 		return
 	}
 	c.setSend(finSent)
-	_ = shutdownWrite(c.gc.Fd())
+	if err := shutdownWrite(c.gc.Fd()); err != nil {
+		// shutdown(SHUT_WR) fails on a connected descriptor only when the
+		// circuit is gone (ENOTCONN after a reset): say so now rather than
+		// leave the FIN unsent without a word.
+		c.Close(ReasonPeerReset)
+		return
+	}
+	if wt := c.waiting(); wt != nil {
+		if wt.fin != nil {
+			wt.fin.Stop()
+			wt.fin = nil
+		}
+		c.settle(wt)
+	}
 }
 
 // Close closes the connection for reason r: gracefully (queued bytes are

@@ -162,6 +162,10 @@ type Engine struct {
 	detached map[*Conn]struct{}     // dialled UDP sockets being enrolled again (udpdial.go)
 
 	udp *udpSide // the UDP listeners' engine (udp.go); nil without one
+
+	wwMu   sync.Mutex                 // serializes making and stopping ww
+	ww     atomic.Pointer[writeWatch] // the writability watch (writable.go), made on first use
+	wwDown bool                       // wwMu: stopped; no watch is made any more
 }
 
 // Stats returns the transport counters. Safe from any goroutine.
@@ -548,6 +552,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 			// connections, UDP peers, dialled UDP sockets between two
 			// enrolments), then report the engine stopped.
 			e.closeHalfs()
+			e.stopWatch()
 			if e.udp != nil {
 				e.udp.closePeers()
 			}
@@ -561,10 +566,4 @@ func (e *Engine) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// later runs fn on c's loop after a short pause (used to poll for the
-// outbound buffer to drain). Goroutine: the timer's, then the loop.
-func (e *Engine) later(c *Conn, fn func()) {
-	time.AfterFunc(time.Millisecond, func() { _ = c.Execute(fn) })
 }

@@ -113,3 +113,14 @@ func tcpState(fd int) (state uint8, ok bool) {
 
 // tcpStateClose is Linux's TCP_CLOSE (include/net/tcp_states.h).
 const tcpStateClose = 7
+
+// outq returns the bytes the kernel holds in fd's send queue (SIOCOUTQ:
+// for TCP not yet acknowledged, for a unix stream not yet read by the
+// peer); 0 if it cannot tell.
+func outq(fd int) int {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,330 @@
+package netio
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The writability watch: how a connection that waits for gnet's outbound
+// buffer to drain (an FD_WRITE owed after a refusal, a FIN queued behind
+// unsent bytes) learns that it may have, with no timer per connection and no
+// polling.
+//
+// gnet writes its buffer when the kernel reports the socket writable, and
+// tells nobody. The engine keeps one epoll instance of its own, beside
+// gnet's, in which a waiting connection's descriptor is armed for a single
+// EPOLLOUT (EPOLLONESHOT). The kernel wakes the watch's goroutine when the
+// socket's send buffer has room again, which is when gnet writes more; the
+// look runs on the connection's loop (Conn.onWritable): drained far enough,
+// the waiters run; not yet, the descriptor is armed again. A peer that never
+// reads never makes its socket writable, so its connection costs nothing
+// until it does: no wake-up, no task.
+//
+// Ownership: the waits map is guarded by mu (the loops arm and drop, the
+// watch's goroutine looks up); every waiter field but c belongs to its
+// connection's loop. A descriptor leaves the epoll set in Engine.OnClose,
+// before gnet closes it, so a later connection given the same number is
+// never woken by this one's registration; a look that races with the close
+// finds the connection closed (or another connection, for which it is only
+// an extra look) and does nothing.
+
+// writeWatch is an engine's writability watch (Engine.ww), made on first use.
+type writeWatch struct {
+	epfd int // immutable
+	wake int // immutable: an eventfd, Stop's signal to the goroutine
+
+	mu    sync.Mutex
+	waits map[int]*waiter // mu: by descriptor
+	done  chan struct{}   // closed when the goroutine returns
+}
+
+// waiter is one waiting connection's record. Fields other than c belong to
+// the connection's loop.
+type waiter struct {
+	c     *Conn // immutable
+	fn    func()
+	low   int  // fn runs once at most low bytes are queued
+	inSet bool // the descriptor is in the epoll set
+	last  int  // queued bytes at the last look: a drop is progress
+
+	fin     *time.Timer // a pending FIN's deadline (finDeadline)
+	finMark int         // queued bytes when the deadline was last armed
+}
+
+// watch returns the engine's writability watch, starting it on first use.
+// Nil if it cannot be made (no epoll: the engine could not run either).
+// Goroutine: any loop.
+func (e *Engine) watch() *writeWatch {
+	e.wwMu.Lock()
+	defer e.wwMu.Unlock()
+	if w := e.ww.Load(); w != nil || e.wwDown {
+		return w
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wake)
+		return nil
+	}
+	w := &writeWatch{epfd: epfd, wake: wake, waits: make(map[int]*waiter), done: make(chan struct{})}
+	go w.run()
+	e.ww.Store(w)
+	return w
+}
+
+// stopWatch ends the watch's goroutine and closes its descriptors, once no
+// loop runs. Goroutine: Stop's helper. Idempotent.
+func (e *Engine) stopWatch() {
+	e.wwMu.Lock()
+	w := e.ww.Swap(nil)
+	e.wwDown = true
+	e.wwMu.Unlock()
+	if w == nil {
+		return
+	}
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	_, _ = unix.Write(w.wake, one)
+	<-w.done
+	w.mu.Lock()
+	for _, wt := range w.waits {
+		if wt.fin != nil {
+			wt.fin.Stop()
+		}
+	}
+	w.waits = nil
+	w.mu.Unlock()
+	_ = unix.Close(w.epfd)
+	_ = unix.Close(w.wake)
+}
+
+// run is the watch's goroutine: it blocks in epoll_wait and hands each
+// writable descriptor's look to its connection's loop.
+func (w *writeWatch) run() {
+	defer close(w.done)
+	evs := make([]unix.EpollEvent, 64)
+	for {
+		n, err := unix.EpollWait(w.epfd, evs, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		for i := 0; i < n; i++ {
+			fd := int(evs[i].Fd)
+			if fd == w.wake {
+				return
+			}
+			w.mu.Lock()
+			wt := w.waits[fd]
+			w.mu.Unlock()
+			if wt != nil {
+				c := wt.c
+				_ = c.Execute(c.onWritable) // fails only when the loops stop: OnClose drops the wait
+			}
+		}
+	}
+}
+
+// waiterOf returns c's waiter, made if need be; nil without a watch.
+// Loop only.
+func (c *Conn) waiterOf() *waiter {
+	w := c.eng.watch()
+	if w == nil {
+		return nil
+	}
+	fd := c.gc.Fd()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waits == nil {
+		return nil // stopped
+	}
+	wt := w.waits[fd]
+	if wt == nil || wt.c != c {
+		wt = &waiter{c: c, low: -1, last: -1}
+		w.waits[fd] = wt
+	}
+	return wt
+}
+
+// waiting returns c's waiter, nil if c waits for nothing. Loop only.
+func (c *Conn) waiting() *waiter {
+	w := c.eng.ww.Load()
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wt := w.waits[c.gc.Fd()]; wt != nil && wt.c == c {
+		return wt
+	}
+	return nil
+}
+
+// arm asks the kernel for one EPOLLOUT on c's descriptor. Loop only.
+func (c *Conn) arm(wt *waiter) {
+	w := c.eng.ww.Load()
+	if w == nil {
+		return
+	}
+	fd := c.gc.Fd()
+	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(fd)}
+	op := unix.EPOLL_CTL_MOD
+	if !wt.inSet {
+		op = unix.EPOLL_CTL_ADD
+	}
+	err := unix.EpollCtl(w.epfd, op, fd, &ev)
+	if err == unix.EEXIST || err == unix.ENOENT {
+		op ^= unix.EPOLL_CTL_ADD ^ unix.EPOLL_CTL_MOD
+		err = unix.EpollCtl(w.epfd, op, fd, &ev)
+	}
+	// Another error means the descriptor is failing: gnet's own poll
+	// reports that, and OnClose drops the wait.
+	wt.inSet = err == nil
+}
+
+// unwatch drops c's wait: out of the epoll set, its FIN deadline stopped.
+// Loop only (OnClose runs it before gnet closes the descriptor).
+func (c *Conn) unwatch() {
+	w := c.eng.ww.Load()
+	if w == nil || c.gc == nil {
+		return
+	}
+	fd := c.gc.Fd()
+	w.mu.Lock()
+	wt := w.waits[fd]
+	if wt == nil || wt.c != c {
+		w.mu.Unlock()
+		return
+	}
+	delete(w.waits, fd)
+	w.mu.Unlock()
+	if wt.inSet {
+		_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+	if wt.fin != nil {
+		wt.fin.Stop()
+	}
+}
+
+// queued is what stands between a new write and the wire on the loop's
+// side: gnet's outbound buffer and what a direct write kept. Loop only.
+func (c *Conn) queued() int { return c.gc.OutboundBuffered() + c.DirectQueued() }
+
+// unsent is queued plus what the kernel still holds for the peer (TCP:
+// not yet acknowledged; unix: not yet read), so a peer that reads slowly
+// shows progress even while gnet's buffer waits for room. Loop only.
+func (c *Conn) unsent() int { return c.queued() + outq(c.gc.Fd()) }
+
+// onWritable is the look the watch asks for: the socket had room, so gnet
+// has written (or is about to). Loop only.
+func (c *Conn) onWritable() {
+	if c.closed.Load() {
+		return
+	}
+	wt := c.waiting()
+	if wt == nil {
+		return
+	}
+	wt.inSet = true // it fired: still in the set, disarmed
+	q := c.queued()
+	if wt.last >= 0 && q < wt.last {
+		c.active = true // bytes moved: not idle
+	}
+	wt.last = q
+	if wt.fn != nil && q <= wt.low {
+		fn := wt.fn
+		wt.fn = nil
+		fn() // may write (and wait again), or close
+		if c.closed.Load() {
+			return
+		}
+	}
+	if c.send == finPending {
+		c.tryFin() // sends the FIN, or waits again
+		return
+	}
+	c.settle(wt)
+}
+
+// settle arms the watch again while something still waits, and drops it
+// otherwise. Loop only.
+func (c *Conn) settle(wt *waiter) {
+	if c.closed.Load() {
+		return
+	}
+	if wt.fn != nil || c.send == finPending {
+		c.arm(wt)
+		return
+	}
+	c.unwatch()
+}
+
+// NotifyDrained calls fn on the loop once at most lowWater bytes are queued
+// for sending: at once if that is already so (so a caller that must not see
+// fn run inside its own call checks first), else when the kernel has taken
+// enough of gnet's buffer, as the writability watch learns. A later call
+// replaces an earlier fn that has not run. fn is not called if the
+// connection closes first. Loop only.
+func (c *Conn) NotifyDrained(lowWater int, fn func()) {
+	if c.closed.Load() {
+		return
+	}
+	if c.dg != nil || c.queued() <= lowWater { // a datagram is never queued
+		fn()
+		return
+	}
+	wt := c.waiterOf()
+	if wt == nil {
+		return
+	}
+	wt.fn, wt.low = fn, lowWater
+	c.arm(wt)
+}
+
+// waitFin waits for the outbound buffer to empty before the FIN goes, with
+// a deadline: if the peer takes no byte for HalfOpenFlushTimeout, the
+// connection is reset (ReasonTimeout) and what is still queued is counted
+// as dropped. Loop only.
+func (c *Conn) waitFin() {
+	wt := c.waiterOf()
+	if wt == nil {
+		return
+	}
+	if wt.fin == nil {
+		wt.finMark = c.unsent()
+		wt.fin = time.AfterFunc(HalfOpenFlushTimeout, func() {
+			_ = c.Execute(c.finDeadline) // timer goroutine: the look runs on the loop
+		})
+	}
+	c.arm(wt)
+}
+
+// finDeadline is the pending FIN's deadline: progress since the last one
+// buys another period, none resets the connection. Loop only.
+func (c *Conn) finDeadline() {
+	if c.closed.Load() || c.send != finPending {
+		return
+	}
+	wt := c.waiting()
+	if wt == nil || wt.fin == nil {
+		return
+	}
+	if q := c.unsent(); q < wt.finMark {
+		wt.finMark = q
+		wt.fin.Reset(HalfOpenFlushTimeout)
+		return
+	}
+	c.Close(ReasonTimeout) // abortive: OnClose counts the queued bytes in SendDropped
+}
