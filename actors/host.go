@@ -253,6 +253,14 @@ func (t transport) OnOpen(c *netio.Conn) {
 	s.attach(c)
 	h.open.Add(1)
 	h.accepted.Add(1)
+	if c.Reason() == netio.ReasonLimit {
+		// Over MaxConns: netio closes it (RST) as this returns. FD_ACCEPT
+		// then FD_CLOSE 10055, and the socket is released with its
+		// FD_CLOSE (socket.closed): an accept storm leaves nothing behind.
+		s.refused = true
+		s.emit(events.FDAccept, netio.OK, "accept", false)
+		return
+	}
 	s.opened()
 }
 

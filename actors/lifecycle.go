@@ -160,6 +160,8 @@ func (s *socket) failed(code netio.Code) {
 }
 
 // closed publishes FD_CLOSE exactly once, last, and starts the linger.
+// A socket refused by MaxConns has no linger: nobody was served on it, and
+// an accept storm must not hold a socket per connection for the linger.
 // Goroutine: the loop.
 func (s *socket) closed(r netio.Reason) {
 	if s.closeEv != nil {
@@ -170,7 +172,7 @@ func (s *socket) closed(r netio.Reason) {
 	switch {
 	case r == netio.ReasonLocalClose || r == netio.ReasonLocalAbort:
 		// Close/Abort release right after (closeNow).
-	case r == netio.ReasonShutdown || s.host.opts.Linger < 0:
+	case r == netio.ReasonShutdown || s.host.opts.Linger < 0 || s.refused:
 		s.release()
 	default:
 		s.lingerThenRelease()

@@ -11,15 +11,18 @@ import "sync/atomic"
 // runtime.Stats.LimitHits and in the sockactor_limit_hits_total metric's
 // "limit" label.
 const (
-	// LimitMaxConns: a connection accepted over MaxConns and closed at
-	// once (counted by the transport, netio.EngineStats.ConnLimitHits).
+	// LimitMaxConns: a connection accepted over MaxConns, closed at once
+	// and released with its FD_CLOSE (counted by the transport,
+	// netio.EngineStats.ConnLimitHits).
 	LimitMaxConns = "max_conns"
 	// LimitMaxInbound: a socket closed with FD_CLOSE 10055 because its
 	// received bytes waiting (pooled queue or pull buffer) would pass
 	// MaxInbound (counted by the transport, in netio.EngineStats.LimitHits).
 	LimitMaxInbound = "max_inbound"
-	// LimitMaxPeers: a UDP peer made over its listener's MaxPeers and
-	// ended at once (counted by the transport, netio.EngineStats.PeerLimitHits).
+	// LimitMaxPeers: a datagram from a new source address dropped, without
+	// a peer socket or an event, because its UDP listener had MaxPeers
+	// peers; one hit per datagram (counted by the transport,
+	// netio.EngineStats.PeerLimitHits).
 	LimitMaxPeers = "max_peers"
 	// LimitSendHighWater: a Send or handler Write refused with
 	// WSAEWOULDBLOCK because the queued output would pass SendHighWater.

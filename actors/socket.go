@@ -50,6 +50,7 @@ type socket struct {
 
 	readPosted bool          // loop: FD_READ posted, not yet re-enabled by Recv
 	writeWait  bool          // loop: FD_WRITE owed once the queue drains
+	refused    bool          // loop: accepted over MaxConns, closing from its FD_ACCEPT on
 	closeEv    *events.Event // loop: the FD_CLOSE once emitted
 
 	// x holds what most sockets never need, so an idle socket stays small.

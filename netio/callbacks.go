@@ -86,17 +86,19 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 }
 
 // announce hands a new connection (or UDP peer) to Handler.OnOpen. over
-// says a limit refuses it: it is then closed with ReasonLimit as OnOpen
-// returns, and counted in hits. A close asked during OnOpen happens as it
+// says MaxConns refuses it: it is counted in hits and its close with
+// ReasonLimit is asked before OnOpen, so the layer above finds Reason() ==
+// ReasonLimit there (and need keep nothing of it past OnClose); it is
+// closed (RST) as OnOpen returns. A close asked during OnOpen happens as it
 // returns too: announce reports whether the caller must close now. Loop
 // only.
 func (e *Engine) announce(c *Conn, over bool, hits *atomic.Uint64) (closeNow bool) {
 	c.inTraffic = true
-	e.h.OnOpen(c)
 	if over {
 		hits.Add(1)
 		c.Close(ReasonLimit)
 	}
+	e.h.OnOpen(c)
 	c.inTraffic = false
 	return c.closeReq
 }

@@ -19,6 +19,8 @@ import (
 // What moves after OnClose is counted in atomics instead: bytes written on a
 // half-open send side (a cold path), and banned bytes, which are never on
 // the data path (they are counted in the engine as well as in the Conn).
+// So are the datagrams dropped over a UDP listener's MaxPeers, which have no
+// Conn to count them.
 
 // TrafficStats counts the bytes every connection of an engine moved since
 // the engine was made, the closed connections included.
@@ -26,6 +28,10 @@ type TrafficStats struct {
 	BytesIn     uint64 `json:"bytes_in"`     // read from the network
 	BytesOut    uint64 `json:"bytes_out"`    // written (accepted by the transport)
 	BannedBytes uint64 `json:"banned_bytes"` // read and dropped by the receive ban
+	// LimitDroppedBytes counts the bytes of UDP datagrams read and dropped
+	// because they came from a new source address while their listener had
+	// MaxPeers live peers (each such datagram is also a max_peers limit hit).
+	LimitDroppedBytes uint64 `json:"limit_dropped_bytes"`
 }
 
 // trafficWait bounds how long Traffic waits for the loops.
@@ -42,12 +48,13 @@ type loopTraffic struct {
 
 // trafficBook is the Engine's part of it.
 type trafficBook struct {
-	mu     sync.Mutex                     // serializes writers of loops, and last
-	loops  atomic.Pointer[[]*loopTraffic] // copy-on-write: read with one load
-	banned atomic.Uint64                  // every banned byte
-	late   atomic.Uint64                  // bytes written after OnClose (half-open)
-	last   TrafficStats                   // guarded by mu: what Traffic last returned
-	waking atomic.Int32                   // loops whose wake list is non-empty (wake.go)
+	mu           sync.Mutex                     // serializes writers of loops, and last
+	loops        atomic.Pointer[[]*loopTraffic] // copy-on-write: read with one load
+	banned       atomic.Uint64                  // every banned byte
+	limitDropped atomic.Uint64                  // bytes of datagrams dropped over MaxPeers (udp.go)
+	late         atomic.Uint64                  // bytes written after OnClose (half-open)
+	last         TrafficStats                   // guarded by mu: what Traffic last returned
+	waking       atomic.Int32                   // loops whose wake list is non-empty (wake.go)
 }
 
 // loopOf returns el's share, making it on el's first connection. Loop
@@ -148,6 +155,7 @@ func (e *Engine) Traffic(ctx context.Context) TrafficStats {
 	}
 	st.BytesOut += b.late.Load()
 	st.BannedBytes = b.banned.Load()
+	st.LimitDroppedBytes = b.limitDropped.Load()
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -156,6 +164,7 @@ func (e *Engine) Traffic(ctx context.Context) TrafficStats {
 		b.last.BytesOut = max(b.last.BytesOut, st.BytesOut)
 	}
 	b.last.BannedBytes = max(b.last.BannedBytes, st.BannedBytes)
+	b.last.LimitDroppedBytes = max(b.last.LimitDroppedBytes, st.LimitDroppedBytes)
 	return b.last
 }
 

@@ -19,7 +19,8 @@ import (
 // itself: every remote address that sends gets a Conn of its own (a "peer"),
 // announced through Handler.OnOpen like an accepted TCP connection and ended
 // through Handler.OnClose, so the layer above serves both transports with one
-// code path.
+// code path. Only within the listener's MaxPeers: over it a datagram from a
+// new address is dropped and counted before anything is made (newPeer).
 //
 // gnet turns SO_REUSEPORT on for every listener of an engine that has a UDP
 // one (each loop binds its own copy), which would change how TCP and unix
@@ -92,11 +93,10 @@ type dgram struct {
 	loop gnet.EventLoop // immutable: the loop that owns the Conn
 
 	// A peer of a listener.
-	tbl     *peerTable     // immutable; nil for a dialled socket
-	key     netip.AddrPort // immutable: the peer's address in tbl
-	sa      unix.Sockaddr  // immutable: where its datagrams go
-	seen    uint32         // tbl.tick at the last datagram in or out
-	counted bool           // immutable after creation: within MaxPeers (a peer over it ends at once)
+	tbl  *peerTable     // immutable; nil for a dialled socket
+	key  netip.AddrPort // immutable: the peer's address in tbl
+	sa   unix.Sockaddr  // immutable: where its datagrams go
+	seen uint32         // tbl.tick at the last datagram in or out
 
 	// A dialled socket.
 	fd       int  // immutable: our own descriptor of the socket; -1 for a peer
@@ -335,11 +335,7 @@ func (u *udpSide) OnTraffic(gc gnet.Conn) gnet.Action {
 	}
 	c := t.peers[ua.AddrPort()]
 	if c == nil {
-		if c = t.newPeer(ua); c == nil {
-			if t.ln.recvBan.Load() {
-				t.ln.banned.Add(uint64(len(data)))
-				u.e.traffic.banned.Add(uint64(len(data)))
-			}
+		if c = t.newPeer(ua, len(data)); c == nil {
 			return gnet.None
 		}
 	}
@@ -404,12 +400,30 @@ func (u *udpSide) table(gc gnet.Conn) *peerTable {
 }
 
 // newPeer makes the peer of a new source address and reports it through
-// Handler.OnOpen; over the listener's peer limit it is closed at once with
-// ReasonLimit. It returns nil when no peer may be made (the listener is
-// banned, the engine stopping) or the new one was closed. Loop goroutine.
-func (t *peerTable) newPeer(ua *net.UDPAddr) *Conn {
+// Handler.OnOpen. It returns nil when no peer is made; the datagram (size
+// bytes) is then dropped and counted:
+//   - the listener is banned: in its banned bytes;
+//   - the listener has MaxPeers live peers: as a max_peers limit hit and in
+//     the limit-dropped bytes. This is the path a flood of new source
+//     addresses takes, so it costs two atomic adds: no Conn, no map entry,
+//     no Handler call, nothing allocated here (docs/SEMANTICS.md §5, §6);
+//   - the engine is stopping, or the layer above closed the new peer at
+//     once (a closed listener).
+//
+// Loop goroutine.
+func (t *peerTable) newPeer(ua *net.UDPAddr, size int) *Conn {
 	l, e := t.ln, t.side.e
-	if l.recvBan.Load() || e.stopping.Load() {
+	if l.recvBan.Load() {
+		l.banned.Add(uint64(size))
+		e.traffic.banned.Add(uint64(size))
+		return nil
+	}
+	if e.stopping.Load() {
+		return nil
+	}
+	if !l.countPeer() {
+		e.peerHits.Add(1)
+		e.traffic.limitDropped.Add(uint64(size))
 		return nil
 	}
 	key := ua.AddrPort()
@@ -422,9 +436,7 @@ func (t *peerTable) newPeer(ua *net.UDPAddr) *Conn {
 	c := &Conn{eng: e, ln: l, dg: d, remote: ua, local: t.local}
 	t.peers[key] = c
 	e.traffic.opened(c, t.loop)
-	over := !l.countPeer()
-	d.counted = !over
-	if e.announce(c, over, &e.peerHits) {
+	if e.announce(c, false, nil) {
 		c.closeReq = false
 		t.endPeer(c)
 		return nil
@@ -436,8 +448,9 @@ func (t *peerTable) newPeer(ua *net.UDPAddr) *Conn {
 }
 
 // countPeer counts a new peer against the listener's limit and reports
-// whether it is within it; one over the limit is not counted, so Peers never
-// reads more than MaxPeers. Loop goroutine (of any of the listener's loops).
+// whether it is within it. The count is shared by the listener's loops: the
+// compare-and-swap keeps Peers at or under MaxPeers whichever loop wins.
+// Loop goroutine (of any of the listener's loops).
 func (l *Listener) countPeer() bool {
 	for {
 		n := l.peers.Load()
@@ -459,9 +472,7 @@ func (t *peerTable) endPeer(c *Conn) {
 	if t.peers[c.dg.key] == c {
 		delete(t.peers, c.dg.key)
 	}
-	if c.dg.counted {
-		t.ln.peers.Add(-1)
-	}
+	t.ln.peers.Add(-1) // every peer was counted (newPeer)
 	c.closed.Store(true)
 	t.side.e.traffic.closedConn(c, t.loop)
 	t.side.e.h.OnClose(c, c.reason)

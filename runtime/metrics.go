@@ -23,17 +23,18 @@ import (
 // braces are annotations and add no suffix; "By" adds none either, since
 // each byte counter's name already holds "bytes"; counters get "_total"):
 //
-//	sockactor_sockets_open             gauge   sockets not yet released
-//	sockactor_sockets_accepted_total   counter connections accepted
-//	sockactor_sockets_closed_total     counter FD_CLOSE emitted, label reason (docs/SEMANTICS.md §4)
-//	sockactor_bytes_received_total     counter bytes read from the network
-//	sockactor_bytes_sent_total         counter bytes written to the network
-//	sockactor_banned_bytes_total       counter bytes dropped by the receive ban
-//	sockactor_send_dropped_bytes_total counter bytes a Send or Write accepted that never reached the peer
-//	sockactor_events_delivered_total   counter events handed to a subscriber
-//	sockactor_events_dropped_total     counter events not delivered: their subscriber was dead (and was dropped)
-//	sockactor_limit_hits_total         counter limit hits, label limit (max_conns, max_inbound, max_peers, send_high_water, max_send)
-//	sockactor_sends_refused_total      counter Sends and Writes refused with an error code
+//	sockactor_sockets_open              gauge   sockets not yet released
+//	sockactor_sockets_accepted_total    counter connections accepted
+//	sockactor_sockets_closed_total      counter FD_CLOSE emitted, label reason (docs/SEMANTICS.md §4)
+//	sockactor_bytes_received_total      counter bytes read from the network
+//	sockactor_bytes_sent_total          counter bytes written to the network
+//	sockactor_banned_bytes_total        counter bytes dropped by the receive ban
+//	sockactor_limit_dropped_bytes_total counter bytes of UDP datagrams from new addresses dropped over MaxPeers
+//	sockactor_send_dropped_bytes_total  counter bytes a Send or Write accepted that never reached the peer
+//	sockactor_events_delivered_total    counter events handed to a subscriber
+//	sockactor_events_dropped_total      counter events not delivered: their subscriber was dead (and was dropped)
+//	sockactor_limit_hits_total          counter limit hits, label limit (max_conns, max_inbound, max_peers, send_high_water, max_send)
+//	sockactor_sends_refused_total       counter Sends and Writes refused with an error code
 //
 // Each carries the exporter's otel_scope_name label, MeterName. Several
 // runtimes on one MeterProvider report the same series, whose observations
@@ -48,7 +49,7 @@ const MeterName = "github.com/sockactor/sockactor/runtime"
 const (
 	LimitMaxConns      = actors.LimitMaxConns      // Options.MaxConns: a connection accepted and closed at once
 	LimitMaxInbound    = actors.LimitMaxInbound    // Options.MaxInbound: a socket closed with FD_CLOSE 10055
-	LimitMaxPeers      = actors.LimitMaxPeers      // ListenOptions.MaxPeers: a UDP peer made and ended at once
+	LimitMaxPeers      = actors.LimitMaxPeers      // ListenOptions.MaxPeers: a datagram from a new address dropped, no peer made
 	LimitSendHighWater = actors.LimitSendHighWater // Options.SendHighWater: a Send or Write refused with WSAEWOULDBLOCK
 	LimitMaxSend       = actors.LimitMaxSend       // Options.MaxSend: a Send refused with WSAEMSGSIZE
 )
@@ -58,6 +59,7 @@ type metricSet struct {
 	open                                  metric.Int64ObservableGauge
 	accepted, closed                      metric.Int64ObservableCounter
 	bytesIn, bytesOut, banned, sendDrop   metric.Int64ObservableCounter
+	limitDrop                             metric.Int64ObservableCounter
 	delivered, dropped, limits, refusedIn metric.Int64ObservableCounter
 	reg                                   metric.Registration
 
@@ -107,6 +109,7 @@ func newMetricSet(meter metric.Meter, observe func(*metricSet, context.Context, 
 	m.bytesIn = counter("sockactor.bytes.received", "By", "Bytes read from the network.")
 	m.bytesOut = counter("sockactor.bytes.sent", "By", "Bytes written to the network.")
 	m.banned = counter("sockactor.banned_bytes", "By", "Bytes read and dropped by the receive ban.")
+	m.limitDrop = counter("sockactor.limit.dropped_bytes", "By", "Bytes of UDP datagrams from new addresses dropped because their listener had MaxPeers peers.")
 	m.sendDrop = counter("sockactor.send.dropped_bytes", "By", "Bytes a Send or Write accepted that never reached the peer.")
 	m.delivered = counter("sockactor.events.delivered", "{event}", "Events handed to a subscriber.")
 	m.dropped = counter("sockactor.events.dropped", "{event}", "Events not delivered because their subscriber was dead.")
@@ -125,7 +128,7 @@ func newMetricSet(meter metric.Meter, observe func(*metricSet, context.Context, 
 	}
 	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		return observe(m, ctx, o)
-	}, m.open, m.accepted, m.closed, m.bytesIn, m.bytesOut, m.banned, m.sendDrop,
+	}, m.open, m.accepted, m.closed, m.bytesIn, m.bytesOut, m.banned, m.limitDrop, m.sendDrop,
 		m.delivered, m.dropped, m.limits, m.refusedIn)
 	if err != nil {
 		return nil, err
@@ -151,6 +154,7 @@ func (rt *Runtime) observe(m *metricSet, ctx context.Context, o metric.Observer)
 	o.ObserveInt64(m.bytesIn, i64(tr.BytesIn))
 	o.ObserveInt64(m.bytesOut, i64(tr.BytesOut))
 	o.ObserveInt64(m.banned, i64(tr.BannedBytes))
+	o.ObserveInt64(m.limitDrop, i64(tr.LimitDroppedBytes))
 	o.ObserveInt64(m.sendDrop, i64(st.Conns.SendDropped))
 	o.ObserveInt64(m.delivered, i64(st.Events.Delivered))
 	o.ObserveInt64(m.dropped, i64(st.Events.Dropped))

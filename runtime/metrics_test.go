@@ -229,15 +229,16 @@ func TestMetricsScrape(t *testing.T) {
 		typ    dto.MetricType
 		series map[string]float64
 	}{
-		"sockactor_sockets_open":             {dto.MetricType_GAUGE, map[string]float64{"": 0}},
-		"sockactor_sockets_accepted_total":   {dto.MetricType_COUNTER, map[string]float64{"": 3}},
-		"sockactor_sockets_closed_total":     {dto.MetricType_COUNTER, closed},
-		"sockactor_bytes_received_total":     {dto.MetricType_COUNTER, map[string]float64{"": 5 + 7 + 3}},
-		"sockactor_bytes_sent_total":         {dto.MetricType_COUNTER, map[string]float64{"": 5 + 3}},
-		"sockactor_banned_bytes_total":       {dto.MetricType_COUNTER, map[string]float64{"": 7}},
-		"sockactor_send_dropped_bytes_total": {dto.MetricType_COUNTER, map[string]float64{"": 0}},
-		"sockactor_events_delivered_total":   {dto.MetricType_COUNTER, map[string]float64{"": 6}}, // 3 FD_ACCEPT + 3 FD_CLOSE to rec
-		"sockactor_events_dropped_total":     {dto.MetricType_COUNTER, map[string]float64{"": 1}}, // the ghost's FD_CLOSE
+		"sockactor_sockets_open":              {dto.MetricType_GAUGE, map[string]float64{"": 0}},
+		"sockactor_sockets_accepted_total":    {dto.MetricType_COUNTER, map[string]float64{"": 3}},
+		"sockactor_sockets_closed_total":      {dto.MetricType_COUNTER, closed},
+		"sockactor_bytes_received_total":      {dto.MetricType_COUNTER, map[string]float64{"": 5 + 7 + 3}},
+		"sockactor_bytes_sent_total":          {dto.MetricType_COUNTER, map[string]float64{"": 5 + 3}},
+		"sockactor_banned_bytes_total":        {dto.MetricType_COUNTER, map[string]float64{"": 7}},
+		"sockactor_limit_dropped_bytes_total": {dto.MetricType_COUNTER, map[string]float64{"": 0}},
+		"sockactor_send_dropped_bytes_total":  {dto.MetricType_COUNTER, map[string]float64{"": 0}},
+		"sockactor_events_delivered_total":    {dto.MetricType_COUNTER, map[string]float64{"": 6}}, // 3 FD_ACCEPT + 3 FD_CLOSE to rec
+		"sockactor_events_dropped_total":      {dto.MetricType_COUNTER, map[string]float64{"": 1}}, // the ghost's FD_CLOSE
 		"sockactor_limit_hits_total": {dto.MetricType_COUNTER, map[string]float64{
 			"limit=max_conns": 1, "limit=max_inbound": 0, "limit=max_peers": 0, "limit=send_high_water": 0, "limit=max_send": 1,
 		}},

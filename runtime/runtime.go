@@ -40,8 +40,9 @@ type Options struct {
 	// WSAEWOULDBLOCK), and Stats counts it.
 
 	// MaxConns bounds open connections, accepted and dialled
-	// (netio.DefaultMaxConns = 65536 if 0; negative: no limit). Over it a
-	// connection is accepted and closed at once with FD_CLOSE 10055.
+	// (netio.DefaultMaxConns = 65536 if 0; negative: no limit). Over it an
+	// accepted connection gets FD_ACCEPT, then FD_CLOSE 10055 (RST), and
+	// its socket is released at once (no Linger).
 	MaxConns int
 	// MaxInbound bounds received bytes waiting per socket, for a pooled
 	// handler or unread in pull mode (actors.DefaultMaxInbound = 4 MiB).

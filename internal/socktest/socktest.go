@@ -96,6 +96,19 @@ func (r *Recorder) Count(id uint64, k events.Kind) int {
 	return n
 }
 
+// Total returns how many events of kind k were seen, for every socket.
+func (r *Recorder) Total(k events.Kind) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ev := range r.evs {
+		if ev.EventKind() == k {
+			n++
+		}
+	}
+	return n
+}
+
 // Find returns the first event that matches, or nil.
 func (r *Recorder) Find(match func(*events.Event) bool) *events.Event {
 	r.mu.Lock()
