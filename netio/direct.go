@@ -149,8 +149,14 @@ func (c *Conn) handPend() {
 	p := d.pend
 	d.pend = nil
 	d.pendN.Store(0)
-	n, _ := c.gc.Write(p) // an error closes the connection: OnClose counts what gnet dropped
-	c.bytesOut += uint64(n)
+	n, err := c.gc.Write(p)
+	c.bytesOut += uint64(max(n, 0))
+	if err != nil {
+		// gnet took none of p and closed the connection: OnClose (run
+		// inside Write) counted gnet's buffer, but p had left pend and
+		// was in neither. WriteDirect accepted it long ago: dropped.
+		c.eng.sendDropped.Add(uint64(len(p) - max(n, 0)))
+	}
 }
 
 // closeDirect shuts the direct path for good and returns what a direct write

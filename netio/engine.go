@@ -3,9 +3,11 @@ package netio
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +44,10 @@ type Handler interface {
 
 // Options configure an Engine. The zero value works.
 type Options struct {
-	// EventLoops is the number of gnet event loops; 0 means one per CPU.
+	// EventLoops is the number of event loops of each gnet engine (the
+	// UDP listeners' has as many again); 0 means runtime.GOMAXPROCS(0)
+	// when NewEngine runs: Go's default follows the CPU quota of a
+	// container since Go 1.25, where runtime.NumCPU counts the host's.
 	EventLoops int
 	// ReadBufferCap is the per-loop read buffer in bytes; 0 means gnet's
 	// default (64 KiB).
@@ -130,8 +135,9 @@ func (l *Listener) Addr() string { return l.addr }
 type Engine struct {
 	gnet.BuiltinEventEngine
 
-	h    Handler
-	opts Options
+	h     Handler
+	opts  Options
+	loops int // immutable: the event loops of each gnet engine (Options.EventLoops resolved)
 
 	mu        sync.Mutex // guards listeners before start, and state changes
 	listeners []*Listener
@@ -190,19 +196,40 @@ func (e *Engine) LimitHit() { e.limitHits.Add(1) }
 
 // NewEngine returns an Engine that reports to h.
 func NewEngine(h Handler, opts Options) *Engine {
+	loops := opts.EventLoops
+	if loops <= 0 {
+		loops = goruntime.GOMAXPROCS(0)
+	}
 	return &Engine{
 		h:       h,
 		opts:    opts,
+		loops:   loops,
 		booted:  make(chan struct{}),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 }
 
+// EventLoops returns the number of event loops of the engine's gnet engine
+// (Options.EventLoops, or its default); a UDP listeners' engine runs as
+// many again. Safe from any goroutine.
+func (e *Engine) EventLoops() int { return e.loops }
+
 // Listen declares a listening address: "tcp://host:port" (or "host:port"),
 // "tcp4://", "tcp6://", "udp://host:port", "udp4://", "udp6://", or
 // "unix:///path" for a unix domain stream socket. It must be
 // called before Start: gnet binds all listeners when the engine boots.
+//
+// A listener binds the address it was given or fails; it never moves to
+// another port. An address this engine already listens on is refused here
+// with WSAEADDRINUSE (errors.Is(err, syscall.EADDRINUSE) holds): the same
+// protocol (tcp, tcp4 and tcp6 are one protocol, udp* another, unix a
+// third) and the same host:port once resolved, or the same unix path once
+// made absolute. Port 0 asks for any free port and is never a duplicate.
+// Two addresses the kernel will not let share a port although they differ
+// (a wildcard and a specific address on one port) and an address another
+// process holds fail at Start with WSAEADDRINUSE, before any listener is
+// bound (probeBinds).
 func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	network, address, err := ParseAddr(protoAddr)
 	if err != nil {
@@ -221,17 +248,23 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	}
 	// gnet reports an accepted connection's local address as its
 	// listener's resolved configured address, and DupListener finds
-	// listeners by address: two listeners with one such key (port 0 twice,
-	// tcp and tcp4 on one host, localhost and 127.0.0.1) would be
-	// indistinguishable, so give the later one a concrete free port now.
+	// listeners by address: two listeners with one such key must not both
+	// exist. With a real port that is one address declared twice (tcp and
+	// tcp4 on one host, localhost and 127.0.0.1): refused. Two port-0
+	// listeners on one host are two requests for a free port: the later
+	// one gets a concrete free port now.
 	key := resolvedKey(network, address)
 	for _, l := range e.listeners {
-		if l.cfgKey == key || l.address == address {
-			if address, err = e.reservePort(network, address); err != nil {
-				return nil, &OpError{Op: "Listen", Code: WSAEINVAL, Detail: err.Error()}
-			}
-			break
+		if l.network == "unix" || (l.cfgKey != key && l.address != address) {
+			continue
 		}
+		if !anyPort(network, address) {
+			return nil, alreadyListening(network, address)
+		}
+		if address, err = e.reservePort(network, address); err != nil {
+			return nil, &OpError{Op: "Listen", Code: CodeOf(err, WSAEINVAL), Detail: err.Error(), Err: err}
+		}
+		break
 	}
 	l := &Listener{network: network, address: address, cfgKey: resolvedKey(network, address)}
 	e.listeners = append(e.listeners, l)
@@ -274,22 +307,41 @@ func isUDP(network string) bool {
 // listenUDP declares a UDP listener. Two with one address would share it
 // (gnet binds UDP with SO_REUSEPORT), so the second is refused. e.mu held.
 func (e *Engine) listenUDP(network, address string) (*Listener, error) {
-	if e.udp == nil {
-		e.udp = newUDPSide(e)
-	}
 	key := address
 	if ua, err := net.ResolveUDPAddr(network, address); err == nil {
 		key = ua.String()
 	}
-	for _, l := range e.udp.lns {
-		if l.cfgKey == key && !strings.HasSuffix(key, ":0") {
-			return nil, &OpError{Op: "Listen", Code: WSAEADDRINUSE, Detail: "udp address " + address + " is already a listener of this runtime"}
+	if e.udp != nil && !anyPort(network, address) {
+		for _, l := range e.udp.lns {
+			if l.cfgKey == key || l.address == address {
+				return nil, alreadyListening(network, address)
+			}
 		}
+	}
+	if e.udp == nil {
+		e.udp = newUDPSide(e)
 	}
 	l := &Listener{network: network, address: address, cfgKey: key, udp: e.udp}
 	l.SetPeerLimits(0, 0)
 	e.udp.lns = append(e.udp.lns, l)
 	return l, nil
+}
+
+// anyPort reports whether address asks for any free port (port 0).
+// address has passed ParseAddr.
+func anyPort(network, address string) bool {
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return false
+	}
+	p, err := net.LookupPort(network, port)
+	return err == nil && p == 0
+}
+
+// alreadyListening is Listen's error for an address the engine already
+// listens on.
+func alreadyListening(network, address string) error {
+	return &OpError{Op: "Listen", Code: WSAEADDRINUSE, Detail: network + " address " + address + " already has a listener in this runtime", Err: syscall.EADDRINUSE}
 }
 
 // resolvedKey is the address as gnet will report it for the listener.
@@ -338,7 +390,9 @@ func (e *Engine) releaseReserved() {
 }
 
 // Start boots the event loops and binds every declared listener. It returns
-// once the engine accepts connections, or the bind error.
+// once the engine accepts connections, or the bind error: WSAEADDRINUSE
+// for an address taken by another process or by another listener of this
+// engine (probeBinds), with nothing left bound.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	if e.started {
@@ -416,30 +470,38 @@ func (e *Engine) gnetOptions(extra ...gnet.Option) []gnet.Option {
 		// after, so the first OnTick is the "running" signal Start waits for.
 		gnet.WithTicker(true),
 	}
-	if e.opts.EventLoops > 0 {
-		opts = append(opts, gnet.WithNumEventLoop(e.opts.EventLoops))
-	} else {
-		opts = append(opts, gnet.WithMulticore(true))
-	}
+	// Always a count: gnet's WithMulticore would mean runtime.NumCPU()
+	// loops, the host's CPUs rather than the process's quota.
+	opts = append(opts, gnet.WithNumEventLoop(e.loops))
 	return append(opts, extra...)
 }
 
-// probeBinds binds and releases every listening address before gnet does.
-// gnet binds its listeners one after the other and, when a later one fails,
-// leaves the earlier ones bound (and accepting) for the life of the
-// process; so with more than one listener a taken or foreign address is
-// found here first, and nothing is left behind. Unix paths are checked
-// first, whatever the count (prepareUnix). Goroutine: Start's.
+// probeBinds binds every listening address before gnet does, holding each
+// until all are bound, then releases them all. gnet binds its listeners one
+// after the other and, when a later one fails, leaves the earlier ones
+// bound (and accepting) for the life of the process; so what would make a
+// bind fail is found here first, with nothing bound for real yet:
+//   - an address another process holds: WSAEADDRINUSE (with SO_REUSEADDR
+//     too: Linux lets no socket bind beside a listening one);
+//   - two listeners of this engine that Listen could not tell apart from
+//     their addresses but the kernel will not let share a port (a
+//     wildcard and a specific address, tcp and tcp4 wildcards, on one
+//     port): the later one fails with WSAEADDRINUSE;
+//   - an address that is not local, a host that does not resolve.
+//
+// UDP listeners are probed with the others, without SO_REUSEADDR or
+// SO_REUSEPORT (gnet sets both on them), so the same holds for them; a
+// TCP and a UDP listener on one port never conflict. Unix paths are
+// checked first (prepareUnix). Between the probe and gnet's bind another
+// process can still take an address (the race of any server). Goroutine:
+// Start's.
 func (e *Engine) probeBinds(ctx context.Context) error {
 	if err := e.prepareUnix(ctx); err != nil {
 		return err // a unix path that gnet must not remove (unix.go)
 	}
-	if len(e.listeners) < 2 {
-		return nil // gnet's own bind error then leaves nothing behind
-	}
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		if !e.opts.DisableReuseAddr {
-			return nil // Go sets SO_REUSEADDR on listeners, as gnet is told to
+	lc := net.ListenConfig{Control: func(network, _ string, rc syscall.RawConn) error {
+		if !e.opts.DisableReuseAddr || !strings.HasPrefix(network, "tcp") {
+			return nil // Go sets SO_REUSEADDR on TCP listeners, as gnet is told to
 		}
 		var serr error
 		err := rc.Control(func(fd uintptr) {
@@ -450,12 +512,30 @@ func (e *Engine) probeBinds(ctx context.Context) error {
 		}
 		return serr
 	}}
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			_ = c.Close()
+		}
+	}()
 	for _, l := range e.listeners {
+		if l.network == "unix" {
+			continue
+		}
 		ln, err := lc.Listen(ctx, l.network, l.address)
 		if err != nil {
 			return &OpError{Op: "Start", Code: startCode(err), Detail: err.Error(), Err: err}
 		}
-		_ = ln.Close()
+		held = append(held, ln)
+	}
+	if e.udp != nil {
+		for _, l := range e.udp.lns {
+			pc, err := lc.ListenPacket(ctx, l.network, l.address)
+			if err != nil {
+				return &OpError{Op: "Start", Code: startCode(err), Detail: err.Error(), Err: err}
+			}
+			held = append(held, pc)
+		}
 	}
 	return nil
 }

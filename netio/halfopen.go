@@ -40,6 +40,7 @@ type halfOpen struct {
 	nc       net.Conn // the writer's own duplicate, once the writer runs
 	q        [][]byte // bytes waiting for the writer
 	queued   int      // bytes in q plus those the writer is writing
+	inflight int      // of queued, the bytes the writer took out of q and is writing now
 	writing  bool     // the writer goroutine was started
 	fin      bool     // SendDisconnect asked: FIN once the queue drains
 	finDone  bool     // FIN sent
@@ -63,13 +64,20 @@ func newHalfOpen(e *Engine, fd int, residual []byte, open bool) *halfOpen {
 	h.wake.L = &h.mu
 	e.addHalf(h)
 	if len(residual) > 0 {
-		_, _ = h.write(residual)
+		// Accepted long ago: nobody is left to tell of a failure (the peer
+		// reset meanwhile), so what the socket did not take is counted.
+		if n, err := h.write(residual); err != nil {
+			e.sendDropped.Add(uint64(len(residual) - n))
+		}
 	}
 	return h
 }
 
 // write queues p for the peer. It returns len(p) once the bytes are written
-// or queued, or the error that ended the send side. p is not retained.
+// or queued; on an error (the one that ended the send side), n bytes went
+// to the socket and p[n:] was not taken: the caller, which reports the
+// error, decides whether they count as dropped (they do if it had accepted
+// them already). p is not retained.
 func (h *halfOpen) write(p []byte) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -100,7 +108,6 @@ func (h *halfOpen) write(p []byte) (int, error) {
 		}
 		if err := h.startWriter(); err != nil {
 			h.err = WSAENOBUFS
-			h.eng.sendDropped.Add(uint64(len(p) - n))
 			return n, h.err
 		}
 	}
@@ -148,17 +155,29 @@ func (h *halfOpen) run(nc net.Conn) {
 		case len(h.q) > 0:
 			bufs := net.Buffers(h.q)
 			h.q = nil
+			h.inflight = h.queued
 			h.mu.Unlock()
 			n, err := bufs.WriteTo(nc) // blocks in the netpoller, not on a loop
 			h.mu.Lock()
-			h.queued = max(0, h.queued-int(n)) // an abort may have dropped them already
+			// What the socket did not take of them is dropped: the write
+			// failed (a reset, the flush deadline, an abort's close).
+			if left := h.inflight - int(n); left > 0 {
+				h.eng.sendDropped.Add(uint64(left))
+			}
+			h.queued -= h.inflight
+			h.inflight = 0
 			if err != nil && h.err == OK {
 				h.err = writeCode(err)
 			}
 		case h.fin && !h.finDone:
 			h.finDone = true
 			if cw, ok := nc.(interface{ CloseWrite() error }); ok {
-				_ = cw.CloseWrite()
+				if err := cw.CloseWrite(); err != nil && h.err == OK {
+					// The FIN could not go: the peer has reset the
+					// connection since. As a failed write: later writes
+					// fail with it (none can be queued behind a FIN).
+					h.err = WSAECONNRESET
+				}
 			}
 		default: // closeReq with everything written
 			return
@@ -175,12 +194,14 @@ func writeCode(err error) Code {
 	return CodeOf(err, WSAECONNRESET)
 }
 
-// dropQueued counts what will never be written. Called with mu held.
+// dropQueued counts what waits in q, which will never be written; bytes
+// the writer is writing now are its to count once its write returns.
+// Called with mu held.
 func (h *halfOpen) dropQueued() {
-	if h.queued > 0 {
-		h.eng.sendDropped.Add(uint64(h.queued))
+	if n := h.queued - h.inflight; n > 0 {
+		h.eng.sendDropped.Add(uint64(n))
 	}
-	h.q, h.queued = nil, 0
+	h.q, h.queued = nil, h.inflight
 }
 
 // buffered returns the bytes accepted and not yet handed to the kernel.
@@ -277,6 +298,9 @@ func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn, pend []byte) {
 		return
 	}
 	if c.send == finPending { // the FIN waited for bytes that now move to h
+		// A FIN that cannot go (the peer reset meanwhile) leaves its
+		// error in h: the next Write or SendDisconnect reports it, and
+		// nothing can be queued behind a FIN to be lost unseen.
 		_ = h.shutdownSend()
 	}
 	c.halfp.Store(h)

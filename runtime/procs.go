@@ -7,9 +7,12 @@ import (
 )
 
 // SuggestedGOMAXPROCS returns the GOMAXPROCS a latency-sensitive process
-// running a Runtime with eventLoops loops (0: one per CPU) should use:
-// the CPU count plus one per event loop plus one for gnet's accepting
-// reactor.
+// running a Runtime with eventLoops loops (0: the default count, see
+// Options.EventLoops) should use: the process's own GOMAXPROCS plus one per
+// event loop plus one for gnet's accepting reactor. The process's own is
+// GOMAXPROCS as it stands, which by default Go sets from the CPU quota of a
+// container (since Go 1.25) or else the CPU count; while a Runtime has
+// raised it, the value from before the raise.
 //
 // Why: gnet's event loops block in epoll_wait, a raw system call, not in Go's
 // network poller. When a loop hands work to another goroutine (an event to
@@ -21,56 +24,106 @@ import (
 // project's 2-core reference machine it took the FD_CLOSE p99 at 1000
 // closes/s from ~8 ms to ~0.4 ms (bench/README.md).
 //
-// Runtime.Start applies it (counting a UDP engine's loops too) unless the
-// process chose GOMAXPROCS itself through the environment or
-// Options.KeepGOMAXPROCS is set; Shutdown restores the previous value. A
-// process that sets GOMAXPROCS from code after Start keeps its own.
+// Runtime.Start applies it (see Options.KeepGOMAXPROCS for when it does
+// not, and what Shutdown puts back).
 func SuggestedGOMAXPROCS(eventLoops int) int {
-	cpus := goruntime.NumCPU()
+	base := baseGOMAXPROCS()
 	if eventLoops <= 0 {
-		eventLoops = cpus
+		eventLoops = base
 	}
-	return cpus + eventLoops + 1
+	return base + eventLoops + 1
 }
 
-// The process-wide GOMAXPROCS raise (Options.KeepGOMAXPROCS): the first
-// runtime that raises it records the value before, every runtime that
-// raised it counts, and the last one to shut down restores it.
+// The process-wide GOMAXPROCS raise (Options.KeepGOMAXPROCS). Every runtime
+// that raises counts, with its event loops; GOMAXPROCS is then the value
+// from before the first raise plus one per loop of every such runtime plus
+// one. The last one to shut down puts the old value back. Once the process
+// sets GOMAXPROCS itself (a value other than the one the raise set), the
+// raise leaves it alone from then on.
 var procs struct {
 	sync.Mutex
-	raisers int
-	before  int
+	raisers int  // runtimes counted
+	loops   int  // their event loops
+	before  int  // GOMAXPROCS before the first raise
+	def     bool // before was Go's default (it follows the CPU quota)
+	set     int  // the value the raise set last; 0 when the process took over
 }
 
-// raiseGOMAXPROCS raises GOMAXPROCS to what loops event loops want, unless
-// the environment set it; it reports whether this runtime now counts as a
-// raiser. Safe for concurrent use.
+// baseGOMAXPROCS is the process's GOMAXPROCS without the raise: the value
+// from before it while one is in force, else the current one. It is what
+// the default event loop count and the raise are computed from, so a raise
+// never inflates them. Safe for concurrent use.
+func baseGOMAXPROCS() int {
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.raisers > 0 {
+		return procs.before
+	}
+	return goruntime.GOMAXPROCS(0)
+}
+
+// raiseGOMAXPROCS counts a runtime with loops event loops in the raise,
+// unless the environment set GOMAXPROCS; it reports whether it did (the
+// runtime must then call lowerGOMAXPROCS with the same loops). Safe for
+// concurrent use.
 func raiseGOMAXPROCS(loops int) bool {
 	if _, set := os.LookupEnv("GOMAXPROCS"); set {
 		return false
 	}
-	want := goruntime.NumCPU() + loops + 1
 	procs.Lock()
 	defer procs.Unlock()
 	cur := goruntime.GOMAXPROCS(0)
 	if procs.raisers == 0 {
-		if cur >= want {
-			return false
+		// Setting GOMAXPROCS turns off Go's own updates of it when the CPU
+		// quota changes: find out whether cur is Go's default, so that the
+		// last lower can hand GOMAXPROCS back to Go rather than fix it.
+		// (A value the process set that happens to equal the default
+		// passes for it.)
+		def, ok := defaultGOMAXPROCS()
+		if ok && def != cur {
+			goruntime.GOMAXPROCS(cur)
 		}
-		procs.before = cur
-	}
-	if cur < want {
-		goruntime.GOMAXPROCS(want)
+		procs.before, procs.def, procs.set = cur, ok && def == cur, cur
 	}
 	procs.raisers++
+	procs.loops += loops
+	applyGOMAXPROCS(cur)
 	return true
 }
 
-// restoreGOMAXPROCS undoes one raise; the last one puts the old value back.
-func restoreGOMAXPROCS() {
+// lowerGOMAXPROCS takes a runtime with loops event loops out of the raise;
+// the last one puts the value from before back. Safe for concurrent use.
+func lowerGOMAXPROCS(loops int) {
 	procs.Lock()
 	defer procs.Unlock()
-	if procs.raisers--; procs.raisers == 0 {
+	procs.raisers--
+	procs.loops -= loops
+	cur := goruntime.GOMAXPROCS(0)
+	if procs.raisers > 0 {
+		applyGOMAXPROCS(cur)
+		return
+	}
+	if procs.set == 0 || cur != procs.set {
+		return // the process set its own value meanwhile: it stays
+	}
+	if procs.def {
+		_, _ = defaultGOMAXPROCS()
+	} else {
 		goruntime.GOMAXPROCS(procs.before)
 	}
+}
+
+// applyGOMAXPROCS sets GOMAXPROCS to what the counted runtimes want, unless
+// the process has set its own value since the raise last set one (cur is
+// GOMAXPROCS now). procs held.
+func applyGOMAXPROCS(cur int) {
+	if cur != procs.set {
+		procs.set = 0 // the process took over
+		return
+	}
+	want := procs.before + procs.loops + 1
+	if want != cur {
+		goruntime.GOMAXPROCS(want)
+	}
+	procs.set = want
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	goruntime "runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -18,10 +17,20 @@ import (
 	"github.com/sockactor/sockactor/netio"
 )
 
-// Options configure a Runtime. The zero value works: one event loop per CPU,
-// ban policy reset, a 2 s linger, a fresh actor system.
+// Options configure a Runtime. The zero value works: one event loop per
+// processor the process may use (GOMAXPROCS), ban policy reset, a 2 s
+// linger, a fresh actor system.
 type Options struct {
-	// EventLoops is the number of gnet event loops; 0 means one per CPU.
+	// EventLoops is the number of gnet event loops (a runtime with a UDP
+	// listener runs as many again for it). 0 means runtime.GOMAXPROCS(0)
+	// as New finds it, not runtime.NumCPU: Go's default follows a
+	// container's CPU quota (Go 1.25 and later, when the main module says
+	// go 1.25 or later), and a GOMAXPROCS the process set counts as its
+	// choice. The count is taken before any raise (KeepGOMAXPROCS): while
+	// another runtime has raised GOMAXPROCS, New counts the value from
+	// before that raise, so a raise never inflates the loop count. A
+	// process that sets GOMAXPROCS above its CPUs to give the loops spare
+	// processors should set EventLoops too.
 	EventLoops int
 	// BanPolicy is the default receive-ban policy of every listener and
 	// dial (actors.BanDefault, the zero value, means actors.BanReset).
@@ -61,13 +70,19 @@ type Options struct {
 	// with WSAEADDRINUSE until they expire.
 	DisableReuseAddr bool
 	// KeepGOMAXPROCS stops Start from raising GOMAXPROCS. By default, when
-	// GOMAXPROCS is Go's own choice (the GOMAXPROCS environment variable is
-	// unset) and below SuggestedGOMAXPROCS, Start raises it to that for
-	// the runtime's life and Shutdown puts the old value back (once the
-	// last runtime that raised it is shut down): gnet's loops block in
-	// epoll_wait and each needs a spare P, or event latency reaches the
-	// scheduler's 10 ms (see SuggestedGOMAXPROCS). A value the process set
-	// itself (GOMAXPROCS in the environment) is never changed.
+	// the GOMAXPROCS environment variable is unset, Start raises
+	// GOMAXPROCS for the runtime's life: gnet's loops block in epoll_wait
+	// and each needs a spare P, or event latency reaches the scheduler's
+	// 10 ms (see SuggestedGOMAXPROCS). The raise is computed from the
+	// process's GOMAXPROCS before it (by default Go's, from the CPU quota),
+	// never from runtime.NumCPU: that value plus one per event loop of
+	// every runtime that raised it plus one. Shutdown takes the runtime's
+	// loops out again, and the last such runtime puts the value from before
+	// back (handing it back to Go's own quota tracking when it was Go's
+	// default; Go stops following quota changes while a value is set). A
+	// value the process set itself is never changed: GOMAXPROCS in the
+	// environment, or a runtime.GOMAXPROCS call after Start (the raise then
+	// leaves GOMAXPROCS alone, Shutdown too).
 	KeepGOMAXPROCS bool
 	// Logger gets anomalies such as handler panics; nil means slog.Default().
 	// protoactor's own lines go to it too, at ActorLogLevel and up.
@@ -121,7 +136,7 @@ type Runtime struct {
 	node      *actor.PID  // the node actor (node.go)
 
 	opts        Options
-	procsRaised bool // Start raised GOMAXPROCS (procs.go); Shutdown lowers it again
+	procsRaised int // the event loops Start counted in the GOMAXPROCS raise (procs.go), 0 if none; Shutdown takes them out
 
 	mu       sync.Mutex
 	state    state
@@ -162,8 +177,12 @@ func New(opts Options) (*Runtime, error) {
 		SendHighWater: opts.SendHighWater,
 		SendLowWater:  opts.SendLowWater,
 	})
+	loops := opts.EventLoops
+	if loops == 0 {
+		loops = baseGOMAXPROCS() // before Start's raise (procs.go)
+	}
 	rt.eng = netio.NewEngine(rt.host.Transport(), netio.Options{
-		EventLoops:       opts.EventLoops,
+		EventLoops:       loops,
 		Logger:           opts.Logger,
 		MaxConns:         opts.MaxConns,
 		IdleTimeout:      opts.IdleTimeout,
@@ -228,6 +247,16 @@ func (o Options) Validate() error {
 // Listen declares a listener on addr ("tcp://host:port", or
 // "udp://host:port" for a UDP listener whose peers are sockets, see
 // docs/SEMANTICS.md §6; port 0 picks a free one) whose sockets run h. Listeners must be declared before Start.
+//
+// A listener gets the address it asked for or an error; it never moves to
+// another port. An address this runtime already listens on (the same
+// protocol and host:port once resolved, or the same unix path; port 0 is
+// never a duplicate, and TCP and UDP on one port are two addresses) is
+// refused here with WSAEADDRINUSE, errors.Is(err, syscall.EADDRINUSE)
+// holding. An address another process holds, or two listeners of the
+// runtime the kernel will not let share a port (a wildcard and a specific
+// address on one port), make Start fail with WSAEADDRINUSE, leaving no
+// listener bound.
 func (rt *Runtime) Listen(addr string, h actors.Handler, opts actors.ListenOptions) (*Listener, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -279,7 +308,9 @@ func (l *Listener) Addr() net.Addr {
 }
 
 // Start boots the event loops and binds every declared listener; it returns
-// once connections are accepted. ctx bounds the boot only.
+// once connections are accepted. ctx bounds the boot only. A bind failure
+// (WSAEADDRINUSE, WSAEADDRNOTAVAIL, ...; see Listen) leaves no descriptor
+// or goroutine behind; Shutdown then releases the rest of the runtime.
 func (rt *Runtime) Start(ctx context.Context) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -289,8 +320,8 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	if err := rt.eng.Start(ctx); err != nil {
 		return err
 	}
-	if !rt.opts.KeepGOMAXPROCS {
-		rt.procsRaised = raiseGOMAXPROCS(rt.loops())
+	if loops := rt.loops(); !rt.opts.KeepGOMAXPROCS && raiseGOMAXPROCS(loops) {
+		rt.procsRaised = loops
 	}
 	rt.state = stateRunning
 	return nil
@@ -299,10 +330,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 // loops is the number of gnet event loops the runtime runs: one set for TCP
 // and unix, another when it has a UDP listener.
 func (rt *Runtime) loops() int {
-	n := rt.opts.EventLoops
-	if n <= 0 {
-		n = goruntime.NumCPU()
-	}
+	n := rt.eng.EventLoops()
 	if rt.eng.HasUDP() {
 		n *= 2
 	}
@@ -362,8 +390,8 @@ func (rt *Runtime) shutdown() {
 		rt.system.Shutdown()
 	}
 	rt.stopMetrics()
-	if rt.procsRaised {
-		restoreGOMAXPROCS()
+	if rt.procsRaised > 0 {
+		lowerGOMAXPROCS(rt.procsRaised)
 	}
 }
 

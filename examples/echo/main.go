@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -68,17 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on: host:port (TCP), tcp://host:port, udp://host:port or unix:///path")
 	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
-	loops := fs.Int("loops", 0, "event loops (0 = one per CPU)")
+	loops := fs.Int("loops", 0, "event loops (0 = GOMAXPROCS; Start then gives each a spare P, see sockrt.SuggestedGOMAXPROCS)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics on this host:port (empty: off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if os.Getenv("GOMAXPROCS") == "" {
-		// A spare P per event loop: see sockrt.SuggestedGOMAXPROCS.
-		goruntime.GOMAXPROCS(sockrt.SuggestedGOMAXPROCS(*loops))
 	}
 	d, err := actors.ParseDispatch(*dispatch)
 	if err != nil {

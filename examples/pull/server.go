@@ -44,7 +44,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	listen := fs.String("listen", "127.0.0.1:7080", "address to listen on (host:port; port 0 picks a free one)")
 	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
 	max := fs.Int("max", 4096, "bytes asked by each Recv (at least 1)")
-	loops := fs.Int("loops", 0, "event loops (0 = one per CPU)")
+	loops := fs.Int("loops", 0, "event loops (0 = GOMAXPROCS)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
