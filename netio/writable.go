@@ -2,6 +2,7 @@ package netio
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +39,7 @@ type writeWatch struct {
 	mu    sync.Mutex
 	waits map[int]*waiter // mu: by descriptor
 	done  chan struct{}   // closed when the goroutine returns
+	looks atomic.Uint64   // wake-ups handed to a loop (what a wait costs)
 }
 
 // waiter is one waiting connection's record. Fields other than c belong to
@@ -130,6 +132,7 @@ func (w *writeWatch) run() {
 			wt := w.waits[fd]
 			w.mu.Unlock()
 			if wt != nil {
+				w.looks.Add(1)
 				c := wt.c
 				_ = c.Execute(c.onWritable) // fails only when the loops stop: OnClose drops the wait
 			}
