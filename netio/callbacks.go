@@ -110,6 +110,12 @@ func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
 		// Work woken for this loop runs before this read (wake.go).
 		e.runWakes(c, gc)
 	}
+	if c.paused != 0 && !c.recvShut {
+		// A read while paused (gnet set EPOLLIN again for a write of its
+		// own): the bytes stay in gnet's buffer until the resume (pause.go).
+		c.applyPause()
+		return gnet.None
+	}
 	buf, _ := gc.Next(-1)
 	c.bytesIn += uint64(len(buf))
 	c.active = true
@@ -155,6 +161,13 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 			}
 		}
 		c.reason = r
+	}
+	if c.paused != 0 {
+		if r == ReasonPeerClose {
+			c.heldAtClose() // the peer's last bytes before its FIN, then the close
+		} else if n := gc.InboundBuffered(); n > 0 && !c.recvShut {
+			e.recvDropped.Add(uint64(n)) // read while paused, never delivered
+		}
 	}
 	// No direct write runs from here on, and what one kept for the loop
 	// goes out after gnet's buffer (direct.go).

@@ -82,6 +82,7 @@ type Conn struct {
 	policy    BanPolicy
 	closed    atomic.Bool // atomic: set on the loop in OnClose
 	sendDown  atomic.Bool // atomic: send != sendOpen, for writers off the loop
+	paused    uint8       // PauseSource bits: reads are paused while non-zero (pause.go)
 	inTraffic bool        // inside OnTraffic: closes are deferred to its return value
 	closeReq  bool        // a close was asked while inTraffic
 	reason    Reason      // why this side is closing; ReasonNone until then
@@ -169,7 +170,9 @@ func (c *Conn) armIdle(d time.Duration) {
 			if c.closed.Load() {
 				return
 			}
-			if c.wroteDirect() {
+			if c.wroteDirect() || c.paused != 0 {
+				// Paused reads hold the peer up: it is waiting on us,
+				// not idle.
 				c.active = true
 			}
 			if !c.active {

@@ -88,6 +88,10 @@ type EngineStats struct {
 	// reached the peer: the peer reset a half-open connection, a close's
 	// flush ran out of time, or the connection was already gone.
 	SendDropped uint64 `json:"send_dropped"`
+	// RecvDropped counts bytes read from the kernel while the socket's
+	// reads were paused and never delivered, because the peer reset the
+	// connection or it was aborted first.
+	RecvDropped uint64 `json:"recv_dropped"`
 	// Peers is the number of live UDP peers of the engine's listeners
 	// (they hold no descriptor, so Open does not count them).
 	Peers int64 `json:"udp_peers"`
@@ -159,6 +163,7 @@ type Engine struct {
 	connHits    atomic.Uint64 // connections refused by MaxConns
 	peerHits    atomic.Uint64 // UDP peers over MaxPeers
 	sendDropped atomic.Uint64
+	recvDropped atomic.Uint64
 	traffic     trafficBook // the byte totals (traffic.go)
 	internal    *Listener   // bound when no listener was declared (gnet needs one to dial)
 
@@ -187,7 +192,7 @@ func (e *Engine) Stats() EngineStats {
 		}
 	}
 	peerHits := e.peerHits.Load()
-	return EngineStats{Open: e.open.Load(), LimitHits: conn + peerHits + e.limitHits.Load(), ConnLimitHits: conn, PeerLimitHits: peerHits, HalfOpen: half, SendDropped: e.sendDropped.Load(), Peers: peers}
+	return EngineStats{Open: e.open.Load(), LimitHits: conn + peerHits + e.limitHits.Load(), ConnLimitHits: conn, PeerLimitHits: peerHits, HalfOpen: half, SendDropped: e.sendDropped.Load(), RecvDropped: e.recvDropped.Load(), Peers: peers}
 }
 
 // LimitHit counts one limit close decided above the transport (inbound or

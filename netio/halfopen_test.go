@@ -86,7 +86,7 @@ func TestResetPending(t *testing.T) {
 }
 
 // TestTakeOutbound fails loudly if gnet's connection layout changes under
-// the reflection that takes its outbound buffer over (outbound.go).
+// the reflection that takes its outbound buffer over (gnetinternal.go).
 func TestTakeOutbound(t *testing.T) {
 	const size = 8 << 20 // far over the socket buffers: gnet must buffer most
 	h := newTestHandler(t)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/buffer/elastic"
+	"github.com/panjf2000/gnet/v2/pkg/netpoll"
 )
 
 // takeOutbound removes and returns the bytes gnet still holds in c's
@@ -63,4 +64,61 @@ func findOutbound(t reflect.Type) []int {
 		return nil
 	}
 	return f.Index
+}
+
+// pollerFD returns the descriptor of the epoll instance of gc's event loop,
+// or -1 if gnet's layout is not the one this was written for.
+//
+// Why it reaches into gnet: gnet has no way to stop reading a connection
+// (it reads on every readable event), and pausing a peer (docs/SEMANTICS.md
+// §5, inbound back-pressure) means taking EPOLLIN out of the connection's
+// registration in that loop's epoll instance. gnet v2 (its default,
+// non-poll_opt build on Linux) registers each connection with its
+// descriptor as the event data, so a MOD from here is read back by gnet's
+// loop exactly as its own. The path is conn.loop.poller.fd, found by field
+// name and type; TestPollerFD fails loudly on a gnet laid out otherwise.
+func pollerFD(gc gnet.Conn) int {
+	v := reflect.ValueOf(gc)
+	pollerOnce.Do(func() { pollerPath = findPoller(v.Type()) })
+	if pollerPath == nil || v.Kind() != reflect.Pointer || v.IsNil() {
+		return -1
+	}
+	loop := v.Elem().FieldByIndex(pollerPath.loop)
+	if loop.IsNil() {
+		return -1
+	}
+	poller := loop.Elem().FieldByIndex(pollerPath.poller)
+	if poller.IsNil() {
+		return -1
+	}
+	fd := poller.Elem().FieldByIndex(pollerPath.fd)
+	return int(*(*int)(unsafe.Pointer(fd.UnsafeAddr())))
+}
+
+var (
+	pollerOnce sync.Once
+	pollerPath *pollerFields // nil if not found
+)
+
+type pollerFields struct{ loop, poller, fd []int }
+
+// findPoller locates conn.loop (a pointer to gnet's eventloop),
+// eventloop.poller (a *netpoll.Poller) and Poller.fd (an int).
+func findPoller(t reflect.Type) *pollerFields {
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	lf, ok := t.Elem().FieldByName("loop")
+	if !ok || lf.Type.Kind() != reflect.Pointer || lf.Type.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	pf, ok := lf.Type.Elem().FieldByName("poller")
+	if !ok || pf.Type != reflect.TypeOf((*netpoll.Poller)(nil)) {
+		return nil
+	}
+	ff, ok := pf.Type.Elem().FieldByName("fd")
+	if !ok || ff.Type.Kind() != reflect.Int {
+		return nil
+	}
+	return &pollerFields{loop: lf.Index, poller: pf.Index, fd: ff.Index}
 }

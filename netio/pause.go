@@ -1,0 +1,144 @@
+package netio
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// Pausing reads (docs/SEMANTICS.md §5, inbound back-pressure): a stream
+// connection whose application is behind stops being read, so the kernel's
+// receive buffer fills and TCP's flow control (or a unix socket's full
+// buffer) holds the peer, instead of the runtime buffering without bound.
+//
+// gnet reads a connection on every readable event, so a pause takes
+// EPOLLIN out of the connection's registration in its loop's epoll
+// instance (pollerFD, gnetinternal.go). The kernel still reports an error
+// or a hang-up (EPOLLERR, EPOLLHUP: always reported), so a peer's reset is
+// noticed at once while paused; a FIN is not, and is found by the first
+// read after the resume, behind the data before it. gnet sets EPOLLIN again
+// whenever it changes the registration for its own writes; a read that
+// comes through then is not delivered: its bytes stay in gnet's inbound
+// buffer (at most one read's worth each time), the pause is applied again,
+// and they are delivered first on resume.
+//
+// A pause has sources (a bit each); reading resumes when none is left.
+
+// PauseSource is one reason for a connection's reads to be paused.
+type PauseSource uint8
+
+const (
+	// PauseApp: the application asked (SuspendReading).
+	PauseApp PauseSource = 1 << iota
+	// PauseInbound: the bytes waiting for the application reached the
+	// socket's limit (MaxInbound).
+	PauseInbound
+	// PauseBudget: the runtime-wide budget of waiting bytes is spent.
+	PauseBudget
+)
+
+// PauseReading stops reading c for src (added to any other source already
+// pausing it). It reports false, changing nothing, where reads cannot be
+// paused: a datagram socket (no flow control), a closed connection, or a
+// gnet whose internals are not the expected ones. Loop only. Idempotent.
+func (c *Conn) PauseReading(src PauseSource) bool {
+	if c.dg != nil || c.gc == nil || c.closed.Load() {
+		return false
+	}
+	was := c.paused
+	c.paused |= uint8(src)
+	if was == 0 {
+		if !c.applyPause() {
+			c.paused = 0
+			return false
+		}
+	}
+	return true
+}
+
+// ResumeReading removes src from the sources pausing c; with none left, c
+// is read again, and bytes a read brought in while paused are delivered
+// now (Handler.OnData). Loop only. Idempotent.
+func (c *Conn) ResumeReading(src PauseSource) {
+	if c.paused == 0 || c.paused&uint8(src) == 0 {
+		return
+	}
+	c.paused &^= uint8(src)
+	if c.paused != 0 || c.closed.Load() {
+		return
+	}
+	ev := uint32(unix.EPOLLIN | unix.EPOLLPRI)
+	if c.gc.OutboundBuffered() > 0 {
+		ev |= unix.EPOLLOUT // gnet still has bytes to write
+	}
+	c.modPoll(ev)
+	if c.gc.InboundBuffered() > 0 {
+		c.deliverHeld()
+	}
+}
+
+// ReadPaused returns the sources pausing c's reads (0: reading). Loop only.
+func (c *Conn) ReadPaused() PauseSource { return PauseSource(c.paused) }
+
+// applyPause takes EPOLLIN out of c's registration, keeping EPOLLOUT while
+// gnet has bytes to write. Loop only.
+func (c *Conn) applyPause() bool {
+	var ev uint32
+	if c.gc.OutboundBuffered() > 0 {
+		ev = unix.EPOLLOUT
+	}
+	return c.modPoll(ev)
+}
+
+// modPoll sets c's events in its loop's epoll instance as gnet would (its
+// descriptor as the event data). Loop only.
+func (c *Conn) modPoll(events uint32) bool {
+	epfd := pollerFD(c.gc)
+	if epfd < 0 {
+		return false
+	}
+	fd := c.gc.Fd()
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	return unix.EpollCtl(epfd, unix.EPOLL_CTL_MOD, fd, &ev) == nil
+}
+
+// deliverHeld hands the bytes gnet holds for c to the handler, as a read
+// would, from a task on the loop. A close asked meanwhile happens after.
+// Loop only.
+func (c *Conn) deliverHeld() {
+	if c.recvShut {
+		return // the ban took them (ShutdownRecv)
+	}
+	buf, _ := c.gc.Next(-1)
+	if len(buf) == 0 {
+		return
+	}
+	c.bytesIn += uint64(len(buf))
+	c.active = true
+	c.inTraffic = true
+	c.eng.h.OnData(c, buf)
+	c.inTraffic = false
+	if c.closeReq {
+		c.closeReq = false
+		_ = c.gc.EventLoop().Close(c.gc)
+	}
+}
+
+// heldAtClose hands the bytes c's peer sent before its FIN to the handler
+// when the close is found while reads are paused (a hang-up: both sides
+// have sent FIN): what gnet holds, then what the kernel still has. The
+// handler gets them before OnClose, as after any FIN. Loop only, in
+// OnClose.
+func (c *Conn) heldAtClose() {
+	c.paused = 0
+	c.deliverHeld()
+	buf := make([]byte, 64<<10)
+	for !c.recvShut {
+		n, err := unix.Read(c.gc.Fd(), buf)
+		if n <= 0 || err != nil {
+			return
+		}
+		c.bytesIn += uint64(n)
+		c.inTraffic = true
+		c.eng.h.OnData(c, buf[:n])
+		c.inTraffic = false
+	}
+}
