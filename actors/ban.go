@@ -69,6 +69,7 @@ func (s *socket) dropPull() int {
 	}
 	n := len(x.pull) - x.pullOff
 	x.pull, x.pullOff, x.plens = nil, 0, nil
+	s.takeWaiting(n, 0)
 	return n
 }
 
@@ -97,7 +98,7 @@ func (s *socket) banPooled() int {
 	}
 	clear(x.hq[len(kept):])
 	x.hq = kept
-	x.pendingIn.Add(-int64(dropped))
+	s.takeWaiting(dropped, x.pendingIn.Add(-int64(dropped)))
 	return dropped
 }
 
@@ -126,6 +127,6 @@ func (s *socket) replyAfterDelivery(to *actor.PID, msg any) {
 
 // dropBanned counts bytes the ban kept from the handler. Goroutine: any.
 func (s *socket) dropBanned(n int) {
-	s.q.pendingIn.Add(-int64(n))
+	s.takeWaiting(n, s.q.pendingIn.Add(-int64(n)))
 	s.conn.AddBanned(n)
 }

@@ -15,12 +15,12 @@ import (
 // pullDatagram queues one datagram for Recv. Goroutine: the loop.
 func (s *socket) pullDatagram(data []byte) {
 	x := s.x
-	if len(x.pull)-x.pullOff+len(data) > s.host.opts.MaxInbound {
-		s.limitClose(LimitMaxInbound)
-		return
+	if s.datagramOverBudget(len(data), int64(len(x.pull)-x.pullOff)) {
+		return // no flow control to pause: dropped and counted
 	}
 	x.pull = append(x.pull, data...)
 	x.plens = append(x.plens, len(data))
+	s.addWaiting(len(data), int64(len(x.pull)-x.pullOff))
 	s.postRead()
 }
 
@@ -39,6 +39,7 @@ func (s *socket) recvDatagram(m *Recv) *RecvResult {
 	copy(out, x.pull[x.pullOff:])
 	x.pullOff += size
 	x.plens = x.plens[1:]
+	s.takeWaiting(size, int64(len(x.pull)-x.pullOff))
 	if len(x.plens) == 0 {
 		x.pull, x.pullOff, x.plens = x.pull[:0], 0, x.plens[:0]
 		if cap(x.pull) > 64<<10 {

@@ -112,7 +112,7 @@ func (s *socket) pooledReceive(m any) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
 	switch msg := msg.(type) {
 	case *Received:
-		s.q.pendingIn.Add(-int64(len(msg.Data)))
+		s.takeWaiting(len(msg.Data), s.q.pendingIn.Add(-int64(len(msg.Data))))
 	case replyOp:
 		s.reply(msg.to, msg.msg) // a ban's reply, queued behind the delivery it waited for
 		return

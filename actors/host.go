@@ -41,8 +41,15 @@ type HostStats struct {
 	SendsRefused uint64 `json:"sends_refused"`
 	// LimitHits counts, of those refusals, the ones a per-socket limit
 	// caused: "send_high_water" (WSAEWOULDBLOCK) and "max_send"
-	// (WSAEMSGSIZE). See limits.go.
+	// (WSAEMSGSIZE); and the inbound limits' pauses and dropped datagrams:
+	// "max_inbound", "max_buffered". See limits.go.
 	LimitHits map[string]uint64 `json:"limit_hits"`
+	// Buffered is the received bytes waiting for applications now (pooled
+	// queues and pull buffers), the sum MaxBuffered bounds.
+	Buffered int64 `json:"buffered"`
+	// InboundDropped counts bytes of datagrams dropped because they would
+	// pass MaxInbound or MaxBuffered (UDP cannot be paused).
+	InboundDropped uint64 `json:"inbound_dropped"`
 }
 
 // host is the socket table of one runtime: through Transport (the
@@ -71,6 +78,7 @@ type host struct {
 	sendsRefused atomic.Uint64
 	closedBy     [netio.ReasonShutdown + 1]atomic.Uint64
 	limits       limitCounters // per-socket limit hits (limits.go)
+	inbound      inboundBook   // waiting inbound bytes, runtime-wide (inbound.go)
 	down         atomic.Bool   // set once the engine is stopping
 
 	door       *door            // every goroutine and timer the sockets start
@@ -99,6 +107,9 @@ func newHost(system *actor.ActorSystem, hub *events.Hub, opts hostlink.Options) 
 	}
 	if opts.MaxInbound <= 0 {
 		opts.MaxInbound = DefaultMaxInbound
+	}
+	if opts.MaxBuffered <= 0 {
+		opts.MaxBuffered = DefaultMaxBuffered
 	}
 	if opts.SendHighWater <= 0 {
 		opts.SendHighWater = DefaultSendHighWater
@@ -133,6 +144,9 @@ func (h *host) Stats() HostStats {
 		SendsRefused: h.sendsRefused.Load(),
 		Closed:       map[string]uint64{},
 		LimitHits:    h.limits.snapshot(),
+
+		Buffered:       h.inbound.total.Load(),
+		InboundDropped: h.limits.inboundDropped.Load(),
 	}
 	for r := netio.ReasonPeerClose; r <= netio.ReasonShutdown; r++ {
 		if n := h.closedBy[r].Load(); n > 0 {

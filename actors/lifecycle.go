@@ -86,18 +86,20 @@ func (s *socket) received(data []byte) {
 		s.invokeReceived(data) // Inline push: the common case
 		return
 	}
-	max := s.host.opts.MaxInbound
 	if s.prof.pull {
 		x := s.x
 		if s.conn.Datagram() {
 			s.pullDatagram(data)
 			return
 		}
-		if len(x.pull)-x.pullOff+len(data) > max {
-			s.limitClose(LimitMaxInbound)
-			return
+		if x.pullOff > 0 && x.pullOff >= len(x.pull)/2 {
+			// Drop what Recv has taken, or a reader that never quite
+			// catches up keeps the whole stream's prefix.
+			x.pull = x.pull[:copy(x.pull, x.pull[x.pullOff:])]
+			x.pullOff = 0
 		}
 		x.pull = append(x.pull, data...)
+		s.addWaiting(len(data), int64(len(x.pull)-x.pullOff)) // pauses reads at MaxInbound (inbound.go)
 		s.postRead()
 		return
 	}
@@ -106,15 +108,14 @@ func (s *socket) received(data []byte) {
 		return
 	}
 	q := s.q
-	if q.pendingIn.Load()+int64(len(data)) > int64(max) {
-		// gnet cannot pause reads: close rather than grow without bound.
-		s.limitClose(LimitMaxInbound)
-		return
+	if s.conn.Datagram() && s.datagramOverBudget(len(data), q.pendingIn.Load()) {
+		return // no flow control to pause: dropped and counted
 	}
 	cp := make([]byte, len(data))
 	copy(cp, data)
-	q.pendingIn.Add(int64(len(cp)))
+	own := q.pendingIn.Add(int64(len(cp)))
 	s.toPooled(&Received{Data: cp})
+	s.addWaiting(len(cp), own) // pauses reads at MaxInbound (inbound.go)
 }
 
 // connected publishes FD_CONNECT 0 for a dialled socket, then FD_WRITE: a
@@ -222,7 +223,8 @@ func (s *socket) release() {
 		s.holdDrain()
 	}
 	if x := s.x; x != nil {
-		x.pull = nil
+		s.takeWaiting(len(x.pull)-x.pullOff, 0) // nobody will read them now
+		x.pull, x.pullOff = nil, 0
 		for _, w := range x.watchers {
 			s.host.sendSystem(w, &actor.Terminated{Who: s.PID(), Why: actor.TerminatedReason_Stopped})
 		}

@@ -15,10 +15,14 @@ const (
 	// and released with its FD_CLOSE (counted by the transport,
 	// netio.EngineStats.ConnLimitHits).
 	LimitMaxConns = "max_conns"
-	// LimitMaxInbound: a socket closed with FD_CLOSE 10055 because its
-	// received bytes waiting (pooled queue or pull buffer) would pass
-	// MaxInbound (counted by the transport, in netio.EngineStats.LimitHits).
+	// LimitMaxInbound: a stream socket's reads paused because its received
+	// bytes waiting (pooled queue or pull buffer) reached MaxInbound, or a
+	// datagram dropped because it would pass it (inbound.go).
 	LimitMaxInbound = "max_inbound"
+	// LimitMaxBuffered: a stream socket's reads paused because the
+	// runtime's waiting bytes passed MaxBuffered, or a datagram dropped for
+	// it (inbound.go).
+	LimitMaxBuffered = "max_buffered"
 	// LimitMaxPeers: a datagram from a new source address dropped, without
 	// a peer socket or an event, because its UDP listener had MaxPeers
 	// peers; one hit per datagram (counted by the transport,
@@ -34,8 +38,11 @@ const (
 
 // limitCounters counts limit hits. Safe for concurrent use.
 type limitCounters struct {
-	highWater atomic.Uint64
-	maxSend   atomic.Uint64
+	highWater      atomic.Uint64
+	maxSend        atomic.Uint64
+	inbound        atomic.Uint64 // pauses and drops for MaxInbound
+	budget         atomic.Uint64 // pauses and drops for MaxBuffered
+	inboundDropped atomic.Uint64 // bytes of datagrams dropped for either
 }
 
 // snapshot returns the counts by limit name, every name present.
@@ -43,5 +50,7 @@ func (l *limitCounters) snapshot() map[string]uint64 {
 	return map[string]uint64{
 		LimitSendHighWater: l.highWater.Load(),
 		LimitMaxSend:       l.maxSend.Load(),
+		LimitMaxInbound:    l.inbound.Load(),
+		LimitMaxBuffered:   l.budget.Load(),
 	}
 }

@@ -209,6 +209,8 @@ func (s *socket) handle(m any) {
 		x.pendingOut.Add(-int64(len(msg.data)))
 	case wantWrite:
 		s.armWrite()
+	case resumeRead:
+		s.resume(msg.src)
 	case selfDone:
 		s.q.selfMsgs.Add(-1) // the message before it is handled: direct writes may go again
 	case releaseNow:

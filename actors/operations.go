@@ -82,6 +82,7 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 		out := make([]byte, n)
 		copy(out, x.pull[x.pullOff:])
 		x.pullOff += n
+		s.takeWaiting(n, int64(len(x.pull)-x.pullOff)) // may resume reads (inbound.go)
 		if x.pullOff == len(x.pull) {
 			x.pull, x.pullOff = x.pull[:0], 0
 			if cap(x.pull) > 64<<10 {

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -75,6 +76,8 @@ type sockExt struct {
 	pullOff   int
 	plens     []int // UDP pull mode: the lengths of the datagrams in pull (datagram.go)
 	userState any   // an Inline handler's (Context.SetState); a pooled one's is in pooledQ
+
+	pausedSince time.Time // when reads last became paused (any source); zero while reading
 }
 
 // pooledQ is a pooled socket's hand-off to its handler: the handler's
@@ -94,6 +97,7 @@ type pooledQ struct {
 	pendingOut atomic.Int64 // bytes of pooled Writes in the mailbox or being written by the loop
 	lastOut    atomic.Int64 // gnet's outbound buffer as last seen by the loop
 	selfMsgs   atomic.Int32 // the handler's messages to its own socket not yet handled by the loop
+	pausedIn   atomic.Bool  // reads paused for MaxInbound: the first take under a quarter asks for a resume
 	userState  any          // the pooled goroutine's: the handler's (Context.SetState)
 }
 

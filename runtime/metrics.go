@@ -48,7 +48,8 @@ const MeterName = "github.com/sockactor/sockactor/runtime"
 // The values of the "limit" label of sockactor_limit_hits_total.
 const (
 	LimitMaxConns      = actors.LimitMaxConns      // Options.MaxConns: a connection accepted and closed at once
-	LimitMaxInbound    = actors.LimitMaxInbound    // Options.MaxInbound: a socket closed with FD_CLOSE 10055
+	LimitMaxInbound    = actors.LimitMaxInbound    // Options.MaxInbound: a socket's reads paused, or a datagram dropped
+	LimitMaxBuffered   = actors.LimitMaxBuffered   // Options.MaxBuffered: a socket's reads paused, or a datagram dropped
 	LimitMaxPeers      = actors.LimitMaxPeers      // ListenOptions.MaxPeers: a datagram from a new address dropped, no peer made
 	LimitSendHighWater = actors.LimitSendHighWater // Options.SendHighWater: a Send or Write refused with WSAEWOULDBLOCK
 	LimitMaxSend       = actors.LimitMaxSend       // Options.MaxSend: a Send refused with WSAEMSGSIZE
@@ -137,7 +138,7 @@ func newMetricSet(meter metric.Meter, observe func(*metricSet, context.Context, 
 	return m, nil
 }
 
-var limitNames = [5]string{LimitMaxConns, LimitMaxInbound, LimitMaxPeers, LimitSendHighWater, LimitMaxSend}
+var limitNames = [6]string{LimitMaxConns, LimitMaxInbound, LimitMaxBuffered, LimitMaxPeers, LimitSendHighWater, LimitMaxSend}
 
 // observe reports the counters. Goroutine: the collector's (a scrape),
 // never an event loop.
@@ -167,15 +168,16 @@ func (rt *Runtime) observe(m *metricSet, ctx context.Context, o metric.Observer)
 }
 
 // LimitHits returns the limit hits by limit name (LimitMaxConns, LimitMaxPeers,
-// LimitMaxInbound, LimitSendHighWater, LimitMaxSend), every name present.
+// LimitMaxInbound, LimitMaxBuffered, LimitSendHighWater, LimitMaxSend),
+// every name present.
 // It only reads s: safe for concurrent use.
 func (s Stats) LimitHits() map[string]uint64 {
 	out := map[string]uint64{
 		LimitMaxConns:   s.Conns.ConnLimitHits,
 		LimitMaxPeers:   s.Conns.PeerLimitHits,
-		LimitMaxInbound: s.Conns.LimitHits - s.Conns.ConnLimitHits - s.Conns.PeerLimitHits,
+		LimitMaxInbound: s.Sockets.LimitHits[LimitMaxInbound] + s.Conns.LimitHits - s.Conns.ConnLimitHits - s.Conns.PeerLimitHits,
 	}
-	for _, name := range []string{LimitSendHighWater, LimitMaxSend} {
+	for _, name := range []string{LimitMaxBuffered, LimitSendHighWater, LimitMaxSend} {
 		out[name] = s.Sockets.LimitHits[name]
 	}
 	return out

@@ -240,7 +240,7 @@ func TestMetricsScrape(t *testing.T) {
 		"sockactor_events_delivered_total":    {dto.MetricType_COUNTER, map[string]float64{"": 6}}, // 3 FD_ACCEPT + 3 FD_CLOSE to rec
 		"sockactor_events_dropped_total":      {dto.MetricType_COUNTER, map[string]float64{"": 1}}, // the ghost's FD_CLOSE
 		"sockactor_limit_hits_total": {dto.MetricType_COUNTER, map[string]float64{
-			"limit=max_conns": 1, "limit=max_inbound": 0, "limit=max_peers": 0, "limit=send_high_water": 0, "limit=max_send": 1,
+			"limit=max_conns": 1, "limit=max_inbound": 0, "limit=max_buffered": 0, "limit=max_peers": 0, "limit=send_high_water": 0, "limit=max_send": 1,
 		}},
 		"sockactor_sends_refused_total": {dto.MetricType_COUNTER, map[string]float64{"": 1}},
 	}

@@ -55,7 +55,18 @@ type Options struct {
 	MaxConns int
 	// MaxInbound bounds received bytes waiting per socket, for a pooled
 	// handler or unread in pull mode (actors.DefaultMaxInbound = 4 MiB).
+	// A stream socket that reaches it stops being read (TCP's flow control
+	// holds its peer) until its application has taken it down to a quarter;
+	// nothing is closed or dropped. A datagram over it is dropped and
+	// counted (UDP has no flow control).
 	MaxInbound int
+	// MaxBuffered bounds the sum of received bytes waiting in all sockets
+	// (actors.DefaultMaxBuffered = 256 MiB). Over it, a stream socket that
+	// receives while holding at least its fair share (MaxBuffered over the
+	// sockets holding bytes) stops being read, so the largest holders pause
+	// first; all resume once the sum is under three quarters of it.
+	// Datagrams over it are dropped and counted.
+	MaxBuffered int64
 	// SendHighWater bounds outbound bytes queued per socket
 	// (actors.DefaultSendHighWater = 4 MiB); SendLowWater is where FD_WRITE
 	// is posted after a refusal (a quarter of the high-water mark if 0; New
@@ -174,6 +185,7 @@ func New(opts Options) (*Runtime, error) {
 		MaxSend:       opts.MaxSend,
 		Logger:        opts.Logger,
 		MaxInbound:    opts.MaxInbound,
+		MaxBuffered:   opts.MaxBuffered,
 		SendHighWater: opts.SendHighWater,
 		SendLowWater:  opts.SendLowWater,
 	})
@@ -219,6 +231,7 @@ func (o Options) Validate() error {
 		{"EventLoops", o.EventLoops < 0},
 		{"MaxSend", o.MaxSend < 0},
 		{"MaxInbound", o.MaxInbound < 0},
+		{"MaxBuffered", o.MaxBuffered < 0},
 		{"SendHighWater", o.SendHighWater < 0},
 		{"SendLowWater", o.SendLowWater < 0},
 		{"RequestTimeout", o.RequestTimeout < 0},

@@ -377,41 +377,6 @@ func TestConnectionLimit(t *testing.T) {
 	roundTrip(t, a, "still fine")
 }
 
-func TestInboundLimitClosesSlowSockets(t *testing.T) {
-	const max = 64 << 10
-	t.Run("pooled", func(t *testing.T) {
-		h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
-		s := startRT(t, sockrt.Options{MaxInbound: max}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
-		defer close(h.release)
-		c := dial(t, s.addr)
-		id := s.rec.Accepted(t, 1)
-		floodUntilClosed(t, c, 8*max)
-		if ev := s.rec.CloseEvent(t, id); ev.Reason != "limit" || ev.Code != uint32(netio.WSAENOBUFS) {
-			t.Fatalf("FD_CLOSE = %v, want 10055 limit", ev)
-		}
-	})
-	t.Run("pull", func(t *testing.T) {
-		s := startRT(t, sockrt.Options{MaxInbound: max}, actors.ListenOptions{Pull: true}, nop)
-		c := dial(t, s.addr)
-		id := s.rec.Accepted(t, 1)
-		floodUntilClosed(t, c, 8*max)
-		if ev := s.rec.CloseEvent(t, id); ev.Reason != "limit" {
-			t.Fatalf("FD_CLOSE = %v, want limit", ev)
-		}
-	})
-}
-
-// floodUntilClosed writes up to max bytes, stopping at the first error.
-func floodUntilClosed(t *testing.T, c net.Conn, max int) {
-	chunk := make([]byte, 8<<10)
-	for sent := 0; sent < max; sent += len(chunk) {
-		_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		if _, err := c.Write(chunk); err != nil {
-			return
-		}
-	}
-}
-
 func TestIdleTimeout(t *testing.T) {
 	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
 		s := startRT(t, sockrt.Options{IdleTimeout: 100 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, echo)

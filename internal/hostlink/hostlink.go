@@ -29,6 +29,7 @@ type Options struct {
 	Linger        time.Duration   // 0: actors.DefaultLinger; negative: release at once
 	MaxSend       int             // 0: actors.DefaultMaxSend
 	MaxInbound    int             // 0: actors.DefaultMaxInbound
+	MaxBuffered   int64           // 0: actors.DefaultMaxBuffered
 	SendHighWater int             // 0: actors.DefaultSendHighWater
 	SendLowWater  int             // 0: a quarter of SendHighWater
 	Logger        *slog.Logger    // nil: slog.Default()

@@ -1,0 +1,385 @@
+package runtime_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/internal/socktest"
+	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
+)
+
+// Inbound back-pressure (docs/SEMANTICS.md §5): an application slower than
+// its peer pauses the peer instead of losing the connection.
+
+// slowDeadline bounds one slow-consumer case (it takes seconds; this is a guard)
+var slowDeadline = 5 * time.Minute
+
+// counterByte is the byte at offset i of every stream these tests send.
+func counterByte(i int64) byte { return byte(i % 251) }
+
+// produce writes total bytes of the counter stream to c as fast as the
+// peer lets it, then half-closes, and reports the error that stopped it.
+func produce(c net.Conn, total int64) error {
+	buf := make([]byte, 256<<10)
+	for sent := int64(0); sent < total; {
+		n := min(int64(len(buf)), total-sent)
+		for i := int64(0); i < n; i++ {
+			buf[i] = counterByte(sent + i)
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(time.Minute))
+		m, err := c.Write(buf[:n])
+		sent += int64(m)
+		if err != nil {
+			return fmt.Errorf("after %d bytes: %w", sent, err)
+		}
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// checker verifies a counter stream as it arrives, in order.
+type checker struct {
+	mu   sync.Mutex
+	n    int64
+	bad  int64 // offset of the first wrong byte, -1 if none
+	done chan struct{}
+}
+
+func newChecker() *checker { return &checker{bad: -1, done: make(chan struct{})} }
+
+func (k *checker) add(p []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, b := range p {
+		if k.bad < 0 && b != counterByte(k.n+int64(i)) {
+			k.bad = k.n + int64(i)
+		}
+	}
+	k.n += int64(len(p))
+}
+
+func (k *checker) result() (int64, int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.n, k.bad
+}
+
+// heapNow returns the live heap after a collection.
+func heapNow() uint64 {
+	goruntime.GC()
+	var ms goruntime.MemStats
+	goruntime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// slowConsumer is a handler (pooled push, or pull with a Recv loop driven
+// by FD_READ) that takes its bytes at a bounded rate: delay per 64 KiB. It
+// closes k.done at the stream's end: FD_CLOSE in push mode; in pull mode
+// the Recv of 0 bytes, code 0, after it.
+func slowConsumer(k *checker, pull bool, delay time.Duration, peak *atomic.Int64, rt func() *sockrt.Runtime) actors.Handler {
+	var once sync.Once
+	finish := func() { once.Do(func() { close(k.done) }) }
+	return actors.HandlerFunc(func(c *actors.Context) {
+		switch m := c.Message().(type) {
+		case *actors.Received:
+			k.add(m.Data)
+			time.Sleep(delay * time.Duration(len(m.Data)) / (64 << 10))
+		case *actors.RecvResult:
+			switch {
+			case len(m.Data) > 0:
+				k.add(m.Data)
+				time.Sleep(delay * time.Duration(len(m.Data)) / (64 << 10))
+				c.Recv(64 << 10) // the next bite
+			case m.Code == 0:
+				finish() // 0 bytes, code 0: the peer's FIN, everything taken
+			default:
+				c.SetState(nil) // WSAEWOULDBLOCK: the next FD_READ starts again
+			}
+		case *events.Event:
+			switch m.EventKind() {
+			case events.FDRead:
+				if c.State() == nil { // one Recv in flight at a time
+					c.SetState(true)
+					c.Recv(64 << 10)
+				}
+			case events.FDClose:
+				if pull && m.Reason == "peer-close" {
+					if c.State() == nil {
+						c.SetState(true)
+						c.Recv(64 << 10) // take what is left, then the 0
+					}
+				} else {
+					finish()
+				}
+			}
+		}
+		if b := rt().Stats().Sockets.Buffered; b > peak.Load() {
+			peak.Store(b)
+		}
+	})
+}
+
+// TestSlowApplicationPausesItsPeer: a peer sends a large stream to a pooled
+// handler, or a pull-mode reader, slower than the peer: nothing is closed
+// or dropped, every byte arrives in order, the peer is held by TCP's flow
+// control, and the heap stays bounded by the limit, not by the stream.
+func TestSlowApplicationPausesItsPeer(t *testing.T) {
+	total := int64(256 << 20)
+	if testing.Short() {
+		total = 32 << 20
+	}
+	const maxIn = 1 << 20
+	cases := []struct {
+		name  string
+		pull  bool
+		delay time.Duration
+	}{{"pooled", false, time.Millisecond}, {"pull", true, 2 * time.Millisecond}}
+	socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				size := total
+				if tr.Name == socktest.Unix.Name {
+					size = min(total, 32<<20) // the same path; less time
+				}
+				k := newChecker()
+				var peak atomic.Int64
+				var rt *sockrt.Runtime
+				h := slowConsumer(k, tc.pull, tc.delay, &peak, func() *sockrt.Runtime { return rt })
+				s := startRTOn(t, tr, sockrt.Options{MaxInbound: maxIn}, actors.ListenOptions{Dispatch: actors.Pooled, Pull: tc.pull}, h)
+				rt = s.rt
+				before := heapNow()
+				c := s.dial(t)
+				id := s.rec.Accepted(t, 1)
+				errc := make(chan error, 1)
+				go func() { errc <- produce(c, size) }()
+				var heapPeak uint64
+				deadline := time.Now().Add(slowDeadline)
+				for done := false; !done; {
+					select {
+					case <-k.done:
+						done = true
+					case <-time.After(200 * time.Millisecond):
+						heapPeak = max(heapPeak, heapNow()) // live heap: after a collection
+						if time.Now().After(deadline) {
+							n, _ := k.result()
+							info, err := s.rt.Info(ctx5(t), s.rt.SocketPID(id))
+							t.Fatalf("timed out with %d of %d bytes taken; socket: %v (%v)", n, size, info, err)
+						}
+					}
+				}
+				if err := <-errc; err != nil {
+					t.Fatalf("producer: %v", err)
+				}
+				n, bad := k.result()
+				if bad >= 0 || n != size {
+					t.Fatalf("the application took %d of %d bytes, first wrong byte at %d", n, size, bad)
+				}
+				if ev := s.rec.CloseEvent(t, id); ev.Reason != "peer-close" {
+					t.Fatalf("FD_CLOSE %d %s, want 0 peer-close (the stream's end)", ev.Code, ev.Reason)
+				}
+				st := s.rt.Stats()
+				if st.LimitHits()[sockrt.LimitMaxInbound] == 0 {
+					t.Fatal("the reads never paused: the consumer was not slower than its peer")
+				}
+				// The bound: what waits is the limit plus at most a read or
+				// two while the pause takes effect.
+				if p := peak.Load(); p > 2*maxIn+256<<10 {
+					t.Fatalf("up to %d bytes waited for the application, limit %d", p, maxIn)
+				}
+				growth := int64(heapPeak) - int64(before)
+				t.Logf("%d bytes in order; %d read pauses; peak waiting %d; heap growth %d KiB", n, st.LimitHits()[sockrt.LimitMaxInbound], peak.Load(), growth>>10)
+				if growth > 4*maxIn+16<<20 {
+					t.Fatalf("heap grew %d bytes moving %d: not bounded by the limit", growth, size)
+				}
+			})
+		}
+	})
+}
+
+// TestPausedSocketEvents: while a slow pooled handler holds a socket's
+// reads paused, a peer reset is reported at once (10054), a ban under
+// reset resets, a ban under discard drops and keeps the socket, and
+// writes, Info and Close keep working.
+func TestPausedSocketEvents(t *testing.T) {
+	const maxIn = 64 << 10
+	type paused struct {
+		s       *server
+		c       net.Conn
+		id      uint64
+		release func() // lets the stuck handler go on
+	}
+	start := func(t *testing.T, policy actors.BanPolicy) paused {
+		h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
+		s := startRT(t, sockrt.Options{MaxInbound: maxIn, BanPolicy: policy}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
+		var once sync.Once
+		release := func() { once.Do(func() { close(h.release) }) }
+		t.Cleanup(release)
+		c := dial(t, s.addr)
+		id := s.rec.Accepted(t, 1)
+		fillPeer(t, c)
+		return paused{s, c, id, release}
+	}
+	t.Run("reset", func(t *testing.T) {
+		p := start(t, actors.BanReset)
+		s, c, id := p.s, p.c, p.id
+		_ = c.(*net.TCPConn).SetLinger(0)
+		at := time.Now()
+		_ = c.Close()
+		ev := s.rec.CloseEvent(t, id)
+		if ev.Reason != "peer-reset" || ev.Code != uint32(winsock.WSAECONNRESET) {
+			t.Fatalf("FD_CLOSE %d %s, want 10054 peer-reset", ev.Code, ev.Reason)
+		}
+		if d := time.Since(at); d > time.Second {
+			t.Fatalf("the reset took %v to be reported while paused", d)
+		}
+	})
+	for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
+		t.Run("ban-"+policy.String(), func(t *testing.T) {
+			p := start(t, policy)
+			s, c, id := p.s, p.c, p.id
+			pid := s.rt.SocketPID(id)
+			// The ban takes effect on the loop at once; its reply waits for
+			// the delivery in the stuck handler (§3), which goes on now.
+			errc := make(chan error, 1)
+			go func() { _, err := s.rt.RecvDisconnect(ctx5(t), pid); errc <- err }()
+			p.release()
+			if err := <-errc; err != nil {
+				t.Fatalf("RecvDisconnect while paused: %v", err)
+			}
+			if policy == actors.BanReset {
+				if ev := s.rec.CloseEvent(t, id); ev.Reason != "recv-ban" {
+					t.Fatalf("FD_CLOSE %s, want recv-ban", ev.Reason)
+				}
+				return
+			}
+			// discard: the socket stays, sending works, the peer is read
+			// and dropped from now on (it is no longer held).
+			if _, err := s.rt.Send(ctx5(t), pid, []byte("still here")); err != nil {
+				t.Fatalf("Send after the ban: %v", err)
+			}
+			buf := make([]byte, 10)
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "still here" {
+				t.Fatalf("client read %q, %v", buf, err)
+			}
+			if n := s.rec.Count(id, events.FDClose); n != 0 {
+				t.Fatal("the socket closed after a discard ban")
+			}
+		})
+	}
+	t.Run("write-info-close", func(t *testing.T) {
+		p := start(t, actors.BanReset)
+		s, c, id := p.s, p.c, p.id
+		pid := s.rt.SocketPID(id)
+		if _, err := s.rt.Send(ctx5(t), pid, []byte("pong")); err != nil {
+			t.Fatalf("Send while paused: %v", err)
+		}
+		buf := make([]byte, 4)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "pong" {
+			t.Fatalf("client read %q, %v", buf, err)
+		}
+		info, err := s.rt.Info(ctx5(t), pid)
+		if err != nil || info.QueuedIn < maxIn {
+			t.Fatalf("Info while paused: queued_in %d (%v), want at least the limit %d", info.GetQueuedIn(), err, maxIn)
+		}
+		if err := s.rt.Close(ctx5(t), pid); err != nil {
+			t.Fatalf("Close while paused: %v", err)
+		}
+		if ev := s.rec.CloseEvent(t, id); ev.Reason != "local-close" {
+			t.Fatalf("FD_CLOSE %s, want local-close", ev.Reason)
+		}
+	})
+}
+
+// fillPeer writes from c until its writes block (the server stopped
+// reading and the kernel buffers are full), and returns the bytes written.
+func fillPeer(t *testing.T, c net.Conn) int64 {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	var sent int64
+	for sent < 1<<30 {
+		_ = c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := c.Write(buf)
+		sent += int64(n)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			_ = c.SetWriteDeadline(time.Time{})
+			return sent
+		}
+		if err != nil {
+			t.Fatalf("client write: %v", err)
+		}
+	}
+	t.Fatalf("%d bytes written without blocking: the socket was never paused", sent)
+	return 0
+}
+
+// TestRuntimeBudgetAcrossSockets: 200 sockets whose pooled handlers are
+// stuck: the sum of waiting bytes stays near MaxBuffered (each socket's own
+// limit would allow far more), no socket is closed, and once the handlers
+// go on, every byte arrives.
+func TestRuntimeBudgetAcrossSockets(t *testing.T) {
+	const n, budget, maxIn = 200, 4 << 20, 1 << 20
+	release := make(chan struct{})
+	var once sync.Once
+	closeOnce := func(ch chan struct{}) { once.Do(func() { close(ch) }) }
+	var got atomic.Int64
+	h := actors.HandlerFunc(func(c *actors.Context) {
+		if m, ok := c.Message().(*actors.Received); ok {
+			got.Add(int64(len(m.Data)))
+			<-release
+		}
+	})
+	s := startRT(t, sockrt.Options{MaxInbound: maxIn, MaxBuffered: budget}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = dial(t, s.addr)
+	}
+	for _, c := range conns {
+		wg.Add(1)
+		go func(c net.Conn) {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for i := 0; i < 32; i++ { // 2 MiB each, 400 MiB in all
+				_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				m, err := c.Write(buf)
+				sent.Add(int64(m))
+				if err != nil {
+					return // held: its writes block
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	t.Cleanup(func() { closeOnce(release) })
+	socktest.WaitFor(t, "a pause for the budget", func() bool { return s.rt.Stats().LimitHits()[sockrt.LimitMaxBuffered] > 0 })
+	time.Sleep(200 * time.Millisecond) // what the loops had read meanwhile
+	st := s.rt.Stats()
+	t.Logf("waiting %d bytes over %d sockets (budget %d, %d sent, %d taken); %d budget pauses, %d inbound pauses", st.Sockets.Buffered, n, budget, sent.Load(), got.Load(), st.LimitHits()[sockrt.LimitMaxBuffered], st.LimitHits()[sockrt.LimitMaxInbound])
+	if st.Sockets.Buffered > budget+n*(128<<10) {
+		t.Fatalf("%d bytes wait across the sockets, budget %d", st.Sockets.Buffered, budget)
+	}
+	if k := len(st.Sockets.Closed); k != 0 {
+		t.Fatalf("sockets closed: %v", st.Sockets.Closed)
+	}
+	closeOnce(release)
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	socktest.WaitFor(t, "every sent byte taken", func() bool { return got.Load() == sent.Load() })
+}
