@@ -2,8 +2,15 @@ package runtime
 
 import (
 	"context"
+	"net"
+	"os"
 	"testing"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/events"
 )
 
 // TestRemoteReaderList: stop finds protoactor's list of inbound streams
@@ -45,4 +52,105 @@ func TestRemoteReaderList(t *testing.T) {
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestShutdownUnreachableSubscriber: a runtime-wide subscriber on a node
+// that cannot be reached holds Shutdown for at most remoteStopWait, where
+// protoactor's connection attempts to it (made inside its writer's start,
+// a 2 s sleep after each failure) held it for ConnectRetries x 2 s (nothing
+// listens: refused at once) or ConnectRetries x (3 s + 2 s) (a node that
+// accepts connections and never answers, as a stopped process does). The
+// rest finishes in the background: the test waits for it, then for every
+// descriptor to be closed.
+func TestShutdownUnreachableSubscriber(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		retries int
+		silent  bool
+	}{
+		{"refused", 0, false}, // the default retries
+		{"silent", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The unreachable node: a port nothing listens on, or a
+			// listener that never accepts (the kernel completes the TCP
+			// handshake; no gRPC answer ever comes).
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := l.Addr().String()
+			if tc.silent {
+				defer l.Close()
+			} else {
+				l.Close()
+			}
+			fds := openFDs(t)
+
+			rt, err := New(Options{EventLoops: 1, Remote: &RemoteOptions{Listen: "127.0.0.1:0", ConnectRetries: tc.retries}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := rt.Listen("tcp://127.0.0.1:0", actors.HandlerFunc(func(*actors.Context) {}), actors.ListenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := rt.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := rt.Subscribe(actor.NewPID(addr, "watcher"), events.MaskAll); err != nil {
+				t.Fatal(err)
+			}
+			// Events for it: an accept and a close each.
+			const conns = 3
+			for i := 0; i < conns; i++ {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Close()
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for rt.Stats().Events.Delivered < 2*conns {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d events handed to the remote subscriber, want %d", rt.Stats().Events.Delivered, 2*conns)
+				}
+				time.Sleep(time.Millisecond)
+			}
+
+			start := time.Now()
+			if err := rt.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			t.Logf("Shutdown took %v", took)
+			// Generous for a noisy machine: without the bound it took 4 s
+			// (refused) and 5 s (silent, one retry).
+			if took > 3*time.Second {
+				t.Fatalf("Shutdown took %v with an unreachable subscriber", took)
+			}
+			select {
+			case <-rt.remote.stopped:
+			case <-time.After(30 * time.Second):
+				t.Fatal("remote's graceful stop did not end in the background")
+			}
+			for deadline := time.Now().Add(10 * time.Second); openFDs(t) > fds; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d descriptors open, %d before", openFDs(t), fds)
+				}
+			}
+		})
+	}
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
 }
