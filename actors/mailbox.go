@@ -78,9 +78,22 @@ func (s *socket) schedule() {
 // allocates nothing. Goroutine: the loop.
 func drainConn(c *netio.Conn) { c.Owner.(*socket).drain() }
 
-// drain handles queued messages in order. Goroutine: the loop.
+// drainBudget is how many messages one drain handles before it gives the
+// loop back: a socket whose mailbox is flooded takes its turn with the
+// loop's other work instead of holding the loop until the flood ends.
+const drainBudget = 256
+
+// drain handles queued messages in order, at most drainBudget of them.
+// If more wait, scheduled stays set (post wakes nothing meanwhile, so the
+// order stays the queue's) and the socket is woken again on its loop from
+// a short goroutine, behind the work already there: gnet runs the tasks
+// queued while it runs tasks in the same round, before it polls again, so
+// a Wake from the loop itself would run the rest before any read of the
+// loop's other connections; from another goroutine it lands, unless the
+// loop is still running other tasks, once the loop has gone back to its
+// reads. Goroutine: the loop.
 func (s *socket) drain() {
-	for {
+	for n := 0; ; {
 		s.mu.Lock()
 		q := s.queue
 		if len(q) == 0 || s.released {
@@ -88,17 +101,39 @@ func (s *socket) drain() {
 			s.mu.Unlock()
 			return
 		}
-		s.queue = nil
+		if n == drainBudget {
+			c := s.conn
+			s.mu.Unlock()
+			// If the loops are stopping the Wake fails, as in schedule: the
+			// rest waits for release, which answers it. Once the door is
+			// closed (Shutdown) the loop wakes the socket itself.
+			if !s.host.door.Go(func() { _ = c.Wake(drainConn) }) {
+				_ = c.Wake(drainConn)
+			}
+			return
+		}
+		// Take the head of the queue. Later posts append past its end, so
+		// the batch is the loop's alone while the lock is not held.
+		take := min(len(q), drainBudget-n)
+		batch := q[:take:take]
+		if take == len(q) {
+			s.queue = nil
+		} else {
+			s.queue = q[take:]
+		}
 		s.mu.Unlock()
-		for i, m := range q {
-			q[i] = nil
+		for i, m := range batch {
+			batch[i] = nil
 			s.handle(m)
 		}
-		s.mu.Lock()
-		if s.queue == nil && cap(q) <= 64 {
-			s.queue = q[:0] // reuse the backing array
+		n += take
+		if take == len(q) && cap(q) <= 64 {
+			s.mu.Lock()
+			if s.queue == nil {
+				s.queue = q[:0] // reuse the backing array
+			}
+			s.mu.Unlock()
 		}
-		s.mu.Unlock()
 	}
 }
 

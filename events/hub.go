@@ -92,6 +92,10 @@ type Hub struct {
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
 
+	// held is the snapshot requester whose events are held until its
+	// reply is sent (resync.go), nil when none.
+	held atomic.Pointer[hold]
+
 	rs resync // seq, socket table, remote watch (resync.go)
 }
 
@@ -160,10 +164,13 @@ func (h *Hub) Stats() HubStats {
 // for its events to keep their order.
 func (h *Hub) Publish(ev *Event, local Subs) Subs {
 	k := ev.EventKind()
-	global := h.stamp(ev)
+	global, held := h.stamp(ev)
 	var dead []*actor.PID
 	for _, sub := range global {
-		if sub.Mask.Has(k) && !h.send(sub.PID, ev) {
+		if !sub.Mask.Has(k) || (held != nil && held.pid.Equal(sub.PID) && held.keep(ev)) {
+			continue
+		}
+		if !h.send(sub.PID, ev) {
 			h.drop(sub.PID)
 			dead = append(dead, sub.PID)
 		}

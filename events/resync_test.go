@@ -1,9 +1,12 @@
 package events
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -199,4 +202,174 @@ func TestRemoteSubscriberDroppedWhenTerminated(t *testing.T) {
 	if far.got.Load() != 2 {
 		t.Fatalf("re-watched remote got %d, want 2", far.got.Load())
 	}
+}
+
+// truthLog is a runtime-wide subscriber that records every event: the
+// truth a snapshot is checked against.
+type truthLog struct {
+	mu  sync.Mutex
+	evs []*Event
+}
+
+func (l *truthLog) SendUserMessage(_ *actor.PID, m any) {
+	if ev, ok := m.(*Event); ok {
+		l.mu.Lock()
+		l.evs = append(l.evs, ev)
+		l.mu.Unlock()
+	}
+}
+func (l *truthLog) SendSystemMessage(*actor.PID, any) {}
+func (l *truthLog) Stop(*actor.PID)                   {}
+
+// TestSnapshotExactUnderLoad: with tens of thousands of open sockets in the
+// table, publishers open, close, reopen and re-announce sockets at full
+// speed while snapshots are taken back to back. Each snapshot must be the
+// table exactly as the events up to its seq left it (checked entry by entry
+// against a replay of every event), and its subscriber must then get
+// exactly the events with a higher seq, each once, after the snapshot, and
+// each socket's in order.
+func TestSnapshotExactUnderLoad(t *testing.T) {
+	sys, h := newSystem(t)
+	h.EnableSnapshots()
+	truth := &truthLog{}
+	tpid, _ := sys.ProcessRegistry.Add(truth, "truth")
+	h.Subscribe(tpid, MaskAll)
+
+	const (
+		prefill    = 30_000
+		publishers = 4
+		maxOps     = 200_000 // per publisher: the bound if snapshots are slow
+		rounds     = 12
+		bound      = 2 * time.Minute
+	)
+	var nextID atomic.Uint64
+	owned := make([][]uint64, publishers)
+	for i := 0; i < prefill; i++ {
+		id := nextID.Add(1)
+		h.Publish(&Event{Kind: uint32(FDAccept), SocketId: id, ListenerId: 7, PidId: "sock/p", LocalAddr: "l", RemoteAddr: "r0"}, nil)
+		owned[i%publishers] = append(owned[i%publishers], id)
+	}
+
+	deadline := time.Now().Add(bound)
+	var snapsDone atomic.Bool
+	var wg sync.WaitGroup
+	for p := 0; p < publishers; p++ {
+		wg.Add(1)
+		go func(mine []uint64, seed uint64) {
+			defer wg.Done()
+			var closed []uint64 // ids of mine closed, to reopen some
+			x := seed
+			for i := 0; i < maxOps && !snapsDone.Load() && time.Now().Before(deadline); i++ {
+				x ^= x << 13
+				x ^= x >> 7
+				x ^= x << 17
+				j := int(x % uint64(len(mine)))
+				switch x % 16 {
+				case 0, 1: // close one and open a new one
+					h.Publish(&Event{Kind: uint32(FDClose), SocketId: mine[j]}, nil)
+					closed = append(closed, mine[j])
+					mine[j] = nextID.Add(1)
+					h.Publish(&Event{Kind: uint32(FDConnect), SocketId: mine[j], PidId: "sock/c", LocalAddr: "l", RemoteAddr: "c"}, nil)
+				case 2: // close one and reopen an id closed before
+					if len(closed) == 0 {
+						continue
+					}
+					h.Publish(&Event{Kind: uint32(FDClose), SocketId: mine[j]}, nil)
+					old := closed[0]
+					closed = append(closed[1:], mine[j])
+					mine[j] = old
+					h.Publish(&Event{Kind: uint32(FDAccept), SocketId: old, ListenerId: 9, PidId: "sock/r", LocalAddr: "l", RemoteAddr: "re"}, nil)
+				case 3: // the same socket announced again: its entry is replaced
+					h.Publish(&Event{Kind: uint32(FDAccept), SocketId: mine[j], ListenerId: 8, PidId: "sock/a", LocalAddr: "l", RemoteAddr: "again"}, nil)
+				case 4: // a failed connect opens nothing
+					h.Publish(&Event{Kind: uint32(FDConnect), Code: 10061, SocketId: nextID.Add(1)}, nil)
+				default:
+					h.Publish(&Event{Kind: uint32(FDWrite), SocketId: mine[j]}, nil)
+				}
+			}
+		}(owned[p], uint64(p)*0x9e3779b97f4a7c15+1)
+	}
+
+	cols := make([]*collector, 0, rounds)
+	for r := 0; r < rounds && time.Now().Before(deadline); r++ {
+		c := &collector{}
+		pid, _ := sys.ProcessRegistry.Add(c, "collector-"+sys.ProcessRegistry.NextId())
+		if _, ok := h.Snapshot(pid, MaskAll, func(s *Snapshot) { c.SendUserMessage(pid, s) }); !ok {
+			t.Fatal("Snapshot failed")
+		}
+		cols = append(cols, c)
+	}
+	snapsDone.Store(true)
+	wg.Wait()
+	if len(cols) < rounds {
+		t.Fatalf("only %d snapshots in %v", len(cols), bound)
+	}
+	final := h.Seq()
+
+	// Replay the truth in seq order, checking each snapshot at its seq.
+	truth.mu.Lock()
+	evs := truth.evs
+	truth.mu.Unlock()
+	if uint64(len(evs)) != final {
+		t.Fatalf("truth log has %d events, want %d", len(evs), final)
+	}
+	slices.SortFunc(evs, func(a, b *Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortStableFunc(cols, func(a, b *collector) int { return cmp.Compare(a.snap.Seq, b.snap.Seq) })
+	table := map[uint64]*Event{}
+	next := 0
+	during := 0
+	for r, c := range cols {
+		c.mu.Lock()
+		s := c.snap
+		for ; next < len(evs) && evs[next].Seq <= s.Seq; next++ {
+			e := evs[next]
+			switch k := e.EventKind(); {
+			case k == FDAccept || (k == FDConnect && e.Code == 0):
+				table[e.SocketId] = e
+			case k == FDClose:
+				delete(table, e.SocketId)
+			}
+		}
+		if s.Seq > uint64(prefill) && s.Seq < final {
+			during++
+		}
+		if len(s.Sockets) != len(table) {
+			t.Fatalf("snapshot %d at seq %d lists %d sockets, the truth %d", r, s.Seq, len(s.Sockets), len(table))
+		}
+		for i, se := range s.Sockets {
+			if i > 0 && s.Sockets[i-1].SocketId >= se.SocketId {
+				t.Fatalf("snapshot %d not ordered by id at %d", r, i)
+			}
+			e := table[se.SocketId]
+			if e == nil || se.Seq != e.Seq || se.ListenerId != e.ListenerId || se.PidId != e.PidId ||
+				se.RemoteAddr != e.RemoteAddr || se.LocalAddr != e.LocalAddr || se.State != "open" {
+				t.Fatalf("snapshot %d at seq %d: entry %v, the truth %v", r, s.Seq, se, e)
+			}
+		}
+		// Its subscriber: after the snapshot, exactly S+1..final, each
+		// socket's in order.
+		if c.bad.Load() != 0 {
+			t.Fatalf("snapshot %d: %d events before the snapshot", r, c.bad.Load())
+		}
+		if got, want := uint64(len(c.evs)), final-s.Seq; got != want {
+			t.Fatalf("snapshot %d at seq %d: %d events after it, want %d", r, s.Seq, got, want)
+		}
+		seen := make(map[uint64]bool, len(c.evs))
+		last := map[uint64]uint64{}
+		for _, e := range c.evs {
+			if e.Seq <= s.Seq || e.Seq > final || seen[e.Seq] {
+				t.Fatalf("snapshot %d at seq %d: event seq %d (final %d, again %v)", r, s.Seq, e.Seq, final, seen[e.Seq])
+			}
+			seen[e.Seq] = true
+			if e.Seq < last[e.SocketId] {
+				t.Fatalf("snapshot %d: socket %d's events out of order (%d after %d)", r, e.SocketId, e.Seq, last[e.SocketId])
+			}
+			last[e.SocketId] = e.Seq
+		}
+		c.mu.Unlock()
+	}
+	if during == 0 {
+		t.Fatal("no snapshot was taken while the publishers ran")
+	}
+	t.Logf("%d snapshots (%d while publishing), %d events, %d open at the last one", len(cols), during, final, len(table))
 }

@@ -136,8 +136,8 @@ func (p nodeProcess) SendUserMessage(_ *actor.PID, m any) {
 		if msg != nil && msg.SubscriberId != "" {
 			sub = actor.NewPID(msg.SubscriberAddress, msg.SubscriberId)
 		}
-		// The reply is enqueued under the hub's gate, before any event
-		// with a higher seq can be sent to the subscriber.
+		// The reply is enqueued from the hub's first callback, while the
+		// subscriber's events with a higher seq are still held by the hub.
 		sent := false
 		snap := rt.snapshot(sub, events.Mask(msg.GetMask()), func(s *events.Snapshot) { sent = true; reply(s) })
 		if !sent {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
@@ -42,6 +44,17 @@ const (
 	// DefaultConnectTimeout bounds one connection attempt to another node.
 	DefaultConnectTimeout = 3 * time.Second
 )
+
+// remoteStopWait bounds how long Runtime.Shutdown waits for the graceful
+// part of remote's stop (docs/SEMANTICS.md §7). What can outlast it is
+// protoactor's connection to a node that cannot be reached (nothing
+// listens, or the node is stopped): its writer makes its connection
+// attempts, and sleeps 2 s after each failed one, inside its start, and
+// cannot be stopped before that ends, which is up to ConnectRetries x
+// (DefaultConnectTimeout + 2 s) after the first message to that node. That
+// remainder finishes in the background: it holds nothing of the runtime,
+// and its connections are closed when it ends.
+const remoteStopWait = time.Second
 
 // RemoteOptions make a runtime reachable from other nodes through
 // protoactor remote (docs/SEMANTICS.md §7). The zero value of every field
@@ -105,8 +118,9 @@ func (o *RemoteOptions) validate() error {
 }
 
 // config is protoactor's remote configuration for these options, with g
-// as the guard of the node's gRPC server.
-func (o RemoteOptions) config(g *guard, creds *barrierCreds) *remote.Config {
+// as the guard of the node's gRPC server and track seeing every outbound
+// stream (remoteNode.clientStream).
+func (o RemoteOptions) config(g *guard, creds *barrierCreds, track grpc.StreamClientInterceptor) *remote.Config {
 	host, port, _ := net.SplitHostPort(o.Listen)
 	p, _ := strconv.Atoi(port)
 	ka, kaTimeout := o.KeepaliveTime, o.KeepaliveTimeout
@@ -123,6 +137,7 @@ func (o RemoteOptions) config(g *guard, creds *barrierCreds) *remote.Config {
 	dial := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: DefaultConnectTimeout}),
+		grpc.WithChainStreamInterceptor(track),
 	}
 	server := []grpc.ServerOption{
 		grpc.Creds(creds), // insecure, as remote's default, plus the start barrier
@@ -155,6 +170,46 @@ type remoteNode struct {
 	sub   *eventstream.Subscription
 	lost  atomic.Uint64 // connections to other nodes given up or lost
 	from  *remoteNode   // the StartRemote node whose counts these are
+	// stopped is closed when stop's graceful part has ended (made by
+	// stop, which runs once per node; nil before).
+	stopped chan struct{}
+
+	// conns are the client connections protoactor made to other nodes
+	// (see clientStream), guarded by connMu.
+	connMu sync.Mutex
+	conns  map[*grpc.ClientConn]struct{}
+}
+
+// clientStream is the interceptor of every outbound stream: it records
+// the stream's connection, so that stop can close it. protoactor's endpoint
+// writer makes a new connection for each connection attempt and keeps only
+// the last: one whose attempt failed is never closed and would retry in
+// the background for good. Goroutine: the writer's.
+func (n *remoteNode) clientStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
+	streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	n.connMu.Lock()
+	if n.conns == nil {
+		n.conns = map[*grpc.ClientConn]struct{}{}
+	}
+	for c := range n.conns {
+		if c.GetState() == connectivity.Shutdown { // closed by protoactor
+			delete(n.conns, c)
+		}
+	}
+	n.conns[cc] = struct{}{}
+	n.connMu.Unlock()
+	return streamer(ctx, desc, cc, method, opts...)
+}
+
+// closeConns closes every client connection left once remote has stopped.
+func (n *remoteNode) closeConns() {
+	n.connMu.Lock()
+	conns := n.conns
+	n.conns = nil
+	n.connMu.Unlock()
+	for c := range conns {
+		_ = c.Close() // closed already by protoactor, most of them
+	}
 }
 
 // RemoteStats counts the remote side of a runtime.
@@ -190,13 +245,16 @@ func StartRemote(system *actor.ActorSystem, opts RemoteOptions) (*remote.Remote,
 }
 
 // StopRemote stops the remote that StartRemote started on system: its
-// gRPC server at once, then its connections to other nodes. Stop the
+// gRPC server at once, then its connections to other nodes, waiting for
+// all of them (a connection still being attempted to a node that cannot
+// be reached takes up to ConnectRetries x (DefaultConnectTimeout + 2 s);
+// Runtime.Shutdown waits at most 1 s for that part). Stop the
 // actors of system that send to other nodes first (see docs/SEMANTICS.md
 // §7 on protoactor's shutdown). It does nothing for a system StartRemote
 // did not start. Safe for concurrent use.
 func StopRemote(system *actor.ActorSystem) {
 	if n, ok := started.Load(system); ok {
-		n.(*remoteNode).stop(system)
+		n.(*remoteNode).stop(system, 0)
 	}
 }
 
@@ -220,7 +278,7 @@ func startRemote(system *actor.ActorSystem, opts RemoteOptions) (n *remoteNode, 
 	}
 	l.Close()
 	n = &remoteNode{guard: &guard{system: system}, creds: newBarrierCreds()}
-	r := remote.NewRemote(system, opts.config(n.guard, n.creds))
+	r := remote.NewRemote(system, opts.config(n.guard, n.creds, n.clientStream))
 	err = barrierStart(n.creds, func() (addr string, err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -272,18 +330,39 @@ func (n *remoteNode) stopEvents(system *actor.ActorSystem) {
 // goroutines' accesses before ours), then the graceful part closes the
 // connections to other nodes. What remains unordered are goroutines
 // of the application that sent to other nodes and were not waited for.
-// Goroutine: the runtime's shutdown, or StopRemote's caller.
-func (n *remoteNode) stop(system *actor.ActorSystem) {
+//
+// bound, if not 0, bounds the wait for the graceful part (see
+// remoteStopWait); it then goes on in the background, and stopped is
+// closed when it ends. Goroutine: the runtime's shutdown, or StopRemote's
+// caller.
+func (n *remoteNode) stop(system *actor.ActorSystem, bound time.Duration) {
 	if n.r == nil {
 		return // not ours to stop
 	}
+	if _, ok := started.LoadAndDelete(system); !ok {
+		return // stopped already (StopRemote, then the runtime's Shutdown)
+	}
 	n.stopEvents(system)
-	started.Delete(system)
 	n.r.Shutdown(false)
 	waitReaders(n.r) // remotestop.go: no reader may close its channel during the graceful part
 	_ = n.lost.Load()
-	n.r.Shutdown(true)
-	barrierForget(n.creds)
+	n.stopped = make(chan struct{})
+	go func() {
+		defer close(n.stopped)
+		n.r.Shutdown(true)
+		n.closeConns()
+		barrierForget(n.creds)
+	}()
+	if bound == 0 {
+		<-n.stopped
+		return
+	}
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case <-n.stopped:
+	case <-t.C:
+	}
 }
 
 func (n *remoteNode) stats(system *actor.ActorSystem) RemoteStats {
@@ -330,7 +409,7 @@ func (rt *Runtime) stopRemote() {
 		if n.r == nil {
 			n.stopEvents(rt.system) // the caller's remote goes on
 		} else {
-			n.stop(rt.system)
+			n.stop(rt.system, remoteStopWait)
 		}
 	}
 }
