@@ -28,9 +28,22 @@ const (
 	kindUDP      = "udp"
 	kindUnix     = "unix"
 	kindUDPChurn = "udpchurn"
+	// Hostile peers (-scenarios hostile, and the full suite): slow
+	// readers and spoofed UDP sources, each a scenario kind of its own.
+	kindHostile      = "hostile"
+	kindHostileSlow  = "hostile-slow"
+	kindHostileSpoof = "hostile-spoof"
 )
 
-var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote}
+var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile}
+
+// defaultKinds are the default suite's scenarios: all but hostile, which
+// takes minutes.
+var defaultKinds = slices.DeleteFunc(slices.Clone(allKinds), func(k string) bool { return k == kindHostile })
+
+// spoofMaxPeers is the sockactor UDP listener's MaxPeers in the spoofed
+// sources scenario.
+const spoofMaxPeers = 64
 
 // baselineServer is the server every ratio is against.
 const baselineServer = "gnet"
@@ -72,6 +85,15 @@ type config struct {
 	churnPeers int
 	peerIdle   time.Duration
 
+	// slowPeers are the peer counts of the slow-reader cases, quietWindow
+	// the window whose server CPU they measure, floodBytes what the
+	// flood-writer servers write to each peer; spoofSources the datagrams
+	// (one per source address) of the spoofed-sources case.
+	slowPeers    []int
+	quietWindow  time.Duration
+	floodBytes   int
+	spoofSources int
+
 	sources   int
 	target    string
 	targetPID int
@@ -98,9 +120,14 @@ func suiteDefaults(suite string) (config, error) {
 		udpPayload:   64,
 		churnPeers:   10000,
 		peerIdle:     time.Second,
+		slowPeers:    []int{500, 5000},
+		quietWindow:  5 * time.Second,
+		floodBytes:   servers.DefaultFloodBytes,
+		spoofSources: 50000,
 	}
 	switch suite {
 	case "default":
+		c.kinds = defaultKinds
 		c.echo = []echoCase{{64, 64, 1}, {1000, 64, 1}, {64, 64, 16}}
 		c.warmup, c.duration = 150*time.Millisecond, 700*time.Millisecond
 		c.idleSteps = []int{1000, 10000}
@@ -167,7 +194,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	suite := fs.String("suite", "default", "default (about a minute and a half) or full (everything)")
 	srvs := fs.String("servers", "", "comma-separated servers to compare (default: all built in: "+strings.Join(servers.Names(), ",")+"; also by name: "+strings.Join(optionalServers(), ",")+")")
-	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: all)")
+	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: the suite's; hostile is in the full suite only)")
 	rounds := fs.Int("rounds", 0, "interleaved rounds per scenario (default 3; fewer than 3 is no valid comparison)")
 	conns := fs.String("conns", "", "echo connection counts, e.g. 1,64,1000,10000 (replaces the suite's echo cases)")
 	payloads := fs.String("payloads", "", "echo payload sizes in bytes, e.g. 64,4096")
@@ -186,6 +213,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	unixConns := fs.String("unix-conns", "", "unix-socket echo connection counts, e.g. 64,1000")
 	churnPeers := fs.Int("udp-churn-peers", 0, "idle UDP peers created in the peer-churn scenario (default 10000)")
 	peerIdle := fs.Duration("peer-idle", 0, "the servers' UDP peer idle timeout in the peer-churn scenario (default 1s)")
+	slowPeers := fs.String("slow-peers", "", "hostile: peers that never read, e.g. 500,5000 (default; a count over the descriptor limit is left out)")
+	quietWindow := fs.Duration("quiet-window", 0, "hostile: the quiet window whose server CPU the slow readers cost (default 5s)")
+	floodBytes := fs.Int("flood-bytes", 0, "hostile: bytes the flood-writer servers write to each slow peer (default 512 KiB)")
+	spoofSources := fs.Int("spoof-sources", 0, "hostile: UDP datagrams, each from a source address of its own (default 50000)")
 	target := fs.String("target", "", "measure only this external echo server (host:port on loopback)")
 	targetPID := fs.Int("target-pid", 0, "process id of the -target server, for CPU per message and RSS")
 	serverProcs := fs.Int("server-procs", sockrt.SuggestedGOMAXPROCS(0), "GOMAXPROCS of every server child, the same for all (0: Go's default); the default is runtime.SuggestedGOMAXPROCS, see its doc")
@@ -319,6 +350,29 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 			return c, errors.New("-peer-idle must be at least 500ms (the peers must stay live while they are created and the RSS is read)")
 		}
 		c.peerIdle = *peerIdle
+	}
+	if set["slow-peers"] {
+		if c.slowPeers, err = parseInts(*slowPeers); err != nil {
+			return c, fmt.Errorf("-slow-peers: %w", err)
+		}
+	}
+	if set["quiet-window"] {
+		if *quietWindow < 100*time.Millisecond {
+			return c, errors.New("-quiet-window must be at least 100ms (the CPU time is read in 10 ms ticks)")
+		}
+		c.quietWindow = *quietWindow
+	}
+	if set["flood-bytes"] {
+		if *floodBytes < servers.FloodChunk {
+			return c, fmt.Errorf("-flood-bytes must be at least %d (one write)", servers.FloodChunk)
+		}
+		c.floodBytes = *floodBytes
+	}
+	if set["spoof-sources"] {
+		if *spoofSources < 1 || *spoofSources > 1_000_000 {
+			return c, errors.New("-spoof-sources must be 1..1000000")
+		}
+		c.spoofSources = *spoofSources
 	}
 	c.target, c.targetPID = *target, *targetPID
 	if *serverProcs < 0 {

@@ -158,6 +158,7 @@ func (h *harness) run(ctx context.Context) (*report.Run, error) {
 		}
 	}
 	deriveUDPPeerVsTCP(run)
+	deriveRatioTo(run, kindHostileSlow, stdlibServer, loadgen.MetricRSSPerSlowPeer, loadgen.MetricRSSSlowVsStdlib)
 	if run.Baseline != "" {
 		run.Targets = evaluateTargets(run)
 		if n := banCheckNote(run); n != "" {

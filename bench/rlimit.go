@@ -15,3 +15,13 @@ func raiseNoFileLimit() {
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 }
+
+// noFileLimit returns the soft limit on open descriptors (after
+// raiseNoFileLimit, the hard limit), or 0 when it cannot be read.
+func noFileLimit() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return lim.Cur
+}

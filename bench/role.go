@@ -63,13 +63,17 @@ func serverRole(args []string, stdout, stderr io.Writer) int {
 	network := fs.String("network", servers.NetTCP, "transport: tcp, udp or unix (-listen is then a socket path)")
 	maxPeers := fs.Int("max-peers", 0, "UDP listener's peer table bound (sockactor servers; 0: the runtime's default)")
 	peerIdle := fs.Duration("peer-idle", 0, "UDP peer idle timeout (sockactor servers; 0: the runtime's default)")
+	mode := fs.String("mode", servers.ModeEcho, "what the server does: echo (empty) or "+servers.ModeFloodWriter+" (write -flood-bytes to every accepted connection)")
+	floodBytes := fs.Int("flood-bytes", servers.DefaultFloodBytes, "bytes a "+servers.ModeFloodWriter+" writes to each connection")
+	highWater := fs.Int("send-high-water", 0, "sockactor servers' Options.SendHighWater (0: the runtime's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	ctx, cancel := roleContext(*watchStdin)
 	defer cancel()
 	cfg := servers.Config{Listen: *listen, Subscribers: *subs, BanPolicy: *banPolicy, Remote: *remote,
-		Network: *network, MaxPeers: *maxPeers, PeerIdleTimeout: *peerIdle}
+		Network: *network, MaxPeers: *maxPeers, PeerIdleTimeout: *peerIdle,
+		Mode: *mode, FloodBytes: *floodBytes, SendHighWater: *highWater}
 	if err := serve(ctx, *name, cfg, *notify, stdout); err != nil {
 		if ue := (*servers.UnsupportedError)(nil); errors.As(err, &ue) {
 			// The harness shows the server as unavailable for this
@@ -144,16 +148,16 @@ func serve(ctx context.Context, name string, cfg servers.Config, notify string, 
 func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench -role loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "echo", "echo, idle, churn, ban, remote, udp or udpchurn")
+	scenario := fs.String("scenario", "echo", "echo, idle, churn, ban, remote, udp, udpchurn, slow or spoof")
 	network := fs.String("network", "tcp", "echo over tcp or unix (-target is then the socket path)")
 	target := fs.String("target", "", "server host:port (loopback), or a unix socket path")
 	pid := fs.Int("server-pid", 0, "server process id, for its CPU time and RSS (0: unknown)")
 	notify := fs.String("notify", "", "server side channel host:port")
-	conns := fs.Int("conns", 64, "connections (echo, ban)")
+	conns := fs.Int("conns", 64, "connections (echo, ban), slow peers (slow)")
 	payload := fs.Int("payload", 64, "message size in bytes (echo) or write size (ban)")
 	window := fs.Int("window", 1, "outstanding messages per connection (echo)")
 	warmup := fs.Duration("warmup", 200*time.Millisecond, "warm-up before the measured window (echo, ban)")
-	duration := fs.Duration("duration", time.Second, "measured window (echo) or streaming after the ban (ban)")
+	duration := fs.Duration("duration", time.Second, "measured window (echo), streaming after the ban (ban), quiet window (slow)")
 	sources := fs.Int("sources", 8, "source addresses 127.0.0.2.. to spread connections over")
 	dialPar := fs.Int("dial-parallel", 128, "concurrent dials")
 	steps := fs.String("steps", "1000,10000", "cumulative idle connection counts (idle)")
@@ -171,6 +175,9 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	peers := fs.Int("peers", 10000, "peers to create (udpchurn)")
 	peerIdle := fs.Duration("peer-idle", 2*time.Second, "the server's UDP peer idle timeout (udpchurn)")
 	retries := fs.Int("retries", 2, "resends of an unanswered first datagram (udpchurn)")
+	settleMax := fs.Duration("settle-max", 0, "longest wait for the kernel queues to settle (slow; 0: 20 s + 2 ms per peer)")
+	spoofSources := fs.Int("spoof-sources", 50000, "datagrams, one per source address 127.1.x.y (spoof)")
+	spoofWindow := fs.Duration("spoof-window", 20*time.Second, "longest spray (spoof)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -204,6 +211,12 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 		res, err = loadgen.RunUDPChurn(ctx, loadgen.UDPChurnConfig{Target: *target, Notify: *notify, Peers: *peers,
 			Parallel: *dialPar, Payload: *payload, Settle: *settle, PeerIdle: *peerIdle, LossTimeout: *lossTimeout,
 			Retries: *retries, ServerPID: *pid, Sources: *sources})
+	case "slow":
+		res, err = loadgen.RunSlowReaders(ctx, loadgen.SlowConfig{Target: *target, Notify: *notify, Peers: *conns,
+			Window: *duration, SettleMax: *settleMax, ServerPID: *pid, Sources: *sources, DialParallel: *dialPar})
+	case "spoof":
+		res, err = loadgen.RunSpoof(ctx, loadgen.SpoofConfig{Target: *target, Notify: *notify, Sources: *spoofSources,
+			Window: *spoofWindow, Payload: *payload, ServerPID: *pid})
 	case "ban":
 		res, err = loadgen.RunBan(ctx, loadgen.BanConfig{Target: *target, Notify: *notify, Conns: *conns,
 			Chunk: *payload, Warmup: *warmup, After: *duration, Sources: *sources, DialParallel: *dialPar})

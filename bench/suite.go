@@ -69,6 +69,40 @@ func udpChurnMetrics(peers int) []report.Metric {
 	}
 }
 
+// slowMetrics are the columns of a slow-reader scenario.
+var slowMetrics = []report.Metric{
+	{Key: loadgen.MetricIdleCorePct, Label: "CPU, % of a core", Unit: "%", LowerIsBetter: true},
+	{Key: loadgen.MetricIdleCPUPerPeer, Label: "CPU per peer", Unit: "µs/s", LowerIsBetter: true},
+	{Key: loadgen.MetricRSSPerSlowPeer, Label: "RSS/slow peer", Unit: "B", LowerIsBetter: true, Ratio: true},
+	{Key: loadgen.MetricRSSSlowVsStdlib, Label: "×stdlib", LowerIsBetter: true},
+	{Key: loadgen.MetricKernelPerPeer, Label: "kernel/peer", Unit: "KB", Brief: true},
+	{Key: loadgen.MetricSettleSecs, Label: "settled after", Unit: "s", LowerIsBetter: true, Brief: true},
+	{Key: loadgen.MetricWritesRefused, Label: "writes refused", Brief: true},
+	{Key: loadgen.MetricSlowPeers, Label: "peers fed", Brief: true},
+}
+
+// spoofMetrics are the columns of the spoofed-sources scenario.
+var spoofMetrics = []report.Metric{
+	{Key: loadgen.MetricSpoofRate, Label: "sources/s", Ratio: true},
+	{Key: loadgen.MetricSpoofCPU, Label: "CPU/datagram", Unit: "µs", LowerIsBetter: true, Ratio: true},
+	{Key: loadgen.MetricSpoofRSSPerSrc, Label: "RSS/source", Unit: "B", LowerIsBetter: true, Ratio: true},
+	{Key: loadgen.MetricSpoofHeapMB, Label: "live heap Δ", Unit: "MiB", LowerIsBetter: true},
+	{Key: loadgen.MetricSpoofPeakOpen, Label: "peak open sockets", LowerIsBetter: true},
+	{Key: loadgen.MetricSpoofPeakPeers, Label: "peak peers", Brief: true},
+	{Key: loadgen.MetricSpoofOpenEnd, Label: "open at end", Brief: true},
+	{Key: loadgen.MetricSpoofLimitClose, Label: "limit-closed", Brief: true},
+	{Key: loadgen.MetricSpoofSources, Label: "sources", Brief: true},
+	{Key: loadgen.MetricSpoofDrops, Label: "kernel drops", LowerIsBetter: true, Brief: true},
+}
+
+// hostileServers are the servers of the slow-reader scenario: the
+// baseline, stdlib and the sockactor servers (naive has no flood writer).
+func hostileServers(all []string) []string {
+	return slices.DeleteFunc(slices.Clone(all), func(s string) bool {
+		return s != baselineServer && s != stdlibServer && !isSockactor(s)
+	})
+}
+
 // echoMetrics are the columns of an echo scenario.
 var echoMetrics = []report.Metric{
 	{Key: loadgen.MetricMsgsPerSec, Label: "msgs/s", Ratio: true},
@@ -431,5 +465,83 @@ func buildCases(c config) ([]caseSpec, []string) {
 			})
 		}
 	}
+	if slices.Contains(c.kinds, kindHostile) {
+		hc, hn := hostileCases(c)
+		cases, notes = append(cases, hc...), append(notes, hn...)
+	}
+	return cases, notes
+}
+
+// hostileCases are the slow-reader and spoofed-source scenarios.
+func hostileCases(c config) ([]caseSpec, []string) {
+	if c.target != "" {
+		return nil, []string{"hostile skipped: it starts its own servers in flood-writer mode (not an external -target)"}
+	}
+	var cases []caseSpec
+	var notes []string
+	itoa := strconv.Itoa
+	slow := hostileServers(c.servers)
+	limit := noFileLimit()
+	for _, n := range c.slowPeers {
+		if len(slow) == 0 {
+			notes = append(notes, "slow readers skipped: they compare gnet, stdlib and the sockactor servers, and none is in this run")
+			break
+		}
+		// The load generator and the server each hold a descriptor per
+		// peer, plus their own.
+		if limit != 0 && uint64(n)+256 > limit {
+			notes = append(notes, fmt.Sprintf("slow readers at %d peers skipped: the descriptor limit is %d", n, limit))
+			continue
+		}
+		cases = append(cases, caseSpec{
+			scenario: report.Scenario{
+				ID:   fmt.Sprintf("hostile/slow/%d", n),
+				Kind: kindHostileSlow,
+				Title: fmt.Sprintf("hostile: %d peers that never read; the server writes up to %d KiB to each in %d KiB writes; server CPU over a %v quiet window once every buffer is full",
+					n, c.floodBytes>>10, servers.FloodChunk>>10, c.quietWindow),
+				Params:  map[string]int{"peers": n, "flood_bytes": c.floodBytes, "high_water": servers.FloodHighWater},
+				Metrics: slowMetrics,
+				Notes: []string{
+					fmt.Sprintf("flood writers: gnet c.Write in OnOpen (gnet buffers without bound: the flood total is the bound); stdlib blocking Write; sockactor writes on FD_WRITE until a write is refused (WSAEWOULDBLOCK), SendHighWater %d KiB, and waits for the next FD_WRITE", servers.FloodHighWater>>10),
+					"the peers set SO_RCVBUF 16 KiB and TCP_MAXSEG 1400 before connecting, so the kernel holds ~150–220 KB per peer, not 4 MB: thousands stay inside the kernel's TCP memory limits",
+					"the window starts once every peer has bytes waiting and the kernel queues (server tx_queue + peers' rx_queue, /proc/net/tcp) have not moved for 500 ms; CPU = utime+stime of the server over the window (10 ms ticks)",
+					"RSS/slow peer = (server RSS after the window − before the first peer) / peers: the unsent bytes the server holds included (gnet all of the flood the kernel did not take, sockactor up to its high-water mark, stdlib none); no forced GC",
+				},
+			},
+			servers: slow,
+			notify:  true,
+			serverArgs: []string{"-mode", servers.ModeFloodWriter, "-flood-bytes", itoa(c.floodBytes),
+				"-send-high-water", itoa(servers.FloodHighWater)},
+			loadgen: []string{"-scenario", "slow", "-conns", itoa(n), "-duration", c.quietWindow.String(),
+				"-sources", itoa(c.sources), "-dial-parallel", "128"},
+			timeout: c.quietWindow + time.Duration(n)*7*time.Millisecond + 90*time.Second,
+		})
+	}
+	spoof := transportServers(c.servers)
+	if len(spoof) == 0 {
+		return cases, append(notes, "spoofed UDP sources skipped: they compare gnet and the sockactor servers, and none is in this run")
+	}
+	cases = append(cases, caseSpec{
+		scenario: report.Scenario{
+			ID:   fmt.Sprintf("hostile/spoof/%d", c.spoofSources),
+			Kind: kindHostileSpoof,
+			Title: fmt.Sprintf("hostile: %d UDP datagrams, each from a source address of its own (127.1.x.y), sockactor MaxPeers %d; as fast as the server takes them",
+				c.spoofSources, spoofMaxPeers),
+			Params:  map[string]int{"sources": c.spoofSources, "max_peers": spoofMaxPeers},
+			Metrics: spoofMetrics,
+			Notes: []string{
+				"each datagram from a fresh socket bound to its source address (socket, bind, sendto, close); the spray waits while a server socket's receive queue holds over 64 KiB, so the kernel drops none",
+				"gnet echoes every datagram (to a closed port); a sockactor listener makes a peer socket per new address, the first 64 live, the rest closed at once by the peer limit (FD_CLOSE 10055)",
+				"CPU and RSS per datagram that reached the server, from the spray's start to its receive queues empty; live heap Δ = heap after a forced GC at the end − before (the side channel's heap command); peak open sockets = the runtime's Stats().Sockets.Open, sampled every 50 ms",
+			},
+		},
+		servers:    spoof,
+		network:    servers.NetUDP,
+		notify:     true,
+		serverArgs: []string{"-max-peers", itoa(spoofMaxPeers)},
+		loadgen: []string{"-scenario", "spoof", "-spoof-sources", itoa(c.spoofSources), "-spoof-window", "30s",
+			"-payload", "32"},
+		timeout: 30*time.Second + 90*time.Second,
+	})
 	return cases, notes
 }

@@ -16,6 +16,7 @@ const (
 	inlineServer = "sockactor-inline"
 	pooledServer = "sockactor-pooled"
 	naiveServer  = "naive"
+	stdlibServer = "stdlib"
 )
 
 // wideMargin is what "beats naive by a wide margin" means: server CPU per
@@ -108,6 +109,7 @@ func evaluateTargets(run *report.Run) []report.Target {
 	}
 	ts = append(ts, idleTargets(run, func(string, string) (float64, bool) { return 2, true })...)
 	ts = append(ts, transportTargets(run)...)
+	ts = append(ts, hostileTargets(run)...)
 	var defaultProcs *report.Scenario
 	for _, s := range findKind(run, kindChurn) {
 		if s.ID == "churn/defaultprocs" {
@@ -437,4 +439,94 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// The bars of the hostile scenario (issue "Hostile and slow peers"): 500
+// peers that never read cost at most 5 % of a core; 50,000 spoofed UDP
+// sources at MaxPeers 64 leave at most MaxPeers + 64 sockets open and move
+// the live heap by at most 8 MiB.
+const (
+	slowPeersBar     = 500
+	slowCorePctBar   = 5.0
+	spoofSourcesBar  = 50000
+	spoofSocketsOver = 64
+	spoofHeapMiBBar  = 8.0
+)
+
+// hostileTargets checks the hostile bars for both sockactor servers.
+func hostileTargets(run *report.Run) []report.Target {
+	var slow, spoof *report.Scenario
+	for _, s := range findKind(run, kindHostileSlow) {
+		if slow == nil || s.Params["peers"] == slowPeersBar {
+			slow = s
+		}
+	}
+	if ss := findKind(run, kindHostileSpoof); len(ss) > 0 {
+		spoof = ss[0]
+	}
+	var ts []report.Target
+	for _, server := range []string{inlineServer, pooledServer} {
+		t := report.Target{Name: fmt.Sprintf("%s CPU, %d peers that never read", shortName(server), slowPeersBar),
+			Goal: fmt.Sprintf("≤ %.0f %% of a core", slowCorePctBar), Unit: "% of a core"}
+		if slow != nil && slow.Params["peers"] != slowPeersBar {
+			t.Detail = fmt.Sprintf("the goal is stated at %d peers; this run had %d", slowPeersBar, slow.Params["peers"])
+		}
+		ts = append(ts, judge(t, slow, server, func(r *report.ServerResult) stats.Summary {
+			return r.Summary[loadgen.MetricIdleCorePct]
+		}, true, slowCorePctBar))
+	}
+	maxPeers := spoofMaxPeers
+	if spoof != nil {
+		maxPeers = spoof.Params["max_peers"]
+	}
+	note := func(t *report.Target) {
+		if spoof != nil && spoof.Params["sources"] != spoofSourcesBar {
+			t.Detail = fmt.Sprintf("the goal is stated at %d sources; this run sent %d", spoofSourcesBar, spoof.Params["sources"])
+		}
+	}
+	for _, server := range []string{inlineServer, pooledServer} {
+		t := report.Target{Name: fmt.Sprintf("%s peak open sockets, %d spoofed UDP sources at MaxPeers %d", shortName(server), spoofSourcesBar, maxPeers),
+			Goal: fmt.Sprintf("≤ %d (every round)", maxPeers+spoofSocketsOver), Unit: "sockets"}
+		note(&t)
+		t = judge(t, spoof, server, func(r *report.ServerResult) stats.Summary { return r.Summary[loadgen.MetricSpoofPeakOpen] },
+			true, float64(maxPeers+spoofSocketsOver))
+		// The median must not hide a bad round.
+		if t.Status == report.Met && t.Value.Max > float64(maxPeers+spoofSocketsOver) {
+			t.Status = report.Missed
+		}
+		ts = append(ts, t)
+		h := report.Target{Name: fmt.Sprintf("%s live heap moved by %d spoofed UDP sources", shortName(server), spoofSourcesBar),
+			Goal: fmt.Sprintf("≤ %.0f MiB", spoofHeapMiBBar), Unit: "MiB"}
+		note(&h)
+		ts = append(ts, judge(h, spoof, server, func(r *report.ServerResult) stats.Summary { return r.Summary[loadgen.MetricSpoofHeapMB] },
+			true, spoofHeapMiBBar))
+	}
+	return ts
+}
+
+// deriveRatioTo adds, to each round of each server of every scenario of
+// kind, its figure key divided by den's figure in the same round, under
+// derived, and summarises the scenario again: a ratio to a server other
+// than the baseline, paired round by round.
+func deriveRatioTo(run *report.Run, kind, den, key, derived string) {
+	for _, s := range findKind(run, kind) {
+		d := s.Result(den)
+		if d == nil {
+			continue
+		}
+		for i := range s.Results {
+			r := &s.Results[i]
+			for round, m := range r.Rounds {
+				if m == nil || round >= len(d.Rounds) || d.Rounds[round] == nil {
+					continue
+				}
+				num, okN := m[key]
+				dv, okD := d.Rounds[round][key]
+				if okN && okD && dv != 0 {
+					m[derived] = num / dv
+				}
+			}
+		}
+		s.Finalize(run.Baseline)
+	}
 }

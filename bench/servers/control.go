@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -22,8 +23,10 @@ import (
 //	close <id> <remote> <recv> <emit>  per observed close (unix ns)
 //	<cmd> <json>                   reply to a command
 //
-// and the client may send the commands "ban" and "stats" (to a Banner) and
-// "peers" (to a PeerCounter: the UDP churn scenario). One client is
+// and the client may send the commands "ban" and "stats" (to a Banner),
+// "peers" (to a PeerCounter: the UDP churn and hostile scenarios) and
+// "heap" (answered by every server: its live heap after a forced
+// collection). One client is
 // served at a time; close records observed while no client is connected are
 // queued and delivered to the next one. Recording never blocks and never
 // drops a record.
@@ -206,6 +209,8 @@ func (c *Control) command(ctx context.Context, cmd string) (any, error) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return p.PeerStats(ctx)
+	case "heap":
+		return liveHeap(), nil
 	case "ban", "stats":
 		if b == nil {
 			return nil, errNoBanner
@@ -219,6 +224,27 @@ func (c *Control) command(ctx context.Context, cmd string) (any, error) {
 		return b.BanAll(ctx)
 	}
 	return b.BanStats(ctx)
+}
+
+// HeapStats is the reply to the heap command: the server process's live
+// heap after a forced collection. Every server with a side channel answers
+// it (the Control runs in the server's process).
+type HeapStats struct {
+	// HeapAlloc is runtime.MemStats.HeapAlloc after runtime.GC: the bytes
+	// of live heap objects.
+	HeapAlloc uint64 `json:"heap_alloc"`
+	// HeapSys is the heap memory obtained from the OS.
+	HeapSys uint64 `json:"heap_sys"`
+	// NumGC counts completed collections, the forced one included.
+	NumGC uint32 `json:"num_gc"`
+}
+
+// liveHeap forces a collection and reads the heap figures.
+func liveHeap() HeapStats {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return HeapStats{HeapAlloc: ms.HeapAlloc, HeapSys: ms.HeapSys, NumGC: ms.NumGC}
 }
 
 // Close stops the side channel and its client.

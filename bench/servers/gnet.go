@@ -28,6 +28,7 @@ type gnetServer struct {
 
 	ctl     *Control
 	network string
+	flood   int // bytes written to each accepted connection (flood-writer mode), 0 to echo
 	eng     gnet.Engine
 	booted  chan struct{}
 	done    chan error
@@ -49,6 +50,12 @@ type gnetServer struct {
 func (s *gnetServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
 	s.ctl = cfg.Control
 	s.network = cfg.network()
+	if err := checkMode("gnet", cfg, true); err != nil {
+		return nil, err
+	}
+	if cfg.Mode == ModeFloodWriter {
+		s.flood = cfg.floodBytes()
+	}
 	// gnet's package-level logger writes to stdout, where the server role's
 	// protocol lines go: send gnet's chatter to stderr, warnings and up.
 	logger := stderrLogger{}
@@ -161,10 +168,29 @@ func (s *gnetServer) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
+// OnOpen implements gnet.EventHandler: in flood-writer mode, the whole
+// flood at once, in FloodChunk writes. gnet writes what the socket takes
+// and copies the rest into the connection's outbound buffer, which has no
+// bound: the flood total is the bound.
+func (s *gnetServer) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	for left := s.flood; left > 0; {
+		n := min(left, FloodChunk)
+		if _, err := c.Write(floodBuf[:n]); err != nil {
+			return nil, gnet.Close
+		}
+		left -= n
+	}
+	return nil, gnet.None
+}
+
 // OnTraffic implements gnet.EventHandler: echo everything readable (over
 // UDP: the datagram, to its sender; gnet ignores the returned action for
-// a datagram).
+// a datagram). A flood writer discards what it reads.
 func (s *gnetServer) OnTraffic(c gnet.Conn) gnet.Action {
+	if s.flood > 0 {
+		_, _ = c.Discard(-1)
+		return gnet.None
+	}
 	buf, _ := c.Next(-1)
 	if _, err := c.Write(buf); err != nil {
 		return gnet.Close

@@ -62,6 +62,9 @@ func (s *naiveServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
 	if cfg.network() != NetTCP {
 		return nil, unsupported("this server serves tcp only, not %s", cfg.network())
 	}
+	if err := checkMode("naive", cfg, false); err != nil {
+		return nil, err
+	}
 	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}))

@@ -48,6 +48,18 @@ type Config struct {
 	// ignores them.
 	MaxPeers        int
 	PeerIdleTimeout time.Duration
+	// Mode is what the server does with a connection: "" (ModeEcho) echoes
+	// what it receives; ModeFloodWriter writes FloodBytes to every
+	// accepted TCP connection, in FloodChunk writes, and reads nothing
+	// back but discards (see flood.go). A server that has no such mode
+	// returns an *UnsupportedError from Start.
+	Mode string
+	// FloodBytes is what ModeFloodWriter writes to each connection
+	// (DefaultFloodBytes if 0).
+	FloodBytes int
+	// SendHighWater is a sockactor server's Options.SendHighWater (0: the
+	// runtime's default, 4 MiB); the other servers ignore it.
+	SendHighWater int
 }
 
 // Network names.
@@ -95,6 +107,11 @@ type PeerStats struct {
 	// Closed counts FD_CLOSE events by reason word ("timeout" for a peer
 	// that reached its idle timeout).
 	Closed map[string]uint64 `json:"closed"`
+	// SendsRefused counts handler writes and Sends refused (a flood
+	// writer's WSAEWOULDBLOCK once its queue is over the high-water mark).
+	SendsRefused uint64 `json:"sends_refused"`
+	// Peers is the live UDP peers of the runtime's listeners.
+	Peers int64 `json:"udp_peers"`
 }
 
 // PeerCounter is implemented by servers that keep a socket per UDP peer

@@ -46,6 +46,9 @@ type sockactorServer struct {
 	// (sockactor-inline-metrics); nil leaves the global no-op one.
 	meterProvider metric.MeterProvider
 
+	// flood is the bytes the flood-writer handler writes to each socket.
+	flood int
+
 	mu      sync.Mutex
 	sockets map[uint64]*banState
 }
@@ -64,9 +67,13 @@ type banState struct {
 // Start builds the runtime, declares the listener, subscribes the FD_CLOSE
 // subscribers and starts.
 func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
+	if err := checkMode("sockactor", cfg, true); err != nil {
+		return nil, err
+	}
 	opts := sockrt.Options{
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		MeterProvider: s.meterProvider,
+		SendHighWater: cfg.SendHighWater,
 	}
 	switch cfg.BanPolicy {
 	case "":
@@ -87,7 +94,10 @@ func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, erro
 	}
 	s.rt = rt
 	handler := actors.HandlerFunc(s.echo)
-	if s.track {
+	switch {
+	case cfg.Mode == ModeFloodWriter:
+		s.flood, handler = cfg.floodBytes(), s.floodWriter
+	case s.track:
 		handler = s.echoTracked
 	}
 	network := cfg.network()
@@ -162,8 +172,9 @@ func udpListenOptions(base actors.ListenOptions, maxPeers int, peerIdle time.Dur
 // PeerStats implements PeerCounter: the runtime's socket counters, UDP
 // peers included.
 func (s *sockactorServer) PeerStats(context.Context) (PeerStats, error) {
-	st := s.rt.Stats().Sockets
-	return PeerStats{Open: st.Open, Accepted: st.Accepted, Closed: st.Closed}, nil
+	st := s.rt.Stats()
+	return PeerStats{Open: st.Sockets.Open, Accepted: st.Sockets.Accepted, Closed: st.Sockets.Closed,
+		SendsRefused: st.Sockets.SendsRefused, Peers: st.Conns.Peers}, nil
 }
 
 // RemoteAddr returns the runtime's remote address ("nonhost" without
@@ -179,6 +190,41 @@ func (s *sockactorServer) echo(c *actors.Context) {
 		_, _ = c.Write(m.Data)
 	case *events.Event:
 		closeOnPeerClose(c, m)
+	}
+}
+
+// floodLeft is a flood writer's count of bytes still to write to its
+// socket (the handler's state).
+type floodLeft struct{ n int }
+
+// floodWriter is the handler of the flood-writer mode: on every FD_WRITE
+// (the first follows FD_ACCEPT) it writes FloodChunk after FloodChunk
+// until the socket's flood is written or a write is refused. A refusal
+// (WSAEWOULDBLOCK, the queue over the high-water mark) owes an FD_WRITE
+// once the queue drains below the low-water mark, and the writer goes on
+// then; against a peer that never reads it waits for good, which is what
+// the hostile scenario measures. What the peer sends is discarded.
+func (s *sockactorServer) floodWriter(c *actors.Context) {
+	ev, ok := c.Message().(*events.Event)
+	if !ok {
+		return
+	}
+	switch events.Kind(ev.Kind) {
+	case events.FDWrite:
+		left, _ := c.State().(*floodLeft)
+		if left == nil {
+			left = &floodLeft{n: s.flood}
+			c.SetState(left)
+		}
+		for left.n > 0 {
+			n := min(left.n, FloodChunk)
+			if _, err := c.Write(floodBuf[:n]); err != nil {
+				return // refused: FD_WRITE follows the drain; or the socket is going
+			}
+			left.n -= n
+		}
+	case events.FDClose:
+		closeOnPeerClose(c, ev)
 	}
 }
 

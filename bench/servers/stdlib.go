@@ -3,6 +3,7 @@ package servers
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"time"
 )
@@ -21,6 +22,7 @@ const stdlibReadBuffer = 4 << 10
 type stdlibServer struct {
 	ln    net.Listener
 	ctl   *Control
+	flood int // bytes written to each accepted connection (flood-writer mode), 0 to echo
 	conns connSet
 	done  chan error
 }
@@ -30,6 +32,13 @@ func (s *stdlibServer) Start(ctx context.Context, cfg Config) (net.Addr, error) 
 	if cfg.network() != NetTCP {
 		return nil, unsupported("this server serves tcp only, not %s", cfg.network())
 	}
+	if err := checkMode("stdlib", cfg, true); err != nil {
+		return nil, err
+	}
+	serve := s.serve
+	if cfg.Mode == ModeFloodWriter {
+		s.flood, serve = cfg.floodBytes(), s.serveFlood
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
@@ -37,7 +46,7 @@ func (s *stdlibServer) Start(ctx context.Context, cfg Config) (net.Addr, error) 
 	}
 	s.ln, s.ctl = ln, cfg.Control
 	s.done = make(chan error, 1)
-	go func() { s.done <- acceptLoop(ln, &s.conns, s.serve) }()
+	go func() { s.done <- acceptLoop(ln, &s.conns, serve) }()
 	return ln.Addr(), nil
 }
 
@@ -58,6 +67,21 @@ func (s *stdlibServer) serve(id uint64, c net.Conn) {
 			return
 		}
 	}
+}
+
+// serveFlood is the flood writer's goroutine: blocking writes of
+// FloodChunk bytes (the goroutine parks in the netpoller while the socket
+// is full), then reads, discarded, until the connection ends.
+func (s *stdlibServer) serveFlood(_ uint64, c net.Conn) {
+	defer c.Close()
+	for left := s.flood; left > 0; {
+		n := min(left, FloodChunk)
+		if _, err := c.Write(floodBuf[:n]); err != nil {
+			return
+		}
+		left -= n
+	}
+	_, _ = io.Copy(io.Discard, c)
 }
 
 // Stop closes the listener and every connection.

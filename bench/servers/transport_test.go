@@ -206,7 +206,7 @@ func TestTCPOnlyServersRefuseOtherNetworks(t *testing.T) {
 type fakePeers struct{}
 
 func (fakePeers) PeerStats(context.Context) (PeerStats, error) {
-	return PeerStats{Open: 3, Accepted: 5, Closed: map[string]uint64{"timeout": 2}}, nil
+	return PeerStats{Open: 3, Accepted: 5, Closed: map[string]uint64{"timeout": 2}, SendsRefused: 7, Peers: 1}, nil
 }
 
 func TestControlPeers(t *testing.T) {
@@ -228,7 +228,7 @@ func TestControlPeers(t *testing.T) {
 	}
 	ask(`peers {"error":"this server keeps no peer table"}`)
 	c.SetPeerCounter(fakePeers{})
-	ask(`peers {"open":3,"accepted":5,"closed":{"timeout":2}}`)
+	ask(`peers {"open":3,"accepted":5,"closed":{"timeout":2},"sends_refused":7,"udp_peers":1}`)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
