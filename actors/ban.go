@@ -57,6 +57,11 @@ func (s *socket) doRecvDisconnect(m *RecvDisconnect, closed bool) *RecvDisconnec
 	// Under BanReset, queued bytes (these, or gnet's own buffer) reset the
 	// connection now: FD_CLOSE 10053 recv-ban; the reply still succeeds.
 	s.conn.ShutdownRecv(queued)
+	// A socket the application suspended is read again: what the kernel
+	// holds and what follows are the ban's now (reset or discard, §5),
+	// never the application's, and SuspendReading answers WSAESHUTDOWN.
+	s.conn.ResumeReading(netio.PauseApp)
+	s.notePaused()
 	return &RecvDisconnectResult{}
 }
 

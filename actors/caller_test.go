@@ -58,6 +58,12 @@ var callerOps = []struct {
 	{"Abort", func(c actors.Caller, ctx context.Context, pid *actor.PID) error {
 		return c.Abort(ctx, pid)
 	}},
+	{"SuspendReading", func(c actors.Caller, ctx context.Context, pid *actor.PID) error {
+		return c.SuspendReading(ctx, pid)
+	}},
+	{"ResumeReading", func(c actors.Caller, ctx context.Context, pid *actor.PID) error {
+		return c.ResumeReading(ctx, pid)
+	}},
 }
 
 // wantOpError checks that err is a *netio.OpError for op and socket with
@@ -198,6 +204,8 @@ func TestCallerErrorMapping(t *testing.T) {
 		wantOpError(t, err, "Send", lid, netio.WSAENOTCONN)
 		_, err = caller.RecvDisconnect(ctx5(t), lpid)
 		wantOpError(t, err, "RecvDisconnect", lid, netio.WSAENOTCONN)
+		wantOpError(t, caller.SuspendReading(ctx5(t), lpid), "SuspendReading", lid, netio.WSAENOTCONN)
+		wantOpError(t, caller.ResumeReading(ctx5(t), lpid), "ResumeReading", lid, netio.WSAENOTCONN)
 		info, err := caller.Info(ctx5(t), lpid)
 		if err != nil || info.Kind != "listener" || info.State != "listening" || info.Socket != lid {
 			t.Fatalf("listener Info = %v, %v", info, err)
@@ -234,6 +242,9 @@ func TestCallerErrorMapping(t *testing.T) {
 		}
 		_, err := caller.Send(ctx5(t), pid2, []byte("x"))
 		wantOpError(t, err, "Send", id2, netio.WSAESHUTDOWN)
+		// Its circuit has closed: no reads are left to pause.
+		wantOpError(t, caller.SuspendReading(ctx5(t), pid2), "SuspendReading", id2, netio.WSAENOTCONN)
+		wantOpError(t, caller.ResumeReading(ctx5(t), pid2), "ResumeReading", id2, netio.WSAENOTCONN)
 		// docs/SEMANTICS.md §3.9: RecvDisconnect after FD_CLOSE still succeeds.
 		if data, err := caller.RecvDisconnect(ctx5(t), pid2); err != nil || len(data) != 0 {
 			t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v", data, err)

@@ -134,12 +134,16 @@ func (c Caller) call(ctx context.Context, op string, pid *actor.PID, req any) (a
 	return reply, nil
 }
 
-func codeErr(op string, pid *actor.PID, code uint32) error {
+func codeErr(op string, pid *actor.PID, code uint32, detail string) error {
 	if code == 0 {
 		return nil
 	}
-	return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: netio.Code(code)}
+	return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: netio.Code(code), Detail: detail}
 }
+
+// detailed is a reply that says why it failed (ConnectResult,
+// SuspendReadingResult, ResumeReadingResult).
+type detailed interface{ GetDetail() string }
 
 // coded is a reply that carries a Winsock code (every result message).
 type coded interface{ GetCode() uint32 }
@@ -157,7 +161,11 @@ func request[T coded](ctx context.Context, c Caller, op string, pid *actor.PID, 
 	if !ok {
 		return none, unexpected(op, pid, r)
 	}
-	return m, codeErr(op, pid, m.GetCode())
+	var detail string
+	if d, ok := any(m).(detailed); ok {
+		detail = d.GetDetail()
+	}
+	return m, codeErr(op, pid, m.GetCode(), detail)
 }
 
 func unexpected(op string, pid *actor.PID, m any) error {
@@ -215,5 +223,28 @@ func (c Caller) Subscribe(ctx context.Context, pid, subscriber *actor.PID, mask 
 // Unsubscribe removes subscriber from the socket's subscriptions.
 func (c Caller) Unsubscribe(ctx context.Context, pid, subscriber *actor.PID) error {
 	_, err := request[*SubscribeResult](ctx, c, "Unsubscribe", pid, NewUnsubscribe(subscriber))
+	return err
+}
+
+// SuspendReading stops reading the socket's connection until ResumeReading
+// (docs/SEMANTICS.md §5, inbound back-pressure): the kernel's buffer fills
+// and flow control holds the peer; nothing is closed or dropped. On return
+// no byte read afterwards reaches the handler (a pooled handler still gets
+// what was already in its queue). Idempotent. It fails with WSAENOTCONN on
+// a listener, a socket still connecting or one whose circuit has closed,
+// WSAENOPROTOOPT on a datagram socket (no flow control), WSAESHUTDOWN after
+// RecvDisconnect. Not from an Inline handler (see Caller): use
+// Context.SuspendReading there.
+func (c Caller) SuspendReading(ctx context.Context, pid *actor.PID) error {
+	_, err := request[*SuspendReadingResult](ctx, c, "SuspendReading", pid, &SuspendReading{})
+	return err
+}
+
+// ResumeReading undoes SuspendReading: the connection is read again unless
+// the runtime's inbound limits still hold it, and bytes read while paused
+// are handed to the handler first. Idempotent; the errors of
+// SuspendReading, except that it succeeds after RecvDisconnect.
+func (c Caller) ResumeReading(ctx context.Context, pid *actor.PID) error {
+	_, err := request[*ResumeReadingResult](ctx, c, "ResumeReading", pid, &ResumeReading{})
 	return err
 }

@@ -39,6 +39,12 @@ func (*Info) IgnoreDeadLetterLogging() {}
 // IgnoreDeadLetterLogging marks Connect as not logged by protoactor as a dead letter.
 func (*Connect) IgnoreDeadLetterLogging() {}
 
+// IgnoreDeadLetterLogging marks SuspendReading as not logged by protoactor as a dead letter.
+func (*SuspendReading) IgnoreDeadLetterLogging() {}
+
+// IgnoreDeadLetterLogging marks ResumeReading as not logged by protoactor as a dead letter.
+func (*ResumeReading) IgnoreDeadLetterLogging() {}
+
 // The socket messages are never logged as dead letters.
 var (
 	_ actor.IgnoreDeadLetterLogging = (*Send)(nil)
@@ -51,4 +57,6 @@ var (
 	_ actor.IgnoreDeadLetterLogging = (*Unsubscribe)(nil)
 	_ actor.IgnoreDeadLetterLogging = (*Info)(nil)
 	_ actor.IgnoreDeadLetterLogging = (*Connect)(nil)
+	_ actor.IgnoreDeadLetterLogging = (*SuspendReading)(nil)
+	_ actor.IgnoreDeadLetterLogging = (*ResumeReading)(nil)
 )

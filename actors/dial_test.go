@@ -142,6 +142,10 @@ func TestDialRefused(t *testing.T) {
 			return r.Code
 		case *actors.ConnectResult:
 			return r.Code
+		case *actors.SuspendReadingResult:
+			return r.Code
+		case *actors.ResumeReadingResult:
+			return r.Code
 		}
 		t.Fatalf("unexpected reply %T", m)
 		return 0
@@ -156,6 +160,8 @@ func TestDialRefused(t *testing.T) {
 		{&actors.RecvDisconnect{}, notConn}, // docs/SEMANTICS.md §3.7
 		{&actors.RecvDisconnect{BufferLen: -1}, inval},
 		{&actors.SendDisconnect{}, notConn},
+		{&actors.SuspendReading{}, notConn},
+		{&actors.ResumeReading{}, notConn},
 		{&actors.Connect{Address: "tcp://" + closedAddr}, inval},
 		{&actors.Subscribe{SubscriberAddress: sys.Address(), SubscriberId: "x", Mask: uint32(events.FDClose)}, 0},
 		{&actors.Subscribe{SubscriberId: "x", Mask: 0x4000}, inval},

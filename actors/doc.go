@@ -6,8 +6,8 @@
 // Each TCP connection, accepted or dialled, becomes a socket actor: an
 // actor.Process registered in protoactor's process registry under
 // "sock/<id>", whose mailbox drains on the gnet event loop that owns the
-// connection. Its messages (Send, RecvDisconnect,
-// SendDisconnect, Close, Abort, Subscribe, Info, ...; protobuf, so they cross
+// connection. Its messages (Send, RecvDisconnect, SendDisconnect, Close,
+// Abort, Subscribe, Info, SuspendReading, ...; protobuf, so they cross
 // protoactor remote unchanged) therefore run serialized with the socket's
 // I/O, with no goroutine of their own and no lock on the data path. Each
 // listener is an actor too. The package also holds the Handler API that runs

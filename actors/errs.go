@@ -58,6 +58,22 @@ func (m *SocketInfo) Err() error { return replyErr("Info", m.GetSocket(), m.GetC
 // the message: safe wherever the message may be read.
 func (m *ConnectResult) Err() error { return replyErr("Connect", 0, m.GetCode(), m.GetDetail()) }
 
+// Err returns the SuspendReading's result as an error: nil, or
+// WSAENOTCONN (a listener, a dial in progress, a closed circuit),
+// WSAENOPROTOOPT (a datagram socket), WSAESHUTDOWN (after RecvDisconnect),
+// WSAENOTSOCK, ... It only reads the message: safe wherever the message may
+// be read.
+func (m *SuspendReadingResult) Err() error {
+	return replyErr("SuspendReading", 0, m.GetCode(), m.GetDetail())
+}
+
+// Err returns the ResumeReading's result as an error: nil, or WSAENOTCONN,
+// WSAENOPROTOOPT, WSAENOTSOCK, ... It only reads the message: safe wherever
+// the message may be read.
+func (m *ResumeReadingResult) Err() error {
+	return replyErr("ResumeReading", 0, m.GetCode(), m.GetDetail())
+}
+
 // Err returns the Error as a Go error (WSAEINVAL for an unhandled request). It only reads
 // the message: safe wherever the message may be read.
 func (m *Error) Err() error { return replyErr("Request", 0, m.GetCode(), m.GetDetail()) }

@@ -78,6 +78,18 @@ var fuzzReqs = []fuzzReq{
 		isReply:   func(m any) bool { _, ok := m.(*actors.ConnectResult); return ok },
 		keepsOpen: always,
 	},
+	{
+		// A socket left paused still answers every request; probe resumes
+		// it before sending its token.
+		new:       func() proto.Message { return &actors.SuspendReading{} },
+		isReply:   func(m any) bool { _, ok := m.(*actors.SuspendReadingResult); return ok },
+		keepsOpen: always,
+	},
+	{
+		new:       func() proto.Message { return &actors.ResumeReading{} },
+		isReply:   func(m any) bool { _, ok := m.(*actors.ResumeReadingResult); return ok },
+		keepsOpen: always,
+	},
 }
 
 // drain reads a client connection in the background, keeping what it read
@@ -173,7 +185,8 @@ func newFuzzFixture(tb testing.TB) *fuzzFixture {
 
 // probe checks that every target is still a working socket: the echo ones
 // echo a fresh token, the pull one hands it to Recv, the shut one answers
-// Info as open and shut both ways.
+// Info as open and shut both ways. A fuzzed SuspendReading may have left a
+// target paused: it is resumed first (and must say so in Info).
 func (fx *fuzzFixture) probe() error {
 	raw := make([]byte, 8)
 	_, _ = rand.Read(raw)
@@ -181,6 +194,15 @@ func (fx *fuzzFixture) probe() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, t := range fx.targets {
+		if !t.shut {
+			if err := fx.caller.ResumeReading(ctx, t.pid); err != nil {
+				return fmt.Errorf("%s: ResumeReading: %v", t.name, err)
+			}
+			info, err := fx.caller.Info(ctx, t.pid)
+			if err != nil || info.ReadPaused || info.ReadPausedBy != "" || info.ReadPausedSinceUnixNano != 0 {
+				return fmt.Errorf("%s: Info after ResumeReading = %v, %v; want reading", t.name, info, err)
+			}
+		}
 		switch {
 		case t.shut:
 			info, err := fx.caller.Info(ctx, t.pid)
@@ -243,6 +265,8 @@ func FuzzSocketMessages(f *testing.F) {
 		&actors.Send{Data: []byte("hello")},
 		&actors.Connect{Address: "tcp://127.0.0.1:1"},
 		&actors.Info{},
+		&actors.SuspendReading{},
+		&actors.ResumeReading{},
 	}
 	for _, m := range seeds {
 		b, err := proto.Marshal(m)

@@ -205,6 +205,8 @@ func TestReplyErr(t *testing.T) {
 		{&actors.SocketInfo{}, &actors.SocketInfo{Code: code, Socket: 7}, (*actors.SocketInfo)(nil)},
 		{&actors.ConnectResult{}, &actors.ConnectResult{Code: code, Detail: "why"}, (*actors.ConnectResult)(nil)},
 		{&actors.Error{}, &actors.Error{Code: code, Detail: "why"}, (*actors.Error)(nil)},
+		{&actors.SuspendReadingResult{}, &actors.SuspendReadingResult{Code: code, Detail: "why"}, (*actors.SuspendReadingResult)(nil)},
+		{&actors.ResumeReadingResult{}, &actors.ResumeReadingResult{Code: code, Detail: "why"}, (*actors.ResumeReadingResult)(nil)},
 	}
 	for _, r := range replies {
 		name := strings.TrimPrefix(typeName(r.ok), "*actors.")

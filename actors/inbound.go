@@ -3,7 +3,6 @@ package actors
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/sockactor/sockactor/netio"
 )
@@ -186,19 +185,3 @@ func (s *socket) resume(src netio.PauseSource) {
 // dropWaiting accounts every byte the socket still holds as gone: at its
 // release, when nobody will take them. Goroutine: the loop.
 func (s *socket) dropWaiting(n int) { s.takeWaiting(n, 0) }
-
-// notePaused keeps SocketInfo's pause time: set when reads become paused
-// (any source), cleared when they resume. Goroutine: the loop.
-func (s *socket) notePaused() {
-	paused := s.conn != nil && s.conn.ReadPaused() != 0
-	if x := s.x; x == nil && !paused {
-		return
-	}
-	x := s.ext()
-	switch {
-	case paused && x.pausedSince.IsZero():
-		x.pausedSince = time.Now()
-	case !paused:
-		x.pausedSince = time.Time{}
-	}
-}

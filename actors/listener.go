@@ -13,7 +13,7 @@ import (
 // Listener is the actor of one listening socket. It answers the socket
 // messages a listener can answer (Info, Subscribe, Unsubscribe, Close) and
 // WSAENOTCONN to the ones that need a connection (Send, Recv,
-// RecvDisconnect, SendDisconnect). Its subscribers get FD_ACCEPT per
+// RecvDisconnect, SendDisconnect, SuspendReading, ResumeReading). Its subscribers get FD_ACCEPT per
 // accepted connection, and, as with Winsock's WSAAsyncSelect, accepted
 // sockets inherit the listener's subscriptions.
 //

@@ -217,6 +217,12 @@ func (s *socket) handle(m any) {
 		s.reply(sender, &SubscribeResult{Code: uint32(s.doUnsubscribe(msg))})
 	case *Info:
 		s.reply(sender, s.info())
+	case *SuspendReading:
+		s.reply(sender, s.suspendReading())
+	case *ResumeReading:
+		s.reply(sender, s.resumeReading())
+	case inlineResume:
+		s.inlineResumed()
 	case *actor.Watch:
 		if msg != nil && msg.Watcher != nil {
 			x := s.ext()

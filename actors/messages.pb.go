@@ -775,6 +775,192 @@ func (x *ConnectResult) GetDetail() string {
 	return ""
 }
 
+// SuspendReading stops reading the socket's connection (docs/SEMANTICS.md
+// §5, inbound back-pressure): the kernel's receive buffer fills and flow
+// control holds the peer; nothing is closed or dropped. Idempotent.
+// WSAENOTCONN on a listener, a socket still connecting or one whose circuit
+// has closed; WSAENOPROTOOPT on a datagram socket (no flow control);
+// WSAESHUTDOWN after RecvDisconnect. Reply: SuspendReadingResult.
+type SuspendReading struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendReading) Reset() {
+	*x = SuspendReading{}
+	mi := &file_messages_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendReading) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendReading) ProtoMessage() {}
+
+func (x *SuspendReading) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendReading.ProtoReflect.Descriptor instead.
+func (*SuspendReading) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{16}
+}
+
+type SuspendReadingResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendReadingResult) Reset() {
+	*x = SuspendReadingResult{}
+	mi := &file_messages_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendReadingResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendReadingResult) ProtoMessage() {}
+
+func (x *SuspendReadingResult) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendReadingResult.ProtoReflect.Descriptor instead.
+func (*SuspendReadingResult) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SuspendReadingResult) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SuspendReadingResult) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// ResumeReading undoes SuspendReading: the connection is read again unless
+// the runtime itself still holds it (SocketInfo.read_paused_by). Idempotent;
+// the same errors as SuspendReading, except that it succeeds after
+// RecvDisconnect. Reply: ResumeReadingResult.
+type ResumeReading struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeReading) Reset() {
+	*x = ResumeReading{}
+	mi := &file_messages_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeReading) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeReading) ProtoMessage() {}
+
+func (x *ResumeReading) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeReading.ProtoReflect.Descriptor instead.
+func (*ResumeReading) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{18}
+}
+
+type ResumeReadingResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeReadingResult) Reset() {
+	*x = ResumeReadingResult{}
+	mi := &file_messages_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeReadingResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeReadingResult) ProtoMessage() {}
+
+func (x *ResumeReadingResult) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeReadingResult.ProtoReflect.Descriptor instead.
+func (*ResumeReadingResult) Descriptor() ([]byte, []int) {
+	return file_messages_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ResumeReadingResult) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ResumeReadingResult) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 // Info asks for a SocketInfo.
 type Info struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -784,7 +970,7 @@ type Info struct {
 
 func (x *Info) Reset() {
 	*x = Info{}
-	mi := &file_messages_proto_msgTypes[16]
+	mi := &file_messages_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +982,7 @@ func (x *Info) String() string {
 func (*Info) ProtoMessage() {}
 
 func (x *Info) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[16]
+	mi := &file_messages_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +995,7 @@ func (x *Info) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Info.ProtoReflect.Descriptor instead.
 func (*Info) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{16}
+	return file_messages_proto_rawDescGZIP(), []int{20}
 }
 
 // SocketInfo describes a socket.
@@ -839,14 +1025,22 @@ type SocketInfo struct {
 	CloseCode   uint32 `protobuf:"varint,17,opt,name=close_code,json=closeCode,proto3" json:"close_code,omitempty"`
 	ListenerId  uint64 `protobuf:"varint,18,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
 	// pull is true for pull-mode sockets (Recv + FD_READ).
-	Pull          bool `protobuf:"varint,19,opt,name=pull,proto3" json:"pull,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Pull bool `protobuf:"varint,19,opt,name=pull,proto3" json:"pull,omitempty"`
+	// read_paused is true while the connection is not being read, for any
+	// source: the application (SuspendReading) or the runtime's inbound
+	// limits. read_paused_by names the sources, comma-separated in this
+	// order: "app", "inbound", "budget". read_paused_since_unix_nano is when
+	// reading last became paused (0 while reading).
+	ReadPaused              bool   `protobuf:"varint,20,opt,name=read_paused,json=readPaused,proto3" json:"read_paused,omitempty"`
+	ReadPausedBy            string `protobuf:"bytes,21,opt,name=read_paused_by,json=readPausedBy,proto3" json:"read_paused_by,omitempty"`
+	ReadPausedSinceUnixNano int64  `protobuf:"varint,22,opt,name=read_paused_since_unix_nano,json=readPausedSinceUnixNano,proto3" json:"read_paused_since_unix_nano,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *SocketInfo) Reset() {
 	*x = SocketInfo{}
-	mi := &file_messages_proto_msgTypes[17]
+	mi := &file_messages_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1052,7 @@ func (x *SocketInfo) String() string {
 func (*SocketInfo) ProtoMessage() {}
 
 func (x *SocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[17]
+	mi := &file_messages_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1065,7 @@ func (x *SocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketInfo.ProtoReflect.Descriptor instead.
 func (*SocketInfo) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{17}
+	return file_messages_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SocketInfo) GetSocket() uint64 {
@@ -1007,6 +1201,27 @@ func (x *SocketInfo) GetPull() bool {
 	return false
 }
 
+func (x *SocketInfo) GetReadPaused() bool {
+	if x != nil {
+		return x.ReadPaused
+	}
+	return false
+}
+
+func (x *SocketInfo) GetReadPausedBy() string {
+	if x != nil {
+		return x.ReadPausedBy
+	}
+	return ""
+}
+
+func (x *SocketInfo) GetReadPausedSinceUnixNano() int64 {
+	if x != nil {
+		return x.ReadPausedSinceUnixNano
+	}
+	return 0
+}
+
 // Error answers a request the socket cannot take at all: an unknown message
 // type or a nil message.
 type Error struct {
@@ -1019,7 +1234,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_messages_proto_msgTypes[18]
+	mi := &file_messages_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1246,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_proto_msgTypes[18]
+	mi := &file_messages_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1259,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_messages_proto_rawDescGZIP(), []int{18}
+	return file_messages_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Error) GetCode() uint32 {
@@ -1104,8 +1319,16 @@ const file_messages_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\";\n" +
 	"\rConnectResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\"\x10\n" +
+	"\x0eSuspendReading\"B\n" +
+	"\x14SuspendReadingResult\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\"\x0f\n" +
+	"\rResumeReading\"A\n" +
+	"\x13ResumeReadingResult\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\"\x06\n" +
-	"\x04Info\"\xa5\x04\n" +
+	"\x04Info\"\xaa\x05\n" +
 	"\n" +
 	"SocketInfo\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
@@ -1133,7 +1356,11 @@ const file_messages_proto_rawDesc = "" +
 	"close_code\x18\x11 \x01(\rR\tcloseCode\x12\x1f\n" +
 	"\vlistener_id\x18\x12 \x01(\x04R\n" +
 	"listenerId\x12\x12\n" +
-	"\x04pull\x18\x13 \x01(\bR\x04pull\"3\n" +
+	"\x04pull\x18\x13 \x01(\bR\x04pull\x12\x1f\n" +
+	"\vread_paused\x18\x14 \x01(\bR\n" +
+	"readPaused\x12$\n" +
+	"\x0eread_paused_by\x18\x15 \x01(\tR\freadPausedBy\x12<\n" +
+	"\x1bread_paused_since_unix_nano\x18\x16 \x01(\x03R\x17readPausedSinceUnixNano\"3\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detailB'Z%github.com/sockactor/sockactor/actorsb\x06proto3"
@@ -1150,7 +1377,7 @@ func file_messages_proto_rawDescGZIP() []byte {
 	return file_messages_proto_rawDescData
 }
 
-var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_messages_proto_goTypes = []any{
 	(*Send)(nil),                 // 0: sockactor.actors.Send
 	(*SendResult)(nil),           // 1: sockactor.actors.SendResult
@@ -1168,9 +1395,13 @@ var file_messages_proto_goTypes = []any{
 	(*SubscribeResult)(nil),      // 13: sockactor.actors.SubscribeResult
 	(*Connect)(nil),              // 14: sockactor.actors.Connect
 	(*ConnectResult)(nil),        // 15: sockactor.actors.ConnectResult
-	(*Info)(nil),                 // 16: sockactor.actors.Info
-	(*SocketInfo)(nil),           // 17: sockactor.actors.SocketInfo
-	(*Error)(nil),                // 18: sockactor.actors.Error
+	(*SuspendReading)(nil),       // 16: sockactor.actors.SuspendReading
+	(*SuspendReadingResult)(nil), // 17: sockactor.actors.SuspendReadingResult
+	(*ResumeReading)(nil),        // 18: sockactor.actors.ResumeReading
+	(*ResumeReadingResult)(nil),  // 19: sockactor.actors.ResumeReadingResult
+	(*Info)(nil),                 // 20: sockactor.actors.Info
+	(*SocketInfo)(nil),           // 21: sockactor.actors.SocketInfo
+	(*Error)(nil),                // 22: sockactor.actors.Error
 }
 var file_messages_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -1191,7 +1422,7 @@ func file_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_proto_rawDesc), len(file_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

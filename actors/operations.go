@@ -169,6 +169,7 @@ func (s *socket) info() *SocketInfo {
 	if s.q != nil {
 		in.QueuedOut += s.q.pendingOut.Load()
 	}
+	s.pauseInfo(in)
 	if s.closeEv != nil {
 		in.State = StateClosed.String()
 		in.CloseReason = s.closeEv.Reason

@@ -54,6 +54,10 @@ func replyFor(msg any, code netio.Code) any {
 		return &SocketInfo{Code: c}
 	case *Connect:
 		return &ConnectResult{Code: c}
+	case *SuspendReading:
+		return &SuspendReadingResult{Code: c}
+	case *ResumeReading:
+		return &ResumeReadingResult{Code: c}
 	}
 	return &Error{Code: c, Detail: "socket released"}
 }
@@ -64,6 +68,7 @@ func isReply(msg any) bool {
 	switch msg.(type) {
 	case *SendResult, *RecvResult, *RecvDisconnectResult, *SendDisconnectResult,
 		*CloseResult, *SubscribeResult, *SocketInfo, *ConnectResult, *Error,
+		*SuspendReadingResult, *ResumeReadingResult,
 		*Received, *events.Event, *actor.DeadLetterResponse:
 		return true
 	}
@@ -80,8 +85,9 @@ func (h *host) sendSystem(pid *actor.PID, msg any) {
 }
 
 // withoutCircuit answers the requests that need a circuit (Send, Recv,
-// RecvDisconnect, SendDisconnect) for an actor that has none: a listener, a
-// dial still connecting or one that failed. A malformed request is
+// RecvDisconnect, SendDisconnect, SuspendReading, ResumeReading) for an
+// actor that has none: a listener, a dial still connecting or one that
+// failed. A malformed request is
 // WSAEINVAL, any other WSAENOTCONN (docs/SEMANTICS.md §3.7). ok is false for
 // every other message. Goroutine: any.
 func withoutCircuit(msg any) (reply any, ok bool) {
@@ -91,7 +97,7 @@ func withoutCircuit(msg any) (reply any, ok bool) {
 			return replyFor(msg, netio.WSAEINVAL), true
 		}
 		return replyFor(msg, netio.WSAENOTCONN), true
-	case *Send, *Recv, *SendDisconnect:
+	case *Send, *Recv, *SendDisconnect, *SuspendReading, *ResumeReading:
 		return replyFor(msg, netio.WSAENOTCONN), true
 	}
 	return nil, false

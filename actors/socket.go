@@ -63,7 +63,7 @@ type socket struct {
 	// q is the pooled handler's hand-off, made at creation for a pooled
 	// socket (nil otherwise) and never replaced: what the loop and the
 	// pooled goroutine share. Split from x so that an idle pooled socket
-	// pays 80 bytes for it instead of the whole sockExt (176).
+	// pays for pooledQ alone, not for the whole sockExt.
 	q *pooledQ
 }
 
@@ -77,7 +77,8 @@ type sockExt struct {
 	plens     []int // UDP pull mode: the lengths of the datagrams in pull (datagram.go)
 	userState any   // an Inline handler's (Context.SetState); a pooled one's is in pooledQ
 
-	pausedSince time.Time // when reads last became paused (any source); zero while reading
+	pausedSince time.Time // when reading last became paused, any source; zero while reading (pause.go)
+	resumeOwed  bool      // an Inline handler's ResumeReading waits for its Receive to return (pause.go)
 }
 
 // pooledQ is a pooled socket's hand-off to its handler: the handler's

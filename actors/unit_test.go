@@ -167,6 +167,8 @@ var requests = []struct {
 	{&Unsubscribe{SubscriberId: "x"}, &SubscribeResult{}},
 	{&Info{}, &SocketInfo{}},
 	{&Connect{Address: "tcp://127.0.0.1:1"}, &ConnectResult{}},
+	{&SuspendReading{}, &SuspendReadingResult{}},
+	{&ResumeReading{}, &ResumeReadingResult{}},
 }
 
 // codeField returns the Code field of a reply.
@@ -212,6 +214,7 @@ func TestIsReply(t *testing.T) {
 	replies := []any{
 		&SendResult{}, &RecvResult{}, &RecvDisconnectResult{}, &SendDisconnectResult{},
 		&CloseResult{}, &SubscribeResult{}, &SocketInfo{}, &ConnectResult{}, &Error{},
+		&SuspendReadingResult{}, &ResumeReadingResult{},
 		&Received{}, &events.Event{}, &actor.DeadLetterResponse{},
 		// Typed nil pointers are still replies (the type decides).
 		(*SendResult)(nil), (*events.Event)(nil),

@@ -131,7 +131,8 @@ const (
 // then Start; Shutdown stops everything.
 //
 // The embedded actors.Caller gives request helpers (RecvDisconnect, Send,
-// Close, Info, ...) for code that is not an actor.
+// SendDisconnect, SuspendReading, ResumeReading, Close, Info, ...) for code
+// that is not an actor.
 //
 // All methods are safe for concurrent use.
 type Runtime struct {

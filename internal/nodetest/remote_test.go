@@ -154,6 +154,26 @@ func transcript(t *testing.T, c actors.Caller, sys *actor.ActorSystem, gw *sockr
 	note("Subscribe", c.Subscribe(ctx, pid, sub, events.MaskOf(events.FDClose)))
 	note("Unsubscribe", c.Unsubscribe(ctx, pid, sub))
 	note("Subscribe", c.Subscribe(ctx, pid, sub, events.MaskOf(events.FDClose)))
+	// Read pauses (§2, §5): twice (idempotent), seen in Info, then one
+	// resume and the echo works again.
+	note("SuspendReading", c.SuspendReading(ctx, pid))
+	note("SuspendReading", c.SuspendReading(ctx, pid))
+	pi, err := c.Info(ctx, pid)
+	note("Info", err)
+	if !pi.GetReadPaused() || pi.GetReadPausedBy() != "app" || pi.GetReadPausedSinceUnixNano() == 0 {
+		t.Errorf("Info after SuspendReading = %v", pi)
+	}
+	note("ResumeReading", c.ResumeReading(ctx, pid))
+	pi, err = c.Info(ctx, pid)
+	note("Info", err)
+	if pi.GetReadPaused() || pi.GetReadPausedBy() != "" || pi.GetReadPausedSinceUnixNano() != 0 {
+		t.Errorf("Info after ResumeReading = %v", pi)
+	}
+	if got := roundTrip(t, conn, "resumed"); got != "resumed" {
+		t.Errorf("echo after ResumeReading: %q", got)
+	}
+	note("SuspendReading(listener)", c.SuspendReading(ctx, ln.PID()))
+	note("ResumeReading(listener)", c.ResumeReading(ctx, ln.PID()))
 	_, err = c.Recv(ctx, pid, 10)
 	note("Recv", err)
 	r, err := sys.Root.RequestFuture(pid, &actors.Connect{Address: "tcp://127.0.0.1:1"}, socktest.Timeout).Result()
@@ -185,6 +205,7 @@ func transcript(t *testing.T, c actors.Caller, sys *actor.ActorSystem, gw *sockr
 	note("Close", c.Close(ctx, pid))
 	_, err = c.Info(ctx, pid)
 	note("Info", err)
+	note("SuspendReading", c.SuspendReading(ctx, pid))
 	note("Abort", c.Abort(ctx, abortPID))
 	if err := readUntilErr(abortConn); !isReset(err) {
 		t.Errorf("peer after Abort: %v", err)
