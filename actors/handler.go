@@ -111,8 +111,9 @@ type SocketOptions struct {
 	Pull bool
 	// MaxPeers bounds the live peer sockets of a UDP listener
 	// (netio.DefaultMaxPeers if 0, negative: no limit). A datagram from a
-	// new address over it gets a peer that ends at once with FD_CLOSE
-	// 10055 "limit". Other sockets ignore it.
+	// new address while the listener has that many peers is dropped and
+	// counted (limit "max_peers"): no peer socket, no event. Other sockets
+	// ignore it.
 	MaxPeers int
 	// PeerIdleTimeout ends a UDP listener's peer after that long without a
 	// datagram in or out, with FD_CLOSE 10060 "timeout"

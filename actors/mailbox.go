@@ -241,8 +241,8 @@ func (s *socket) handle(m any) {
 		x := s.q // only a pooled handler's Write makes a writeOp
 		// Write already told the handler its bytes were accepted: if the
 		// connection cannot take them now, they are counted as dropped.
-		if _, err := s.conn.Write(msg.data); err != nil {
-			s.conn.AddSendDropped(len(msg.data))
+		if n, err := s.conn.Write(msg.data); err != nil {
+			s.conn.AddSendDropped(len(msg.data) - n)
 		}
 		x.lastOut.Store(int64(s.conn.OutboundBuffered()))
 		// Counted out only now that gnet has them: the pooled Write's direct

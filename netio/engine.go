@@ -74,13 +74,13 @@ const DefaultMaxConns = 65536
 // EngineStats counts connections at the transport level.
 type EngineStats struct {
 	Open int64 `json:"open"` // connections holding a descriptor now, half-open ones included
-	// LimitHits counts limit closes: connections refused by MaxConns
-	// (ConnLimitHits), UDP peers over MaxPeers (PeerLimitHits), plus those
-	// closed by a limit above the transport
-	// (LimitHit: the inbound limit).
+	// LimitHits counts limit hits at the transport: connections refused by
+	// MaxConns (ConnLimitHits), datagrams dropped over MaxPeers
+	// (PeerLimitHits), plus connections closed by a limit above the
+	// transport (LimitHit).
 	LimitHits     uint64 `json:"limit_hits"`
 	ConnLimitHits uint64 `json:"conn_limit_hits"` // of LimitHits, refused by MaxConns
-	PeerLimitHits uint64 `json:"peer_limit_hits"` // of LimitHits, UDP peers over a listener's MaxPeers
+	PeerLimitHits uint64 `json:"peer_limit_hits"` // of LimitHits, datagrams from new addresses dropped over a listener's MaxPeers
 	// HalfOpen is the number of connections whose peer sent FIN and whose
 	// send side the application still holds (docs/SEMANTICS.md §5).
 	HalfOpen int64 `json:"half_open"`
@@ -161,7 +161,7 @@ type Engine struct {
 	open        atomic.Int64
 	limitHits   atomic.Uint64 // limit closes decided above the transport (LimitHit)
 	connHits    atomic.Uint64 // connections refused by MaxConns
-	peerHits    atomic.Uint64 // UDP peers over MaxPeers
+	peerHits    atomic.Uint64 // datagrams from new addresses dropped over MaxPeers
 	sendDropped atomic.Uint64
 	recvDropped atomic.Uint64
 	traffic     trafficBook // the byte totals (traffic.go)

@@ -126,7 +126,9 @@ func slowConsumer(k *checker, pull bool, delay time.Duration, peak *atomic.Int64
 				}
 			}
 		}
-		if b := rt().Stats().Sockets.Buffered; b > peak.Load() {
+		if r := rt(); r == nil {
+			return
+		} else if b := r.Stats().Sockets.Buffered; b > peak.Load() {
 			peak.Store(b)
 		}
 	})
@@ -156,10 +158,10 @@ func TestSlowApplicationPausesItsPeer(t *testing.T) {
 				}
 				k := newChecker()
 				var peak atomic.Int64
-				var rt *sockrt.Runtime
-				h := slowConsumer(k, tc.pull, tc.delay, &peak, func() *sockrt.Runtime { return rt })
+				var rt atomic.Pointer[sockrt.Runtime]
+				h := slowConsumer(k, tc.pull, tc.delay, &peak, rt.Load)
 				s := startRTOn(t, tr, sockrt.Options{MaxInbound: maxIn}, actors.ListenOptions{Dispatch: actors.Pooled, Pull: tc.pull}, h)
-				rt = s.rt
+				rt.Store(s.rt)
 				before := heapNow()
 				c := s.dial(t)
 				id := s.rec.Accepted(t, 1)

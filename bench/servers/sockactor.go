@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,10 @@ func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, erro
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		MeterProvider: s.meterProvider,
 		SendHighWater: cfg.SendHighWater,
+		// As many loops as the raw gnet server (WithMulticore: one per
+		// CPU): the harness sets GOMAXPROCS above the CPU count for every
+		// server, which would otherwise be the runtime's default.
+		EventLoops: goruntime.NumCPU(),
 	}
 	switch cfg.BanPolicy {
 	case "":
