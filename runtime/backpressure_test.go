@@ -385,3 +385,117 @@ func TestRuntimeBudgetAcrossSockets(t *testing.T) {
 	}
 	socktest.WaitFor(t, "every sent byte taken", func() bool { return got.Load() == sent.Load() })
 }
+
+// TestDatagramsOverTheInboundLimitAreDropped: UDP has no flow control, so a
+// peer socket whose application is behind drops the datagrams over its
+// limit (counted), and is never closed for it; pooled and pull mode.
+func TestDatagramsOverTheInboundLimitAreDropped(t *testing.T) {
+	for _, pull := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pull=%v", pull), func(t *testing.T) {
+			const maxIn, size, count = 64 << 10, 1000, 400
+			release := make(chan struct{})
+			var once sync.Once
+			var got atomic.Int64
+			h := actors.HandlerFunc(func(c *actors.Context) {
+				if m, ok := c.Message().(*actors.Received); ok {
+					got.Add(1)
+					if len(m.Data) == size {
+						<-release // stuck: the datagrams pile up
+					}
+				}
+			})
+			fds := fdCount(t)
+			rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: -1, MaxInbound: maxIn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := rt.Listen("udp://127.0.0.1:0", h, actors.ListenOptions{Dispatch: actors.Pooled, Pull: pull})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rt.Start(ctx5(t)); err != nil {
+				t.Fatal(err)
+			}
+			shutdownAtEnd(t, rt, fds, 5*time.Second)
+			t.Cleanup(func() { once.Do(func() { close(release) }) }) // before the shutdown: cleanups run last first
+			rec := newRecorder(t, rt.System())
+			if err := rt.Subscribe(rec.PID, events.MaskAll); err != nil {
+				t.Fatal(err)
+			}
+			c := udpClient(t, ln.Addr().(*net.UDPAddr))
+			payload := make([]byte, size)
+			for i := 0; i < count; i++ {
+				if _, err := c.Write(payload); err != nil {
+					t.Fatal(err)
+				}
+				if i%50 == 49 {
+					time.Sleep(5 * time.Millisecond) // the kernel's buffer is not what is tested
+				}
+			}
+			socktest.WaitFor(t, "datagrams dropped over the limit", func() bool {
+				return rt.Stats().Sockets.InboundDropped >= uint64((count-maxIn/size-8)*size)
+			})
+			st := rt.Stats()
+			if st.Sockets.Buffered > maxIn {
+				t.Fatalf("%d bytes wait, limit %d", st.Sockets.Buffered, maxIn)
+			}
+			if st.LimitHits()[sockrt.LimitMaxInbound] == 0 {
+				t.Fatal("the drops were not counted as max_inbound hits")
+			}
+			if n := rec.Count(rec.Accepted(t, 1), events.FDClose); n != 0 {
+				t.Fatal("the peer socket was closed by the limit")
+			}
+		})
+	}
+}
+
+// TestTricklingPeersCostLittle: peers that send one byte at a time, slowly
+// (a slow-loris pattern), hold a socket each and nothing more: the
+// server keeps answering a normal client, every trickled byte arrives, and
+// the process stays nearly idle while they trickle.
+func TestTricklingPeersCostLittle(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 200
+	}
+	raiseFDLimit(t, uint64(2*n+1000))
+	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
+		var got atomic.Int64
+		h := actors.HandlerFunc(func(c *actors.Context) {
+			if m, ok := c.Message().(*actors.Received); ok {
+				if m.Data[0] == 't' {
+					got.Add(int64(len(m.Data)))
+					return
+				}
+				_, _ = c.Write(m.Data) // the normal client: echo
+			}
+		})
+		s := startRT(t, sockrt.Options{IdleTimeout: 5 * time.Second}, actors.ListenOptions{Dispatch: mode}, h)
+		conns := make([]net.Conn, n)
+		for i := range conns {
+			conns[i] = dial(t, s.addr)
+		}
+		const rounds = 3
+		before := rusageCPU(t)
+		start := time.Now()
+		for r := 0; r < rounds; r++ { // one byte per peer per 500 ms
+			for _, c := range conns {
+				if _, err := c.Write([]byte("t")); err != nil {
+					t.Fatalf("trickle: %v", err)
+				}
+			}
+			normal := dial(t, s.addr)
+			roundTrip(t, normal, fmt.Sprintf("round %d", r))
+			time.Sleep(500 * time.Millisecond)
+		}
+		used, wall := rusageCPU(t)-before, time.Since(start)
+		socktest.WaitFor(t, "every trickled byte", func() bool { return got.Load() == int64(rounds*n) })
+		t.Logf("%d trickling peers: %v CPU over %v", n, used, wall)
+		if used > wall/2 {
+			t.Fatalf("%v CPU over %v with %d peers sending a byte each per 500 ms", used, wall, n)
+		}
+		if k := len(s.rt.Stats().Sockets.Closed); k != 0 {
+			t.Fatalf("sockets closed while trickling (not idle): %v", s.rt.Stats().Sockets.Closed)
+		}
+	})
+}
