@@ -335,9 +335,15 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // writeStream hands p to gnet. Loop only.
 func (c *Conn) writeStream(p []byte) (int, error) {
+	// While reads are paused, gnet's starting to buffer registers the
+	// descriptor for reading again: the pause goes back at once (pause.go).
+	repause := c.paused != 0 && c.gc.OutboundBuffered() == 0
 	n, err := c.gc.Write(p)
 	c.bytesOut += uint64(n)
 	c.active = true
+	if repause && !c.closed.Load() && c.gc.OutboundBuffered() > 0 {
+		c.applyPause()
+	}
 	if err != nil {
 		return n, &OpError{Op: "Send", Code: CodeOf(err, WSAECONNRESET)}
 	}

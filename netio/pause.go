@@ -104,8 +104,8 @@ func (c *Conn) modPoll(events uint32) bool {
 // would, from a task on the loop. A close asked meanwhile happens after.
 // Loop only.
 func (c *Conn) deliverHeld() {
-	if c.recvShut {
-		return // the ban took them (ShutdownRecv)
+	if c.recvShut || c.inTraffic {
+		return // the ban took them (ShutdownRecv); or a read is delivering now
 	}
 	buf, _ := c.gc.Next(-1)
 	if len(buf) == 0 {
