@@ -47,9 +47,11 @@ type writeWatch struct {
 type waiter struct {
 	c     *Conn // immutable
 	fn    func()
-	low   int  // fn runs once at most low bytes are queued
-	inSet bool // the descriptor is in the epoll set
-	last  int  // queued bytes at the last look: a drop is progress
+	low   int         // fn runs once at most low bytes are queued
+	inSet bool        // the descriptor is in the epoll set
+	last  int         // unsent bytes at the last look: a drop is progress
+	stall int         // looks in a row that found no progress
+	retry *time.Timer // a stalled wait's next arm (rearm)
 
 	fin     *time.Timer // a pending FIN's deadline (finDeadline)
 	finMark int         // queued bytes when the deadline was last armed
@@ -99,9 +101,12 @@ func (e *Engine) stopWatch() {
 	_, _ = unix.Write(w.wake, one)
 	<-w.done
 	w.mu.Lock()
-	for _, wt := range w.waits {
+	for _, wt := range w.waits { // no loop runs now: their fields are ours
 		if wt.fin != nil {
 			wt.fin.Stop()
+		}
+		if wt.retry != nil {
+			wt.retry.Stop()
 		}
 	}
 	w.waits = nil
@@ -219,6 +224,9 @@ func (c *Conn) unwatch() {
 	if wt.fin != nil {
 		wt.fin.Stop()
 	}
+	if wt.retry != nil {
+		wt.retry.Stop()
+	}
 }
 
 // queued is what stands between a new write and the wire on the loop's
@@ -241,11 +249,15 @@ func (c *Conn) onWritable() {
 		return
 	}
 	wt.inSet = true // it fired: still in the set, disarmed
-	q := c.queued()
-	if wt.last >= 0 && q < wt.last {
+	q, u := c.queued(), c.unsent()
+	switch {
+	case wt.last >= 0 && u < wt.last:
 		c.active = true // bytes moved: not idle
+		wt.stall = 0
+	case wt.last >= 0:
+		wt.stall++
 	}
-	wt.last = q
+	wt.last = u
 	if wt.fn != nil && q <= wt.low {
 		fn := wt.fn
 		wt.fn = nil
@@ -268,10 +280,34 @@ func (c *Conn) settle(wt *waiter) {
 		return
 	}
 	if wt.fn != nil || c.send == finPending {
-		c.arm(wt)
+		c.rearm(wt)
 		return
 	}
 	c.unwatch()
+}
+
+// rearm arms the watch for the next look. After looks that found no
+// progress (the kernel said the socket had room, yet no byte moved: under
+// TCP memory pressure a socket can poll writable while its writes fail),
+// the arm waits, doubling from 1 ms up to 1 s, so such a socket costs a few
+// looks a second instead of a spin. Loop only.
+func (c *Conn) rearm(wt *waiter) {
+	if wt.stall < 2 {
+		c.arm(wt)
+		return
+	}
+	if wt.retry != nil {
+		return // an arm is on its way
+	}
+	d := min(time.Millisecond<<min(wt.stall-2, 10), time.Second)
+	wt.retry = time.AfterFunc(d, func() {
+		_ = c.Execute(func() { // timer goroutine: the arm runs on the loop
+			wt.retry = nil
+			if !c.closed.Load() && c.waiting() == wt {
+				c.arm(wt)
+			}
+		})
+	})
 }
 
 // NotifyDrained calls fn on the loop once at most lowWater bytes are queued
@@ -311,7 +347,7 @@ func (c *Conn) waitFin() {
 			_ = c.Execute(c.finDeadline) // timer goroutine: the look runs on the loop
 		})
 	}
-	c.arm(wt)
+	c.rearm(wt)
 }
 
 // finDeadline is the pending FIN's deadline: progress since the last one
