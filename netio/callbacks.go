@@ -165,8 +165,17 @@ func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c.paused != 0 {
 		if r == ReasonPeerClose {
 			c.heldAtClose() // the peer's last bytes before its FIN, then the close
-		} else if n := gc.InboundBuffered(); n > 0 && !c.recvShut {
-			e.recvDropped.Add(uint64(n)) // read while paused, never delivered
+		} else {
+			n := gc.InboundBuffered() // read while paused, never delivered
+			if r == ReasonLocalClose || r == ReasonShutdown {
+				// A graceful close: what the kernel still holds unread
+				// would make it send RST instead of FIN, and the peer
+				// would lose what it was sent.
+				n += discardUnread(gc.Fd())
+			}
+			if n > 0 && !c.recvShut {
+				e.recvDropped.Add(uint64(n))
+			}
 		}
 	}
 	// No direct write runs from here on, and what one kept for the loop

@@ -122,6 +122,23 @@ func (c *Conn) deliverHeld() {
 	}
 }
 
+// discardUnread reads and drops what the kernel holds unread on fd (at
+// most 16 MiB: a peer still sending after that meets the close), so that a
+// graceful close of a paused connection sends FIN, not RST. It returns the
+// bytes dropped. Loop only, in OnClose.
+func discardUnread(fd int) int {
+	var buf [16 << 10]byte
+	total := 0
+	for total < 16<<20 {
+		n, err := unix.Read(fd, buf[:])
+		if n <= 0 || err != nil {
+			break
+		}
+		total += n
+	}
+	return total
+}
+
 // heldAtClose hands the bytes c's peer sent before its FIN to the handler
 // when the close is found while reads are paused (a hang-up: both sides
 // have sent FIN): what gnet holds, then what the kernel still has. The

@@ -152,3 +152,30 @@ func TestPausedFINComesAfterTheData(t *testing.T) {
 	}
 	checkCounter(t, []byte(got))
 }
+
+// TestPausedGracefulCloseSendsFIN: a graceful close of a connection whose
+// peer's bytes wait unread (reads paused) still ends with FIN after every
+// byte sent, not with RST; the unread bytes are counted as dropped.
+func TestPausedGracefulCloseSendsFIN(t *testing.T) {
+	h := newTestHandler(t)
+	e, lns := startEngine(t, h, "tcp://127.0.0.1:0")
+	cl := dial(t, lns[0])
+	c := h.waitOpen(t)
+	onLoop(t, c, func() { c.PauseReading(PauseApp) })
+	write(t, cl, "hello\n") // unread in the kernel while paused
+	time.Sleep(50 * time.Millisecond)
+	big := bytes.Repeat([]byte("s"), 1<<20)
+	onLoop(t, c, func() {
+		if _, err := c.Write(big); err != nil {
+			t.Errorf("Write: %v", err)
+		}
+		c.Close(ReasonLocalClose)
+	})
+	got, err := readUntilErr(t, cl)
+	if err != io.EOF || len(got) != len(big) {
+		t.Fatalf("peer read %d of %d bytes, then %v; want all, then EOF (FIN, not RST)", len(got), len(big), err)
+	}
+	if d := e.Stats().RecvDropped; d != 6 {
+		t.Fatalf("RecvDropped = %d, want the 6 unread bytes", d)
+	}
+}
