@@ -71,13 +71,51 @@ func firstOr(l []ev, i int) string {
 }
 
 func (r *seqRun) cmpEvents(name string, want, got []ev, detail string) *divergence {
-	for i := 0; i < max(len(want), len(got)); i++ {
-		if i < len(want) && i < len(got) && want[i].same(got[i]) {
-			continue
-		}
-		return r.div(name, "…"+firstOr(want, i), firstOr(got, i), fmt.Sprintf("at #%d: %s", i, detail))
+	i, j, ok := matchEvents(want, got)
+	if ok {
+		return nil
 	}
-	return nil
+	return r.div(name, "…"+firstOr(want, i), firstOr(got, j), fmt.Sprintf("at #%d: %s", j, detail))
+}
+
+// matchEvents reports whether got matches want, where an entry of want
+// marked many matches any number of events of its kind. When it does not,
+// i and j are where the longest matching prefix of got ends (the want
+// entry expected there, the got entry found).
+func matchEvents(want, got []ev) (i, j int, ok bool) {
+	// reach[a][b]: want[:a] can match got[:b].
+	reach := make([][]bool, len(want)+1)
+	for a := range reach {
+		reach[a] = make([]bool, len(got)+1)
+	}
+	reach[0][0] = true
+	for a := 0; a <= len(want); a++ {
+		for b := 0; b <= len(got); b++ {
+			if !reach[a][b] {
+				continue
+			}
+			if a < len(want) && want[a].many {
+				reach[a+1][b] = true // none (more) of it
+				if b < len(got) && got[b].kind == want[a].kind {
+					reach[a][b+1] = true // one more of it
+				}
+			}
+			if a < len(want) && !want[a].many && b < len(got) && want[a].same(got[b]) {
+				reach[a+1][b+1] = true
+			}
+		}
+	}
+	if reach[len(want)][len(got)] {
+		return 0, 0, true
+	}
+	for b := len(got); b >= 0; b-- {
+		for a := len(want); a >= 0; a-- {
+			if reach[a][b] {
+				return a, b, false
+			}
+		}
+	}
+	return 0, 0, false
 }
 
 // checkClose: FD_CLOSE exactly once and last (§4).

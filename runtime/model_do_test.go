@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -28,24 +29,25 @@ func (r *seqRun) do(op opKind) *divergence {
 			return r.div("PeerWrite", "peer write ok", errClass(err), "")
 		}
 		r.logf("PeerWrite(%d)", len(data))
-		m.bytesIn += uint64(len(data))
 		switch {
+		case m.readsPaused():
+			// §5: nothing is read while paused; the bytes wait in the
+			// kernel and arrive, in order, after the resume. The Info
+			// checks (bytes_in, queued_in, the handler's bytes) show that
+			// none was read meanwhile.
+			r.h.covered("peer write while app-paused")
+			m.held = append(m.held, data...)
+			return nil
 		case !m.banned:
-			if m.pull {
-				m.unread = append(m.unread, data...)
-				if !m.readPosted {
-					m.emit(ev{kind: events.FDRead})
-					m.readPosted = true
-				}
-			} else {
-				m.delivered = append(m.delivered, data...)
-			}
+			m.arrive(data)
 		case m.policy == actors.BanDiscard:
 			r.h.covered("peer write after ban (discard)")
+			m.bytesIn += uint64(len(data))
 			m.bannedBytes += uint64(len(data))
 		default:
 			// §3.3 reset: data after the ban resets the connection.
 			r.h.covered("peer write after ban (reset)")
+			m.bytesIn += uint64(len(data))
 			m.closeWith("recv-ban", netio.WSAECONNABORTED, true)
 			m.bytesInKnown, m.bannedKnown = false, false
 			if d := r.waitClosed("PeerWrite after ban (reset)"); d != nil {
@@ -55,29 +57,24 @@ func (r *seqRun) do(op opKind) *divergence {
 			m.peerGone = true
 			return d
 		}
-		info, ok := r.waitInfo(func(i *actors.SocketInfo) bool { return i.BytesIn >= m.bytesIn })
-		if !ok {
-			return r.div("PeerWrite", "bytes_in reaches the bytes written", fmt.Sprintf("bytes_in=%d want %d", info.GetBytesIn(), m.bytesIn), fmt.Sprintf("info %v", info))
-		}
-		if info.BytesIn != m.bytesIn {
-			return r.div("PeerWrite", "bytes_in = bytes written", "more", fmt.Sprintf("bytes_in=%d want %d", info.BytesIn, m.bytesIn))
-		}
-		if !m.pull && !m.banned {
-			deadline := time.Now().Add(modelWait)
-			for len(r.h.log.got(r.id)) < len(m.delivered) {
-				if time.Now().After(deadline) {
-					return r.div("PeerWrite", "the handler gets the bytes", "not delivered",
-						fmt.Sprintf("handler has %d bytes, want %d", len(r.h.log.got(r.id)), len(m.delivered)))
-				}
-				time.Sleep(200 * time.Microsecond)
-			}
-		}
-		return nil
+		return r.settle("PeerWrite")
 
 	case opPeerFin:
 		_ = r.peer.CloseWrite()
 		r.logf("PeerFIN")
 		m.peerFin = true
+		if m.readsPaused() {
+			if !m.sendShut {
+				// §5: a FIN is found by the first read after the resume.
+				r.h.covered("peer FIN while app-paused")
+				m.finHeld = true
+				return nil
+			}
+			// §5: both sides have sent FIN (a hang-up): the peer's last
+			// bytes are read and delivered, then FD_CLOSE.
+			r.h.covered("peer FIN while app-paused after SendDisconnect (hang-up)")
+			return r.heldAtClose("PeerFIN while paused, after SendDisconnect")
+		}
 		m.closeWith("peer-close", 0, false)
 		return r.waitClosed("PeerFIN")
 
@@ -88,6 +85,15 @@ func (r *seqRun) do(op opKind) *divergence {
 		m.peerGone = true
 		if len(m.unread) > 0 {
 			m.unreadAmbiguous = true
+		}
+		if m.readsPaused() {
+			// §5: a reset is noticed at once while paused; the bytes
+			// never read are lost (never in bytes_in).
+			r.h.covered("peer RST while app-paused")
+			if len(m.held) > 0 {
+				r.h.covered("peer RST while app-paused with held bytes")
+			}
+			m.held = nil
 		}
 		m.closeWith("peer-reset", netio.WSAECONNRESET, false)
 		return r.waitClosed("PeerRST")
@@ -221,35 +227,19 @@ func (r *seqRun) do(op opKind) *divergence {
 			return nil
 		}
 		m.banned = true
-		if len(m.unread) == 0 {
-			return nil
-		}
-		if !m.closed && m.policy == actors.BanReset {
-			// §3.3: queued data at ban time under reset: reset right then.
-			r.h.covered("ban with unread data (reset)")
-			m.closeWith("recv-ban", netio.WSAECONNABORTED, true)
-			m.unread, m.unreadAmbiguous = nil, false
-			m.bannedKnown = false // the contract does not say whether they count
-			if d := r.waitClosed("RecvDisconnect with unread data (reset)"); d != nil {
+		if m.readsPaused() {
+			// §2: RecvDisconnect lifts the application's pause, so what the
+			// peer sent meanwhile meets the ban policy.
+			r.h.covered("ban while app-paused")
+			d := r.banUnread()
+			m.appPaused, m.pausedSince = false, 0
+			if d != nil || m.closed {
+				m.held, m.finHeld = nil, false
 				return d
 			}
-			d := r.expectPeerReset("RecvDisconnect with unread data (reset): peer")
-			m.peerGone = true
-			return d
+			return r.banHeld()
 		}
-		// Discard, or after FD_CLOSE whatever the policy (decision 2):
-		// dropped and counted.
-		if m.closed {
-			r.h.covered("ban after FD_CLOSE with unread data")
-		} else {
-			r.h.covered("ban with unread data (discard)")
-		}
-		m.bannedBytes += uint64(len(m.unread))
-		if m.unreadAmbiguous {
-			m.bannedKnown = false
-		}
-		m.unread, m.unreadAmbiguous = nil, false
-		return nil
+		return r.banUnread()
 
 	case opSendDisconnect:
 		var want codes
@@ -283,7 +273,15 @@ func (r *seqRun) do(op opKind) *divergence {
 		if code == 0 && !m.sendShut && !m.released {
 			m.sendShut = true
 			if !m.peerGone {
-				return r.expectPeerEOF("SendDisconnect: peer")
+				if d := r.expectPeerEOF("SendDisconnect: peer"); d != nil {
+					return d
+				}
+			}
+			if m.readsPaused() && m.finHeld {
+				// §5: both sides have now sent FIN (a hang-up): the peer's
+				// last bytes are read and delivered, then FD_CLOSE.
+				r.h.covered("SendDisconnect while app-paused with the peer's FIN held (hang-up)")
+				return r.heldAtClose("SendDisconnect while paused, peer FIN held")
 			}
 		}
 		return nil
@@ -308,7 +306,23 @@ func (r *seqRun) do(op opKind) *divergence {
 		}
 		m.released = true
 		if op == opClose {
+			unreadHeld := m.readsPaused() && len(m.held) > 0
 			m.closeWith("local-close", 0, true)
+			if unreadHeld && !m.peerGone && !m.peerEOF {
+				// Ambiguous: §2 says Close drains and sends FIN, and §5 that
+				// Close works as usual while paused; but the bytes the peer
+				// sent meanwhile are still unread in the kernel, and a
+				// close(2) with unread bytes resets the connection. The
+				// peer may read EOF or ECONNRESET.
+				err := r.peerEnd()
+				r.h.observe("Close while app-paused with held bytes -> peer %s", errClass(err))
+				if err != io.EOF && !isReset(err) {
+					return r.div("Close while paused: peer", "peer read EOF|ECONNRESET", errClass(err), "")
+				}
+				m.peerEOF = err == io.EOF
+				m.peerGone = isReset(err)
+				return nil
+			}
 			if !m.peerGone && !m.peerEOF {
 				return r.expectPeerEOF("Close: peer")
 			}
@@ -364,8 +378,8 @@ func (r *seqRun) do(op opKind) *divergence {
 			r.logf("Info -> %s", got)
 			return r.div("Info", "0", got, "")
 		}
-		r.logf("Info -> state=%s recv_shut=%v send_shut=%v in=%d out=%d banned=%d queued_in=%d queued_out=%d",
-			info.State, info.RecvShut, info.SendShut, info.BytesIn, info.BytesOut, info.BannedBytes, info.QueuedIn, info.QueuedOut)
+		r.logf("Info -> state=%s recv_shut=%v send_shut=%v in=%d out=%d banned=%d queued_in=%d queued_out=%d paused_by=%q",
+			info.State, info.RecvShut, info.SendShut, info.BytesIn, info.BytesOut, info.BannedBytes, info.QueuedIn, info.QueuedOut, info.ReadPausedBy)
 		var wants, gots []string
 		var values []string
 		cmp := func(field string, want, got any, skip bool) {
@@ -406,6 +420,21 @@ func (r *seqRun) do(op opKind) *divergence {
 		if m.closed {
 			cmp("close_reason", m.closeEv.reason, info.CloseReason, false)
 			cmp("close_code", m.closeEv.code, info.CloseCode, false)
+		}
+		// §2 "Read pauses": outside a flood only the application's source
+		// can hold the socket (a flood ends with its inbound pause lifted).
+		paused, by := m.readsPaused(), ""
+		if paused {
+			by = "app"
+		}
+		cmp("read_paused", paused, info.ReadPaused, false)
+		cmp("read_paused_by", by, info.ReadPausedBy, false)
+		cmp("read_paused_since set", paused, info.ReadPausedSinceUnixNano != 0, false)
+		if paused && info.ReadPausedSinceUnixNano != 0 {
+			if m.pausedSince == 0 {
+				m.pausedSince = info.ReadPausedSinceUnixNano
+			}
+			cmp("read_paused_since kept", true, m.pausedSince == info.ReadPausedSinceUnixNano, false)
 		}
 		if len(wants) > 0 {
 			return r.div("Info", strings.Join(wants, " "), strings.Join(gots, " "), strings.Join(values, ", "))
@@ -451,6 +480,48 @@ func (r *seqRun) do(op opKind) *divergence {
 			return r.div("Connect", codeName(want), got, "")
 		}
 		return nil
+
+	case opSuspend:
+		return r.suspend()
+	case opResume:
+		return r.resume()
+	case opFlood:
+		return r.flood()
 	}
 	panic("unknown op")
+}
+
+// banUnread is the model's side of a successful first RecvDisconnect on
+// the pull buffer (the ban itself is already recorded).
+func (r *seqRun) banUnread() *divergence {
+	m := r.m
+	if len(m.unread) == 0 {
+		return nil
+	}
+	if !m.closed && m.policy == actors.BanReset {
+		// §3.3: queued data at ban time under reset: reset right then.
+		r.h.covered("ban with unread data (reset)")
+		m.closeWith("recv-ban", netio.WSAECONNABORTED, true)
+		m.unread, m.unreadAmbiguous = nil, false
+		m.bannedKnown = false // the contract does not say whether they count
+		if d := r.waitClosed("RecvDisconnect with unread data (reset)"); d != nil {
+			return d
+		}
+		d := r.expectPeerReset("RecvDisconnect with unread data (reset): peer")
+		m.peerGone = true
+		return d
+	}
+	// Discard, or after FD_CLOSE whatever the policy (decision 2):
+	// dropped and counted.
+	if m.closed {
+		r.h.covered("ban after FD_CLOSE with unread data")
+	} else {
+		r.h.covered("ban with unread data (discard)")
+	}
+	m.bannedBytes += uint64(len(m.unread))
+	if m.unreadAmbiguous {
+		m.bannedKnown = false
+	}
+	m.unread, m.unreadAmbiguous = nil, false
+	return nil
 }

@@ -14,12 +14,16 @@ import (
 
 // ---- event recording ----
 
-// ev is the comparable part of an event.
+// ev is the comparable part of an event. In the model's lists, many marks
+// "any number (zero or more) of this kind" where the count depends on how
+// the runtime's reads and the application's takes interleave (FD_READ while
+// a flood is pulled).
 type ev struct {
 	kind   events.Kind
 	code   uint32
 	reason string
 	local  bool
+	many   bool
 }
 
 func evOf(e *events.Event) ev {
@@ -27,6 +31,9 @@ func evOf(e *events.Event) ev {
 }
 
 func (e ev) String() string {
+	if e.many {
+		return e.kind.String() + "*"
+	}
 	switch e.kind {
 	case events.FDClose, events.FDAccept:
 		return fmt.Sprintf("%v(%d %s local=%v)", e.kind, e.code, e.reason, e.local)
@@ -127,8 +134,36 @@ func (r *evRecorder) forget(id uint64, key string) {
 }
 
 // pushLog is the handler of every model listener: it keeps, per socket, the
-// bytes Received.
-type pushLog struct{ m sync.Map } // socket id -> *pushBuf
+// bytes Received. A socket with a gate (slow) has its handler wait in
+// Receive until the gate is closed: a pooled handler held there lets its
+// queue grow, as a slow application's would.
+type pushLog struct {
+	m     sync.Map // socket id -> *pushBuf
+	gates sync.Map // socket id -> *gate
+}
+
+// gate holds a handler in Receive until open is closed; entered is closed
+// when the handler first waits there.
+type gate struct {
+	open, entered chan struct{}
+	once          sync.Once
+}
+
+// slow gates socket id's handler and returns the function that opens the
+// gate (idempotent), and a channel closed once the handler waits at it.
+// Only for pooled dispatch: an Inline handler held would hold its event
+// loop.
+func (p *pushLog) slow(id uint64) (open func(), entered <-chan struct{}) {
+	g := &gate{open: make(chan struct{}), entered: make(chan struct{})}
+	p.gates.Store(id, g)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.gates.Delete(id)
+			close(g.open)
+		})
+	}, g.entered
+}
 
 type pushBuf struct {
 	mu   sync.Mutex
@@ -137,6 +172,14 @@ type pushBuf struct {
 
 func (p *pushLog) Receive(c *actors.Context) {
 	if m, ok := c.Message().(*actors.Received); ok {
+		if v, ok := p.gates.Load(c.ID()); ok {
+			g := v.(*gate)
+			g.once.Do(func() { close(g.entered) })
+			select {
+			case <-g.open:
+			case <-time.After(4 * modelWait): // a sequence that failed with its gate shut
+			}
+		}
 		v, _ := p.m.LoadOrStore(c.ID(), &pushBuf{})
 		b := v.(*pushBuf)
 		b.mu.Lock()

@@ -36,12 +36,16 @@ const (
 	opSubscribe
 	opInfo
 	opConnect
+	opSuspend
+	opResume
+	opFlood
 )
 
 var opNames = [...]string{
 	opPeerWrite: "PeerWrite", opPeerFin: "PeerFIN", opPeerRst: "PeerRST", opSend: "Send", opRecv: "Recv",
 	opRecvDisconnect: "RecvDisconnect", opSendDisconnect: "SendDisconnect", opClose: "Close", opAbort: "Abort",
 	opSubscribe: "Subscribe", opInfo: "Info", opConnect: "Connect",
+	opSuspend: "SuspendReading", opResume: "ResumeReading", opFlood: "PeerFlood",
 }
 
 func (o opKind) String() string { return opNames[o] }
@@ -97,7 +101,10 @@ func startModelHarness(t *testing.T, mode actors.Dispatch) *modelHarness {
 	t.Helper()
 	fds := fdCount(t)
 	// A minute of linger: no sequence sees a self-release it did not ask for.
-	rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: time.Minute})
+	// A small MaxInbound: a flood (opFlood) pauses the reads of a socket
+	// whose application takes its bytes slower than the peer sends them;
+	// the other operations send far less than it.
+	rt, err := sockrt.New(sockrt.Options{EventLoops: 2, Linger: time.Minute, MaxInbound: modelMaxInbound})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,13 +260,16 @@ func (r *seqRun) pick() opKind {
 	var cand []wop
 	if m.released {
 		cand = []wop{{opSend, 1}, {opRecv, 1}, {opRecvDisconnect, 1}, {opSendDisconnect, 1}, {opClose, 1},
-			{opAbort, 1}, {opSubscribe, 1}, {opInfo, 1}, {opConnect, 1}}
+			{opAbort, 1}, {opSubscribe, 1}, {opInfo, 1}, {opConnect, 1}, {opSuspend, 1}, {opResume, 1}}
 	} else {
 		if m.peerCanWrite() {
 			cand = append(cand, wop{opPeerWrite, 8}, wop{opPeerFin, 1}, wop{opPeerRst, 1})
 		}
 		cand = append(cand, wop{opSend, 5}, wop{opRecv, 7}, wop{opRecvDisconnect, 2}, wop{opSendDisconnect, 1},
-			wop{opClose, 1}, wop{opAbort, 1}, wop{opInfo, 3}, wop{opConnect, 1})
+			wop{opClose, 1}, wop{opAbort, 1}, wop{opInfo, 3}, wop{opConnect, 1}, wop{opSuspend, 2}, wop{opResume, 2})
+		if m.peerCanWrite() && !m.banned && !m.appPaused {
+			cand = append(cand, wop{opFlood, 1})
+		}
 		if len(m.subs) < 3 {
 			cand = append(cand, wop{opSubscribe, 1})
 		}

@@ -35,6 +35,18 @@ type modelSock struct {
 	bytesIn, bytesOut, bannedBytes uint64
 	bytesInKnown, bannedKnown      bool
 
+	// Read pauses (§2 "Read pauses", §5 inbound back-pressure). appPaused:
+	// a SuspendReading succeeded and no ResumeReading or RecvDisconnect has
+	// lifted it. While the socket's reads are paused the runtime reads
+	// nothing: the peer's bytes wait in the kernel (held) and its FIN is not
+	// noticed (finHeld) until the resume, which delivers them in order.
+	// pausedSince is Info.read_paused_since_unix_nano as first seen during
+	// the current pause (0: not seen yet); a second suspend keeps it.
+	appPaused   bool
+	held        []byte
+	finHeld     bool
+	pausedSince int64
+
 	events []ev // what a runtime-wide MaskAll subscriber gets
 	subs   []*modelSub
 }
@@ -46,12 +58,21 @@ type modelSub struct {
 }
 
 func (m *modelSock) emit(e ev) {
-	m.events = append(m.events, e)
+	m.events = addEv(m.events, e)
 	for _, s := range m.subs {
 		if s.mask.Has(e.kind) {
-			s.want = append(s.want, e)
+			s.want = addEv(s.want, e)
 		}
 	}
+}
+
+// addEv appends e to l; a run of "any number of" events of one kind is
+// kept as one.
+func addEv(l []ev, e ev) []ev {
+	if e.many && len(l) > 0 && l[len(l)-1].many && l[len(l)-1].kind == e.kind {
+		return l
+	}
+	return append(l, e)
 }
 
 func (m *modelSock) closeWith(reason string, code netio.Code, local bool) {
@@ -83,6 +104,28 @@ func (m *modelSock) resetCodes() codes {
 
 func (m *modelSock) peerCanWrite() bool { return !m.released && !m.peerFin && !m.peerGone }
 
+// readsPaused: the application's pause holds a connected socket's reads
+// (after FD_CLOSE nothing is left to read, and Info shows no pause).
+func (m *modelSock) readsPaused() bool { return m.appPaused && !m.closed }
+
+// arrive is the runtime reading data the peer sent, with reception open:
+// pull mode buffers it (FD_READ unless one is posted), push mode delivers.
+func (m *modelSock) arrive(data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	m.bytesIn += uint64(len(data))
+	if m.pull {
+		m.unread = append(m.unread, data...)
+		if !m.readPosted {
+			m.emit(ev{kind: events.FDRead})
+			m.readPosted = true
+		}
+		return
+	}
+	m.delivered = append(m.delivered, data...)
+}
+
 func (m *modelSock) String() string {
 	var s []string
 	if m.pull {
@@ -102,13 +145,17 @@ func (m *modelSock) String() string {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{m.banned, "banned"}, {m.sendShut, "send-shut"}, {m.peerFin, "peer-fin"}, {m.peerGone, "peer-gone"}} {
+	}{{m.banned, "banned"}, {m.sendShut, "send-shut"}, {m.peerFin, "peer-fin"}, {m.peerGone, "peer-gone"},
+		{m.appPaused, "app-paused"}, {m.finHeld, "fin-held"}} {
 		if f.on {
 			s = append(s, f.name)
 		}
 	}
 	if len(m.unread) > 0 {
 		s = append(s, fmt.Sprintf("unread=%d", len(m.unread)))
+	}
+	if len(m.held) > 0 {
+		s = append(s, fmt.Sprintf("held=%d", len(m.held)))
 	}
 	return strings.Join(s, " ")
 }

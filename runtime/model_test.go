@@ -18,6 +18,17 @@ package runtime_test
 // Info.state is "closed"; the peer reads what a Send sent before the next
 // operation.
 //
+// Read pauses (§2 "Read pauses", §5 "Inbound back-pressure";
+// model_pause_test.go): SuspendReading and ResumeReading with their codes;
+// while the application's pause holds, the peer's bytes and FIN wait in the
+// kernel (the model keeps them as held) and arrive, in order, on
+// ResumeReading or the RecvDisconnect that lifts the pause, and Info's
+// read_paused_by names "app" exactly while it holds. A flood (far more than
+// the runtime's small MaxInbound, to a pull reader or a gated pooled
+// handler that takes nothing at first) makes the runtime pause by itself;
+// every byte must still reach the application in order and the pause must
+// be lifted once it has taken them.
+//
 // Where the contract leaves a choice open the model accepts each of the
 // allowed answers (see the "ambiguous" notes at the operations).
 //
@@ -51,6 +62,14 @@ var (
 
 // modelWait bounds every synchronisation wait of a sequence.
 const modelWait = 3 * time.Second
+
+// modelMaxInbound is the model runtime's MaxInbound: small, so that a
+// flood (opFlood) of a few hundred KiB pauses reads automatically.
+const modelMaxInbound = 64 << 10
+
+// floodWait bounds one flood from its first byte written to its last byte
+// taken by the application.
+const floodWait = 30 * time.Second
 
 func TestModel(t *testing.T) {
 	base := *modelSeed
