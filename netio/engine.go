@@ -88,9 +88,10 @@ type EngineStats struct {
 	// reached the peer: the peer reset a half-open connection, a close's
 	// flush ran out of time, or the connection was already gone.
 	SendDropped uint64 `json:"send_dropped"`
-	// RecvDropped counts bytes read from the kernel while the socket's
-	// reads were paused and never delivered, because the peer reset the
-	// connection or it was aborted first.
+	// RecvDropped counts received bytes a paused socket never delivered:
+	// read while paused and lost to a reset or an abort, or left unread in
+	// the kernel at a graceful close (dropped, so the close sends FIN, not
+	// RST).
 	RecvDropped uint64 `json:"recv_dropped"`
 	// Peers is the number of live UDP peers of the engine's listeners
 	// (they hold no descriptor, so Open does not count them).

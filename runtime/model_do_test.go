@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -309,19 +308,11 @@ func (r *seqRun) do(op opKind) *divergence {
 			unreadHeld := m.readsPaused() && len(m.held) > 0
 			m.closeWith("local-close", 0, true)
 			if unreadHeld && !m.peerGone && !m.peerEOF {
-				// Ambiguous: §2 says Close drains and sends FIN, and §5 that
-				// Close works as usual while paused; but the bytes the peer
-				// sent meanwhile are still unread in the kernel, and a
-				// close(2) with unread bytes resets the connection. The
-				// peer may read EOF or ECONNRESET.
-				err := r.peerEnd()
-				r.h.observe("Close while app-paused with held bytes -> peer %s", errClass(err))
-				if err != io.EOF && !isReset(err) {
-					return r.div("Close while paused: peer", "peer read EOF|ECONNRESET", errClass(err), "")
-				}
-				m.peerEOF = err == io.EOF
-				m.peerGone = isReset(err)
-				return nil
+				// §5: Close works as usual while paused: the bytes the peer
+				// sent meanwhile are dropped unread (counted), and the peer
+				// gets every byte sent, then FIN, never a reset.
+				r.h.covered("Close while app-paused with held bytes")
+				return r.expectPeerEOF("Close while paused: peer")
 			}
 			if !m.peerGone && !m.peerEOF {
 				return r.expectPeerEOF("Close: peer")
