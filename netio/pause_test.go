@@ -119,7 +119,9 @@ func TestPausedResetIsSeenAtOnce(t *testing.T) {
 	start := time.Now()
 	_ = cl.Close()
 	h.waitClose(t, c, ReasonPeerReset)
-	if d := time.Since(start); d > 2*time.Second {
+	d := time.Since(start)
+	t.Logf("reset seen %v after the peer's RST while paused", d)
+	if d > 2*time.Second {
 		t.Fatalf("the reset took %v to be seen while paused", d)
 	}
 }

@@ -244,7 +244,9 @@ func TestPausedSocketEvents(t *testing.T) {
 		if ev.Reason != "peer-reset" || ev.Code != uint32(winsock.WSAECONNRESET) {
 			t.Fatalf("FD_CLOSE %d %s, want 10054 peer-reset", ev.Code, ev.Reason)
 		}
-		if d := time.Since(at); d > time.Second {
+		d := time.Since(at)
+		t.Logf("FD_CLOSE 10054 %v after the RST while paused", d)
+		if d > time.Second {
 			t.Fatalf("the reset took %v to be reported while paused", d)
 		}
 	})
