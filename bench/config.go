@@ -33,13 +33,16 @@ const (
 	kindHostile      = "hostile"
 	kindHostileSlow  = "hostile-slow"
 	kindHostileSpoof = "hostile-spoof"
+	// Back-pressure (-scenarios backpressure, and the full suite): fast
+	// producers into a slow consumer.
+	kindBackpressure = "backpressure"
 )
 
-var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile}
+var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile, kindBackpressure}
 
-// defaultKinds are the default suite's scenarios: all but hostile, which
-// takes minutes.
-var defaultKinds = slices.DeleteFunc(slices.Clone(allKinds), func(k string) bool { return k == kindHostile })
+// defaultKinds are the default suite's scenarios: all but hostile and
+// backpressure, which take minutes.
+var defaultKinds = slices.DeleteFunc(slices.Clone(allKinds), func(k string) bool { return k == kindHostile || k == kindBackpressure })
 
 // spoofMaxPeers is the sockactor UDP listener's MaxPeers in the spoofed
 // sources scenario.
@@ -94,6 +97,18 @@ type config struct {
 	floodBytes   int
 	spoofSources int
 
+	// bpConns are the connection counts of the backpressure cases;
+	// bpPeriod the consumer's time per 64 KiB, all connections together
+	// (each of N connections takes N times as long, so every case runs
+	// at the same rate); bpWarmup and bpWindow the warm-up and the
+	// measured window; bpMaxInbound the sockactor servers' MaxInbound (0:
+	// the runtime's default).
+	bpConns      []int
+	bpPeriod     time.Duration
+	bpWarmup     time.Duration
+	bpWindow     time.Duration
+	bpMaxInbound int
+
 	sources   int
 	target    string
 	targetPID int
@@ -124,6 +139,10 @@ func suiteDefaults(suite string) (config, error) {
 		quietWindow:  5 * time.Second,
 		floodBytes:   servers.DefaultFloodBytes,
 		spoofSources: 50000,
+		bpConns:      []int{1, 16},
+		bpPeriod:     servers.DefaultConsumePeriod,
+		bpWarmup:     2 * time.Second,
+		bpWindow:     4 * time.Second,
 	}
 	switch suite {
 	case "default":
@@ -194,7 +213,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	suite := fs.String("suite", "default", "default (about a minute and a half) or full (everything)")
 	srvs := fs.String("servers", "", "comma-separated servers to compare (default: all built in: "+strings.Join(servers.Names(), ",")+"; also by name: "+strings.Join(optionalServers(), ",")+")")
-	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: the suite's; hostile is in the full suite only)")
+	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: the suite's; hostile and backpressure are in the full suite only)")
 	rounds := fs.Int("rounds", 0, "interleaved rounds per scenario (default 3; fewer than 3 is no valid comparison)")
 	conns := fs.String("conns", "", "echo connection counts, e.g. 1,64,1000,10000 (replaces the suite's echo cases)")
 	payloads := fs.String("payloads", "", "echo payload sizes in bytes, e.g. 64,4096")
@@ -217,6 +236,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	quietWindow := fs.Duration("quiet-window", 0, "hostile: the quiet window whose server CPU the slow readers cost (default 5s)")
 	floodBytes := fs.Int("flood-bytes", 0, "hostile: bytes the flood-writer servers write to each slow peer (default 512 KiB)")
 	spoofSources := fs.Int("spoof-sources", 0, "hostile: UDP datagrams, each from a source address of its own (default 50000)")
+	bpConns := fs.String("bp-conns", "", "backpressure: producer connection counts, e.g. 1,16 (default)")
+	bpPeriod := fs.Duration("bp-period", 0, "backpressure: the consumer's time per 64 KiB, all connections together (default 2ms: 32.8 MB/s)")
+	bpWindow := fs.Duration("bp-window", 0, "backpressure: the measured window, after a 2 s warm-up (default 4s)")
+	bpMaxInbound := fs.Int("bp-max-inbound", 0, "backpressure: the sockactor servers' Options.MaxInbound in bytes (default: the runtime's, 4 MiB)")
 	target := fs.String("target", "", "measure only this external echo server (host:port on loopback)")
 	targetPID := fs.Int("target-pid", 0, "process id of the -target server, for CPU per message and RSS")
 	serverProcs := fs.Int("server-procs", sockrt.SuggestedGOMAXPROCS(0), "GOMAXPROCS of every server child, the same for all (0: Go's default); the default is runtime.SuggestedGOMAXPROCS, see its doc")
@@ -373,6 +396,29 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 			return c, errors.New("-spoof-sources must be 1..1000000")
 		}
 		c.spoofSources = *spoofSources
+	}
+	if set["bp-conns"] {
+		if c.bpConns, err = parseInts(*bpConns); err != nil {
+			return c, fmt.Errorf("-bp-conns: %w", err)
+		}
+	}
+	if set["bp-period"] {
+		if *bpPeriod < 100*time.Microsecond {
+			return c, errors.New("-bp-period must be at least 100µs (640 MB/s: no producer here outruns that)")
+		}
+		c.bpPeriod = *bpPeriod
+	}
+	if set["bp-window"] {
+		if *bpWindow < 500*time.Millisecond {
+			return c, errors.New("-bp-window must be at least 500ms")
+		}
+		c.bpWindow = *bpWindow
+	}
+	if set["bp-max-inbound"] {
+		if *bpMaxInbound < 1 {
+			return c, errors.New("-bp-max-inbound must be positive")
+		}
+		c.bpMaxInbound = *bpMaxInbound
 	}
 	c.target, c.targetPID = *target, *targetPID
 	if *serverProcs < 0 {

@@ -63,9 +63,11 @@ func serverRole(args []string, stdout, stderr io.Writer) int {
 	network := fs.String("network", servers.NetTCP, "transport: tcp, udp or unix (-listen is then a socket path)")
 	maxPeers := fs.Int("max-peers", 0, "UDP listener's peer table bound (sockactor servers; 0: the runtime's default)")
 	peerIdle := fs.Duration("peer-idle", 0, "UDP peer idle timeout (sockactor servers; 0: the runtime's default)")
-	mode := fs.String("mode", servers.ModeEcho, "what the server does: echo (empty) or "+servers.ModeFloodWriter+" (write -flood-bytes to every accepted connection)")
+	mode := fs.String("mode", servers.ModeEcho, "what the server does: echo (empty), "+servers.ModeFloodWriter+" (write -flood-bytes to every accepted connection) or "+servers.ModeSlowConsumer+" (read every connection at 64 KiB per -consume-period)")
+	consumePeriod := fs.Duration("consume-period", servers.DefaultConsumePeriod, "a "+servers.ModeSlowConsumer+"'s time per 64 KiB, on each connection")
 	floodBytes := fs.Int("flood-bytes", servers.DefaultFloodBytes, "bytes a "+servers.ModeFloodWriter+" writes to each connection")
 	highWater := fs.Int("send-high-water", 0, "sockactor servers' Options.SendHighWater (0: the runtime's default)")
+	maxInbound := fs.Int("max-inbound", 0, "sockactor servers' Options.MaxInbound (0: the runtime's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -73,7 +75,8 @@ func serverRole(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	cfg := servers.Config{Listen: *listen, Subscribers: *subs, BanPolicy: *banPolicy, Remote: *remote,
 		Network: *network, MaxPeers: *maxPeers, PeerIdleTimeout: *peerIdle,
-		Mode: *mode, FloodBytes: *floodBytes, SendHighWater: *highWater}
+		Mode: *mode, FloodBytes: *floodBytes, SendHighWater: *highWater, ConsumePeriod: *consumePeriod,
+		MaxInbound: *maxInbound}
 	if err := serve(ctx, *name, cfg, *notify, stdout); err != nil {
 		if ue := (*servers.UnsupportedError)(nil); errors.As(err, &ue) {
 			// The harness shows the server as unavailable for this
@@ -108,6 +111,9 @@ func serve(ctx context.Context, name string, cfg servers.Config, notify string, 
 		}
 		if p, ok := srv.(servers.PeerCounter); ok {
 			ctl.SetPeerCounter(p)
+		}
+		if cons, ok := srv.(servers.Consumer); ok {
+			ctl.SetConsumer(cons)
 		}
 	}
 	startCtx, cancelStart := context.WithTimeout(ctx, 20*time.Second)
@@ -148,12 +154,12 @@ func serve(ctx context.Context, name string, cfg servers.Config, notify string, 
 func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench -role loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "echo", "echo, idle, churn, ban, remote, udp, udpchurn, slow or spoof")
+	scenario := fs.String("scenario", "echo", "echo, idle, churn, ban, remote, udp, udpchurn, slow, spoof or backpressure")
 	network := fs.String("network", "tcp", "echo over tcp or unix (-target is then the socket path)")
 	target := fs.String("target", "", "server host:port (loopback), or a unix socket path")
 	pid := fs.Int("server-pid", 0, "server process id, for its CPU time and RSS (0: unknown)")
 	notify := fs.String("notify", "", "server side channel host:port")
-	conns := fs.Int("conns", 64, "connections (echo, ban), slow peers (slow)")
+	conns := fs.Int("conns", 64, "connections (echo, ban, backpressure), slow peers (slow)")
 	payload := fs.Int("payload", 64, "message size in bytes (echo) or write size (ban)")
 	window := fs.Int("window", 1, "outstanding messages per connection (echo)")
 	warmup := fs.Duration("warmup", 200*time.Millisecond, "warm-up before the measured window (echo, ban)")
@@ -178,6 +184,7 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	settleMax := fs.Duration("settle-max", 0, "longest wait for the kernel queues to settle (slow; 0: 20 s + 2 ms per peer)")
 	spoofSources := fs.Int("spoof-sources", 50000, "datagrams, one per source address 127.1.x.y (spoof)")
 	spoofWindow := fs.Duration("spoof-window", 20*time.Second, "longest spray (spoof)")
+	consumePeriod := fs.Duration("consume-period", servers.DefaultConsumePeriod, "the server's time per 64 KiB on each connection: the consumer's rate (backpressure)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -217,6 +224,9 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	case "spoof":
 		res, err = loadgen.RunSpoof(ctx, loadgen.SpoofConfig{Target: *target, Notify: *notify, Sources: *spoofSources,
 			Window: *spoofWindow, Payload: *payload, ServerPID: *pid})
+	case "backpressure":
+		res, err = loadgen.RunBackpressure(ctx, loadgen.BackpressureConfig{Target: *target, Notify: *notify, Conns: *conns,
+			ConsumePeriod: *consumePeriod, Warmup: *warmup, Duration: *duration, ServerPID: *pid, Sources: *sources})
 	case "ban":
 		res, err = loadgen.RunBan(ctx, loadgen.BanConfig{Target: *target, Notify: *notify, Conns: *conns,
 			Chunk: *payload, Warmup: *warmup, After: *duration, Sources: *sources, DialParallel: *dialPar})

@@ -95,6 +95,73 @@ var spoofMetrics = []report.Metric{
 	{Key: loadgen.MetricSpoofDrops, Label: "kernel drops", LowerIsBetter: true, Brief: true},
 }
 
+// backpressureMetrics are the columns of the backpressure scenario.
+var backpressureMetrics = []report.Metric{
+	{Key: loadgen.MetricBPPeakRSS, Label: "peak RSS", Unit: "MiB", LowerIsBetter: true},
+	{Key: loadgen.MetricBPPeakVsStdlib, Label: "×stdlib", LowerIsBetter: true},
+	{Key: loadgen.MetricBPPeakDelta, Label: "peak − idle", Unit: "MiB", LowerIsBetter: true, Brief: true},
+	{Key: loadgen.MetricBPThroughput, Label: "throughput", Unit: "MB/s"},
+	{Key: loadgen.MetricBPConsumerRate, Label: "consumer", Unit: "MB/s", Brief: true},
+	{Key: loadgen.MetricBPSentRate, Label: "sent", Unit: "MB/s", Brief: true},
+	{Key: loadgen.MetricBPCloses, Label: "closes", LowerIsBetter: true},
+	{Key: loadgen.MetricServerCores, Label: "srv cores", Brief: true},
+}
+
+// backpressureServers are the servers of the backpressure scenario:
+// stdlib (the baseline there) and the sockactor servers; raw gnet reads
+// whatever arrives and has no way to hold a peer back, and naive reads
+// into fresh buffers on its own goroutine: neither has a slow consumer.
+func backpressureServers(all []string) []string {
+	return slices.DeleteFunc(slices.Clone(all), func(s string) bool { return s != stdlibServer && !isSockactor(s) })
+}
+
+// backpressureCases are the fast-producer, slow-consumer cases: one per
+// connection count, every one at the same total consumer rate.
+func backpressureCases(c config) ([]caseSpec, []string) {
+	srvs := backpressureServers(c.servers)
+	switch {
+	case c.target != "":
+		return nil, []string{"backpressure skipped: it starts its own servers in slow-consumer mode (not an external -target)"}
+	case len(srvs) == 0:
+		return nil, []string{"backpressure skipped: it compares stdlib and the sockactor servers, and none is in this run"}
+	}
+	rate := float64(servers.ConsumeChunk) / c.bpPeriod.Seconds() / 1e6
+	inbound := "the runtime's default MaxInbound (4 MiB)"
+	if c.bpMaxInbound > 0 {
+		inbound = fmt.Sprintf("MaxInbound %d B", c.bpMaxInbound)
+	}
+	var cases []caseSpec
+	for _, n := range c.bpConns {
+		period := c.bpPeriod * time.Duration(n)
+		args := []string{"-mode", servers.ModeSlowConsumer, "-consume-period", period.String()}
+		if c.bpMaxInbound > 0 {
+			args = append(args, "-max-inbound", strconv.Itoa(c.bpMaxInbound))
+		}
+		cases = append(cases, caseSpec{
+			scenario: report.Scenario{
+				ID:   fmt.Sprintf("backpressure/c%d", n),
+				Kind: kindBackpressure,
+				Title: fmt.Sprintf("back-pressure: %d conns write as fast as TCP lets them into a server that takes 64 KiB per %v on each (%.1f MB/s in all); %v warm-up, %v measured",
+					n, period, rate, c.bpWarmup, c.bpWindow),
+				Params:  map[string]int{"conns": n, "period_us": int(period / time.Microsecond), "max_inbound": c.bpMaxInbound},
+				Metrics: backpressureMetrics,
+				Notes: []string{
+					"stdlib: blocking reads of 64 KiB, each followed by a sleep; sockactor-pooled: a pooled push handler that sleeps after each read; sockactor-inline: a pull-mode listener whose Inline handler Recvs 64 KiB once per period (c.After: an Inline handler must not block); each paced by the clock to the consumer's rate",
+					"sockactor servers run with " + inbound + ": a socket whose waiting bytes reach it stops being read until they are down to a quarter, and TCP's flow control holds the producer",
+					"peak RSS = the server's VmHWM at the end of the window (/proc/PID/status); ×stdlib paired round by round; throughput = bytes the server's application took in the window (the side channel's consumed command), which must be the consumer's rate; closes = connections the server ended or lost, or whose producer saw an error, before the run ended them: must be 0",
+				},
+			},
+			servers:    srvs,
+			notify:     true,
+			serverArgs: args,
+			loadgen: []string{"-scenario", "backpressure", "-conns", strconv.Itoa(n), "-consume-period", period.String(),
+				"-warmup", c.bpWarmup.String(), "-duration", c.bpWindow.String(), "-sources", strconv.Itoa(c.sources)},
+			timeout: c.bpWarmup + c.bpWindow + 60*time.Second,
+		})
+	}
+	return cases, nil
+}
+
 // hostileServers are the servers of the slow-reader scenario: the
 // baseline, stdlib and the sockactor servers (naive has no flood writer).
 func hostileServers(all []string) []string {
@@ -468,6 +535,10 @@ func buildCases(c config) ([]caseSpec, []string) {
 	if slices.Contains(c.kinds, kindHostile) {
 		hc, hn := hostileCases(c)
 		cases, notes = append(cases, hc...), append(notes, hn...)
+	}
+	if slices.Contains(c.kinds, kindBackpressure) {
+		bc, bn := backpressureCases(c)
+		cases, notes = append(cases, bc...), append(notes, bn...)
 	}
 	return cases, notes
 }

@@ -110,6 +110,7 @@ func evaluateTargets(run *report.Run) []report.Target {
 	ts = append(ts, idleTargets(run, func(string, string) (float64, bool) { return 2, true })...)
 	ts = append(ts, transportTargets(run)...)
 	ts = append(ts, hostileTargets(run)...)
+	ts = append(ts, backpressureTargets(run)...)
 	var defaultProcs *report.Scenario
 	for _, s := range findKind(run, kindChurn) {
 		if s.ID == "churn/defaultprocs" {
@@ -529,4 +530,74 @@ func deriveRatioTo(run *report.Run, kind, den, key, derived string) {
 		}
 		s.Finalize(run.Baseline)
 	}
+}
+
+// The bar of the backpressure scenario (issue "Read back-pressure"): with
+// fast producers and a slow consumer, a sockactor server's peak RSS is at
+// most 1.5× the stdlib server's at the same consumer rate, and no
+// connection is closed. bpRateSlack is how far a throughput may be from
+// the consumer's rate for the servers to count as compared at that rate.
+const (
+	bpRSSBar    = 1.5
+	bpRateSlack = 0.10
+)
+
+// backpressureTargets checks the backpressure bar for both sockactor
+// servers over every case of the run: the worst case is reported.
+func backpressureTargets(run *report.Run) []report.Target {
+	cases := findKind(run, kindBackpressure)
+	var ts []report.Target
+	for _, server := range []string{inlineServer, pooledServer} {
+		t := report.Target{
+			Name: fmt.Sprintf("%s peak RSS, fast producers into a slow consumer (backpressure, worst case)", shortName(server)),
+			Goal: fmt.Sprintf("≤ %.1f× stdlib's at the consumer's rate, 0 closes", bpRSSBar),
+			Unit: "× stdlib",
+		}
+		if len(cases) == 0 {
+			ts = append(ts, judge(t, nil, server, nil, true, bpRSSBar))
+			continue
+		}
+		var worst report.Target
+		for i, s := range cases {
+			c := judge(t, s, server, func(r *report.ServerResult) stats.Summary {
+				return r.Summary[loadgen.MetricBPPeakVsStdlib]
+			}, true, bpRSSBar)
+			if c.Status != report.NotMeasured {
+				c.Detail = s.ID
+				if r := s.Result(server); r.Summary[loadgen.MetricBPCloses].Max > 0 {
+					c.Status, c.Detail = report.Missed, s.ID+": connections were closed"
+				}
+				for _, name := range []string{server, stdlibServer} {
+					if !atConsumerRate(s.Result(name)) {
+						c.Status, c.Detail = report.NotMeasured, s.ID+": "+name+"'s throughput is not the consumer's rate"
+					}
+				}
+			}
+			if i == 0 || worseTarget(c, worst) {
+				worst = c
+			}
+		}
+		ts = append(ts, worst)
+	}
+	return ts
+}
+
+// atConsumerRate reports whether r's median throughput is the consumer's
+// rate, within bpRateSlack.
+func atConsumerRate(r *report.ServerResult) bool {
+	if r == nil {
+		return false
+	}
+	got, want := r.Summary[loadgen.MetricBPThroughput], r.Summary[loadgen.MetricBPConsumerRate]
+	return got.Valid() && want.Valid() && math.Abs(got.Median/want.Median-1) <= bpRateSlack
+}
+
+// worseTarget orders the outcomes of one target's cases: not measured,
+// then missed, then met; within a status, the higher value is worse.
+func worseTarget(a, b report.Target) bool {
+	rank := map[string]int{report.NotMeasured: 2, report.Missed: 1, report.Met: 0}
+	if rank[a.Status] != rank[b.Status] {
+		return rank[a.Status] > rank[b.Status]
+	}
+	return a.Value.Median > b.Value.Median
 }

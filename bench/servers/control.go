@@ -24,22 +24,24 @@ import (
 //	<cmd> <json>                   reply to a command
 //
 // and the client may send the commands "ban" and "stats" (to a Banner),
-// "peers" (to a PeerCounter: the UDP churn and hostile scenarios) and
-// "heap" (answered by every server: its live heap after a forced
-// collection). One client is
+// "peers" (to a PeerCounter: the UDP churn and hostile scenarios),
+// "consumed" (to a Consumer: the backpressure scenario) and "heap"
+// (answered by every server: its live heap after a forced collection).
+// One client is
 // served at a time; close records observed while no client is connected are
 // queued and delivered to the next one. Recording never blocks and never
 // drops a record.
 type Control struct {
 	ln net.Listener
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	pending []byte // complete lines waiting for the writer
-	closed  bool
-	banner  Banner
-	peers   PeerCounter
-	conn    net.Conn // the client being served, nil when none
+	mu       sync.Mutex
+	cond     *sync.Cond
+	pending  []byte // complete lines waiting for the writer
+	closed   bool
+	banner   Banner
+	peers    PeerCounter
+	consumer Consumer
+	conn     net.Conn // the client being served, nil when none
 
 	wg sync.WaitGroup
 }
@@ -74,6 +76,13 @@ func (c *Control) SetBanner(b Banner) {
 func (c *Control) SetPeerCounter(p PeerCounter) {
 	c.mu.Lock()
 	c.peers = p
+	c.mu.Unlock()
+}
+
+// SetConsumer sets the server that answers the consumed command.
+func (c *Control) SetConsumer(p Consumer) {
+	c.mu.Lock()
+	c.consumer = p
 	c.mu.Unlock()
 }
 
@@ -194,14 +203,22 @@ var errNoBanner = errors.New("this server has no receive ban")
 // errNoPeers answers peers on a server that keeps no peer table.
 var errNoPeers = errors.New("this server keeps no peer table")
 
+// errNoConsumer answers consumed on a server without a slow-consumer mode.
+var errNoConsumer = errors.New("this server has no slow consumer")
+
 // errUnknownCommand answers a command the side channel does not know.
 var errUnknownCommand = errors.New("unknown command")
 
 func (c *Control) command(ctx context.Context, cmd string) (any, error) {
 	c.mu.Lock()
-	b, p := c.banner, c.peers
+	b, p, cons := c.banner, c.peers, c.consumer
 	c.mu.Unlock()
 	switch cmd {
+	case "consumed":
+		if cons == nil {
+			return nil, errNoConsumer
+		}
+		return cons.ConsumerStats(), nil
 	case "peers":
 		if p == nil {
 			return nil, errNoPeers

@@ -1,6 +1,9 @@
 package servers
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // The flood-writer mode of the hostile scenario: every accepted TCP
 // connection is written to until its peer, which never reads, has let the
@@ -54,20 +57,18 @@ func (cfg Config) floodBytes() int {
 	return DefaultFloodBytes
 }
 
-// checkMode refuses a mode the server has not got, and the flood writer on
-// any network but TCP.
-func checkMode(server string, cfg Config, hasFlood bool) error {
-	switch cfg.Mode {
-	case ModeEcho:
+// checkMode refuses a mode the server has not got (has lists its modes
+// besides the echo), and any mode but the echo on a network other than TCP.
+func checkMode(server string, cfg Config, has ...string) error {
+	switch {
+	case cfg.Mode == ModeEcho:
 		return nil
-	case ModeFloodWriter:
-		if !hasFlood {
-			return unsupported("%s has no %s mode", server, ModeFloodWriter)
-		}
-		if cfg.network() != NetTCP {
-			return unsupported("%s mode is over tcp only, not %s", ModeFloodWriter, cfg.network())
-		}
-		return nil
+	case cfg.Mode != ModeFloodWriter && cfg.Mode != ModeSlowConsumer:
+		return fmt.Errorf("%s: unknown mode %q (%q, %q or %q)", server, cfg.Mode, ModeEcho, ModeFloodWriter, ModeSlowConsumer)
+	case !slices.Contains(has, cfg.Mode):
+		return unsupported("%s has no %s mode", server, cfg.Mode)
+	case cfg.network() != NetTCP:
+		return unsupported("%s mode is over tcp only, not %s", cfg.Mode, cfg.network())
 	}
-	return fmt.Errorf("%s: unknown mode %q (%q or %q)", server, cfg.Mode, ModeEcho, ModeFloodWriter)
+	return nil
 }

@@ -50,7 +50,7 @@ type gnetServer struct {
 func (s *gnetServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
 	s.ctl = cfg.Control
 	s.network = cfg.network()
-	if err := checkMode("gnet", cfg, true); err != nil {
+	if err := checkMode("gnet", cfg, ModeFloodWriter); err != nil {
 		return nil, err
 	}
 	if cfg.Mode == ModeFloodWriter {

@@ -62,7 +62,7 @@ func (s *naiveServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
 	if cfg.network() != NetTCP {
 		return nil, unsupported("this server serves tcp only, not %s", cfg.network())
 	}
-	if err := checkMode("naive", cfg, false); err != nil {
+	if err := checkMode("naive", cfg); err != nil {
 		return nil, err
 	}
 	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {

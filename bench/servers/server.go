@@ -51,15 +51,23 @@ type Config struct {
 	// Mode is what the server does with a connection: "" (ModeEcho) echoes
 	// what it receives; ModeFloodWriter writes FloodBytes to every
 	// accepted TCP connection, in FloodChunk writes, and reads nothing
-	// back but discards (see flood.go). A server that has no such mode
+	// back but discards (see flood.go); ModeSlowConsumer reads every
+	// accepted TCP connection at ConsumeChunk bytes per ConsumePeriod and
+	// writes nothing (see consume.go). A server that has no such mode
 	// returns an *UnsupportedError from Start.
 	Mode string
 	// FloodBytes is what ModeFloodWriter writes to each connection
 	// (DefaultFloodBytes if 0).
 	FloodBytes int
+	// ConsumePeriod is the time ModeSlowConsumer takes per ConsumeChunk,
+	// on each connection (DefaultConsumePeriod if 0).
+	ConsumePeriod time.Duration
 	// SendHighWater is a sockactor server's Options.SendHighWater (0: the
 	// runtime's default, 4 MiB); the other servers ignore it.
 	SendHighWater int
+	// MaxInbound is a sockactor server's Options.MaxInbound (0: the
+	// runtime's default, 4 MiB); the other servers ignore it.
+	MaxInbound int
 }
 
 // Network names.

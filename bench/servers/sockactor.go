@@ -49,6 +49,10 @@ type sockactorServer struct {
 
 	// flood is the bytes the flood-writer handler writes to each socket.
 	flood int
+	// period is the slow consumer's time per ConsumeChunk; consumed its
+	// counters (slow-consumer mode).
+	period   time.Duration
+	consumed consumerCounts
 
 	mu      sync.Mutex
 	sockets map[uint64]*banState
@@ -68,13 +72,14 @@ type banState struct {
 // Start builds the runtime, declares the listener, subscribes the FD_CLOSE
 // subscribers and starts.
 func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
-	if err := checkMode("sockactor", cfg, true); err != nil {
+	if err := checkMode("sockactor", cfg, ModeFloodWriter, ModeSlowConsumer); err != nil {
 		return nil, err
 	}
 	opts := sockrt.Options{
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		MeterProvider: s.meterProvider,
 		SendHighWater: cfg.SendHighWater,
+		MaxInbound:    cfg.MaxInbound,
 		// As many loops as the raw gnet server (WithMulticore: one per
 		// CPU): the harness sets GOMAXPROCS above the CPU count for every
 		// server, which would otherwise be the runtime's default.
@@ -102,11 +107,17 @@ func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, erro
 	switch {
 	case cfg.Mode == ModeFloodWriter:
 		s.flood, handler = cfg.floodBytes(), s.floodWriter
+	case cfg.Mode == ModeSlowConsumer && s.dispatch == actors.Pooled:
+		s.period, handler = cfg.consumePeriod(), s.slowPooled
+	case cfg.Mode == ModeSlowConsumer:
+		s.period, handler = cfg.consumePeriod(), s.pullReader
 	case s.track:
 		handler = s.echoTracked
 	}
 	network := cfg.network()
 	lopts := actors.ListenOptions{Dispatch: s.dispatch}
+	// An Inline handler must not block: its slow consumer pulls on a timer.
+	lopts.Pull = cfg.Mode == ModeSlowConsumer && s.dispatch == actors.Inline
 	if network == NetUDP {
 		lopts = udpListenOptions(lopts, cfg.MaxPeers, cfg.PeerIdleTimeout)
 	}
@@ -232,6 +243,77 @@ func (s *sockactorServer) floodWriter(c *actors.Context) {
 		closeOnPeerClose(c, ev)
 	}
 }
+
+// slowPooled is the pooled handler of the slow-consumer mode: it sleeps
+// after every read, long enough to keep the socket at the consumer's rate
+// (a pooled handler may block). The runtime pauses the socket's reads once
+// MaxInbound bytes wait for it, so TCP's flow control holds the peer.
+func (s *sockactorServer) slowPooled(c *actors.Context) {
+	switch m := c.Message().(type) {
+	case *actors.Received:
+		p, _ := c.State().(*pacer)
+		if p == nil {
+			p = &pacer{period: s.period}
+			c.SetState(p)
+		}
+		s.consumed.bytes.Add(int64(len(m.Data)))
+		time.Sleep(p.after(len(m.Data)))
+	case *events.Event:
+		s.consumerEvent(c, m, true)
+	}
+}
+
+// consumeTick is the pull reader's timer: Recv the next bite.
+type consumeTick struct{}
+
+// pullReader is the Inline handler of the slow-consumer mode, on a
+// pull-mode listener: it Recvs up to ConsumeChunk once per period (a
+// timer, c.After: an Inline handler must not block), from FD_ACCEPT until
+// the stream has ended. The bytes wait in the socket meanwhile; the runtime
+// pauses its reads once MaxInbound of them wait.
+func (s *sockactorServer) pullReader(c *actors.Context) {
+	switch m := c.Message().(type) {
+	case *events.Event:
+		if m.EventKind() == events.FDAccept {
+			c.SetState(&pacer{period: s.period})
+			c.Recv(ConsumeChunk)
+		}
+		s.consumerEvent(c, m, false)
+	case *consumeTick:
+		c.Recv(ConsumeChunk)
+	case *actors.RecvResult:
+		s.consumed.bytes.Add(int64(len(m.Data)))
+		switch err := m.Err(); {
+		case err == nil && len(m.Data) == 0:
+			c.Close() // 0 bytes, code 0: the peer's FIN, every byte taken
+		case err == nil || errors.Is(err, netio.ErrWouldBlock):
+			p := c.State().(*pacer)
+			c.After(p.after(ConsumeChunk), &consumeTick{})
+		}
+		// Any other code: the socket is gone, and so is the timer's reason.
+	}
+}
+
+// consumerEvent counts a slow consumer's accepted sockets and the ones
+// that ended otherwise than by their peer's FIN (or the server's stop),
+// and closes a push socket at its peer's FIN (a pull socket closes once
+// Recv has said the stream ended).
+func (s *sockactorServer) consumerEvent(c *actors.Context, ev *events.Event, push bool) {
+	switch ev.EventKind() {
+	case events.FDAccept:
+		s.consumed.conns.Add(1)
+	case events.FDClose:
+		if ev.Reason != "peer-close" && ev.Reason != "shutdown" && ev.Reason != "local-close" {
+			s.consumed.closed.Add(1)
+		}
+		if push {
+			closeOnPeerClose(c, ev)
+		}
+	}
+}
+
+// ConsumerStats implements Consumer.
+func (s *sockactorServer) ConsumerStats() ConsumerStats { return s.consumed.stats() }
 
 // closeOnPeerClose closes a socket whose peer sent FIN, after what the
 // handler already wrote (the Close goes through the socket's mailbox).

@@ -23,8 +23,12 @@ type stdlibServer struct {
 	ln    net.Listener
 	ctl   *Control
 	flood int // bytes written to each accepted connection (flood-writer mode), 0 to echo
-	conns connSet
-	done  chan error
+	// period is the slow consumer's time per ConsumeChunk; consumed its
+	// counters (slow-consumer mode).
+	period   time.Duration
+	consumed consumerCounts
+	conns    connSet
+	done     chan error
 }
 
 // Start binds the listener and starts the accept loop.
@@ -32,12 +36,15 @@ func (s *stdlibServer) Start(ctx context.Context, cfg Config) (net.Addr, error) 
 	if cfg.network() != NetTCP {
 		return nil, unsupported("this server serves tcp only, not %s", cfg.network())
 	}
-	if err := checkMode("stdlib", cfg, true); err != nil {
+	if err := checkMode("stdlib", cfg, ModeFloodWriter, ModeSlowConsumer); err != nil {
 		return nil, err
 	}
 	serve := s.serve
-	if cfg.Mode == ModeFloodWriter {
+	switch cfg.Mode {
+	case ModeFloodWriter:
 		s.flood, serve = cfg.floodBytes(), s.serveFlood
+	case ModeSlowConsumer:
+		s.period, serve = cfg.consumePeriod(), s.serveSlow
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
@@ -83,6 +90,31 @@ func (s *stdlibServer) serveFlood(_ uint64, c net.Conn) {
 	}
 	_, _ = io.Copy(io.Discard, c)
 }
+
+// serveSlow is the slow consumer's goroutine: blocking reads of up to
+// ConsumeChunk, each followed by a sleep that keeps the connection at the
+// consumer's rate. While it sleeps, the kernel's buffers fill and TCP's
+// flow control holds the peer; the server holds nothing but its buffer.
+func (s *stdlibServer) serveSlow(_ uint64, c net.Conn) {
+	defer c.Close()
+	s.consumed.conns.Add(1)
+	buf := make([]byte, ConsumeChunk)
+	p := pacer{period: s.period}
+	for {
+		n, err := c.Read(buf)
+		s.consumed.bytes.Add(int64(n))
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.consumed.closed.Add(1) // a reset: not the peer's own close
+			}
+			return
+		}
+		time.Sleep(p.after(n))
+	}
+}
+
+// ConsumerStats implements Consumer.
+func (s *stdlibServer) ConsumerStats() ConsumerStats { return s.consumed.stats() }
 
 // Stop closes the listener and every connection.
 func (s *stdlibServer) Stop(ctx context.Context) error {

@@ -1,6 +1,7 @@
 // Package procfs reads the few Linux /proc figures the bench reports: a
 // process's CPU time (utime+stime from /proc/PID/stat), its resident set
-// size (VmRSS from /proc/PID/status) and the CPU model from /proc/cpuinfo.
+// size and that size's peak (VmRSS and VmHWM from /proc/PID/status) and
+// the CPU model from /proc/cpuinfo.
 //
 // The parsers take the file contents as bytes so they can be tested on
 // literal lines; the Read helpers do the I/O.
@@ -91,25 +92,34 @@ func ReadStat(pid int) (Stat, error) {
 
 // ParseRSS returns the VmRSS figure of the contents of /proc/PID/status, in
 // bytes.
-func ParseRSS(b []byte) (int64, error) {
+func ParseRSS(b []byte) (int64, error) { return parseStatusKB(b, "VmRSS") }
+
+// ParsePeakRSS returns the VmHWM figure of the contents of
+// /proc/PID/status: the largest resident set size the process has had, in
+// bytes.
+func ParsePeakRSS(b []byte) (int64, error) { return parseStatusKB(b, "VmHWM") }
+
+// parseStatusKB returns the figure of a "<key>: N kB" line of
+// /proc/PID/status, in bytes.
+func parseStatusKB(b []byte, key string) (int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := sc.Text()
-		v, ok := strings.CutPrefix(line, "VmRSS:")
+		v, ok := strings.CutPrefix(line, key+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(v)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("%w: VmRSS line %q", ErrMalformed, line)
+			return 0, fmt.Errorf("%w: %s line %q", ErrMalformed, key, line)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%w: VmRSS: %v", ErrMalformed, err)
+			return 0, fmt.Errorf("%w: %s: %v", ErrMalformed, key, err)
 		}
 		return kb * 1024, nil
 	}
-	return 0, fmt.Errorf("%w: no VmRSS line", ErrMalformed)
+	return 0, fmt.Errorf("%w: no %s line", ErrMalformed, key)
 }
 
 // ReadRSS reads the resident set size of process pid, in bytes.
@@ -119,6 +129,16 @@ func ReadRSS(pid int) (int64, error) {
 		return 0, err
 	}
 	return ParseRSS(b)
+}
+
+// ReadPeakRSS reads the peak resident set size of process pid (VmHWM), in
+// bytes.
+func ReadPeakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return ParsePeakRSS(b)
 }
 
 // ParseCPUModel returns the first "model name" of the contents of

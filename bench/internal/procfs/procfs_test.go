@@ -78,6 +78,16 @@ func TestParseRSS(t *testing.T) {
 	}
 }
 
+func TestParsePeakRSS(t *testing.T) {
+	in := "Name:\tbench\nVmPeak:\t  20000 kB\nVmHWM:\t    9216 kB\nVmRSS:\t    5120 kB\n"
+	if got, err := ParsePeakRSS([]byte(in)); err != nil || got != 9216*1024 {
+		t.Fatalf("ParsePeakRSS = %d, %v; want %d", got, err, 9216*1024)
+	}
+	if _, err := ParsePeakRSS([]byte("VmRSS:\t 5 kB\n")); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("ParsePeakRSS without VmHWM: %v", err)
+	}
+}
+
 func TestParseCPUModel(t *testing.T) {
 	in := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13 64-Core Processor\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: other\n"
 	if got := ParseCPUModel([]byte(in)); got != "AMD EPYC 7B13 64-Core Processor" {
@@ -98,8 +108,12 @@ func TestReadSelf(t *testing.T) {
 	if err != nil || st.PID != os.Getpid() {
 		t.Fatalf("ReadStat(self) = %+v, %v", st, err)
 	}
-	if rss, err := ReadRSS(os.Getpid()); err != nil || rss <= 0 {
+	rss, err := ReadRSS(os.Getpid())
+	if err != nil || rss <= 0 {
 		t.Fatalf("ReadRSS(self) = %d, %v", rss, err)
+	}
+	if peak, err := ReadPeakRSS(os.Getpid()); err != nil || peak < rss {
+		t.Fatalf("ReadPeakRSS(self) = %d, %v; RSS %d", peak, err, rss)
 	}
 	if CPUModel() == "" {
 		t.Fatal("CPUModel is empty")
