@@ -267,7 +267,14 @@ func (c *Context) write(p []byte) (int, error) {
 		return 0, &netio.OpError{Op: "Send", Socket: s.id, Code: netio.WSAEMSGSIZE}
 	}
 	pending := s.q.pendingOut.Load()
-	queued := pending + s.q.lastOut.Load() + int64(s.conn.DirectQueued())
+	last := s.q.lastOut.Load()
+	if s.conn.Closed() {
+		// Half-open: gnet's buffer is gone (lastOut is no longer
+		// refreshed, and no FD_WRITE follows FD_CLOSE); what waits is the
+		// half-open side's queue, read live.
+		last = int64(s.conn.HalfOpenQueued())
+	}
+	queued := pending + last + int64(s.conn.DirectQueued())
 	// The rule of socket.write, on what this goroutine last saw: a
 	// refusal's FD_WRITE is posted by the loop, never run inside Write.
 	if queued > int64(s.host.opts.SendLowWater) && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {

@@ -153,6 +153,16 @@ func (c *Conn) OutboundBuffered() int {
 	return c.gc.OutboundBuffered()
 }
 
+// HalfOpenQueued returns the bytes a half-open send side still holds for
+// the peer (0 while gnet owns the connection, or once fully closed). Safe
+// from any goroutine.
+func (c *Conn) HalfOpenQueued() int {
+	if h := c.halfOpen(); h != nil {
+		return h.buffered()
+	}
+	return 0
+}
+
 // HalfOpen reports whether the connection is closed for receiving by the
 // peer's FIN but its send side is still usable (docs/SEMANTICS.md §5).
 // Loop only.

@@ -435,3 +435,71 @@ func TestPendingFINHasADeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestPooledHalfOpenWriteRetries: on a half-open socket (the peer sent
+// FIN) no FD_WRITE follows a refusal (FD_CLOSE is the last event), so a
+// pooled handler retries; once the peer has read, the retry is taken
+// (the refusal is judged on the half-open side's live queue).
+func TestPooledHalfOpenWriteRetries(t *testing.T) {
+	chunk, big := slowPattern(32<<10), slowPattern(256<<10)
+	var refused, taken atomic.Int64
+	fill := func(c *actors.Context) {
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				if errors.Is(err, winsock.ErrWouldBlock) {
+					refused.Add(1)
+				}
+				return
+			}
+		}
+	}
+	h := actors.HandlerFunc(func(c *actors.Context) {
+		switch m := c.Message().(type) {
+		case *events.Event:
+			if m.EventKind() == events.FDClose && m.Reason == "peer-close" {
+				fill(c)
+			}
+		case string:
+			switch m {
+			case "fill": // from the test, until the kernel's buffers are full
+				fill(c)
+			case "retry": // a write as large as the high mark
+				if _, err := c.Write(big); err == nil {
+					taken.Add(1)
+				}
+				c.Close()
+			}
+		}
+	})
+	s := startRT(t, sockrt.Options{SendHighWater: 256 << 10, SendLowWater: 64 << 10, Linger: time.Minute}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
+	c := s.dial(t)
+	id := s.rec.Accepted(t, 1)
+	_ = c.(*net.TCPConn).CloseWrite() // FIN: the server's socket is half-open
+	socktest.WaitFor(t, "a refused write on the half-open socket", func() bool { return refused.Load() >= 1 })
+	pid := s.rt.SocketPID(id)
+	// Write until the half-open side itself holds bytes (the kernel's
+	// buffers are full): the queue the refusals were judged on.
+	waitLong(t, 30*time.Second, "the half-open queue to fill", func() string {
+		s.rt.System().Root.Send(pid, "fill")
+		time.Sleep(5 * time.Millisecond)
+		info, err := s.rt.Info(ctx5(t), pid)
+		if err == nil && info.QueuedOut >= 128<<10 {
+			return ""
+		}
+		return fmt.Sprintf("queued out %d (%v)", info.GetQueuedOut(), err)
+	})
+	done := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, c)
+		done <- n
+	}()
+	socktest.WaitFor(t, "the half-open queue to drain", func() bool {
+		info, err := s.rt.Info(ctx5(t), s.rt.SocketPID(id))
+		return err == nil && info.QueuedOut == 0
+	})
+	s.rt.System().Root.Send(pid, "retry")
+	<-done
+	if taken.Load() != 1 {
+		t.Fatal("the retry was refused although the peer had read everything")
+	}
+}
