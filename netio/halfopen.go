@@ -11,9 +11,11 @@ import (
 )
 
 // HalfOpenFlushTimeout bounds how long closing a half-open connection (one
-// whose peer sent FIN) waits for its queued bytes to reach the peer before
-// the descriptor is closed anyway; bytes still queued then are counted in
-// EngineStats.SendDropped.
+// whose peer sent FIN) waits for its queued bytes to reach the peer without
+// any of them moving, before the descriptor is closed anyway; bytes still
+// queued then are counted in EngineStats.SendDropped. A peer that reads,
+// however slowly, gets every byte. The same bound applies to a FIN queued
+// behind unsent bytes (SendDisconnect).
 const HalfOpenFlushTimeout = 5 * time.Second
 
 // halfOpen is the send side of a connection whose peer has sent FIN
@@ -159,6 +161,16 @@ func (h *halfOpen) run(nc net.Conn) {
 			h.mu.Unlock()
 			n, err := bufs.WriteTo(nc) // blocks in the netpoller, not on a loop
 			h.mu.Lock()
+			if err != nil && n > 0 && writeCode(err) == WSAETIMEDOUT && !h.abort {
+				// The close's flush deadline passed with bytes moving: a
+				// slow peer, not a gone one. Another period from now,
+				// the rest first.
+				h.q = append([][]byte(bufs), h.q...)
+				h.queued -= int(n)
+				h.inflight = 0
+				_ = nc.SetWriteDeadline(time.Now().Add(HalfOpenFlushTimeout))
+				continue
+			}
 			// What the socket did not take of them is dropped: the write
 			// failed (a reset, the flush deadline, an abort's close).
 			if left := h.inflight - int(n); left > 0 {

@@ -477,3 +477,32 @@ func TestPeerResetsAreNeverGracefulCloses(t *testing.T) {
 		}
 	})
 }
+
+// TestHalfOpenCloseServesASlowReader: closing a half-open socket flushes
+// its queue for as long as the peer keeps reading; the flush deadline
+// (HalfOpenFlushTimeout) counts only time in which no byte moves.
+func TestHalfOpenCloseServesASlowReader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads for longer than the flush deadline")
+	}
+	const size = 8 << 20
+	payload := slowPattern(size)
+	h := actors.HandlerFunc(func(c *actors.Context) {
+		if ev, ok := c.Message().(*events.Event); ok && ev.EventKind() == events.FDClose && ev.Reason == "peer-close" {
+			if _, err := c.Write(payload); err != nil {
+				t.Errorf("Write on the half-open socket: %v", err)
+			}
+			c.Close() // graceful: the rest is flushed to the slow reader
+		}
+	})
+	s := startRT(t, sockrt.Options{MaxSend: 16 << 20}, actors.ListenOptions{}, h)
+	c := s.dial(t).(*net.TCPConn)
+	_ = c.CloseWrite()
+	got := readSlowly(t, c, payload, 64<<10, 100*time.Millisecond) // about 640 KB/s
+	if got != size {
+		t.Fatalf("the slow reader got %d of %d bytes", got, size)
+	}
+	if d := s.rt.Stats().Conns.SendDropped; d != 0 {
+		t.Fatalf("%d bytes dropped", d)
+	}
+}
