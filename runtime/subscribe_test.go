@@ -157,7 +157,8 @@ func TestSubscribeFuncCancelStopsDelivery(t *testing.T) {
 }
 
 // TestSubscribeFuncAtShutdown: Shutdown returns only after f saw
-// FD_CLOSE "shutdown" of each open socket; it leaves no goroutine behind;
+// FD_CLOSE "shutdown" of each open socket, even when f is still busy with an
+// earlier event as the socket closes; it leaves no goroutine behind;
 // afterwards SubscribeFunc fails with WSANOTINITIALISED and an old cancel
 // is harmless. Bad arguments fail with WSAEINVAL.
 func TestSubscribeFuncAtShutdown(t *testing.T) {
@@ -170,25 +171,40 @@ func TestSubscribeFuncAtShutdown(t *testing.T) {
 		t.Fatalf("SubscribeFunc(mask 0) = %v, want WSAEINVAL", err)
 	}
 	log := &funcLog{t: t}
-	cancel, err := s.rt.SubscribeFunc(events.MaskOf(events.FDClose), log.record)
+	entered, release := make(chan struct{}), make(chan struct{})
+	cancel, err := s.rt.SubscribeFunc(events.MaskOf(events.FDAccept, events.FDClose), func(ev *events.Event) {
+		if ev.EventKind() == events.FDAccept {
+			close(entered)
+			<-release // f is busy while the socket is closed
+		}
+		log.record(ev)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := s.dial(t)
 	roundTrip(t, c, "x")
 	id := s.rec.Accepted(t, 1)
-	if err := s.rt.Shutdown(ctx5(t)); err != nil {
-		t.Fatal(err)
-	}
-	log.mu.Lock()
-	var reasons []string
-	for _, ev := range log.evs {
-		if ev.SocketId == id {
-			reasons = append(reasons, ev.Reason)
+	<-entered
+	done := make(chan []string, 1)
+	go func() {
+		err := s.rt.Shutdown(ctx5(t))
+		log.mu.Lock()
+		var reasons []string
+		for _, ev := range log.evs {
+			if ev.SocketId == id && ev.EventKind() == events.FDClose {
+				reasons = append(reasons, ev.Reason)
+			}
 		}
-	}
-	log.mu.Unlock()
-	if len(reasons) != 1 || reasons[0] != "shutdown" {
+		log.mu.Unlock()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- reasons
+	}()
+	s.rec.CloseEvent(t, id) // published to f's mailbox too, behind FD_ACCEPT
+	close(release)
+	if reasons := <-done; len(reasons) != 1 || reasons[0] != "shutdown" {
 		t.Fatalf("f saw FD_CLOSE reasons %q by the time Shutdown returned, want [shutdown]", reasons)
 	}
 	cancel()
