@@ -19,11 +19,14 @@ const DefaultTimeout = 5 * time.Second
 
 // Caller wraps the request/reply exchange with a socket actor for code that
 // is not an actor. Every method sends one request to the PID and turns the
-// reply's code into an error (nil for 0) that works with errors.Is against
-// netio's named errors and the syscall twins.
+// reply's code into an error (nil for 0), a *winsock.OpError carrying a
+// winsock.Code, that works with errors.Is against package winsock's named
+// errors (winsock.ErrNotConn, winsock.ErrWouldBlock, ...) and against their
+// syscall twins (syscall.ENOTCONN, ...).
 //
-// A released socket or unknown PID gives WSAENOTSOCK; no reply in time gives
-// WSAETIMEDOUT; a cancelled context gives ctx.Err().
+// A released socket or unknown PID gives WSAENOTSOCK (winsock.ErrNotSock); no
+// reply in time gives WSAETIMEDOUT (winsock.ErrTimedOut); a cancelled context
+// gives ctx.Err().
 //
 // Caller is a small value; it is safe for concurrent use. Do not call it
 // from an Inline handler (it would wait on the loop that must answer): use
@@ -230,9 +233,10 @@ func (c Caller) Unsubscribe(ctx context.Context, pid, subscriber *actor.PID) err
 // (docs/SEMANTICS.md §5, inbound back-pressure): the kernel's buffer fills
 // and flow control holds the peer; nothing is closed or dropped. On return
 // no byte read afterwards reaches the handler (a pooled handler still gets
-// what was already in its queue). Idempotent. It fails with WSAENOTCONN on
-// a listener, a socket still connecting or one whose circuit has closed,
-// WSAENOPROTOOPT on a datagram socket (no flow control), WSAESHUTDOWN after
+// what was already in its queue). Idempotent. It fails with WSAENOTCONN
+// (winsock.ErrNotConn) on a listener, a socket still connecting or one whose
+// circuit has closed, WSAENOPROTOOPT (winsock.ErrNoProtoOpt) on a datagram
+// socket (no flow control), WSAESHUTDOWN (winsock.ErrShutdown) after
 // RecvDisconnect. Not from an Inline handler (see Caller): use
 // Context.SuspendReading there.
 func (c Caller) SuspendReading(ctx context.Context, pid *actor.PID) error {

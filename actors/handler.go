@@ -99,11 +99,6 @@ type SocketOptions struct {
 	Dispatch Dispatch
 	// BanPolicy overrides the runtime's ban policy; BanDefault inherits it.
 	BanPolicy BanPolicy
-	// BanPolicySet is kept for code written before BanDefault existed:
-	// with BanPolicy left at BanDefault it means BanReset.
-	//
-	// Deprecated: set BanPolicy to BanReset or BanDiscard instead.
-	BanPolicySet bool
 	// Pull buffers received bytes in the socket instead of pushing them to
 	// the handler: Recv pulls them, FD_READ says when there are some
 	// (Winsock's re-enabling rule: no second FD_READ until a Recv).
@@ -125,11 +120,8 @@ type SocketOptions struct {
 
 // policy resolves the socket's ban policy against the runtime's default.
 func (o SocketOptions) policy(runtime BanPolicy) BanPolicy {
-	switch {
-	case o.BanPolicy != BanDefault:
+	if o.BanPolicy != BanDefault {
 		return o.BanPolicy
-	case o.BanPolicySet:
-		return BanReset
 	}
 	return runtime
 }

@@ -117,6 +117,41 @@ func ExampleRuntime_Subscribe() {
 	// Output: FD_CLOSE 0 peer-close false
 }
 
+// SubscribeFunc subscribes a plain function, no actor code needed: it runs
+// for each event, one at a time and in order, on a goroutine of its own
+// (here it prints, then reports FD_CLOSE so the example can end).
+func ExampleRuntime_SubscribeFunc() {
+	ctx := context.Background()
+	rt, _ := sockrt.New(sockrt.Options{})
+	ln, _ := rt.Listen("tcp://127.0.0.1:0", actors.HandlerFunc(func(*actors.Context) {}), actors.ListenOptions{})
+	_ = rt.Start(ctx)
+	defer rt.Shutdown(ctx)
+
+	closed := make(chan struct{})
+	cancel, err := rt.SubscribeFunc(events.MaskOf(events.FDAccept, events.FDClose), func(ev *events.Event) {
+		fmt.Println(ev.EventKind(), ev.Reason)
+		if ev.EventKind() == events.FDClose {
+			close(closed)
+		}
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cancel()
+
+	conn, _ := net.Dial("tcp", ln.Addr().String())
+	conn.Close() // peer FIN
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		fmt.Println("no FD_CLOSE")
+	}
+	// Output:
+	// FD_ACCEPT accept
+	// FD_CLOSE peer-close
+}
+
 // next returns the next event from evs, or nil (after printing why) if none
 // comes within five seconds: an example that goes wrong fails instead of
 // hanging.

@@ -66,7 +66,6 @@ func TestBanPolicyInheritance(t *testing.T) {
 		{"inherit discard", actors.BanDiscard, actors.ListenOptions{}, "discard"},
 		{"override to reset", actors.BanDiscard, actors.ListenOptions{BanPolicy: actors.BanReset}, "reset"},
 		{"override to discard", actors.BanReset, actors.ListenOptions{BanPolicy: actors.BanDiscard}, "discard"},
-		{"legacy BanPolicySet with the zero policy", actors.BanDiscard, actors.ListenOptions{BanPolicySet: true}, "reset"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

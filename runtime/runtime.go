@@ -146,6 +146,7 @@ type Runtime struct {
 	metrics   *metricSet
 	remote    *remoteNode // nil without remote (remote.go)
 	node      *actor.PID  // the node actor (node.go)
+	funcSubs  funcSubs    // SubscribeFunc's actors (subscribe.go)
 
 	opts        Options
 	procsRaised int // the event loops Start counted in the GOMAXPROCS raise (procs.go), 0 if none; Shutdown takes them out
@@ -397,6 +398,7 @@ func (rt *Runtime) shutdown() {
 	rt.stopErr = rt.eng.Stop(context.Background())
 	rt.host.ReleaseAll()
 	_ = rt.host.WaitTasks(context.Background()) // each ends promptly now
+	rt.stopFuncSubs()                           // after the last FD_CLOSE was queued to them
 	rt.hub.Close()
 	rt.stopNode()
 	rt.stopRemote()
