@@ -159,8 +159,8 @@ func TestCodeOK(t *testing.T) {
 	if OK.Err() != nil {
 		t.Errorf("OK.Err() = %v, want nil", OK.Err())
 	}
-	if OK.Name() != "" {
-		t.Errorf("OK.Name() = %q, want empty", OK.Name())
+	if OK.Name() != "NO_ERROR" {
+		t.Errorf("OK.Name() = %q, want NO_ERROR", OK.Name())
 	}
 	if !OK.Known() {
 		t.Error("OK.Known() = false")

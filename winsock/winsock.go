@@ -106,11 +106,11 @@ var (
 	_ net.Error = (*OpError)(nil)
 )
 
-// Name returns the Winsock name ("WSAENOTCONN"), "" for OK, and
-// "WSA<number>" for a code outside the table.
+// Name returns the Winsock name ("WSAENOTCONN"), "NO_ERROR" for OK (Windows'
+// name for code 0), and "WSA<number>" for a code outside the table.
 func (c Code) Name() string {
 	if c == OK {
-		return ""
+		return "NO_ERROR"
 	}
 	if info, ok := codeTable[c]; ok {
 		return info.name

@@ -47,6 +47,12 @@ func TestCodesMatchTheirNamesAndTwins(t *testing.T) {
 	if winsock.OK.Err() != nil {
 		t.Error("OK.Err() != nil")
 	}
+	if got := winsock.OK.Name(); got != "NO_ERROR" {
+		t.Errorf("OK.Name() = %q, want NO_ERROR", got)
+	}
+	if got := winsock.OK.Error(); got != "success (0)" {
+		t.Errorf("OK.Error() = %q, want %q", got, "success (0)")
+	}
 	if got := len(winsock.Codes()); got != 21 {
 		t.Errorf("Codes() has %d codes, want the 21 of docs/SEMANTICS.md §2", got)
 	}

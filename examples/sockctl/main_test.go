@@ -16,7 +16,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockactor/sockactor/internal/socktest"
-	"github.com/sockactor/sockactor/winsock"
 
 	"github.com/sockactor/sockactor/actors"
 )
@@ -146,7 +145,7 @@ func (e *env) checkStdout() {
 			t.Errorf("stdout line %d %q: %v", i+2, l, err)
 			continue
 		}
-		if want := winsock.Code(ev.Code).Name(); ev.Error != want {
+		if want := errorName(ev.Code); ev.Error != want {
 			t.Errorf("event %q: error %q, want %q", l, ev.Error, want)
 		}
 		switch ev.Kind {

@@ -231,7 +231,7 @@ func (p *printer) Receive(ctx actor.Context) {
 		Kind:      ev.EventKind().String(),
 		Socket:    ev.GetSocketId(),
 		Code:      ev.GetCode(),
-		Error:     winsock.Code(ev.GetCode()).Name(),
+		Error:     errorName(ev.GetCode()),
 		Reason:    ev.GetReason(),
 		Local:     ev.GetLocal(),
 		Remote:    ev.GetRemoteAddr(),
@@ -243,4 +243,13 @@ func (p *printer) Receive(ctx actor.Context) {
 		return // cannot happen for these field types
 	}
 	_ = p.out.writeLine(line) // the error is kept and reported by Shutdown
+}
+
+// errorName is an event's "error" field: the code's Winsock name, empty for
+// code 0 (no error).
+func errorName(code uint32) string {
+	if code == 0 {
+		return ""
+	}
+	return winsock.Code(code).Name()
 }
