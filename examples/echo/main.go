@@ -6,14 +6,17 @@
 //	go run ./examples/echo -listen udp://127.0.0.1:7000
 //
 // It prints "listening <host:port>" as its first line (the real port when
-// given port 0), or "listening <path>" for a unix domain socket. Over UDP
-// every datagram goes back to its sender, one for one. With -metrics it also serves the runtime's metrics in the
+// given port 0), or "listening <path>" for a unix domain socket; that line
+// is the same for every network, for scripts. On stderr it then names the
+// network for people: "<network> echo on <addr>" ("udp echo on
+// 127.0.0.1:7000"). Over UDP every datagram goes back to its sender, one
+// for one. With -metrics it also serves the runtime's metrics in the
 // Prometheus text format (through the OpenTelemetry Prometheus exporter)
 // and prints "metrics http://<host:port>/metrics" as its second line. It
 // runs until SIGINT or SIGTERM, then shuts down gracefully.
 //
 // Drive it without nc: go run ./examples/client -addr 127.0.0.1:7000 (type
-// lines, read the echo).
+// lines, read the echo; -addr takes udp://host:port and unix:///path too).
 package main
 
 import (
@@ -106,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+	fmt.Fprintf(stderr, "%s echo on %s\n", ln.Network(), ln.Addr())
 	if metrics != nil {
 		fmt.Fprintf(stdout, "metrics http://%s/metrics\n", metrics.addr)
 		go metrics.serve()

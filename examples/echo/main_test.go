@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -25,8 +26,9 @@ func TestMain(m *testing.M) {
 func TestEchoMetrics(t *testing.T) {
 	for _, d := range []string{"inline", "pooled"} {
 		t.Run(d, func(t *testing.T) {
-			out := socktest.NewLines()
-			cmd := socktest.StartCommand(t, run, []string{"-listen", "127.0.0.1:0", "-dispatch", d, "-loops", "1", "-metrics", "127.0.0.1:0"}, out)
+			out, errOut := socktest.NewLines(), socktest.NewLines()
+			cmd := socktest.StartCommand(t, withStderr(errOut), []string{"-listen", "127.0.0.1:0", "-dispatch", d, "-loops", "1", "-metrics", "127.0.0.1:0"}, out)
+			checkStderr(t, errOut, "tcp echo on "+cmd.Addr)
 			metricsLine := out.WaitLine(t, "metrics line", func(l string) bool { return strings.HasPrefix(l, "metrics ") })
 			lines, _ := out.Snapshot()
 			socktest.CheckListening(t, lines, cmd.Addr)
@@ -77,10 +79,11 @@ func TestEchoUnix(t *testing.T) {
 	for _, d := range []string{"inline", "pooled"} {
 		t.Run(d, func(t *testing.T) {
 			path := socktest.UnixPath(t)
-			out := socktest.NewLines()
-			cmd := socktest.StartCommand(t, run, []string{"-listen", "unix://" + path, "-dispatch", d, "-loops", "1"}, out)
+			out, errOut := socktest.NewLines(), socktest.NewLines()
+			cmd := socktest.StartCommand(t, withStderr(errOut), []string{"-listen", "unix://" + path, "-dispatch", d, "-loops", "1"}, out)
 			lines, _ := out.Snapshot()
 			socktest.CheckListening(t, lines, path)
+			checkStderr(t, errOut, "unix echo on "+path)
 			c := socktest.DialUnix(t, cmd.Addr)
 			_, _ = c.Write([]byte("hello over unix\n"))
 			if err := c.CloseWrite(); err != nil {
@@ -115,10 +118,11 @@ func hasLine(page, prefix, part string) bool {
 func TestEchoUDP(t *testing.T) {
 	for _, d := range []string{"inline", "pooled"} {
 		t.Run(d, func(t *testing.T) {
-			out := socktest.NewLines()
-			cmd := socktest.StartCommand(t, run, []string{"-listen", "udp://127.0.0.1:0", "-dispatch", d, "-loops", "1"}, out)
+			out, errOut := socktest.NewLines(), socktest.NewLines()
+			cmd := socktest.StartCommand(t, withStderr(errOut), []string{"-listen", "udp://127.0.0.1:0", "-dispatch", d, "-loops", "1"}, out)
 			lines, _ := out.Snapshot()
 			socktest.CheckListening(t, lines, cmd.Addr)
+			checkStderr(t, errOut, "udp echo on "+cmd.Addr)
 			for _, sender := range []string{"a", "b"} {
 				c, err := net.Dial("udp", cmd.Addr)
 				if err != nil {
@@ -139,5 +143,22 @@ func TestEchoUDP(t *testing.T) {
 			}
 			cmd.Stop(t)
 		})
+	}
+}
+
+// withStderr is run with its stderr collected in errOut.
+func withStderr(errOut *socktest.Lines) socktest.RunFunc {
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		return run(ctx, args, stdout, errOut)
+	}
+}
+
+// checkStderr checks that the command's stderr, once it is listening, is
+// the one line that names its network and address.
+func checkStderr(t *testing.T, errOut *socktest.Lines, want string) {
+	t.Helper()
+	errOut.WaitLine(t, "the network line", func(string) bool { return true })
+	if lines, _ := errOut.Snapshot(); len(lines) != 1 || lines[0] != want {
+		t.Fatalf("stderr %q, want %q", lines, want)
 	}
 }

@@ -39,6 +39,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -52,16 +53,34 @@ func main() {
 	})
 }
 
+// usage is what -h, -help and help print: the commands, and where their
+// flags are listed.
+const usage = `usage: remote gateway|watch [flags]
+
+  remote gateway -listen 127.0.0.1:0 -remote 127.0.0.1:0 [-dispatch inline|pooled]
+        an echo server whose sockets are reachable over protoactor remote;
+        prints "listening <host:port>" then "remote <host:port>"
+  remote watch -gateway <remote host:port> -remote 127.0.0.1:0
+        another node: prints the gateway's sockets and events as JSON lines,
+        reads SHUTRD <id> and CLOSE <id> on stdin
+
+  remote gateway -h, remote watch -h: their flags
+`
+
 // run is the whole command, with ctx in place of the signals.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: remote gateway|watch [flags]")
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command (want gateway or watch)")
 	}
 	switch args[0] {
 	case "gateway":
 		return runGateway(ctx, args[1:], stdout, stderr)
 	case "watch":
 		return runWatch(ctx, args[1:], stdin, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp // command.Main exits 0, as after a flag set's -h
 	}
-	return fmt.Errorf("unknown command %q (want gateway or watch)", args[0])
+	return fmt.Errorf("unknown command %q (want gateway or watch; -h for help)", args[0])
 }

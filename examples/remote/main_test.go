@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
 	"net"
 	"os"
@@ -349,5 +351,47 @@ func TestRunErrors(t *testing.T) {
 		if err == nil {
 			t.Errorf("run(%q) succeeded", args)
 		}
+	}
+}
+
+// TestHelp runs the command in a process of its own with -h, help and a
+// subcommand's -h: each prints its usage on stderr, nothing on stdout, and
+// exits 0. Without a command, run prints the usage and fails.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{[]string{"-h"}, 0, "usage: remote gateway|watch"},
+		{[]string{"-help"}, 0, "usage: remote gateway|watch"},
+		{[]string{"--help"}, 0, "usage: remote gateway|watch"},
+		{[]string{"help"}, 0, "usage: remote gateway|watch"},
+		{[]string{"gateway", "-h"}, 0, "-listen"},
+		{[]string{"watch", "-h"}, 0, "-gateway"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(tc.args, "\x1f"))
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		cancel()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if code != tc.code || stdout.Len() != 0 || !strings.Contains(stderr.String(), tc.inStderr) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d, no stdout, %q on stderr",
+				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.inStderr)
+		}
+	}
+
+	var stderr strings.Builder
+	err := run(context.Background(), nil, strings.NewReader(""), io.Discard, &stderr)
+	if err == nil || errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr.String(), "usage: remote gateway|watch") {
+		t.Errorf("no arguments: %v, stderr %q; want an error and the usage", err, stderr.String())
 	}
 }
