@@ -9,49 +9,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
-// BanPolicy says what happens to received bytes once RecvDisconnect has taken
-// effect (docs/SEMANTICS.md §3.3). The zero value, BanDefault, means "the
-// default": the layer above resolves it (a listener inherits its runtime's
-// policy), and the transport treats it as BanReset.
-type BanPolicy uint8
-
-const (
-	// BanDefault is the zero value: no policy chosen here.
-	BanDefault BanPolicy = iota
-	// BanReset resets the connection (RST) when banned data is queued or
-	// arrives; the socket emits FD_CLOSE 10053 recv-ban. Winsock's default.
-	BanReset
-	// BanDiscard reads and drops banned bytes, counting them; the connection
-	// stays up and sending keeps working.
-	BanDiscard
-)
-
-// String returns "reset" or "discard" (BanDefault reads "reset", as the
-// transport applies it).
-func (p BanPolicy) String() string {
-	if p == BanDiscard {
-		return "discard"
-	}
-	return "reset"
-}
-
-// Valid reports whether p is one of the three policies.
-func (p BanPolicy) Valid() bool { return p <= BanDiscard }
-
-// resets reports whether banned data resets the connection.
-func (p BanPolicy) resets() bool { return p != BanDiscard }
-
-// ParseBanPolicy parses "reset" (or "") and "discard".
-func ParseBanPolicy(s string) (BanPolicy, error) {
-	switch s {
-	case "reset", "":
-		return BanReset, nil
-	case "discard":
-		return BanDiscard, nil
-	}
-	return BanReset, &OpError{Op: "ParseBanPolicy", Code: WSAEINVAL, Detail: "unknown ban policy " + s}
-}
-
 // Conn is one TCP connection on a gnet event loop: the transport half of a
 // socket actor.
 //
@@ -316,84 +273,6 @@ func (c *Conn) addBanned(n uint64) {
 // Safe from any goroutine.
 func (c *Conn) AddSendDropped(n int) { c.eng.sendDropped.Add(uint64(n)) }
 
-// Write queues p for the peer: straight to the socket when the outbound
-// buffer is empty, else into gnet's buffer. Loop only; p is not retained.
-// A write error closes the connection (Handler.OnClose runs before Write
-// returns).
-func (c *Conn) Write(p []byte) (int, error) {
-	if c.closed.Load() {
-		h := c.halfOpen()
-		if h == nil {
-			return 0, ErrNotConn
-		}
-		n, err := h.write(p) // the half-open send side (docs/SEMANTICS.md §5)
-		c.bytesOut += uint64(n)
-		c.eng.traffic.late.Add(uint64(n)) // folded already: count it runtime-wide here
-		return n, err
-	}
-	if c.send != sendOpen {
-		return 0, ErrShutdown
-	}
-	if c.dg != nil {
-		return c.writeDatagram(p)
-	}
-	if c.dw != nil {
-		return c.writeBehindDirect(p)
-	}
-	return c.writeStream(p)
-}
-
-// writeStream hands p to gnet. Loop only.
-func (c *Conn) writeStream(p []byte) (int, error) {
-	// While reads are paused, gnet's starting to buffer registers the
-	// descriptor for reading again: the pause goes back at once (pause.go).
-	repause := c.paused != 0 && c.gc.OutboundBuffered() == 0
-	n, err := c.gc.Write(p)
-	c.bytesOut += uint64(n)
-	c.active = true
-	if repause && !c.closed.Load() && c.gc.OutboundBuffered() > 0 {
-		c.applyPause()
-	}
-	if err != nil {
-		return n, &OpError{Op: "Send", Code: CodeOf(err, WSAECONNRESET)}
-	}
-	return n, nil
-}
-
-// writeBehindDirect is writeStream for a connection with a direct write
-// path: under its lock, after the bytes a direct write kept (direct.go).
-// Loop only.
-func (c *Conn) writeBehindDirect(p []byte) (int, error) {
-	c.lockDirect()
-	c.handPend()
-	if c.closed.Load() {
-		c.unlockDirect()
-		return c.Write(p) // handing pend over closed it: half-open, or gone
-	}
-	n, err := c.writeStream(p) // an error closes: OnClose runs with the lock held
-	c.unlockDirect()
-	return n, err
-}
-
-// AsyncWrite queues p for the peer from any goroutine: it is written on the
-// connection's loop with Write's checks (so after ShutdownSend it fails with
-// ErrShutdown instead of reaching the socket). p is owned by the connection
-// afterwards. done, if not nil, runs on the loop with Write's result.
-func (c *Conn) AsyncWrite(p []byte, done func(n int, err error)) error {
-	if c.closed.Load() && c.halfOpen() == nil {
-		return ErrNotConn
-	}
-	if c.SendDown() {
-		return ErrShutdown
-	}
-	return c.Execute(func() {
-		n, err := c.Write(p) // event loop goroutine
-		if done != nil {
-			done(n, err)
-		}
-	})
-}
-
 // LimitClose closes the connection with ReasonLimit (RST) and counts the
 // limit hit in the engine's stats. Loop only.
 func (c *Conn) LimitClose() {
@@ -445,71 +324,6 @@ func (c *Conn) ShutdownRecv(queued int) {
 		return
 	}
 	c.addBanned(uint64(buffered))
-}
-
-// ShutdownSend half-closes the send side (FIN) once queued outbound bytes are
-// written. Loop only. Idempotent.
-func (c *Conn) ShutdownSend() error {
-	if c.send != sendOpen {
-		return nil
-	}
-	if c.closed.Load() {
-		if h := c.halfOpen(); h != nil {
-			c.setSend(finPending) // the half-open side sends it
-			return h.shutdownSend()
-		}
-		return ErrNotConn
-	}
-	if c.dg != nil {
-		c.setSend(finSent) // UDP has no FIN: later sends fail, nothing is sent
-		return nil
-	}
-	c.lockDirect() // a direct write in flight ends first; none starts after
-	c.setSend(finPending)
-	c.unlockDirect()
-	c.tryFin()
-	return nil
-}
-
-// tryFin sends FIN once the outbound buffer has drained; until then the
-// writability watch looks again each time the socket takes bytes, and a
-// peer that takes none for HalfOpenFlushTimeout resets it (writable.go).
-// Loop only.
-func (c *Conn) tryFin() {
-	if c.closed.Load() || c.send != finPending {
-		return
-	}
-	if c.dw != nil {
-		c.lockDirect()
-		c.handPend() // before the FIN
-		c.unlockDirect()
-		if c.closed.Load() {
-			return
-		}
-	}
-	_ = c.gc.Flush() // a write error closes the connection: checked next
-	if c.closed.Load() {
-		return
-	}
-	if c.gc.OutboundBuffered() > 0 {
-		c.waitFin()
-		return
-	}
-	c.setSend(finSent)
-	if err := shutdownWrite(c.gc.Fd()); err != nil {
-		// shutdown(SHUT_WR) fails on a connected descriptor only when the
-		// circuit is gone (ENOTCONN after a reset): say so now rather than
-		// leave the FIN unsent without a word.
-		c.Close(ReasonPeerReset)
-		return
-	}
-	if wt := c.waiting(); wt != nil {
-		if wt.fin != nil {
-			wt.fin.Stop()
-			wt.fin = nil
-		}
-		c.settle(wt)
-	}
 }
 
 // Close closes the connection for reason r: gracefully (queued bytes are
