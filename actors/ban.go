@@ -4,6 +4,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // The receive ban at the socket actor (docs/SEMANTICS.md §3).
@@ -27,7 +28,7 @@ import (
 
 // banNow is Context.RecvDisconnect from a pooled handler: the ban runs on
 // the loop and its code comes back on done (buffered, size 1).
-type banNow struct{ done chan netio.Code }
+type banNow struct{ done chan winsock.Code }
 
 // replyOp is a reply queued on the pooled handler queue, sent by the drain
 // goroutine once the delivery in flight ahead of it has returned.
@@ -39,7 +40,7 @@ type replyOp struct {
 // doRecvDisconnect applies the ban and builds the reply. Goroutine: the loop.
 func (s *socket) doRecvDisconnect(m *RecvDisconnect, closed bool) *RecvDisconnectResult {
 	if m == nil || m.BufferLen < 0 {
-		return &RecvDisconnectResult{Code: uint32(netio.WSAEINVAL)}
+		return &RecvDisconnectResult{Code: uint32(winsock.WSAEINVAL)}
 	}
 	queued := s.dropPull() + s.banPooled()
 	if closed {

@@ -12,12 +12,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/goleak"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // ---- Caller: error mapping ----
@@ -66,13 +65,13 @@ var callerOps = []struct {
 	}},
 }
 
-// wantOpError checks that err is a *netio.OpError for op and socket with
+// wantOpError checks that err is a *winsock.OpError for op and socket with
 // the code want.
-func wantOpError(tb testing.TB, err error, op string, socket uint64, want netio.Code) {
+func wantOpError(tb testing.TB, err error, op string, socket uint64, want winsock.Code) {
 	tb.Helper()
-	var oe *netio.OpError
+	var oe *winsock.OpError
 	if !errors.As(err, &oe) {
-		tb.Fatalf("%s: error %v (%T), want *netio.OpError", op, err, err)
+		tb.Fatalf("%s: error %v (%T), want *winsock.OpError", op, err, err)
 	}
 	if oe.Op != op || oe.Socket != socket || oe.Code != want {
 		tb.Fatalf("%s: got OpError{Op: %q, Socket: %d, Code: %v}, want {%q, %d, %v}",
@@ -106,8 +105,8 @@ func TestCallerErrorMapping(t *testing.T) {
 	t.Run("nil system", func(t *testing.T) {
 		for _, o := range callerOps {
 			err := o.call(actors.Caller{}, ctx5(t), pid)
-			wantOpError(t, err, o.op, id, netio.WSANOTINITIALISED)
-			if !errors.Is(err, netio.ErrNotInitialised) {
+			wantOpError(t, err, o.op, id, winsock.WSANOTINITIALISED)
+			if !errors.Is(err, winsock.ErrNotInitialised) {
 				t.Fatalf("%s: %v is not ErrNotInitialised", o.op, err)
 			}
 		}
@@ -115,7 +114,7 @@ func TestCallerErrorMapping(t *testing.T) {
 
 	t.Run("nil PID", func(t *testing.T) {
 		for _, o := range callerOps {
-			wantOpError(t, o.call(caller, ctx5(t), nil), o.op, 0, netio.WSAENOTSOCK)
+			wantOpError(t, o.call(caller, ctx5(t), nil), o.op, 0, winsock.WSAENOTSOCK)
 		}
 	})
 
@@ -128,8 +127,8 @@ func TestCallerErrorMapping(t *testing.T) {
 		for _, u := range unknown {
 			for _, o := range callerOps {
 				err := o.call(caller, ctx5(t), u)
-				wantOpError(t, err, o.op, actors.SocketIDOf(u), netio.WSAENOTSOCK)
-				if !errors.Is(err, netio.ErrNotSock) || !errors.Is(err, syscall.ENOTSOCK) {
+				wantOpError(t, err, o.op, actors.SocketIDOf(u), winsock.WSAENOTSOCK)
+				if !errors.Is(err, winsock.ErrNotSock) || !errors.Is(err, syscall.ENOTSOCK) {
 					t.Fatalf("%s to %v: %v", o.op, u, err)
 				}
 			}
@@ -151,7 +150,7 @@ func TestCallerErrorMapping(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 			err := o.call(caller, ctx, pid)
 			cancel()
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, netio.ErrTimedOut) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, winsock.ErrTimedOut) {
 				t.Fatalf("%s with a 1ns deadline: %v, want DeadlineExceeded or WSAETIMEDOUT", o.op, err)
 			}
 		}
@@ -168,13 +167,13 @@ func TestCallerErrorMapping(t *testing.T) {
 		defer func() { _ = sys.Root.StopFuture(silent).Wait() }()
 		short := actors.Caller{System: sys, Timeout: 20 * time.Millisecond}
 		err := short.SendDisconnect(ctx5(t), silent)
-		wantOpError(t, err, "SendDisconnect", 0, netio.WSAETIMEDOUT)
+		wantOpError(t, err, "SendDisconnect", 0, winsock.WSAETIMEDOUT)
 	})
 
 	t.Run("reply mapping", func(t *testing.T) {
 		// A PID that answers with an Error, or with a wrong type.
 		replies := map[string]any{
-			"error":  &actors.Error{Code: uint32(netio.WSAENOBUFS), Detail: "full"},
+			"error":  &actors.Error{Code: uint32(winsock.WSAENOBUFS), Detail: "full"},
 			"string": "hello",
 		}
 		answer := ""
@@ -187,11 +186,11 @@ func TestCallerErrorMapping(t *testing.T) {
 
 		answer = "error"
 		_, err := caller.Info(ctx5(t), responder)
-		wantOpError(t, err, "Info", 0, netio.WSAENOBUFS)
+		wantOpError(t, err, "Info", 0, winsock.WSAENOBUFS)
 
 		answer = "string"
 		_, err = caller.Info(ctx5(t), responder)
-		wantOpError(t, err, "Info", 0, netio.WSAEINVAL)
+		wantOpError(t, err, "Info", 0, winsock.WSAEINVAL)
 		if !strings.Contains(err.Error(), "unexpected reply string") {
 			t.Fatalf("wrong-type reply: %v", err)
 		}
@@ -201,11 +200,11 @@ func TestCallerErrorMapping(t *testing.T) {
 		lpid := s.lns[0].PID()
 		lid := s.lns[0].ID()
 		_, err := caller.Send(ctx5(t), lpid, []byte("x"))
-		wantOpError(t, err, "Send", lid, netio.WSAENOTCONN)
+		wantOpError(t, err, "Send", lid, winsock.WSAENOTCONN)
 		_, err = caller.RecvDisconnect(ctx5(t), lpid)
-		wantOpError(t, err, "RecvDisconnect", lid, netio.WSAENOTCONN)
-		wantOpError(t, caller.SuspendReading(ctx5(t), lpid), "SuspendReading", lid, netio.WSAENOTCONN)
-		wantOpError(t, caller.ResumeReading(ctx5(t), lpid), "ResumeReading", lid, netio.WSAENOTCONN)
+		wantOpError(t, err, "RecvDisconnect", lid, winsock.WSAENOTCONN)
+		wantOpError(t, caller.SuspendReading(ctx5(t), lpid), "SuspendReading", lid, winsock.WSAENOTCONN)
+		wantOpError(t, caller.ResumeReading(ctx5(t), lpid), "ResumeReading", lid, winsock.WSAENOTCONN)
 		info, err := caller.Info(ctx5(t), lpid)
 		if err != nil || info.Kind != "listener" || info.State != "listening" || info.Socket != lid {
 			t.Fatalf("listener Info = %v, %v", info, err)
@@ -216,9 +215,9 @@ func TestCallerErrorMapping(t *testing.T) {
 		// Every other socket answers Connect with a ConnectResult.
 		res := request(t, sys, s.lns[0].PID(), &actors.Connect{Address: "tcp://" + s.addr(0)})
 		if e, ok := res.(*actors.Error); ok {
-			t.Fatalf("a listener answers Connect with *actors.Error %v (%q), not a ConnectResult", netio.Code(e.Code), e.Detail)
+			t.Fatalf("a listener answers Connect with *actors.Error %v (%q), not a ConnectResult", winsock.Code(e.Code), e.Detail)
 		}
-		if r, ok := res.(*actors.ConnectResult); !ok || r.Code != uint32(netio.WSAEINVAL) {
+		if r, ok := res.(*actors.ConnectResult); !ok || r.Code != uint32(winsock.WSAEINVAL) {
 			t.Fatalf("Connect to a listener: %#v, want ConnectResult{WSAEINVAL}", res)
 		}
 	})
@@ -241,10 +240,10 @@ func TestCallerErrorMapping(t *testing.T) {
 			t.Fatalf("SendDisconnect on a half-open socket: %v", err)
 		}
 		_, err := caller.Send(ctx5(t), pid2, []byte("x"))
-		wantOpError(t, err, "Send", id2, netio.WSAESHUTDOWN)
+		wantOpError(t, err, "Send", id2, winsock.WSAESHUTDOWN)
 		// Its circuit has closed: no reads are left to pause.
-		wantOpError(t, caller.SuspendReading(ctx5(t), pid2), "SuspendReading", id2, netio.WSAENOTCONN)
-		wantOpError(t, caller.ResumeReading(ctx5(t), pid2), "ResumeReading", id2, netio.WSAENOTCONN)
+		wantOpError(t, caller.SuspendReading(ctx5(t), pid2), "SuspendReading", id2, winsock.WSAENOTCONN)
+		wantOpError(t, caller.ResumeReading(ctx5(t), pid2), "ResumeReading", id2, winsock.WSAENOTCONN)
 		// docs/SEMANTICS.md §3.9: RecvDisconnect after FD_CLOSE still succeeds.
 		if data, err := caller.RecvDisconnect(ctx5(t), pid2); err != nil || len(data) != 0 {
 			t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v", data, err)
@@ -264,7 +263,7 @@ func TestCallerErrorMapping(t *testing.T) {
 		// Released at once: every request is WSAENOTSOCK, with the op and
 		// the socket id in the error.
 		for _, o := range callerOps {
-			wantOpError(t, o.call(caller, ctx5(t), pid3), o.op, id3, netio.WSAENOTSOCK)
+			wantOpError(t, o.call(caller, ctx5(t), pid3), o.op, id3, winsock.WSAENOTSOCK)
 		}
 	})
 

@@ -10,7 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // DefaultTimeout bounds a Caller request when neither Caller.Timeout nor the
@@ -85,14 +85,14 @@ func (replyBox) SendSystemMessage(*actor.PID, any) {}
 func (replyBox) Stop(*actor.PID)                   {}
 
 func (c Caller) call(ctx context.Context, op string, pid *actor.PID, req any) (any, error) {
-	opErr := func(code netio.Code, detail string) error {
-		return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: code, Detail: detail}
+	opErr := func(code winsock.Code, detail string) error {
+		return &winsock.OpError{Op: op, Socket: SocketIDOf(pid), Code: code, Detail: detail}
 	}
 	if c.System == nil {
-		return nil, opErr(netio.WSANOTINITIALISED, "no actor system")
+		return nil, opErr(winsock.WSANOTINITIALISED, "no actor system")
 	}
 	if pid == nil {
-		return nil, opErr(netio.WSAENOTSOCK, "nil PID")
+		return nil, opErr(winsock.WSAENOTSOCK, "nil PID")
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -124,15 +124,15 @@ func (c Caller) call(ctx context.Context, op string, pid *actor.PID, req any) (a
 		if ctxBound { // the timer ran out a hair before the context did
 			return nil, context.DeadlineExceeded
 		}
-		return nil, opErr(netio.WSAETIMEDOUT, "no reply")
+		return nil, opErr(winsock.WSAETIMEDOUT, "no reply")
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	switch m := reply.(type) {
 	case *actor.DeadLetterResponse:
-		return nil, opErr(netio.WSAENOTSOCK, "")
+		return nil, opErr(winsock.WSAENOTSOCK, "")
 	case *Error:
-		return nil, opErr(netio.Code(m.Code), m.Detail)
+		return nil, opErr(winsock.Code(m.Code), m.Detail)
 	}
 	return reply, nil
 }
@@ -141,7 +141,7 @@ func codeErr(op string, pid *actor.PID, code uint32, detail string) error {
 	if code == 0 {
 		return nil
 	}
-	return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: netio.Code(code), Detail: detail}
+	return &winsock.OpError{Op: op, Socket: SocketIDOf(pid), Code: winsock.Code(code), Detail: detail}
 }
 
 // detailed is a reply that says why it failed (ConnectResult,
@@ -172,7 +172,7 @@ func request[T coded](ctx context.Context, c Caller, op string, pid *actor.PID, 
 }
 
 func unexpected(op string, pid *actor.PID, m any) error {
-	return &netio.OpError{Op: op, Socket: SocketIDOf(pid), Code: netio.WSAEINVAL, Detail: fmt.Sprintf("unexpected reply %T", m)}
+	return &winsock.OpError{Op: op, Socket: SocketIDOf(pid), Code: winsock.WSAEINVAL, Detail: fmt.Sprintf("unexpected reply %T", m)}
 }
 
 // Send queues data for the peer and returns how many bytes were accepted.

@@ -14,12 +14,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // ---- the Handler contract ----
@@ -253,7 +252,7 @@ func TestHandlerContract(t *testing.T) {
 			_, pid := s.dial(t, 0)
 			res := request(t, sys, pid, &ignored{})
 			e, ok := res.(*actors.Error)
-			if !ok || e.Code != uint32(netio.WSAEINVAL) {
+			if !ok || e.Code != uint32(winsock.WSAEINVAL) {
 				t.Fatalf("reply %#v, want *actors.Error{WSAEINVAL}", res)
 			}
 			if !strings.Contains(e.Detail, "ignored") {
@@ -342,7 +341,7 @@ func TestHandlerContract(t *testing.T) {
 				b.with(func() { err, seen = b.closeWrites[id], b.closeSeen[id] })
 				return seen
 			})
-			if !errors.Is(err, netio.ErrNotConn) || !errors.Is(err, syscall.ENOTCONN) {
+			if !errors.Is(err, winsock.ErrNotConn) || !errors.Is(err, syscall.ENOTCONN) {
 				t.Fatalf("Write on FD_CLOSE peer-reset: %v, want WSAENOTCONN", err)
 			}
 		})
@@ -352,11 +351,11 @@ func TestHandlerContract(t *testing.T) {
 			other, _ := s.dial(t, 0)
 			id := actors.SocketIDOf(pid)
 			res := request(t, sys, pid, &boom{})
-			if e, ok := res.(*actors.Error); !ok || e.Code != uint32(netio.WSAEINVAL) {
+			if e, ok := res.(*actors.Error); !ok || e.Code != uint32(winsock.WSAEINVAL) {
 				t.Fatalf("request that panicked: reply %#v, want *actors.Error{WSAEINVAL}", res)
 			}
 			ev := s.rec.CloseEvent(t, id)
-			if ev.Reason != "local-abort" || ev.Code != uint32(netio.WSAECONNABORTED) || !ev.Local {
+			if ev.Reason != "local-abort" || ev.Code != uint32(winsock.WSAECONNABORTED) || !ev.Local {
 				t.Fatalf("FD_CLOSE after the panic: %v", ev)
 			}
 			_ = victim.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -397,11 +396,11 @@ func TestHandlerContract(t *testing.T) {
 			var back []any
 			b.with(func() { back = append(back, b.replies[bID]...) })
 			if len(back) > 0 {
-				if e, ok := back[0].(*actors.Error); ok && len(back) == 1 && e.Code == uint32(netio.WSAEINVAL) {
+				if e, ok := back[0].(*actors.Error); ok && len(back) == 1 && e.Code == uint32(winsock.WSAEINVAL) {
 					// See the report: Respond sends with the socket as
 					// sender, so the requesting socket auto-answers the
 					// reply with Error{WSAEINVAL "unhandled message"}.
-					t.Fatalf("B's handler got a spurious %v (%q) for its Respond", netio.Code(e.Code), e.Detail)
+					t.Fatalf("B's handler got a spurious %v (%q) for its Respond", winsock.Code(e.Code), e.Detail)
 				}
 				t.Fatalf("B's handler got %#v after answering A", back)
 			}

@@ -4,6 +4,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // UDP sockets (docs/SEMANTICS.md §6): a listener's peers and dialled UDP
@@ -52,7 +53,7 @@ func (s *socket) recvDatagram(m *Recv) *RecvResult {
 	}
 	r := &RecvResult{Data: out}
 	if n < size {
-		r.Code = uint32(netio.WSAEMSGSIZE)
+		r.Code = uint32(winsock.WSAEMSGSIZE)
 	}
 	return r
 }

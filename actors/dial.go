@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Dial creates a socket actor for an outbound TCP connection to addr and
@@ -21,20 +22,20 @@ import (
 // ctx bounds only this call; DialOptions.Timeout (default 10 s) bounds the
 // connect. The connect keeps ctx's values but not its cancellation, so the
 // usual "ctx, cancel := ...; defer cancel()" around Dial does not abort it.
-// If ctx is already done, Dial makes no socket and returns an *netio.OpError
+// If ctx is already done, Dial makes no socket and returns an *winsock.OpError
 // wrapping ctx.Err() (errors.Is(err, context.Canceled) or
 // errors.Is(err, context.DeadlineExceeded) holds; the code is
 // WSAECONNABORTED or WSAETIMEDOUT). Safe for concurrent use.
 func (h *host) Dial(ctx context.Context, eng *netio.Engine, addr string, handler Handler, opts DialOptions) (*actor.PID, error) {
 	if err := ctx.Err(); err != nil {
-		code := netio.WSAECONNABORTED
+		code := winsock.WSAECONNABORTED
 		if errors.Is(err, context.DeadlineExceeded) {
-			code = netio.WSAETIMEDOUT
+			code = winsock.WSAETIMEDOUT
 		}
-		return nil, &netio.OpError{Op: "Dial", Code: code, Detail: "context done before the dial", Err: err}
+		return nil, &winsock.OpError{Op: "Dial", Code: code, Detail: "context done before the dial", Err: err}
 	}
 	if handler == nil {
-		return nil, &netio.OpError{Op: "Dial", Code: netio.WSAEINVAL, Detail: "nil handler"}
+		return nil, &winsock.OpError{Op: "Dial", Code: winsock.WSAEINVAL, Detail: "nil handler"}
 	}
 	if err := opts.validate("Dial"); err != nil {
 		return nil, err
@@ -62,9 +63,9 @@ func (h *host) Dial(ctx context.Context, eng *netio.Engine, addr string, handler
 		defer cancel()
 		defer stopDial()
 		if err := eng.Dial(dctx, addr, s); err != nil {
-			code := netio.CodeOf(err, netio.WSAENETDOWN)
+			code := winsock.CodeOf(err, winsock.WSAENETDOWN)
 			if h.door.ctx.Err() != nil {
-				code = netio.WSAENETDOWN // cut short by the runtime's stop
+				code = winsock.WSAENETDOWN // cut short by the runtime's stop
 			}
 			s.failed(code)
 		}
@@ -72,7 +73,7 @@ func (h *host) Dial(ctx context.Context, eng *netio.Engine, addr string, handler
 	if !started {
 		stopDial()
 		cancel()
-		s.failed(netio.WSAENETDOWN)
+		s.failed(winsock.WSAENETDOWN)
 	}
 	return s.PID(), nil
 }

@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // ---- dialled sockets ----
@@ -58,7 +57,7 @@ func TestDial(t *testing.T) {
 		// Sockets are never reused: Connect on a connected one is
 		// Winsock's WSAEISCONN.
 		res := request(t, s.rt.System(), pid, &actors.Connect{Address: "tcp://" + s.addr(0)})
-		if r, ok := res.(*actors.ConnectResult); !ok || r.Code != uint32(netio.WSAEISCONN) {
+		if r, ok := res.(*actors.ConnectResult); !ok || r.Code != uint32(winsock.WSAEISCONN) {
 			t.Fatalf("Connect on a connected socket: %#v", res)
 		}
 		if err := caller.Close(ctx5(t), pid); err != nil {
@@ -84,7 +83,7 @@ func TestDialBadArguments(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pid, err := s.rt.Dial(ctx5(t), tt.addr, tt.h, tt.opts)
-			if pid != nil || !errors.Is(err, netio.ErrInvalid) {
+			if pid != nil || !errors.Is(err, winsock.ErrInvalid) {
 				t.Fatalf("Dial = %v, %v; want nil, WSAEINVAL", pid, err)
 			}
 		})
@@ -123,7 +122,7 @@ func TestDialRefused(t *testing.T) {
 	mu.Lock()
 	ev := seen[0]
 	mu.Unlock()
-	if ev.EventKind() != events.FDConnect || ev.Code != uint32(netio.WSAECONNREFUSED) {
+	if ev.EventKind() != events.FDConnect || ev.Code != uint32(winsock.WSAECONNREFUSED) {
 		t.Fatalf("the handler got %v, want FD_CONNECT WSAECONNREFUSED", ev)
 	}
 
@@ -150,7 +149,7 @@ func TestDialRefused(t *testing.T) {
 		t.Fatalf("unexpected reply %T", m)
 		return 0
 	}
-	notConn, inval := uint32(netio.WSAENOTCONN), uint32(netio.WSAEINVAL)
+	notConn, inval := uint32(winsock.WSAENOTCONN), uint32(winsock.WSAEINVAL)
 	tests := []struct {
 		req  any
 		want uint32

@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Handler invocation in both dispatch modes: Inline runs the handler on the
@@ -147,7 +148,7 @@ func (s *socket) run(c *Context) {
 			s.post(&Abort{})
 		}
 		if c.sender != nil && !c.responded && !isReply(c.msg) {
-			s.host.replyFrom(s.PID(), c.sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
+			s.host.replyFrom(s.PID(), c.sender, &Error{Code: uint32(winsock.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
 		}
 		*c = Context{}
 		s.host.ctxPool.Put(c)

@@ -1,6 +1,8 @@
 package actors
 
-import "github.com/sockactor/sockactor/netio"
+import (
+	"github.com/sockactor/sockactor/winsock"
+)
 
 // Err methods: a reply's code as a Go error, so a handler matches it with
 // errors.Is (against winsock's named errors or their syscall twins) without
@@ -9,7 +11,7 @@ import "github.com/sockactor/sockactor/netio"
 //	case *actors.SendResult:
 //		if errors.Is(m.Err(), winsock.ErrWouldBlock) { ... wait for FD_WRITE ... }
 //
-// Each returns nil for code 0 (and for a nil reply), else a *netio.OpError
+// Each returns nil for code 0 (and for a nil reply), else a *winsock.OpError
 // (winsock.OpError) naming the request, whose Unwrap gives the
 // winsock.Code. They only read the message: safe wherever the message may
 // be read.
@@ -18,7 +20,7 @@ func replyErr(op string, socket uint64, code uint32, detail string) error {
 	if code == 0 {
 		return nil
 	}
-	return &netio.OpError{Op: op, Socket: socket, Code: netio.Code(code), Detail: detail}
+	return &winsock.OpError{Op: op, Socket: socket, Code: winsock.Code(code), Detail: detail}
 }
 
 // Err returns the Send's result as an error: nil, or WSAEWOULDBLOCK,

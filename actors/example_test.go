@@ -13,8 +13,8 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // An Inline echo handler: it runs on the connection's event loop and
@@ -146,7 +146,7 @@ func ExampleCaller_Info() {
 	fmt.Println(linfo.Kind, linfo.State, linfo.Socket == ln.ID())
 
 	_, err = caller.Info(ctx, rt.SocketPID(1<<40))
-	fmt.Println(errors.Is(err, netio.ErrNotSock))
+	fmt.Println(errors.Is(err, winsock.ErrNotSock))
 	// Output:
 	// tcp open pooled true
 	// listener listening true

@@ -19,8 +19,8 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // fuzzReq is one request type the fuzzer decodes its input into. Close and
@@ -218,7 +218,7 @@ func (fx *fuzzFixture) probe() error {
 			for !bytes.Contains(got, token) {
 				data, err := fx.caller.Recv(ctx, t.pid, 1<<20)
 				switch {
-				case errors.Is(err, netio.ErrWouldBlock):
+				case errors.Is(err, winsock.ErrWouldBlock):
 					if time.Now().After(deadline) {
 						return fmt.Errorf("%s: the probe never reached Recv (got %q)", t.name, got)
 					}

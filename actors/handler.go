@@ -8,6 +8,7 @@ import (
 
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Handler is the behaviour of the sockets of one listener. Receive runs
@@ -75,7 +76,7 @@ func ParseDispatch(s string) (Dispatch, error) {
 	case "pooled":
 		return Pooled, nil
 	}
-	return Inline, &netio.OpError{Op: "ParseDispatch", Code: netio.WSAEINVAL, Detail: "unknown dispatch " + s}
+	return Inline, &winsock.OpError{Op: "ParseDispatch", Code: winsock.WSAEINVAL, Detail: "unknown dispatch " + s}
 }
 
 // BanPolicy is netio.BanPolicy: what happens to data after RecvDisconnect.
@@ -130,9 +131,9 @@ func (o SocketOptions) policy(runtime BanPolicy) BanPolicy {
 func (o SocketOptions) validate(op string) error {
 	switch {
 	case o.Dispatch != Inline && o.Dispatch != Pooled:
-		return &netio.OpError{Op: op, Code: netio.WSAEINVAL, Detail: "unknown dispatch"}
+		return &winsock.OpError{Op: op, Code: winsock.WSAEINVAL, Detail: "unknown dispatch"}
 	case !o.BanPolicy.Valid():
-		return &netio.OpError{Op: op, Code: netio.WSAEINVAL, Detail: "unknown ban policy"}
+		return &winsock.OpError{Op: op, Code: winsock.WSAEINVAL, Detail: "unknown ban policy"}
 	}
 	return nil
 }
@@ -241,9 +242,9 @@ func (c *Context) Write(p []byte) (int, error) {
 func (c *Context) write(p []byte) (int, error) {
 	s := c.s
 	if s.conn == nil {
-		return 0, netio.ErrNotConn
+		return 0, winsock.ErrNotConn
 	}
-	if code := s.conn.SendCode(); code != netio.OK { // safe from either goroutine
+	if code := s.conn.SendCode(); code != winsock.OK { // safe from either goroutine
 		return 0, code
 	}
 	if s.prof.dispatch == Inline {
@@ -256,7 +257,7 @@ func (c *Context) write(p []byte) (int, error) {
 		return 0, nil // (an empty datagram is still a datagram)
 	}
 	if m := s.conn.MaxDatagram(); m > 0 && len(p) > m {
-		return 0, &netio.OpError{Op: "Send", Socket: s.id, Code: netio.WSAEMSGSIZE}
+		return 0, &winsock.OpError{Op: "Send", Socket: s.id, Code: winsock.WSAEMSGSIZE}
 	}
 	pending := s.q.pendingOut.Load()
 	last := s.q.lastOut.Load()
@@ -272,7 +273,7 @@ func (c *Context) write(p []byte) (int, error) {
 	if queued > int64(s.host.opts.SendLowWater) && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
 		s.host.limits.highWater.Add(1)
 		s.post(wantWrite{})
-		return 0, netio.ErrWouldBlock
+		return 0, winsock.ErrWouldBlock
 	}
 	// Only this goroutine makes writeOps, and the loop counts one out of
 	// pendingOut only once gnet has it: with none pending, a direct write
@@ -300,19 +301,19 @@ func (c *Context) write(p []byte) (int, error) {
 // waits for the delivery in flight, which would be this very call.
 func (c *Context) RecvDisconnect() ([]byte, error) {
 	s := c.s
-	var code netio.Code
+	var code winsock.Code
 	switch {
 	case s.conn == nil:
-		code = netio.WSAENOTCONN // a dial still connecting, or one that failed
+		code = winsock.WSAENOTCONN // a dial still connecting, or one that failed
 	case s.prof.dispatch == Inline:
-		code = netio.Code(s.doRecvDisconnect(&RecvDisconnect{}, s.closeEv != nil).Code) // event loop goroutine
+		code = winsock.Code(s.doRecvDisconnect(&RecvDisconnect{}, s.closeEv != nil).Code) // event loop goroutine
 	default:
-		done := make(chan netio.Code, 1)
+		done := make(chan winsock.Code, 1)
 		s.post(banNow{done: done}) // answered on the loop, or WSAENOTSOCK once released
 		code = <-done
 	}
-	if code != netio.OK {
-		return nil, &netio.OpError{Op: "RecvDisconnect", Socket: s.id, Code: code}
+	if code != winsock.OK {
+		return nil, &winsock.OpError{Op: "RecvDisconnect", Socket: s.id, Code: code}
 	}
 	return nil, nil
 }

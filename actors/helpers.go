@@ -1,6 +1,8 @@
 package actors
 
-import "github.com/sockactor/sockactor/netio"
+import (
+	"github.com/sockactor/sockactor/winsock"
+)
 
 // Helpers that spare a handler the message plumbing of its own socket. Each
 // is a request to the socket itself, exactly as
@@ -75,7 +77,7 @@ func (c *Context) SuspendReading() error {
 		return nil
 	}
 	if s.conn == nil {
-		return &netio.OpError{Op: "SuspendReading", Socket: s.id, Code: netio.WSAENOTCONN}
+		return &winsock.OpError{Op: "SuspendReading", Socket: s.id, Code: winsock.WSAENOTCONN}
 	}
 	if s.x != nil {
 		s.x.resumeOwed = false // a ResumeReading not yet run is undone: the last call wins
@@ -107,9 +109,9 @@ func (c *Context) ResumeReading() error {
 		return nil
 	}
 	if s.conn == nil {
-		return &netio.OpError{Op: "ResumeReading", Socket: s.id, Code: netio.WSAENOTCONN}
+		return &winsock.OpError{Op: "ResumeReading", Socket: s.id, Code: winsock.WSAENOTCONN}
 	}
-	if code, detail := s.pauseRefusal(); code != netio.OK { // event loop goroutine
+	if code, detail := s.pauseRefusal(); code != winsock.OK { // event loop goroutine
 		return replyErr("ResumeReading", s.id, uint32(code), detail)
 	}
 	s.ext().resumeOwed = true

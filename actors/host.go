@@ -13,6 +13,7 @@ import (
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/internal/hostlink"
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Defaults of the runtime options (runtime.Options documents each) and of
@@ -272,7 +273,7 @@ func (t transport) OnOpen(c *netio.Conn) {
 		// then FD_CLOSE 10055, and the socket is released with its
 		// FD_CLOSE (socket.closed): an accept storm leaves nothing behind.
 		s.refused = true
-		s.emit(events.FDAccept, netio.OK, "accept", false)
+		s.emit(events.FDAccept, winsock.OK, "accept", false)
 		return
 	}
 	s.opened()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // A socket's life: its events (FD_ACCEPT/FD_CONNECT, FD_WRITE, FD_READ,
@@ -21,7 +22,7 @@ func (s *socket) publish(ev *events.Event) {
 	}
 }
 
-func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
+func (s *socket) newEvent(k events.Kind, code winsock.Code, reason string, local bool) *events.Event {
 	ev := s.bareEvent(k, code, reason, local)
 	if s.conn != nil {
 		ev.LocalAddr, ev.RemoteAddr = s.conn.LocalAddr(), s.conn.RemoteAddr()
@@ -30,7 +31,7 @@ func (s *socket) newEvent(k events.Kind, code netio.Code, reason string, local b
 }
 
 // bareEvent is newEvent without the addresses.
-func (s *socket) bareEvent(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
+func (s *socket) bareEvent(k events.Kind, code winsock.Code, reason string, local bool) *events.Event {
 	return &events.Event{
 		Kind:         uint32(k),
 		SocketId:     s.id,
@@ -48,7 +49,7 @@ func (s *socket) bareEvent(k events.Kind, code netio.Code, reason string, local 
 // FD_WRITE after FD_ACCEPT or FD_CONNECT): it shares prev's address strings
 // instead of formatting them again.
 func (s *socket) newEventLike(prev *events.Event, k events.Kind, reason string) *events.Event {
-	ev := s.bareEvent(k, netio.OK, reason, false)
+	ev := s.bareEvent(k, winsock.OK, reason, false)
 	if s.conn != nil {
 		ev.LocalAddr, ev.RemoteAddr = prev.LocalAddr, prev.RemoteAddr
 	}
@@ -57,7 +58,7 @@ func (s *socket) newEventLike(prev *events.Event, k events.Kind, reason string) 
 
 // emit publishes an event to the subscribers and the socket's own handler.
 // Goroutine: the loop (or the dialling goroutine before any loop owns it).
-func (s *socket) emit(k events.Kind, code netio.Code, reason string, local bool) *events.Event {
+func (s *socket) emit(k events.Kind, code winsock.Code, reason string, local bool) *events.Event {
 	ev := s.newEvent(k, code, reason, local)
 	s.emitEvent(ev)
 	return ev
@@ -75,7 +76,7 @@ func (s *socket) postRead() {
 		return // Winsock's re-enabling rule; and FD_CLOSE stays the last event
 	}
 	s.readPosted = true
-	s.emit(events.FDRead, netio.OK, "read", false)
+	s.emit(events.FDRead, winsock.OK, "read", false)
 }
 
 // received takes bytes read from the peer: into the pull buffer, or to the
@@ -121,13 +122,13 @@ func (s *socket) received(data []byte) {
 // connected publishes FD_CONNECT 0 for a dialled socket, then FD_WRITE: a
 // Winsock socket is writable from the start. Goroutine: loop.
 func (s *socket) connected() {
-	s.emitWritable(s.emit(events.FDConnect, netio.OK, "connect", false))
+	s.emitWritable(s.emit(events.FDConnect, winsock.OK, "connect", false))
 }
 
 // opened publishes FD_ACCEPT (the handler's first message), then FD_WRITE.
 // Goroutine: loop.
 func (s *socket) opened() {
-	s.emitWritable(s.emit(events.FDAccept, netio.OK, "accept", false))
+	s.emitWritable(s.emit(events.FDAccept, winsock.OK, "accept", false))
 }
 
 // emitWritable posts the FD_WRITE of a socket that just opened, unless the
@@ -142,7 +143,7 @@ func (s *socket) emitWritable(first *events.Event) {
 // failed ends a dial that never connected: FD_CONNECT with the code (no
 // FD_CLOSE: the socket never had a circuit), then the linger. Goroutine:
 // the dialling goroutine; no loop owns the socket.
-func (s *socket) failed(code netio.Code) {
+func (s *socket) failed(code winsock.Code) {
 	s.mu.Lock()
 	if s.conn != nil {
 		// The connection opened (FD_CONNECT 0 is out) and the engine
@@ -207,7 +208,7 @@ func (s *socket) release() {
 
 	if connected && s.closeEv == nil {
 		// Only reachable when the engine died under us.
-		s.closeEv = s.newEvent(events.FDClose, netio.WSAENETDOWN, netio.ReasonShutdown.String(), true)
+		s.closeEv = s.newEvent(events.FDClose, winsock.WSAENETDOWN, netio.ReasonShutdown.String(), true)
 		s.emitEvent(s.closeEv)
 	}
 	if connected && s.conn.Closed() {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Listener is the actor of one listening socket. It answers the socket
@@ -38,7 +39,7 @@ type Listener struct {
 // engine. handler must not be nil.
 func (h *host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptions) (*Listener, error) {
 	if handler == nil || nl == nil {
-		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "nil handler"}
+		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "nil handler"}
 	}
 	if err := opts.validate("Listen"); err != nil {
 		return nil, err
@@ -147,7 +148,7 @@ func (l *Listener) handle(msg any) any {
 		return &CloseResult{}
 	case *Subscribe:
 		pid, mask, code := l.host.subscription(m)
-		if code == netio.OK {
+		if code == winsock.OK {
 			l.mu.Lock()
 			l.subs = l.subs.With(pid, mask)
 			l.mu.Unlock()
@@ -155,7 +156,7 @@ func (l *Listener) handle(msg any) any {
 		return &SubscribeResult{Code: uint32(code)}
 	case *Unsubscribe:
 		pid, code := unsubscriber(m)
-		if code == netio.OK {
+		if code == winsock.OK {
 			l.mu.Lock()
 			l.subs, _ = l.subs.Without(pid)
 			l.mu.Unlock()
@@ -180,9 +181,9 @@ func (l *Listener) handle(msg any) any {
 			Dispatch:    l.opts.Dispatch.String(),
 		}
 	case *Connect:
-		return &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "a listener does not connect"}
+		return &ConnectResult{Code: uint32(winsock.WSAEINVAL), Detail: "a listener does not connect"}
 	case nil:
-		return &Error{Code: uint32(netio.WSAEINVAL), Detail: "nil message"}
+		return &Error{Code: uint32(winsock.WSAEINVAL), Detail: "nil message"}
 	}
-	return &Error{Code: uint32(netio.WSAEINVAL), Detail: "unknown message for a listener"}
+	return &Error{Code: uint32(winsock.WSAEINVAL), Detail: "unknown message for a listener"}
 }

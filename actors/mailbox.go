@@ -4,6 +4,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // The socket actor's mailbox: protoactor delivers to it on the sender's
@@ -151,7 +152,7 @@ func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
 	switch msg := msg.(type) {
 	case *Subscribe:
 		pid, mask, code := s.host.subscription(msg)
-		if code == netio.OK {
+		if code == winsock.OK {
 			x := s.ext()
 			x.subs = x.subs.With(pid, mask)
 		}
@@ -166,9 +167,9 @@ func (s *socket) unconnected(m any) (reply any, to *actor.PID, handled bool) {
 		return &SocketInfo{Socket: s.id, Kind: "tcp", State: state.String(), Dispatch: s.prof.dispatch.String(), BanPolicy: s.prof.policy.String()}, sender, true
 	case *Connect:
 		if s.dialDone {
-			return &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "dial failed; dial a new socket"}, sender, true
+			return &ConnectResult{Code: uint32(winsock.WSAEINVAL), Detail: "dial failed; dial a new socket"}, sender, true
 		}
-		return &ConnectResult{Code: uint32(netio.WSAEINPROGRESS), Detail: "still connecting"}, sender, true
+		return &ConnectResult{Code: uint32(winsock.WSAEINPROGRESS), Detail: "still connecting"}, sender, true
 	}
 	return nil, nil, false
 }
@@ -187,10 +188,10 @@ func (s *socket) handle(m any) {
 		// pooled delivery already in the handler (ban.go).
 		s.replyAfterDelivery(sender, s.doRecvDisconnect(msg, closed))
 	case *SendDisconnect:
-		code := netio.WSAEINVAL
+		code := winsock.WSAEINVAL
 		if msg != nil {
 			// Also on a half-open socket (peer FIN): its send side is ours.
-			code = netio.CodeOf(s.conn.ShutdownSend(), netio.WSAENOTCONN)
+			code = winsock.CodeOf(s.conn.ShutdownSend(), winsock.WSAENOTCONN)
 		}
 		s.reply(sender, &SendDisconnectResult{Code: uint32(code)})
 	case *Close:
@@ -203,10 +204,10 @@ func (s *socket) handle(m any) {
 		// Sockets are never reused (docs/SEMANTICS.md §3.8): Winsock's
 		// WSAEISCONN while the circuit is up (receive-disconnected or not),
 		// WSAEINVAL once it has closed; a new Dial is the way.
-		res := &ConnectResult{Code: uint32(netio.WSAEISCONN), Detail: "socket is connected"}
+		res := &ConnectResult{Code: uint32(winsock.WSAEISCONN), Detail: "socket is connected"}
 		switch {
 		case closed:
-			res = &ConnectResult{Code: uint32(netio.WSAEINVAL), Detail: "socket is closed; dial a new one"}
+			res = &ConnectResult{Code: uint32(winsock.WSAEINVAL), Detail: "socket is closed; dial a new one"}
 		case s.conn.RecvShut():
 			res.Detail = "socket is connected (receive-disconnected)"
 		}
@@ -259,9 +260,9 @@ func (s *socket) handle(m any) {
 	case banNow:
 		// The pooled handler's own RecvDisconnect: it is the delivery in
 		// flight, so the reply must not wait for it (ban.go).
-		msg.done <- netio.Code(s.doRecvDisconnect(&RecvDisconnect{}, closed).Code)
+		msg.done <- winsock.Code(s.doRecvDisconnect(&RecvDisconnect{}, closed).Code)
 	case nil:
-		s.reply(sender, &Error{Code: uint32(netio.WSAEINVAL), Detail: "nil message"})
+		s.reply(sender, &Error{Code: uint32(winsock.WSAEINVAL), Detail: "nil message"})
 	default:
 		s.toHandler(m, msg, sender)
 	}

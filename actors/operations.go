@@ -3,6 +3,7 @@ package actors
 import (
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // The socket operations of docs/SEMANTICS.md §2 as the mailbox runs them:
@@ -18,7 +19,7 @@ func (s *socket) write(p []byte) (int, error) {
 	if q := s.conn.OutboundBuffered(); q > s.host.opts.SendLowWater && q+len(p) > s.host.opts.SendHighWater {
 		s.host.limits.highWater.Add(1)
 		s.armWrite()
-		return 0, netio.ErrWouldBlock
+		return 0, winsock.ErrWouldBlock
 	}
 	return s.conn.Write(p)
 }
@@ -35,7 +36,7 @@ func (s *socket) armWrite() {
 		if s.q != nil {
 			s.q.lastOut.Store(int64(s.conn.OutboundBuffered()))
 		}
-		s.emit(events.FDWrite, netio.OK, "write", false)
+		s.emit(events.FDWrite, winsock.OK, "write", false)
 	})
 }
 
@@ -43,22 +44,22 @@ func (s *socket) armWrite() {
 // side stays usable (docs/SEMANTICS.md §5). A refusal is counted in
 // HostStats.SendsRefused whether or not a reply was asked for.
 func (s *socket) doSend(m *Send) *SendResult {
-	code := netio.OK
+	code := winsock.OK
 	n := 0
 	switch {
 	case m == nil:
-		code = netio.WSAEINVAL
+		code = winsock.WSAEINVAL
 	case len(m.Data) > s.host.opts.MaxSend:
-		code = netio.WSAEMSGSIZE
+		code = winsock.WSAEMSGSIZE
 		s.host.limits.maxSend.Add(1)
 	default:
-		if code = s.conn.SendCode(); code == netio.OK && (len(m.Data) > 0 || s.conn.Datagram()) {
+		if code = s.conn.SendCode(); code == winsock.OK && (len(m.Data) > 0 || s.conn.Datagram()) {
 			var err error
 			n, err = s.write(m.Data)
-			code = netio.CodeOf(err, netio.WSAECONNRESET)
+			code = winsock.CodeOf(err, winsock.WSAECONNRESET)
 		}
 	}
-	if code != netio.OK {
+	if code != winsock.OK {
 		s.host.sendsRefused.Add(1)
 	}
 	return &SendResult{N: int64(n), Code: uint32(code)}
@@ -69,9 +70,9 @@ func (s *socket) doSend(m *Send) *SendResult {
 func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 	switch {
 	case m == nil || m.Max < 0:
-		return &RecvResult{Code: uint32(netio.WSAEINVAL)}
+		return &RecvResult{Code: uint32(winsock.WSAEINVAL)}
 	case s.conn.RecvShut():
-		return &RecvResult{Code: uint32(netio.WSAESHUTDOWN)}
+		return &RecvResult{Code: uint32(winsock.WSAESHUTDOWN)}
 	}
 	if s.conn.Datagram() {
 		if r := s.recvDatagram(m); r != nil {
@@ -97,7 +98,7 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 		return &RecvResult{Data: out}
 	}
 	s.readPosted = false
-	if code := s.conn.TakeError(); code != netio.OK {
+	if code := s.conn.TakeError(); code != winsock.OK {
 		return &RecvResult{Code: uint32(code)} // a dialled UDP socket's ICMP report
 	}
 	if closed {
@@ -105,16 +106,16 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 		case netio.ReasonPeerClose:
 			return &RecvResult{}
 		case netio.ReasonPeerReset:
-			return &RecvResult{Code: uint32(netio.WSAECONNRESET)}
+			return &RecvResult{Code: uint32(winsock.WSAECONNRESET)}
 		}
-		return &RecvResult{Code: uint32(netio.WSAENOTCONN)}
+		return &RecvResult{Code: uint32(winsock.WSAENOTCONN)}
 	}
-	return &RecvResult{Code: uint32(netio.WSAEWOULDBLOCK)}
+	return &RecvResult{Code: uint32(winsock.WSAEWOULDBLOCK)}
 }
 
-func (s *socket) doSubscribe(m *Subscribe) netio.Code {
+func (s *socket) doSubscribe(m *Subscribe) winsock.Code {
 	pid, mask, code := s.host.subscription(m)
-	if code != netio.OK {
+	if code != winsock.OK {
 		return code
 	}
 	x := s.ext()
@@ -128,16 +129,16 @@ func (s *socket) doSubscribe(m *Subscribe) netio.Code {
 	if s.closeEv == nil && mask.Has(events.FDRead) && len(x.pull) > x.pullOff && !s.conn.RecvShut() {
 		// Winsock posts FD_READ to a new registration while unread data
 		// waits: this subscriber hears of it now, the others are unaffected.
-		s.host.hub.SendTo(pid, s.newEvent(events.FDRead, netio.OK, "read", false))
+		s.host.hub.SendTo(pid, s.newEvent(events.FDRead, winsock.OK, "read", false))
 	}
-	return netio.OK
+	return winsock.OK
 }
 
 // doUnsubscribe removes a per-socket subscription. Goroutine: the loop, or
 // the poster under mu while the socket is unconnected.
-func (s *socket) doUnsubscribe(m *Unsubscribe) netio.Code {
+func (s *socket) doUnsubscribe(m *Unsubscribe) winsock.Code {
 	pid, code := unsubscriber(m)
-	if code == netio.OK && s.x != nil {
+	if code == winsock.OK && s.x != nil {
 		s.x.subs, _ = s.x.subs.Without(pid)
 	}
 	return code

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Explicit read pauses (docs/SEMANTICS.md §2 SuspendReading/ResumeReading,
@@ -21,13 +22,13 @@ import (
 func (s *socket) suspendReading() *SuspendReadingResult {
 	code, detail := s.pauseRefusal()
 	switch {
-	case code != netio.OK:
+	case code != winsock.OK:
 	case s.conn.RecvShut():
 		// Nothing read from here on reaches the application anyway, and
 		// the ban's policy must see what the peer still sends (§3.3).
-		code, detail = netio.WSAESHUTDOWN, "reception is shut down (RecvDisconnect)"
+		code, detail = winsock.WSAESHUTDOWN, "reception is shut down (RecvDisconnect)"
 	case !s.conn.PauseReading(netio.PauseApp):
-		code, detail = netio.WSAENOPROTOOPT, "this connection's reads cannot be paused"
+		code, detail = winsock.WSAENOPROTOOPT, "this connection's reads cannot be paused"
 	}
 	s.notePaused()
 	return &SuspendReadingResult{Code: uint32(code), Detail: detail}
@@ -39,7 +40,7 @@ func (s *socket) suspendReading() *SuspendReadingResult {
 // before the reply leaves. Goroutine: the loop.
 func (s *socket) resumeReading() *ResumeReadingResult {
 	code, detail := s.pauseRefusal()
-	if code == netio.OK {
+	if code == winsock.OK {
 		s.conn.ResumeReading(netio.PauseApp)
 	}
 	s.notePaused()
@@ -69,14 +70,14 @@ func (s *socket) inlineResumed() {
 // (WSAENOTCONN, like a listener or a dial in progress), or it is a datagram
 // socket, which has no flow control to hold the peer with (WSAENOPROTOOPT).
 // Goroutine: the loop.
-func (s *socket) pauseRefusal() (netio.Code, string) {
+func (s *socket) pauseRefusal() (winsock.Code, string) {
 	switch {
 	case s.closeEv != nil:
-		return netio.WSAENOTCONN, "the circuit has closed"
+		return winsock.WSAENOTCONN, "the circuit has closed"
 	case s.conn.Datagram():
-		return netio.WSAENOPROTOOPT, "a datagram socket has no flow control: reads cannot be paused"
+		return winsock.WSAENOPROTOOPT, "a datagram socket has no flow control: reads cannot be paused"
 	}
-	return netio.OK, ""
+	return winsock.OK, ""
 }
 
 // notePaused keeps sockExt.pausedSince in step with the connection's pause

@@ -4,7 +4,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // answerReleased answers a message that reached a socket after its release:
@@ -17,9 +17,9 @@ func (h *host) answerReleased(from *actor.PID, m any) {
 		return
 	}
 	if b, ok := msg.(banNow); ok {
-		code := netio.WSAENOTSOCK
+		code := winsock.WSAENOTSOCK
 		if h.down.Load() {
-			code = netio.WSAENETDOWN
+			code = winsock.WSAENETDOWN
 		}
 		b.done <- code
 		return
@@ -27,15 +27,15 @@ func (h *host) answerReleased(from *actor.PID, m any) {
 	if sender == nil || isReply(msg) {
 		return // a reply or an event to a released socket: answering it could loop
 	}
-	code := netio.WSAENOTSOCK
+	code := winsock.WSAENOTSOCK
 	if h.down.Load() {
-		code = netio.WSAENETDOWN
+		code = winsock.WSAENETDOWN
 	}
 	h.replyFrom(from, sender, replyFor(msg, code))
 }
 
 // replyFor builds the reply type matching request msg, carrying code.
-func replyFor(msg any, code netio.Code) any {
+func replyFor(msg any, code winsock.Code) any {
 	c := uint32(code)
 	switch msg.(type) {
 	case *Send:
@@ -94,11 +94,11 @@ func withoutCircuit(msg any) (reply any, ok bool) {
 	switch m := msg.(type) {
 	case *RecvDisconnect:
 		if m == nil || m.BufferLen < 0 {
-			return replyFor(msg, netio.WSAEINVAL), true
+			return replyFor(msg, winsock.WSAEINVAL), true
 		}
-		return replyFor(msg, netio.WSAENOTCONN), true
+		return replyFor(msg, winsock.WSAENOTCONN), true
 	case *Send, *Recv, *SendDisconnect, *SuspendReading, *ResumeReading:
-		return replyFor(msg, netio.WSAENOTCONN), true
+		return replyFor(msg, winsock.WSAENOTCONN), true
 	}
 	return nil, false
 }
@@ -107,20 +107,20 @@ func withoutCircuit(msg any) (reply any, ok bool) {
 // WSAEINVAL for a missing subscriber or an invalid mask. A remote
 // subscriber is watched from here on, so that it is dropped when it stops
 // or its node is lost (docs/SEMANTICS.md §7). Goroutine: any.
-func (h *host) subscription(m *Subscribe) (*actor.PID, events.Mask, netio.Code) {
+func (h *host) subscription(m *Subscribe) (*actor.PID, events.Mask, winsock.Code) {
 	if m == nil || m.SubscriberId == "" || !events.Mask(m.Mask).Valid() {
-		return nil, 0, netio.WSAEINVAL
+		return nil, 0, winsock.WSAEINVAL
 	}
 	pid := actor.NewPID(m.SubscriberAddress, m.SubscriberId)
 	h.hub.Watch(pid)
-	return pid, events.Mask(m.Mask), netio.OK
+	return pid, events.Mask(m.Mask), winsock.OK
 }
 
 // unsubscriber parses an Unsubscribe: the subscriber's PID, or WSAEINVAL.
 // Goroutine: any.
-func unsubscriber(m *Unsubscribe) (*actor.PID, netio.Code) {
+func unsubscriber(m *Unsubscribe) (*actor.PID, winsock.Code) {
 	if m == nil || m.SubscriberId == "" {
-		return nil, netio.WSAEINVAL
+		return nil, winsock.WSAEINVAL
 	}
-	return actor.NewPID(m.SubscriberAddress, m.SubscriberId), netio.OK
+	return actor.NewPID(m.SubscriberAddress, m.SubscriberId), winsock.OK
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func TestParseDispatch(t *testing.T) {
@@ -38,12 +38,12 @@ func TestParseDispatch(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, netio.ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
+			if !errors.Is(err, winsock.ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
 				t.Fatalf("ParseDispatch(%q) error = %v, want WSAEINVAL", tt.in, err)
 			}
-			var op *netio.OpError
+			var op *winsock.OpError
 			if !errors.As(err, &op) || op.Op != "ParseDispatch" {
-				t.Fatalf("ParseDispatch(%q) error = %#v, want *netio.OpError{Op: ParseDispatch}", tt.in, err)
+				t.Fatalf("ParseDispatch(%q) error = %#v, want *winsock.OpError{Op: ParseDispatch}", tt.in, err)
 			}
 		})
 	}
@@ -182,7 +182,7 @@ func codeField(t *testing.T, m any) uint32 {
 }
 
 func TestReplyFor(t *testing.T) {
-	codes := []netio.Code{netio.OK, netio.WSAENOTSOCK, netio.WSAENETDOWN}
+	codes := []winsock.Code{winsock.OK, winsock.WSAENOTSOCK, winsock.WSAENETDOWN}
 	for _, tt := range requests {
 		for _, code := range codes {
 			t.Run(fmt.Sprintf("%T/%d", tt.req, code), func(t *testing.T) {
@@ -201,8 +201,8 @@ func TestReplyFor(t *testing.T) {
 	}
 	// Whatever is not a socket request gets an Error with the code.
 	for _, m := range []any{nil, "hello", struct{}{}, &Error{}, &actor.Watch{}} {
-		got, ok := replyFor(m, netio.WSAENOTSOCK).(*Error)
-		if !ok || got.Code != uint32(netio.WSAENOTSOCK) {
+		got, ok := replyFor(m, winsock.WSAENOTSOCK).(*Error)
+		if !ok || got.Code != uint32(winsock.WSAENOTSOCK) {
 			t.Errorf("replyFor(%T) = %#v, want *Error{WSAENOTSOCK}", m, got)
 		}
 	}

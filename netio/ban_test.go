@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sockactor/sockactor/internal/socktest"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func TestEngineBanReset(t *testing.T) {
@@ -36,7 +37,7 @@ func TestEngineBanReset(t *testing.T) {
 				t.Fatalf("client read after banned data: %v, want ECONNRESET", err)
 			}
 			h.waitClose(t, c, ReasonRecvBan)
-			if r := ReasonRecvBan; r.Code() != WSAECONNABORTED || !r.Local() {
+			if r := ReasonRecvBan; r.Code() != winsock.WSAECONNABORTED || !r.Local() {
 				t.Errorf("recv-ban: code %v local %v", r.Code(), r.Local())
 			}
 			want := ""
@@ -62,10 +63,10 @@ func TestEngineBanResetQueued(t *testing.T) {
 		if !c.Closed() || c.Reason() != ReasonRecvBan {
 			t.Errorf("after ShutdownRecv(3): Closed=%v Reason=%v", c.Closed(), c.Reason())
 		}
-		if _, err := c.Write([]byte("x")); !errors.Is(err, ErrNotConn) {
+		if _, err := c.Write([]byte("x")); !errors.Is(err, winsock.ErrNotConn) {
 			t.Errorf("Write after close: %v, want WSAENOTCONN", err)
 		}
-		if err := c.ShutdownSend(); !errors.Is(err, ErrNotConn) {
+		if err := c.ShutdownSend(); !errors.Is(err, winsock.ErrNotConn) {
 			t.Errorf("ShutdownSend after close: %v, want WSAENOTCONN", err)
 		}
 		c.Close(ReasonLocalClose) // no second OnClose

@@ -1,5 +1,9 @@
 package netio
 
+import (
+	"github.com/sockactor/sockactor/winsock"
+)
+
 // BanPolicy says what happens to received bytes once RecvDisconnect has taken
 // effect (docs/SEMANTICS.md §3.3). The zero value, BanDefault, means "the
 // default": the layer above resolves it (a listener inherits its runtime's
@@ -40,5 +44,5 @@ func ParseBanPolicy(s string) (BanPolicy, error) {
 	case "discard":
 		return BanDiscard, nil
 	}
-	return BanReset, &OpError{Op: "ParseBanPolicy", Code: WSAEINVAL, Detail: "unknown ban policy " + s}
+	return BanReset, &winsock.OpError{Op: "ParseBanPolicy", Code: winsock.WSAEINVAL, Detail: "unknown ban policy " + s}
 }

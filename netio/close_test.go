@@ -5,6 +5,8 @@ import (
 	"io"
 	"syscall"
 	"testing"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func TestEnginePeerClose(t *testing.T) {
@@ -112,7 +114,7 @@ func TestEngineShutdownSend(t *testing.T) {
 		if err := c.ShutdownSend(); err != nil { // idempotent
 			t.Errorf("second ShutdownSend: %v", err)
 		}
-		if _, err := c.Write([]byte("x")); !errors.Is(err, ErrShutdown) || !errors.Is(err, syscall.ESHUTDOWN) {
+		if _, err := c.Write([]byte("x")); !errors.Is(err, winsock.ErrShutdown) || !errors.Is(err, syscall.ESHUTDOWN) {
 			t.Errorf("Write after ShutdownSend: %v, want WSAESHUTDOWN", err)
 		}
 	})

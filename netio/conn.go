@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Conn is one TCP connection on a gnet event loop: the transport half of a
@@ -123,11 +125,13 @@ func (c *Conn) HalfOpenQueued() int {
 // HalfOpen reports whether the connection is closed for receiving by the
 // peer's FIN but its send side is still usable (docs/SEMANTICS.md §5).
 // Loop only.
-func (c *Conn) HalfOpen() bool { return c.closed.Load() && c.halfOpen() != nil && c.SendCode() == OK }
+func (c *Conn) HalfOpen() bool {
+	return c.closed.Load() && c.halfOpen() != nil && c.SendCode() == winsock.OK
+}
 
 // Writable reports whether Write can still take bytes: open and not shut
 // down for sending, or half-open. Safe from any goroutine.
-func (c *Conn) Writable() bool { return c.SendCode() == OK }
+func (c *Conn) Writable() bool { return c.SendCode() == winsock.OK }
 
 // armIdle starts the idle timer. Loop only.
 func (c *Conn) armIdle(d time.Duration) {
@@ -196,36 +200,36 @@ func (c *Conn) Reason() Reason { return c.reason }
 
 // SendDown reports whether the send side takes no more bytes (SendCode is
 // not OK), so writers off the loop can fail fast. Safe from any goroutine.
-func (c *Conn) SendDown() bool { return c.SendCode() != OK }
+func (c *Conn) SendDown() bool { return c.SendCode() != winsock.OK }
 
 // SendCode says whether a Send can be accepted now: OK, ErrShutdown after
 // ShutdownSend, the error that ended a half-open send side (a reset), or
 // ErrNotConn once the connection is gone. Safe from any goroutine.
-func (c *Conn) SendCode() Code {
+func (c *Conn) SendCode() winsock.Code {
 	if !c.closed.Load() {
 		if c.sendDown.Load() {
-			return WSAESHUTDOWN
+			return winsock.WSAESHUTDOWN
 		}
-		return OK
+		return winsock.OK
 	}
 	h := c.halfOpen()
 	if h == nil {
 		if c.sendDown.Load() {
-			return WSAESHUTDOWN // Winsock checks the shutdown before the circuit
+			return winsock.WSAESHUTDOWN // Winsock checks the shutdown before the circuit
 		}
-		return WSAENOTCONN
+		return winsock.WSAENOTCONN
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
 	case h.fin:
-		return WSAESHUTDOWN
-	case h.err != OK:
+		return winsock.WSAESHUTDOWN
+	case h.err != winsock.OK:
 		return h.err
 	case h.closeReq:
-		return WSAENOTCONN
+		return winsock.WSAENOTCONN
 	}
-	return OK
+	return winsock.OK
 }
 
 // halfOpen returns the half-open send side, nil if none. Safe from any
@@ -292,7 +296,7 @@ func (c *Conn) Execute(fn func()) error {
 		return nil
 	}))
 	if err != nil {
-		return ErrNetDown
+		return winsock.ErrNetDown
 	}
 	return nil
 }

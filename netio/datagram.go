@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // The datagram side of a Conn once it exists: sending one datagram
@@ -16,11 +18,11 @@ import (
 // buffer: the kernel takes it whole or refuses it. Loop only.
 func (c *Conn) writeDatagram(p []byte) (int, error) {
 	d := c.dg
-	if code := c.TakeError(); code != OK {
-		return 0, &OpError{Op: "Send", Code: code}
+	if code := c.TakeError(); code != winsock.OK {
+		return 0, &winsock.OpError{Op: "Send", Code: code}
 	}
 	if limit := d.maxPayload(c); len(p) > limit {
-		return 0, &OpError{Op: "Send", Code: WSAEMSGSIZE, Detail: "datagram over " + strconv.Itoa(limit) + " bytes"}
+		return 0, &winsock.OpError{Op: "Send", Code: winsock.WSAEMSGSIZE, Detail: "datagram over " + strconv.Itoa(limit) + " bytes"}
 	}
 	var err error
 	if d.tbl != nil {
@@ -30,7 +32,7 @@ func (c *Conn) writeDatagram(p []byte) (int, error) {
 		_, err = unix.Write(d.fd, p)
 	}
 	if err != nil {
-		return 0, &OpError{Op: "Send", Code: datagramCode(err), Err: err}
+		return 0, &winsock.OpError{Op: "Send", Code: datagramCode(err), Err: err}
 	}
 	c.bytesOut += uint64(len(p))
 	c.active = true
@@ -38,27 +40,27 @@ func (c *Conn) writeDatagram(p []byte) (int, error) {
 }
 
 // datagramCode maps a send error of a datagram socket to its code.
-func datagramCode(err error) Code {
+func datagramCode(err error) winsock.Code {
 	switch err {
 	case unix.EAGAIN, unix.ENOBUFS:
-		return WSAEWOULDBLOCK
+		return winsock.WSAEWOULDBLOCK
 	case unix.EMSGSIZE:
-		return WSAEMSGSIZE
+		return winsock.WSAEMSGSIZE
 	case unix.ECONNREFUSED:
-		return WSAECONNREFUSED
+		return winsock.WSAECONNREFUSED
 	}
-	return CodeOf(err, WSAENETDOWN)
+	return winsock.CodeOf(err, winsock.WSAENETDOWN)
 }
 
 // TakeError returns and clears the asynchronous error waiting for the next
 // operation on a dialled UDP socket (WSAECONNREFUSED after an ICMP port
 // unreachable), or OK. Loop only.
-func (c *Conn) TakeError() Code {
-	if c.dg == nil || c.dg.pending == OK {
-		return OK
+func (c *Conn) TakeError() winsock.Code {
+	if c.dg == nil || c.dg.pending == winsock.OK {
+		return winsock.OK
 	}
 	code := c.dg.pending
-	c.dg.pending = OK
+	c.dg.pending = winsock.OK
 	return code
 }
 

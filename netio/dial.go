@@ -10,6 +10,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // dialTag marks a connection enrolled by Dial; gnet hands it back as the
@@ -46,10 +48,10 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 	select {
 	case <-e.booted:
 	default:
-		return &OpError{Op: "Dial", Code: WSANOTINITIALISED, Detail: "engine not started"}
+		return &winsock.OpError{Op: "Dial", Code: winsock.WSANOTINITIALISED, Detail: "engine not started"}
 	}
 	if e.stopping.Load() {
-		return &OpError{Op: "Dial", Code: WSAENETDOWN, Detail: "engine stopping"}
+		return &winsock.OpError{Op: "Dial", Code: winsock.WSAENETDOWN, Detail: "engine stopping"}
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
@@ -58,14 +60,14 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 		if network == "unix" {
 			code = unixDialCode(err)
 		}
-		return &OpError{Op: "Dial", Code: code, Detail: err.Error(), Err: err}
+		return &winsock.OpError{Op: "Dial", Code: code, Detail: err.Error(), Err: err}
 	}
 	tag := &dialTag{owner: owner, udpFD: -1}
 	if isUDP(network) {
 		// A connected UDP socket keeps a descriptor of its own (udpdial.go).
 		if tag.udpFD, err = dupConnFD(nc); err != nil {
 			nc.Close()
-			return &OpError{Op: "Dial", Code: CodeOf(err, WSAENETDOWN), Detail: err.Error(), Err: err}
+			return &winsock.OpError{Op: "Dial", Code: winsock.CodeOf(err, winsock.WSAENETDOWN), Detail: err.Error(), Err: err}
 		}
 		defer func() {
 			if !tag.taken.Load() {
@@ -78,16 +80,16 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 	ch, err := e.geng.Register(gctx)
 	if err != nil {
 		nc.Close()
-		return &OpError{Op: "Dial", Code: WSAENETDOWN, Detail: err.Error(), Err: err}
+		return &winsock.OpError{Op: "Dial", Code: winsock.WSAENETDOWN, Detail: err.Error(), Err: err}
 	}
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return &OpError{Op: "Dial", Code: WSAENETDOWN, Detail: res.Err.Error(), Err: res.Err}
+			return &winsock.OpError{Op: "Dial", Code: winsock.WSAENETDOWN, Detail: res.Err.Error(), Err: res.Err}
 		}
 		return nil
 	case <-e.done:
-		return &OpError{Op: "Dial", Code: WSAENETDOWN, Detail: "engine stopped"}
+		return &winsock.OpError{Op: "Dial", Code: winsock.WSAENETDOWN, Detail: "engine stopped"}
 	}
 }
 
@@ -95,7 +97,7 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 func dupConnFD(nc net.Conn) (int, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return -1, ErrInvalid
+		return -1, winsock.ErrInvalid
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
@@ -112,29 +114,29 @@ func dupConnFD(nc net.Conn) (int, error) {
 // Order matters: a cancelled ctx first (it is never a timeout, whatever else
 // the chain holds), then timeouts (a DNS lookup that timed out is one), then
 // resolution failures, then the connect's own errno.
-func dialCode(err error) Code {
+func dialCode(err error) winsock.Code {
 	var dnsErr *net.DNSError
 	var addrErr *net.AddrError
 	var ne net.Error
 	switch {
 	case errors.Is(err, context.Canceled):
-		return WSAECONNABORTED
+		return winsock.WSAECONNABORTED
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.Is(err, syscall.ETIMEDOUT):
-		return WSAETIMEDOUT
+		return winsock.WSAETIMEDOUT
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsTimeout {
-			return WSAETIMEDOUT
+			return winsock.WSAETIMEDOUT
 		}
-		return WSAHOST_NOT_FOUND
+		return winsock.WSAHOST_NOT_FOUND
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return WSAECONNREFUSED
+		return winsock.WSAECONNREFUSED
 	case errors.As(err, &ne) && ne.Timeout():
-		return WSAETIMEDOUT
+		return winsock.WSAETIMEDOUT
 	case errors.As(err, &addrErr):
-		return WSAEINVAL
+		return winsock.WSAEINVAL
 	}
 	// EADDRNOTAVAIL, ECONNRESET, EINVAL, ... keep their code; the rest
 	// (ENETUNREACH, EHOSTUNREACH, ...) means the network is not there.
-	return CodeOf(err, WSAENETDOWN)
+	return winsock.CodeOf(err, winsock.WSAENETDOWN)
 }

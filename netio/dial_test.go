@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // TestDialCode maps the errors net.Dialer returns (built the way net builds
@@ -20,24 +22,24 @@ func TestDialCode(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want Code
+		want winsock.Code
 	}{
-		{"dns not found", dial(&net.DNSError{Err: "no such host", Name: "a.invalid", IsNotFound: true}), WSAHOST_NOT_FOUND},
-		{"dns server failure", dial(&net.DNSError{Err: "server misbehaving", Name: "a.invalid", Server: "127.0.0.53:53", IsTemporary: true}), WSAHOST_NOT_FOUND},
-		{"dns timeout", dial(&net.DNSError{Err: "i/o timeout", Name: "a.invalid", IsTimeout: true}), WSAETIMEDOUT},
-		{"dns cancelled", dial(&net.DNSError{Err: "operation was canceled", Name: "a.invalid", UnwrapErr: context.Canceled}), WSAECONNABORTED},
-		{"dns deadline", dial(&net.DNSError{Err: "i/o timeout", Name: "a.invalid", IsTimeout: true, UnwrapErr: context.DeadlineExceeded}), WSAETIMEDOUT},
-		{"ctx cancelled", dial(fmt.Errorf("operation was canceled: %w", context.Canceled)), WSAECONNABORTED},
-		{"ctx deadline", dial(context.DeadlineExceeded), WSAETIMEDOUT},
-		{"deadline", dial(os.ErrDeadlineExceeded), WSAETIMEDOUT},
-		{"ETIMEDOUT", sys(syscall.ETIMEDOUT), WSAETIMEDOUT},
-		{"refused", sys(syscall.ECONNREFUSED), WSAECONNREFUSED},
-		{"not local", sys(syscall.EADDRNOTAVAIL), WSAEADDRNOTAVAIL},
-		{"reset", sys(syscall.ECONNRESET), WSAECONNRESET},
-		{"unreachable", sys(syscall.ENETUNREACH), WSAENETDOWN},
-		{"host unreachable", sys(syscall.EHOSTUNREACH), WSAENETDOWN},
-		{"address error", dial(&net.AddrError{Err: "missing port in address", Addr: "x"}), WSAEINVAL},
-		{"unrelated", errors.New("boom"), WSAENETDOWN},
+		{"dns not found", dial(&net.DNSError{Err: "no such host", Name: "a.invalid", IsNotFound: true}), winsock.WSAHOST_NOT_FOUND},
+		{"dns server failure", dial(&net.DNSError{Err: "server misbehaving", Name: "a.invalid", Server: "127.0.0.53:53", IsTemporary: true}), winsock.WSAHOST_NOT_FOUND},
+		{"dns timeout", dial(&net.DNSError{Err: "i/o timeout", Name: "a.invalid", IsTimeout: true}), winsock.WSAETIMEDOUT},
+		{"dns cancelled", dial(&net.DNSError{Err: "operation was canceled", Name: "a.invalid", UnwrapErr: context.Canceled}), winsock.WSAECONNABORTED},
+		{"dns deadline", dial(&net.DNSError{Err: "i/o timeout", Name: "a.invalid", IsTimeout: true, UnwrapErr: context.DeadlineExceeded}), winsock.WSAETIMEDOUT},
+		{"ctx cancelled", dial(fmt.Errorf("operation was canceled: %w", context.Canceled)), winsock.WSAECONNABORTED},
+		{"ctx deadline", dial(context.DeadlineExceeded), winsock.WSAETIMEDOUT},
+		{"deadline", dial(os.ErrDeadlineExceeded), winsock.WSAETIMEDOUT},
+		{"ETIMEDOUT", sys(syscall.ETIMEDOUT), winsock.WSAETIMEDOUT},
+		{"refused", sys(syscall.ECONNREFUSED), winsock.WSAECONNREFUSED},
+		{"not local", sys(syscall.EADDRNOTAVAIL), winsock.WSAEADDRNOTAVAIL},
+		{"reset", sys(syscall.ECONNRESET), winsock.WSAECONNRESET},
+		{"unreachable", sys(syscall.ENETUNREACH), winsock.WSAENETDOWN},
+		{"host unreachable", sys(syscall.EHOSTUNREACH), winsock.WSAENETDOWN},
+		{"address error", dial(&net.AddrError{Err: "missing port in address", Addr: "x"}), winsock.WSAEINVAL},
+		{"unrelated", errors.New("boom"), winsock.WSAENETDOWN},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,20 +70,20 @@ func TestEngineDialErrors(t *testing.T) {
 		name    string
 		ctx     context.Context
 		addr    string
-		code    Code
+		code    winsock.Code
 		is      []error
 		isNot   []error
 		timeout bool
 		dns     bool
 	}{
-		{"refused", context.Background(), closed, WSAECONNREFUSED,
-			[]error{ErrConnRefused, syscall.ECONNREFUSED}, []error{context.Canceled}, false, false},
-		{"host not found", context.Background(), net.JoinHostPort(unresolvableHost, "80"), WSAHOST_NOT_FOUND,
-			[]error{ErrHostNotFound}, []error{ErrInvalid, ErrTimedOut}, false, true},
-		{"cancelled", cancelled, closed, WSAECONNABORTED,
-			[]error{context.Canceled}, []error{ErrTimedOut, syscall.ETIMEDOUT, context.DeadlineExceeded}, false, false},
-		{"deadline", expired, closed, WSAETIMEDOUT,
-			[]error{ErrTimedOut, syscall.ETIMEDOUT, context.DeadlineExceeded}, []error{context.Canceled}, true, false},
+		{"refused", context.Background(), closed, winsock.WSAECONNREFUSED,
+			[]error{winsock.ErrConnRefused, syscall.ECONNREFUSED}, []error{context.Canceled}, false, false},
+		{"host not found", context.Background(), net.JoinHostPort(unresolvableHost, "80"), winsock.WSAHOST_NOT_FOUND,
+			[]error{winsock.ErrHostNotFound}, []error{winsock.ErrInvalid, winsock.ErrTimedOut}, false, true},
+		{"cancelled", cancelled, closed, winsock.WSAECONNABORTED,
+			[]error{context.Canceled}, []error{winsock.ErrTimedOut, syscall.ETIMEDOUT, context.DeadlineExceeded}, false, false},
+		{"deadline", expired, closed, winsock.WSAETIMEDOUT,
+			[]error{winsock.ErrTimedOut, syscall.ETIMEDOUT, context.DeadlineExceeded}, []error{context.Canceled}, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,9 +92,9 @@ func TestEngineDialErrors(t *testing.T) {
 			if d := time.Since(start); d > 5*time.Second {
 				t.Errorf("Dial took %v", d)
 			}
-			var op *OpError
+			var op *winsock.OpError
 			if !errors.As(err, &op) || op.Code != tc.code || op.Err == nil {
-				t.Fatalf("Dial = %#v, want an *OpError with %v and its cause", err, tc.code)
+				t.Fatalf("Dial = %#v, want an *winsock.OpError with %v and its cause", err, tc.code)
 			}
 			for _, target := range tc.is {
 				if !errors.Is(err, target) {
@@ -126,13 +128,13 @@ func TestEngineStartBindErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		addr  string
-		code  Code
+		code  winsock.Code
 		errno syscall.Errno
 	}{
-		{"in use", busy.Addr().String(), WSAEADDRINUSE, syscall.EADDRINUSE},
+		{"in use", busy.Addr().String(), winsock.WSAEADDRINUSE, syscall.EADDRINUSE},
 		// TEST-NET-1 (RFC 5737) is assigned to no interface here: bind
 		// fails, and no packet is ever sent to it.
-		{"not local", "192.0.2.1:0", WSAEADDRNOTAVAIL, syscall.EADDRNOTAVAIL},
+		{"not local", "192.0.2.1:0", winsock.WSAEADDRNOTAVAIL, syscall.EADDRNOTAVAIL},
 	}
 	for _, tc := range tests {
 		for _, disable := range []bool{false, true} {
@@ -147,9 +149,9 @@ func TestEngineStartBindErrors(t *testing.T) {
 						t.Errorf("Stop after a failed Start: %v", err)
 					}
 				}()
-				var op *OpError
+				var op *winsock.OpError
 				if !errors.As(err, &op) || op.Op != "Start" || op.Code != tc.code {
-					t.Fatalf("Start = %v, want an *OpError from Start with %v", err, tc.code)
+					t.Fatalf("Start = %v, want an *winsock.OpError from Start with %v", err, tc.code)
 				}
 				if !errors.Is(err, tc.errno) || !errors.Is(err, tc.code) {
 					t.Errorf("errors.Is(%v, %v / %v) = false", err, tc.errno, tc.code.Name())
@@ -158,7 +160,7 @@ func TestEngineStartBindErrors(t *testing.T) {
 				if !errors.As(op.Err, &errno) || errno != tc.errno {
 					t.Errorf("cause %v does not hold the errno %v", op.Err, tc.errno)
 				}
-				if got := CodeOf(err, WSAENETDOWN); got != tc.code {
+				if got := winsock.CodeOf(err, winsock.WSAENETDOWN); got != tc.code {
 					t.Errorf("CodeOf = %v, want %v", got, tc.code)
 				}
 			})

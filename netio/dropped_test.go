@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockactor/sockactor/internal/socktest"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Every byte a Send or Write accepted and that never reaches the peer is
@@ -54,7 +55,7 @@ func TestHalfOpenResidualToAResetPeerIsCounted(t *testing.T) {
 	if got := e.Stats().SendDropped; got != uint64(len(residual)) {
 		t.Fatalf("SendDropped = %d, want the %d residual bytes", got, len(residual))
 	}
-	if _, err := h.write([]byte("x")); err != ErrConnReset {
+	if _, err := h.write([]byte("x")); err != winsock.ErrConnReset {
 		t.Fatalf("a later write: %v, want WSAECONNRESET", err)
 	}
 	if got := e.Stats().SendDropped; got != uint64(len(residual)) {

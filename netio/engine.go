@@ -10,6 +10,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Handler receives the connection events of an Engine. It is the only way
@@ -187,7 +189,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	if e.started {
 		e.mu.Unlock()
-		return &OpError{Op: "Start", Code: WSAEINVAL, Detail: "already started"}
+		return &winsock.OpError{Op: "Start", Code: winsock.WSAEINVAL, Detail: "already started"}
 	}
 	if len(e.listeners) == 0 {
 		// gnet runs no engine without a listener; a dial-only runtime gets
@@ -237,12 +239,12 @@ func (e *Engine) Start(ctx context.Context) error {
 		return nil
 	case <-e.done:
 		if e.runErr == nil {
-			return ErrNetDown
+			return winsock.ErrNetDown
 		}
 		// gnet reports a bind failure as the *os.SyscallError of bind (or
 		// listen), errno inside: it stays in Err for errors.Is, and the
 		// code is its twin (WSAEADDRINUSE, WSAEADDRNOTAVAIL, ...).
-		return &OpError{Op: "Start", Code: startCode(e.runErr), Detail: e.runErr.Error(), Err: e.runErr}
+		return &winsock.OpError{Op: "Start", Code: startCode(e.runErr), Detail: e.runErr.Error(), Err: e.runErr}
 	case <-ctx.Done():
 		_ = e.Stop(context.Background())
 		return ctx.Err()

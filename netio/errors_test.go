@@ -20,33 +20,33 @@ import (
 // reports: every Code with its name, named error and syscall twin (0 when
 // Winsock's code has none).
 var codeCases = []struct {
-	code  Code
+	code  winsock.Code
 	num   uint32
 	name  string
 	named error
 	twin  syscall.Errno
 }{
-	{WSAEFAULT, 10014, "WSAEFAULT", ErrFault, syscall.EFAULT},
-	{WSAEINVAL, 10022, "WSAEINVAL", ErrInvalid, syscall.EINVAL},
-	{WSAEWOULDBLOCK, 10035, "WSAEWOULDBLOCK", ErrWouldBlock, syscall.EWOULDBLOCK},
-	{WSAEINPROGRESS, 10036, "WSAEINPROGRESS", ErrInProgress, syscall.EINPROGRESS},
-	{WSAENOTSOCK, 10038, "WSAENOTSOCK", ErrNotSock, syscall.ENOTSOCK},
-	{WSAEMSGSIZE, 10040, "WSAEMSGSIZE", ErrMsgSize, syscall.EMSGSIZE},
-	{WSAENOPROTOOPT, 10042, "WSAENOPROTOOPT", ErrNoProtoOpt, syscall.ENOPROTOOPT},
-	{WSAEADDRINUSE, 10048, "WSAEADDRINUSE", ErrAddrInUse, syscall.EADDRINUSE},
-	{WSAEADDRNOTAVAIL, 10049, "WSAEADDRNOTAVAIL", ErrAddrNotAvail, syscall.EADDRNOTAVAIL},
-	{WSAENETDOWN, 10050, "WSAENETDOWN", ErrNetDown, syscall.ENETDOWN},
-	{WSAECONNABORTED, 10053, "WSAECONNABORTED", ErrConnAborted, syscall.ECONNABORTED},
-	{WSAECONNRESET, 10054, "WSAECONNRESET", ErrConnReset, syscall.ECONNRESET},
-	{WSAENOBUFS, 10055, "WSAENOBUFS", ErrNoBufs, syscall.ENOBUFS},
-	{WSAEISCONN, 10056, "WSAEISCONN", ErrIsConn, syscall.EISCONN},
-	{WSAENOTCONN, 10057, "WSAENOTCONN", ErrNotConn, syscall.ENOTCONN},
-	{WSAESHUTDOWN, 10058, "WSAESHUTDOWN", ErrShutdown, syscall.ESHUTDOWN},
-	{WSAETIMEDOUT, 10060, "WSAETIMEDOUT", ErrTimedOut, syscall.ETIMEDOUT},
-	{WSAECONNREFUSED, 10061, "WSAECONNREFUSED", ErrConnRefused, syscall.ECONNREFUSED},
-	{WSANOTINITIALISED, 10093, "WSANOTINITIALISED", ErrNotInitialised, 0},
-	{WSAEDISCON, 10101, "WSAEDISCON", ErrDiscon, 0},
-	{WSAHOST_NOT_FOUND, 11001, "WSAHOST_NOT_FOUND", ErrHostNotFound, 0},
+	{winsock.WSAEFAULT, 10014, "WSAEFAULT", winsock.ErrFault, syscall.EFAULT},
+	{winsock.WSAEINVAL, 10022, "WSAEINVAL", winsock.ErrInvalid, syscall.EINVAL},
+	{winsock.WSAEWOULDBLOCK, 10035, "WSAEWOULDBLOCK", winsock.ErrWouldBlock, syscall.EWOULDBLOCK},
+	{winsock.WSAEINPROGRESS, 10036, "WSAEINPROGRESS", winsock.ErrInProgress, syscall.EINPROGRESS},
+	{winsock.WSAENOTSOCK, 10038, "WSAENOTSOCK", winsock.ErrNotSock, syscall.ENOTSOCK},
+	{winsock.WSAEMSGSIZE, 10040, "WSAEMSGSIZE", winsock.ErrMsgSize, syscall.EMSGSIZE},
+	{winsock.WSAENOPROTOOPT, 10042, "WSAENOPROTOOPT", winsock.ErrNoProtoOpt, syscall.ENOPROTOOPT},
+	{winsock.WSAEADDRINUSE, 10048, "WSAEADDRINUSE", winsock.ErrAddrInUse, syscall.EADDRINUSE},
+	{winsock.WSAEADDRNOTAVAIL, 10049, "WSAEADDRNOTAVAIL", winsock.ErrAddrNotAvail, syscall.EADDRNOTAVAIL},
+	{winsock.WSAENETDOWN, 10050, "WSAENETDOWN", winsock.ErrNetDown, syscall.ENETDOWN},
+	{winsock.WSAECONNABORTED, 10053, "WSAECONNABORTED", winsock.ErrConnAborted, syscall.ECONNABORTED},
+	{winsock.WSAECONNRESET, 10054, "WSAECONNRESET", winsock.ErrConnReset, syscall.ECONNRESET},
+	{winsock.WSAENOBUFS, 10055, "WSAENOBUFS", winsock.ErrNoBufs, syscall.ENOBUFS},
+	{winsock.WSAEISCONN, 10056, "WSAEISCONN", winsock.ErrIsConn, syscall.EISCONN},
+	{winsock.WSAENOTCONN, 10057, "WSAENOTCONN", winsock.ErrNotConn, syscall.ENOTCONN},
+	{winsock.WSAESHUTDOWN, 10058, "WSAESHUTDOWN", winsock.ErrShutdown, syscall.ESHUTDOWN},
+	{winsock.WSAETIMEDOUT, 10060, "WSAETIMEDOUT", winsock.ErrTimedOut, syscall.ETIMEDOUT},
+	{winsock.WSAECONNREFUSED, 10061, "WSAECONNREFUSED", winsock.ErrConnRefused, syscall.ECONNREFUSED},
+	{winsock.WSANOTINITIALISED, 10093, "WSANOTINITIALISED", winsock.ErrNotInitialised, 0},
+	{winsock.WSAEDISCON, 10101, "WSAEDISCON", winsock.ErrDiscon, 0},
+	{winsock.WSAHOST_NOT_FOUND, 11001, "WSAHOST_NOT_FOUND", winsock.ErrHostNotFound, 0},
 }
 
 // TestCodeTableComplete guards codeCases: every code in the package table
@@ -96,7 +96,7 @@ func TestCodes(t *testing.T) {
 			}
 
 			wrapped := fmt.Errorf("context: %w", c)
-			op := &OpError{Op: "Send", Socket: 7, Code: c}
+			op := &winsock.OpError{Op: "Send", Socket: 7, Code: c}
 			opWrapped := fmt.Errorf("outer: %w", op)
 			for _, e := range []struct {
 				what string
@@ -123,7 +123,7 @@ func TestCodes(t *testing.T) {
 				if errors.Is(e.err, syscall.Errno(0)) {
 					t.Errorf("errors.Is(%s, Errno(0)) = true, want false", e.what)
 				}
-				if got := CodeOf(e.err, WSAENETDOWN); got != c {
+				if got := winsock.CodeOf(e.err, winsock.WSAENETDOWN); got != c {
 					t.Errorf("CodeOf(%s) = %v, want %v", e.what, got, c)
 				}
 			}
@@ -143,12 +143,12 @@ func TestCodes(t *testing.T) {
 // TestCodesWithoutTwin checks that the codes without a POSIX twin match no
 // errno at all.
 func TestCodesWithoutTwin(t *testing.T) {
-	for _, c := range []Code{WSANOTINITIALISED, WSAEDISCON, WSAHOST_NOT_FOUND} {
+	for _, c := range []winsock.Code{winsock.WSANOTINITIALISED, winsock.WSAEDISCON, winsock.WSAHOST_NOT_FOUND} {
 		if c.Errno() != 0 {
 			t.Errorf("%s: Errno() = %v, want 0", c.Name(), c.Errno())
 		}
 		for e := syscall.Errno(0); e < 200; e++ {
-			if errors.Is(c, e) || errors.Is(&OpError{Op: "x", Code: c}, e) {
+			if errors.Is(c, e) || errors.Is(&winsock.OpError{Op: "x", Code: c}, e) {
 				t.Errorf("%s matches errno %d (%v)", c.Name(), int(e), e)
 			}
 		}
@@ -156,28 +156,28 @@ func TestCodesWithoutTwin(t *testing.T) {
 }
 
 func TestCodeOK(t *testing.T) {
-	if OK.Err() != nil {
-		t.Errorf("OK.Err() = %v, want nil", OK.Err())
+	if winsock.OK.Err() != nil {
+		t.Errorf("OK.Err() = %v, want nil", winsock.OK.Err())
 	}
-	if OK.Name() != "NO_ERROR" {
-		t.Errorf("OK.Name() = %q, want NO_ERROR", OK.Name())
+	if winsock.OK.Name() != "NO_ERROR" {
+		t.Errorf("OK.Name() = %q, want NO_ERROR", winsock.OK.Name())
 	}
-	if !OK.Known() {
+	if !winsock.OK.Known() {
 		t.Error("OK.Known() = false")
 	}
-	if OK.Errno() != 0 {
-		t.Errorf("OK.Errno() = %v, want 0", OK.Errno())
+	if winsock.OK.Errno() != 0 {
+		t.Errorf("OK.Errno() = %v, want 0", winsock.OK.Errno())
 	}
-	if got := OK.Error(); got != "success (0)" {
+	if got := winsock.OK.Error(); got != "success (0)" {
 		t.Errorf("OK.Error() = %q", got)
 	}
-	if errors.Is(OK, syscall.Errno(0)) {
-		t.Error("errors.Is(OK, Errno(0)) = true, want false")
+	if errors.Is(winsock.OK, syscall.Errno(0)) {
+		t.Error("errors.Is(winsock.OK, Errno(0)) = true, want false")
 	}
 }
 
 func TestCodeUnknown(t *testing.T) {
-	c := Code(12345)
+	c := winsock.Code(12345)
 	if c.Known() {
 		t.Error("Known() = true for 12345")
 	}
@@ -193,53 +193,53 @@ func TestCodeUnknown(t *testing.T) {
 	if c.Err() == nil {
 		t.Error("Err() = nil for a non-zero code")
 	}
-	if got := CodeOf(fmt.Errorf("x: %w", c), WSAENETDOWN); got != c {
+	if got := winsock.CodeOf(fmt.Errorf("x: %w", c), winsock.WSAENETDOWN); got != c {
 		t.Errorf("CodeOf(wrapped unknown code) = %v, want %v", got, c)
 	}
 }
 
 func TestCodeOf(t *testing.T) {
-	const fallback = WSAENETDOWN
+	const fallback = winsock.WSAENETDOWN
 	tests := []struct {
 		name string
 		err  error
-		want Code
+		want winsock.Code
 	}{
-		{"nil", nil, OK},
-		{"code", WSAENOTCONN, WSAENOTCONN},
-		{"wrapped code", fmt.Errorf("a: %w", fmt.Errorf("b: %w", WSAESHUTDOWN)), WSAESHUTDOWN},
-		{"OpError", &OpError{Op: "Recv", Code: WSAEWOULDBLOCK}, WSAEWOULDBLOCK},
-		{"errno", syscall.ECONNRESET, WSAECONNRESET},
-		{"wrapped errno", fmt.Errorf("read: %w", syscall.ECONNRESET), WSAECONNRESET},
-		{"SyscallError", os.NewSyscallError("connect", syscall.ECONNREFUSED), WSAECONNREFUSED},
-		{"net-style chain", fmt.Errorf("dial: %w", os.NewSyscallError("connect", syscall.ETIMEDOUT)), WSAETIMEDOUT},
-		{"EAGAIN is EWOULDBLOCK", syscall.EAGAIN, WSAEWOULDBLOCK},
+		{"nil", nil, winsock.OK},
+		{"code", winsock.WSAENOTCONN, winsock.WSAENOTCONN},
+		{"wrapped code", fmt.Errorf("a: %w", fmt.Errorf("b: %w", winsock.WSAESHUTDOWN)), winsock.WSAESHUTDOWN},
+		{"OpError", &winsock.OpError{Op: "Recv", Code: winsock.WSAEWOULDBLOCK}, winsock.WSAEWOULDBLOCK},
+		{"errno", syscall.ECONNRESET, winsock.WSAECONNRESET},
+		{"wrapped errno", fmt.Errorf("read: %w", syscall.ECONNRESET), winsock.WSAECONNRESET},
+		{"SyscallError", os.NewSyscallError("connect", syscall.ECONNREFUSED), winsock.WSAECONNREFUSED},
+		{"net-style chain", fmt.Errorf("dial: %w", os.NewSyscallError("connect", syscall.ETIMEDOUT)), winsock.WSAETIMEDOUT},
+		{"EAGAIN is EWOULDBLOCK", syscall.EAGAIN, winsock.WSAEWOULDBLOCK},
 		{"errno without a code", syscall.EPERM, fallback},
 		{"unrelated", errors.New("boom"), fallback},
 		{"io.EOF", io.EOF, fallback},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := CodeOf(tc.err, fallback); got != tc.want {
+			if got := winsock.CodeOf(tc.err, fallback); got != tc.want {
 				t.Errorf("CodeOf(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}
-	if got := CodeOf(errors.New("x"), OK); got != OK {
-		t.Errorf("CodeOf(unrelated, OK) = %v, want OK", got)
+	if got := winsock.CodeOf(errors.New("x"), winsock.OK); got != winsock.OK {
+		t.Errorf("CodeOf(unrelated, winsock.OK) = %v, want OK", got)
 	}
 }
 
 func TestOpError(t *testing.T) {
 	tests := []struct {
-		err  *OpError
+		err  *winsock.OpError
 		want string
 	}{
-		{&OpError{Op: "RecvDisconnect", Socket: 42, Code: WSAENOTCONN},
+		{&winsock.OpError{Op: "RecvDisconnect", Socket: 42, Code: winsock.WSAENOTCONN},
 			"sockactor: RecvDisconnect socket 42: WSAENOTCONN (10057): socket is not connected"},
-		{&OpError{Op: "Listen", Code: WSAEINVAL, Detail: "no port"},
+		{&winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "no port"},
 			"sockactor: Listen: WSAEINVAL (10022): invalid argument: no port"},
-		{&OpError{Op: "Send", Socket: 1, Code: WSAESHUTDOWN, Detail: "after SendDisconnect"},
+		{&winsock.OpError{Op: "Send", Socket: 1, Code: winsock.WSAESHUTDOWN, Detail: "after SendDisconnect"},
 			"sockactor: Send socket 1: WSAESHUTDOWN (10058): socket has been shut down in that direction: after SendDisconnect"},
 	}
 	for _, tc := range tests {
@@ -249,13 +249,13 @@ func TestOpError(t *testing.T) {
 		if got := tc.err.Unwrap(); len(got) != 1 || got[0] != error(tc.err.Code) {
 			t.Errorf("Unwrap() = %v, want [%v]", got, tc.err.Code)
 		}
-		var c Code
+		var c winsock.Code
 		if !errors.As(tc.err, &c) || c != tc.err.Code {
-			t.Errorf("errors.As(*OpError, *Code) = %v", c)
+			t.Errorf("errors.As(*winsock.OpError, *winsock.Code) = %v", c)
 		}
-		var op *OpError
+		var op *winsock.OpError
 		if !errors.As(fmt.Errorf("x: %w", tc.err), &op) || op != tc.err {
-			t.Error("errors.As(wrapped, **OpError) failed")
+			t.Error("errors.As(wrapped, **winsock.OpError) failed")
 		}
 	}
 }
@@ -282,10 +282,10 @@ func TestBanPolicy(t *testing.T) {
 	}
 	for _, s := range []string{"bogus", "Reset", "DISCARD", " reset"} {
 		_, err := ParseBanPolicy(s)
-		if !errors.Is(err, ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
+		if !errors.Is(err, winsock.ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("ParseBanPolicy(%q) error = %v, want WSAEINVAL", s, err)
 		}
-		var op *OpError
+		var op *winsock.OpError
 		if !errors.As(err, &op) || op.Op != "ParseBanPolicy" {
 			t.Errorf("ParseBanPolicy(%q) error = %#v, want an *OpError", s, err)
 		}
@@ -335,7 +335,7 @@ func TestParseAddr(t *testing.T) {
 			t.Errorf("ParseAddr(%q) = %q, %q, nil; want an error", tc.in, network, address)
 			continue
 		}
-		if !errors.Is(err, ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
+		if !errors.Is(err, winsock.ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("ParseAddr(%q) error = %v, want WSAEINVAL", tc.in, err)
 		}
 		if network != "" || address != "" {
@@ -349,7 +349,7 @@ func TestParseAddr(t *testing.T) {
 // WSANOTINITIALISED or WSAEDISCON, whichever map iteration meets first.
 func TestCodeOfErrnoZero(t *testing.T) {
 	for i := 0; i < 50; i++ {
-		if got := CodeOf(syscall.Errno(0), WSAENETDOWN); got != WSAENETDOWN {
+		if got := winsock.CodeOf(syscall.Errno(0), winsock.WSAENETDOWN); got != winsock.WSAENETDOWN {
 			t.Fatalf("CodeOf(Errno(0)) = %v, want the fallback", got)
 		}
 	}
@@ -366,24 +366,24 @@ var unresolvableHost = strings.Repeat("x", 64) + ".invalid"
 // whose Timeout is true exactly for WSAETIMEDOUT and whose (deprecated)
 // Temporary is true for WSAEWOULDBLOCK and WSAETIMEDOUT.
 func TestCodeNetError(t *testing.T) {
-	all := append([]Code{OK, Code(12345)}, func() []Code {
-		var cs []Code
+	all := append([]winsock.Code{winsock.OK, winsock.Code(12345)}, func() []winsock.Code {
+		var cs []winsock.Code
 		for _, tc := range codeCases {
 			cs = append(cs, tc.code)
 		}
 		return cs
 	}()...)
 	for _, c := range all {
-		wantTimeout := c == WSAETIMEDOUT
-		wantTemp := c == WSAETIMEDOUT || c == WSAEWOULDBLOCK
+		wantTimeout := c == winsock.WSAETIMEDOUT
+		wantTemp := c == winsock.WSAETIMEDOUT || c == winsock.WSAEWOULDBLOCK
 		for _, e := range []struct {
 			what string
 			err  error
 		}{
 			{"code", c},
-			{"*OpError", &OpError{Op: "Dial", Code: c}},
-			{"*OpError with a cause", &OpError{Op: "Dial", Code: c, Err: errors.New("cause")}},
-			{"fmt %w of *OpError", fmt.Errorf("x: %w", &OpError{Op: "Dial", Code: c})},
+			{"*OpError", &winsock.OpError{Op: "Dial", Code: c}},
+			{"*winsock.OpError with a cause", &winsock.OpError{Op: "Dial", Code: c, Err: errors.New("cause")}},
+			{"fmt %w of *OpError", fmt.Errorf("x: %w", &winsock.OpError{Op: "Dial", Code: c})},
 		} {
 			var ne net.Error
 			if !errors.As(e.err, &ne) {
@@ -408,34 +408,34 @@ func TestCodeNetError(t *testing.T) {
 func TestOpErrorCause(t *testing.T) {
 	bindErr := os.NewSyscallError("bind", syscall.EADDRINUSE)
 	dnsErr := &net.DNSError{Err: "no such host", Name: "nohost.invalid", IsNotFound: true}
-	inner := &OpError{Op: "inner", Code: WSAECONNRESET}
+	inner := &winsock.OpError{Op: "inner", Code: winsock.WSAECONNRESET}
 	tests := []struct {
 		name    string
-		err     *OpError
-		is      []error // errors.Is must hold for each
-		isNot   []error // and must not for these
-		code    Code    // CodeOf and errors.As(*Code)
-		asDNS   bool    // errors.As(*net.DNSError) holds
+		err     *winsock.OpError
+		is      []error      // errors.Is must hold for each
+		isNot   []error      // and must not for these
+		code    winsock.Code // winsock.CodeOf and errors.As(*winsock.Code)
+		asDNS   bool         // errors.As(*net.DNSError) holds
 		timeout bool
 	}{
-		{"bind errno", &OpError{Op: "Start", Code: WSAEADDRINUSE, Err: bindErr},
-			[]error{ErrAddrInUse, syscall.EADDRINUSE, bindErr}, []error{ErrAddrNotAvail, syscall.EADDRNOTAVAIL},
-			WSAEADDRINUSE, false, false},
-		{"dns", &OpError{Op: "Dial", Code: WSAHOST_NOT_FOUND, Err: fmt.Errorf("dial tcp: %w", dnsErr)},
-			[]error{ErrHostNotFound, dnsErr}, []error{ErrTimedOut, ErrInvalid},
-			WSAHOST_NOT_FOUND, true, false},
-		{"cancelled", &OpError{Op: "Dial", Code: WSAECONNABORTED, Err: context.Canceled},
-			[]error{context.Canceled, ErrConnAborted}, []error{context.DeadlineExceeded, ErrTimedOut, syscall.ETIMEDOUT},
-			WSAECONNABORTED, false, false},
-		{"deadline", &OpError{Op: "Dial", Code: WSAETIMEDOUT, Err: context.DeadlineExceeded},
-			[]error{context.DeadlineExceeded, ErrTimedOut, syscall.ETIMEDOUT}, []error{context.Canceled},
-			WSAETIMEDOUT, false, true},
-		{"cause holds another code", &OpError{Op: "outer", Code: WSAENETDOWN, Err: inner},
-			[]error{ErrNetDown, ErrConnReset, inner}, nil,
-			WSAENETDOWN, false, false},
-		{"no cause", &OpError{Op: "Send", Code: WSAESHUTDOWN},
-			[]error{ErrShutdown, syscall.ESHUTDOWN}, []error{context.Canceled},
-			WSAESHUTDOWN, false, false},
+		{"bind errno", &winsock.OpError{Op: "Start", Code: winsock.WSAEADDRINUSE, Err: bindErr},
+			[]error{winsock.ErrAddrInUse, syscall.EADDRINUSE, bindErr}, []error{winsock.ErrAddrNotAvail, syscall.EADDRNOTAVAIL},
+			winsock.WSAEADDRINUSE, false, false},
+		{"dns", &winsock.OpError{Op: "Dial", Code: winsock.WSAHOST_NOT_FOUND, Err: fmt.Errorf("dial tcp: %w", dnsErr)},
+			[]error{winsock.ErrHostNotFound, dnsErr}, []error{winsock.ErrTimedOut, winsock.ErrInvalid},
+			winsock.WSAHOST_NOT_FOUND, true, false},
+		{"cancelled", &winsock.OpError{Op: "Dial", Code: winsock.WSAECONNABORTED, Err: context.Canceled},
+			[]error{context.Canceled, winsock.ErrConnAborted}, []error{context.DeadlineExceeded, winsock.ErrTimedOut, syscall.ETIMEDOUT},
+			winsock.WSAECONNABORTED, false, false},
+		{"deadline", &winsock.OpError{Op: "Dial", Code: winsock.WSAETIMEDOUT, Err: context.DeadlineExceeded},
+			[]error{context.DeadlineExceeded, winsock.ErrTimedOut, syscall.ETIMEDOUT}, []error{context.Canceled},
+			winsock.WSAETIMEDOUT, false, true},
+		{"cause holds another code", &winsock.OpError{Op: "outer", Code: winsock.WSAENETDOWN, Err: inner},
+			[]error{winsock.ErrNetDown, winsock.ErrConnReset, inner}, nil,
+			winsock.WSAENETDOWN, false, false},
+		{"no cause", &winsock.OpError{Op: "Send", Code: winsock.WSAESHUTDOWN},
+			[]error{winsock.ErrShutdown, syscall.ESHUTDOWN}, []error{context.Canceled},
+			winsock.WSAESHUTDOWN, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -450,12 +450,12 @@ func TestOpErrorCause(t *testing.T) {
 						t.Errorf("errors.Is(%v, %v) = true", err, target)
 					}
 				}
-				if got := CodeOf(err, WSAEINVAL); got != tc.code {
+				if got := winsock.CodeOf(err, winsock.WSAEINVAL); got != tc.code {
 					t.Errorf("CodeOf = %v, want %v", got, tc.code)
 				}
-				var c Code
+				var c winsock.Code
 				if !errors.As(err, &c) || c != tc.code {
-					t.Errorf("errors.As(*Code) = %v, want %v", c, tc.code)
+					t.Errorf("errors.As(*winsock.Code) = %v, want %v", c, tc.code)
 				}
 				var d *net.DNSError
 				if got := errors.As(err, &d); got != tc.asDNS {
@@ -474,7 +474,7 @@ func TestOpErrorCause(t *testing.T) {
 				t.Errorf("Unwrap() = %v, want the code then the cause", got)
 			}
 			// The message is the code's; the cause adds nothing to it.
-			if got, bare := tc.err.Error(), (&OpError{Op: tc.err.Op, Code: tc.err.Code}).Error(); got != bare {
+			if got, bare := tc.err.Error(), (&winsock.OpError{Op: tc.err.Op, Code: tc.err.Code}).Error(); got != bare {
 				t.Errorf("Error() = %q, want %q", got, bare)
 			}
 		})

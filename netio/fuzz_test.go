@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func FuzzParseAddr(f *testing.F) {
@@ -22,7 +24,7 @@ func FuzzParseAddr(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		network, address, err := ParseAddr(in)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
+			if !errors.Is(err, winsock.ErrInvalid) {
 				t.Fatalf("ParseAddr(%q) error %v is not WSAEINVAL", in, err)
 			}
 			if network != "" || address != "" {
@@ -71,21 +73,21 @@ func FuzzCodeOf(f *testing.F) {
 	f.Add(uint32(99999), int(syscall.EPERM), uint32(12345), "y")
 	f.Add(uint32(10035), int(syscall.EAGAIN), uint32(0), "z")
 	f.Fuzz(func(t *testing.T, code uint32, errno int, fallback uint32, text string) {
-		c, fb, e := Code(code), Code(fallback), syscall.Errno(uint32(errno))
+		c, fb, e := winsock.Code(code), winsock.Code(fallback), syscall.Errno(uint32(errno))
 
 		// Every code formats, with its number when it is not OK.
 		msg := c.Error()
-		if c != OK && !strings.Contains(msg, strconv.FormatUint(uint64(code), 10)) {
+		if c != winsock.OK && !strings.Contains(msg, strconv.FormatUint(uint64(code), 10)) {
 			t.Fatalf("Code(%d).Error() = %q", code, msg)
 		}
 		_ = c.Name()
-		if (c.Err() == nil) != (c == OK) {
+		if (c.Err() == nil) != (c == winsock.OK) {
 			t.Fatalf("Code(%d).Err() = %v", code, c.Err())
 		}
 
 		// A wrapped code comes back unchanged.
-		for _, err := range []error{c, fmt.Errorf("%s: %w", text, c), &OpError{Op: text, Code: c, Detail: text}} {
-			if got := CodeOf(err, fb); got != c {
+		for _, err := range []error{c, fmt.Errorf("%s: %w", text, c), &winsock.OpError{Op: text, Code: c, Detail: text}} {
+			if got := winsock.CodeOf(err, fb); got != c {
 				t.Fatalf("CodeOf(%v) = %d, want %d", err, got, code)
 			}
 		}
@@ -93,16 +95,16 @@ func FuzzCodeOf(f *testing.F) {
 		// errors.Is against an errno holds exactly for the code's twin.
 		want := e != 0 && c.Errno() == e
 		if got := errors.Is(c, e); got != want {
-			t.Fatalf("errors.Is(Code(%d), Errno(%d)) = %v, want %v", code, uint32(e), got, want)
+			t.Fatalf("errors.Is(winsock.Code(%d), Errno(%d)) = %v, want %v", code, uint32(e), got, want)
 		}
-		if got := errors.Is(&OpError{Code: c}, os.NewSyscallError(text, e)); got != want {
-			t.Fatalf("errors.Is(OpError(%d), SyscallError(%d)) = %v, want %v", code, uint32(e), got, want)
+		if got := errors.Is(&winsock.OpError{Code: c}, os.NewSyscallError(text, e)); got != want {
+			t.Fatalf("errors.Is(winsock.OpError(%d), SyscallError(%d)) = %v, want %v", code, uint32(e), got, want)
 		}
 
 		// A wrapped errno maps to the code whose twin it is, else fallback.
 		// Errno 0 is left out: see TestCodeOfErrnoZero.
 		if e != 0 {
-			got := CodeOf(os.NewSyscallError(text, e), fb)
+			got := winsock.CodeOf(os.NewSyscallError(text, e), fb)
 			if got.Errno() != e && got != fb {
 				t.Fatalf("CodeOf(Errno(%d)) = %d, want the twin's code or the fallback", uint32(e), uint32(got))
 			}
@@ -112,7 +114,7 @@ func FuzzCodeOf(f *testing.F) {
 		}
 
 		// Unrelated errors give the fallback.
-		if got := CodeOf(errors.New(text), fb); got != fb {
+		if got := winsock.CodeOf(errors.New(text), fb); got != fb {
 			t.Fatalf("CodeOf(unrelated) = %v, want %v", got, fb)
 		}
 	})
@@ -129,7 +131,7 @@ func FuzzParseBanPolicy(f *testing.F) {
 			t.Fatalf("ParseBanPolicy(%q) = %v, %v", s, p, err)
 		}
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) || p != BanReset {
+			if !errors.Is(err, winsock.ErrInvalid) || p != BanReset {
 				t.Fatalf("ParseBanPolicy(%q) = %v, %v; want reset, WSAEINVAL", s, p, err)
 			}
 			return

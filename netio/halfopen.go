@@ -8,6 +8,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // HalfOpenFlushTimeout bounds how long closing a half-open connection (one
@@ -38,17 +40,17 @@ type halfOpen struct {
 
 	mu       sync.Mutex
 	wake     sync.Cond
-	fd       int      // our duplicate of gnet's descriptor; -1 once closed
-	nc       net.Conn // the writer's own duplicate, once the writer runs
-	q        [][]byte // bytes waiting for the writer
-	queued   int      // bytes in q plus those the writer is writing
-	inflight int      // of queued, the bytes the writer took out of q and is writing now
-	writing  bool     // the writer goroutine was started
-	fin      bool     // SendDisconnect asked: FIN once the queue drains
-	finDone  bool     // FIN sent
-	closeReq bool     // Close asked: no more writes, close once flushed
-	abort    bool     // the close is abortive (RST): drop what is queued
-	err      Code     // first write failure; later writes fail with it
+	fd       int          // our duplicate of gnet's descriptor; -1 once closed
+	nc       net.Conn     // the writer's own duplicate, once the writer runs
+	q        [][]byte     // bytes waiting for the writer
+	queued   int          // bytes in q plus those the writer is writing
+	inflight int          // of queued, the bytes the writer took out of q and is writing now
+	writing  bool         // the writer goroutine was started
+	fin      bool         // SendDisconnect asked: FIN once the queue drains
+	finDone  bool         // FIN sent
+	closeReq bool         // Close asked: no more writes, close once flushed
+	abort    bool         // the close is abortive (RST): drop what is queued
+	err      winsock.Code // first write failure; later writes fail with it
 }
 
 // newHalfOpen duplicates fd (gnet's descriptor, about to be closed) and
@@ -85,11 +87,11 @@ func (h *halfOpen) write(p []byte) (int, error) {
 	defer h.mu.Unlock()
 	switch {
 	case h.fin:
-		return 0, ErrShutdown
-	case h.err != OK:
+		return 0, winsock.ErrShutdown
+	case h.err != winsock.OK:
 		return 0, h.err
 	case h.closeReq:
-		return 0, ErrNotConn
+		return 0, winsock.ErrNotConn
 	case len(p) == 0:
 		return 0, nil
 	}
@@ -105,11 +107,11 @@ func (h *halfOpen) write(p []byte) (int, error) {
 		case err == nil && n == len(p):
 			return n, nil
 		case err != nil && err != unix.EAGAIN:
-			h.err = CodeOf(err, WSAECONNRESET)
+			h.err = winsock.CodeOf(err, winsock.WSAECONNRESET)
 			return 0, h.err
 		}
 		if err := h.startWriter(); err != nil {
-			h.err = WSAENOBUFS
+			h.err = winsock.WSAENOBUFS
 			return n, h.err
 		}
 	}
@@ -147,11 +149,11 @@ func (h *halfOpen) run(nc net.Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for {
-		for len(h.q) == 0 && !(h.fin && !h.finDone) && !h.closeReq && h.err == OK {
+		for len(h.q) == 0 && !(h.fin && !h.finDone) && !h.closeReq && h.err == winsock.OK {
 			h.wake.Wait()
 		}
 		switch {
-		case h.err != OK || h.abort:
+		case h.err != winsock.OK || h.abort:
 			h.dropQueued()
 			return
 		case len(h.q) > 0:
@@ -161,7 +163,7 @@ func (h *halfOpen) run(nc net.Conn) {
 			h.mu.Unlock()
 			n, err := bufs.WriteTo(nc) // blocks in the netpoller, not on a loop
 			h.mu.Lock()
-			if err != nil && n > 0 && writeCode(err) == WSAETIMEDOUT && !h.abort {
+			if err != nil && n > 0 && writeCode(err) == winsock.WSAETIMEDOUT && !h.abort {
 				// The close's flush deadline passed with bytes moving: a
 				// slow peer, not a gone one. Another period from now,
 				// the rest first.
@@ -178,17 +180,17 @@ func (h *halfOpen) run(nc net.Conn) {
 			}
 			h.queued -= h.inflight
 			h.inflight = 0
-			if err != nil && h.err == OK {
+			if err != nil && h.err == winsock.OK {
 				h.err = writeCode(err)
 			}
 		case h.fin && !h.finDone:
 			h.finDone = true
 			if cw, ok := nc.(interface{ CloseWrite() error }); ok {
-				if err := cw.CloseWrite(); err != nil && h.err == OK {
+				if err := cw.CloseWrite(); err != nil && h.err == winsock.OK {
 					// The FIN could not go: the peer has reset the
 					// connection since. As a failed write: later writes
 					// fail with it (none can be queued behind a FIN).
-					h.err = WSAECONNRESET
+					h.err = winsock.WSAECONNRESET
 				}
 			}
 		default: // closeReq with everything written
@@ -199,11 +201,11 @@ func (h *halfOpen) run(nc net.Conn) {
 
 // writeCode maps a writer error: the flush deadline becomes WSAETIMEDOUT,
 // anything else a reset.
-func writeCode(err error) Code {
+func writeCode(err error) winsock.Code {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		return WSAETIMEDOUT
+		return winsock.WSAETIMEDOUT
 	}
-	return CodeOf(err, WSAECONNRESET)
+	return winsock.CodeOf(err, winsock.WSAECONNRESET)
 }
 
 // dropQueued counts what waits in q, which will never be written; bytes
@@ -229,7 +231,7 @@ func (h *halfOpen) shutdownSend() error {
 	defer h.mu.Unlock()
 	switch {
 	case h.closeReq:
-		return ErrNotConn
+		return winsock.ErrNotConn
 	case h.fin:
 		return nil
 	}
@@ -238,7 +240,7 @@ func (h *halfOpen) shutdownSend() error {
 		h.finDone = true
 		if err := unix.Shutdown(h.fd, unix.SHUT_WR); err != nil {
 			// ENOTCONN here means the peer has reset the connection since.
-			h.err = WSAECONNRESET
+			h.err = winsock.WSAECONNRESET
 			return h.err
 		}
 		return nil

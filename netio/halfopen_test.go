@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockactor/sockactor/internal/socktest"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // loopbackPair returns a connected loopback pair: the server side as a raw
@@ -134,7 +135,7 @@ func TestEngineHalfOpen(t *testing.T) {
 	}
 	h.waitClose(t, c, ReasonPeerClose)
 	onLoop(t, c, func() {
-		if !c.HalfOpen() || !c.Writable() || c.SendCode() != OK {
+		if !c.HalfOpen() || !c.Writable() || c.SendCode() != winsock.OK {
 			t.Errorf("after the peer's FIN: HalfOpen %v Writable %v SendCode %v", c.HalfOpen(), c.Writable(), c.SendCode())
 		}
 		if n, err := c.Write(want[before:]); err != nil || n != after {
@@ -143,7 +144,7 @@ func TestEngineHalfOpen(t *testing.T) {
 		if err := c.ShutdownSend(); err != nil {
 			t.Error(err)
 		}
-		if _, err := c.Write([]byte("x")); err != ErrShutdown {
+		if _, err := c.Write([]byte("x")); err != winsock.ErrShutdown {
 			t.Errorf("Write after ShutdownSend: %v", err)
 		}
 	})

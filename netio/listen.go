@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Listeners: declaring an address (Listen, ParseAddr), the duplicate and
@@ -77,7 +79,7 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started {
-		return nil, &OpError{Op: "Listen", Code: WSAEINVAL, Detail: "listeners must be declared before Start"}
+		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "listeners must be declared before Start"}
 	}
 	if isUDP(network) {
 		return e.listenUDP(network, address)
@@ -101,7 +103,7 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 			return nil, alreadyListening(network, address)
 		}
 		if address, err = e.reservePort(network, address); err != nil {
-			return nil, &OpError{Op: "Listen", Code: CodeOf(err, WSAEINVAL), Detail: err.Error(), Err: err}
+			return nil, &winsock.OpError{Op: "Listen", Code: winsock.CodeOf(err, winsock.WSAEINVAL), Detail: err.Error(), Err: err}
 		}
 		break
 	}
@@ -126,15 +128,15 @@ func ParseAddr(protoAddr string) (network, address string, err error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 	default:
-		return "", "", &OpError{Op: "ParseAddr", Code: WSAEINVAL, Detail: "unsupported network " + strconv.Quote(network)}
+		return "", "", &winsock.OpError{Op: "ParseAddr", Code: winsock.WSAEINVAL, Detail: "unsupported network " + strconv.Quote(network)}
 	}
 	_, port, err := net.SplitHostPort(address)
 	if err != nil {
-		return "", "", &OpError{Op: "ParseAddr", Code: WSAEINVAL, Detail: err.Error()}
+		return "", "", &winsock.OpError{Op: "ParseAddr", Code: winsock.WSAEINVAL, Detail: err.Error()}
 	}
 	// A number from 0 to 65535 or a service name ("http"), as net accepts.
 	if _, err := net.LookupPort(network, port); err != nil {
-		return "", "", &OpError{Op: "ParseAddr", Code: WSAEINVAL, Detail: "bad port " + strconv.Quote(port)}
+		return "", "", &winsock.OpError{Op: "ParseAddr", Code: winsock.WSAEINVAL, Detail: "bad port " + strconv.Quote(port)}
 	}
 	return network, address, nil
 }
@@ -180,7 +182,7 @@ func anyPort(network, address string) bool {
 // alreadyListening is Listen's error for an address the engine already
 // listens on.
 func alreadyListening(network, address string) error {
-	return &OpError{Op: "Listen", Code: WSAEADDRINUSE, Detail: network + " address " + address + " already has a listener in this runtime", Err: syscall.EADDRINUSE}
+	return &winsock.OpError{Op: "Listen", Code: winsock.WSAEADDRINUSE, Detail: network + " address " + address + " already has a listener in this runtime", Err: syscall.EADDRINUSE}
 }
 
 // resolvedKey is the address as gnet will report it for the listener.
@@ -276,7 +278,7 @@ func (e *Engine) probeBinds(ctx context.Context) error {
 		}
 		ln, err := lc.Listen(ctx, l.network, l.address)
 		if err != nil {
-			return &OpError{Op: "Start", Code: startCode(err), Detail: err.Error(), Err: err}
+			return &winsock.OpError{Op: "Start", Code: startCode(err), Detail: err.Error(), Err: err}
 		}
 		held = append(held, ln)
 	}
@@ -284,7 +286,7 @@ func (e *Engine) probeBinds(ctx context.Context) error {
 		for _, l := range e.udp.lns {
 			pc, err := lc.ListenPacket(ctx, l.network, l.address)
 			if err != nil {
-				return &OpError{Op: "Start", Code: startCode(err), Detail: err.Error(), Err: err}
+				return &winsock.OpError{Op: "Start", Code: startCode(err), Detail: err.Error(), Err: err}
 			}
 			held = append(held, pc)
 		}
@@ -295,10 +297,10 @@ func (e *Engine) probeBinds(ctx context.Context) error {
 // startCode maps an error of gnet.Rotate to its Winsock code without reading
 // its text: a listener host name that does not resolve is
 // WSAHOST_NOT_FOUND, an errno its twin, anything else WSAENETDOWN.
-func startCode(err error) Code {
+func startCode(err error) winsock.Code {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && !dnsErr.IsTimeout {
-		return WSAHOST_NOT_FOUND
+		return winsock.WSAHOST_NOT_FOUND
 	}
-	return CodeOf(err, WSAENETDOWN)
+	return winsock.CodeOf(err, winsock.WSAENETDOWN)
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockactor/sockactor/internal/socktest"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // checkWorks sends a few bytes to l (on 127.0.0.1, whatever address it is
@@ -76,7 +77,7 @@ func TestEngineListenIsHonest(t *testing.T) {
 			}
 			l2, err := e.Listen(then)
 			if tc.refusedAt == "Listen" {
-				if l2 != nil || !errors.Is(err, ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
+				if l2 != nil || !errors.Is(err, winsock.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
 					t.Fatalf("Listen(%s) after Listen(%s) = %v, %v; want WSAEADDRINUSE", then, first, l2, err)
 				}
 			} else if err != nil {
@@ -84,7 +85,7 @@ func TestEngineListenIsHonest(t *testing.T) {
 			}
 			err = e.Start(context.Background())
 			if tc.refusedAt == "Start" {
-				if !errors.Is(err, ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) || CodeOf(err, OK) != WSAEADDRINUSE {
+				if !errors.Is(err, winsock.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) || winsock.CodeOf(err, winsock.OK) != winsock.WSAEADDRINUSE {
 					t.Fatalf("Start with %s and %s: %v, want WSAEADDRINUSE", first, then, err)
 				}
 				// Nothing is bound, before Stop even: both addresses are free.

@@ -1,5 +1,9 @@
 package netio
 
+import (
+	"github.com/sockactor/sockactor/winsock"
+)
+
 // Reason says why a connection ended. It is the payload of FD_CLOSE: its
 // String is the docs/SEMANTICS.md §4 word, Code the Winsock code and Local whether
 // this side ended the connection. Reason values are immutable.
@@ -30,16 +34,16 @@ var reasonWords = [...]string{
 	ReasonShutdown:   "shutdown",
 }
 
-var reasonCodes = [...]Code{
-	ReasonNone:       OK,
-	ReasonPeerClose:  OK,
-	ReasonPeerReset:  WSAECONNRESET,
-	ReasonLocalClose: OK,
-	ReasonLocalAbort: WSAECONNABORTED,
-	ReasonRecvBan:    WSAECONNABORTED,
-	ReasonTimeout:    WSAETIMEDOUT,
-	ReasonLimit:      WSAENOBUFS,
-	ReasonShutdown:   WSAENETDOWN,
+var reasonCodes = [...]winsock.Code{
+	ReasonNone:       winsock.OK,
+	ReasonPeerClose:  winsock.OK,
+	ReasonPeerReset:  winsock.WSAECONNRESET,
+	ReasonLocalClose: winsock.OK,
+	ReasonLocalAbort: winsock.WSAECONNABORTED,
+	ReasonRecvBan:    winsock.WSAECONNABORTED,
+	ReasonTimeout:    winsock.WSAETIMEDOUT,
+	ReasonLimit:      winsock.WSAENOBUFS,
+	ReasonShutdown:   winsock.WSAENETDOWN,
 }
 
 // String returns the docs/SEMANTICS.md §4 word ("peer-close", "recv-ban", ...).
@@ -51,11 +55,11 @@ func (r Reason) String() string {
 }
 
 // Code returns the Winsock code FD_CLOSE carries for r.
-func (r Reason) Code() Code {
+func (r Reason) Code() winsock.Code {
 	if int(r) < len(reasonCodes) {
 		return reasonCodes[r]
 	}
-	return WSAECONNABORTED
+	return winsock.WSAECONNABORTED
 }
 
 // Local reports whether this side ended the connection.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // TestReasons is docs/SEMANTICS.md §4's FD_CLOSE table.
@@ -14,19 +16,19 @@ func TestReasons(t *testing.T) {
 	tests := []struct {
 		r        Reason
 		word     string
-		code     Code
+		code     winsock.Code
 		num      uint32
 		local    bool
 		abortive bool
 	}{
-		{ReasonPeerClose, "peer-close", OK, 0, false, false},
-		{ReasonPeerReset, "peer-reset", WSAECONNRESET, 10054, false, false},
-		{ReasonLocalClose, "local-close", OK, 0, true, false},
-		{ReasonLocalAbort, "local-abort", WSAECONNABORTED, 10053, true, true},
-		{ReasonRecvBan, "recv-ban", WSAECONNABORTED, 10053, true, true},
-		{ReasonTimeout, "timeout", WSAETIMEDOUT, 10060, true, true},
-		{ReasonLimit, "limit", WSAENOBUFS, 10055, true, true},
-		{ReasonShutdown, "shutdown", WSAENETDOWN, 10050, true, false},
+		{ReasonPeerClose, "peer-close", winsock.OK, 0, false, false},
+		{ReasonPeerReset, "peer-reset", winsock.WSAECONNRESET, 10054, false, false},
+		{ReasonLocalClose, "local-close", winsock.OK, 0, true, false},
+		{ReasonLocalAbort, "local-abort", winsock.WSAECONNABORTED, 10053, true, true},
+		{ReasonRecvBan, "recv-ban", winsock.WSAECONNABORTED, 10053, true, true},
+		{ReasonTimeout, "timeout", winsock.WSAETIMEDOUT, 10060, true, true},
+		{ReasonLimit, "limit", winsock.WSAENOBUFS, 10055, true, true},
+		{ReasonShutdown, "shutdown", winsock.WSAENETDOWN, 10050, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.word, func(t *testing.T) {
@@ -50,14 +52,14 @@ func TestReasons(t *testing.T) {
 }
 
 func TestReasonNoneAndUnknown(t *testing.T) {
-	if ReasonNone.String() != "" || ReasonNone.Code() != OK || ReasonNone.Local() {
+	if ReasonNone.String() != "" || ReasonNone.Code() != winsock.OK || ReasonNone.Local() {
 		t.Errorf("ReasonNone = %q %v %v", ReasonNone.String(), ReasonNone.Code(), ReasonNone.Local())
 	}
 	r := Reason(200)
 	if r.String() != "unknown" {
 		t.Errorf("String() = %q, want unknown", r.String())
 	}
-	if r.Code() != WSAECONNABORTED {
+	if r.Code() != winsock.WSAECONNABORTED {
 		t.Errorf("Code() = %v, want WSAECONNABORTED", r.Code())
 	}
 }

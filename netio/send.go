@@ -1,5 +1,9 @@
 package netio
 
+import (
+	"github.com/sockactor/sockactor/winsock"
+)
+
 // The send side of a stream while gnet owns it: Write (straight to gnet,
 // or behind what a direct write kept), AsyncWrite from other goroutines,
 // and the half-close: ShutdownSend and the FIN sent once the queue drains
@@ -13,7 +17,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.closed.Load() {
 		h := c.halfOpen()
 		if h == nil {
-			return 0, ErrNotConn
+			return 0, winsock.ErrNotConn
 		}
 		n, err := h.write(p) // the half-open send side (docs/SEMANTICS.md §5)
 		c.bytesOut += uint64(n)
@@ -21,7 +25,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return n, err
 	}
 	if c.send != sendOpen {
-		return 0, ErrShutdown
+		return 0, winsock.ErrShutdown
 	}
 	if c.dg != nil {
 		return c.writeDatagram(p)
@@ -44,7 +48,7 @@ func (c *Conn) writeStream(p []byte) (int, error) {
 		c.applyPause()
 	}
 	if err != nil {
-		return n, &OpError{Op: "Send", Code: CodeOf(err, WSAECONNRESET)}
+		return n, &winsock.OpError{Op: "Send", Code: winsock.CodeOf(err, winsock.WSAECONNRESET)}
 	}
 	return n, nil
 }
@@ -70,10 +74,10 @@ func (c *Conn) writeBehindDirect(p []byte) (int, error) {
 // afterwards. done, if not nil, runs on the loop with Write's result.
 func (c *Conn) AsyncWrite(p []byte, done func(n int, err error)) error {
 	if c.closed.Load() && c.halfOpen() == nil {
-		return ErrNotConn
+		return winsock.ErrNotConn
 	}
 	if c.SendDown() {
-		return ErrShutdown
+		return winsock.ErrShutdown
 	}
 	return c.Execute(func() {
 		n, err := c.Write(p) // event loop goroutine
@@ -94,7 +98,7 @@ func (c *Conn) ShutdownSend() error {
 			c.setSend(finPending) // the half-open side sends it
 			return h.shutdownSend()
 		}
-		return ErrNotConn
+		return winsock.ErrNotConn
 	}
 	if c.dg != nil {
 		c.setSend(finSent) // UDP has no FIN: later sends fail, nothing is sent

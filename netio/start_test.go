@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func TestEngineStartAndData(t *testing.T) {
@@ -77,10 +79,10 @@ func TestEngineStartAndData(t *testing.T) {
 	}
 
 	// Declaring listeners and starting again are refused once started.
-	if _, err := e.Listen("127.0.0.1:0"); !errors.Is(err, ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
+	if _, err := e.Listen("127.0.0.1:0"); !errors.Is(err, winsock.ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("Listen after Start: %v, want WSAEINVAL", err)
 	}
-	if err := e.Start(context.Background()); !errors.Is(err, ErrInvalid) {
+	if err := e.Start(context.Background()); !errors.Is(err, winsock.ErrInvalid) {
 		t.Errorf("second Start: %v, want WSAEINVAL", err)
 	}
 }
@@ -175,14 +177,14 @@ func TestEngineStartErrors(t *testing.T) {
 			t.Fatal("OnOpen ran for a connection to the private listener")
 		default:
 		}
-		if _, err := e.Listen("127.0.0.1:0"); !errors.Is(err, ErrInvalid) {
+		if _, err := e.Listen("127.0.0.1:0"); !errors.Is(err, winsock.ErrInvalid) {
 			t.Errorf("Listen after Start: %v, want WSAEINVAL", err)
 		}
 	})
 	t.Run("bad address", func(t *testing.T) {
 		e := NewEngine(newTestHandler(t), Options{})
 		for _, a := range []string{"sctp://127.0.0.1:0", "127.0.0.1"} {
-			if l, err := e.Listen(a); l != nil || !errors.Is(err, ErrInvalid) {
+			if l, err := e.Listen(a); l != nil || !errors.Is(err, winsock.ErrInvalid) {
 				t.Errorf("Listen(%q) = %v, %v; want WSAEINVAL", a, l, err)
 			}
 		}
@@ -198,9 +200,9 @@ func TestEngineStartErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = e.Start(context.Background())
-		var op *OpError
+		var op *winsock.OpError
 		if !errors.As(err, &op) || op.Op != "Start" {
-			t.Fatalf("Start on a busy port: %v, want an *OpError from Start", err)
+			t.Fatalf("Start on a busy port: %v, want an *winsock.OpError from Start", err)
 		}
 		if err := e.Stop(context.Background()); err != nil {
 			t.Errorf("Stop after a failed Start: %v", err)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func TestEngineStop(t *testing.T) {
@@ -61,7 +63,7 @@ func TestEngineStop(t *testing.T) {
 	if err := e.Stop(ctx); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}
-	if err := conns[1].Execute(func() {}); !errors.Is(err, ErrNetDown) {
+	if err := conns[1].Execute(func() {}); !errors.Is(err, winsock.ErrNetDown) {
 		t.Errorf("Execute after Stop: %v, want WSAENETDOWN", err)
 	}
 	// Shutdown closes gracefully: the clients read EOF.
@@ -206,7 +208,7 @@ func TestEngineStartBindFailureLeavesNothingBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = e.Start(context.Background())
-	if !errors.Is(err, ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
+	if !errors.Is(err, winsock.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("Start = %v, want WSAEADDRINUSE", err)
 	}
 	if err := e.Stop(context.Background()); err != nil {

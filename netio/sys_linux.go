@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // shutdownWrite sends FIN on fd (shutdown(2) SHUT_WR). Loop only.
@@ -20,7 +22,7 @@ func localTCPAddr(fd int) (*net.TCPAddr, error) {
 	if ip, port, ok := ipPortOf(sa); ok {
 		return &net.TCPAddr{IP: ip, Port: port}, nil
 	}
-	return nil, ErrInvalid
+	return nil, winsock.ErrInvalid
 }
 
 // ipPortOf returns the IP and port of an internet socket address; ok is

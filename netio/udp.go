@@ -11,6 +11,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // UDP listeners (docs/SEMANTICS.md §6). gnet serves a UDP listening socket
@@ -99,9 +101,9 @@ type dgram struct {
 	seen uint32         // tbl.tick at the last datagram in or out
 
 	// A dialled socket.
-	fd       int  // immutable: our own descriptor of the socket; -1 for a peer
-	pending  Code // an asynchronous error (an ICMP report) for the next operation
-	detached bool // gnet dropped its registration (see udpdial.go); re-enrolling
+	fd       int          // immutable: our own descriptor of the socket; -1 for a peer
+	pending  winsock.Code // an asynchronous error (an ICMP report) for the next operation
+	detached bool         // gnet dropped its registration (see udpdial.go); re-enrolling
 }
 
 // maxPayload is the largest datagram Write takes.
@@ -207,12 +209,12 @@ func (u *udpSide) reserve() (held []int, err error) {
 		host, port, _ := net.SplitHostPort(l.address)
 		ua, rerr := net.ResolveUDPAddr(l.network, l.address)
 		if rerr != nil {
-			return held, &OpError{Op: "Start", Code: startCode(rerr), Detail: rerr.Error(), Err: rerr}
+			return held, &winsock.OpError{Op: "Start", Code: startCode(rerr), Detail: rerr.Error(), Err: rerr}
 		}
 		if port != "0" && ua.Port != 0 {
 			pc, perr := net.ListenPacket(l.network, l.address)
 			if perr != nil {
-				return held, &OpError{Op: "Start", Code: startCode(perr), Detail: perr.Error(), Err: perr}
+				return held, &winsock.OpError{Op: "Start", Code: startCode(perr), Detail: perr.Error(), Err: perr}
 			}
 			_ = pc.Close()
 			continue
@@ -220,7 +222,7 @@ func (u *udpSide) reserve() (held []int, err error) {
 		fd, bound, berr := bindHeld(l.network, unix.SOCK_DGRAM, ua.IP, ua.Port, true)
 		if berr != nil {
 			berr = &net.OpError{Op: "listen", Net: l.network, Addr: ua, Err: berr}
-			return held, &OpError{Op: "Start", Code: startCode(berr), Detail: berr.Error(), Err: berr}
+			return held, &winsock.OpError{Op: "Start", Code: startCode(berr), Detail: berr.Error(), Err: berr}
 		}
 		held = append(held, fd)
 		l.address = net.JoinHostPort(host, strconv.Itoa(bound))
@@ -264,9 +266,9 @@ func (u *udpSide) start(ctx context.Context) error {
 		return nil
 	case <-u.done:
 		if u.runErr == nil {
-			return ErrNetDown
+			return winsock.ErrNetDown
 		}
-		return &OpError{Op: "Start", Code: startCode(u.runErr), Detail: u.runErr.Error(), Err: u.runErr}
+		return &winsock.OpError{Op: "Start", Code: startCode(u.runErr), Detail: u.runErr.Error(), Err: u.runErr}
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Dialled UDP sockets: a connected UDP socket enrolled on a loop of the main
@@ -36,9 +38,9 @@ func (e *Engine) lostRegistration(c *Conn, err error) bool {
 	var errno syscall.Errno
 	switch {
 	case soErr != 0:
-		d.pending = CodeOf(syscall.Errno(soErr), WSAECONNREFUSED)
+		d.pending = winsock.CodeOf(syscall.Errno(soErr), winsock.WSAECONNREFUSED)
 	case errors.As(err, &errno):
-		d.pending = CodeOf(errno, WSAECONNREFUSED)
+		d.pending = winsock.CodeOf(errno, winsock.WSAECONNREFUSED)
 	}
 	if !e.reenroll(c) {
 		return false

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Unix domain stream sockets ("unix:///path"), docs/SEMANTICS.md §6. They
@@ -48,7 +50,7 @@ func parseUnix(path string) (network, address string, err error) {
 		detail = "abstract unix socket names are not supported"
 	}
 	if detail != "" {
-		return "", "", &OpError{Op: "ParseAddr", Code: WSAEINVAL, Detail: detail}
+		return "", "", &winsock.OpError{Op: "ParseAddr", Code: winsock.WSAEINVAL, Detail: detail}
 	}
 	return "unix", path, nil
 }
@@ -61,7 +63,7 @@ func (e *Engine) listenUnix(path string) (*Listener, error) {
 	abs := absPath(path)
 	for _, l := range e.listeners {
 		if l.network == "unix" && absPath(l.address) == abs {
-			return nil, &OpError{Op: "Listen", Code: WSAEADDRINUSE, Detail: "unix socket path " + path + " already has a listener", Err: syscall.EADDRINUSE}
+			return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEADDRINUSE, Detail: "unix socket path " + path + " already has a listener", Err: syscall.EADDRINUSE}
 		}
 	}
 	// gnet reports an accepted unix connection's LocalAddr as the path as
@@ -110,12 +112,12 @@ func clearUnixPath(ctx context.Context, path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, derr := os.Stat(filepath.Dir(path)); derr != nil {
-			return &OpError{Op: "Start", Code: WSAEADDRNOTAVAIL, Detail: "unix socket directory: " + derr.Error(), Err: derr}
+			return &winsock.OpError{Op: "Start", Code: winsock.WSAEADDRNOTAVAIL, Detail: "unix socket directory: " + derr.Error(), Err: derr}
 		}
 		return nil
 	}
 	if err != nil {
-		return &OpError{Op: "Start", Code: CodeOf(err, WSAEADDRNOTAVAIL), Detail: err.Error(), Err: err}
+		return &winsock.OpError{Op: "Start", Code: winsock.CodeOf(err, winsock.WSAEADDRNOTAVAIL), Detail: err.Error(), Err: err}
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
 		return inUse(path, "exists and is not a socket")
@@ -129,7 +131,7 @@ func clearUnixPath(ctx context.Context, path string) error {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		// Stale: nobody listens. Remove it (only if it is still a socket).
 		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			return &OpError{Op: "Start", Code: WSAEADDRINUSE, Detail: "removing stale unix socket: " + rerr.Error(), Err: rerr}
+			return &winsock.OpError{Op: "Start", Code: winsock.WSAEADDRINUSE, Detail: "removing stale unix socket: " + rerr.Error(), Err: rerr}
 		}
 		return nil
 	case errors.Is(err, syscall.ENOENT):
@@ -141,16 +143,16 @@ func clearUnixPath(ctx context.Context, path string) error {
 }
 
 func inUse(path, why string) error {
-	return &OpError{Op: "Start", Code: WSAEADDRINUSE, Detail: "unix socket path " + path + " " + why, Err: syscall.EADDRINUSE}
+	return &winsock.OpError{Op: "Start", Code: winsock.WSAEADDRINUSE, Detail: "unix socket path " + path + " " + why, Err: syscall.EADDRINUSE}
 }
 
 // unixDialCode maps the errno of a failed unix connect to its Winsock code:
 // a missing path (ENOENT, ENOTDIR) and a listener whose accept queue is full
 // (EAGAIN) are WSAECONNREFUSED, as Winsock's AF_UNIX reports nobody
 // listening (there is no WSAENOENT); others as dialCode maps them.
-func unixDialCode(err error) Code {
+func unixDialCode(err error) winsock.Code {
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EAGAIN) {
-		return WSAECONNREFUSED
+		return winsock.WSAECONNREFUSED
 	}
 	return dialCode(err)
 }
@@ -168,7 +170,7 @@ func localAddr(fd int) (net.Addr, error) {
 	if ip, port, ok := ipPortOf(sa); ok {
 		return &net.TCPAddr{IP: ip, Port: port}, nil
 	}
-	return nil, ErrInvalid
+	return nil, winsock.ErrInvalid
 }
 
 // peerAddr is a as the connection reports it: unchanged, except that a

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // The wake list: work for a loop that must not wait behind that loop's batch
@@ -77,7 +79,7 @@ func (c *Conn) Wake(fn func(*Conn)) error {
 			c.eng.traffic.waking.Add(-1)
 		}
 		w.mu.Unlock()
-		return ErrNetDown
+		return winsock.ErrNetDown
 	}
 	return nil
 }

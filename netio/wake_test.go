@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // TestWakeRunSkipsOwnConn: run inside a connection's OnTraffic leaves that
@@ -79,7 +81,7 @@ func TestWakeOnLoop(t *testing.T) {
 	if err := e.Stop(ctx); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if err := c.Wake(func(*Conn) { t.Error("woken work ran after Stop") }); !errors.Is(err, ErrNetDown) {
+	if err := c.Wake(func(*Conn) { t.Error("woken work ran after Stop") }); !errors.Is(err, winsock.ErrNetDown) {
 		t.Fatalf("Wake after Stop = %v, want ErrNetDown", err)
 	}
 }

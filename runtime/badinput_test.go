@@ -10,12 +10,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 type unknownMsg struct{}
@@ -36,7 +35,7 @@ func TestBadInputGetsErrorCodesAndDisturbsNothing(t *testing.T) {
 		c := dial(t, s.addr)
 		roundTrip(t, c, "warm-up")
 		pid := s.rt.SocketPID(s.rec.Accepted(t, 1))
-		inval := uint32(netio.WSAEINVAL)
+		inval := uint32(winsock.WSAEINVAL)
 		cases := []struct {
 			name string
 			to   *actor.PID
@@ -61,7 +60,7 @@ func TestBadInputGetsErrorCodesAndDisturbsNothing(t *testing.T) {
 			}
 		}
 		// Push-mode Recv on an open socket: nothing buffered.
-		if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, netio.ErrWouldBlock) {
+		if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, winsock.ErrWouldBlock) {
 			t.Errorf("Recv: %v, want WSAEWOULDBLOCK", err)
 		}
 		// The socket and its neighbours are undisturbed.
@@ -94,7 +93,7 @@ func TestOversizedSendIsRefused(t *testing.T) {
 	_ = rt.Subscribe(rec.PID, events.MaskAll)
 	c := dial(t, ln.Addr().String())
 	pid := rt.SocketPID(rec.Accepted(t, 1))
-	if _, err := rt.Send(ctx5(t), pid, make([]byte, 2048)); !errors.Is(err, netio.ErrMsgSize) {
+	if _, err := rt.Send(ctx5(t), pid, make([]byte, 2048)); !errors.Is(err, winsock.ErrMsgSize) {
 		t.Fatalf("oversized Send: %v, want WSAEMSGSIZE", err)
 	}
 	if n, err := rt.Send(ctx5(t), pid, []byte("fits")); err != nil || n != 4 {
@@ -135,7 +134,7 @@ func TestSendDisconnectSendsFINAndKeepsReceiving(t *testing.T) {
 		if err != nil || string(got) != "bye" {
 			t.Fatalf("client read %q, %v; want bye then EOF", got, err)
 		}
-		if _, err := s.rt.Send(ctx5(t), pid, []byte("more")); !errors.Is(err, netio.ErrShutdown) {
+		if _, err := s.rt.Send(ctx5(t), pid, []byte("more")); !errors.Is(err, winsock.ErrShutdown) {
 			t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
 		}
 		if _, err := c.Write([]byte("12345")); err != nil {
@@ -181,21 +180,21 @@ func TestListenAndStartErrors(t *testing.T) {
 	}
 	defer rt.Shutdown(ctx5(t))
 	for _, addr := range []string{"sctp://127.0.0.1:0", "127.0.0.1", "tcp://"} {
-		if _, err := rt.Listen(addr, echo, actors.ListenOptions{}); !errors.Is(err, netio.ErrInvalid) {
+		if _, err := rt.Listen(addr, echo, actors.ListenOptions{}); !errors.Is(err, winsock.ErrInvalid) {
 			t.Errorf("Listen(%q) = %v, want WSAEINVAL", addr, err)
 		}
 	}
-	if _, err := rt.Listen("tcp://127.0.0.1:0", nil, actors.ListenOptions{}); !errors.Is(err, netio.ErrInvalid) {
+	if _, err := rt.Listen("tcp://127.0.0.1:0", nil, actors.ListenOptions{}); !errors.Is(err, winsock.ErrInvalid) {
 		t.Errorf("nil handler: %v", err)
 	}
-	if _, err := rt.Dial(ctx5(t), "tcp://127.0.0.1:1", echo, actors.DialOptions{}); !errors.Is(err, netio.ErrNotInitialised) {
+	if _, err := rt.Dial(ctx5(t), "tcp://127.0.0.1:1", echo, actors.DialOptions{}); !errors.Is(err, winsock.ErrNotInitialised) {
 		t.Errorf("Dial before Start: %v, want WSANOTINITIALISED", err)
 	}
 	// A runtime without listeners is a valid dial-only runtime.
 	if err := rt.Start(ctx5(t)); err != nil {
 		t.Errorf("Start without listener: %v", err)
 	}
-	if err := rt.Start(ctx5(t)); !errors.Is(err, netio.ErrInvalid) {
+	if err := rt.Start(ctx5(t)); !errors.Is(err, winsock.ErrInvalid) {
 		t.Errorf("second Start: %v, want WSAEINVAL", err)
 	}
 }
@@ -230,8 +229,8 @@ func TestPooledWriteAfterSendDisconnectIsOrderedAndRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	socktest.WaitFor(t, "handler write after FIN", func() bool { return lateErr.Load() != nil })
-	if e := lateErr.Load().(string); e != netio.ErrShutdown.Error() {
-		t.Fatalf("Write after SendDisconnect: %s, want %v", e, netio.ErrShutdown)
+	if e := lateErr.Load().(string); e != winsock.ErrShutdown.Error() {
+		t.Fatalf("Write after SendDisconnect: %s, want %v", e, winsock.ErrShutdown)
 	}
 	if n := s.rec.Count(id, events.FDClose); n != 0 {
 		t.Fatalf("socket closed (%d FD_CLOSE); a refused write must not reset it", n)

@@ -14,12 +14,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // banStressN is the number of RecvDisconnect calls TestBanStress makes per
@@ -314,13 +313,13 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 				after := p.bs.banned.Load()
 				data, err := rt.Recv(ctx, p.bs.pid, 4096)
 				if after {
-					if len(data) > 0 || !errors.Is(err, netio.ErrShutdown) {
+					if len(data) > 0 || !errors.Is(err, winsock.ErrShutdown) {
 						h.pullAfterBan.Add(1)
 						h.note("socket %d: Recv issued after the ban reply = %d bytes, %v; want WSAESHUTDOWN", p.bs.id, len(data), err)
 					}
 					return
 				}
-				if errors.Is(err, netio.ErrWouldBlock) {
+				if errors.Is(err, winsock.ErrWouldBlock) {
 					goruntime.Gosched()
 				}
 			}
@@ -342,7 +341,7 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 			}
 			p.bs.banned.Store(true)
 			h.bans.Add(1)
-			if data, err := rt.Recv(ctx, p.bs.pid, 4096); len(data) > 0 || !errors.Is(err, netio.ErrShutdown) {
+			if data, err := rt.Recv(ctx, p.bs.pid, 4096); len(data) > 0 || !errors.Is(err, winsock.ErrShutdown) {
 				h.recvAfterBan.Add(1)
 				h.note("socket %d: Recv after the ban reply = %d bytes, %v; want WSAESHUTDOWN", p.bs.id, len(data), err)
 			}

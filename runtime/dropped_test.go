@@ -15,8 +15,8 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/internal/socktest"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // tcpWmemMax is the most a TCP socket's send buffer grows to by itself
@@ -90,7 +90,7 @@ func TestHalfOpenPeerResetCountsQueuedBytes(t *testing.T) {
 			t.Fatalf("SendDropped = %d, more than the %d bytes sent", got, size)
 		}
 		t.Logf("%d of %d bytes dropped (at least %d expected)", got, size, lower)
-		if _, err := s.rt.Send(ctx5(t), pid, []byte("x")); !errors.Is(err, netio.ErrConnReset) {
+		if _, err := s.rt.Send(ctx5(t), pid, []byte("x")); !errors.Is(err, winsock.ErrConnReset) {
 			t.Fatalf("Send after the reset: %v, want WSAECONNRESET", err)
 		}
 	})

@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // unresolvableAddr names a host under the reserved .invalid TLD whose first
@@ -120,7 +119,7 @@ func TestListenReuseAddr(t *testing.T) {
 			}
 			rt, ln, err := newStartedRT(t, sockrt.Options{DisableReuseAddr: tc.disable}, "tcp://"+addr)
 			if tc.disable {
-				if !errors.Is(err, netio.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
+				if !errors.Is(err, winsock.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
 					t.Fatalf("Start with DisableReuseAddr on a TIME_WAIT port: %v, want WSAEADDRINUSE", err)
 				}
 				return
@@ -153,12 +152,12 @@ func TestStartBindErrors(t *testing.T) {
 		addr  string
 		named error
 		errno syscall.Errno
-		code  netio.Code
+		code  winsock.Code
 	}{
-		{"port taken", "tcp://" + busy.Addr().String(), netio.ErrAddrInUse, syscall.EADDRINUSE, netio.WSAEADDRINUSE},
+		{"port taken", "tcp://" + busy.Addr().String(), winsock.ErrAddrInUse, syscall.EADDRINUSE, winsock.WSAEADDRINUSE},
 		// TEST-NET-1 (RFC 5737) is on no interface: bind fails; nothing is
 		// ever sent there.
-		{"address not local", "tcp://192.0.2.1:0", netio.ErrAddrNotAvail, syscall.EADDRNOTAVAIL, netio.WSAEADDRNOTAVAIL},
+		{"address not local", "tcp://192.0.2.1:0", winsock.ErrAddrNotAvail, syscall.EADDRNOTAVAIL, winsock.WSAEADDRNOTAVAIL},
 	}
 	for _, tc := range tests {
 		for _, disable := range []bool{false, true} {
@@ -170,7 +169,7 @@ func TestStartBindErrors(t *testing.T) {
 				if !errors.Is(err, tc.named) || !errors.Is(err, tc.errno) {
 					t.Errorf("Start: %v; want errors.Is %v and %v", err, tc.code.Name(), tc.errno)
 				}
-				if got := netio.CodeOf(err, netio.WSAENETDOWN); got != tc.code {
+				if got := winsock.CodeOf(err, winsock.WSAENETDOWN); got != tc.code {
 					t.Errorf("CodeOf(Start error) = %v, want %v", got, tc.code)
 				}
 			})
@@ -199,12 +198,12 @@ func TestDialHostNotFound(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := actors.SocketIDOf(pid)
-		if ev := sub.Wait(t, id, events.FDConnect); ev.Code != uint32(netio.WSAHOST_NOT_FOUND) {
+		if ev := sub.Wait(t, id, events.FDConnect); ev.Code != uint32(winsock.WSAHOST_NOT_FOUND) {
 			t.Fatalf("FD_CONNECT to the subscriber: %v, want code 11001", ev)
 		}
 		select {
 		case code := <-codes:
-			if code != uint32(netio.WSAHOST_NOT_FOUND) {
+			if code != uint32(winsock.WSAHOST_NOT_FOUND) {
 				t.Fatalf("FD_CONNECT to the handler: code %d, want 11001", code)
 			}
 		case <-time.After(5 * time.Second):
@@ -275,7 +274,7 @@ func TestDialDoneContext(t *testing.T) {
 				if !errors.As(err, &ne) || ne.Timeout() != tc.timeout {
 					t.Errorf("Timeout() = %v, want %v", ne != nil && ne.Timeout(), tc.timeout)
 				}
-				if got := errors.Is(err, netio.ErrTimedOut); got != tc.timeout {
+				if got := errors.Is(err, winsock.ErrTimedOut); got != tc.timeout {
 					t.Errorf("errors.Is(err, ErrTimedOut) = %v, want %v", got, tc.timeout)
 				}
 				if got := s.rt.Stats().Sockets.Open; got != open {

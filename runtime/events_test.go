@@ -8,11 +8,10 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
@@ -20,7 +19,7 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 		name   string
 		policy actors.BanPolicy
 		end    func(t *testing.T, s *server, c socktest.Conn, pid *actor.PID)
-		code   netio.Code
+		code   winsock.Code
 		reason string
 		local  bool
 	}{
@@ -29,7 +28,7 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 		}, 0, "peer-close", false},
 		{"peer RST", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
 			peerReset(t, s, c, pid)
-		}, netio.WSAECONNRESET, "peer-reset", false},
+		}, winsock.WSAECONNRESET, "peer-reset", false},
 		{"Close", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
 			if err := s.rt.Close(ctx5(t), pid); err != nil {
 				t.Fatal(err)
@@ -45,18 +44,18 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 			if err := readUntilErr(c); !s.tr.Aborted(err) {
 				t.Fatalf("client after Abort over %s: %v, want ECONNRESET (unix: EOF)", s.tr, err)
 			}
-		}, netio.WSAECONNABORTED, "local-abort", true},
+		}, winsock.WSAECONNABORTED, "local-abort", true},
 		{"ban reset", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
 			if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
 				t.Fatal(err)
 			}
 			_, _ = c.Write([]byte("after the ban"))
-		}, netio.WSAECONNABORTED, "recv-ban", true},
+		}, winsock.WSAECONNABORTED, "recv-ban", true},
 		{"engine shutdown", actors.BanReset, func(t *testing.T, s *server, c socktest.Conn, _ *actor.PID) {
 			if err := s.rt.Shutdown(ctx5(t)); err != nil {
 				t.Fatal(err)
 			}
-		}, netio.WSAENETDOWN, "shutdown", true},
+		}, winsock.WSAENETDOWN, "shutdown", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,7 +90,7 @@ func TestFDCloseExactlyOncePerSubscriberAndLast(t *testing.T) {
 				// Wait for release: nothing can be emitted after it.
 				socktest.WaitFor(t, "release", func() bool {
 					_, err := s.rt.Info(ctx5(t), pid)
-					return errors.Is(err, netio.ErrNotSock) || errors.Is(err, netio.ErrNetDown)
+					return errors.Is(err, winsock.ErrNotSock) || errors.Is(err, winsock.ErrNetDown)
 				})
 				for name, r := range map[string]*recorder{"runtime-wide": s.rec, "per-socket": perSocket} {
 					evs := r.Of(id)
@@ -201,11 +200,11 @@ func TestShutdownClosesEverySocketAndIsIdempotent(t *testing.T) {
 		}
 		for _, id := range ids {
 			ev := s.rec.CloseEvent(t, id)
-			if ev.Code != uint32(netio.WSAENETDOWN) || ev.Reason != "shutdown" || !ev.Local {
+			if ev.Code != uint32(winsock.WSAENETDOWN) || ev.Reason != "shutdown" || !ev.Local {
 				t.Fatalf("FD_CLOSE = %v", ev)
 			}
 		}
-		if err := s.rt.Subscribe(s.rec.PID, events.MaskAll); !errors.Is(err, netio.ErrNotInitialised) {
+		if err := s.rt.Subscribe(s.rec.PID, events.MaskAll); !errors.Is(err, winsock.ErrNotInitialised) {
 			t.Fatalf("Subscribe after Shutdown: %v, want WSANOTINITIALISED", err)
 		}
 		if st := s.rt.Stats().Sockets; st.Open != 0 || st.Closed["shutdown"] != 3 {
@@ -238,7 +237,7 @@ func TestLingerReleasesEachSocketInTurn(t *testing.T) {
 	pid1, pid2 := s.rt.SocketPID(id1), s.rt.SocketPID(id2)
 	released := func(pid *actor.PID) bool {
 		_, err := s.rt.Info(ctx5(t), pid)
-		return errors.Is(err, netio.ErrNotSock)
+		return errors.Is(err, winsock.ErrNotSock)
 	}
 	closed1 := time.Now() // before the close: its linger starts later
 	c1.Close()

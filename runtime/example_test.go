@@ -15,8 +15,8 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // An echo server whose sockets are actors, and a client on loopback.
@@ -81,7 +81,7 @@ func ExampleRuntime_RecvDisconnect() {
 	fmt.Printf("FD_CLOSE code=%d reason=%s local=%v\n", ev.Code, ev.Reason, ev.Local)
 
 	_, err = rt.RecvDisconnect(ctx, rt.SocketPID(1<<40))
-	fmt.Println("unknown socket:", errors.Is(err, netio.ErrNotSock), errors.Is(err, syscall.ENOTSOCK))
+	fmt.Println("unknown socket:", errors.Is(err, winsock.ErrNotSock), errors.Is(err, syscall.ENOTSOCK))
 	// Output:
 	// RecvDisconnect: 0 bytes, err=<nil>
 	// Send after the ban: <nil>
@@ -285,7 +285,7 @@ func Example_pullMode() {
 	fmt.Printf("FD_READ, Recv: %q\n", got)
 
 	_, err = rt.Recv(ctx, pid, 64)
-	fmt.Println("Recv, nothing buffered:", netio.CodeOf(err, netio.OK).Name(), errors.Is(err, netio.ErrWouldBlock))
+	fmt.Println("Recv, nothing buffered:", winsock.CodeOf(err, winsock.OK).Name(), errors.Is(err, winsock.ErrWouldBlock))
 
 	_ = conn.(*net.TCPConn).CloseWrite() // the client's FIN
 	if ev = next(evs); ev == nil {
@@ -342,8 +342,8 @@ func Example_fdWrite() {
 	for i := 0; ; i++ {
 		n, err := rt.Send(ctx, pid, chunk)
 		sent += int64(n)
-		if errors.Is(err, netio.ErrWouldBlock) {
-			fmt.Println("Send refused:", netio.CodeOf(err, netio.OK).Name(), "bytes taken:", n)
+		if errors.Is(err, winsock.ErrWouldBlock) {
+			fmt.Println("Send refused:", winsock.CodeOf(err, winsock.OK).Name(), "bytes taken:", n)
 			break
 		}
 		if err != nil || i == 1<<12 {

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/sockactor/sockactor/internal/socktest"
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Half-close (docs/SEMANTICS.md §5): after the peer's FIN the socket posts
@@ -142,7 +142,7 @@ func TestHalfOpenSocketStaysWritable(t *testing.T) {
 		if err != nil || string(got) != "still here" {
 			t.Fatalf("client read %q, %v; want the Send, then EOF from SendDisconnect", got, err)
 		}
-		if _, err := s.rt.Send(ctx5(t), pid, []byte("x")); !errors.Is(err, netio.ErrShutdown) {
+		if _, err := s.rt.Send(ctx5(t), pid, []byte("x")); !errors.Is(err, winsock.ErrShutdown) {
 			t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
 		}
 		info, err = s.rt.Info(ctx5(t), pid)
@@ -152,7 +152,7 @@ func TestHalfOpenSocketStaysWritable(t *testing.T) {
 		if err := s.rt.Close(ctx5(t), pid); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.rt.Info(ctx5(t), pid); !errors.Is(err, netio.ErrNotSock) {
+		if _, err := s.rt.Info(ctx5(t), pid); !errors.Is(err, winsock.ErrNotSock) {
 			t.Fatalf("Info after Close: %v, want WSAENOTSOCK", err)
 		}
 		if n := s.rec.Count(id, events.FDClose); n != 1 {
@@ -193,7 +193,7 @@ func TestHalfOpenAbortResetsAndLingerClosesGracefully(t *testing.T) {
 		}
 		socktest.WaitFor(t, "the lingering socket to release itself", func() bool {
 			_, err := s.rt.Info(ctx5(t), s.rt.SocketPID(lingeringID))
-			return errors.Is(err, netio.ErrNotSock)
+			return errors.Is(err, winsock.ErrNotSock)
 		})
 		socktest.WaitFor(t, "no half-open connection left", func() bool { return s.rt.Stats().Conns.HalfOpen == 0 })
 	})
@@ -209,7 +209,7 @@ func TestHalfOpenPeerResetFailsSendsWithConnReset(t *testing.T) {
 			_, err = s.rt.Send(ctx5(t), pid, []byte("x"))
 			return err != nil
 		})
-		if !errors.Is(err, netio.ErrConnReset) {
+		if !errors.Is(err, winsock.ErrConnReset) {
 			t.Fatalf("Send after the peer reset its half: %v, want WSAECONNRESET", err)
 		}
 		if n := s.rec.Count(id, events.FDClose); n != 1 {
@@ -272,7 +272,7 @@ func TestRecvDisconnectAfterFDCloseBans(t *testing.T) {
 			if data, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil || len(data) != 0 {
 				t.Fatalf("RecvDisconnect after FD_CLOSE = %q, %v", data, err)
 			}
-			if data, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrShutdown) || len(data) != 0 {
+			if data, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, winsock.ErrShutdown) || len(data) != 0 {
 				t.Fatalf("Recv after the ban = %q, %v; want WSAESHUTDOWN", data, err)
 			}
 			info, err := s.rt.Info(ctx5(t), pid)
@@ -467,7 +467,7 @@ func TestPeerResetsAreNeverGracefulCloses(t *testing.T) {
 		}
 		var graceful atomic.Int64
 		for _, id := range ids {
-			if ev := s.rec.CloseEvent(t, id); ev.Reason != "peer-reset" || ev.Code != uint32(netio.WSAECONNRESET) {
+			if ev := s.rec.CloseEvent(t, id); ev.Reason != "peer-reset" || ev.Code != uint32(winsock.WSAECONNRESET) {
 				graceful.Add(1)
 				t.Errorf("socket %d: FD_CLOSE %d %s, want 10054 peer-reset", id, ev.Code, ev.Reason)
 			}

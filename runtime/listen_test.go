@@ -15,6 +15,7 @@ import (
 	"github.com/sockactor/sockactor/internal/socktest"
 	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // listenCase is one network of the listener tests: how to name a fixed
@@ -58,7 +59,7 @@ func listenCases() []listenCase {
 // isAddrInUse reports whether err is WSAEADDRINUSE in every way a caller
 // may test it.
 func isAddrInUse(err error) bool {
-	return errors.Is(err, netio.ErrAddrInUse) && errors.Is(err, syscall.EADDRINUSE) && netio.CodeOf(err, netio.OK) == netio.WSAEADDRINUSE
+	return errors.Is(err, winsock.ErrAddrInUse) && errors.Is(err, syscall.EADDRINUSE) && winsock.CodeOf(err, winsock.OK) == winsock.WSAEADDRINUSE
 }
 
 // echoes checks that the listener at addr (as Listen took it) answers: a

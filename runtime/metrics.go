@@ -10,6 +10,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Metrics. Every instrument is an OpenTelemetry observable one: its value is
@@ -80,7 +81,7 @@ func (rt *Runtime) startMetrics(mp metric.MeterProvider) error {
 		if rt.ownSystem {
 			rt.system.Shutdown()
 		}
-		return &netio.OpError{Op: "New", Code: netio.WSAEINVAL, Detail: "Options.MeterProvider: " + err.Error(), Err: err}
+		return &winsock.OpError{Op: "New", Code: winsock.WSAEINVAL, Detail: "Options.MeterProvider: " + err.Error(), Err: err}
 	}
 	rt.metrics = m
 	return nil

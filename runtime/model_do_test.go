@@ -11,7 +11,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // do runs one operation on the runtime and on the model.
@@ -47,7 +47,7 @@ func (r *seqRun) do(op opKind) *divergence {
 			// §3.3 reset: data after the ban resets the connection.
 			r.h.covered("peer write after ban (reset)")
 			m.bytesIn += uint64(len(data))
-			m.closeWith("recv-ban", netio.WSAECONNABORTED, true)
+			m.closeWith("recv-ban", winsock.WSAECONNABORTED, true)
 			m.bytesInKnown, m.bannedKnown = false, false
 			if d := r.waitClosed("PeerWrite after ban (reset)"); d != nil {
 				return d
@@ -94,7 +94,7 @@ func (r *seqRun) do(op opKind) *divergence {
 			}
 			m.held = nil
 		}
-		m.closeWith("peer-reset", netio.WSAECONNRESET, false)
+		m.closeWith("peer-reset", winsock.WSAECONNRESET, false)
 		return r.waitClosed("PeerRST")
 
 	case opSend:
@@ -102,9 +102,9 @@ func (r *seqRun) do(op opKind) *divergence {
 		var want codes
 		switch {
 		case m.released:
-			want = codes{netio.WSAENOTSOCK}
+			want = codes{winsock.WSAENOTSOCK}
 		case m.sendShut:
-			want = codes{netio.WSAESHUTDOWN} // §2 table: send after SendDisconnect
+			want = codes{winsock.WSAESHUTDOWN} // §2 table: send after SendDisconnect
 			if m.resetClosed() {
 				want = append(want, m.resetCodes()...)
 			}
@@ -158,9 +158,9 @@ func (r *seqRun) do(op opKind) *divergence {
 		}
 		switch {
 		case m.released:
-			return check("WSAENOTSOCK", code == netio.WSAENOTSOCK)
+			return check("WSAENOTSOCK", code == winsock.WSAENOTSOCK)
 		case m.banned:
-			return check("WSAESHUTDOWN", code == netio.WSAESHUTDOWN && len(data) == 0)
+			return check("WSAESHUTDOWN", code == winsock.WSAESHUTDOWN && len(data) == 0)
 		case len(m.unread) > 0 && m.unreadAmbiguous:
 			// Ambiguous: after a peer reset the contract does not say whether
 			// unread bytes are still returned (Winsock drops them and answers
@@ -171,7 +171,7 @@ func (r *seqRun) do(op opKind) *divergence {
 				m.unread = m.unread[k:]
 				return nil
 			}
-			if code == netio.WSAECONNRESET && len(data) == 0 {
+			if code == winsock.WSAECONNRESET && len(data) == 0 {
 				r.h.observe("Recv after peer RST with unread data -> WSAECONNRESET")
 				m.unread, m.unreadAmbiguous = nil, false
 				return nil
@@ -198,12 +198,12 @@ func (r *seqRun) do(op opKind) *divergence {
 			m.readPosted = false
 			switch {
 			case !m.closed:
-				return check("WSAEWOULDBLOCK", code == netio.WSAEWOULDBLOCK)
+				return check("WSAEWOULDBLOCK", code == winsock.WSAEWOULDBLOCK)
 			case m.closeEv.reason == "peer-close":
 				r.h.covered("Recv after peer FIN, drained")
 				return check("0 bytes, 0", code == 0 && len(data) == 0) // §5
 			case m.closeEv.reason == "peer-reset":
-				return check("WSAECONNRESET", code == netio.WSAECONNRESET)
+				return check("WSAECONNRESET", code == winsock.WSAECONNRESET)
 			}
 			return check("(unmodelled)", false)
 		}
@@ -213,7 +213,7 @@ func (r *seqRun) do(op opKind) *divergence {
 		code, got := errCode(err)
 		r.logf("RecvDisconnect -> %d bytes %s", len(data), got)
 		if m.released {
-			if code != netio.WSAENOTSOCK {
+			if code != winsock.WSAENOTSOCK {
 				return r.div("RecvDisconnect", "WSAENOTSOCK", got, "")
 			}
 			return nil
@@ -244,12 +244,12 @@ func (r *seqRun) do(op opKind) *divergence {
 		var want codes
 		switch {
 		case m.released:
-			want = codes{netio.WSAENOTSOCK}
+			want = codes{winsock.WSAENOTSOCK}
 		case m.sendShut:
 			// Ambiguous: a second shutdown(SD_SEND) (Winsock answers 0).
-			want = codes{0, netio.WSAESHUTDOWN}
+			want = codes{0, winsock.WSAESHUTDOWN}
 			if m.closed {
-				want = append(want, netio.WSAENOTCONN)
+				want = append(want, winsock.WSAENOTCONN)
 			}
 		case m.resetClosed():
 			want = m.resetCodes()
@@ -295,7 +295,7 @@ func (r *seqRun) do(op opKind) *divergence {
 		code, got := errCode(err)
 		r.logf("%v -> %s", op, got)
 		if m.released {
-			if code != netio.WSAENOTSOCK {
+			if code != winsock.WSAENOTSOCK {
 				return r.div(op.String(), "WSAENOTSOCK", got, "")
 			}
 			return nil
@@ -319,7 +319,7 @@ func (r *seqRun) do(op opKind) *divergence {
 			}
 			return nil
 		}
-		m.closeWith("local-abort", netio.WSAECONNABORTED, true)
+		m.closeWith("local-abort", winsock.WSAECONNABORTED, true)
 		if !m.peerGone {
 			d := r.expectPeerReset("Abort: peer")
 			m.peerGone = true
@@ -335,7 +335,7 @@ func (r *seqRun) do(op opKind) *divergence {
 		code, got := errCode(err)
 		r.logf("Subscribe(%v) -> %s", mask, got)
 		if m.released {
-			if code != netio.WSAENOTSOCK {
+			if code != winsock.WSAENOTSOCK {
 				return r.div("Subscribe", "WSAENOTSOCK", got, "")
 			}
 			return nil
@@ -360,7 +360,7 @@ func (r *seqRun) do(op opKind) *divergence {
 		code, got := errCode(err)
 		if m.released {
 			r.logf("Info -> %s", got)
-			if code != netio.WSAENOTSOCK {
+			if code != winsock.WSAENOTSOCK {
 				return r.div("Info", "WSAENOTSOCK", got, "")
 			}
 			return nil
@@ -440,32 +440,32 @@ func (r *seqRun) do(op opKind) *divergence {
 
 	case opConnect:
 		res, err := rt.System().Root.RequestFuture(pid, &actors.Connect{}, 5*time.Second).Result()
-		code := netio.Code(1<<32 - 1)
+		code := winsock.Code(1<<32 - 1)
 		got := fmt.Sprintf("%T %v", res, err)
 		switch {
 		case errors.Is(err, actor.ErrDeadLetter):
-			code = netio.WSAENOTSOCK
+			code = winsock.WSAENOTSOCK
 		case err != nil:
 		default:
 			switch x := res.(type) {
 			case *actors.ConnectResult:
-				code = netio.Code(x.Code)
+				code = winsock.Code(x.Code)
 			case *actor.DeadLetterResponse:
-				code = netio.WSAENOTSOCK
+				code = winsock.WSAENOTSOCK
 			}
 		}
-		if code != netio.Code(1<<32-1) {
+		if code != winsock.Code(1<<32-1) {
 			got = codeName(code)
 		}
 		r.logf("Connect -> %s", got)
-		var want netio.Code
+		var want winsock.Code
 		switch {
 		case m.released:
-			want = netio.WSAENOTSOCK
+			want = winsock.WSAENOTSOCK
 		case m.closed:
-			want = netio.WSAEINVAL // §3.8, decision 5
+			want = winsock.WSAEINVAL // §3.8, decision 5
 		default:
-			want = netio.WSAEISCONN // §3.8, decision 5 (also after RecvDisconnect)
+			want = winsock.WSAEISCONN // §3.8, decision 5 (also after RecvDisconnect)
 		}
 		if code != want {
 			return r.div("Connect", codeName(want), got, "")
@@ -492,7 +492,7 @@ func (r *seqRun) banUnread() *divergence {
 	if !m.closed && m.policy == actors.BanReset {
 		// §3.3: queued data at ban time under reset: reset right then.
 		r.h.covered("ban with unread data (reset)")
-		m.closeWith("recv-ban", netio.WSAECONNABORTED, true)
+		m.closeWith("recv-ban", winsock.WSAECONNABORTED, true)
 		m.unread, m.unreadAmbiguous = nil, false
 		m.bannedKnown = false // the contract does not say whether they count
 		if d := r.waitClosed("RecvDisconnect with unread data (reset)"); d != nil {

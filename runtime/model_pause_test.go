@@ -9,7 +9,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Read pauses in the model (docs/SEMANTICS.md §2 "Read pauses", §5
@@ -71,7 +71,7 @@ func (r *seqRun) banHeld() *divergence {
 		if m.policy == actors.BanReset {
 			r.h.covered("ban lifts the app pause, held bytes reset")
 			m.finHeld = false
-			m.closeWith("recv-ban", netio.WSAECONNABORTED, true)
+			m.closeWith("recv-ban", winsock.WSAECONNABORTED, true)
 			m.bytesInKnown, m.bannedKnown = false, false
 			if d := r.waitClosed("RecvDisconnect while paused, bytes held (reset)"); d != nil {
 				return d
@@ -101,15 +101,15 @@ func (r *seqRun) suspend() *divergence {
 	var want codes
 	switch {
 	case m.released:
-		want = codes{netio.WSAENOTSOCK}
+		want = codes{winsock.WSAENOTSOCK}
 	case m.closed && m.banned:
 		// Ambiguous: §2 names WSAENOTCONN once the circuit has closed and
 		// WSAESHUTDOWN after RecvDisconnect, and says neither comes first.
-		want = codes{netio.WSAENOTCONN, netio.WSAESHUTDOWN}
+		want = codes{winsock.WSAENOTCONN, winsock.WSAESHUTDOWN}
 	case m.closed:
-		want = codes{netio.WSAENOTCONN} // also half-open after the peer's FIN
+		want = codes{winsock.WSAENOTCONN} // also half-open after the peer's FIN
 	case m.banned:
-		want = codes{netio.WSAESHUTDOWN}
+		want = codes{winsock.WSAESHUTDOWN}
 	default:
 		want = codes{0} // idempotent: also when already suspended
 	}
@@ -137,12 +137,12 @@ func (r *seqRun) suspend() *divergence {
 // peer sent meanwhile arrives in order, then a FIN it sent.
 func (r *seqRun) resume() *divergence {
 	m := r.m
-	var want netio.Code
+	var want winsock.Code
 	switch {
 	case m.released:
-		want = netio.WSAENOTSOCK
+		want = winsock.WSAENOTSOCK
 	case m.closed:
-		want = netio.WSAENOTCONN
+		want = winsock.WSAENOTCONN
 	}
 	err := r.h.rt.ResumeReading(r.ctx, r.pid)
 	code, got := errCode(err)
@@ -339,7 +339,7 @@ func (r *seqRun) drainPull(want []byte, taken *int, untilEmpty bool, drng *rand.
 		data, err := r.h.rt.Recv(r.ctx, r.pid, max)
 		code, got := errCode(err)
 		switch {
-		case code == netio.WSAEWOULDBLOCK && len(data) == 0:
+		case code == winsock.WSAEWOULDBLOCK && len(data) == 0:
 			if untilEmpty {
 				return nil
 			}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // ---- the model ----
@@ -75,7 +75,7 @@ func addEv(l []ev, e ev) []ev {
 	return append(l, e)
 }
 
-func (m *modelSock) closeWith(reason string, code netio.Code, local bool) {
+func (m *modelSock) closeWith(reason string, code winsock.Code, local bool) {
 	if m.closed {
 		return
 	}
@@ -97,9 +97,9 @@ func (m *modelSock) resetClosed() bool {
 // with WSAECONNRESET/WSAECONNABORTED. Either is accepted.
 func (m *modelSock) resetCodes() codes {
 	if m.closeEv.reason == "recv-ban" {
-		return codes{netio.WSAENOTCONN, netio.WSAECONNABORTED}
+		return codes{winsock.WSAENOTCONN, winsock.WSAECONNABORTED}
 	}
-	return codes{netio.WSAENOTCONN, netio.WSAECONNRESET}
+	return codes{winsock.WSAENOTCONN, winsock.WSAECONNRESET}
 }
 
 func (m *modelSock) peerCanWrite() bool { return !m.released && !m.peerFin && !m.peerGone }
@@ -161,9 +161,9 @@ func (m *modelSock) String() string {
 }
 
 // codes is a set of acceptable reply codes.
-type codes []netio.Code
+type codes []winsock.Code
 
-func (c codes) has(x netio.Code) bool {
+func (c codes) has(x winsock.Code) bool {
 	for _, y := range c {
 		if y == x {
 			return true
@@ -180,7 +180,7 @@ func (c codes) String() string {
 	return strings.Join(s, "|")
 }
 
-func codeName(c netio.Code) string {
+func codeName(c winsock.Code) string {
 	if c == 0 {
 		return "0"
 	}
@@ -188,13 +188,13 @@ func codeName(c netio.Code) string {
 }
 
 // errCode extracts the reply code of a Caller error.
-func errCode(err error) (netio.Code, string) {
+func errCode(err error) (winsock.Code, string) {
 	if err == nil {
 		return 0, "0"
 	}
-	var oe *netio.OpError
+	var oe *winsock.OpError
 	if errors.As(err, &oe) {
 		return oe.Code, codeName(oe.Code)
 	}
-	return netio.Code(1<<32 - 1), err.Error()
+	return winsock.Code(1<<32 - 1), err.Error()
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // NodeName is the registry name of a runtime's node actor: the well-known
@@ -40,7 +40,7 @@ func (rt *Runtime) startNode(opts Options) error {
 	pid, ok := reg.Add(nodeProcess{rt}, NodeName)
 	if !ok {
 		if rt.remote != nil {
-			return &netio.OpError{Op: "New", Code: netio.WSAEADDRINUSE,
+			return &winsock.OpError{Op: "New", Code: winsock.WSAEADDRINUSE,
 				Detail: "the actor system already has a node actor named " + NodeName + ": one remote runtime per actor system"}
 		}
 		// A second runtime on a local system: a name of its own.
@@ -76,23 +76,23 @@ func (rt *Runtime) NodePID() *actor.PID { return rt.node }
 // remote); WSANOTINITIALISED after Shutdown. Safe for concurrent use.
 func (rt *Runtime) Snapshot(subscriber *actor.PID, mask events.Mask) (*events.Snapshot, error) {
 	if rt.stopped() {
-		return nil, &netio.OpError{Op: "Snapshot", Code: netio.WSANOTINITIALISED}
+		return nil, &winsock.OpError{Op: "Snapshot", Code: winsock.WSANOTINITIALISED}
 	}
 	snap := rt.snapshot(subscriber, mask, nil)
 	if snap.Code != 0 {
-		return nil, &netio.OpError{Op: "Snapshot", Code: netio.Code(snap.Code), Detail: snap.Detail}
+		return nil, &winsock.OpError{Op: "Snapshot", Code: winsock.Code(snap.Code), Detail: snap.Detail}
 	}
 	return snap, nil
 }
 
 func (rt *Runtime) snapshot(sub *actor.PID, mask events.Mask, first func(*events.Snapshot)) *events.Snapshot {
 	if !rt.hub.SnapshotsEnabled() {
-		return &events.Snapshot{Code: uint32(netio.WSAEINVAL), Address: rt.Address(),
+		return &events.Snapshot{Code: uint32(winsock.WSAEINVAL), Address: rt.Address(),
 			Detail: "the runtime keeps no socket table (Options.Snapshots)"}
 	}
 	snap, ok := rt.hub.Snapshot(sub, mask, first)
 	if !ok {
-		return &events.Snapshot{Code: uint32(netio.WSAEINVAL), Address: rt.Address(),
+		return &events.Snapshot{Code: uint32(winsock.WSAEINVAL), Address: rt.Address(),
 			Detail: "nil subscriber or invalid mask"}
 	}
 	return snap
@@ -111,25 +111,25 @@ func (p nodeProcess) SendUserMessage(_ *actor.PID, m any) {
 	down := rt.stopped()
 	switch msg := msg.(type) {
 	case *actors.Subscribe:
-		code := netio.OK
+		code := winsock.OK
 		switch {
 		case down:
-			code = netio.WSAENETDOWN
+			code = winsock.WSAENETDOWN
 		case msg == nil || !rt.hub.Subscribe(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId), events.Mask(msg.Mask)):
-			code = netio.WSAEINVAL
+			code = winsock.WSAEINVAL
 		}
 		reply(&actors.SubscribeResult{Code: uint32(code)})
 	case *actors.Unsubscribe:
-		code := netio.OK
+		code := winsock.OK
 		if msg == nil || msg.SubscriberId == "" {
-			code = netio.WSAEINVAL
+			code = winsock.WSAEINVAL
 		} else {
 			rt.hub.Unsubscribe(actor.NewPID(msg.SubscriberAddress, msg.SubscriberId))
 		}
 		reply(&actors.SubscribeResult{Code: uint32(code)})
 	case *events.SnapshotRequest:
 		if down {
-			reply(&events.Snapshot{Code: uint32(netio.WSAENETDOWN), Address: rt.Address()})
+			reply(&events.Snapshot{Code: uint32(winsock.WSAENETDOWN), Address: rt.Address()})
 			return
 		}
 		var sub *actor.PID
@@ -146,7 +146,7 @@ func (p nodeProcess) SendUserMessage(_ *actor.PID, m any) {
 	case *events.Event, *actor.DeadLetterResponse, *actors.Error, *actors.SubscribeResult, *events.Snapshot:
 		// Notifications and replies are never answered.
 	default:
-		reply(&actors.Error{Code: uint32(netio.WSAEINVAL), Detail: "not a message for the node actor"})
+		reply(&actors.Error{Code: uint32(winsock.WSAEINVAL), Detail: "not a message for the node actor"})
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sockactor/sockactor/actors"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Options configure a Runtime. The zero value works: one event loop per
@@ -116,11 +116,11 @@ type Options struct {
 // Validate reports the first option that makes no sense: a negative event
 // loop count, Send size, inbound limit, water mark, request or idle timeout;
 // a low-water mark above the high-water mark (either given or defaulted);
-// an unknown ban policy. The error wraps WSAEINVAL (netio.ErrInvalid) and
+// an unknown ban policy. The error wraps WSAEINVAL (winsock.ErrInvalid) and
 // names the field. Zero values always mean the documented default.
 func (o Options) Validate() error {
 	bad := func(field, why string) error {
-		return &netio.OpError{Op: "New", Code: netio.WSAEINVAL, Detail: "Options." + field + " " + why}
+		return &winsock.OpError{Op: "New", Code: winsock.WSAEINVAL, Detail: "Options." + field + " " + why}
 	}
 	for _, f := range []struct {
 		name     string

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/sockactor/sockactor/actors"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func TestOptionsValidate(t *testing.T) {
@@ -43,7 +43,7 @@ func TestOptionsValidate(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, netio.ErrInvalid) || !strings.Contains(err.Error(), "Options."+tc.field) {
+			if !errors.Is(err, winsock.ErrInvalid) || !strings.Contains(err.Error(), "Options."+tc.field) {
 				t.Fatalf("Validate = %v, want WSAEINVAL naming Options.%s", err, tc.field)
 			}
 			if rt, err := sockrt.New(tc.opts); err == nil || rt != nil {
@@ -88,7 +88,7 @@ func TestBanPolicyInheritance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Shutdown(ctx5(t))
-	if _, err := rt.Listen("tcp://127.0.0.1:0", nop, actors.ListenOptions{BanPolicy: actors.BanPolicy(9)}); !errors.Is(err, netio.ErrInvalid) {
+	if _, err := rt.Listen("tcp://127.0.0.1:0", nop, actors.ListenOptions{BanPolicy: actors.BanPolicy(9)}); !errors.Is(err, winsock.ErrInvalid) {
 		t.Fatalf("Listen with an unknown ban policy: %v, want WSAEINVAL", err)
 	}
 }

@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func TestRecvDisconnectSucceedsWithEmptyDataAndIsIdempotent(t *testing.T) {
@@ -48,7 +47,7 @@ func TestRecvDisconnectSucceedsWithEmptyDataAndIsIdempotent(t *testing.T) {
 func TestRecvDisconnectOnListenerIsNotConn(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	_, err := s.rt.RecvDisconnect(ctx5(t), s.ln.PID())
-	if !errors.Is(err, netio.ErrNotConn) || !errors.Is(err, syscall.ENOTCONN) {
+	if !errors.Is(err, winsock.ErrNotConn) || !errors.Is(err, syscall.ENOTCONN) {
 		t.Fatalf("err = %v, want WSAENOTCONN", err)
 	}
 }
@@ -62,11 +61,11 @@ func TestRecvDisconnectOnReleasedSocketIsNotSock(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := s.rt.RecvDisconnect(ctx5(t), pid)
-		if !errors.Is(err, netio.ErrNotSock) {
+		if !errors.Is(err, winsock.ErrNotSock) {
 			t.Fatalf("err = %v, want WSAENOTSOCK", err)
 		}
 		// A PID that never named a socket answers the same.
-		if _, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(1<<40)); !errors.Is(err, netio.ErrNotSock) {
+		if _, err := s.rt.RecvDisconnect(ctx5(t), s.rt.SocketPID(1<<40)); !errors.Is(err, winsock.ErrNotSock) {
 			t.Fatalf("unknown socket: err = %v, want WSAENOTSOCK", err)
 		}
 	})
@@ -146,12 +145,12 @@ func TestRecvBanResetGivesRSTAndOneFDClose(t *testing.T) {
 			t.Fatalf("client read err over %s = %v, want ECONNRESET (unix: EOF)", tr, err)
 		}
 		ev := s.rec.CloseEvent(t, id)
-		if ev.Code != uint32(netio.WSAECONNABORTED) || ev.Reason != "recv-ban" || !ev.Local {
+		if ev.Code != uint32(winsock.WSAECONNABORTED) || ev.Reason != "recv-ban" || !ev.Local {
 			t.Fatalf("FD_CLOSE = %v", ev)
 		}
 		socktest.WaitFor(t, "release", func() bool {
 			_, err := s.rt.Info(ctx5(t), s.rt.SocketPID(id))
-			return errors.Is(err, netio.ErrNotSock)
+			return errors.Is(err, winsock.ErrNotSock)
 		})
 		if n := s.rec.Count(id, events.FDClose); n != 1 {
 			t.Fatalf("FD_CLOSE count = %d, want 1", n)
@@ -256,7 +255,7 @@ func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 				if policy == actors.BanReset {
 					// Queued data at ban time: reset right then (docs/SEMANTICS.md §3.3).
 					ev := s.rec.CloseEvent(t, id)
-					if ev.Reason != "recv-ban" || ev.Code != uint32(netio.WSAECONNABORTED) {
+					if ev.Reason != "recv-ban" || ev.Code != uint32(winsock.WSAECONNABORTED) {
 						t.Fatalf("FD_CLOSE = %v", ev)
 					}
 					if err := readUntilErr(c); !tr.Aborted(err) {

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Across nodes (docs/SEMANTICS.md §7): the runtime's actor system is made
@@ -92,7 +92,7 @@ func (o *RemoteOptions) validate() error {
 		return nil
 	}
 	bad := func(field, why string) error {
-		return &netio.OpError{Op: "New", Code: netio.WSAEINVAL, Detail: "Options.Remote." + field + " " + why}
+		return &winsock.OpError{Op: "New", Code: winsock.WSAEINVAL, Detail: "Options.Remote." + field + " " + why}
 	}
 	host, port, err := net.SplitHostPort(o.Listen)
 	if err != nil {
@@ -268,7 +268,7 @@ func startRemote(system *actor.ActorSystem, opts RemoteOptions) (n *remoteNode, 
 		return nil, err
 	}
 	if hasRemote(system) {
-		return nil, &netio.OpError{Op: "StartRemote", Code: netio.WSAEINVAL, Detail: "the actor system already runs remote"}
+		return nil, &winsock.OpError{Op: "StartRemote", Code: winsock.WSAEINVAL, Detail: "the actor system already runs remote"}
 	}
 	// remote.Start panics when it cannot listen; listen first to return
 	// the error (the port is free again at once: SO_REUSEADDR).
@@ -282,7 +282,7 @@ func startRemote(system *actor.ActorSystem, opts RemoteOptions) (n *remoteNode, 
 	err = barrierStart(n.creds, func() (addr string, err error) {
 		defer func() {
 			if p := recover(); p != nil {
-				err = &netio.OpError{Op: "StartRemote", Code: netio.WSAENETDOWN, Detail: fmt.Sprint("remote did not start: ", p)}
+				err = &winsock.OpError{Op: "StartRemote", Code: winsock.WSAENETDOWN, Detail: fmt.Sprint("remote did not start: ", p)}
 			}
 		}()
 		r.Start()
@@ -304,8 +304,8 @@ var started sync.Map // *actor.ActorSystem -> *remoteNode
 
 // bindError gives a listen error its Winsock code, keeping the errno.
 func bindError(err error) error {
-	code := netio.CodeOf(err, netio.WSAEADDRNOTAVAIL)
-	return &netio.OpError{Op: "StartRemote", Code: code, Err: err}
+	code := winsock.CodeOf(err, winsock.WSAEADDRNOTAVAIL)
+	return &winsock.OpError{Op: "StartRemote", Code: code, Err: err}
 }
 
 // watchEvents counts lost endpoints from protoactor's event stream.

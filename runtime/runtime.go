@@ -12,6 +12,7 @@ import (
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/internal/hostlink"
 	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 type state uint8
@@ -55,7 +56,7 @@ type Runtime struct {
 
 // New builds a Runtime. It opens no socket until Start.
 //
-// It returns an error wrapping WSAEINVAL (netio.ErrInvalid) for options that
+// It returns an error wrapping WSAEINVAL (winsock.ErrInvalid) for options that
 // make no sense (see Options.Validate); it never rewrites them silently.
 func New(opts Options) (*Runtime, error) {
 	if err := opts.Validate(); err != nil {
@@ -130,10 +131,10 @@ func (rt *Runtime) Listen(addr string, h actors.Handler, opts actors.ListenOptio
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.state != stateNew {
-		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "listeners must be declared before Start"}
+		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "listeners must be declared before Start"}
 	}
 	if h == nil {
-		return nil, &netio.OpError{Op: "Listen", Code: netio.WSAEINVAL, Detail: "nil handler"}
+		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "nil handler"}
 	}
 	nl, err := rt.eng.Listen(addr)
 	if err != nil {
@@ -184,7 +185,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.state != stateNew {
-		return &netio.OpError{Op: "Start", Code: netio.WSAEINVAL, Detail: "already started"}
+		return &winsock.OpError{Op: "Start", Code: winsock.WSAEINVAL, Detail: "already started"}
 	}
 	if err := rt.eng.Start(ctx); err != nil {
 		return err
@@ -280,7 +281,7 @@ func (rt *Runtime) Dial(ctx context.Context, addr string, h actors.Handler, opts
 	running := rt.state == stateRunning
 	rt.mu.Unlock()
 	if !running {
-		return nil, &netio.OpError{Op: "Dial", Code: netio.WSANOTINITIALISED}
+		return nil, &winsock.OpError{Op: "Dial", Code: winsock.WSANOTINITIALISED}
 	}
 	return rt.host.Dial(ctx, rt.eng, addr, h, opts)
 }
@@ -294,10 +295,10 @@ func (rt *Runtime) System() *actor.ActorSystem { return rt.system }
 // WSANOTINITIALISED after Shutdown.
 func (rt *Runtime) Subscribe(pid *actor.PID, mask events.Mask) error {
 	if rt.stopped() {
-		return &netio.OpError{Op: "Subscribe", Code: netio.WSANOTINITIALISED}
+		return &winsock.OpError{Op: "Subscribe", Code: winsock.WSANOTINITIALISED}
 	}
 	if !rt.hub.Subscribe(pid, mask) {
-		return &netio.OpError{Op: "Subscribe", Code: netio.WSAEINVAL, Detail: "nil subscriber or invalid mask"}
+		return &winsock.OpError{Op: "Subscribe", Code: winsock.WSAEINVAL, Detail: "nil subscriber or invalid mask"}
 	}
 	return nil
 }

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/sockactor/sockactor/internal/socktest"
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Stopping: Shutdown waits for every goroutine and timer the sockets
@@ -52,7 +52,7 @@ func TestShutdownEndsDialsAndTimers(t *testing.T) {
 		t.Fatalf("Shutdown took %v: it waited on the dial's minute or the hour-long timers", d)
 	}
 	ev := rec.Wait(t, actors.SocketIDOf(pid), events.FDConnect)
-	if ev.Code != uint32(netio.WSAENETDOWN) {
+	if ev.Code != uint32(winsock.WSAENETDOWN) {
 		t.Fatalf("the dial cut short by Shutdown ended with FD_CONNECT %d, want WSAENETDOWN", ev.Code)
 	}
 }
@@ -81,7 +81,7 @@ func TestCloseNowResetsAndWaitsOnNoPeer(t *testing.T) {
 		if d := time.Since(start); d > 3*time.Second {
 			t.Fatalf("CloseNow took %v: it waited on a peer", d)
 		}
-		if ev := s.rec.CloseEvent(t, openID); ev.Reason != "shutdown" || ev.Code != uint32(netio.WSAENETDOWN) {
+		if ev := s.rec.CloseEvent(t, openID); ev.Reason != "shutdown" || ev.Code != uint32(winsock.WSAENETDOWN) {
 			t.Fatalf("open socket's FD_CLOSE = %v, want 10050 shutdown", ev)
 		}
 		if err := readUntilErr(open); !isReset(err) {

@@ -6,7 +6,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // funcSubs holds the subscriber actors SubscribeFunc spawned, so Shutdown
@@ -35,13 +35,13 @@ type funcSubs struct {
 // Shutdown. Safe for concurrent use.
 func (rt *Runtime) SubscribeFunc(mask events.Mask, f func(*events.Event)) (cancel func(), err error) {
 	if f == nil || !mask.Valid() {
-		return nil, &netio.OpError{Op: "SubscribeFunc", Code: netio.WSAEINVAL, Detail: "nil func or invalid mask"}
+		return nil, &winsock.OpError{Op: "SubscribeFunc", Code: winsock.WSAEINVAL, Detail: "nil func or invalid mask"}
 	}
 	fs := &rt.funcSubs
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.closed || rt.stopped() {
-		return nil, &netio.OpError{Op: "SubscribeFunc", Code: netio.WSANOTINITIALISED}
+		return nil, &winsock.OpError{Op: "SubscribeFunc", Code: winsock.WSANOTINITIALISED}
 	}
 	pid := rt.system.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
 		if ev, ok := c.Message().(*events.Event); ok {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/internal/socktest"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // funcLog is what a SubscribeFunc callback saw. It fails the test if two
@@ -164,10 +164,10 @@ func TestSubscribeFuncCancelStopsDelivery(t *testing.T) {
 func TestSubscribeFuncAtShutdown(t *testing.T) {
 	defer goleak.VerifyNone(t, append(socktest.LeakOptions(), goleak.IgnoreCurrent())...)
 	s := startServer(t, serverOpts{})
-	if _, err := s.rt.SubscribeFunc(events.MaskAll, nil); !errors.Is(err, netio.ErrInvalid) {
+	if _, err := s.rt.SubscribeFunc(events.MaskAll, nil); !errors.Is(err, winsock.ErrInvalid) {
 		t.Fatalf("SubscribeFunc(nil f) = %v, want WSAEINVAL", err)
 	}
-	if _, err := s.rt.SubscribeFunc(0, func(*events.Event) {}); !errors.Is(err, netio.ErrInvalid) {
+	if _, err := s.rt.SubscribeFunc(0, func(*events.Event) {}); !errors.Is(err, winsock.ErrInvalid) {
 		t.Fatalf("SubscribeFunc(mask 0) = %v, want WSAEINVAL", err)
 	}
 	log := &funcLog{t: t}
@@ -208,7 +208,7 @@ func TestSubscribeFuncAtShutdown(t *testing.T) {
 		t.Fatalf("f saw FD_CLOSE reasons %q by the time Shutdown returned, want [shutdown]", reasons)
 	}
 	cancel()
-	if _, err := s.rt.SubscribeFunc(events.MaskAll, log.record); !errors.Is(err, netio.ErrNotInitialised) {
+	if _, err := s.rt.SubscribeFunc(events.MaskAll, log.record); !errors.Is(err, winsock.ErrNotInitialised) {
 		t.Fatalf("SubscribeFunc after Shutdown = %v, want WSANOTINITIALISED", err)
 	}
 	_ = c.Close()

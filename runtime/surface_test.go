@@ -13,12 +13,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // startRT starts a runtime with opts and one TCP listener with lopts; the
@@ -69,7 +68,7 @@ func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
 		c := s.dial(t)
 		id := s.rec.Accepted(t, 1)
 		pid := s.rt.SocketPID(id)
-		if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
+		if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, winsock.ErrWouldBlock) {
 			t.Fatalf("Recv on empty: %v, want WSAEWOULDBLOCK", err)
 		}
 		if _, err := c.Write([]byte("hello")); err != nil {
@@ -96,7 +95,7 @@ func TestPullModeRecvAndFDReadReenabling(t *testing.T) {
 		if err != nil || string(got) != " world" {
 			t.Fatalf("Recv(100) = %q, %v", got, err)
 		}
-		if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, netio.ErrWouldBlock) {
+		if _, err := s.rt.Recv(ctx5(t), pid, 100); !errors.Is(err, winsock.ErrWouldBlock) {
 			t.Fatalf("drained Recv: %v, want WSAEWOULDBLOCK", err)
 		}
 		// Peer FIN with unread data: the data first, then 0 bytes, code 0.
@@ -125,7 +124,7 @@ func TestPullModeAfterResetAndAfterBan(t *testing.T) {
 		id := s.rec.Accepted(t, 1)
 		peerReset(t, s, c, s.rt.SocketPID(id))
 		s.rec.CloseEvent(t, id)
-		if _, err := s.rt.Recv(ctx5(t), s.rt.SocketPID(id), 10); !errors.Is(err, netio.ErrConnReset) {
+		if _, err := s.rt.Recv(ctx5(t), s.rt.SocketPID(id), 10); !errors.Is(err, winsock.ErrConnReset) {
 			t.Fatalf("Recv after RST: %v, want WSAECONNRESET", err)
 		}
 		// After RecvDisconnect: WSAESHUTDOWN.
@@ -134,7 +133,7 @@ func TestPullModeAfterResetAndAfterBan(t *testing.T) {
 		if _, err := s.rt.RecvDisconnect(ctx5(t), pid); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, netio.ErrShutdown) {
+		if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, winsock.ErrShutdown) {
 			t.Fatalf("Recv after ban: %v, want WSAESHUTDOWN", err)
 		}
 	})
@@ -180,7 +179,7 @@ func fillUntilBlocked(t *testing.T, s *server, pid *actor.PID, chunk []byte, max
 	sent := 0
 	for sent < max {
 		n, err := s.rt.Send(ctx5(t), pid, chunk)
-		if errors.Is(err, netio.ErrWouldBlock) {
+		if errors.Is(err, winsock.ErrWouldBlock) {
 			if n != 0 {
 				t.Fatalf("refused Send queued %d bytes", n)
 			}
@@ -226,7 +225,7 @@ func TestSendBackPressureAndFDWrite(t *testing.T) {
 		if n := <-done; n != int64(sent) {
 			t.Fatalf("client read %d bytes, want every accepted byte (%d)", n, sent)
 		}
-		if _, err := s.rt.Send(ctx5(t), pid, chunk); !errors.Is(err, netio.ErrShutdown) {
+		if _, err := s.rt.Send(ctx5(t), pid, chunk); !errors.Is(err, winsock.ErrShutdown) {
 			t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
 		}
 	})
@@ -272,7 +271,7 @@ func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := s.rt.System().Root.RequestFuture(pid, &actors.Connect{}, 5*time.Second).Result()
-		if err != nil || r.(*actors.ConnectResult).Code != uint32(netio.WSAEISCONN) {
+		if err != nil || r.(*actors.ConnectResult).Code != uint32(winsock.WSAEISCONN) {
 			t.Fatalf("Connect after RecvDisconnect: %v %v, want WSAEISCONN (circuit up)", r, err)
 		}
 		if err := s.rt.Close(ctx5(t), pid); err != nil {
@@ -292,13 +291,13 @@ func TestDialFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := s.rec.Wait(t, actors.SocketIDOf(pid), events.FDConnect)
-	if ev.Code != uint32(netio.WSAECONNREFUSED) {
+	if ev.Code != uint32(winsock.WSAECONNREFUSED) {
 		t.Fatalf("FD_CONNECT = %v, want WSAECONNREFUSED", ev)
 	}
 	if n := s.rec.Count(actors.SocketIDOf(pid), events.FDClose); n != 0 {
 		t.Fatalf("a dial that never connected emitted FD_CLOSE")
 	}
-	if _, err := s.rt.RecvDisconnect(ctx5(t), pid); !errors.Is(err, netio.ErrNotConn) {
+	if _, err := s.rt.RecvDisconnect(ctx5(t), pid); !errors.Is(err, winsock.ErrNotConn) {
 		t.Fatalf("RecvDisconnect on a failed dial: %v, want WSAENOTCONN", err)
 	}
 
@@ -310,15 +309,15 @@ func TestDialFailures(t *testing.T) {
 	}
 	info, err := s.rt.Info(ctx5(t), pid)
 	if err == nil && info.State == "connecting" {
-		if _, err := s.rt.RecvDisconnect(ctx5(t), pid); !errors.Is(err, netio.ErrNotConn) {
+		if _, err := s.rt.RecvDisconnect(ctx5(t), pid); !errors.Is(err, winsock.ErrNotConn) {
 			t.Fatalf("RecvDisconnect while connecting: %v, want WSAENOTCONN", err)
 		}
 	}
 	ev = s.rec.Wait(t, actors.SocketIDOf(pid), events.FDConnect)
-	if ev.Code != uint32(netio.WSAETIMEDOUT) {
+	if ev.Code != uint32(winsock.WSAETIMEDOUT) {
 		t.Fatalf("FD_CONNECT = %v, want WSAETIMEDOUT", ev)
 	}
-	if _, err := s.rt.Dial(ctx5(t), "sctp://127.0.0.1:1", nop, actors.DialOptions{}); !errors.Is(err, netio.ErrInvalid) {
+	if _, err := s.rt.Dial(ctx5(t), "sctp://127.0.0.1:1", nop, actors.DialOptions{}); !errors.Is(err, winsock.ErrInvalid) {
 		t.Fatalf("Dial sctp: %v, want WSAEINVAL", err)
 	}
 }
@@ -368,7 +367,7 @@ func TestConnectionLimit(t *testing.T) {
 		t.Fatalf("over-limit dial: %v", err)
 	}
 	id := s.rec.Accepted(t, 3)
-	if ev := s.rec.CloseEvent(t, id); ev.Code != uint32(netio.WSAENOBUFS) || ev.Reason != "limit" {
+	if ev := s.rec.CloseEvent(t, id); ev.Code != uint32(winsock.WSAENOBUFS) || ev.Reason != "limit" {
 		t.Fatalf("third connection FD_CLOSE = %v, want 10055 limit", ev)
 	}
 	if st := s.rt.Stats(); st.Conns.LimitHits != 1 || st.Sockets.Closed["limit"] != 1 {
@@ -384,7 +383,7 @@ func TestIdleTimeout(t *testing.T) {
 		roundTrip(t, c, "alive")
 		id := s.rec.Accepted(t, 1)
 		ev := s.rec.CloseEvent(t, id)
-		if ev.Code != uint32(netio.WSAETIMEDOUT) || ev.Reason != "timeout" || !ev.Local {
+		if ev.Code != uint32(winsock.WSAETIMEDOUT) || ev.Reason != "timeout" || !ev.Local {
 			t.Fatalf("FD_CLOSE = %v, want 10060 timeout", ev)
 		}
 	})

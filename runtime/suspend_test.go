@@ -11,11 +11,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // SuspendReading / ResumeReading (docs/SEMANTICS.md §2, §5 inbound
@@ -346,7 +345,7 @@ func TestSuspendReadingErrors(t *testing.T) {
 				t.Errorf("ResumeReading on %s: %v, want %v", what, err, wantResume)
 			}
 		}
-		both("a listener", s.ln.PID(), netio.ErrNotConn, netio.ErrNotConn)
+		both("a listener", s.ln.PID(), winsock.ErrNotConn, winsock.ErrNotConn)
 
 		// The peer's FIN closed the circuit; the socket lingers (a minute).
 		c1 := s.dial(t)
@@ -355,7 +354,7 @@ func TestSuspendReadingErrors(t *testing.T) {
 		if ev := s.rec.CloseEvent(t, id1); ev.Reason != "peer-close" {
 			t.Fatalf("FD_CLOSE reason %q", ev.Reason)
 		}
-		both("a closed circuit", s.rt.SocketPID(id1), netio.ErrNotConn, netio.ErrNotConn)
+		both("a closed circuit", s.rt.SocketPID(id1), winsock.ErrNotConn, winsock.ErrNotConn)
 
 		// After RecvDisconnect reception is over: nothing to suspend, and
 		// resuming (what a paused socket would need for the ban to see the
@@ -365,7 +364,7 @@ func TestSuspendReadingErrors(t *testing.T) {
 		if _, err := s.rt.RecvDisconnect(ctx5(t), pid2); err != nil {
 			t.Fatal(err)
 		}
-		both("a receive-disconnected socket", pid2, netio.ErrShutdown, nil)
+		both("a receive-disconnected socket", pid2, winsock.ErrShutdown, nil)
 		checkReading(t, s, pid2)
 
 		// Released.
@@ -374,7 +373,7 @@ func TestSuspendReadingErrors(t *testing.T) {
 		if err := s.rt.Close(ctx5(t), pid3); err != nil {
 			t.Fatal(err)
 		}
-		both("a released socket", pid3, netio.ErrNotSock, netio.ErrNotSock)
+		both("a released socket", pid3, winsock.ErrNotSock, winsock.ErrNotSock)
 	})
 }
 
@@ -393,8 +392,8 @@ func TestSuspendReadingUDPPeer(t *testing.T) {
 			"ResumeReading":  func() error { return s.rt.ResumeReading(ctx5(t), pid) },
 		} {
 			err := call()
-			var oe *netio.OpError
-			if !errors.Is(err, netio.ErrNoProtoOpt) || !errors.As(err, &oe) || oe.Op != op || !strings.Contains(oe.Detail, "datagram") {
+			var oe *winsock.OpError
+			if !errors.Is(err, winsock.ErrNoProtoOpt) || !errors.As(err, &oe) || oe.Op != op || !strings.Contains(oe.Detail, "datagram") {
 				t.Fatalf("%s on a UDP peer: %#v, want WSAENOPROTOOPT naming the datagram socket", op, err)
 			}
 		}
@@ -405,7 +404,7 @@ func TestSuspendReadingUDPPeer(t *testing.T) {
 			t.Fatalf("echo after the refusals %q", got)
 		}
 		// The UDP listener is a listener.
-		if err := s.rt.SuspendReading(ctx5(t), s.ln.PID()); !errors.Is(err, netio.ErrNotConn) {
+		if err := s.rt.SuspendReading(ctx5(t), s.ln.PID()); !errors.Is(err, winsock.ErrNotConn) {
 			t.Fatalf("SuspendReading on a UDP listener: %v, want WSAENOTCONN", err)
 		}
 	})

@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Dialled UDP sockets (docs/SEMANTICS.md §6): connected, FD_CONNECT 0 at
@@ -122,14 +121,14 @@ func TestUDPDialRefusedShowsOnNextOperation(t *testing.T) {
 					time.Sleep(20 * time.Millisecond)
 					if pull {
 						_, opErr = s.rt.Recv(ctx5(t), pid, 100)
-						if errors.Is(opErr, netio.WSAEWOULDBLOCK) {
+						if errors.Is(opErr, winsock.WSAEWOULDBLOCK) {
 							opErr = nil
 						}
 					} else {
 						_, opErr = s.rt.Send(ctx5(t), pid, []byte("knock"))
 					}
 				}
-				if !errors.Is(opErr, netio.WSAECONNREFUSED) {
+				if !errors.Is(opErr, winsock.WSAECONNREFUSED) {
 					t.Fatalf("next operation after the ICMP refusal: %v, want WSAECONNREFUSED", opErr)
 				}
 				// Reported once; the socket stays usable, as Winsock's does.

@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // UDP listeners, their peer sockets and dialled UDP sockets
@@ -179,13 +178,13 @@ func TestUDPPullOneDatagramPerRecvTruncatesWithMsgSize(t *testing.T) {
 			t.Fatalf("Recv = %q, %v; want the first datagram whole", data, err)
 		}
 		data, err := s.rt.Recv(ctx5(t), pid, 2)
-		if string(data) != "de" || !errors.Is(err, netio.WSAEMSGSIZE) {
+		if string(data) != "de" || !errors.Is(err, winsock.WSAEMSGSIZE) {
 			t.Fatalf("Recv(2) = %q, %v; want \"de\" and WSAEMSGSIZE", data, err)
 		}
 		if data, err := s.rt.Recv(ctx5(t), pid, 10); err != nil || len(data) != 0 {
 			t.Fatalf("Recv of the empty datagram = %q, %v", data, err)
 		}
-		if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, netio.WSAEWOULDBLOCK) {
+		if _, err := s.rt.Recv(ctx5(t), pid, 10); !errors.Is(err, winsock.WSAEWOULDBLOCK) {
 			t.Fatalf("Recv with nothing queued: %v, want WSAEWOULDBLOCK", err)
 		}
 	})
@@ -196,7 +195,7 @@ func TestUDPSendIsOneDatagramAndRefusesOverMax(t *testing.T) {
 	c := udpClient(t, s.addr)
 	udpRoundTrip(t, c, []byte("x"))
 	pid := s.rt.SocketPID(s.peerOf(t, c))
-	if _, err := s.rt.Send(ctx5(t), pid, make([]byte, 65508)); !errors.Is(err, netio.WSAEMSGSIZE) {
+	if _, err := s.rt.Send(ctx5(t), pid, make([]byte, 65508)); !errors.Is(err, winsock.WSAEMSGSIZE) {
 		t.Fatalf("Send of 65508 bytes: %v, want WSAEMSGSIZE", err)
 	}
 	for _, p := range []string{"one", "two"} {
@@ -212,7 +211,7 @@ func TestUDPSendIsOneDatagramAndRefusesOverMax(t *testing.T) {
 	if err := s.rt.SendDisconnect(ctx5(t), pid); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.rt.Send(ctx5(t), pid, []byte("late")); !errors.Is(err, netio.WSAESHUTDOWN) {
+	if _, err := s.rt.Send(ctx5(t), pid, []byte("late")); !errors.Is(err, winsock.WSAESHUTDOWN) {
 		t.Fatalf("Send after SendDisconnect: %v, want WSAESHUTDOWN", err)
 	}
 }
@@ -322,7 +321,7 @@ func TestUDPBanOnListenerBansEveryPeerAndNewAddresses(t *testing.T) {
 				info, err := s.rt.Info(ctx5(t), pid)
 				return err == nil && info.RecvShut && info.BannedBytes > 0
 			})
-			if _, err := s.rt.Recv(ctx5(t), pid, 10); mode == actors.Pooled && !errors.Is(err, netio.WSAESHUTDOWN) {
+			if _, err := s.rt.Recv(ctx5(t), pid, 10); mode == actors.Pooled && !errors.Is(err, winsock.WSAESHUTDOWN) {
 				t.Fatalf("Recv on a banned peer: %v, want WSAESHUTDOWN", err)
 			}
 		}
@@ -393,7 +392,7 @@ func TestUDPPeerIdleTimeoutEndsPeerWith10060(t *testing.T) {
 		first := s.peerOf(t, c)
 		start := time.Now()
 		ev := s.rec.CloseEvent(t, first)
-		if ev.Code != uint32(netio.WSAETIMEDOUT) || ev.Reason != "timeout" {
+		if ev.Code != uint32(winsock.WSAETIMEDOUT) || ev.Reason != "timeout" {
 			t.Fatalf("FD_CLOSE %d %s, want 10060 timeout", ev.Code, ev.Reason)
 		}
 		if time.Since(start) < 100*time.Millisecond {
@@ -455,7 +454,7 @@ func TestUDPListenAddressInUse(t *testing.T) {
 	if _, err := rt.Listen("udp://"+pc.LocalAddr().String(), echo, actors.ListenOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.Start(ctx5(t)); !errors.Is(err, netio.WSAEADDRINUSE) {
+	if err := rt.Start(ctx5(t)); !errors.Is(err, winsock.WSAEADDRINUSE) {
 		t.Fatalf("Start on a taken UDP port: %v, want WSAEADDRINUSE", err)
 	}
 	_ = rt.Shutdown(ctx5(t))
@@ -468,7 +467,7 @@ func TestUDPListenAddressInUse(t *testing.T) {
 	if _, err := rt2.Listen("udp://127.0.0.1:7999", echo, actors.ListenOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt2.Listen("udp://127.0.0.1:7999", echo, actors.ListenOptions{}); !errors.Is(err, netio.WSAEADDRINUSE) {
+	if _, err := rt2.Listen("udp://127.0.0.1:7999", echo, actors.ListenOptions{}); !errors.Is(err, winsock.WSAEADDRINUSE) {
 		t.Fatalf("a second UDP listener on one address: %v, want WSAEADDRINUSE", err)
 	}
 }
@@ -488,7 +487,7 @@ func TestUDPContextWriteOverMaxIsMsgSizeInEveryMode(t *testing.T) {
 		if got := udpRoundTrip(t, c, []byte("go")); string(got) != "small" {
 			t.Fatalf("datagram = %q, want only the small one", got)
 		}
-		if err := <-errs; !errors.Is(err, netio.WSAEMSGSIZE) {
+		if err := <-errs; !errors.Is(err, winsock.WSAEMSGSIZE) {
 			t.Fatalf("Write of 65508 bytes: %v, want WSAEMSGSIZE", err)
 		}
 	})
@@ -521,7 +520,7 @@ func TestUDPOverIPv6AndANewPeerAfterClose(t *testing.T) {
 	}
 	first := rec.AcceptedFor(t, c).SocketId
 	pid := rt.SocketPID(first)
-	if _, err := rt.Send(ctx5(t), pid, make([]byte, 65528)); !errors.Is(err, netio.WSAEMSGSIZE) {
+	if _, err := rt.Send(ctx5(t), pid, make([]byte, 65528)); !errors.Is(err, winsock.WSAEMSGSIZE) {
 		t.Fatalf("Send of 65528 bytes over IPv6: %v, want WSAEMSGSIZE", err)
 	}
 	if err := rt.Close(ctx5(t), pid); err != nil {
@@ -530,7 +529,7 @@ func TestUDPOverIPv6AndANewPeerAfterClose(t *testing.T) {
 	if ev := rec.CloseEvent(t, first); ev.Reason != "local-close" || ev.Code != 0 {
 		t.Fatalf("FD_CLOSE %d %s after Close", ev.Code, ev.Reason)
 	}
-	if _, err := rt.Info(ctx5(t), pid); !errors.Is(err, netio.WSAENOTSOCK) {
+	if _, err := rt.Info(ctx5(t), pid); !errors.Is(err, winsock.WSAENOTSOCK) {
 		t.Fatalf("Info of a closed peer: %v, want WSAENOTSOCK", err)
 	}
 	udpRoundTrip(t, c, []byte("again"))

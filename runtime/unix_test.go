@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockactor/sockactor/internal/socktest"
-
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
+	"github.com/sockactor/sockactor/internal/socktest"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // Unix domain stream sockets (docs/SEMANTICS.md §6): what is particular to
@@ -138,7 +137,7 @@ func TestUnixLiveListenerIsAddrInUse(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = rt.Start(ctx5(t))
-		if !errors.Is(err, netio.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) || netio.CodeOf(err, 0) != netio.WSAEADDRINUSE {
+		if !errors.Is(err, winsock.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) || winsock.CodeOf(err, 0) != winsock.WSAEADDRINUSE {
 			t.Fatalf("Start on a live server's path: %v, want WSAEADDRINUSE", err)
 		}
 		if err := rt.Shutdown(ctx5(t)); err != nil {
@@ -217,7 +216,7 @@ func TestUnixPathThatIsNoSocketIsAddrInUse(t *testing.T) {
 				}
 			}
 			_, _, err := startUnixErr(t, path)
-			if !errors.Is(err, netio.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
+			if !errors.Is(err, winsock.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
 				t.Fatalf("Start on a %s: %v, want WSAEADDRINUSE", kind, err)
 			}
 			check()
@@ -228,7 +227,7 @@ func TestUnixPathThatIsNoSocketIsAddrInUse(t *testing.T) {
 func TestUnixPathErrors(t *testing.T) {
 	// The directory does not exist: not a valid local address.
 	missing := filepath.Join(filepath.Dir(socktest.UnixPath(t)), "no", "such", "s.sock")
-	if _, _, err := startUnixErr(t, missing); !errors.Is(err, netio.ErrAddrNotAvail) {
+	if _, _, err := startUnixErr(t, missing); !errors.Is(err, winsock.ErrAddrNotAvail) {
 		t.Fatalf("Start in a missing directory: %v, want WSAEADDRNOTAVAIL", err)
 	}
 	// Two listeners on one path (here spelt two ways) would delete each
@@ -243,11 +242,11 @@ func TestUnixPathErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	alias := filepath.Join(filepath.Dir(path), ".", filepath.Base(path))
-	if _, err := rt.Listen("unix://"+alias, echo, actors.ListenOptions{}); !errors.Is(err, netio.ErrAddrInUse) {
+	if _, err := rt.Listen("unix://"+alias, echo, actors.ListenOptions{}); !errors.Is(err, winsock.ErrAddrInUse) {
 		t.Fatalf("a second Listen on %s: %v, want WSAEADDRINUSE", alias, err)
 	}
 	for _, bad := range []string{"unix://", "unix://@abstract"} {
-		if _, err := rt.Listen(bad, echo, actors.ListenOptions{}); !errors.Is(err, netio.ErrInvalid) {
+		if _, err := rt.Listen(bad, echo, actors.ListenOptions{}); !errors.Is(err, winsock.ErrInvalid) {
 			t.Fatalf("Listen(%q): %v, want WSAEINVAL", bad, err)
 		}
 	}
@@ -308,7 +307,7 @@ func TestUnixDialRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := actors.SocketIDOf(pid)
-		if ev := s.rec.Wait(t, id, events.FDConnect); ev.Code != uint32(netio.WSAECONNREFUSED) {
+		if ev := s.rec.Wait(t, id, events.FDConnect); ev.Code != uint32(winsock.WSAECONNREFUSED) {
 			t.Errorf("dial to a %s: FD_CONNECT %v, want 10061 WSAECONNREFUSED", name, ev)
 		}
 		if n := s.rec.Count(id, events.FDClose); n != 0 {
@@ -364,7 +363,7 @@ func TestUnixPeerResetWithUnreadData(t *testing.T) {
 			c.Close()
 		}
 		for _, id := range ids {
-			if ev := s.rec.CloseEvent(t, id); ev.Reason != "peer-reset" || ev.Code != uint32(netio.WSAECONNRESET) || ev.Local {
+			if ev := s.rec.CloseEvent(t, id); ev.Reason != "peer-reset" || ev.Code != uint32(winsock.WSAECONNRESET) || ev.Local {
 				t.Errorf("socket %d: FD_CLOSE %d %s, want 10054 peer-reset", id, ev.Code, ev.Reason)
 			}
 		}
@@ -388,7 +387,7 @@ func TestUnixPeerResetWithUnreadData(t *testing.T) {
 			_, err = s.rt.Send(ctx5(t), pid, []byte("x"))
 			return err != nil
 		})
-		if !errors.Is(err, netio.ErrConnReset) {
+		if !errors.Is(err, winsock.ErrConnReset) {
 			t.Fatalf("Send after the peer left: %v, want WSAECONNRESET", err)
 		}
 	})

@@ -10,8 +10,8 @@ import (
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/internal/socktest"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 // TestWritesStayWholeAndInOrder: a handler streams messages with
@@ -38,7 +38,7 @@ func TestWritesStayWholeAndInOrder(t *testing.T) {
 			defer mu.Unlock()
 			for next < handlerMsgs {
 				if _, err := c.Write(socktest.Frame('H', next, size)); err != nil {
-					if errors.Is(err, netio.ErrWouldBlock) {
+					if errors.Is(err, winsock.ErrWouldBlock) {
 						blocked++
 						return // FD_WRITE will come
 					}
@@ -61,7 +61,7 @@ func TestWritesStayWholeAndInOrder(t *testing.T) {
 			for i := 0; i < sendMsgs; {
 				_, err := s.rt.Send(ctx5(t), pid, socktest.Frame('S', uint32(i), size))
 				switch {
-				case errors.Is(err, netio.ErrWouldBlock):
+				case errors.Is(err, winsock.ErrWouldBlock):
 					time.Sleep(time.Millisecond) // the queue is full: its FD_WRITE is the handler's
 					continue
 				case err != nil:

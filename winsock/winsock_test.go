@@ -80,3 +80,38 @@ func ExampleCode_Err() {
 	// WSAEWOULDBLOCK (10035): operation would block
 	// true true
 }
+
+// A socket operation fails with an *OpError that carries a Winsock code. It
+// matches both the runtime's named error and the syscall twin, however it is
+// wrapped, and CodeOf gets the code back for the wire.
+func ExampleCode() {
+	var err error = &winsock.OpError{Op: "RecvDisconnect", Socket: 7, Code: winsock.WSAENOTCONN}
+	err = fmt.Errorf("drain: %w", err)
+
+	fmt.Println(errors.Is(err, winsock.ErrNotConn))
+	fmt.Println(errors.Is(err, syscall.ENOTCONN))
+	fmt.Println(errors.Is(err, syscall.ECONNRESET))
+	code := winsock.CodeOf(err, winsock.WSAENETDOWN)
+	fmt.Println(code.Name(), uint32(code))
+	fmt.Println(err)
+	fmt.Println(winsock.OK.Err() == nil)
+	// Output:
+	// true
+	// true
+	// false
+	// WSAENOTCONN 10057
+	// drain: sockactor: RecvDisconnect socket 7: WSAENOTCONN (10057): socket is not connected
+	// true
+}
+
+// CodeOf maps a syscall error to its Winsock code, and anything it does not
+// know to the fallback.
+func ExampleCodeOf() {
+	fmt.Println(winsock.CodeOf(nil, winsock.WSAENETDOWN) == winsock.OK)
+	fmt.Println(winsock.CodeOf(syscall.ECONNRESET, winsock.WSAENETDOWN).Name())
+	fmt.Println(winsock.CodeOf(errors.New("boom"), winsock.WSAENETDOWN).Name())
+	// Output:
+	// true
+	// WSAECONNRESET
+	// WSAENETDOWN
+}

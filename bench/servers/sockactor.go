@@ -18,8 +18,8 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
 )
 
 func init() {
@@ -173,7 +173,7 @@ func listenerAddr(network, bound, asked string) (net.Addr, error) {
 // address's network (WSAEINVAL "unsupported network"), as the runtime
 // refuses udp:// and unix:// until it serves them.
 func isUnsupportedNetwork(err error) bool {
-	return errors.Is(err, netio.ErrInvalid) && strings.Contains(err.Error(), "unsupported network")
+	return errors.Is(err, winsock.ErrInvalid) && strings.Contains(err.Error(), "unsupported network")
 }
 
 // udpListenOptions returns the options of a UDP listener: base with the
@@ -286,7 +286,7 @@ func (s *sockactorServer) pullReader(c *actors.Context) {
 		switch err := m.Err(); {
 		case err == nil && len(m.Data) == 0:
 			c.Close() // 0 bytes, code 0: the peer's FIN, every byte taken
-		case err == nil || errors.Is(err, netio.ErrWouldBlock):
+		case err == nil || errors.Is(err, winsock.ErrWouldBlock):
 			p := c.State().(*pacer)
 			c.After(p.after(ConsumeChunk), &consumeTick{})
 		}
