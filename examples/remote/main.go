@@ -25,6 +25,20 @@
 // peer's host:port), listener and seq. seq is unique, increases per socket,
 // and every event after the snapshot has a higher seq than it.
 //
+// When the connection to the gateway is lost (its process died or stopped,
+// or it can no longer be reached: protoactor's EndpointTerminatedEvent,
+// within milliseconds of a process's death), watch prints at once
+//
+//	{"kind":"GATEWAY_DOWN","gateway":"<host:port>","seq":<n>}
+//
+// with the -gateway address and the last seq it printed (the snapshot's or
+// an event's), and tries again: a TCP connect to that address 100 ms
+// later, the pause doubling up to 2 s, and once it is accepted, the
+// snapshot request. When a gateway answers there again (restarted on the
+// same remote address), watch prints a new SNAPSHOT line, as the first,
+// and follows its events; a new gateway process starts again at seq 0.
+// If the very first snapshot cannot be had, watch fails.
+//
 // watch reads commands on stdin, one per line:
 //
 //	SHUTRD <id>  RecvDisconnect to that socket's PID over remote: prints
@@ -32,8 +46,12 @@
 //	CLOSE <id>   Close likewise: "OK CLOSE <id>" or "ERR <NAME> <code>"
 //
 // An unknown or released id gives "ERR WSAENOTSOCK 10038"; anything else
-// "ERR WSAEINVAL 10022 unknown command". The end of stdin is not a stop
-// signal: watch runs until SIGINT or SIGTERM.
+// "ERR WSAEINVAL 10022 unknown command". From GATEWAY_DOWN until the next
+// SNAPSHOT, SHUTRD and CLOSE answer "ERR WSAENETDOWN 10050 gateway down",
+// and so do the commands still waiting for their answer when the gateway
+// was lost. The end of stdin is not a stop signal: watch runs until SIGINT
+// or SIGTERM, and then stops at once (in milliseconds), whether the
+// gateway is up or down.
 package main
 
 import (
@@ -61,7 +79,8 @@ const usage = `usage: remote gateway|watch [flags]
         an echo server whose sockets are reachable over protoactor remote;
         prints "listening <host:port>" then "remote <host:port>"
   remote watch -gateway <remote host:port> -remote 127.0.0.1:0
-        another node: prints the gateway's sockets and events as JSON lines,
+        another node: prints the gateway's sockets and events as JSON lines
+        (GATEWAY_DOWN when it is lost, a new SNAPSHOT when it is back),
         reads SHUTRD <id> and CLOSE <id> on stdin
 
   remote gateway -h, remote watch -h: their flags

@@ -59,7 +59,10 @@ type child struct {
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"))
+	// Under -race a process sleeps 1 s at exit by default: the exit times
+	// measured here are the command's own.
+	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"),
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -168,7 +171,14 @@ type evLine struct {
 // its TCP and remote addresses.
 func startGateway(t *testing.T, dispatch string) (*child, string, string) {
 	t.Helper()
-	gw := startChild(t, "gateway", "-listen", "127.0.0.1:0", "-remote", "127.0.0.1:0", "-dispatch", dispatch)
+	return startGatewayAt(t, dispatch, "127.0.0.1:0")
+}
+
+// startGatewayAt is startGateway with the gateway's remote address given
+// (a fixed one: a gateway that comes back where the last one was).
+func startGatewayAt(t *testing.T, dispatch, remote string) (*child, string, string) {
+	t.Helper()
+	gw := startChild(t, "gateway", "-listen", "127.0.0.1:0", "-remote", remote, "-dispatch", dispatch)
 	_, first := gw.wait(0, "the listening line", func(string) bool { return true })
 	if !listeningLine.MatchString(first) {
 		t.Fatalf("first gateway line %q", first)
@@ -332,6 +342,162 @@ func gatewayAndWatchers(t *testing.T, dispatch string) {
 	defer gw.mu.Unlock()
 	if len(gw.lines) != 2 {
 		t.Errorf("gateway stdout %q, want its two lines only", gw.lines)
+	}
+}
+
+type downLine struct {
+	Kind    string `json:"kind"`
+	Gateway string `json:"gateway"`
+	Seq     uint64 `json:"seq"`
+}
+
+// isDown reports whether l is a GATEWAY_DOWN line.
+func isDown(l string) bool {
+	var d downLine
+	return json.Unmarshal([]byte(l), &d) == nil && d.Kind == "GATEWAY_DOWN"
+}
+
+// stopTimed stops c with sig, failing unless it exits with 0 within
+// stopBound, and returns how long that took.
+func stopTimed(t *testing.T, c *child, sig os.Signal) time.Duration {
+	t.Helper()
+	start := time.Now()
+	code := c.stop(sig)
+	took := time.Since(start)
+	if code != 0 {
+		t.Errorf("exit code %d after %v", code, sig)
+	}
+	if took > stopBound {
+		t.Errorf("%v: watch took %v to exit, want well under 1 s (bound %v)", sig, took, stopBound)
+	}
+	return took
+}
+
+// stopBound is the generous bound on a watcher's exit after a signal.
+const stopBound = 2 * time.Second
+
+// TestWatchFollowsAGatewayThatRestarts: the gateway dies by SIGKILL; the
+// watcher prints GATEWAY_DOWN at once (with the last seq it saw), answers
+// commands with WSAENETDOWN, and when a new gateway comes up on the same
+// remote address prints a fresh SNAPSHOT, follows its events and drives
+// its sockets.
+func TestWatchFollowsAGatewayThatRestarts(t *testing.T) {
+	gw, tcpAddr, remoteAddr := startGateway(t, "inline")
+	_ = dialEcho(t, tcpAddr)
+	w, snap := startWatch(t, remoteAddr)
+	if len(snap.Sockets) != 1 {
+		t.Fatalf("snapshot %+v, want one socket", snap)
+	}
+	c2 := dialEcho(t, tcpAddr)
+	at, acc2 := event(t, w, 1, "FD_ACCEPT before the kill", func(e evLine) bool {
+		return e.Kind == "FD_ACCEPT" && e.Remote == c2.LocalAddr().String()
+	})
+
+	killed := time.Now()
+	gw.stop(syscall.SIGKILL)
+	at, l := w.wait(at+1, "GATEWAY_DOWN", isDown)
+	took := time.Since(killed)
+	t.Logf("GATEWAY_DOWN %v after the SIGKILL", took)
+	if took > 2*time.Second {
+		t.Errorf("GATEWAY_DOWN came %v after the gateway died", took)
+	}
+	var down downLine
+	if err := json.Unmarshal([]byte(l), &down); err != nil || down.Gateway != remoteAddr || down.Seq != acc2.Seq {
+		t.Fatalf("down line %q; want gateway %s, seq %d (the last event's)", l, remoteAddr, acc2.Seq)
+	}
+	for _, cmd := range []string{"CLOSE " + strconv.FormatUint(acc2.Socket, 10), "SHUTRD 1"} {
+		w.send(cmd)
+		at, l = w.wait(at+1, "the answer to "+cmd+" while down", func(l string) bool { return strings.HasPrefix(l, "ERR ") || strings.HasPrefix(l, "OK ") })
+		if l != "ERR WSAENETDOWN 10050 gateway down" {
+			t.Fatalf("%s while down: %q", cmd, l)
+		}
+	}
+
+	// A new gateway where the last one was: a fresh snapshot (no sockets,
+	// seq 0: a new runtime), then its events, and commands work again.
+	gw2, tcpAddr2, remote2 := startGatewayAt(t, "inline", remoteAddr)
+	if remote2 != remoteAddr {
+		t.Fatalf("new gateway at %s, want %s", remote2, remoteAddr)
+	}
+	var snap2 snapshotLine
+	at, l = w.wait(at+1, "the new SNAPSHOT", func(l string) bool {
+		return json.Unmarshal([]byte(l), &snap2) == nil && snap2.Kind == "SNAPSHOT"
+	})
+	if snap2.Sockets == nil || len(snap2.Sockets) != 0 || snap2.Seq != 0 {
+		t.Fatalf("new snapshot %q, want no sockets at seq 0", l)
+	}
+	c3 := dialEcho(t, tcpAddr2)
+	at, acc3 := event(t, w, at+1, "FD_ACCEPT of the new gateway", func(e evLine) bool {
+		return e.Kind == "FD_ACCEPT" && e.Remote == c3.LocalAddr().String()
+	})
+	id3 := strconv.FormatUint(acc3.Socket, 10)
+	w.send("SHUTRD " + id3)
+	at, _ = w.wait(at+1, "OK SHUTRD", func(l string) bool { return l == "OK SHUTRD "+id3 })
+	_, _ = c3.Write([]byte("banned"))
+	_, cl3 := event(t, w, at, "FD_CLOSE recv-ban", func(e evLine) bool { return e.Kind == "FD_CLOSE" && e.Socket == acc3.Socket })
+	if cl3.Reason != "recv-ban" || cl3.Seq <= acc3.Seq {
+		t.Fatalf("FD_CLOSE after the ban: %+v", cl3)
+	}
+	w.send("CLOSE 999999")
+	_, l = w.wait(at+1, "the answer to CLOSE 999999", func(l string) bool { return strings.HasPrefix(l, "ERR ") })
+	if l != "ERR WSAENOTSOCK 10038" {
+		t.Fatalf("CLOSE 999999: %q", l)
+	}
+
+	stopTimed(t, w, syscall.SIGTERM)
+	if code := gw2.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("gateway exit code %d after SIGTERM", code)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, l := range w.lines {
+		if isDown(l) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d GATEWAY_DOWN lines, want 1: %q", n, w.lines)
+	}
+}
+
+// TestWatchStopsPromptly: SIGINT ends watch well under a second whatever
+// the gateway's state: followed, killed an instant before, dead for a
+// while (watch retrying).
+func TestWatchStopsPromptly(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		kill  bool
+		pause time.Duration // between the kill and the signal
+	}{
+		{"following", false, 0},
+		{"just-killed", true, 0},
+		{"gateway-dead", true, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw, tcpAddr, remoteAddr := startGateway(t, "inline")
+			_ = dialEcho(t, tcpAddr)
+			w, _ := startWatch(t, remoteAddr)
+			if tc.kill {
+				gw.stop(syscall.SIGKILL)
+			}
+			time.Sleep(tc.pause)
+			took := stopTimed(t, w, syscall.SIGINT)
+			t.Logf("watch exited %v after SIGINT", took)
+			if tc.pause > 0 {
+				w.mu.Lock()
+				lines := w.lines
+				w.mu.Unlock()
+				if len(lines) != 2 || !isDown(lines[1]) {
+					t.Errorf("watch printed %q, want its snapshot and GATEWAY_DOWN", lines)
+				}
+			}
+			if !tc.kill {
+				if code := gw.stop(syscall.SIGTERM); code != 0 {
+					t.Errorf("gateway exit code %d after SIGTERM", code)
+				}
+			}
+		})
 	}
 }
 
