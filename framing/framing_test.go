@@ -60,6 +60,31 @@ func framesEqual(a, b []frame) bool {
 	return true
 }
 
+// frameCase is one row of a framer's table test: the framer (its
+// settings), the stream, where to cut it, and the frames it must yield.
+type frameCase[F any] struct {
+	name   string
+	f      F
+	in     string
+	chunks []int
+	want   []frame
+}
+
+// runFrameCases runs each row on a copy of its framer; as makes the
+// copy a feeder.
+func runFrameCases[F any](t *testing.T, cases []frameCase[F], as func(*F) feeder) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.f
+			got := feedChunks(as(&f), []byte(tc.in), tc.chunks...)
+			if !framesEqual(got, tc.want) {
+				t.Fatalf("frames %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func lines(ss ...string) []frame {
 	out := make([]frame, len(ss))
 	for i, s := range ss {
@@ -71,13 +96,7 @@ func lines(ss ...string) []frame {
 func TestLines(t *testing.T) {
 	tooLong := frame{err: ErrTooLong}
 	piece := func(s string) frame { return frame{s, ErrTooLong} }
-	cases := []struct {
-		name   string
-		l      Lines
-		in     string
-		chunks []int
-		want   []frame
-	}{
+	runFrameCases(t, []frameCase[Lines]{
 		{"whole", Lines{}, "a\nbc\n\n", nil, lines("a", "bc", "")},
 		{"tail kept", Lines{}, "a\nbc", nil, lines("a")},
 		{"across reads", Lines{}, "hello\nworld\n", []int{2, 3, 4}, lines("hello", "world")},
@@ -95,16 +114,7 @@ func TestLines(t *testing.T) {
 		{"split across reads", Lines{Max: 3, Split: true}, "abcdefgh\nok\n", []int{2, 1, 4}, []frame{piece("abc"), piece("def"), {data: "gh"}, {data: "ok"}}},
 		{"split exact multiple", Lines{Max: 2, Split: true}, "abcd\n", []int{1}, []frame{piece("ab"), {data: "cd"}}},
 		{"split with CR", Lines{Max: 2, Split: true, TrimCR: true}, "abc\r\n", []int{3}, []frame{piece("ab"), {data: "c"}}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			l := tc.l
-			got := feedChunks(&l, []byte(tc.in), tc.chunks...)
-			if !framesEqual(got, tc.want) {
-				t.Fatalf("frames %v, want %v", got, tc.want)
-			}
-		})
-	}
+	}, func(l *Lines) feeder { return l })
 }
 
 // within reports whether p points into data.
@@ -235,13 +245,24 @@ func TestLengthPrefixedErrors(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	for _, err := range []error{ErrTooLong, ErrFrameTooLarge} {
+	for _, err := range []error{ErrTooLong, ErrFrameTooLarge, ErrHeaderTooLarge, ErrBodyTooLarge} {
 		if !errors.Is(err, winsock.ErrMsgSize) {
 			t.Errorf("%v does not match winsock.ErrMsgSize", err)
 		}
 	}
-	if !errors.Is(ErrPrefixSize, winsock.ErrInvalid) {
-		t.Errorf("%v does not match winsock.ErrInvalid", ErrPrefixSize)
+	for _, err := range []error{ErrPrefixSize, ErrEmptyDelim} {
+		if !errors.Is(err, winsock.ErrInvalid) {
+			t.Errorf("%v does not match winsock.ErrInvalid", err)
+		}
+	}
+	// Each is its own: a handler tells them apart with errors.Is.
+	all := []error{ErrTooLong, ErrFrameTooLarge, ErrHeaderTooLarge, ErrBodyTooLarge, ErrPrefixSize, ErrEmptyDelim}
+	for i, a := range all {
+		for j, b := range all {
+			if i != j && errors.Is(a, b) {
+				t.Errorf("%v matches %v", a, b)
+			}
+		}
 	}
 }
 
@@ -253,15 +274,15 @@ func TestBounded(t *testing.T) {
 	junk := bytes.Repeat([]byte("0123456789"), 50)
 	for i := range 50 {
 		l.Feed(junk[:i*7%len(junk)], func([]byte, error) bool { return true })
-		if cap(l.buf) > 2*101 {
-			t.Fatalf("Lines buffer cap %d", cap(l.buf))
+		if cap(l.eng.acc.buf) > 2*101 {
+			t.Fatalf("Lines buffer cap %d", cap(l.eng.acc.buf))
 		}
 	}
 	frameBytes, _ := f.Append(nil, bytes.Repeat([]byte{'z'}, 100))
 	for i := range 50 {
 		f.Feed(frameBytes[:i%len(frameBytes)], func([]byte, error) bool { return true })
-		if cap(f.buf) > 2*104 {
-			t.Fatalf("LengthPrefixed buffer cap %d", cap(f.buf))
+		if cap(f.s.acc.buf) > 2*104 {
+			t.Fatalf("LengthPrefixed buffer cap %d", cap(f.s.acc.buf))
 		}
 	}
 }

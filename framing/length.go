@@ -5,7 +5,8 @@ import (
 	"iter"
 )
 
-// DefaultMaxFrame is LengthPrefixed.Max when it is 0.
+// DefaultMaxFrame is LengthPrefixed.Max and HeaderBody.MaxBody when they
+// are 0.
 const DefaultMaxFrame = 1 << 20
 
 // LengthPrefixed reads frames that are a length prefix (Size bytes,
@@ -19,7 +20,8 @@ const DefaultMaxFrame = 1 << 20
 // The zero value is ready to use (4-byte big-endian prefix, Max
 // DefaultMaxFrame). Set the fields before the first Feed. A
 // LengthPrefixed value is not safe for concurrent use: it belongs to one
-// connection's handler.
+// connection (one socket's handler state) and is used from its handler's
+// goroutine only.
 type LengthPrefixed struct {
 	// Size is the prefix length in bytes: 1, 2, 4 or 8; 0 means 4.
 	Size int
@@ -29,8 +31,7 @@ type LengthPrefixed struct {
 	// LittleEndian reads and writes the prefix little-endian.
 	LittleEndian bool
 
-	buf []byte // an unfinished frame, prefix included
-	err error  // sticky: ErrFrameTooLarge or ErrPrefixSize
+	s sized // the unfinished frame, prefix included, and the sticky error
 }
 
 func (f *LengthPrefixed) size() (int, error) {
@@ -43,40 +44,46 @@ func (f *LengthPrefixed) size() (int, error) {
 	return 0, ErrPrefixSize
 }
 
-func (f *LengthPrefixed) max() int {
-	if f.Max > 0 {
-		return f.Max
-	}
-	return DefaultMaxFrame
-}
+func (f *LengthPrefixed) max() int { return orDefault(f.Max, DefaultMaxFrame) }
 
-// length decodes a prefix of n bytes.
+// length decodes a prefix of 1, 2, 4 or 8 bytes.
 func (f *LengthPrefixed) length(p []byte) uint64 {
-	var order binary.ByteOrder = binary.BigEndian
+	if len(p) == 1 {
+		return uint64(p[0])
+	}
 	if f.LittleEndian {
-		order = binary.LittleEndian
+		return uintLE(p)
 	}
 	switch len(p) {
-	case 1:
-		return uint64(p[0])
 	case 2:
-		return uint64(order.Uint16(p))
+		return uint64(binary.BigEndian.Uint16(p))
 	case 4:
-		return uint64(order.Uint32(p))
+		return uint64(binary.BigEndian.Uint32(p))
 	}
-	return order.Uint64(p)
+	return binary.BigEndian.Uint64(p)
+}
+
+// uintLE decodes a little-endian prefix of 2, 4 or 8 bytes.
+func uintLE(p []byte) uint64 {
+	switch len(p) {
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(p))
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(p))
+	}
+	return binary.LittleEndian.Uint64(p)
 }
 
 // Buffered returns how many bytes of an unfinished frame the framer holds.
-func (f *LengthPrefixed) Buffered() int { return len(f.buf) }
+func (f *LengthPrefixed) Buffered() int { return f.s.acc.len() }
 
 // Err returns the error that ended the stream (ErrFrameTooLarge,
 // ErrPrefixSize), or nil.
-func (f *LengthPrefixed) Err() error { return f.err }
+func (f *LengthPrefixed) Err() error { return f.s.err }
 
 // Reset drops whatever the framer holds, and its error: the next byte fed
 // starts a prefix.
-func (f *LengthPrefixed) Reset() { f.buf, f.err = nil, nil }
+func (f *LengthPrefixed) Reset() { f.s.reset() }
 
 // Frames returns an iterator over the payloads of the frames completed by
 // data, for a range loop (see Lines.Frames): a frame that lies whole in
@@ -92,77 +99,42 @@ func (f *LengthPrefixed) Frames(data []byte) iter.Seq2[[]byte, error] {
 // false if the stream failed or yield returned false (the framer is then
 // reset, the rest of data dropped).
 func (f *LengthPrefixed) Feed(data []byte, yield func(frame []byte, err error) bool) bool {
-	if f.err != nil {
-		yield(nil, f.err)
-		return false
-	}
 	size, err := f.size()
-	if err != nil {
-		return f.fail(err, yield)
+	if err != nil && f.s.err == nil {
+		f.s.err = err
 	}
-	max := uint64(f.max())
 	for {
-		if len(f.buf) > 0 {
-			// Finish the frame held from an earlier call.
-			if len(f.buf) < size {
-				n := min(size-len(f.buf), len(data))
-				f.buf = append(f.buf, data[:n]...)
-				data = data[n:]
-				if len(f.buf) < size {
-					return true
-				}
-			}
-			n := f.length(f.buf[:size])
-			if n > max {
-				return f.fail(ErrFrameTooLarge, yield)
-			}
-			total := size + int(n)
-			take := min(total-len(f.buf), len(data))
-			f.buf = appendBounded(f.buf, data[:take], total)
-			data = data[take:]
-			if len(f.buf) < total {
-				return true
-			}
-			ok := yield(f.buf[size:], nil)
-			f.buf = f.buf[:0]
-			if cap(f.buf) > keepCap {
-				f.buf = nil
-			}
-			if !ok {
-				f.Reset()
-				return false
-			}
-			continue
+		frame, rest, err := f.s.next(data, f)
+		if err != nil {
+			yield(nil, err)
+			return false
 		}
-		if len(data) == 0 {
+		if frame == nil {
 			return true
 		}
-		if len(data) >= size {
-			n := f.length(data[:size])
-			if n > max {
-				return f.fail(ErrFrameTooLarge, yield)
-			}
-			if total := size + int(n); len(data) >= total {
-				frame := data[size:total] // whole in data: a view, no copy
-				data = data[total:]
-				if !yield(frame, nil) {
-					f.Reset()
-					return false
-				}
-				continue
-			}
-			f.buf = appendBounded(f.buf, data, size+int(n))
-			return true
+		data = rest
+		if !f.s.yielded(yield(frame[size:], nil)) {
+			return false
 		}
-		f.buf = appendBounded(f.buf, data, size)
-		return true
 	}
 }
 
-func (f *LengthPrefixed) fail(err error, yield func([]byte, error) bool) bool {
-	f.buf, f.err = nil, err
-	yield(nil, err)
-	return false
+// head reads a frame's prefix: from data itself when it holds the whole
+// prefix and nothing is held, otherwise assembled in the buffer.
+func (f *LengthPrefixed) head(data []byte) ([]byte, int, error) {
+	size, _ := f.size()
+	prefix, rest := data, data
+	if f.s.acc.len() > 0 || len(data) < size {
+		var ok bool
+		if prefix, rest, ok = f.s.acc.fill(data, size); !ok {
+			return nil, 0, nil
+		}
+	}
+	n := f.length(prefix[:size])
+	if n > uint64(f.max()) {
+		return nil, 0, ErrFrameTooLarge
+	}
+	return rest, size + int(n), nil
 }
 
 // Append appends payload as one frame (its prefix, then the payload) to dst
