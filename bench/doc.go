@@ -1,12 +1,14 @@
 // Command bench is the load-testing and benchmark harness of sockactor.
 //
 // Run with no flags it is the project's showcase: in about a minute and a
-// half on two cores it compares five echo servers — raw gnet (the baseline
-// of every ratio), a goroutine-per-connection net server, a hand-wired
-// "naive" actor-per-connection server, and sockactor with inline and with
-// pooled dispatch — and prints a table. Raw gnet and the sockactor servers
-// are also compared over UDP (datagram echo, and UDP peers that appear and
-// time out) and over unix sockets:
+// half of runs on two cores it compares five echo servers — raw gnet (the
+// baseline of every ratio), a goroutine-per-connection net server, a
+// hand-wired "naive" actor-per-connection server, and sockactor with inline
+// and with pooled dispatch — on the scenarios its targets judge, and prints
+// a table. Raw gnet and the sockactor servers are also compared over UDP
+// (datagram echo, and UDP peers that appear and time out); -suite full adds
+// unix sockets, event fan-out, remote nodes, hostile peers and
+// back-pressure:
 //
 //	go run ./bench
 //	go run ./bench -suite full
@@ -25,7 +27,8 @@
 // machine cancels out. The headline figure is the server's CPU time per
 // echoed message, read from /proc/PID/stat around the measured window.
 //
-// Results are written to bench/results (latest.json, latest.md and the
-// chart latest.svg). See bench/README.md for the scenarios, how to read the
-// ratios and the targets.
+// Results (latest.json, latest.md and the chart latest.svg) are written to
+// a directory under the system's temporary directory, outside the
+// repository, or to the directory -out names. See bench/README.md for the
+// scenarios, how to read the ratios and the targets.
 package main

@@ -400,12 +400,15 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// writeResults writes latest.json, latest.md and latest.svg.
+// writeResults writes latest.json, latest.md and latest.svg to dir, or to
+// defaultResultsDir when dir is empty, and names them on stderr.
 func writeResults(dir string, run *report.Run, stderr io.Writer) error {
 	if dir == "" {
 		dir = defaultResultsDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := ownDir(dir); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	jsonPath := filepath.Join(dir, "latest.json")

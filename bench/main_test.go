@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,12 +67,20 @@ func TestParseConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "default suite", args: nil, check: func(t *testing.T, c config) {
-			if c.rounds != 3 || len(c.echo) != 3 || c.echo[2].window <= 1 || c.servers[0] != "gnet" {
+			if c.rounds != 3 || len(c.echo) != 2 || c.servers[0] != "gnet" {
 				t.Fatalf("default config %+v", c)
+			}
+			if !c.idleTargetsOnly {
+				t.Error("default suite: idle memory on every server")
+			}
+			for _, k := range []string{kindUnix, kindFanout, kindRemote, kindHostile, kindBackpressure} {
+				if slices.Contains(c.kinds, k) {
+					t.Errorf("default suite runs %s", k)
+				}
 			}
 		}},
 		{name: "full suite", args: []string{"-suite", "full"}, check: func(t *testing.T, c config) {
-			if len(c.echo) != 16 || c.idleSteps[len(c.idleSteps)-1] != 18000 || len(c.fanout) != 3 {
+			if len(c.echo) != 16 || c.idleSteps[len(c.idleSteps)-1] != 18000 || len(c.fanout) != 3 || len(c.kinds) != len(allKinds) {
 				t.Fatalf("full config %+v", c)
 			}
 		}},
@@ -110,7 +119,7 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestBuildCases(t *testing.T) {
-	c, err := parseConfig([]string{"-servers", "gnet,stdlib"}, io.Discard)
+	c, err := parseConfig([]string{"-servers", "gnet,stdlib", "-scenarios", "echo,idle,churn,ban,fanout,remote"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +128,25 @@ func TestBuildCases(t *testing.T) {
 	for _, cs := range cases {
 		kinds[cs.scenario.Kind]++
 	}
-	if kinds[kindEcho] != 3 || kinds[kindIdle] != 1 || kinds[kindChurn] != 2 || kinds[kindBan] != 0 || kinds[kindFanout] != 0 || kinds[kindRemote] != 0 {
+	if kinds[kindEcho] != 2 || kinds[kindIdle] != 1 || kinds[kindChurn] != 2 || kinds[kindBan] != 0 || kinds[kindFanout] != 0 || kinds[kindRemote] != 0 {
 		t.Fatalf("cases by kind %v", kinds)
 	}
 	if len(notes) != 3 {
 		t.Fatalf("notes %v: want the skipped ban, fan-out and remote explained", notes)
+	}
+	// The default suite measures idle memory on the servers of its
+	// targets; named scenarios run on every server.
+	for _, args := range [][]string{nil, {"-scenarios", "idle"}} {
+		c, err := parseConfig(args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases, _ := buildCases(c)
+		for _, cs := range cases {
+			if cs.scenario.Kind == kindIdle && slices.Contains(cs.servers, stdlibServer) == (args == nil) {
+				t.Errorf("%v: idle runs on %v", args, cs.servers)
+			}
+		}
 	}
 	c.target, c.servers = "127.0.0.1:1", []string{externalServer}
 	cases, _ = buildCases(c)
@@ -251,6 +274,68 @@ func TestTargets(t *testing.T) {
 
 func ones3() []float64 { return []float64{1, 1, 1} }
 
+// TestOneTargetPerFigure checks that every figure is judged once, against
+// its own bar: the pooled echo, the naive comparison and each idle step
+// name one goal each.
+func TestOneTargetPerFigure(t *testing.T) {
+	run := echoRun(ones3(), ones3(), ones3(), []float64{2, 2, 2})
+	idle := report.Scenario{Kind: kindIdle, Params: map[string]int{}}
+	for _, n := range []string{"1000", "10000", "18000"} {
+		idle.Metrics = append(idle.Metrics, report.Metric{Key: loadgen.MetricRSSPerConnPfx + n, Ratio: true, LowerIsBetter: true})
+	}
+	for _, srv := range []string{baselineServer, inlineServer, pooledServer} {
+		m := map[string]float64{}
+		for _, n := range []string{"1000", "10000", "18000"} {
+			m[loadgen.MetricRSSPerConnPfx+n] = 1000
+		}
+		idle.Results = append(idle.Results, report.ServerResult{Server: srv, Rounds: []map[string]float64{m, m, m}})
+	}
+	idle.Finalize(baselineServer)
+	run.Scenarios = append(run.Scenarios, idle)
+
+	ts := evaluateTargets(run)
+	seen := map[string]bool{}
+	for _, tg := range ts {
+		if seen[tg.Name] {
+			t.Errorf("target %q appears twice", tg.Name)
+		}
+		seen[tg.Name] = true
+		if strings.HasPrefix(tg.Name, "[") {
+			t.Errorf("target %q carries a tag", tg.Name)
+		}
+	}
+	goals := map[string]string{
+		"pooled echo CPU/msg, 64 conns 64 B":   "≤ 1.30× gnet",
+		"pooled echo CPU/msg, 1000 conns 64 B": "≤ 1.30× gnet",
+		"inline echo CPU/msg vs naive":         "≤ 0.67× naive",
+		"pooled echo CPU/msg vs naive":         "≤ 0.80× naive",
+		"inline idle RSS/conn at 1000 conns":   "≤ 1.75× gnet",
+		"inline idle RSS/conn at 10000 conns":  "≤ 1.50× gnet",
+		"inline idle RSS/conn at 18000 conns":  "≤ 2.00× gnet",
+		"pooled idle RSS/conn at 1000 conns":   "≤ 2.00× gnet",
+		"pooled idle RSS/conn at 10000 conns":  "≤ 1.75× gnet",
+	}
+	for prefix, goal := range goals {
+		found := false
+		for _, tg := range ts {
+			if strings.HasPrefix(tg.Name, prefix) {
+				found = true
+				if tg.Goal != goal {
+					t.Errorf("%s: goal %q, want %q", tg.Name, tg.Goal, goal)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no target %q", prefix)
+		}
+	}
+	for _, tg := range ts {
+		if strings.Contains(tg.Name, "peers that never read") && !strings.Contains(tg.Detail, "-scenarios hostile") {
+			t.Errorf("%s: detail %q does not say how to run it", tg.Name, tg.Detail)
+		}
+	}
+}
+
 // TestSmokeServers starts the raw gnet and stdlib servers as child
 // processes, the way the harness does, and checks every echoed byte of 200
 // messages on each of two connections; then runs one short load-generator
@@ -326,5 +411,30 @@ func TestTerminatedBy(t *testing.T) {
 	}
 	if terminatedBy(exec.Command("sh", "-c", "exit 3").Run(), syscall.SIGTERM) || terminatedBy(nil, syscall.SIGTERM) {
 		t.Fatal("a plain exit or nil counted as SIGTERM")
+	}
+}
+
+// TestOwnDir checks the default results directory's guard: it is made
+// private, found again on the next run, and refused when it is a link.
+func TestOwnDir(t *testing.T) {
+	base := t.TempDir()
+	dir := base + "/results"
+	for range 2 {
+		if err := ownDir(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("mode %v, err %v", fi.Mode(), err)
+	}
+	link := base + "/link"
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := ownDir(link); err == nil {
+		t.Fatal("a link was taken for the results directory")
+	}
+	if d := defaultResultsDir(); !strings.HasPrefix(d, os.TempDir()) {
+		t.Fatalf("default results directory %s is not under %s", d, os.TempDir())
 	}
 }

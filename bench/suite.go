@@ -280,6 +280,13 @@ func buildCases(c config) ([]caseSpec, []string) {
 	}
 
 	if slices.Contains(c.kinds, kindIdle) {
+		idleServers := c.servers
+		if c.idleTargetsOnly && !external {
+			idleServers = transportServers(c.servers)
+			if len(idleServers) < len(c.servers) {
+				notes = append(notes, "idle memory ran on gnet and the sockactor servers only, the servers of its targets (-scenarios idle for every server)")
+			}
+		}
 		if external && c.targetPID == 0 {
 			notes = append(notes, "idle memory skipped: it needs -target-pid to read the server's RSS")
 		} else {
@@ -307,7 +314,7 @@ func buildCases(c config) ([]caseSpec, []string) {
 					Metrics: ms,
 					Notes:   []string{fmt.Sprintf("RSS from /proc/PID/status VmRSS after a %v settle; no forced GC", c.settle)},
 				},
-				servers: c.servers,
+				servers: idleServers,
 				loadgen: []string{"-scenario", "idle", "-steps", strings.Join(stepsArg, ","),
 					"-settle", d(c.settle), "-sources", itoa(c.sources)},
 				timeout: time.Duration(top)*5*time.Millisecond + 60*time.Second,

@@ -107,3 +107,22 @@ func targetRow(t Target) []string {
 	status := strings.ToUpper(t.Status)
 	return []string{t.Name, t.Goal, strings.TrimSpace(val), status, t.Detail}
 }
+
+// legendLines explain the markers of the tables: how a figure and a ratio
+// are summarised, and what a target's status means. They follow the last
+// table of the text and Markdown reports.
+func legendLines(run *Run) []string {
+	lines := []string{
+		"a figure is the median [min–max] over the rounds (secondary columns show the median alone); k, M, G = 10³, 10⁶, 10⁹",
+	}
+	if run.Baseline != "" {
+		lines = append(lines, fmt.Sprintf("×%s: each round's figure divided by %s's in the same round, then the median [min–max] of those ratios; a range across 1.00 is no difference this run could see", run.Baseline, run.Baseline))
+	}
+	lines = append(lines, "! a round's error; (unavailable): the server refused the scenario's transport")
+	if len(run.Targets) > 0 {
+		lines = append(lines,
+			"MET / MISSED: the median measured against the goal (≤ at most, ≥ at least); \"every round\": the worst round is judged too",
+			"NOT MEASURED: the figure is not in this run (its scenario or server did not run, or failed); the detail says which")
+	}
+	return lines
+}

@@ -53,6 +53,10 @@ func WriteMarkdown(w io.Writer, run *Run) error {
 		}
 		writeMDTable(ew, []string{"target", "goal", "measured", "status", "detail"}, rows)
 	}
+	fmt.Fprintf(ew, "\n## Legend\n\n")
+	for _, l := range legendLines(run) {
+		fmt.Fprintf(ew, "- %s\n", mdEscape(l))
+	}
 	if len(run.Notes) > 0 {
 		fmt.Fprintf(ew, "\n## Notes\n\n")
 		for _, n := range run.Notes {

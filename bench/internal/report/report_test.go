@@ -140,6 +140,8 @@ func TestMarkdown(t *testing.T) {
 		"## Targets",
 		"| other echo p99 | ≤ 1.2× gnet | 1.20 × gnet | MET |",
 		"- run note",
+		"## Legend",
+		"- MET / MISSED: the median measured against the goal",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
@@ -161,10 +163,14 @@ func TestText(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"== echo: 64 conns", "×gnet", "150 [100–200]", "! other: round 2: boom", "== targets", "MET", "note: run note"} {
+	for _, want := range []string{"== echo: 64 conns", "×gnet", "150 [100–200]", "! other: round 2: boom", "== targets", "MET", "note: run note",
+		"legend:", "median [min–max] over the rounds", "×gnet: each round's figure", "MET / MISSED:", "NOT MEASURED:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Index(out, "legend:") < strings.Index(out, "== targets") {
+		t.Errorf("the legend does not follow the targets table:\n%s", out)
 	}
 }
 

@@ -52,6 +52,10 @@ func WriteText(w io.Writer, run *Run) error {
 			return err
 		}
 	}
+	fmt.Fprintf(ew, "\nlegend:\n")
+	for _, l := range legendLines(run) {
+		fmt.Fprintf(ew, "  %s\n", l)
+	}
 	for _, n := range run.Notes {
 		fmt.Fprintf(ew, "note: %s\n", n)
 	}
