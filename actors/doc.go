@@ -31,4 +31,7 @@
 // The files split the socket actor by role: socket.go (its state),
 // mailbox.go, operations.go, lifecycle.go, dispatch.go, ban.go (the receive
 // ban above the transport) and door.go (its goroutines and timers).
+// names.go gives applications the transport's names (BanPolicy, Reason,
+// ReasonOf, ParseAddr), so they never import package netio. Host
+// (runtimehost.go) is the socket table, for package runtime's use only.
 package actors

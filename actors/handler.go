@@ -7,7 +7,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
 	"github.com/sockactor/sockactor/winsock"
 )
 
@@ -79,18 +78,6 @@ func ParseDispatch(s string) (Dispatch, error) {
 	return Inline, &winsock.OpError{Op: "ParseDispatch", Code: winsock.WSAEINVAL, Detail: "unknown dispatch " + s}
 }
 
-// BanPolicy is netio.BanPolicy: what happens to data after RecvDisconnect.
-type BanPolicy = netio.BanPolicy
-
-// The ban policies (docs/SEMANTICS.md §3.3). BanDefault, the zero value,
-// inherits: a listener's or dial's sockets take the runtime's policy, and a
-// runtime's default is BanReset.
-const (
-	BanDefault = netio.BanDefault
-	BanReset   = netio.BanReset
-	BanDiscard = netio.BanDiscard
-)
-
 // SocketOptions are what every socket takes from the listener that accepted
 // it or the Dial that made it. The zero value is push delivery, Inline
 // dispatch and the runtime's ban policy. A value is copied at Listen or
@@ -106,14 +93,14 @@ type SocketOptions struct {
 	// On a UDP socket each Recv takes one datagram.
 	Pull bool
 	// MaxPeers bounds the live peer sockets of a UDP listener
-	// (netio.DefaultMaxPeers if 0, negative: no limit). A datagram from a
+	// (65536 if 0, negative: no limit). A datagram from a
 	// new address while the listener has that many peers is dropped and
 	// counted (limit "max_peers"): no peer socket, no event. Other sockets
 	// ignore it.
 	MaxPeers int
 	// PeerIdleTimeout ends a UDP listener's peer after that long without a
 	// datagram in or out, with FD_CLOSE 10060 "timeout"
-	// (netio.DefaultPeerIdleTimeout, 60 s, if 0; negative: never). The
+	// (60 s if 0; negative: never). The
 	// peer is ended within an eighth of the timeout (at most a second)
 	// after it. Other sockets ignore it.
 	PeerIdleTimeout time.Duration

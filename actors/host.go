@@ -11,7 +11,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/internal/hostlink"
 	"github.com/sockactor/sockactor/netio"
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -55,16 +54,15 @@ type HostStats struct {
 
 // host is the socket table of one runtime: through Transport (the
 // netio.Handler it gives the engine) it turns each connection into a socket
-// actor registered in the actor system, and it releases them. Only package
-// runtime builds and drives it, through internal/hostlink; its exported
-// method names form the interface runtime asserts.
+// actor registered in the actor system, and it releases them. Package
+// runtime builds and drives it through Host (runtimehost.go).
 //
 // Goroutine-safety: the Transport's methods run on event loops (as netio
 // documents); every other method is safe for concurrent use.
 type host struct {
 	system *actor.ActorSystem
 	hub    *events.Hub
-	opts   hostlink.Options
+	opts   HostOptions
 	log    *slog.Logger
 
 	nextID atomic.Uint64
@@ -87,16 +85,10 @@ type host struct {
 	dispatcher actor.Dispatcher // runs pooled handlers: protoactor's default
 }
 
-func init() {
-	hostlink.New = func(system *actor.ActorSystem, hub *events.Hub, opts hostlink.Options) any {
-		return newHost(system, hub, opts)
-	}
-}
-
 // newHost returns a host whose sockets live in system and publish through
 // hub, with the defaults applied to the zero fields of opts (the one place
 // they are applied; runtime.Options.Validate has refused bad values).
-func newHost(system *actor.ActorSystem, hub *events.Hub, opts hostlink.Options) *host {
+func newHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *host {
 	if opts.BanPolicy == BanDefault {
 		opts.BanPolicy = BanReset
 	}
@@ -186,18 +178,6 @@ func (h *host) ReleaseAll() {
 }
 
 func (h *host) newID() uint64 { return h.nextID.Add(1) }
-
-// register puts p in the system's process registry under key. It writes the
-// registry's map directly instead of calling Add, which would allocate a PID
-// the socket may never need (see socket.PID).
-func (h *host) register(p actor.Process, key string) {
-	h.system.ProcessRegistry.LocalPIDs.GetBucket(key).SetIfAbsent(key, p)
-}
-
-// unregister removes key from the registry.
-func (h *host) unregister(key string) {
-	h.system.ProcessRegistry.LocalPIDs.GetBucket(key).Remove(key)
-}
 
 // replyHeader marks a handler's Respond so that the receiving handler does
 // not take the reply for an unanswered request. Shared and never modified.

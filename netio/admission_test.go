@@ -58,8 +58,8 @@ func TestUDPOverMaxPeersIsDroppedWithoutConn(t *testing.T) {
 		t.Fatalf("LimitDroppedBytes = %d, want %d", tr.LimitDroppedBytes, 2*n)
 	}
 	st := e.Stats()
-	if st.Peers != 1 || st.LimitHits != n || l.Peers() != 1 {
-		t.Fatalf("stats %+v, listener peers %d: want 1 peer and %d limit hits", st, l.Peers(), n)
+	if st.Peers != 1 || st.LimitHits != n || l.peerCount() != 1 {
+		t.Fatalf("stats %+v, listener peers %d: want 1 peer and %d limit hits", st, l.peerCount(), n)
 	}
 	// The peer within the limit is still served, and nothing was opened
 	// for the other address.

@@ -13,9 +13,19 @@ import (
 // event loop goroutine (OnBoot on the engine's, OnTick on gnet's ticker),
 // reports upward through Handler, and never blocks.
 
+// gnetEvents is the gnet.EventHandler of an Engine: gnet's callbacks live on
+// this unexported type so that they are not part of Engine's API. It is
+// made once by NewEngine and handed to gnet.Rotate; its only state is the
+// engine.
+type gnetEvents struct {
+	gnet.BuiltinEventEngine
+	e *Engine
+}
+
 // OnBoot records the engine and the listeners' bound addresses. Goroutine:
 // the engine's (Start's goroutine running gnet.Rotate).
-func (e *Engine) OnBoot(eng gnet.Engine) gnet.Action {
+func (g *gnetEvents) OnBoot(eng gnet.Engine) gnet.Action {
+	e := g.e
 	e.geng = eng
 	for _, l := range e.listeners {
 		l.addr = l.address
@@ -35,13 +45,15 @@ func (e *Engine) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnTick runs on gnet's ticker goroutine, first right after the loops
 // start: it releases Start. It asks for no further ticks in practice.
-func (e *Engine) OnTick() (time.Duration, gnet.Action) {
+func (g *gnetEvents) OnTick() (time.Duration, gnet.Action) {
+	e := g.e
 	e.tickOnce.Do(func() { close(e.booted) })
 	return time.Hour, gnet.None
 }
 
 // OnOpen creates the Conn and hands it to the Handler.
-func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+func (g *gnetEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	e := g.e
 	c := &Conn{gc: gc, eng: e, remote: peerAddr(gc.RemoteAddr())}
 	if d, ok := gc.Context().(*dialTag); ok {
 		if d.again != nil {
@@ -51,7 +63,7 @@ func (e *Engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		// A dialled connection enrolled by Engine.Dial.
 		c.Owner, c.dialed = d.owner, true
 		if d.udpFD >= 0 {
-			c.dg = &dgram{loop: gc.EventLoop(), fd: d.udpFD}
+			c.dg, c.kindOf = &dgram{loop: gc.EventLoop(), fd: d.udpFD}, kindDialedUDP
 			d.taken.Store(true)
 		}
 	} else {
@@ -104,7 +116,8 @@ func (e *Engine) announce(c *Conn, over bool, hits *atomic.Uint64) (closeNow boo
 }
 
 // OnTraffic is the read path: the hot path of the runtime.
-func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
+func (g *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
+	e := g.e
 	c := gc.Context().(*Conn)
 	if e.traffic.waking.Load() != 0 {
 		// Work woken for this loop runs before this read (wake.go).
@@ -122,7 +135,7 @@ func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
 	if c.recvShut {
 		// The receive ban (docs/SEMANTICS.md §3.4): enforced here, on the loop that
 		// owns the connection, with one branch per read.
-		if c.policy.resets() && c.dg == nil { // UDP is never reset (§6)
+		if c.policy.resets() && c.kind() == kindStream { // UDP is never reset (§6)
 			c.reason = ReasonRecvBan
 			_ = gc.SetLinger(0)
 			return gnet.Close
@@ -140,12 +153,13 @@ func (e *Engine) OnTraffic(gc gnet.Conn) gnet.Action {
 }
 
 // OnClose classifies the close and reports it exactly once.
-func (e *Engine) OnClose(gc gnet.Conn, err error) gnet.Action {
+func (g *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
+	e := g.e
 	c, ok := gc.Context().(*Conn)
 	if !ok || c.closed.Load() {
 		return gnet.None
 	}
-	if c.dg != nil {
+	if c.kind() != kindStream {
 		return e.closeDialledUDP(c, gc, err)
 	}
 	r := c.reason

@@ -11,13 +11,33 @@ import (
 	"github.com/sockactor/sockactor/winsock"
 )
 
-// Conn is one TCP connection on a gnet event loop: the transport half of a
-// socket actor.
+// Conn is one socket on a gnet event loop: the transport half of a socket
+// actor. It is one of three kinds, fixed when it is made (connKind, read
+// with kind):
+//
+//   - kindStream: a TCP or unix stream connection, accepted by a Listener
+//     or dialled (Engine.Dial). gnet owns its descriptor (gc) until
+//     OnClose. After the peer's FIN its send side can outlive gnet's
+//     descriptor as a half-open side (halfp, halfopen.go), on which Write,
+//     ShutdownSend and Close still act. A stream whose writer is off the
+//     loop (a pooled handler) may have a direct write path (dw, direct.go).
+//   - kindPeer: one remote address of a UDP listener. It has no gnet
+//     connection of its own (gc is nil): its datagrams arrive on the
+//     listener's descriptor, and it lives in that descriptor's peer table
+//     (dg.tbl, udppeers.go) until it is closed or idles out.
+//   - kindDialedUDP: a dialled (connected) UDP socket. gnet polls it (gc),
+//     and it keeps a descriptor of its own (dg.fd) so that it survives gnet
+//     dropping the registration on an ICMP error (udpdial.go); between two
+//     enrolments it is detached (dg.detached) and gc is stale.
+//
+// The two UDP kinds have a datagram part (dg, udp.go); a stream has none.
 //
 // Ownership: every field without a note is owned by the connection's event
 // loop goroutine and may be read or written only from a Handler callback or
-// from a function passed to Execute. Fields noted "immutable" are set before
-// Handler.OnOpen and never change; fields noted "atomic" may be read anywhere.
+// from a function passed to Wake (or the unexported execute). Fields noted
+// "immutable" are set before Handler.OnOpen and never change; fields noted
+// "atomic" may be read anywhere. Each exported method says which goroutine
+// may call it.
 type Conn struct {
 	gc  gnet.Conn // the gnet connection; its I/O methods are not used after closed is set
 	ln  *Listener // immutable; nil for a dialled connection
@@ -46,6 +66,7 @@ type Conn struct {
 	closeReq  bool        // a close was asked while inTraffic
 	reason    Reason      // why this side is closing; ReasonNone until then
 	dialed    bool        // immutable: enrolled by Dial
+	kindOf    connKind    // immutable: which kind of Conn (see Conn)
 	active    bool        // a byte moved since the idle timer last looked
 	slot      int32       // loop: index in its loop's live list (traffic.go); -1 once closed
 	idle      *time.Timer // idle timeout timer (nil when disabled)
@@ -54,7 +75,7 @@ type Conn struct {
 	// peer's FIN (set in OnClose before closed, never cleared): Write,
 	// ShutdownSend and Close act on it once closed is set. Atomic, so
 	// SendCode can read it off the loop; on the loop the load is as cheap
-	// as a plain field's, and one pointer keeps Conn at 160 bytes.
+	// as a plain field's, and one pointer keeps Conn small.
 	halfp atomic.Pointer[halfOpen]
 
 	// dg is the datagram side of a UDP socket (udp.go), nil for a stream.
@@ -68,6 +89,18 @@ type Conn struct {
 	dw *direct
 }
 
+// connKind tells the kinds of Conn apart (see Conn).
+type connKind uint8
+
+const (
+	kindStream    connKind = iota // a TCP or unix stream connection
+	kindPeer                      // a UDP listener's peer: no gnet connection
+	kindDialedUDP                 // a dialled UDP socket with its own descriptor
+)
+
+// kind returns c's kind. Any goroutine (immutable).
+func (c *Conn) kind() connKind { return c.kindOf }
+
 // sendState is the send side of a connection while gnet owns it (a
 // half-open connection's send side is its halfOpen's). It only moves
 // forward: open → FIN pending (SendDisconnect waits for the outbound buffer
@@ -80,7 +113,7 @@ const (
 	finSent              // shutdown(SHUT_WR) done
 )
 
-// setSend moves the send side to st and publishes it to SendDown's readers.
+// setSend moves the send side to st and publishes it to sendBlocked's readers.
 // Loop only.
 func (c *Conn) setSend(st sendState) {
 	c.send = st
@@ -106,7 +139,7 @@ func (c *Conn) OutboundBuffered() int {
 		}
 		return 0
 	}
-	if c.dg != nil {
+	if c.kind() != kindStream {
 		return 0 // a datagram is sent whole or refused, never queued
 	}
 	return c.gc.OutboundBuffered()
@@ -122,22 +155,22 @@ func (c *Conn) HalfOpenQueued() int {
 	return 0
 }
 
-// HalfOpen reports whether the connection is closed for receiving by the
+// isHalfOpen reports whether the connection is closed for receiving by the
 // peer's FIN but its send side is still usable (docs/SEMANTICS.md §5).
 // Loop only.
-func (c *Conn) HalfOpen() bool {
+func (c *Conn) isHalfOpen() bool {
 	return c.closed.Load() && c.halfOpen() != nil && c.SendCode() == winsock.OK
 }
 
-// Writable reports whether Write can still take bytes: open and not shut
+// writable reports whether Write can still take bytes: open and not shut
 // down for sending, or half-open. Safe from any goroutine.
-func (c *Conn) Writable() bool { return c.SendCode() == winsock.OK }
+func (c *Conn) writable() bool { return c.SendCode() == winsock.OK }
 
 // armIdle starts the idle timer. Loop only.
 func (c *Conn) armIdle(d time.Duration) {
 	c.idle = time.AfterFunc(d, func() {
 		// Timer goroutine: look on the loop.
-		_ = c.Execute(func() {
+		_ = c.execute(func() {
 			if c.closed.Load() {
 				return
 			}
@@ -182,9 +215,6 @@ func addrString(a net.Addr) string {
 // Closed reports whether the connection has closed. Safe from any goroutine.
 func (c *Conn) Closed() bool { return c.closed.Load() }
 
-// RecvShut reports whether the receive ban is in force. Loop only.
-func (c *Conn) RecvShut() bool { return c.recvShut }
-
 // SendShut reports whether FIN has been sent (SendDisconnect completed).
 // Loop only.
 func (c *Conn) SendShut() bool {
@@ -198,9 +228,9 @@ func (c *Conn) SendShut() bool {
 // reason of a close in progress). Loop only.
 func (c *Conn) Reason() Reason { return c.reason }
 
-// SendDown reports whether the send side takes no more bytes (SendCode is
+// sendBlocked reports whether the send side takes no more bytes (SendCode is
 // not OK), so writers off the loop can fail fast. Safe from any goroutine.
-func (c *Conn) SendDown() bool { return c.SendCode() != winsock.OK }
+func (c *Conn) sendBlocked() bool { return c.SendCode() != winsock.OK }
 
 // SendCode says whether a Send can be accepted now: OK, ErrShutdown after
 // ShutdownSend, the error that ended a half-open send side (a reset), or
@@ -237,18 +267,6 @@ func (c *Conn) SendCode() winsock.Code {
 // that saw closed sees it.
 func (c *Conn) halfOpen() *halfOpen { return c.halfp.Load() }
 
-// Policy returns the ban policy that applies (BanReset when none was set).
-// Loop only.
-func (c *Conn) Policy() BanPolicy {
-	if c.policy == BanDefault {
-		return BanReset
-	}
-	return c.policy
-}
-
-// SetPolicy sets the ban policy. Loop only (normally from Handler.OnOpen).
-func (c *Conn) SetPolicy(p BanPolicy) { c.policy = p }
-
 // Stats is a snapshot of a connection's counters.
 type Stats struct {
 	BytesIn, BytesOut, BannedBytes uint64
@@ -258,18 +276,6 @@ type Stats struct {
 // Stats returns the counters. Loop only.
 func (c *Conn) Stats() Stats {
 	return Stats{BytesIn: c.bytesIn, BytesOut: c.sentBytes(), BannedBytes: c.banned.Load(), QueuedOut: c.OutboundBuffered() + c.DirectQueued()}
-}
-
-// AddBanned counts n bytes dropped by the receive ban above the transport
-// (for example Received messages that were still in a pooled handler's
-// mailbox). Safe from any goroutine.
-func (c *Conn) AddBanned(n int) { c.addBanned(uint64(n)) }
-
-// addBanned counts n banned bytes for the connection and the engine. Safe
-// from any goroutine.
-func (c *Conn) addBanned(n uint64) {
-	c.banned.Add(n)
-	c.eng.traffic.banned.Add(n)
 }
 
 // AddSendDropped counts n bytes that a Send or Write accepted above the
@@ -283,14 +289,14 @@ func (c *Conn) LimitClose() {
 	if c.closed.Load() || c.reason != ReasonNone {
 		return
 	}
-	c.eng.LimitHit()
+	c.eng.countLimitHit()
 	c.Close(ReasonLimit)
 }
 
-// Execute runs fn on the connection's event loop. Safe from any goroutine.
+// execute runs fn on the connection's event loop. Safe from any goroutine.
 // It fails with ErrNetDown when the engine is shutting down; fn then never
 // runs.
-func (c *Conn) Execute(fn func()) error {
+func (c *Conn) execute(fn func()) error {
 	err := c.loop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		fn() // event loop goroutine
 		return nil
@@ -299,35 +305,6 @@ func (c *Conn) Execute(fn func()) error {
 		return winsock.ErrNetDown
 	}
 	return nil
-}
-
-// ShutdownRecv applies the receive ban (docs/SEMANTICS.md §3). From this call on no
-// received byte reaches Handler.OnData. queued is the number of bytes the
-// upper layer read but has not consumed (it drops and counts them itself,
-// with AddBanned). If queued or gnet's inbound buffer is non-zero, the
-// policy applies at once: BanReset aborts the connection with
-// ReasonRecvBan; BanDiscard drops gnet's buffered bytes and counts them.
-// Loop only. Idempotent.
-func (c *Conn) ShutdownRecv(queued int) {
-	if c.recvShut {
-		return
-	}
-	c.recvShut = true
-	if c.closed.Load() || c.dg != nil {
-		return // UDP: what was queued is dropped above, never reset (§6)
-	}
-	buffered := c.gc.InboundBuffered()
-	if buffered > 0 {
-		_, _ = c.gc.Discard(buffered)
-	}
-	if queued+buffered == 0 {
-		return
-	}
-	if c.policy.resets() {
-		c.Close(ReasonRecvBan)
-		return
-	}
-	c.addBanned(uint64(buffered))
 }
 
 // Close closes the connection for reason r: gracefully (queued bytes are
@@ -349,19 +326,19 @@ func (c *Conn) Close(r Reason) {
 		return
 	}
 	c.reason = r
-	if c.dg != nil && (c.dg.tbl != nil || c.dg.detached) {
+	if c.kind() == kindPeer || (c.kind() == kindDialedUDP && c.dg.detached) {
 		// No gnet.Conn to close: a listener's peer, or a dialled UDP
 		// socket between two enrolments.
 		if c.inTraffic {
 			c.closeReq = true
-		} else if c.dg.tbl != nil {
+		} else if c.kind() == kindPeer {
 			c.dg.tbl.endPeer(c)
 		} else {
 			c.closeDetached()
 		}
 		return
 	}
-	if r.abortive() && c.dg == nil {
+	if r.abortive() && c.kind() == kindStream {
 		_ = c.gc.SetLinger(0)
 	}
 	if c.inTraffic {

@@ -56,7 +56,7 @@ func datagramCode(err error) winsock.Code {
 // operation on a dialled UDP socket (WSAECONNREFUSED after an ICMP port
 // unreachable), or OK. Loop only.
 func (c *Conn) TakeError() winsock.Code {
-	if c.dg == nil || c.dg.pending == winsock.OK {
+	if c.kind() == kindStream || c.dg.pending == winsock.OK {
 		return winsock.OK
 	}
 	code := c.dg.pending
@@ -67,7 +67,7 @@ func (c *Conn) TakeError() winsock.Code {
 // MaxDatagram returns the largest datagram Write takes on a UDP socket, 0
 // on a stream. Safe from any goroutine.
 func (c *Conn) MaxDatagram() int {
-	if c.dg == nil {
+	if c.kind() == kindStream {
 		return 0
 	}
 	return c.dg.maxPayload(c)
@@ -75,13 +75,13 @@ func (c *Conn) MaxDatagram() int {
 
 // Datagram reports whether c is a UDP socket (a listener's peer or a dialled
 // one): a datagram is the unit of Write and OnData. Safe from any goroutine.
-func (c *Conn) Datagram() bool { return c.dg != nil }
+func (c *Conn) Datagram() bool { return c.kind() != kindStream }
 
 // Network returns the connection's transport: "tcp", "udp" or "unix".
 // Safe from any goroutine.
 func (c *Conn) Network() string {
 	switch {
-	case c.dg != nil:
+	case c.kind() != kindStream:
 		return "udp"
 	case c.remote != nil && c.remote.Network() == "unix", c.local != nil && c.local.Network() == "unix":
 		return "unix"

@@ -44,7 +44,7 @@ type direct struct {
 // it has no effect on a datagram socket or a connection that has closed.
 // Loop only (normally from Handler.OnOpen).
 func (c *Conn) EnableDirectWrite() {
-	if c.dw != nil || c.dg != nil || c.gc == nil || c.closed.Load() {
+	if c.dw != nil || c.kind() != kindStream || c.closed.Load() {
 		return
 	}
 	d := &direct{fd: c.gc.Fd()}
@@ -56,7 +56,7 @@ func (c *Conn) EnableDirectWrite() {
 // false, having written nothing, when the direct path is not open now
 // (EnableDirectWrite was not called, gnet still holds unsent bytes, the
 // send side is shut or closing, or the socket failed): the caller then uses
-// the loop (Write through Execute), which reports the real error. True
+// the loop (Write through execute), which reports the real error. True
 // means all of p was accepted: written, or what the socket could not take
 // yet kept for the loop to send first; queued is the number of bytes kept.
 // p is not retained. Safe from any goroutine; writes from several
@@ -101,7 +101,7 @@ func (c *Conn) WriteDirect(p []byte) (queued int, ok bool) {
 	d.ok = false
 	// If the loops are stopping this task never runs: OnClose (run by the
 	// engine's stop) then takes pend with gnet's buffer.
-	_ = c.Execute(func() { // event loop goroutine
+	_ = c.execute(func() { // event loop goroutine
 		c.lockDirect()
 		c.handPend()
 		c.unlockDirect()

@@ -37,7 +37,7 @@ func (w *directWriter) write(t *testing.T, p []byte) {
 		}
 	}
 	w.inLoop.Add(1)
-	err := w.c.AsyncWrite(p, func(int, error) { w.inLoop.Add(-1) })
+	err := w.c.asyncWrite(p, func(int, error) { w.inLoop.Add(-1) })
 	if err != nil {
 		w.inLoop.Add(-1)
 		if t != nil {

@@ -78,7 +78,7 @@ func TestDirectRestToAResetPeerIsCounted(t *testing.T) {
 	c := h.waitOpen(t)
 
 	held, release := make(chan struct{}), make(chan struct{})
-	if err := c.Execute(func() { close(held); <-release }); err != nil { // event loop goroutine
+	if err := c.execute(func() { close(held); <-release }); err != nil { // event loop goroutine
 		t.Fatal(err)
 	}
 	<-held

@@ -50,7 +50,7 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxConns bounds the open connections of the engine (accepted and
 	// dialled). Over it a new connection is opened and closed at once
-	// with ReasonLimit. 0 means DefaultMaxConns; negative means no limit.
+	// with ReasonLimit. 0 means defaultMaxConns; negative means no limit.
 	MaxConns int
 	// IdleTimeout closes a connection with ReasonTimeout after that long
 	// without a byte read or written. 0 (the default) means no timeout.
@@ -62,8 +62,8 @@ type Options struct {
 	DisableReuseAddr bool
 }
 
-// DefaultMaxConns is the connection limit when Options.MaxConns is 0.
-const DefaultMaxConns = 65536
+// defaultMaxConns is the connection limit when Options.MaxConns is 0.
+const defaultMaxConns = 65536
 
 // EngineStats counts connections at the transport level.
 type EngineStats struct {
@@ -71,7 +71,7 @@ type EngineStats struct {
 	// LimitHits counts limit hits at the transport: connections refused by
 	// MaxConns (ConnLimitHits), datagrams dropped over MaxPeers
 	// (PeerLimitHits), plus connections closed by a limit above the
-	// transport (LimitHit).
+	// transport (countLimitHit).
 	LimitHits     uint64 `json:"limit_hits"`
 	ConnLimitHits uint64 `json:"conn_limit_hits"` // of LimitHits, refused by MaxConns
 	PeerLimitHits uint64 `json:"peer_limit_hits"` // of LimitHits, datagrams from new addresses dropped over a listener's MaxPeers
@@ -98,7 +98,7 @@ type EngineStats struct {
 // Goroutine-safety: Listen before Start from one goroutine; Start, Stop,
 // Stopping and Stats are safe for concurrent use.
 type Engine struct {
-	gnet.BuiltinEventEngine
+	ev *gnetEvents // immutable: gnet's callbacks (callbacks.go)
 
 	h     Handler
 	opts  Options
@@ -120,7 +120,7 @@ type Engine struct {
 	stopOnce sync.Once
 
 	open        atomic.Int64
-	limitHits   atomic.Uint64 // limit closes decided above the transport (LimitHit)
+	limitHits   atomic.Uint64 // limit closes decided above the transport (countLimitHit)
 	connHits    atomic.Uint64 // connections refused by MaxConns
 	peerHits    atomic.Uint64 // datagrams from new addresses dropped over MaxPeers
 	sendDropped atomic.Uint64
@@ -156,9 +156,9 @@ func (e *Engine) Stats() EngineStats {
 	return EngineStats{Open: e.open.Load(), LimitHits: conn + peerHits + e.limitHits.Load(), ConnLimitHits: conn, PeerLimitHits: peerHits, HalfOpen: half, SendDropped: e.sendDropped.Load(), RecvDropped: e.recvDropped.Load(), Peers: peers}
 }
 
-// LimitHit counts one limit close decided above the transport (inbound or
+// countLimitHit counts one limit close decided above the transport (inbound or
 // outbound bytes). Safe from any goroutine.
-func (e *Engine) LimitHit() { e.limitHits.Add(1) }
+func (e *Engine) countLimitHit() { e.limitHits.Add(1) }
 
 // NewEngine returns an Engine that reports to h.
 func NewEngine(h Handler, opts Options) *Engine {
@@ -166,7 +166,7 @@ func NewEngine(h Handler, opts Options) *Engine {
 	if loops <= 0 {
 		loops = goruntime.GOMAXPROCS(0)
 	}
-	return &Engine{
+	e := &Engine{
 		h:       h,
 		opts:    opts,
 		loops:   loops,
@@ -174,6 +174,8 @@ func NewEngine(h Handler, opts Options) *Engine {
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	e.ev = &gnetEvents{e: e}
+	return e
 }
 
 // EventLoops returns the number of event loops of the engine's gnet engine
@@ -184,7 +186,8 @@ func (e *Engine) EventLoops() int { return e.loops }
 // Start boots the event loops and binds every declared listener. It returns
 // once the engine accepts connections, or the bind error: WSAEADDRINUSE
 // for an address taken by another process or by another listener of this
-// engine (probeBinds), with nothing left bound.
+// engine (probeBinds), with nothing left bound. Any goroutine except an
+// event loop; once.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	if e.started {
@@ -198,7 +201,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.listeners = append(e.listeners, e.internal)
 	}
 	if e.opts.MaxConns == 0 {
-		e.opts.MaxConns = DefaultMaxConns
+		e.opts.MaxConns = defaultMaxConns
 	}
 	e.started = true
 	addrs := make([]string, len(e.listeners))
@@ -223,7 +226,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	go func() {
 		// The gnet engine's own goroutine: Rotate returns after shutdown.
-		err := gnet.Rotate(e, addrs, opts...)
+		err := gnet.Rotate(e.ev, addrs, opts...)
 		e.runErr = err
 		close(e.done)
 	}()
@@ -294,15 +297,15 @@ func (e *Engine) SetAbortive() {
 }
 
 // HasUDP reports whether a UDP listener was declared (its loops are a gnet
-// engine of their own). Safe after the listeners are declared.
+// engine of their own). Any goroutine, once the listeners are declared.
 func (e *Engine) HasUDP() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.udp != nil
 }
 
-// Stopping reports whether Stop has been called. Safe from any goroutine.
-func (e *Engine) Stopping() bool { return e.stopping.Load() }
+// isStopping reports whether Stop has been called. Safe from any goroutine.
+func (e *Engine) isStopping() bool { return e.stopping.Load() }
 
 // Stop shuts the engine down: every open connection is closed (gracefully,
 // with ReasonShutdown) and Handler.OnClose has run for each before Stop

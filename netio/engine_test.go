@@ -70,6 +70,9 @@ func (h *testHandler) failf(format string, args ...any) {
 
 func (h *testHandler) OnOpen(c *Conn) {
 	h.mu.Lock()
+	if msg := kindMismatch(c); msg != "" {
+		h.failf("OnOpen: %s", msg)
+	}
 	if c.Owner != nil {
 		h.failf("OnOpen: Owner already set")
 	}
@@ -210,7 +213,7 @@ func dial(t *testing.T, l *Listener) *net.TCPConn {
 func onLoop(t *testing.T, c *Conn, fn func()) {
 	t.Helper()
 	done := make(chan struct{})
-	if err := c.Execute(func() { defer close(done); fn() }); err != nil {
+	if err := c.execute(func() { defer close(done); fn() }); err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
 	select {
@@ -278,4 +281,29 @@ func portOf(t *testing.T, addr string) string {
 		t.Fatalf("bound address %q: %v", addr, err)
 	}
 	return port
+}
+
+// kindMismatch checks that c's parts agree with its kind (see Conn); it
+// returns what disagrees, or "".
+func kindMismatch(c *Conn) string {
+	switch c.kind() {
+	case kindStream:
+		if c.gc == nil || c.dg != nil {
+			return "a stream needs a gnet connection and no datagram part"
+		}
+	case kindPeer:
+		if c.gc != nil || c.dg == nil || c.dg.tbl == nil {
+			return "a UDP peer has a peer table and no gnet connection"
+		}
+	case kindDialedUDP:
+		if c.gc == nil || c.dg == nil || c.dg.tbl != nil || c.dg.fd < 0 || !c.dialed {
+			return "a dialled UDP socket has a gnet connection and a descriptor of its own"
+		}
+	default:
+		return "unknown kind"
+	}
+	if c.Datagram() != (c.kind() != kindStream) {
+		return "Datagram disagrees with the kind"
+	}
+	return ""
 }

@@ -12,13 +12,13 @@ import (
 	"github.com/sockactor/sockactor/winsock"
 )
 
-// HalfOpenFlushTimeout bounds how long closing a half-open connection (one
+// halfOpenFlushTimeout bounds how long closing a half-open connection (one
 // whose peer sent FIN) waits for its queued bytes to reach the peer without
 // any of them moving, before the descriptor is closed anyway; bytes still
 // queued then are counted in EngineStats.SendDropped. A peer that reads,
 // however slowly, gets every byte. The same bound applies to a FIN queued
 // behind unsent bytes (SendDisconnect).
-const HalfOpenFlushTimeout = 5 * time.Second
+const halfOpenFlushTimeout = 5 * time.Second
 
 // halfOpen is the send side of a connection whose peer has sent FIN
 // (docs/SEMANTICS.md §5). gnet closes its descriptor at end of stream; in
@@ -170,7 +170,7 @@ func (h *halfOpen) run(nc net.Conn) {
 				h.q = append([][]byte(bufs), h.q...)
 				h.queued -= int(n)
 				h.inflight = 0
-				_ = nc.SetWriteDeadline(time.Now().Add(HalfOpenFlushTimeout))
+				_ = nc.SetWriteDeadline(time.Now().Add(halfOpenFlushTimeout))
 				continue
 			}
 			// What the socket did not take of them is dropped: the write
@@ -257,7 +257,7 @@ func (h *halfOpen) finSent() bool {
 }
 
 // close ends the connection: gracefully (queued bytes flushed within
-// HalfOpenFlushTimeout, then FIN) or abortively (RST, queue dropped).
+// halfOpenFlushTimeout, then FIN) or abortively (RST, queue dropped).
 // Idempotent; safe from any goroutine.
 func (h *halfOpen) close(abort bool) {
 	h.mu.Lock()
@@ -281,7 +281,7 @@ func (h *halfOpen) close(abort bool) {
 		if abort {
 			_ = nc.Close() // unblocks the writer
 		} else {
-			_ = nc.SetWriteDeadline(time.Now().Add(HalfOpenFlushTimeout))
+			_ = nc.SetWriteDeadline(time.Now().Add(halfOpenFlushTimeout))
 		}
 	}
 	// The socket itself closes (FIN or RST) when the last duplicate does:
@@ -323,7 +323,7 @@ func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn, pend []byte) {
 // flushInBackground keeps a gracefully closed connection's unsent bytes:
 // gnet writes what fits after OnClose and drops the rest, so the rest moves
 // to a half-open queue that is closed at once, which flushes it (within
-// HalfOpenFlushTimeout) and then closes, as closesocket's graceful linger
+// halfOpenFlushTimeout) and then closes, as closesocket's graceful linger
 // does. Loop goroutine (OnClose).
 func (e *Engine) flushInBackground(gc gnet.Conn, pend []byte) {
 	if gc.OutboundBuffered() == 0 && len(pend) == 0 {
@@ -356,7 +356,7 @@ func (e *Engine) removeHalf(h *halfOpen) {
 }
 
 // closeHalfs closes every half-open connection gracefully and waits for
-// their writers (each bounded by HalfOpenFlushTimeout). Goroutine: Stop's.
+// their writers (each bounded by halfOpenFlushTimeout). Goroutine: Stop's.
 func (e *Engine) closeHalfs() {
 	e.halfMu.Lock()
 	hs := make([]*halfOpen, 0, len(e.halfs))

@@ -135,8 +135,8 @@ func TestEngineHalfOpen(t *testing.T) {
 	}
 	h.waitClose(t, c, ReasonPeerClose)
 	onLoop(t, c, func() {
-		if !c.HalfOpen() || !c.Writable() || c.SendCode() != winsock.OK {
-			t.Errorf("after the peer's FIN: HalfOpen %v Writable %v SendCode %v", c.HalfOpen(), c.Writable(), c.SendCode())
+		if !c.isHalfOpen() || !c.writable() || c.SendCode() != winsock.OK {
+			t.Errorf("after the peer's FIN: HalfOpen %v Writable %v SendCode %v", c.isHalfOpen(), c.writable(), c.SendCode())
 		}
 		if n, err := c.Write(want[before:]); err != nil || n != after {
 			t.Errorf("Write on a half-open connection = %d, %v", n, err)

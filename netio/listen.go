@@ -48,12 +48,13 @@ type Listener struct {
 }
 
 // Network returns the listener's network: "tcp", "tcp4", "tcp6", "udp",
-// "udp4", "udp6" or "unix".
+// "udp4", "udp6" or "unix". Any goroutine (immutable).
 func (l *Listener) Network() string { return l.network }
 
 // Addr returns the bound address, with the real port when port 0 was asked;
 // for a unix listener, its path as given. Empty before the engine has started
-// (a unix listener's is set by Listen).
+// (a unix listener's is set by Listen). Any goroutine once Engine.Start
+// has returned.
 func (l *Listener) Addr() string { return l.addr }
 
 // Listen declares a listening address: "tcp://host:port" (or "host:port"),
@@ -70,7 +71,8 @@ func (l *Listener) Addr() string { return l.addr }
 // Two addresses the kernel will not let share a port although they differ
 // (a wildcard and a specific address on one port) and an address another
 // process holds fail at Start with WSAEADDRINUSE, before any listener is
-// bound (probeBinds).
+// bound (probeBinds). Before Start only, from the goroutine that will
+// call Start.
 func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 	network, address, err := ParseAddr(protoAddr)
 	if err != nil {
@@ -115,7 +117,7 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 // ParseAddr splits "tcp://host:port" (or "host:port") into network and
 // address; the networks are tcp, tcp4, tcp6, udp, udp4 and udp6, and
 // "unix:///path" (or "unix://relative/path") gives "unix" and the path.
-// Anything else is refused with WSAEINVAL.
+// Anything else is refused with WSAEINVAL. Any goroutine.
 func ParseAddr(protoAddr string) (network, address string, err error) {
 	network, address = "tcp", protoAddr
 	if i := strings.Index(protoAddr, "://"); i >= 0 {

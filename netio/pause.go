@@ -40,7 +40,7 @@ const (
 // paused: a datagram socket (no flow control), a closed connection, or a
 // gnet whose internals are not the expected ones. Loop only. Idempotent.
 func (c *Conn) PauseReading(src PauseSource) bool {
-	if c.dg != nil || c.gc == nil || c.closed.Load() {
+	if c.kind() != kindStream || c.closed.Load() {
 		return false
 	}
 	was := c.paused

@@ -46,7 +46,8 @@ var reasonCodes = [...]winsock.Code{
 	ReasonShutdown:   winsock.WSAENETDOWN,
 }
 
-// String returns the docs/SEMANTICS.md §4 word ("peer-close", "recv-ban", ...).
+// String returns the docs/SEMANTICS.md §4 word ("peer-close", "recv-ban",
+// ...). Reason is a value: its methods are safe from any goroutine.
 func (r Reason) String() string {
 	if int(r) < len(reasonWords) {
 		return reasonWords[r]

@@ -5,7 +5,7 @@ import (
 )
 
 // The send side of a stream while gnet owns it: Write (straight to gnet,
-// or behind what a direct write kept), AsyncWrite from other goroutines,
+// or behind what a direct write kept), asyncWrite from other goroutines,
 // and the half-close: ShutdownSend and the FIN sent once the queue drains
 // (tryFin, waiting through the writability watch, writable.go).
 
@@ -27,7 +27,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.send != sendOpen {
 		return 0, winsock.ErrShutdown
 	}
-	if c.dg != nil {
+	if c.kind() != kindStream {
 		return c.writeDatagram(p)
 	}
 	if c.dw != nil {
@@ -68,18 +68,18 @@ func (c *Conn) writeBehindDirect(p []byte) (int, error) {
 	return n, err
 }
 
-// AsyncWrite queues p for the peer from any goroutine: it is written on the
+// asyncWrite queues p for the peer from any goroutine: it is written on the
 // connection's loop with Write's checks (so after ShutdownSend it fails with
 // ErrShutdown instead of reaching the socket). p is owned by the connection
 // afterwards. done, if not nil, runs on the loop with Write's result.
-func (c *Conn) AsyncWrite(p []byte, done func(n int, err error)) error {
+func (c *Conn) asyncWrite(p []byte, done func(n int, err error)) error {
 	if c.closed.Load() && c.halfOpen() == nil {
 		return winsock.ErrNotConn
 	}
-	if c.SendDown() {
+	if c.sendBlocked() {
 		return winsock.ErrShutdown
 	}
-	return c.Execute(func() {
+	return c.execute(func() {
 		n, err := c.Write(p) // event loop goroutine
 		if done != nil {
 			done(n, err)
@@ -100,7 +100,7 @@ func (c *Conn) ShutdownSend() error {
 		}
 		return winsock.ErrNotConn
 	}
-	if c.dg != nil {
+	if c.kind() != kindStream {
 		c.setSend(finSent) // UDP has no FIN: later sends fail, nothing is sent
 		return nil
 	}
@@ -113,7 +113,7 @@ func (c *Conn) ShutdownSend() error {
 
 // tryFin sends FIN once the outbound buffer has drained; until then the
 // writability watch looks again each time the socket takes bytes, and a
-// peer that takes none for HalfOpenFlushTimeout resets it (writable.go).
+// peer that takes none for halfOpenFlushTimeout resets it (writable.go).
 // Loop only.
 func (c *Conn) tryFin() {
 	if c.closed.Load() || c.send != finPending {

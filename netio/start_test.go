@@ -25,7 +25,7 @@ func TestEngineStartAndData(t *testing.T) {
 	if p := portOf(t, l.Addr()); p == "0" {
 		t.Fatalf("Addr() = %q, want a real port", l.Addr())
 	}
-	if e.Stopping() {
+	if e.isStopping() {
 		t.Error("Stopping() = true before Stop")
 	}
 
@@ -60,7 +60,7 @@ func TestEngineStartAndData(t *testing.T) {
 
 	// AsyncWrite from this goroutine.
 	done := make(chan error, 1)
-	if err := c.AsyncWrite([]byte("async"), func(n int, err error) {
+	if err := c.asyncWrite([]byte("async"), func(n int, err error) {
 		if n != 5 {
 			err = fmt.Errorf("n = %d: %v", n, err)
 		}
@@ -213,7 +213,7 @@ func TestEngineStartErrors(t *testing.T) {
 		if err := e.Stop(context.Background()); err != nil {
 			t.Errorf("Stop before Start: %v", err)
 		}
-		if !e.Stopping() {
+		if !e.isStopping() {
 			t.Error("Stopping() = false after Stop")
 		}
 	})

@@ -54,7 +54,7 @@ func TestEngineStop(t *testing.T) {
 			t.Errorf("conn %d: Closed() = false after Stop", i)
 		}
 	}
-	if !e.Stopping() {
+	if !e.isStopping() {
 		t.Error("Stopping() = false after Stop")
 	}
 	if st := e.Stats(); st.Open != 0 {
@@ -63,7 +63,7 @@ func TestEngineStop(t *testing.T) {
 	if err := e.Stop(ctx); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}
-	if err := conns[1].Execute(func() {}); !errors.Is(err, winsock.ErrNetDown) {
+	if err := conns[1].execute(func() {}); !errors.Is(err, winsock.ErrNetDown) {
 		t.Errorf("Execute after Stop: %v, want WSAENETDOWN", err)
 	}
 	// Shutdown closes gracefully: the clients read EOF.

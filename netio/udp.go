@@ -35,12 +35,12 @@ import (
 // so a peer lives on one loop. Each descriptor has a peerTable owned by its
 // loop; a peer's Conn is owned by that loop as any Conn is.
 
-// DefaultMaxPeers is a UDP listener's peer limit when none is set.
-const DefaultMaxPeers = 65536
+// defaultMaxPeers is a UDP listener's peer limit when none is set.
+const defaultMaxPeers = 65536
 
-// DefaultPeerIdleTimeout ends a UDP peer with no datagram in or out for that
+// defaultPeerIdleTimeout ends a UDP peer with no datagram in or out for that
 // long (FD_CLOSE 10060 timeout) when no other timeout is set.
-const DefaultPeerIdleTimeout = 60 * time.Second
+const defaultPeerIdleTimeout = 60 * time.Second
 
 // Largest UDP payloads: 65535 minus the IP and UDP headers.
 const (
@@ -120,19 +120,19 @@ func (d *dgram) maxPayload(c *Conn) int {
 	return maxDatagram4
 }
 
-// SetPeerLimits sets a UDP listener's peer limit (0: DefaultMaxPeers,
-// negative: none) and peer idle timeout (0: DefaultPeerIdleTimeout,
+// SetPeerLimits sets a UDP listener's peer limit (0: defaultMaxPeers,
+// negative: none) and peer idle timeout (0: defaultPeerIdleTimeout,
 // negative: none). Call it before Engine.Start; it does nothing for other
-// listeners.
+// listeners. The goroutine declaring the listener, before Start.
 func (l *Listener) SetPeerLimits(maxPeers int, idle time.Duration) {
 	if !l.Datagram() {
 		return
 	}
 	if maxPeers == 0 {
-		maxPeers = DefaultMaxPeers
+		maxPeers = defaultMaxPeers
 	}
 	if idle == 0 {
-		idle = DefaultPeerIdleTimeout
+		idle = defaultPeerIdleTimeout
 	}
 	l.maxPeers, l.peerIdle = maxPeers, idle
 }
@@ -140,9 +140,9 @@ func (l *Listener) SetPeerLimits(maxPeers int, idle time.Duration) {
 // Datagram reports whether l is a UDP listener. Safe from any goroutine.
 func (l *Listener) Datagram() bool { return l.udp != nil }
 
-// Peers returns the number of live peers of a UDP listener. Safe from any
+// peerCount returns the number of live peers of a UDP listener. Safe from any
 // goroutine.
-func (l *Listener) Peers() int64 { return l.peers.Load() }
+func (l *Listener) peerCount() int64 { return l.peers.Load() }
 
 // BannedBytes returns the bytes a banned UDP listener dropped from
 // addresses that had no peer socket (its peers count their own). Safe from

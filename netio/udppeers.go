@@ -91,7 +91,7 @@ func (t *peerTable) newPeer(ua *net.UDPAddr, size int) *Conn {
 	} else {
 		d.sa = &unix.SockaddrInet4{Port: int(key.Port()), Addr: key.Addr().Unmap().As4()}
 	}
-	c := &Conn{eng: e, ln: l, dg: d, remote: ua, local: t.local}
+	c := &Conn{eng: e, ln: l, dg: d, kindOf: kindPeer, remote: ua, local: t.local}
 	t.peers[key] = c
 	e.traffic.opened(c, t.loop)
 	if e.announce(c, false, nil) {

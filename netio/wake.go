@@ -86,7 +86,7 @@ func (c *Conn) Wake(fn func(*Conn)) error {
 
 // loop returns the gnet loop that owns c. Safe from any goroutine.
 func (c *Conn) loop() gnet.EventLoop {
-	if c.dg != nil {
+	if c.kind() != kindStream {
 		return c.dg.loop // a peer has no gnet.Conn; a dialled one may be between two
 	}
 	return c.gc.EventLoop()

@@ -139,7 +139,7 @@ func (w *writeWatch) run() {
 			if wt != nil {
 				w.looks.Add(1)
 				c := wt.c
-				_ = c.Execute(c.onWritable) // fails only when the loops stop: OnClose drops the wait
+				_ = c.execute(c.onWritable) // fails only when the loops stop: OnClose drops the wait
 			}
 		}
 	}
@@ -301,7 +301,7 @@ func (c *Conn) rearm(wt *waiter) {
 	}
 	d := min(time.Millisecond<<min(wt.stall-2, 10), time.Second)
 	wt.retry = time.AfterFunc(d, func() {
-		_ = c.Execute(func() { // timer goroutine: the arm runs on the loop
+		_ = c.execute(func() { // timer goroutine: the arm runs on the loop
 			wt.retry = nil
 			if !c.closed.Load() && c.waiting() == wt {
 				c.arm(wt)
@@ -320,7 +320,7 @@ func (c *Conn) NotifyDrained(lowWater int, fn func()) {
 	if c.closed.Load() {
 		return
 	}
-	if c.dg != nil || c.queued() <= lowWater { // a datagram is never queued
+	if c.kind() != kindStream || c.queued() <= lowWater { // a datagram is never queued
 		fn()
 		return
 	}
@@ -333,7 +333,7 @@ func (c *Conn) NotifyDrained(lowWater int, fn func()) {
 }
 
 // waitFin waits for the outbound buffer to empty before the FIN goes, with
-// a deadline: if the peer takes no byte for HalfOpenFlushTimeout, the
+// a deadline: if the peer takes no byte for halfOpenFlushTimeout, the
 // connection is reset (ReasonTimeout) and what is still queued is counted
 // as dropped. Loop only.
 func (c *Conn) waitFin() {
@@ -343,8 +343,8 @@ func (c *Conn) waitFin() {
 	}
 	if wt.fin == nil {
 		wt.finMark = c.unsent()
-		wt.fin = time.AfterFunc(HalfOpenFlushTimeout, func() {
-			_ = c.Execute(c.finDeadline) // timer goroutine: the look runs on the loop
+		wt.fin = time.AfterFunc(halfOpenFlushTimeout, func() {
+			_ = c.execute(c.finDeadline) // timer goroutine: the look runs on the loop
 		})
 	}
 	c.rearm(wt)
@@ -362,7 +362,7 @@ func (c *Conn) finDeadline() {
 	}
 	if q := c.unsent(); q < wt.finMark {
 		wt.finMark = q
-		wt.fin.Reset(HalfOpenFlushTimeout)
+		wt.fin.Reset(halfOpenFlushTimeout)
 		return
 	}
 	c.Close(ReasonTimeout) // abortive: OnClose counts the queued bytes in SendDropped

@@ -44,7 +44,7 @@ type Options struct {
 	// WSAEWOULDBLOCK), and Stats counts it.
 
 	// MaxConns bounds open connections, accepted and dialled
-	// (netio.DefaultMaxConns = 65536 if 0; negative: no limit). Over it an
+	// (65536 if 0; negative: no limit). Over it an
 	// accepted connection gets FD_ACCEPT, then FD_CLOSE 10055 (RST), and
 	// its socket is released at once (no Linger).
 	MaxConns int

@@ -20,9 +20,8 @@ import (
 // to that goroutine; when epoll_wait returns and no P is idle, the loop waits
 // in the global run queue until sysmon next looks, which is up to 10 ms on
 // an idle-looking process. With a P to spare per blocked loop the loop gets
-// one at once, and the OS thread scheduler shares the CPUs instead. On this
-// project's 2-core reference machine it took the FD_CLOSE p99 at 1000
-// closes/s from ~8 ms to ~0.4 ms (bench/README.md).
+// one at once, and the OS thread scheduler shares the CPUs instead
+// (bench/README.md has the measurements).
 //
 // Runtime.Start applies it (see Options.KeepGOMAXPROCS for when it does
 // not, and what Shutdown puts back).

@@ -344,7 +344,7 @@ func (n *remoteNode) stop(system *actor.ActorSystem, bound time.Duration) {
 	}
 	n.stopEvents(system)
 	n.r.Shutdown(false)
-	waitReaders(n.r) // remotestop.go: no reader may close its channel during the graceful part
+	waitReaders(n.r) // protoactorinternal.go: no reader may close its channel during the graceful part
 	_ = n.lost.Load()
 	n.stopped = make(chan struct{})
 	go func() {

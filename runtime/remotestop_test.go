@@ -16,47 +16,6 @@ import (
 	"github.com/sockactor/sockactor/events"
 )
 
-// TestRemoteReaderList: stop finds protoactor's list of inbound streams
-// (remotestop.go) and waits until it is empty before the graceful part of
-// the shutdown. It fails if protoactor's layout changes and
-// readerConnections finds nothing. A stream's reader is played by an entry
-// that a goroutine takes off the list a little later, as a reader does
-// after its handler returns (one node only: a second one in this process
-// would talk gRPC across remote starts, see startbarrier.go).
-func TestRemoteReaderList(t *testing.T) {
-	a, err := New(Options{EventLoops: 1, Remote: &RemoteOptions{Listen: "127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	list := readerConnections(a.remote.r)
-	if list == nil {
-		t.Fatal("protoactor's list of inbound streams not found: its layout changed (see remotestop.go)")
-	}
-	const lag = 50 * time.Millisecond
-	key := new(int)
-	list.Store(key, make(chan bool, 1))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		time.Sleep(lag)
-		list.Delete(key)
-	}()
-	start := time.Now()
-	waitReaders(a.remote.r)
-	if d := time.Since(start); d < lag {
-		t.Fatalf("waitReaders returned after %v, before the reader left the list (%v)", d, lag)
-	}
-	<-done
-	if err := a.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestShutdownUnreachableSubscriber: a runtime-wide subscriber on a node
 // that cannot be reached holds Shutdown for at most remoteStopWait, where
 // protoactor's connection attempts to it (made inside its writer's start,

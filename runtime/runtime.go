@@ -10,7 +10,6 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/internal/hostlink"
 	"github.com/sockactor/sockactor/netio"
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -38,7 +37,7 @@ type Runtime struct {
 	system    *actor.ActorSystem
 	ownSystem bool
 	hub       *events.Hub
-	host      socketHost
+	host      *actors.Host
 	eng       *netio.Engine
 	metrics   *metricSet
 	remote    *remoteNode // nil without remote (remote.go)
@@ -72,13 +71,13 @@ func New(opts Options) (*Runtime, error) {
 			actor.WithDeadLetterThrottleInterval(100*time.Millisecond),
 		)
 		rt.ownSystem = true
-		compactRegistry(rt.system) // registry.go: ~265 B less per socket
+		compactRegistry(rt.system) // protoactorinternal.go: fewer, shared map groups per socket
 	}
 	if err := rt.startRemote(opts); err != nil { // before any PID is made
 		return nil, err
 	}
 	rt.hub = events.NewHub(rt.system, "sockactor/events-"+rt.system.ProcessRegistry.NextId())
-	rt.host = newSocketHost(rt.system, rt.hub, hostlink.Options{
+	rt.host = actors.NewHost(rt.system, rt.hub, actors.HostOptions{
 		BanPolicy:     opts.BanPolicy,
 		Linger:        opts.Linger,
 		MaxSend:       opts.MaxSend,

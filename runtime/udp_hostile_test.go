@@ -70,7 +70,7 @@ func TestUDPHostileSprayStaysWithinMaxPeersAndGivesMemoryBack(t *testing.T) {
 			made, dropped, sources, byLimit, byTimeout)
 	}
 	// Nothing of a peer outlives it (slack for the runtime's caches; the
-	// process registry is compact, runtime/registry.go, so a run of new ids
+	// process registry is compact, runtime/protoactorinternal.go, so a run of new ids
 	// leaves no map buckets behind).
 	if grown := int64(after) - int64(before); grown > 256<<10 {
 		t.Fatalf("heap grew by %d B (%d B per source) after every peer ended", grown, grown/sources)

@@ -85,7 +85,7 @@ var codeTable = map[Code]codeInfo{
 	WSAENOPROTOOPT:    {"WSAENOPROTOOPT", syscall.ENOPROTOOPT, "option not supported by the protocol"},
 	WSAEADDRINUSE:     {"WSAEADDRINUSE", syscall.EADDRINUSE, "address already in use"},
 	WSAEADDRNOTAVAIL:  {"WSAEADDRNOTAVAIL", syscall.EADDRNOTAVAIL, "address not available"},
-	WSAENETDOWN:       {"WSAENETDOWN", syscall.ENETDOWN, "network subsystem is down"},
+	WSAENETDOWN:       {"WSAENETDOWN", syscall.ENETDOWN, "runtime shut down or shutting down (network down)"},
 	WSAECONNABORTED:   {"WSAECONNABORTED", syscall.ECONNABORTED, "connection aborted locally"},
 	WSAECONNRESET:     {"WSAECONNRESET", syscall.ECONNRESET, "connection reset by peer"},
 	WSAENOBUFS:        {"WSAENOBUFS", syscall.ENOBUFS, "no buffer space: limit reached"},

@@ -57,7 +57,7 @@ var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
 	case *actors.Received:
 		_, _ = c.Write(m.Data)
 	case *events.Event:
-		if events.Kind(m.Kind) == events.FDClose && m.Reason == "peer-close" {
+		if actors.ReasonOf(m) == actors.ReasonPeerClose {
 			c.Close() // through the mailbox: after the writes
 		}
 	}

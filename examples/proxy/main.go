@@ -32,7 +32,6 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/internal/command"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
 )
 
@@ -75,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	network, _, err := netio.ParseAddr(withScheme(*upstream))
+	network, _, err := actors.ParseAddr(withScheme(*upstream))
 	if err != nil {
 		return fmt.Errorf("-upstream: %w", err)
 	}

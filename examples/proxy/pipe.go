@@ -191,15 +191,15 @@ func (e *end) event(c *actors.Context, ev *events.Event) {
 		e.writable = true
 		e.flush(c)
 	case events.FDClose:
-		switch {
-		case ev.Reason == "peer-close":
+		switch r := actors.ReasonOf(ev); {
+		case r == actors.ReasonPeerClose:
 			// Every byte the peer sent before its FIN has been forwarded;
 			// the FIN follows them. This socket stays writable.
 			e.peerFin, e.finAt = true, time.Now()
 			c.Send(e.partner, &finMsg{})
 			c.After(min(e.halfOpen, halfOpenEvery), &halfOpenCheck{})
 			e.flush(c) // an FD_WRITE owed for a refusal will not come now
-		case ev.Reason == "shutdown" || ev.Reason == "local-close" || ev.Reason == "local-abort":
+		case r == actors.ReasonShutdown || r == actors.ReasonLocalClose || r == actors.ReasonLocalAbort:
 			// The runtime is stopping, or this side ended itself.
 		default:
 			// A reset or another abnormal end: the partner is reset too.

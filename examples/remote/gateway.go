@@ -23,7 +23,7 @@ var echo = actors.HandlerFunc(func(c *actors.Context) {
 	case *actors.Received:
 		_, _ = c.Write(m.Data)
 	case *events.Event:
-		if events.Kind(m.Kind) == events.FDClose && m.Reason == "peer-close" {
+		if actors.ReasonOf(m) == actors.ReasonPeerClose {
 			c.Send(c.Self(), &actors.Close{}) // through the mailbox: after the writes
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/framing"
-	"github.com/sockactor/sockactor/netio"
 	"github.com/sockactor/sockactor/winsock"
 )
 
@@ -333,7 +332,7 @@ func (st *lineState) flush(c *actors.Context) {
 // means nothing more can be written: pending answers are dropped.
 func (st *lineState) closed(c *actors.Context, ev *events.Event) {
 	st.lines.Reset() // no more input: free the line buffer now, not at release
-	if ev.GetReason() == netio.ReasonPeerClose.String() {
+	if actors.ReasonOf(ev) == actors.ReasonPeerClose {
 		st.peerClosed = true
 		st.flush(c)
 		return

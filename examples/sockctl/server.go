@@ -14,7 +14,6 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
-	"github.com/sockactor/sockactor/netio"
 	sockrt "github.com/sockactor/sockactor/runtime"
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -50,7 +49,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if cfg.dispatch, err = actors.ParseDispatch(*dispatch); err != nil {
 		return config{}, err
 	}
-	if cfg.ban, err = netio.ParseBanPolicy(*ban); err != nil {
+	if cfg.ban, err = actors.ParseBanPolicy(*ban); err != nil {
 		return config{}, err
 	}
 	return cfg, nil
