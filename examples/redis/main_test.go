@@ -209,8 +209,9 @@ func TestBinaryValues(t *testing.T) {
 }
 
 // TestSlowReader pipelines GETs of a 1 MiB value, far more than the
-// socket's send queue takes, and reads nothing for a while: the server
-// holds back (it stops reading the client) and then every reply comes.
+// socket's send queue takes (SendHighWater, 4 MiB), and reads nothing for a
+// while: the server's writes are refused, it stops reading the client and
+// holds the replies until FD_WRITE, and then every reply comes, in order.
 func TestSlowReader(t *testing.T) {
 	each(t, func(t *testing.T, addr string) {
 		c := dial(t, addr)
@@ -219,8 +220,15 @@ func TestSlowReader(t *testing.T) {
 		expect(t, c, "+OK\r\n")
 		const gets = 48
 		done := make(chan error, 1)
-		go func() {
-			_, err := c.Write([]byte(strings.Repeat(cmd("GET", "slow"), gets) + cmd("DEL", "slow")))
+		go func() { // one GET per read, so that later replies find the queue full
+			for range gets {
+				if _, err := c.Write([]byte(cmd("GET", "slow"))); err != nil {
+					done <- err
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			_, err := c.Write([]byte(cmd("DEL", "slow")))
 			done <- err
 		}()
 		time.Sleep(300 * time.Millisecond)
