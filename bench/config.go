@@ -38,7 +38,7 @@ const (
 	kindBackpressure = "backpressure"
 )
 
-var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile, kindBackpressure}
+var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile, kindBackpressure, kindRESP}
 
 // defaultKinds are the default suite's scenarios: the ones every target it
 // can judge needs (the UDP peer churn's memory target pairs with idle). The
@@ -223,7 +223,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	suite := fs.String("suite", "default", "default (the scenarios of the targets, about a minute and a half on 2 cores) or full (everything, about 20 minutes)")
 	srvs := fs.String("servers", "", "comma-separated servers to compare (default: all built in: "+strings.Join(servers.Names(), ",")+"; also by name: "+strings.Join(optionalServers(), ",")+")")
-	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: the suite's; hostile and backpressure are in the full suite only)")
+	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: the suite's; hostile, backpressure and resp are in the full suite only)")
 	rounds := fs.Int("rounds", 0, "interleaved rounds per scenario (default 3; fewer than 3 is no valid comparison)")
 	conns := fs.String("conns", "", "echo connection counts, e.g. 1,64,1000,10000 (replaces the suite's echo cases)")
 	payloads := fs.String("payloads", "", "echo payload sizes in bytes, e.g. 64,4096")

@@ -547,6 +547,10 @@ func buildCases(c config) ([]caseSpec, []string) {
 		bc, bn := backpressureCases(c)
 		cases, notes = append(cases, bc...), append(notes, bn...)
 	}
+	if slices.Contains(c.kinds, kindRESP) {
+		rc, rn := respCases(c)
+		cases, notes = append(cases, rc...), append(notes, rn...)
+	}
 	return cases, notes
 }
 
