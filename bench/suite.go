@@ -547,6 +547,10 @@ func buildCases(c config) ([]caseSpec, []string) {
 		bc, bn := backpressureCases(c)
 		cases, notes = append(cases, bc...), append(notes, bn...)
 	}
+	if slices.Contains(c.kinds, kindHTTP) {
+		hc, hn := httpCases(c)
+		cases, notes = append(cases, hc...), append(notes, hn...)
+	}
 	return cases, notes
 }
 
