@@ -36,9 +36,12 @@ const (
 	// Back-pressure (-scenarios backpressure, and the full suite): fast
 	// producers into a slow consumer.
 	kindBackpressure = "backpressure"
+	// HTTP/1.1 (-scenarios http, and the full suite): examples/http
+	// against raw gnet on the same h1 package (http.go).
+	kindHTTP = "http"
 )
 
-var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile, kindBackpressure, kindRESP}
+var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile, kindBackpressure, kindRESP, kindHTTP}
 
 // defaultKinds are the default suite's scenarios: the ones every target it
 // can judge needs (the UDP peer churn's memory target pairs with idle). The

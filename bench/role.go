@@ -63,7 +63,7 @@ func serverRole(args []string, stdout, stderr io.Writer) int {
 	network := fs.String("network", servers.NetTCP, "transport: tcp, udp or unix (-listen is then a socket path)")
 	maxPeers := fs.Int("max-peers", 0, "UDP listener's peer table bound (sockactor servers; 0: the runtime's default)")
 	peerIdle := fs.Duration("peer-idle", 0, "UDP peer idle timeout (sockactor servers; 0: the runtime's default)")
-	mode := fs.String("mode", servers.ModeEcho, "what the server does: echo (empty), "+servers.ModeFloodWriter+" (write -flood-bytes to every accepted connection), "+servers.ModeSlowConsumer+" (read every connection at 64 KiB per -consume-period) or "+servers.ModeRESP+" (a Redis server: gnet and the sockactor servers)")
+	mode := fs.String("mode", servers.ModeEcho, "what the server does: echo (empty), "+servers.ModeFloodWriter+" (write -flood-bytes to every accepted connection), "+servers.ModeSlowConsumer+" (read every connection at 64 KiB per -consume-period), "+servers.ModeRESP+" (a Redis server: gnet and the sockactor servers) or "+servers.ModeHTTP+" (an HTTP/1.1 server)")
 	consumePeriod := fs.Duration("consume-period", servers.DefaultConsumePeriod, "a "+servers.ModeSlowConsumer+"'s time per 64 KiB, on each connection")
 	floodBytes := fs.Int("flood-bytes", servers.DefaultFloodBytes, "bytes a "+servers.ModeFloodWriter+" writes to each connection")
 	highWater := fs.Int("send-high-water", 0, "sockactor servers' Options.SendHighWater (0: the runtime's default)")
@@ -96,6 +96,9 @@ const exitUnsupported = 3
 
 func serve(ctx context.Context, name string, cfg servers.Config, notify string, stdout io.Writer) error {
 	srv, err := servers.NewMode(name, cfg.Mode)
+	if cfg.Mode == servers.ModeHTTP {
+		srv, err = servers.NewHTTP(name)
+	}
 	if err != nil {
 		return err
 	}
@@ -154,14 +157,14 @@ func serve(ctx context.Context, name string, cfg servers.Config, notify string, 
 func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench -role loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "echo", "echo, idle, churn, ban, remote, udp, udpchurn, slow, spoof, backpressure or resp")
+	scenario := fs.String("scenario", "echo", "echo, idle, churn, ban, remote, udp, udpchurn, slow, spoof, backpressure, resp or http")
 	network := fs.String("network", "tcp", "echo over tcp or unix (-target is then the socket path)")
 	target := fs.String("target", "", "server host:port (loopback), or a unix socket path")
 	pid := fs.Int("server-pid", 0, "server process id, for its CPU time and RSS (0: unknown)")
 	notify := fs.String("notify", "", "server side channel host:port")
 	conns := fs.Int("conns", 64, "connections (echo, ban, backpressure), slow peers (slow)")
 	payload := fs.Int("payload", 64, "message size in bytes (echo) or write size (ban)")
-	window := fs.Int("window", 1, "outstanding messages per connection (echo), commands per batch (resp)")
+	window := fs.Int("window", 1, "outstanding messages per connection (echo), commands per batch (resp), requests per batch (http)")
 	warmup := fs.Duration("warmup", 200*time.Millisecond, "warm-up before the measured window (echo, ban)")
 	duration := fs.Duration("duration", time.Second, "measured window (echo), streaming after the ban (ban), quiet window (slow)")
 	sources := fs.Int("sources", 8, "source addresses 127.0.0.2.. to spread connections over")
@@ -230,6 +233,9 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	case "resp":
 		res, err = loadgen.RunRESP(ctx, loadgen.RESPConfig{Target: *target, Conns: *conns, Depth: *window, Payload: *payload,
 			Warmup: *warmup, Duration: *duration, ServerPID: *pid, Sources: *sources, DialParallel: *dialPar})
+	case "http":
+		res, err = loadgen.RunHTTP(ctx, loadgen.HTTPConfig{Target: *target, Conns: *conns, Depth: *window, Warmup: *warmup,
+			Duration: *duration, ServerPID: *pid, Sources: *sources, DialParallel: *dialPar})
 	case "ban":
 		res, err = loadgen.RunBan(ctx, loadgen.BanConfig{Target: *target, Notify: *notify, Conns: *conns,
 			Chunk: *payload, Warmup: *warmup, After: *duration, Sources: *sources, DialParallel: *dialPar})

@@ -551,6 +551,10 @@ func buildCases(c config) ([]caseSpec, []string) {
 		rc, rn := respCases(c)
 		cases, notes = append(cases, rc...), append(notes, rn...)
 	}
+	if slices.Contains(c.kinds, kindHTTP) {
+		hc, hn := httpCases(c)
+		cases, notes = append(cases, hc...), append(notes, hn...)
+	}
 	return cases, notes
 }
 
