@@ -188,6 +188,25 @@ type window struct {
 // at phaseMeasure during the window and phaseStop from its end on (also
 // when ctx ends first, which it reports as completed == false). An error
 // reading the server's CPU is recorded in res.
+// driveConns runs client on each connection (a goroutine each, bounded by
+// a hard deadline past the window), measures the window, then stops every
+// client and waits for them.
+func driveConns[C net.Conn](ctx context.Context, res *Result, conns []C, serverPID int, warmup, duration time.Duration, phase *atomic.Int32, client func(i int, c C)) (w window, completed bool) {
+	hardDeadline := time.Now().Add(warmup + duration + 15*time.Second)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		_ = c.SetDeadline(hardDeadline)
+		wg.Add(1)
+		go func() { defer wg.Done(); client(i, c) }()
+	}
+	w, completed = measureWindow(ctx, res, serverPID, warmup, duration, phase)
+	for _, c := range conns {
+		_ = c.SetDeadline(time.Now())
+	}
+	wg.Wait()
+	return w, completed
+}
+
 func measureWindow(ctx context.Context, res *Result, serverPID int, warmup, duration time.Duration, phase *atomic.Int32) (w window, completed bool) {
 	defer phase.Store(phaseStop)
 	if !sleepCtx(ctx.Done(), warmup) {

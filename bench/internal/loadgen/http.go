@@ -86,18 +86,7 @@ func RunHTTP(ctx context.Context, cfg HTTPConfig) (Result, error) {
 	res.Metrics[MetricConns] = float64(len(conns))
 
 	h := &httpRun{cfg: cfg, base: time.Now()}
-	hardDeadline := time.Now().Add(cfg.Warmup + cfg.Duration + 15*time.Second)
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		_ = c.SetDeadline(hardDeadline)
-		wg.Add(1)
-		go func() { defer wg.Done(); h.client(i, c) }()
-	}
-	w, completed := measureWindow(ctx, &res, cfg.ServerPID, cfg.Warmup, cfg.Duration, &h.phase)
-	for _, c := range conns {
-		_ = c.SetDeadline(time.Now())
-	}
-	wg.Wait()
+	w, completed := driveConns(ctx, &res, conns, cfg.ServerPID, cfg.Warmup, cfg.Duration, &h.phase, func(i int, c *net.TCPConn) { h.client(i, c) })
 	if !completed {
 		return res, ctx.Err()
 	}

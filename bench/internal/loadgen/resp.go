@@ -88,18 +88,7 @@ func RunRESP(ctx context.Context, cfg RESPConfig) (Result, error) {
 	res.Metrics[MetricConns] = float64(len(conns))
 
 	r := &respRun{cfg: cfg, base: time.Now()}
-	hardDeadline := time.Now().Add(cfg.Warmup + cfg.Duration + 15*time.Second)
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		_ = c.SetDeadline(hardDeadline)
-		wg.Add(1)
-		go func() { defer wg.Done(); r.client(i, c) }()
-	}
-	w, completed := measureWindow(ctx, &res, cfg.ServerPID, cfg.Warmup, cfg.Duration, &r.phase)
-	for _, c := range conns {
-		_ = c.SetDeadline(time.Now())
-	}
-	wg.Wait()
+	w, completed := driveConns(ctx, &res, conns, cfg.ServerPID, cfg.Warmup, cfg.Duration, &r.phase, func(i int, c *net.TCPConn) { r.client(i, c) })
 	if !completed {
 		return res, ctx.Err()
 	}
