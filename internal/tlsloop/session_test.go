@@ -87,6 +87,11 @@ func serveOne(t *testing.T, ln net.Listener, cfg *tls.Config, hsTimeout time.Dur
 				}
 			}
 		}()
+		defer func() { // on every way out: end the reader goroutine
+			c.Close()
+			for range reads {
+			}
+		}()
 		hsDone := make(chan error, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), hsTimeout)
 		defer cancel()
