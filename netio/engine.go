@@ -60,6 +60,14 @@ type Options struct {
 	// old connections are still in TIME_WAIT (a restart); it never lets
 	// two live listeners share an address.
 	DisableReuseAddr bool
+	// TLSHandshakeTimeout bounds one TLS handshake, server or client
+	// side; 0 means DefaultTLSHandshakeTimeout (10 s).
+	TLSHandshakeTimeout time.Duration
+	// MaxTLSHandshakes bounds the server-side TLS handshakes in progress
+	// at once (each holds a goroutine and its socket until it completes);
+	// a connection accepted over it is reset at once and counted
+	// (TLSStats.HandshakeRefused). 0 means DefaultMaxTLSHandshakes (1024).
+	MaxTLSHandshakes int
 }
 
 // defaultMaxConns is the connection limit when Options.MaxConns is 0.
@@ -104,8 +112,9 @@ type Engine struct {
 	opts  Options
 	loops int // immutable: the event loops of each gnet engine (Options.EventLoops resolved)
 
-	mu        sync.Mutex // guards listeners before start, and state changes
-	listeners []*Listener
+	mu        sync.Mutex  // guards listeners before start, and state changes
+	listeners []*Listener // gnet's own, bound at Start
+	acceptors []*Listener // mu: served by an accept goroutine (acceptor.go)
 	started   bool
 	held      []int // mu: ports reserved by Listen, bound until gnet has bound them (reservePort)
 
@@ -126,6 +135,7 @@ type Engine struct {
 	sendDropped atomic.Uint64
 	recvDropped atomic.Uint64
 	traffic     trafficBook // the byte totals (traffic.go)
+	tlsStat     tlsStats    // TLS handshakes and broken streams (tls.go)
 	internal    *Listener   // bound when no listener was declared (gnet needs one to dial)
 
 	halfMu   sync.Mutex             // guards halfs and detached
@@ -232,6 +242,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	}()
 	select {
 	case <-e.booted:
+		e.mu.Lock()
+		for _, l := range e.acceptors {
+			e.startAccepting(l)
+		}
+		e.mu.Unlock()
 		if e.udp == nil {
 			return nil
 		}
@@ -316,6 +331,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.mu.Lock()
 	started := e.started
 	e.mu.Unlock()
+	e.closeAcceptors() // no connection is accepted or enrolled from here on
 	if !started {
 		e.releaseReserved() // never started: the reserved ports go too
 		return nil

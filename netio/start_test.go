@@ -78,9 +78,9 @@ func TestEngineStartAndData(t *testing.T) {
 		t.Fatal("AsyncWrite callback never ran")
 	}
 
-	// Declaring listeners and starting again are refused once started.
-	if _, err := e.Listen("127.0.0.1:0"); !errors.Is(err, winsock.ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("Listen after Start: %v, want WSAEINVAL", err)
+	// A UDP listener after Start, and starting again, are refused.
+	if _, err := e.Listen("udp://127.0.0.1:0"); !errors.Is(err, winsock.ErrOpNotSupp) || !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Errorf("UDP Listen after Start: %v, want WSAEOPNOTSUPP", err)
 	}
 	if err := e.Start(context.Background()); !errors.Is(err, winsock.ErrInvalid) {
 		t.Errorf("second Start: %v, want WSAEINVAL", err)
@@ -177,8 +177,8 @@ func TestEngineStartErrors(t *testing.T) {
 			t.Fatal("OnOpen ran for a connection to the private listener")
 		default:
 		}
-		if _, err := e.Listen("127.0.0.1:0"); !errors.Is(err, winsock.ErrInvalid) {
-			t.Errorf("Listen after Start: %v, want WSAEINVAL", err)
+		if _, err := e.Listen("udp://127.0.0.1:0"); !errors.Is(err, winsock.ErrOpNotSupp) {
+			t.Errorf("UDP Listen after Start: %v, want WSAEOPNOTSUPP", err)
 		}
 	})
 	t.Run("bad address", func(t *testing.T) {

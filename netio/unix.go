@@ -108,6 +108,21 @@ func (e *Engine) prepareUnix(ctx context.Context) error {
 	return nil
 }
 
+// unixFree readies path for a unix listener declared while the engine
+// runs (bound at once by an acceptor): no other listener of the engine on
+// it, and the path as prepareUnix leaves it. e.mu held.
+func (e *Engine) unixFree(path string) error {
+	abs := absPath(path)
+	for _, ls := range [][]*Listener{e.listeners, e.acceptors} {
+		for _, l := range ls {
+			if l.network == "unix" && absPath(l.address) == abs {
+				return &winsock.OpError{Op: "Listen", Code: winsock.WSAEADDRINUSE, Detail: "unix socket path " + path + " already has a listener", Err: syscall.EADDRINUSE}
+			}
+		}
+	}
+	return clearUnixPath(context.Background(), path)
+}
+
 func clearUnixPath(ctx context.Context, path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,73 @@
+package netio
+
+import (
+	"errors"
+	"net"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/sockactor/sockactor/winsock"
+)
+
+// Listeners declared while the engine runs serve at once; closing one
+// stops the accepting, frees the address, and leaves its connections
+// alone (docs/SEMANTICS.md §5, Listeners).
+func TestListenWhileRunning(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			h := echoHandler(t)
+			e, _ := startEngine(t, h, "127.0.0.1:0")
+			addr := "tcp://127.0.0.1:0"
+			if network == "unix" {
+				addr = "unix://" + filepath.Join(t.TempDir(), "late.sock")
+			}
+			l, err := e.Listen(addr)
+			if err != nil {
+				t.Fatalf("Listen while running: %v", err)
+			}
+			l.Serve(e)
+			cl, err := net.Dial(network, l.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			write(t, cl, "late")
+			readFull(t, cl, "late")
+			c := h.waitOpen(t)
+			if c.Listener() != l {
+				t.Fatal("connection not filed under its listener")
+			}
+			if err := l.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			if c2, err := net.Dial(network, l.Addr()); err == nil {
+				c2.Close()
+				t.Fatal("a closed listener still accepts")
+			}
+			write(t, cl, "still open") // the accepted connection is untouched
+			readFull(t, cl, "still open")
+			if network == "tcp" {
+				// The address is free again: the same port can be listened on.
+				l2, err := e.Listen("tcp://" + l.Addr())
+				if err != nil {
+					t.Fatalf("Listen on the freed address: %v", err)
+				}
+				l2.Serve(e)
+				if _, err := e.Listen("tcp://" + l2.Addr()); !errors.Is(err, syscall.EADDRINUSE) {
+					t.Fatalf("Listen on a live address: %v, want WSAEADDRINUSE", err)
+				}
+			}
+		})
+	}
+}
+
+func TestCloseStartListener(t *testing.T) {
+	_, lns := startEngine(t, newTestHandler(t), "127.0.0.1:0")
+	if err := lns[0].Close(); !errors.Is(err, winsock.ErrOpNotSupp) {
+		t.Fatalf("Close of a listener gnet bound: %v, want WSAEOPNOTSUPP", err)
+	}
+}
