@@ -296,6 +296,8 @@ func (w *wire) Read(p []byte) (int, error) {
 	}
 	for len(w.in) == 0 {
 		switch {
+		case w.overflow:
+			return 0, ErrHandshakeInput
 		case w.closed:
 			return 0, ErrClosed
 		case w.eof:
