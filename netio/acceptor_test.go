@@ -65,9 +65,58 @@ func TestListenWhileRunning(t *testing.T) {
 	}
 }
 
+// A listener gnet bound at Start closes too: the address is free at once,
+// its connections stay, the engine keeps serving on its other listeners.
 func TestCloseStartListener(t *testing.T) {
-	_, lns := startEngine(t, newTestHandler(t), "127.0.0.1:0")
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			h := echoHandler(t)
+			addr := "127.0.0.1:0"
+			if network == "unix" {
+				addr = "unix://" + filepath.Join(t.TempDir(), "start.sock")
+			}
+			e, lns := startEngine(t, h, addr, "127.0.0.1:0")
+			l, other := lns[0], lns[1]
+			cl, err := net.Dial(network, l.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			write(t, cl, "before")
+			readFull(t, cl, "before")
+			for range 2 { // idempotent
+				if err := l.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+			}
+			if c2, err := net.Dial(network, l.Addr()); err == nil {
+				c2.Close()
+				t.Fatal("a closed listener still accepts")
+			}
+			write(t, cl, "after")
+			readFull(t, cl, "after")
+			again, err := e.Listen(network + "://" + l.Addr())
+			if err != nil {
+				t.Fatalf("Listen on the released address: %v", err)
+			}
+			again.Serve(e)
+			c3, err := net.Dial(network, again.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c3.Close()
+			write(t, c3, "anew")
+			readFull(t, c3, "anew")
+			c4 := dial(t, other)
+			write(t, c4, "other")
+			readFull(t, c4, "other")
+		})
+	}
+}
+
+func TestCloseUDPListener(t *testing.T) {
+	_, lns := startEngine(t, newTestHandler(t), "udp://127.0.0.1:0")
 	if err := lns[0].Close(); !errors.Is(err, winsock.ErrOpNotSupp) {
-		t.Fatalf("Close of a listener gnet bound: %v, want WSAEOPNOTSUPP", err)
+		t.Fatalf("Close of a UDP listener: %v, want WSAEOPNOTSUPP", err)
 	}
 }

@@ -121,9 +121,9 @@ func New(opts Options) (*Runtime, error) {
 // docs/SEMANTICS.md §6; port 0 picks a free one) whose sockets run h.
 // Before Start it is bound by Start; on a running runtime a TCP, unix or
 // TLS listener is bound and serving when Listen returns (a UDP listener
-// is declared before Start only: WSAEOPNOTSUPP). Closing a listener (Close
-// to its PID) stops it accepting and leaves its sockets alone; one added
-// while running, or a TLS one, also frees its address at once.
+// is declared before Start only: WSAEOPNOTSUPP). Closing a TCP, unix or
+// TLS listener (Close to its PID) stops it accepting, frees its address at
+// once and leaves its sockets alone.
 //
 // A listener gets the address it asked for or an error; it never moves to
 // another port. An address this runtime already listens on (the same
