@@ -77,21 +77,6 @@ func (e *Engine) listenAccept(network, address string, cfg *tls.Config) (*Listen
 	return l, nil
 }
 
-// Serve starts accepting on a listener declared while the engine runs,
-// once the layer above has set its Owner (listeners declared before Start
-// start with the engine; for them Serve does nothing). Any goroutine;
-// idempotent.
-func (l *Listener) Serve(e *Engine) {
-	if l.acc == nil {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.started {
-		e.startAccepting(l)
-	}
-}
-
 // listenConfig is how listeners are bound: SO_REUSEADDR on TCP as gnet is
 // told (Options.DisableReuseAddr).
 func (e *Engine) listenConfig() *net.ListenConfig {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -111,6 +112,38 @@ func TestCloseStartListener(t *testing.T) {
 			write(t, c4, "other")
 			readFull(t, c4, "other")
 		})
+	}
+}
+
+// A UDP listener declared while running gets an engine of its own at
+// Serve: its datagrams reach peers like any UDP listener's.
+func TestListenUDPWhileRunning(t *testing.T) {
+	h := echoHandler(t)
+	e, _ := startEngine(t, h, "127.0.0.1:0")
+	l, err := e.Listen("udp://127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("UDP Listen while running: %v", err)
+	}
+	if err := l.Serve(e); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, err := e.Listen("udp://" + l.Addr()); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("a second UDP listener on %s: %v, want WSAEADDRINUSE", l.Addr(), err)
+	}
+	cl, err := net.Dial("udp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	write(t, cl, "datagram")
+	buf := make([]byte, 64)
+	_ = cl.SetReadDeadline(time.Now().Add(waitTimeout))
+	n, err := cl.Read(buf)
+	if err != nil || string(buf[:n]) != "datagram" {
+		t.Fatalf("echo %q, %v", buf[:n], err)
+	}
+	if e.Stats().Peers != 1 {
+		t.Fatalf("peers %d, want 1", e.Stats().Peers)
 	}
 }
 

@@ -126,8 +126,8 @@ func (e *Engine) listen(protoAddr string, cfg *tls.Config) (*Listener, error) {
 		}
 		return e.listenAccept(network, address, cfg)
 	}
-	if e.started {
-		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEOPNOTSUPP, Detail: "UDP listeners must be declared before Start"}
+	if e.started { // a UDP listener while running: an engine of its own
+		return e.listenUDPLate(network, address)
 	}
 	if isUDP(network) {
 		return e.listenUDP(network, address)
