@@ -8,6 +8,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/examples/internal/lineout"
 	"github.com/sockactor/sockactor/framing"
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -41,7 +42,7 @@ type driverStats struct {
 type driver struct {
 	max    int64
 	socks  map[uint64]*sockState
-	out    *lineWriter
+	out    *lineout.Writer
 	stderr io.Writer
 	ready  <-chan struct{} // closed once the "listening" line is out
 	stats  *driverStats
@@ -49,7 +50,7 @@ type driver struct {
 	waiters []*actor.PID
 }
 
-func newDriver(max int, out *lineWriter, stderr io.Writer, ready <-chan struct{}, stats *driverStats) *driver {
+func newDriver(max int, out *lineout.Writer, stderr io.Writer, ready <-chan struct{}, stats *driverStats) *driver {
 	return &driver{
 		max:    int64(max),
 		socks:  make(map[uint64]*sockState),

@@ -122,7 +122,7 @@ func (d *driver) onClose(ctx actor.Context, st *sockState, code uint32) {
 	})
 	if err == nil { // cannot fail for these field types
 		<-d.ready
-		_ = d.out.writeLine(line) // the error is kept and reported by Shutdown
+		_ = d.out.WriteLine(line) // the error is kept and reported by Shutdown
 	}
 	if st.retry != nil {
 		st.retry.Stop()
