@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sockactor/sockactor/bench/internal/stats"
 )
 
 // UDPEchoConfig configures a UDP echo run: Peers client sockets (one
@@ -41,27 +39,12 @@ type UDPEchoConfig struct {
 
 // udpEchoRun is the shared state of one UDP echo run.
 type udpEchoRun struct {
+	roundTrips
 	cfg        UDPEchoConfig
-	phase      atomic.Int32
-	base       time.Time
-	hist       stats.Histogram
 	msgs       atomic.Int64
 	lost       atomic.Int64
 	late       atomic.Int64
 	mismatches atomic.Int64
-	mu         sync.Mutex
-	ioErrs     []string
-}
-
-func (e *udpEchoRun) ioError(i int, err error) {
-	if e.phase.Load() == phaseStop {
-		return
-	}
-	e.mu.Lock()
-	if len(e.ioErrs) < 10 {
-		e.ioErrs = append(e.ioErrs, fmt.Sprintf("peer %d: %v", i, err))
-	}
-	e.mu.Unlock()
 }
 
 // RunUDPEcho runs the UDP echo scenario. A lost datagram costs its client
@@ -92,7 +75,7 @@ func RunUDPEcho(ctx context.Context, cfg UDPEchoConfig) (Result, error) {
 	}
 	res.Metrics[MetricConns] = float64(len(conns))
 
-	e := &udpEchoRun{cfg: cfg, base: time.Now()}
+	e := &udpEchoRun{cfg: cfg, roundTrips: roundTrips{base: time.Now(), unit: "peer"}}
 	hardStop := time.Now().Add(cfg.Warmup + cfg.Duration + 15*time.Second)
 	var wg sync.WaitGroup
 	for i, c := range conns {
@@ -122,9 +105,7 @@ func RunUDPEcho(ctx context.Context, cfg UDPEchoConfig) (Result, error) {
 	if n := e.lost.Load(); n > 0 {
 		res.notef("%d datagrams lost (no echo within %v) in the measured window", n, cfg.LossTimeout)
 	}
-	for _, s := range e.ioErrs {
-		res.errorf("%s", s)
-	}
+	e.reportErrors(&res)
 	return res, nil
 }
 
