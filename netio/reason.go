@@ -22,6 +22,10 @@ const (
 	ReasonShutdown                 // the engine stopped with the socket open
 	ReasonTruncated                // TLS: the peer's FIN came without close_notify
 	ReasonProtocol                 // TLS: a bad record or an alert broke the stream
+
+	// ReasonLast is the last reason: a table indexed by Reason has
+	// ReasonLast+1 entries, and a loop over the reasons ends at it.
+	ReasonLast = ReasonProtocol
 )
 
 var reasonWords = [...]string{

@@ -275,3 +275,34 @@ func TestListenWhileRunning(t *testing.T) {
 		t.Fatalf("UDP echo %q, %v", buf[:n], err)
 	}
 }
+
+// A FIN without close_notify and a garbage record each end a TLS socket
+// with their own FD_CLOSE, counted by reason (the table has a slot for
+// every reason, the TLS ones included).
+func TestTLSTruncatedAndBroken(t *testing.T) {
+	s := startTLSServer(t, actors.Inline, sockrt.Options{})
+	cfg := &tls.Config{RootCAs: tlsdemo.Pool(tlsCert), ServerName: "localhost"}
+	for _, tc := range []struct {
+		reason string
+		end    func(raw *net.TCPConn)
+	}{
+		{"truncated", func(raw *net.TCPConn) { _ = raw.CloseWrite() }},
+		{"protocol-error", func(raw *net.TCPConn) {
+			_, _ = raw.Write(append([]byte{23, 3, 3, 0, 32}, make([]byte, 32)...))
+		}},
+	} {
+		raw := socktest.Dial(t, s.addr)
+		cl := tls.Client(raw, cfg)
+		_ = cl.SetDeadline(time.Now().Add(10 * time.Second))
+		if got := socktest.RoundTrip(t, cl, "x"); got != "x" {
+			t.Fatalf("echo %q", got)
+		}
+		id := s.rec.AcceptedFor(t, raw).SocketId
+		tc.end(raw)
+		ev := s.rec.CloseEvent(t, id)
+		if ev.Code != uint32(winsock.WSAECONNABORTED) || ev.Reason != tc.reason || actors.ReasonOf(ev).String() != tc.reason {
+			t.Fatalf("FD_CLOSE %d %q, want 10053 %s", ev.Code, ev.Reason, tc.reason)
+		}
+		socktest.WaitFor(t, "the close counted", func() bool { return s.rt.Stats().Sockets.Closed[tc.reason] == 1 })
+	}
+}
