@@ -37,7 +37,7 @@ type acceptor struct {
 	cancel context.CancelFunc // ends the accept loop and the handshakes in progress
 	start  sync.Once
 	close  sync.Once
-	closed atomic.Bool // Close or Stop has run
+	closed atomic.Bool    // Close or Stop has run
 	wg     sync.WaitGroup // the accept goroutine and its handshake goroutines
 }
 
