@@ -80,7 +80,17 @@ func (e *Engine) listenAccept(network, address string, cfg *tls.Config) (*Listen
 // listenConfig is how listeners are bound: SO_REUSEADDR on TCP as gnet is
 // told (Options.DisableReuseAddr).
 func (e *Engine) listenConfig() *net.ListenConfig {
-	return &net.ListenConfig{Control: reuseAddrControl(e.opts.DisableReuseAddr)}
+	return &net.ListenConfig{Control: reuseAddrControl(e.opts.DisableReuseAddr), KeepAlive: e.keepAlive()}
+}
+
+// keepAlive is a net.ListenConfig's or net.Dialer's KeepAlive for the
+// engine's TCP connections: Options.TCPKeepAlive, or off (Go's own default
+// would be 15 s).
+func (e *Engine) keepAlive() time.Duration {
+	if e.opts.TCPKeepAlive > 0 {
+		return e.opts.TCPKeepAlive
+	}
+	return -1
 }
 
 // startAccepting starts l's accept goroutine (once). e.mu held, or
@@ -123,6 +133,9 @@ func (e *Engine) acceptLoop(l *Listener) {
 			continue
 		}
 		backoff = 0
+		if tc, ok := nc.(*net.TCPConn); ok && e.opts.DisableTCPNoDelay {
+			_ = tc.SetNoDelay(false) // Go sets TCP_NODELAY on what it accepts
+		}
 		if a.tls == nil {
 			e.enroll(nc, &acceptTag{ln: l})
 			continue

@@ -81,7 +81,7 @@ func (e *Engine) dial(ctx context.Context, addr string, cfg *tls.Config, owner a
 	if e.stopping.Load() {
 		return &winsock.OpError{Op: "Dial", Code: winsock.WSAENETDOWN, Detail: "engine stopping"}
 	}
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: e.keepAlive()}
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		code := dialCode(err)
@@ -89,6 +89,9 @@ func (e *Engine) dial(ctx context.Context, addr string, cfg *tls.Config, owner a
 			code = unixDialCode(err)
 		}
 		return &winsock.OpError{Op: "Dial", Code: code, Detail: err.Error(), Err: err}
+	}
+	if tc, ok := nc.(*net.TCPConn); ok && e.opts.DisableTCPNoDelay {
+		_ = tc.SetNoDelay(false)
 	}
 	tag := &dialTag{owner: owner, udpFD: -1}
 	if cfg != nil {

@@ -60,6 +60,17 @@ type Options struct {
 	// old connections are still in TIME_WAIT (a restart); it never lets
 	// two live listeners share an address.
 	DisableReuseAddr bool
+	// DisableTCPNoDelay lets the kernel coalesce small writes (Nagle's
+	// algorithm). By default TCP_NODELAY is set on every TCP connection.
+	DisableTCPNoDelay bool
+	// TCPKeepAlive turns TCP keepalive on for every TCP connection, with
+	// this idle time and probe interval; 0 (the default) leaves it off.
+	TCPKeepAlive time.Duration
+	// LoadBalancing spreads connections over the loops: LeastConnections
+	// (the default) or SourceAddrHash. (gnet's round robin is left out:
+	// its counter is not safe beside the Register calls of Dial and of
+	// the accept goroutines.)
+	LoadBalancing LoadBalancing
 	// TLSHandshakeTimeout bounds one TLS handshake, server or client
 	// side; 0 means DefaultTLSHandshakeTimeout (10 s).
 	TLSHandshakeTimeout time.Duration
@@ -68,6 +79,24 @@ type Options struct {
 	// a connection accepted over it is reset at once and counted
 	// (TLSStats.HandshakeRefused). 0 means DefaultMaxTLSHandshakes (1024).
 	MaxTLSHandshakes int
+}
+
+// LoadBalancing is how an engine spreads accepted connections over its
+// event loops.
+type LoadBalancing uint8
+
+// The load-balancing policies (gnet's).
+const (
+	LeastConnections LoadBalancing = iota // the loop with the fewest connections
+	SourceAddrHash                        // by a hash of the peer's address
+)
+
+func (lb LoadBalancing) gnet() gnet.LoadBalancing {
+	switch lb {
+	case SourceAddrHash:
+		return gnet.SourceAddrHash
+	}
+	return gnet.LeastConnections
 }
 
 // defaultMaxConns is the connection limit when Options.MaxConns is 0.
@@ -221,11 +250,18 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 
+	nodelay := gnet.TCPNoDelay
+	if e.opts.DisableTCPNoDelay {
+		nodelay = gnet.TCPDelay
+	}
 	opts := e.gnetOptions(
 		gnet.WithReusePort(false),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLoadBalancing(gnet.LeastConnections),
+		gnet.WithTCPNoDelay(nodelay),
+		gnet.WithLoadBalancing(e.opts.LoadBalancing.gnet()),
 	)
+	if e.opts.TCPKeepAlive > 0 {
+		opts = append(opts, gnet.WithTCPKeepAlive(e.opts.TCPKeepAlive))
+	}
 	if e.opts.ReadBufferCap > 0 {
 		opts = append(opts, gnet.WithReadBufferCap(e.opts.ReadBufferCap))
 	}

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/netio"
 	"github.com/sockactor/sockactor/winsock"
 )
 
@@ -75,6 +76,22 @@ type Options struct {
 	// whose old connections are still in TIME_WAIT; without it Start fails
 	// with WSAEADDRINUSE until they expire.
 	DisableReuseAddr bool
+	// Transport tuning (gnet's options).
+
+	// ReadBufferCap is each event loop's read buffer in bytes (gnet's
+	// default, 64 KiB, if 0): the most one read hands a handler.
+	ReadBufferCap int
+	// DisableTCPNoDelay lets the kernel coalesce small writes (Nagle's
+	// algorithm); by default TCP_NODELAY is set on every TCP connection.
+	DisableTCPNoDelay bool
+	// TCPKeepAlive turns TCP keepalive on for every TCP connection, with
+	// this idle time and probe interval (0: off, the default).
+	TCPKeepAlive time.Duration
+	// LoadBalancing spreads connections over the event loops:
+	// "least-connections" (the default, also "") or "source-addr-hash"
+	// (a peer's connections share a loop).
+	LoadBalancing string
+
 	// TLSHandshakeTimeout bounds one TLS handshake of a tls:// socket,
 	// accepted or dialled (10 s if 0). A handshake over it closes the
 	// connection and is counted (Stats.TLS.HandshakeFailed); a dial ends
@@ -145,10 +162,17 @@ func (o Options) Validate() error {
 		{"SendLowWater", o.SendLowWater < 0},
 		{"RequestTimeout", o.RequestTimeout < 0},
 		{"IdleTimeout", o.IdleTimeout < 0},
+		{"ReadBufferCap", o.ReadBufferCap < 0},
+		{"TCPKeepAlive", o.TCPKeepAlive < 0},
+		{"TLSHandshakeTimeout", o.TLSHandshakeTimeout < 0},
+		{"MaxTLSHandshakes", o.MaxTLSHandshakes < 0},
 	} {
 		if f.negative {
 			return bad(f.name, "is negative")
 		}
+	}
+	if _, ok := loadBalancing(o.LoadBalancing); !ok {
+		return bad("LoadBalancing", "is not least-connections or source-addr-hash")
 	}
 	if !o.BanPolicy.Valid() {
 		return bad("BanPolicy", "is not BanDefault, BanReset or BanDiscard")
@@ -164,4 +188,15 @@ func (o Options) Validate() error {
 		return bad("SendLowWater", "is above the high-water mark ("+strconv.Itoa(high)+" bytes)")
 	}
 	return nil
+}
+
+// loadBalancing parses Options.LoadBalancing.
+func loadBalancing(s string) (netio.LoadBalancing, bool) {
+	switch s {
+	case "", "least-connections":
+		return netio.LeastConnections, true
+	case "source-addr-hash":
+		return netio.SourceAddrHash, true
+	}
+	return netio.LeastConnections, false
 }

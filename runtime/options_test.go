@@ -33,6 +33,13 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative request timeout", sockrt.Options{RequestTimeout: -time.Second}, "RequestTimeout"},
 		{"negative idle timeout", sockrt.Options{IdleTimeout: -time.Second}, "IdleTimeout"},
 		{"unknown ban policy", sockrt.Options{BanPolicy: actors.BanPolicy(7)}, "BanPolicy"},
+		{"round robin (not safe beside Dial in gnet)", sockrt.Options{LoadBalancing: "round-robin"}, "LoadBalancing"},
+		{"source hash", sockrt.Options{LoadBalancing: "source-addr-hash"}, ""},
+		{"unknown load balancing", sockrt.Options{LoadBalancing: "random"}, "LoadBalancing"},
+		{"negative read buffer", sockrt.Options{ReadBufferCap: -1}, "ReadBufferCap"},
+		{"negative keepalive", sockrt.Options{TCPKeepAlive: -time.Second}, "TCPKeepAlive"},
+		{"negative handshake timeout", sockrt.Options{TLSHandshakeTimeout: -time.Second}, "TLSHandshakeTimeout"},
+		{"negative handshakes", sockrt.Options{MaxTLSHandshakes: -1}, "MaxTLSHandshakes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

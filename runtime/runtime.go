@@ -91,12 +91,17 @@ func New(opts Options) (*Runtime, error) {
 	if loops == 0 {
 		loops = baseGOMAXPROCS() // before Start's raise (procs.go)
 	}
+	lb, _ := loadBalancing(opts.LoadBalancing) // checked by Validate
 	rt.eng = netio.NewEngine(rt.host.Transport(), netio.Options{
 		EventLoops:          loops,
 		Logger:              opts.Logger,
 		MaxConns:            opts.MaxConns,
 		IdleTimeout:         opts.IdleTimeout,
 		DisableReuseAddr:    opts.DisableReuseAddr,
+		ReadBufferCap:       opts.ReadBufferCap,
+		DisableTCPNoDelay:   opts.DisableTCPNoDelay,
+		TCPKeepAlive:        opts.TCPKeepAlive,
+		LoadBalancing:       lb,
 		TLSHandshakeTimeout: opts.TLSHandshakeTimeout,
 		MaxTLSHandshakes:    opts.MaxTLSHandshakes,
 	})
