@@ -1,0 +1,155 @@
+package fleet_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sockactor/sockactor/fleet"
+	"github.com/sockactor/sockactor/fleet/embedetcd"
+	sockrt "github.com/sockactor/sockactor/runtime"
+	"github.com/sockactor/sockactor/winsock"
+)
+
+func TestFleetNodeName(t *testing.T) {
+	if got, want := fleet.NodeActorName("x"), sockrt.NodeName+"@x"; got != want {
+		t.Fatalf("NodeActorName = %q, want %q", got, want)
+	}
+}
+
+func TestFleetConfigErrors(t *testing.T) {
+	for _, c := range []fleet.Config{
+		{},
+		{Endpoints: []string{"http://127.0.0.1:1"}, TTL: 500 * time.Millisecond},
+		{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/no-slash"},
+		{Endpoints: []string{"http://127.0.0.1:1"}, RequestTimeout: -1},
+	} {
+		if err := c.Validate(); !errors.Is(err, fleet.ErrConfig) {
+			t.Errorf("%+v: %v, want ErrConfig", c, err)
+		}
+	}
+	cfg := fleet.Config{Endpoints: []string{"http://127.0.0.1:1"}}
+	if _, err := fleet.Register(cfg, fleet.Member{Address: "127.0.0.1:1"}, nil); !errors.Is(err, fleet.ErrConfig) {
+		t.Errorf("Register without incarnation: %v", err)
+	}
+	if _, err := fleet.NewWatcher(actor.NewActorSystem(sockrt.ActorSystemLogging(quiet(), nil)), cfg, fleet.WatchOptions{}); !errors.Is(err, fleet.ErrNoRemote) {
+		t.Errorf("NewWatcher without remote: %v", err)
+	}
+	_, err := sockrt.New(sockrt.Options{Fleet: &cfg})
+	if !errors.Is(err, winsock.ErrInvalid) {
+		t.Errorf("runtime with Fleet and no Remote: %v", err)
+	}
+	_, err = sockrt.New(sockrt.Options{Remote: &sockrt.RemoteOptions{Listen: "127.0.0.1:0"}, Fleet: &fleet.Config{}})
+	if !errors.Is(err, winsock.ErrInvalid) || !errors.Is(err, fleet.ErrConfig) {
+		t.Errorf("runtime with an empty Fleet: %v", err)
+	}
+}
+
+// TestFleetFollow: two gateways join, the watcher follows their sockets
+// exactly; one shuts down (revoke: LEAVE at once, a GONE per socket it
+// had, nothing of it after), the other goes on.
+func TestFleetFollow(t *testing.T) {
+	checkLeaks(t)
+	ec := etcdConfig(t)
+	cfg := &fleet.Config{Endpoints: ec.Endpoints(), TTL: ttl}
+	g1, g2 := newGateway(t, cfg), newGateway(t, cfg)
+	n := newWatcherNode(t)
+	startEtcd(t, ec)
+	g1.start(t)
+	g2.start(t)
+	n.watch(t, *cfg)
+	waitExact(t, n, g1, g2)
+
+	c1 := dial(t, g1.addr, 3)
+	dial(t, g2.addr, 2)
+	waitExact(t, n, g1, g2)
+	c1[0].Close()
+	waitExact(t, n, g1, g2)
+
+	// A graceful shutdown revokes first: the watcher reports the two
+	// sockets it had as GONE (leave), then LEAVE, at once.
+	_, had := n.view(g1.rt.Address())
+	t.Logf("the watcher's table of %s: %v", g1.rt.Address(), had)
+	from := n.rec.len()
+	start := time.Now()
+	g1.stop(t)
+	leave := -1
+	if !waitUntil(func() bool {
+		leave = n.rec.find(from, func(u fleet.Update) bool { return u.Kind == fleet.Leave && u.Gateway.Address == g1.rt.Address() })
+		return leave >= 0
+	}) {
+		t.Fatalf("no LEAVE for %s:\n%s", g1.rt.Address(), n.rec)
+	}
+	_, at := n.rec.get(leave)
+	t.Logf("LEAVE %v after Shutdown began", at.Sub(start))
+	var gone []uint64
+	for i := from; i < leave; i++ {
+		u, _ := n.rec.get(i)
+		if u.Gateway.Address != g1.rt.Address() {
+			continue
+		}
+		if u.Kind == fleet.Event { // reported after waitExact saw the table
+			continue
+		}
+		if u.Kind != fleet.Gone || u.Reason != fleet.ReasonLeave {
+			t.Errorf("before LEAVE: %v %+v", u.Kind, u)
+			continue
+		}
+		gone = append(gone, u.Socket.SocketId)
+	}
+	if len(gone) != len(had) {
+		t.Errorf("GONE %v, the table had %v", gone, had)
+	}
+	waitExact(t, n, g2)
+	if i := n.rec.find(leave+1, func(u fleet.Update) bool { return u.Gateway.Address == g1.rt.Address() }); i >= 0 {
+		u, _ := n.rec.get(i)
+		t.Errorf("an update of %s after its LEAVE: %v", g1.rt.Address(), u.Kind)
+	}
+}
+
+// TestFleetEtcdRestart: etcd stops while sockets open and close on the
+// gateways; once it is back, the watcher's view is exact again and the
+// gateways are still (or again) registered.
+func TestFleetEtcdRestart(t *testing.T) {
+	checkLeaks(t)
+	ec := etcdConfig(t)
+	cfg := &fleet.Config{Endpoints: ec.Endpoints(), TTL: ttl, RequestTimeout: time.Second}
+	g1, g2 := newGateway(t, cfg), newGateway(t, cfg)
+	n := newWatcherNode(t)
+	etcd := startEtcd(t, ec)
+	g1.start(t)
+	g2.start(t)
+	n.watch(t, *cfg)
+	dial(t, g1.addr, 2)
+	waitExact(t, n, g1, g2)
+
+	ecfg := etcd.Config()
+	if err := etcd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// While etcd is away the gateways serve and the watcher follows them.
+	c := dial(t, g1.addr, 2)
+	dial(t, g2.addr, 3)
+	c[0].Close()
+	waitExact(t, n, g1, g2)
+	// Down for longer than the TTL: the leases may expire once it is back.
+	time.Sleep(2 * ttl)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	etcd2, err := embedetcd.Start(ctx, ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = etcd2.Close() })
+	dial(t, g2.addr, 1)
+	for _, g := range []*gateway{g1, g2} {
+		if err := g.rt.Fleet().Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitExact(t, n, g1, g2)
+	t.Logf("registrations: %d, %d", g1.rt.Fleet().Registrations(), g2.rt.Fleet().Registrations())
+}
