@@ -73,7 +73,7 @@ func main() {
 
 // usage is what -h, -help and help print: the commands, and where their
 // flags are listed.
-const usage = `usage: remote gateway|watch [flags]
+const usage = `usage: remote gateway|watch|etcd [flags]
 
   remote gateway -listen 127.0.0.1:0 -remote 127.0.0.1:0 [-dispatch inline|pooled]
         an echo server whose sockets are reachable over protoactor remote;
@@ -83,7 +83,16 @@ const usage = `usage: remote gateway|watch [flags]
         (GATEWAY_DOWN when it is lost, a new SNAPSHOT when it is back),
         reads SHUTRD <id> and CLOSE <id> on stdin
 
-  remote gateway -h, remote watch -h: their flags
+  a fleet (etcd leases; docs/SEMANTICS.md §7):
+  remote etcd -listen 127.0.0.1:2379 -dir DIR
+        an embedded etcd for the demo; prints "etcd <url>"
+  remote gateway ... -etcd <url> [-ttl 5s]
+        registers the gateway; prints "registered <key> <incarnation>"
+  remote watch -etcd <url> -remote 127.0.0.1:0
+        follows every gateway: JOIN, SNAPSHOT, the events, GONE (one per
+        socket of a gateway no longer followed), LOST, LEAVE, RESTART
+
+  remote gateway -h, remote watch -h, remote etcd -h: their flags
 `
 
 // run is the whole command, with ctx in place of the signals.
@@ -97,9 +106,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runGateway(ctx, args[1:], stdout, stderr)
 	case "watch":
 		return runWatch(ctx, args[1:], stdin, stdout, stderr)
+	case "etcd":
+		return runEtcd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp // command.Main exits 0, as after a flag set's -h
 	}
-	return fmt.Errorf("unknown command %q (want gateway or watch; -h for help)", args[0])
+	return fmt.Errorf("unknown command %q (want gateway, watch or etcd; -h for help)", args[0])
 }

@@ -510,6 +510,9 @@ func TestRunErrors(t *testing.T) {
 		{"gateway", "extra"},
 		{"watch"},
 		{"watch", "-gateway", "127.0.0.1:1", "extra"},
+		{"watch", "-gateway", "127.0.0.1:1", "-etcd", "http://127.0.0.1:1"},
+		{"etcd"},
+		{"gateway", "-etcd", "http://127.0.0.1:1", "-ttl", "10ms"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		err := run(ctx, args, strings.NewReader(""), io.Discard, io.Discard)
@@ -535,6 +538,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"help"}, 0, "usage: remote gateway|watch"},
 		{[]string{"gateway", "-h"}, 0, "-listen"},
 		{[]string{"watch", "-h"}, 0, "-gateway"},
+		{[]string{"watch", "-h"}, 0, "-etcd"},
+		{[]string{"etcd", "-h"}, 0, "-dir"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
