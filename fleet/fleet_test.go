@@ -9,7 +9,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/fleet"
-	"github.com/sockactor/sockactor/fleet/embedetcd"
 	sockrt "github.com/sockactor/sockactor/runtime"
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -53,11 +52,11 @@ func TestFleetConfigErrors(t *testing.T) {
 // had, nothing of it after), the other goes on.
 func TestFleetFollow(t *testing.T) {
 	checkLeaks(t)
-	ec := etcdConfig(t)
-	cfg := &fleet.Config{Endpoints: ec.Endpoints(), TTL: ttl}
-	g1, g2 := newGateway(t, cfg), newGateway(t, cfg)
+	etcd := newEtcd(t)
+	cfg := &fleet.Config{Endpoints: etcd.cfg.Endpoints(), TTL: ttl}
 	n := newWatcherNode(t)
-	startEtcd(t, ec)
+	g1, g2 := newGateway(t, cfg), newGateway(t, cfg)
+	etcd.start(t)
 	g1.start(t)
 	g2.start(t)
 	n.watch(t, *cfg)
@@ -115,19 +114,18 @@ func TestFleetFollow(t *testing.T) {
 // gateways are still (or again) registered.
 func TestFleetEtcdRestart(t *testing.T) {
 	checkLeaks(t)
-	ec := etcdConfig(t)
-	cfg := &fleet.Config{Endpoints: ec.Endpoints(), TTL: ttl, RequestTimeout: time.Second}
-	g1, g2 := newGateway(t, cfg), newGateway(t, cfg)
+	etcd := newEtcd(t)
+	cfg := &fleet.Config{Endpoints: etcd.cfg.Endpoints(), TTL: ttl, RequestTimeout: time.Second}
 	n := newWatcherNode(t)
-	etcd := startEtcd(t, ec)
+	g1, g2 := newGateway(t, cfg), newGateway(t, cfg)
+	etcd.start(t)
 	g1.start(t)
 	g2.start(t)
 	n.watch(t, *cfg)
 	dial(t, g1.addr, 2)
 	waitExact(t, n, g1, g2)
 
-	ecfg := etcd.Config()
-	if err := etcd.Close(); err != nil {
+	if err := etcd.stop(); err != nil {
 		t.Fatal(err)
 	}
 	// While etcd is away the gateways serve and the watcher follows them.
@@ -137,13 +135,9 @@ func TestFleetEtcdRestart(t *testing.T) {
 	waitExact(t, n, g1, g2)
 	// Down for longer than the TTL: the leases may expire once it is back.
 	time.Sleep(2 * ttl)
+	etcd.start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	etcd2, err := embedetcd.Start(ctx, ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = etcd2.Close() })
 	dial(t, g2.addr, 1)
 	for _, g := range []*gateway{g1, g2} {
 		if err := g.rt.Fleet().Wait(ctx); err != nil {

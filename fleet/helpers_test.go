@@ -59,17 +59,46 @@ func etcdConfig(t testing.TB) embedetcd.Config {
 	return c
 }
 
-// startEtcd starts an embedded etcd; it stops at the end of the test.
-func startEtcd(t testing.TB, c embedetcd.Config) *embedetcd.Server {
+// etcdRef holds the test's embedded etcd: made before the gateways and
+// the watcher, so that its cleanup, which stops the server, runs after
+// theirs (a server stopped under its clients waits seconds for their
+// streams).
+type etcdRef struct {
+	cfg embedetcd.Config
+	mu  sync.Mutex
+	s   *embedetcd.Server
+}
+
+func newEtcd(t testing.TB) *etcdRef {
+	t.Helper()
+	e := &etcdRef{cfg: etcdConfig(t)}
+	t.Cleanup(func() { _ = e.stop() })
+	return e
+}
+
+// start starts the server (again, on the same data and ports).
+func (e *etcdRef) start(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	s, err := embedetcd.Start(ctx, c)
+	s, err := embedetcd.Start(ctx, e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	e.mu.Lock()
+	e.s = s
+	e.mu.Unlock()
+}
+
+func (e *etcdRef) stop() error {
+	e.mu.Lock()
+	s := e.s
+	e.s = nil
+	e.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.Close()
 }
 
 // echo is the gateways' handler.
