@@ -52,6 +52,25 @@
 // was lost. The end of stdin is not a stop signal: watch runs until SIGINT
 // or SIGTERM, and then stops at once (in milliseconds), whether the
 // gateway is up or down.
+//
+// A fleet (package fleet; docs/SEMANTICS.md §7):
+//
+//	go run ./examples/remote etcd -listen 127.0.0.1:2379 -dir DIR
+//	go run ./examples/remote gateway ... -etcd http://127.0.0.1:2379 [-ttl 5s] [-prefix /sockactor/fleet/]
+//	go run ./examples/remote watch -etcd http://127.0.0.1:2379 -remote 127.0.0.1:0
+//
+// etcd runs an embedded etcd server (fleet/embedetcd) and prints "etcd
+// <url>". gateway -etcd registers the gateway under a lease and prints a
+// third line, "registered <key> <incarnation>", once etcd has it (it
+// serves meanwhile). watch -etcd follows every gateway of the prefix and
+// prints one JSON object per fleet.Update, each with "gateway" (the remote
+// address): JOIN, LOST, LEAVE and RESTART with "incarnation" (and
+// "listeners" for JOIN and RESTART); {"kind":"SNAPSHOT","sockets":[ids],
+// "remotes":[peer addresses, in the same order],"seq":n}; the events as
+// above; {"kind":"GONE","socket":id,"remote":...,"reason":"leave"|
+// "restart"|"lost"}, one per socket the watcher had for a gateway it no
+// longer follows (synthetic: never an FD_CLOSE). A fleet watcher reads no
+// commands.
 package main
 
 import (
