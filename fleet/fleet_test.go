@@ -3,6 +3,8 @@ package fleet_test
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,4 +148,25 @@ func TestFleetEtcdRestart(t *testing.T) {
 	}
 	waitExact(t, n, g1, g2)
 	t.Logf("registrations: %d, %d", g1.rt.Fleet().Registrations(), g2.rt.Fleet().Registrations())
+}
+
+// TestFleetLinksNoEtcdServer: a library user links the etcd client only;
+// the server comes with fleet/embedetcd alone.
+func TestFleetLinksNoEtcdServer(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command(gobin, "list", "-deps", "github.com/sockactor/sockactor/runtime", "github.com/sockactor/sockactor/fleet").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "go.etcd.io/etcd/client/v3\n") {
+		t.Fatalf("runtime does not link the etcd client?\n%s", out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "go.etcd.io/etcd/server/") {
+			t.Errorf("runtime or fleet links %s", p)
+		}
+	}
 }
