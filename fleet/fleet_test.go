@@ -68,6 +68,9 @@ func TestFleetFollow(t *testing.T) {
 	dial(t, g2.addr, 2)
 	waitExact(t, n, g1, g2)
 	c1[0].Close()
+	if !waitUntil(func() bool { return len(g1.truth(t)) == 2 }) {
+		t.Fatalf("the gateway never saw the close: %v", g1.truth(t))
+	}
 	waitExact(t, n, g1, g2)
 
 	// A graceful shutdown revokes first: the watcher reports the two
