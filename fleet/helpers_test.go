@@ -183,12 +183,17 @@ func ids(es []*events.SocketEntry) []uint64 {
 
 // recorder keeps a watcher's updates.
 type recorder struct {
+	onEvent func(fleet.Update) // set before the watcher starts, if at all
+
 	mu  sync.Mutex
 	ups []fleet.Update
 	at  []time.Time
 }
 
 func (r *recorder) add(u fleet.Update) {
+	if r.onEvent != nil {
+		r.onEvent(u)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ups = append(r.ups, u)

@@ -39,10 +39,14 @@ type Registration struct {
 }
 
 // Register starts keeping m registered under cfg and returns at once: no
-// etcd request is made on the caller's goroutine. ready, if not nil, is
-// called (again, after a pause, until it returns nil) before the first
-// write: a runtime passes a request to its node actor, so a gateway is
-// visible only once it answers. Close ends it.
+// etcd request is made on the caller's goroutine. Watchers send their
+// snapshot requests to NodeActorName(m.Incarnation) at m.Address: a runtime
+// with Options.Fleet registers its node actor there (and calls Register
+// itself); any other registrant must answer there as a node actor does.
+//
+// ready, if not nil, is called (again, after a pause, until it returns
+// nil) before the first write: a runtime passes a request to its node
+// actor, so a gateway is visible only once it answers. Close ends it.
 //
 // Errors: ErrConfig for a bad cfg or a Member without Address or
 // Incarnation.
