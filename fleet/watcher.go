@@ -331,6 +331,7 @@ func (w *Watcher) put(key string, m Member, ups []Update) []Update {
 	case g.member.Incarnation != m.Incarnation:
 		ups = w.gone(g, ReasonRestart, ups)
 		w.endSession(g)
+		delete(w.stale, g.member.Address) // subscribers of a process that is gone
 		g.member = m
 		g.backoff = retryMin
 		ups = append(ups, Update{Kind: Restart, Gateway: m})

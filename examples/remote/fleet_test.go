@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
+	"github.com/sockactor/sockactor/fleet"
 	"github.com/sockactor/sockactor/fleet/embedetcd"
 )
 
@@ -288,7 +291,13 @@ func TestFleetProcesses(t *testing.T) {
 	waitFleet(t, v, w, "after the restart", b, c2)
 
 	// etcd stopped for 2 x TTL, sockets opened and closed meanwhile, etcd
-	// started again: nothing lost.
+	// started again: nothing lost. What etcd did meanwhile (the leases the
+	// gateways lost, perhaps a key deleted before it was written again) is
+	// read back from etcd itself, so the wait below covers every change.
+	cli := etcdClient(t, ep)
+	defer cli.Close() // before goleak looks
+	before := leases(t, cli)
+	from = w.count()
 	if err := etcd.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -302,6 +311,25 @@ func TestFleetProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both gateways registered again (new leases), then every change to
+	// the prefix since the stop: a key deleted must have been seen
+	// (LEAVE) before the table can be checked.
+	var after map[string]int64
+	if !waitCond(func() bool {
+		after = leases(t, cli)
+		for k, l := range before {
+			if k != "" && (after[k] == 0 || after[k] == l) {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("the gateways did not register again: leases %v, before %v", after, before)
+	}
+	for _, gw := range deletedSince(t, cli, before) {
+		waitKind(t, w, from, "LEAVE", gw)
+		t.Logf("etcd back: %s left (its lease expired before it was registered again)", gw)
+	}
 	d = waitFleet(t, v, w, "after etcd came back", b, c2)
 	t.Logf("etcd back: exact after %v", d)
 
@@ -311,4 +339,70 @@ func TestFleetProcesses(t *testing.T) {
 			t.Errorf("gateway %s exit code %d", g.remote, code)
 		}
 	}
+}
+
+// etcdClient is a client of the test's etcd; the caller closes it.
+func etcdClient(t *testing.T, ep string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cli
+}
+
+// leases returns the lease of every key of the fleet, and the revision
+// they were read at under the key "".
+func leases(t *testing.T, cli *clientv3.Client) map[string]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	resp, err := cli.Get(ctx, fleet.DefaultPrefix, clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{"": resp.Header.Revision}
+	for _, kv := range resp.Kvs {
+		out[strings.TrimPrefix(string(kv.Key), fleet.DefaultPrefix)] = kv.Lease
+	}
+	return out
+}
+
+// deletedSince returns the gateways whose key was deleted since the
+// revision of before, up to now.
+func deletedSince(t *testing.T, cli *clientv3.Client, before map[string]int64) []string {
+	t.Helper()
+	now := leases(t, cli)[""]
+	if now == before[""] {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	var out []string
+	for wr := range cli.Watch(ctx, fleet.DefaultPrefix, clientv3.WithPrefix(), clientv3.WithRev(before[""]+1)) {
+		if err := wr.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				out = append(out, strings.TrimPrefix(string(ev.Kv.Key), fleet.DefaultPrefix))
+			}
+		}
+		if wr.Header.Revision >= now {
+			break
+		}
+	}
+	return out
+}
+
+// waitCond polls cond until it holds or 3 x waitTimeout passed.
+func waitCond(cond func() bool) bool {
+	end := time.Now().Add(3 * waitTimeout)
+	for !cond() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
