@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/sockactor/sockactor/fleet"
 	sockrt "github.com/sockactor/sockactor/runtime"
@@ -141,13 +143,17 @@ func TestFleetEtcdRestart(t *testing.T) {
 	// Down for longer than the TTL: the leases may expire once it is back.
 	time.Sleep(2 * ttl)
 	etcd.start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
 	dial(t, g2.addr, 1)
-	for _, g := range []*gateway{g1, g2} {
-		if err := g.rt.Fleet().Wait(ctx); err != nil {
-			t.Fatal(err)
-		}
+	// Both lost their lease (no keep-alive answered for longer than the
+	// TTL) and registered again; once the watcher has applied etcd's
+	// revision from then, whatever etcd did meanwhile (an expiry, a
+	// write) is in its view.
+	if !waitUntil(func() bool { return g1.rt.Fleet().Registrations() >= 2 && g2.rt.Fleet().Registrations() >= 2 }) {
+		t.Fatalf("not registered again: %d, %d", g1.rt.Fleet().Registrations(), g2.rt.Fleet().Registrations())
+	}
+	rev := etcdRevision(t, cfg)
+	if !waitUntil(func() bool { return n.w.Revision() >= rev }) {
+		t.Fatalf("the watcher is at revision %d, etcd at %d", n.w.Revision(), rev)
 	}
 	waitExact(t, n, g1, g2)
 	t.Logf("registrations: %d, %d", g1.rt.Fleet().Registrations(), g2.rt.Fleet().Registrations())
@@ -172,4 +178,21 @@ func TestFleetLinksNoEtcdServer(t *testing.T) {
 			t.Errorf("runtime or fleet links %s", p)
 		}
 	}
+}
+
+// etcdRevision returns etcd's current revision.
+func etcdRevision(t *testing.T, cfg *fleet.Config) int64 {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	resp, err := cli.Get(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Header.Revision
 }

@@ -84,8 +84,9 @@ type Watcher struct {
 	probes sync.WaitGroup
 	lost   *eventstream.Subscription
 
-	mu    sync.Mutex          // guards gws for View; the loop writes under it
+	mu    sync.Mutex          // guards gws and rev for View and Revision; the loop writes under it
 	gws   map[string]*gateway // by key
+	rev   int64               // the etcd revision applied last
 	stale map[string][]*actor.PID
 	sess  uint64
 
@@ -153,6 +154,16 @@ func (w *Watcher) View() []GatewayView {
 	return out
 }
 
+// Revision returns the etcd revision of the membership the watcher has
+// applied (0 before its first list): every change to the prefix up to it
+// has been handled, and its updates reported or being reported. A caller
+// that wrote to etcd can wait for Revision to reach its write's revision.
+func (w *Watcher) Revision() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rev
+}
+
 // Close stops the watcher: no OnUpdate call starts after it returns (one
 // in progress finishes first, unless ctx ends). The gateways are not told:
 // each drops this node's subscribers when it unsubscribes or loses this
@@ -186,8 +197,10 @@ func (w *Watcher) Close(ctx context.Context) error {
 type (
 	listed struct { // the prefix as a Get found it: every key's member
 		members map[string]Member
+		rev     int64
 	}
-	put struct {
+	revision struct{ rev int64 } // every change up to rev was pushed
+	put      struct {
 		key    string
 		member Member
 	}
@@ -261,6 +274,9 @@ func (w *Watcher) handle(m any, ups []Update) []Update {
 		for _, k := range keys {
 			ups = w.put(k, m.members[k], ups)
 		}
+		w.rev = m.rev
+	case revision:
+		w.rev = max(w.rev, m.rev)
 	case put:
 		ups = w.put(m.key, m.member, ups)
 	case deleted:
@@ -522,7 +538,7 @@ func (w *Watcher) followEtcd() {
 			continue
 		}
 		wait = retryMin
-		l := listed{members: map[string]Member{}}
+		l := listed{members: map[string]Member{}, rev: resp.Header.Revision}
 		for _, kv := range resp.Kvs {
 			if m, err := decodeMember(string(kv.Key), prefix, kv.Value); err == nil {
 				l.members[string(kv.Key)] = m
@@ -549,6 +565,7 @@ func (w *Watcher) followEtcd() {
 					w.q.push(deleted{key: key})
 				}
 			}
+			w.q.push(revision{rev: wr.Header.Revision})
 		}
 	}
 }

@@ -220,7 +220,7 @@ func TestFleetProcesses(t *testing.T) {
 
 	a := startFleetGateway(t, ep, "127.0.0.1:0", fleetTTL)
 	b := startFleetGateway(t, ep, "127.0.0.1:0", fleetTTL)
-	c := startFleetGateway(t, ep, "127.0.0.1:0", 5*time.Second) // outlives its kill: a restart, not a leave
+	c := startFleetGateway(t, ep, "127.0.0.1:0", 10*time.Second) // outlives its kill: a restart, not a leave
 	w := startChild(t, "watch", "-etcd", ep, "-remote", "127.0.0.1:0")
 	v := &fleetView{gws: map[string]map[uint64]string{}, inc: map[string]string{}}
 	for g, n := range map[*fleetGateway]int{a: 2, b: 1, c: 2} {
@@ -239,9 +239,17 @@ func TestFleetProcesses(t *testing.T) {
 	from := w.count()
 	killed := time.Now()
 	a.proc.stop(syscall.SIGKILL)
-	_, lost := waitKind(t, w, from, "LOST", a.remote)
-	_, left := waitKind(t, w, from, "LEAVE", a.remote)
-	t.Logf("kill -9: LOST after %v, LEAVE after %v (TTL %v)", lost.Sub(killed), left.Sub(killed), fleetTTL)
+	leave, left := waitKind(t, w, from, "LEAVE", a.remote)
+	lost := "none (the lease ended first)"
+	w.mu.Lock()
+	for i := from; i < leave; i++ {
+		var f fleetLine
+		if json.Unmarshal([]byte(w.lines[i]), &f) == nil && f.Kind == "LOST" && f.Gateway == a.remote {
+			lost = w.times[i].Sub(killed).String()
+		}
+	}
+	w.mu.Unlock()
+	t.Logf("kill -9: LOST after %s, LEAVE after %v (TTL %v)", lost, left.Sub(killed), fleetTTL)
 	if d := left.Sub(killed); d > fleetTTL+time.Second {
 		t.Errorf("LEAVE %v after the kill, want within TTL + 1 s", d)
 	}

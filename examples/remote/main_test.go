@@ -52,6 +52,7 @@ type child struct {
 	stdin io.WriteCloser
 	mu    sync.Mutex
 	lines []string
+	times []time.Time   // when each line was read
 	added chan struct{} // closed and replaced on each line
 	done  chan struct{} // closed when stdout ends
 }
@@ -82,6 +83,7 @@ func startChild(t *testing.T, args ...string) *child {
 		for sc.Scan() {
 			c.mu.Lock()
 			c.lines = append(c.lines, sc.Text())
+			c.times = append(c.times, time.Now())
 			close(c.added)
 			c.added = make(chan struct{})
 			c.mu.Unlock()
