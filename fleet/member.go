@@ -25,7 +25,7 @@ type Member struct {
 	Listeners []Listener `json:"listeners,omitempty"`
 }
 
-// Listener is one listener of a Member.
+// Listener is one listener of a Member (a value, copied with it).
 type Listener struct {
 	ID      uint64 `json:"id"`
 	Network string `json:"network"` // "tcp", "udp", "unix"
@@ -41,7 +41,8 @@ func NewIncarnation(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano) + "-" + hex.EncodeToString(b[:])
 }
 
-// Key returns the etcd key of the gateway at address under prefix.
+// Key returns the etcd key of the gateway at address under prefix. Safe
+// for concurrent use.
 func Key(prefix, address string) string { return prefix + address }
 
 func (m Member) encode() (string, error) {

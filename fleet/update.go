@@ -6,7 +6,8 @@ import (
 	"github.com/sockactor/sockactor/events"
 )
 
-// Kind says what an Update reports.
+// Kind says what an Update reports (a value; String is safe for
+// concurrent use).
 type Kind uint8
 
 const (
@@ -72,7 +73,9 @@ type Update struct {
 	Reason string
 }
 
-// GatewayView is a Watcher's view of one registered gateway.
+// GatewayView is a Watcher's view of one registered gateway: a copy the
+// caller owns (the entries are shared with no one once View returned, and
+// must not be modified while OnUpdate may still hold them).
 type GatewayView struct {
 	Member Member
 	// Synced: a snapshot of this incarnation was applied and its events

@@ -27,7 +27,8 @@ const nodeName = "sockactor"
 // incarnation a gateway registered: runtime.NodeName + "@" + incarnation.
 // A runtime with Options.Fleet registers its node actor under it too, so a
 // request to it reaches that incarnation only: after a restart on the same
-// address it is a dead letter, never the new process's answer.
+// address it is a dead letter, never the new process's answer. Safe for
+// concurrent use.
 func NodeActorName(incarnation string) string { return nodeName + "@" + incarnation }
 
 // Sync retries: after a failed snapshot (no connection, no answer, a dead
@@ -45,7 +46,7 @@ const (
 // and close a socket of the table.
 var followMask = events.MaskOf(events.FDAccept, events.FDConnect, events.FDClose)
 
-// WatchOptions configure a Watcher.
+// WatchOptions configure a Watcher; NewWatcher copies them.
 type WatchOptions struct {
 	// OnUpdate receives every Update, one call at a time, in order, on the
 	// watcher's goroutine: it must not block for long, nor call Close. nil

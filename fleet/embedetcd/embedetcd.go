@@ -17,8 +17,8 @@ import (
 // before the context ended or it failed to start.
 var ErrNotReady = errors.New("embedetcd: server not ready")
 
-// Config configures a Server. The zero value of each field means its
-// default.
+// Config configures a Server (a value: Start copies it). The zero value of
+// each field means its default.
 type Config struct {
 	// Dir is the data directory (required). A server started again on the
 	// same Dir (and the same addresses) finds its keys and leases again.
@@ -37,7 +37,7 @@ type Config struct {
 
 // NewConfig returns a Config for dir with its two addresses picked now
 // (free ports on 127.0.0.1), so that the endpoints are known before the
-// server starts.
+// server starts. Safe for concurrent use.
 func NewConfig(dir string) (Config, error) {
 	cfg := Config{Dir: dir}
 	var err error
@@ -66,7 +66,9 @@ type Server struct {
 	err  error
 }
 
-// Start starts a server and waits until it serves clients or ctx ends.
+// Start starts a server and waits until it serves clients or ctx ends; the
+// caller owns the Server and closes it. Safe for concurrent use with
+// different directories and ports.
 // Errors: ErrNotReady (wrapped with the cause), or the configuration's.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Dir == "" {
