@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -195,4 +196,52 @@ func etcdRevision(t *testing.T, cfg *fleet.Config) int64 {
 		t.Fatal(err)
 	}
 	return resp.Header.Revision
+}
+
+// TestFleetWithoutEtcd: a gateway starts and serves while etcd is down,
+// registers once etcd is up, and its Shutdown while etcd is down again
+// takes at most the revoke's bound (the key then goes with its TTL).
+func TestFleetWithoutEtcd(t *testing.T) {
+	checkLeaks(t)
+	etcd := newEtcd(t)
+	cfg := &fleet.Config{Endpoints: etcd.cfg.Endpoints(), TTL: ttl, RequestTimeout: 500 * time.Millisecond}
+	g := newGateway(t, cfg)
+	g.start(t)
+	c := dial(t, g.addr, 1)[0]
+	if _, err := c.Write([]byte("up")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2)
+	_ = c.SetReadDeadline(time.Now().Add(deadline))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("the gateway does not serve without etcd: %v", err)
+	}
+	if n := g.rt.Fleet().Registrations(); n != 0 {
+		t.Fatalf("registered %d times without etcd", n)
+	}
+	up := time.Now()
+	etcd.start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	if err := g.rt.Fleet().Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("registered %v after etcd was started", time.Since(up))
+	if err := etcd.stop(); err != nil { // about 6 s: etcd waits for its clients' streams
+		t.Fatal(err)
+	}
+	start := time.Now()
+	g.stop(t)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Shutdown with etcd down took %v", d)
+	} else {
+		t.Logf("Shutdown with etcd down: %v", d)
+	}
+	err := g.rt.Fleet().Close(ctx) // idempotent: the first call's result
+	if !errors.Is(err, fleet.ErrRevoke) {
+		t.Errorf("Close with etcd down: %v, want ErrRevoke", err)
+	}
+	if err := g.rt.Fleet().Wait(ctx); !errors.Is(err, fleet.ErrClosed) {
+		t.Errorf("Wait after Close: %v", err)
+	}
 }
