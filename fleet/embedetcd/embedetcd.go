@@ -133,7 +133,10 @@ func (s *Server) Endpoints() []string { return s.cfg.Endpoints() }
 // filled in), to start it again on the same addresses and data.
 func (s *Server) Config() Config { return s.cfg }
 
-// Close stops the server and waits for it. Idempotent.
+// Close stops the server and waits for it. It waits for its clients'
+// open streams (watches, lease keep-alives) up to etcd's request timeout
+// (5 s + 2 election timeouts: 6 s by default here): close the clients
+// first for a quick stop. Idempotent.
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		done := make(chan struct{})
