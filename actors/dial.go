@@ -40,8 +40,10 @@ func (h *host) Dial(ctx context.Context, eng *netio.Engine, addr string, handler
 	if err := opts.validate("Dial"); err != nil {
 		return nil, err
 	}
-	if _, _, err := netio.ParseAddr(addr); err != nil {
+	if network, _, err := netio.ParseAddr(addr); err != nil {
 		return nil, err
+	} else if (network == "tls") != (opts.TLS != nil) {
+		return nil, &winsock.OpError{Op: "Dial", Code: winsock.WSAEINVAL, Detail: "a tls:// address and DialOptions.TLS go together"}
 	}
 	prof := &profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull}
 	for _, sub := range opts.Subscribers {
@@ -62,7 +64,13 @@ func (h *host) Dial(ctx context.Context, eng *netio.Engine, addr string, handler
 		// The dialling goroutine.
 		defer cancel()
 		defer stopDial()
-		if err := eng.Dial(dctx, addr, s); err != nil {
+		dial := eng.Dial
+		if opts.TLS != nil {
+			dial = func(ctx context.Context, addr string, owner any) error {
+				return eng.DialTLS(ctx, addr, opts.TLS, owner)
+			}
+		}
+		if err := dial(dctx, addr, s); err != nil {
 			code := winsock.CodeOf(err, winsock.WSAENETDOWN)
 			if h.door.ctx.Err() != nil {
 				code = winsock.WSAENETDOWN // cut short by the runtime's stop

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -104,6 +105,12 @@ type SocketOptions struct {
 	// peer is ended within an eighth of the timeout (at most a second)
 	// after it. Other sockets ignore it.
 	PeerIdleTimeout time.Duration
+	// TLS configures a tls:// socket (docs/SEMANTICS.md §8): a listener's
+	// certificates (Certificates or GetCertificate, which rotation goes
+	// through), or a dial's roots and ServerName (the host when empty).
+	// Required for tls:// and refused for any other address. The runtime
+	// does not change it; do not change it after Listen or Dial.
+	TLS *tls.Config
 }
 
 // policy resolves the socket's ban policy against the runtime's default.

@@ -75,7 +75,7 @@ type host struct {
 	accepted     atomic.Uint64
 	refused      atomic.Uint64
 	sendsRefused atomic.Uint64
-	closedBy     [netio.ReasonShutdown + 1]atomic.Uint64
+	closedBy     [netio.ReasonLast + 1]atomic.Uint64
 	limits       limitCounters // per-socket limit hits (limits.go)
 	inbound      inboundBook   // waiting inbound bytes, runtime-wide (inbound.go)
 	down         atomic.Bool   // set once the engine is stopping
@@ -141,7 +141,7 @@ func (h *host) Stats() HostStats {
 		Buffered:       h.inbound.total.Load(),
 		InboundDropped: h.limits.inboundDropped.Load(),
 	}
-	for r := netio.ReasonPeerClose; r <= netio.ReasonShutdown; r++ {
+	for r := netio.ReasonPeerClose; r <= netio.ReasonLast; r++ {
 		if n := h.closedBy[r].Load(); n > 0 {
 			st.Closed[r.String()] = n
 		}

@@ -72,8 +72,8 @@ func (l *Listener) Addr() string { return l.nl.Addr() }
 // sockets (docs/SEMANTICS.md §6).
 func (l *Listener) Datagram() bool { return l.nl.Datagram() }
 
-// Network returns the listener's network: "tcp", "tcp4", "tcp6", "udp",
-// "udp4", "udp6" or "unix".
+// Network returns the listener's network: "tcp", "tcp4", "tcp6", "tls",
+// "udp", "udp4", "udp6" or "unix".
 func (l *Listener) Network() string { return l.nl.Network() }
 
 // Dispatch returns the listener's dispatch mode.
@@ -139,12 +139,15 @@ func (l *Listener) handle(msg any) any {
 	}
 	switch m := msg.(type) {
 	case *Close, *Abort:
-		// gnet binds listeners for the engine's lifetime: a closed listener
-		// refuses (RST) what it still accepts, and its descriptor is freed
-		// at runtime shutdown.
+		// The transport stops accepting and frees the address
+		// (netio.Listener.Close); a connection it still hands over is
+		// refused (RST) here. A UDP listener keeps its descriptor until
+		// shutdown (WSAEOPNOTSUPP from the transport): closed, it makes no
+		// new peer.
 		l.mu.Lock()
 		l.closed = true
 		l.mu.Unlock()
+		_ = l.nl.Close()
 		return &CloseResult{}
 	case *Subscribe:
 		pid, mask, code := l.host.subscription(m)

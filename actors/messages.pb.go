@@ -1003,7 +1003,7 @@ type SocketInfo struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Socket uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
 	Code   uint32                 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
-	// kind is "tcp", "udp", "unix" or "listener".
+	// kind is "tcp", "tls", "udp", "unix" or "listener".
 	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
 	// state is "connecting", "open", "closed" (FD_CLOSE emitted, lingering;
 	// after the peer's FIN the send side stays usable until send_shut),
@@ -1034,8 +1034,19 @@ type SocketInfo struct {
 	ReadPaused              bool   `protobuf:"varint,20,opt,name=read_paused,json=readPaused,proto3" json:"read_paused,omitempty"`
 	ReadPausedBy            string `protobuf:"bytes,21,opt,name=read_paused_by,json=readPausedBy,proto3" json:"read_paused_by,omitempty"`
 	ReadPausedSinceUnixNano int64  `protobuf:"varint,22,opt,name=read_paused_since_unix_nano,json=readPausedSinceUnixNano,proto3" json:"read_paused_since_unix_nano,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// The TLS state of a tls:// socket once its handshake completed (empty
+	// otherwise): tls_version ("TLS 1.3"), tls_cipher_suite
+	// ("TLS_AES_128_GCM_SHA256"), tls_alpn (the negotiated protocol),
+	// tls_server_name (SNI: the name a client asked for, or a dial's
+	// ServerName) and tls_peer_certificates (the subjects of the peer's
+	// chain, leaf first).
+	TlsVersion          string   `protobuf:"bytes,23,opt,name=tls_version,json=tlsVersion,proto3" json:"tls_version,omitempty"`
+	TlsCipherSuite      string   `protobuf:"bytes,24,opt,name=tls_cipher_suite,json=tlsCipherSuite,proto3" json:"tls_cipher_suite,omitempty"`
+	TlsAlpn             string   `protobuf:"bytes,25,opt,name=tls_alpn,json=tlsAlpn,proto3" json:"tls_alpn,omitempty"`
+	TlsServerName       string   `protobuf:"bytes,26,opt,name=tls_server_name,json=tlsServerName,proto3" json:"tls_server_name,omitempty"`
+	TlsPeerCertificates []string `protobuf:"bytes,27,rep,name=tls_peer_certificates,json=tlsPeerCertificates,proto3" json:"tls_peer_certificates,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *SocketInfo) Reset() {
@@ -1222,6 +1233,41 @@ func (x *SocketInfo) GetReadPausedSinceUnixNano() int64 {
 	return 0
 }
 
+func (x *SocketInfo) GetTlsVersion() string {
+	if x != nil {
+		return x.TlsVersion
+	}
+	return ""
+}
+
+func (x *SocketInfo) GetTlsCipherSuite() string {
+	if x != nil {
+		return x.TlsCipherSuite
+	}
+	return ""
+}
+
+func (x *SocketInfo) GetTlsAlpn() string {
+	if x != nil {
+		return x.TlsAlpn
+	}
+	return ""
+}
+
+func (x *SocketInfo) GetTlsServerName() string {
+	if x != nil {
+		return x.TlsServerName
+	}
+	return ""
+}
+
+func (x *SocketInfo) GetTlsPeerCertificates() []string {
+	if x != nil {
+		return x.TlsPeerCertificates
+	}
+	return nil
+}
+
 // Error answers a request the socket cannot take at all: an unknown message
 // type or a nil message.
 type Error struct {
@@ -1328,7 +1374,7 @@ const file_messages_proto_rawDesc = "" +
 	"\x13ResumeReadingResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\"\x06\n" +
-	"\x04Info\"\xaa\x05\n" +
+	"\x04Info\"\xec\x06\n" +
 	"\n" +
 	"SocketInfo\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
@@ -1360,7 +1406,13 @@ const file_messages_proto_rawDesc = "" +
 	"\vread_paused\x18\x14 \x01(\bR\n" +
 	"readPaused\x12$\n" +
 	"\x0eread_paused_by\x18\x15 \x01(\tR\freadPausedBy\x12<\n" +
-	"\x1bread_paused_since_unix_nano\x18\x16 \x01(\x03R\x17readPausedSinceUnixNano\"3\n" +
+	"\x1bread_paused_since_unix_nano\x18\x16 \x01(\x03R\x17readPausedSinceUnixNano\x12\x1f\n" +
+	"\vtls_version\x18\x17 \x01(\tR\n" +
+	"tlsVersion\x12(\n" +
+	"\x10tls_cipher_suite\x18\x18 \x01(\tR\x0etlsCipherSuite\x12\x19\n" +
+	"\btls_alpn\x18\x19 \x01(\tR\atlsAlpn\x12&\n" +
+	"\x0ftls_server_name\x18\x1a \x01(\tR\rtlsServerName\x122\n" +
+	"\x15tls_peer_certificates\x18\x1b \x03(\tR\x13tlsPeerCertificates\"3\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detailB'Z%github.com/sockactor/sockactor/actorsb\x06proto3"

@@ -42,6 +42,8 @@ const (
 	ReasonTimeout    = netio.ReasonTimeout    // idle timeout ("timeout")
 	ReasonLimit      = netio.ReasonLimit      // a memory or connection limit ("limit")
 	ReasonShutdown   = netio.ReasonShutdown   // the runtime shut down ("shutdown")
+	ReasonTruncated  = netio.ReasonTruncated  // TLS: FIN without close_notify ("truncated")
+	ReasonProtocol   = netio.ReasonProtocol   // TLS: a bad record or a fatal alert ("protocol-error")
 )
 
 // ReasonOf returns the close reason of an FD_CLOSE event, so a handler
@@ -53,7 +55,7 @@ func ReasonOf(ev *events.Event) Reason {
 		return ReasonNone
 	}
 	w := ev.GetReason()
-	for r := ReasonPeerClose; r <= ReasonShutdown; r++ {
+	for r := ReasonPeerClose; r <= netio.ReasonLast; r++ {
 		if r.String() == w {
 			return r
 		}

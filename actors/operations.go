@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"crypto/tls"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
 	"github.com/sockactor/sockactor/winsock"
@@ -171,6 +172,15 @@ func (s *socket) info() *SocketInfo {
 		in.QueuedOut += s.q.pendingOut.Load()
 	}
 	s.pauseInfo(in)
+	if st, ok := s.conn.TLS(); ok {
+		in.TlsVersion = tls.VersionName(st.Version)
+		in.TlsCipherSuite = tls.CipherSuiteName(st.CipherSuite)
+		in.TlsAlpn = st.NegotiatedProtocol
+		in.TlsServerName = st.ServerName
+		for _, c := range st.PeerCertificates {
+			in.TlsPeerCertificates = append(in.TlsPeerCertificates, c.Subject.String())
+		}
+	}
 	if s.closeEv != nil {
 		in.State = StateClosed.String()
 		in.CloseReason = s.closeEv.Reason
@@ -179,7 +189,7 @@ func (s *socket) info() *SocketInfo {
 	return in
 }
 
-// kind is SocketInfo.Kind of a connected socket: "tcp", "udp" or "unix".
+// kind is SocketInfo.Kind of a connected socket: "tcp", "tls", "udp" or "unix".
 func (s *socket) kind() string { return s.conn.Network() }
 
 // closeNow closes the connection (if still open) and releases the socket at

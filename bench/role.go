@@ -96,9 +96,6 @@ const exitUnsupported = 3
 
 func serve(ctx context.Context, name string, cfg servers.Config, notify string, stdout io.Writer) error {
 	srv, err := servers.NewMode(name, cfg.Mode)
-	if cfg.Mode == servers.ModeHTTP {
-		srv, err = servers.NewHTTP(name)
-	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockactor/sockactor/internal/tlsloop"
 )
 
 // The gnet callbacks: the hot path. Everything in this file runs on an
@@ -55,7 +57,12 @@ func (g *gnetEvents) OnTick() (time.Duration, gnet.Action) {
 func (g *gnetEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	e := g.e
 	c := &Conn{gc: gc, eng: e, remote: peerAddr(gc.RemoteAddr())}
-	if d, ok := gc.Context().(*dialTag); ok {
+	var sess *tlsloop.Session // an established TLS session (tls.go)
+	if a, ok := gc.Context().(*acceptTag); ok {
+		// Accepted by an accept goroutine (acceptor.go).
+		c.ln, sess = a.ln, a.tls
+	} else if d, ok := gc.Context().(*dialTag); ok {
+		sess = d.tls
 		if d.again != nil {
 			// A dialled UDP socket enrolled again (udpdial.go).
 			return nil, e.reattach(d.again, gc)
@@ -83,7 +90,10 @@ func (g *gnetEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		c.local = gc.LocalAddr()
 	}
 	gc.SetContext(c)
-	e.traffic.opened(c, gc.EventLoop())
+	lt := e.traffic.opened(c, gc.EventLoop())
+	if sess != nil {
+		c.startTLS(sess, lt)
+	}
 	overLimit := e.opts.MaxConns > 0 && e.open.Add(1) > int64(e.opts.MaxConns)
 	if e.opts.MaxConns <= 0 {
 		e.open.Add(1)
@@ -93,6 +103,14 @@ func (g *gnetEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	if e.opts.IdleTimeout > 0 {
 		c.armIdle(e.opts.IdleTimeout)
+	}
+	if c.tls != nil && c.paused == 0 {
+		// What crypto/tls read past the handshake (the peer's first
+		// records) is delivered now: no read may ever bring it.
+		c.tlsRead(nil)
+		if c.closeReq {
+			return nil, gnet.Close
+		}
 	}
 	return nil, gnet.None
 }
@@ -130,8 +148,17 @@ func (g *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.None
 	}
 	buf, _ := gc.Next(-1)
-	c.bytesIn += uint64(len(buf))
 	c.active = true
+	if c.tls != nil {
+		// TLS: decrypted here, on the loop; the ban applies to the
+		// plaintext (tlsDeliver).
+		c.tlsRead(buf)
+		if c.closeReq {
+			return gnet.Close
+		}
+		return gnet.None
+	}
+	c.bytesIn += uint64(len(buf))
 	if c.recvShut {
 		// The receive ban (docs/SEMANTICS.md §3.4): enforced here, on the loop that
 		// owns the connection, with one branch per read.
@@ -179,6 +206,9 @@ func (g *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c.paused != 0 {
 		if r == ReasonPeerClose {
 			c.heldAtClose() // the peer's last bytes before its FIN, then the close
+			if c.reason != r && c.reason != ReasonNone {
+				r = c.reason // a TLS stream found broken, or banned bytes, among them
+			}
 		} else {
 			n := gc.InboundBuffered() // read while paused, never delivered
 			if r == ReasonLocalClose || r == ReasonShutdown {
@@ -191,6 +221,15 @@ func (g *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 				e.recvDropped.Add(uint64(n))
 			}
 		}
+	}
+	if r == ReasonPeerClose && c.tls != nil && !c.tls.s.CloseNotified() {
+		// A FIN without close_notify: the peer's data may have been cut
+		// short by someone in between (docs/SEMANTICS.md §8).
+		r = ReasonTruncated
+		c.reason = r
+	}
+	if r == ReasonShutdown && c.tls != nil && !e.abortive.Load() {
+		c.tlsCloseNotify() // a graceful shutdown closes TLS as Close does
 	}
 	// No direct write runs from here on, and what one kept for the loop
 	// goes out after gnet's buffer (direct.go).

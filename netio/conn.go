@@ -87,6 +87,11 @@ type Conn struct {
 	// (direct.go), nil unless EnableDirectWrite was called. Immutable
 	// pointer; its fields say who owns them.
 	dw *direct
+
+	// tls is the TLS session of a tls:// stream (tls.go), nil otherwise.
+	// Set in OnOpen before the Handler sees c, immutable afterwards; its
+	// fields belong to the loop.
+	tls *tlsConn
 }
 
 // connKind tells the kinds of Conn apart (see Conn).
@@ -316,6 +321,9 @@ func (c *Conn) execute(fn func()) error {
 // Loop only (or, once the engine has stopped, the goroutine releasing the
 // connection). Idempotent.
 func (c *Conn) Close(r Reason) {
+	if c.tls != nil && !r.abortive() {
+		c.tlsCloseNotify() // close_notify before the FIN (docs/SEMANTICS.md §8)
+	}
 	if c.closed.Load() {
 		if h := c.halfOpen(); h != nil {
 			h.close(r.abortive())

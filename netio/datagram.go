@@ -83,6 +83,8 @@ func (c *Conn) Network() string {
 	switch {
 	case c.kind() != kindStream:
 		return "udp"
+	case c.tls != nil:
+		return "tls"
 	case c.remote != nil && c.remote.Network() == "unix", c.local != nil && c.local.Network() == "unix":
 		return "unix"
 	}

@@ -2,6 +2,7 @@ package netio
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockactor/sockactor/internal/tlsloop"
 	"github.com/sockactor/sockactor/winsock"
 )
 
@@ -18,9 +20,10 @@ import (
 // connection's context in OnOpen.
 type dialTag struct {
 	owner any
-	udpFD int         // a dialled UDP socket's own descriptor (udpdial.go); -1 for TCP
-	taken atomic.Bool // OnOpen took udpFD: the Conn closes it from then on
-	again *Conn       // set when a dialled UDP socket is enrolled again
+	udpFD int              // a dialled UDP socket's own descriptor (udpdial.go); -1 for TCP
+	taken atomic.Bool      // OnOpen took udpFD: the Conn closes it from then on
+	again *Conn            // set when a dialled UDP socket is enrolled again
+	tls   *tlsloop.Session // a TLS dial's established session
 }
 
 // Dial connects to a TCP address ("tcp://host:port" or "host:port") or a
@@ -41,9 +44,34 @@ type dialTag struct {
 // WSAECONNABORTED (the connect was aborted locally). It blocks; call it from
 // a goroutine of your own, never from an event loop.
 func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
+	return e.dial(ctx, addr, nil, owner)
+}
+
+// DialTLS is Dial for "tls://host:port": it connects, runs the TLS
+// handshake with cfg (bounded by ctx and Options.TLSHandshakeTimeout; a
+// cfg without ServerName gets the host), then enrolls the connection, so
+// Handler.OnOpen runs once the handshake has completed. A handshake that
+// fails or times out is an *OpError with WSAECONNABORTED and the TLS
+// error in Err. It blocks; call it from a goroutine of your own.
+func (e *Engine) DialTLS(ctx context.Context, addr string, cfg *tls.Config, owner any) error {
+	if cfg == nil {
+		return &winsock.OpError{Op: "Dial", Code: winsock.WSAEINVAL, Detail: "a tls:// dial needs a *tls.Config"}
+	}
+	return e.dial(ctx, addr, cfg, owner)
+}
+
+func (e *Engine) dial(ctx context.Context, addr string, cfg *tls.Config, owner any) error {
 	network, address, err := ParseAddr(addr)
 	if err != nil {
 		return err
+	}
+	switch {
+	case network == "tls" && cfg == nil:
+		return &winsock.OpError{Op: "Dial", Code: winsock.WSAEINVAL, Detail: "a tls:// dial needs a *tls.Config"}
+	case network != "tls" && cfg != nil:
+		return &winsock.OpError{Op: "Dial", Code: winsock.WSAEINVAL, Detail: "a TLS config given for a " + network + ":// address (use tls://)"}
+	case network == "tls":
+		network = "tcp"
 	}
 	select {
 	case <-e.booted:
@@ -63,6 +91,12 @@ func (e *Engine) Dial(ctx context.Context, addr string, owner any) error {
 		return &winsock.OpError{Op: "Dial", Code: code, Detail: err.Error(), Err: err}
 	}
 	tag := &dialTag{owner: owner, udpFD: -1}
+	if cfg != nil {
+		tag.tls = tlsloop.Client(clientTLS(cfg, address), nil)
+		if err := e.handshake(ctx, tag.tls, nc); err != nil {
+			return &winsock.OpError{Op: "Dial", Code: winsock.WSAECONNABORTED, Detail: "TLS handshake: " + err.Error(), Err: err}
+		}
+	}
 	if isUDP(network) {
 		// A connected UDP socket keeps a descriptor of its own (udpdial.go).
 		if tag.udpFD, err = dupConnFD(nc); err != nil {

@@ -44,8 +44,8 @@ type direct struct {
 // it has no effect on a datagram socket or a connection that has closed.
 // Loop only (normally from Handler.OnOpen).
 func (c *Conn) EnableDirectWrite() {
-	if c.dw != nil || c.kind() != kindStream || c.closed.Load() {
-		return
+	if c.dw != nil || c.kind() != kindStream || c.closed.Load() || c.tls != nil {
+		return // a TLS session is the loop's alone: its writes go there
 	}
 	d := &direct{fd: c.gc.Fd()}
 	d.ok = c.send == sendOpen && c.reason == ReasonNone && c.gc.OutboundBuffered() == 0

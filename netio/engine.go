@@ -60,6 +60,14 @@ type Options struct {
 	// old connections are still in TIME_WAIT (a restart); it never lets
 	// two live listeners share an address.
 	DisableReuseAddr bool
+	// TLSHandshakeTimeout bounds one TLS handshake, server or client
+	// side; 0 means DefaultTLSHandshakeTimeout (10 s).
+	TLSHandshakeTimeout time.Duration
+	// MaxTLSHandshakes bounds the server-side TLS handshakes in progress
+	// at once (each holds a goroutine and its socket until it completes);
+	// a connection accepted over it is reset at once and counted
+	// (TLSStats.HandshakeRefused). 0 means DefaultMaxTLSHandshakes (1024).
+	MaxTLSHandshakes int
 }
 
 // defaultMaxConns is the connection limit when Options.MaxConns is 0.
@@ -104,8 +112,9 @@ type Engine struct {
 	opts  Options
 	loops int // immutable: the event loops of each gnet engine (Options.EventLoops resolved)
 
-	mu        sync.Mutex // guards listeners before start, and state changes
-	listeners []*Listener
+	mu        sync.Mutex  // guards listeners before start, and state changes
+	listeners []*Listener // gnet's own, bound at Start
+	acceptors []*Listener // mu: served by an accept goroutine (acceptor.go)
 	started   bool
 	held      []int // mu: ports reserved by Listen, bound until gnet has bound them (reservePort)
 
@@ -126,6 +135,7 @@ type Engine struct {
 	sendDropped atomic.Uint64
 	recvDropped atomic.Uint64
 	traffic     trafficBook // the byte totals (traffic.go)
+	tlsStat     tlsStats    // TLS handshakes and broken streams (tls.go)
 	internal    *Listener   // bound when no listener was declared (gnet needs one to dial)
 
 	halfMu   sync.Mutex             // guards halfs and detached
@@ -133,7 +143,8 @@ type Engine struct {
 	halfWG   sync.WaitGroup         // their writer goroutines
 	detached map[*Conn]struct{}     // dialled UDP sockets being enrolled again (udpdial.go)
 
-	udp *udpSide // the UDP listeners' engine (udp.go); nil without one
+	udp     *udpSide   // the UDP listeners' engine (udp.go); nil without one
+	udpLate []*udpSide // mu: UDP listeners declared while running, an engine each (udplate.go)
 
 	wwMu   sync.Mutex                 // serializes making and stopping ww
 	ww     atomic.Pointer[writeWatch] // the writability watch (writable.go), made on first use
@@ -147,8 +158,8 @@ func (e *Engine) Stats() EngineStats {
 	e.halfMu.Unlock()
 	conn := e.connHits.Load()
 	var peers int64
-	if e.udp != nil {
-		for _, l := range e.udp.lns {
+	for _, u := range e.udpSides() {
+		for _, l := range u.lns {
 			peers += l.peers.Load()
 		}
 	}
@@ -232,6 +243,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	}()
 	select {
 	case <-e.booted:
+		e.mu.Lock()
+		for _, l := range e.acceptors {
+			e.startAccepting(l)
+		}
+		e.mu.Unlock()
 		if e.udp == nil {
 			return nil
 		}
@@ -301,7 +317,7 @@ func (e *Engine) SetAbortive() {
 func (e *Engine) HasUDP() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.udp != nil
+	return e.udp != nil || len(e.udpLate) > 0
 }
 
 // isStopping reports whether Stop has been called. Safe from any goroutine.
@@ -316,6 +332,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.mu.Lock()
 	started := e.started
 	e.mu.Unlock()
+	e.closeAcceptors() // no connection is accepted or enrolled from here on
 	if !started {
 		e.releaseReserved() // never started: the reserved ports go too
 		return nil
@@ -341,9 +358,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 			_ = e.geng.Stop(stopCtx)
 			close(stopped)
 		}()
+		udps := e.udpSides() // no UDP listener is added from here on (stopping)
 		go func() {
-			if e.udp != nil {
-				e.udp.stop()
+			for _, u := range udps {
+				u.stop()
 			}
 			<-e.done
 			cancel()
@@ -353,8 +371,8 @@ func (e *Engine) Stop(ctx context.Context) error {
 			// enrolments), then report the engine stopped.
 			e.closeHalfs()
 			e.stopWatch()
-			if e.udp != nil {
-				e.udp.closePeers()
+			for _, u := range udps {
+				u.closePeers()
 			}
 			e.closeDetachedAll()
 			close(e.stopped)

@@ -33,6 +33,7 @@ var codeCases = []struct {
 	{winsock.WSAENOTSOCK, 10038, "WSAENOTSOCK", winsock.ErrNotSock, syscall.ENOTSOCK},
 	{winsock.WSAEMSGSIZE, 10040, "WSAEMSGSIZE", winsock.ErrMsgSize, syscall.EMSGSIZE},
 	{winsock.WSAENOPROTOOPT, 10042, "WSAENOPROTOOPT", winsock.ErrNoProtoOpt, syscall.ENOPROTOOPT},
+	{winsock.WSAEOPNOTSUPP, 10045, "WSAEOPNOTSUPP", winsock.ErrOpNotSupp, syscall.EOPNOTSUPP},
 	{winsock.WSAEADDRINUSE, 10048, "WSAEADDRINUSE", winsock.ErrAddrInUse, syscall.EADDRINUSE},
 	{winsock.WSAEADDRNOTAVAIL, 10049, "WSAEADDRNOTAVAIL", winsock.ErrAddrNotAvail, syscall.EADDRNOTAVAIL},
 	{winsock.WSAENETDOWN, 10050, "WSAENETDOWN", winsock.ErrNetDown, syscall.ENETDOWN},

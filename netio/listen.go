@@ -2,6 +2,7 @@ package netio
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -38,6 +39,14 @@ type Listener struct {
 	// Set before Start; immutable afterwards.
 	Owner any
 
+	eng      *Engine // immutable
+	released unbound // a listener gnet bound, released by Close (unbind.go)
+
+	// acc serves a listener accepted by a goroutine (a TLS listener, or
+	// one added while the engine runs: acceptor.go); nil for gnet's own.
+	// Immutable.
+	acc *acceptor
+
 	// A UDP listener's (udp.go): udp is nil for the others.
 	udp      *udpSide      // immutable
 	maxPeers int           // immutable after Start: the peer limit (<= 0: none)
@@ -47,8 +56,8 @@ type Listener struct {
 	banned   atomic.Uint64 // bytes dropped by the ban from addresses without a peer
 }
 
-// Network returns the listener's network: "tcp", "tcp4", "tcp6", "udp",
-// "udp4", "udp6" or "unix". Any goroutine (immutable).
+// Network returns the listener's network: "tcp", "tcp4", "tcp6", "tls",
+// "udp", "udp4", "udp6" or "unix". Any goroutine (immutable).
 func (l *Listener) Network() string { return l.network }
 
 // Addr returns the bound address, with the real port when port 0 was asked;
@@ -59,8 +68,12 @@ func (l *Listener) Addr() string { return l.addr }
 
 // Listen declares a listening address: "tcp://host:port" (or "host:port"),
 // "tcp4://", "tcp6://", "udp://host:port", "udp4://", "udp6://", or
-// "unix:///path" for a unix domain stream socket. It must be
-// called before Start: gnet binds all listeners when the engine boots.
+// "unix:///path" for a unix domain stream socket ("tls://" needs
+// ListenTLS). Listeners declared before Start are bound by gnet when the
+// engine boots; a TCP or unix listener declared while the engine runs is
+// bound at once and served by an accept goroutine (acceptor.go), and can
+// be closed (Listener.Close). UDP listeners are declared before Start
+// only.
 //
 // A listener binds the address it was given or fails; it never moves to
 // another port. An address this engine already listens on is refused here
@@ -71,17 +84,50 @@ func (l *Listener) Addr() string { return l.addr }
 // Two addresses the kernel will not let share a port although they differ
 // (a wildcard and a specific address on one port) and an address another
 // process holds fail at Start with WSAEADDRINUSE, before any listener is
-// bound (probeBinds). Before Start only, from the goroutine that will
-// call Start.
+// bound (probeBinds); after Start, at once. Any goroutine.
 func (e *Engine) Listen(protoAddr string) (*Listener, error) {
+	return e.listen(protoAddr, nil)
+}
+
+// ListenTLS declares a TLS listener, "tls://host:port", with cfg (which
+// must hold a certificate or GetCertificate). It is bound at once, before
+// or after Start, and served by an accept goroutine that runs each
+// handshake on a goroutine of its own, bounded by Options.MaxTLSHandshakes
+// and Options.TLSHandshakeTimeout; an established connection costs no
+// goroutine (tls.go). Any goroutine.
+func (e *Engine) ListenTLS(protoAddr string, cfg *tls.Config) (*Listener, error) {
+	if cfg == nil {
+		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "a tls:// listener needs a *tls.Config"}
+	}
+	return e.listen(protoAddr, cfg)
+}
+
+func (e *Engine) listen(protoAddr string, cfg *tls.Config) (*Listener, error) {
 	network, address, err := ParseAddr(protoAddr)
 	if err != nil {
 		return nil, err
 	}
+	switch {
+	case network == "tls" && cfg == nil:
+		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "a tls:// listener needs a *tls.Config"}
+	case network != "tls" && cfg != nil:
+		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "a TLS config given for a " + network + ":// address (use tls://)"}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.started {
-		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "listeners must be declared before Start"}
+	if e.stopping.Load() {
+		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAENETDOWN, Detail: "runtime shut down or shutting down"}
+	}
+	if network == "tls" || (e.started && !isUDP(network)) {
+		if network == "unix" {
+			if err := e.unixFree(address); err != nil {
+				return nil, err
+			}
+		}
+		return e.listenAccept(network, address, cfg)
+	}
+	if e.started { // a UDP listener while running: an engine of its own
+		return e.listenUDPLate(network, address)
 	}
 	if isUDP(network) {
 		return e.listenUDP(network, address)
@@ -109,13 +155,14 @@ func (e *Engine) Listen(protoAddr string) (*Listener, error) {
 		}
 		break
 	}
-	l := &Listener{network: network, address: address, cfgKey: resolvedKey(network, address)}
+	l := &Listener{eng: e, network: network, address: address, cfgKey: resolvedKey(network, address)}
 	e.listeners = append(e.listeners, l)
 	return l, nil
 }
 
 // ParseAddr splits "tcp://host:port" (or "host:port") into network and
-// address; the networks are tcp, tcp4, tcp6, udp, udp4 and udp6, and
+// address; the networks are tcp, tcp4, tcp6, tls (TCP with TLS), udp,
+// udp4 and udp6, and
 // "unix:///path" (or "unix://relative/path") gives "unix" and the path.
 // Anything else is refused with WSAEINVAL. Any goroutine.
 func ParseAddr(protoAddr string) (network, address string, err error) {
@@ -128,7 +175,7 @@ func ParseAddr(protoAddr string) (network, address string, err error) {
 	}
 
 	switch network {
-	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls":
 	default:
 		return "", "", &winsock.OpError{Op: "ParseAddr", Code: winsock.WSAEINVAL, Detail: "unsupported network " + strconv.Quote(network)}
 	}
@@ -137,7 +184,7 @@ func ParseAddr(protoAddr string) (network, address string, err error) {
 		return "", "", &winsock.OpError{Op: "ParseAddr", Code: winsock.WSAEINVAL, Detail: err.Error()}
 	}
 	// A number from 0 to 65535 or a service name ("http"), as net accepts.
-	if _, err := net.LookupPort(network, port); err != nil {
+	if _, err := net.LookupPort(strings.Replace(network, "tls", "tcp", 1), port); err != nil {
 		return "", "", &winsock.OpError{Op: "ParseAddr", Code: winsock.WSAEINVAL, Detail: "bad port " + strconv.Quote(port)}
 	}
 	return network, address, nil
@@ -164,7 +211,7 @@ func (e *Engine) listenUDP(network, address string) (*Listener, error) {
 	if e.udp == nil {
 		e.udp = newUDPSide(e)
 	}
-	l := &Listener{network: network, address: address, cfgKey: key, udp: e.udp}
+	l := &Listener{eng: e, network: network, address: address, cfgKey: key, udp: e.udp}
 	l.SetPeerLimits(0, 0)
 	e.udp.lns = append(e.udp.lns, l)
 	return l, nil
@@ -255,19 +302,7 @@ func (e *Engine) probeBinds(ctx context.Context) error {
 	if err := e.prepareUnix(ctx); err != nil {
 		return err // a unix path that gnet must not remove (unix.go)
 	}
-	lc := net.ListenConfig{Control: func(network, _ string, rc syscall.RawConn) error {
-		if !e.opts.DisableReuseAddr || !strings.HasPrefix(network, "tcp") {
-			return nil // Go sets SO_REUSEADDR on TCP listeners, as gnet is told to
-		}
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 0)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := e.listenConfig()
 	var held []io.Closer
 	defer func() {
 		for _, c := range held {
@@ -294,6 +329,24 @@ func (e *Engine) probeBinds(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// reuseAddrControl turns SO_REUSEADDR off on a TCP listener when disable
+// is set: Go sets it on TCP listeners, as gnet is told to by default.
+func reuseAddrControl(disable bool) func(network, _ string, rc syscall.RawConn) error {
+	return func(network, _ string, rc syscall.RawConn) error {
+		if !disable || !strings.HasPrefix(network, "tcp") {
+			return nil
+		}
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 0)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
 }
 
 // startCode maps an error of gnet.Rotate to its Winsock code without reading

@@ -70,7 +70,7 @@ func (c *Conn) ResumeReading(src PauseSource) {
 		ev |= unix.EPOLLOUT // gnet still has bytes to write
 	}
 	c.modPoll(ev)
-	if c.gc.InboundBuffered() > 0 {
+	if c.gc.InboundBuffered() > 0 || c.tls != nil { // a TLS session may hold records too
 		c.deliverHeld()
 	}
 }
@@ -108,14 +108,11 @@ func (c *Conn) deliverHeld() {
 		return // the ban took them (ShutdownRecv); or a read is delivering now
 	}
 	buf, _ := c.gc.Next(-1)
-	if len(buf) == 0 {
+	if len(buf) == 0 && c.tls == nil {
 		return
 	}
-	c.bytesIn += uint64(len(buf))
 	c.active = true
-	c.inTraffic = true
-	c.eng.h.OnData(c, buf)
-	c.inTraffic = false
+	c.deliverRead(buf)
 	if c.closeReq {
 		c.closeReq = false
 		_ = c.gc.EventLoop().Close(c.gc)
@@ -153,9 +150,20 @@ func (c *Conn) heldAtClose() {
 		if n <= 0 || err != nil {
 			return
 		}
-		c.bytesIn += uint64(n)
-		c.inTraffic = true
-		c.eng.h.OnData(c, buf[:n])
-		c.inTraffic = false
+		c.deliverRead(buf[:n])
 	}
+}
+
+// deliverRead hands bytes read from a stream to the Handler, through the
+// TLS session if c has one. Loop only, off the OnTraffic path (which
+// inlines it).
+func (c *Conn) deliverRead(buf []byte) {
+	if c.tls != nil {
+		c.tlsRead(buf)
+		return
+	}
+	c.bytesIn += uint64(len(buf))
+	c.inTraffic = true
+	c.eng.h.OnData(c, buf)
+	c.inTraffic = false
 }

@@ -20,6 +20,12 @@ const (
 	ReasonTimeout                  // the idle timeout, or the kernel's ETIMEDOUT
 	ReasonLimit                    // a memory or connection limit
 	ReasonShutdown                 // the engine stopped with the socket open
+	ReasonTruncated                // TLS: the peer's FIN came without close_notify
+	ReasonProtocol                 // TLS: a bad record or an alert broke the stream
+
+	// ReasonLast is the last reason: a table indexed by Reason has
+	// ReasonLast+1 entries, and a loop over the reasons ends at it.
+	ReasonLast = ReasonProtocol
 )
 
 var reasonWords = [...]string{
@@ -32,6 +38,8 @@ var reasonWords = [...]string{
 	ReasonTimeout:    "timeout",
 	ReasonLimit:      "limit",
 	ReasonShutdown:   "shutdown",
+	ReasonTruncated:  "truncated",
+	ReasonProtocol:   "protocol-error",
 }
 
 var reasonCodes = [...]winsock.Code{
@@ -44,6 +52,8 @@ var reasonCodes = [...]winsock.Code{
 	ReasonTimeout:    winsock.WSAETIMEDOUT,
 	ReasonLimit:      winsock.WSAENOBUFS,
 	ReasonShutdown:   winsock.WSAENETDOWN,
+	ReasonTruncated:  winsock.WSAECONNABORTED,
+	ReasonProtocol:   winsock.WSAECONNABORTED,
 }
 
 // String returns the docs/SEMANTICS.md §4 word ("peer-close", "recv-ban",
@@ -65,7 +75,7 @@ func (r Reason) Code() winsock.Code {
 
 // Local reports whether this side ended the connection.
 func (r Reason) Local() bool {
-	return r != ReasonPeerClose && r != ReasonPeerReset && r != ReasonNone
+	return r != ReasonPeerClose && r != ReasonPeerReset && r != ReasonTruncated && r != ReasonNone
 }
 
 // abortive reports whether the reason closes with RST (SO_LINGER 0).

@@ -14,6 +14,15 @@ import (
 // A write error closes the connection (Handler.OnClose runs before Write
 // returns).
 func (c *Conn) Write(p []byte) (int, error) {
+	if c.tls != nil {
+		return c.tlsWrite(p) // encrypted, then writeRaw (tls.go)
+	}
+	return c.writeRaw(p)
+}
+
+// writeRaw is Write without TLS: what a TLS session sends goes through it.
+// Loop only.
+func (c *Conn) writeRaw(p []byte) (int, error) {
 	if c.closed.Load() {
 		h := c.halfOpen()
 		if h == nil {
@@ -61,7 +70,7 @@ func (c *Conn) writeBehindDirect(p []byte) (int, error) {
 	c.handPend()
 	if c.closed.Load() {
 		c.unlockDirect()
-		return c.Write(p) // handing pend over closed it: half-open, or gone
+		return c.writeRaw(p) // handing pend over closed it: half-open, or gone
 	}
 	n, err := c.writeStream(p) // an error closes: OnClose runs with the lock held
 	c.unlockDirect()
@@ -93,6 +102,7 @@ func (c *Conn) ShutdownSend() error {
 	if c.send != sendOpen {
 		return nil
 	}
+	c.tlsCloseNotify() // TLS: close_notify, then the FIN (docs/SEMANTICS.md §8)
 	if c.closed.Load() {
 		if h := c.halfOpen(); h != nil {
 			c.setSend(finPending) // the half-open side sends it

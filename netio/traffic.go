@@ -44,6 +44,7 @@ type loopTraffic struct {
 	live    []*Conn        // loop: the open connections; Conn.slot is the index
 	in, out uint64         // loop: the bytes of the connections that closed
 	wake    loopWake       // the loop's wake list (wake.go)
+	plain   []byte         // loop: the TLS plaintext buffer (tls.go), made on first use
 }
 
 // trafficBook is the Engine's part of it.
@@ -88,11 +89,13 @@ func (b *trafficBook) loopOf(el gnet.EventLoop) *loopTraffic {
 	return lt
 }
 
-// opened adds c to its loop's live list. Loop only (OnOpen).
-func (b *trafficBook) opened(c *Conn, el gnet.EventLoop) {
+// opened adds c to its loop's live list and returns the loop's share.
+// Loop only (OnOpen).
+func (b *trafficBook) opened(c *Conn, el gnet.EventLoop) *loopTraffic {
 	lt := b.loopOf(el)
 	c.slot = int32(len(lt.live))
 	lt.live = append(lt.live, c)
+	return lt
 }
 
 // closedConn folds c's counts into its loop's totals and drops it from the

@@ -69,7 +69,7 @@ func (e *Engine) listenUnix(path string) (*Listener, error) {
 	// gnet reports an accepted unix connection's LocalAddr as the path as
 	// given: that is its key, and every connection shares bound.
 	ua := &net.UnixAddr{Name: path, Net: "unix"}
-	l := &Listener{network: "unix", address: path, addr: path, cfgKey: path, bound: ua, boundS: ua.String()}
+	l := &Listener{eng: e, network: "unix", address: path, addr: path, cfgKey: path, bound: ua, boundS: ua.String()}
 	e.listeners = append(e.listeners, l)
 	return l, nil
 }
@@ -106,6 +106,21 @@ func (e *Engine) prepareUnix(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// unixFree readies path for a unix listener declared while the engine
+// runs (bound at once by an acceptor): no other listener of the engine on
+// it, and the path as prepareUnix leaves it. e.mu held.
+func (e *Engine) unixFree(path string) error {
+	abs := absPath(path)
+	for _, ls := range [][]*Listener{e.listeners, e.acceptors} {
+		for _, l := range ls {
+			if l.network == "unix" && !l.isClosed() && absPath(l.address) == abs {
+				return &winsock.OpError{Op: "Listen", Code: winsock.WSAEADDRINUSE, Detail: "unix socket path " + path + " already has a listener", Err: syscall.EADDRINUSE}
+			}
+		}
+	}
+	return clearUnixPath(context.Background(), path)
 }
 
 func clearUnixPath(ctx context.Context, path string) error {

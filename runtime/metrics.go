@@ -121,8 +121,8 @@ func newMetricSet(meter metric.Meter, observe func(*metricSet, context.Context, 
 		return nil, err
 	}
 
-	m.reasons = make([]attribute.Set, netio.ReasonShutdown+1)
-	for r := netio.ReasonPeerClose; r <= netio.ReasonShutdown; r++ {
+	m.reasons = make([]attribute.Set, netio.ReasonLast+1)
+	for r := netio.ReasonPeerClose; r <= netio.ReasonLast; r++ {
 		m.reasons[r] = attribute.NewSet(attribute.String("reason", r.String()))
 	}
 	for i, name := range limitNames {
@@ -150,7 +150,7 @@ func (rt *Runtime) observe(m *metricSet, ctx context.Context, o metric.Observer)
 
 	o.ObserveInt64(m.open, st.Sockets.Open)
 	o.ObserveInt64(m.accepted, i64(st.Sockets.Accepted))
-	for r := netio.ReasonPeerClose; r <= netio.ReasonShutdown; r++ {
+	for r := netio.ReasonPeerClose; r <= netio.ReasonLast; r++ {
 		o.ObserveInt64(m.closed, i64(st.Sockets.Closed[r.String()]), metric.WithAttributeSet(m.reasons[r]))
 	}
 	o.ObserveInt64(m.bytesIn, i64(tr.BytesIn))

@@ -76,6 +76,17 @@ type Options struct {
 	// whose old connections are still in TIME_WAIT; without it Start fails
 	// with WSAEADDRINUSE until they expire.
 	DisableReuseAddr bool
+	// TLSHandshakeTimeout bounds one TLS handshake of a tls:// socket,
+	// accepted or dialled (10 s if 0). A handshake over it closes the
+	// connection and is counted (Stats.TLS.HandshakeFailed); a dial ends
+	// with FD_CONNECT 10053.
+	TLSHandshakeTimeout time.Duration
+	// MaxTLSHandshakes bounds the TLS handshakes of accepted connections
+	// in progress at once (1024 if 0): each holds a goroutine and its
+	// socket until it completes or times out. A connection accepted over
+	// it is reset at once and counted (Stats.TLS.HandshakeRefused), so a
+	// flood of stalled handshakes costs bounded memory.
+	MaxTLSHandshakes int
 	// KeepGOMAXPROCS stops Start from raising GOMAXPROCS. By default, when
 	// the GOMAXPROCS environment variable is unset, Start raises
 	// GOMAXPROCS for the runtime's life: gnet's loops block in epoll_wait

@@ -93,11 +93,13 @@ func New(opts Options) (*Runtime, error) {
 		loops = baseGOMAXPROCS() // before Start's raise (procs.go)
 	}
 	rt.eng = netio.NewEngine(rt.host.Transport(), netio.Options{
-		EventLoops:       loops,
-		Logger:           opts.Logger,
-		MaxConns:         opts.MaxConns,
-		IdleTimeout:      opts.IdleTimeout,
-		DisableReuseAddr: opts.DisableReuseAddr,
+		EventLoops:          loops,
+		Logger:              opts.Logger,
+		MaxConns:            opts.MaxConns,
+		IdleTimeout:         opts.IdleTimeout,
+		DisableReuseAddr:    opts.DisableReuseAddr,
+		TLSHandshakeTimeout: opts.TLSHandshakeTimeout,
+		MaxTLSHandshakes:    opts.MaxTLSHandshakes,
 	})
 	rt.Caller = actors.Caller{System: rt.system, Timeout: opts.RequestTimeout}
 	if err := rt.startNode(opts); err != nil {
@@ -114,9 +116,15 @@ func New(opts Options) (*Runtime, error) {
 	return rt, nil
 }
 
-// Listen declares a listener on addr ("tcp://host:port", or
+// Listen declares a listener on addr ("tcp://host:port", "unix:///path",
+// "tls://host:port" with opts.TLS set, see docs/SEMANTICS.md §8, or
 // "udp://host:port" for a UDP listener whose peers are sockets, see
-// docs/SEMANTICS.md §6; port 0 picks a free one) whose sockets run h. Listeners must be declared before Start.
+// docs/SEMANTICS.md §6; port 0 picks a free one) whose sockets run h.
+// Before Start it is bound by Start; on a running runtime a TCP, unix or
+// TLS listener is bound and serving when Listen returns, and so is a UDP
+// one (on an engine of its own). Closing a TCP, unix or
+// TLS listener (Close to its PID) stops it accepting, frees its address at
+// once and leaves its sockets alone.
 //
 // A listener gets the address it asked for or an error; it never moves to
 // another port. An address this runtime already listens on (the same
@@ -130,18 +138,31 @@ func New(opts Options) (*Runtime, error) {
 func (rt *Runtime) Listen(addr string, h actors.Handler, opts actors.ListenOptions) (*Listener, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rt.state != stateNew {
-		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "listeners must be declared before Start"}
+	if rt.state == stateStopped {
+		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAENETDOWN, Detail: "runtime shut down or shutting down"}
 	}
 	if h == nil {
 		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEINVAL, Detail: "nil handler"}
 	}
-	nl, err := rt.eng.Listen(addr)
+	var nl *netio.Listener
+	var err error
+	if opts.TLS != nil {
+		nl, err = rt.eng.ListenTLS(addr, opts.TLS)
+	} else {
+		nl, err = rt.eng.Listen(addr)
+	}
 	if err != nil {
 		return nil, err
 	}
 	al, err := rt.host.AddListener(nl, h, opts)
 	if err != nil {
+		_ = nl.Close()
+		return nil, err
+	}
+	// While running: accepting (or a UDP listener's engine) starts now
+	// that its actor exists.
+	if err := nl.Serve(rt.eng); err != nil {
+		_ = rt.Close(context.Background(), al.PID())
 		return nil, err
 	}
 	l := &Listener{Listener: al}
@@ -334,9 +355,12 @@ type Stats struct {
 	// Remote: the node's address, connections to other nodes lost,
 	// inbound messages refused (remote.go).
 	Remote RemoteStats
+	// TLS: handshakes completed, failed, refused over MaxTLSHandshakes,
+	// running now, and established streams broken by a bad record.
+	TLS netio.TLSStats
 }
 
 // Stats returns the counters. Safe for concurrent use.
 func (rt *Runtime) Stats() Stats {
-	return Stats{Sockets: rt.host.Stats(), Conns: rt.eng.Stats(), Events: rt.hub.Stats(), Remote: rt.remote.stats(rt.system)}
+	return Stats{Sockets: rt.host.Stats(), Conns: rt.eng.Stats(), Events: rt.hub.Stats(), Remote: rt.remote.stats(rt.system), TLS: rt.eng.TLSStats()}
 }

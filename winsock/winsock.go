@@ -26,6 +26,7 @@ const (
 	WSAENOTSOCK       Code = 10038
 	WSAEMSGSIZE       Code = 10040
 	WSAENOPROTOOPT    Code = 10042
+	WSAEOPNOTSUPP     Code = 10045
 	WSAEADDRINUSE     Code = 10048
 	WSAEADDRNOTAVAIL  Code = 10049
 	WSAENETDOWN       Code = 10050
@@ -53,6 +54,7 @@ var (
 	ErrNotSock        error = WSAENOTSOCK
 	ErrMsgSize        error = WSAEMSGSIZE
 	ErrNoProtoOpt     error = WSAENOPROTOOPT
+	ErrOpNotSupp      error = WSAEOPNOTSUPP
 	ErrAddrInUse      error = WSAEADDRINUSE
 	ErrAddrNotAvail   error = WSAEADDRNOTAVAIL
 	ErrNetDown        error = WSAENETDOWN
@@ -83,6 +85,7 @@ var codeTable = map[Code]codeInfo{
 	WSAENOTSOCK:       {"WSAENOTSOCK", syscall.ENOTSOCK, "not a live socket"},
 	WSAEMSGSIZE:       {"WSAEMSGSIZE", syscall.EMSGSIZE, "message too long"},
 	WSAENOPROTOOPT:    {"WSAENOPROTOOPT", syscall.ENOPROTOOPT, "option not supported by the protocol"},
+	WSAEOPNOTSUPP:     {"WSAEOPNOTSUPP", syscall.EOPNOTSUPP, "operation not supported on this socket"},
 	WSAEADDRINUSE:     {"WSAEADDRINUSE", syscall.EADDRINUSE, "address already in use"},
 	WSAEADDRNOTAVAIL:  {"WSAEADDRNOTAVAIL", syscall.EADDRNOTAVAIL, "address not available"},
 	WSAENETDOWN:       {"WSAENETDOWN", syscall.ENETDOWN, "runtime shut down or shutting down (network down)"},

@@ -76,7 +76,7 @@ func (s *gnetServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
 		default:
 			return nil, unsupported("gnet server: network %q", s.network)
 		}
-		err := s.run(ctx, protoAddr, logger)
+		err := s.run(ctx, s, protoAddr, logger)
 		if err == nil {
 			return s.boundAddr()
 		}
@@ -86,12 +86,13 @@ func (s *gnetServer) Start(ctx context.Context, cfg Config) (net.Addr, error) {
 	}
 }
 
-// run starts gnet on protoAddr and waits for its boot.
-func (s *gnetServer) run(ctx context.Context, protoAddr string, logger logging.Logger) error {
+// run starts gnet on protoAddr with h, s itself or a server embedding it
+// (its OnBoot is s's), and waits for its boot.
+func (s *gnetServer) run(ctx context.Context, h gnet.EventHandler, protoAddr string, logger logging.Logger) error {
 	s.booted = make(chan struct{})
 	s.done = make(chan error, 1)
 	go func() {
-		s.done <- gnet.Run(s, protoAddr,
+		s.done <- gnet.Run(h, protoAddr,
 			gnet.WithMulticore(true),
 			gnet.WithLogger(logger),
 			gnet.WithLogLevel(logging.ErrorLevel))

@@ -10,7 +10,6 @@ import (
 	goruntime "runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -28,9 +27,6 @@ func init() {
 	Register("sockactor-pooled", 40, "sockactor echo, actors.Pooled dispatch (handler on protoactor's dispatcher)",
 		func() Server { return &sockactorServer{dispatch: actors.Pooled} })
 }
-
-// banConcurrency is how many RecvDisconnect calls BanAll keeps in flight.
-const banConcurrency = 16
 
 // sockactorServer is the sockactor echo server: one runtime, one listener
 // whose handler writes back what it receives. With a Control it also runs
@@ -56,17 +52,6 @@ type sockactorServer struct {
 
 	mu      sync.Mutex
 	sockets map[uint64]*banState
-}
-
-// banState is the ban bookkeeping of one socket.
-type banState struct {
-	pid       *actor.PID
-	requested atomic.Bool            // RecvDisconnect sent
-	closedBy  atomic.Pointer[string] // FD_CLOSE reason, once closed
-	replied   atomic.Bool            // RecvDisconnect answered: the ban is in force
-	bytes     atomic.Int64
-	during    atomic.Int64
-	after     atomic.Int64
 }
 
 // Start builds the runtime, declares the listener, subscribes the FD_CLOSE
@@ -209,154 +194,11 @@ func (s *sockactorServer) echo(c *actors.Context) {
 	}
 }
 
-// floodLeft is a flood writer's count of bytes still to write to its
-// socket (the handler's state).
-type floodLeft struct{ n int }
-
-// floodWriter is the handler of the flood-writer mode: on every FD_WRITE
-// (the first follows FD_ACCEPT) it writes FloodChunk after FloodChunk
-// until the socket's flood is written or a write is refused. A refusal
-// (WSAEWOULDBLOCK, the queue over the high-water mark) owes an FD_WRITE
-// once the queue drains below the low-water mark, and the writer goes on
-// then; against a peer that never reads it waits for good, which is what
-// the hostile scenario measures. What the peer sends is discarded.
-func (s *sockactorServer) floodWriter(c *actors.Context) {
-	ev, ok := c.Message().(*events.Event)
-	if !ok {
-		return
-	}
-	switch events.Kind(ev.Kind) {
-	case events.FDWrite:
-		left, _ := c.State().(*floodLeft)
-		if left == nil {
-			left = &floodLeft{n: s.flood}
-			c.SetState(left)
-		}
-		for left.n > 0 {
-			n := min(left.n, FloodChunk)
-			if _, err := c.Write(floodBuf[:n]); err != nil {
-				return // refused: FD_WRITE follows the drain; or the socket is going
-			}
-			left.n -= n
-		}
-	case events.FDClose:
-		closeOnPeerClose(c, ev)
-	}
-}
-
-// slowPooled is the pooled handler of the slow-consumer mode: it sleeps
-// after every read, long enough to keep the socket at the consumer's rate
-// (a pooled handler may block). The runtime pauses the socket's reads once
-// MaxInbound bytes wait for it, so TCP's flow control holds the peer.
-func (s *sockactorServer) slowPooled(c *actors.Context) {
-	switch m := c.Message().(type) {
-	case *actors.Received:
-		p, _ := c.State().(*pacer)
-		if p == nil {
-			p = &pacer{period: s.period}
-			c.SetState(p)
-		}
-		s.consumed.bytes.Add(int64(len(m.Data)))
-		time.Sleep(p.after(len(m.Data)))
-	case *events.Event:
-		s.consumerEvent(c, m, true)
-	}
-}
-
-// consumeTick is the pull reader's timer: Recv the next bite.
-type consumeTick struct{}
-
-// pullReader is the Inline handler of the slow-consumer mode, on a
-// pull-mode listener: it Recvs up to ConsumeChunk once per period (a
-// timer, c.After: an Inline handler must not block), from FD_ACCEPT until
-// the stream has ended. The bytes wait in the socket meanwhile; the runtime
-// pauses its reads once MaxInbound of them wait.
-func (s *sockactorServer) pullReader(c *actors.Context) {
-	switch m := c.Message().(type) {
-	case *events.Event:
-		if m.EventKind() == events.FDAccept {
-			c.SetState(&pacer{period: s.period})
-			c.Recv(ConsumeChunk)
-		}
-		s.consumerEvent(c, m, false)
-	case *consumeTick:
-		c.Recv(ConsumeChunk)
-	case *actors.RecvResult:
-		s.consumed.bytes.Add(int64(len(m.Data)))
-		switch err := m.Err(); {
-		case err == nil && len(m.Data) == 0:
-			c.Close() // 0 bytes, code 0: the peer's FIN, every byte taken
-		case err == nil || errors.Is(err, winsock.ErrWouldBlock):
-			p := c.State().(*pacer)
-			c.After(p.after(ConsumeChunk), &consumeTick{})
-		}
-		// Any other code: the socket is gone, and so is the timer's reason.
-	}
-}
-
-// consumerEvent counts a slow consumer's accepted sockets and the ones
-// that ended otherwise than by their peer's FIN (or the server's stop),
-// and closes a push socket at its peer's FIN (a pull socket closes once
-// Recv has said the stream ended).
-func (s *sockactorServer) consumerEvent(c *actors.Context, ev *events.Event, push bool) {
-	switch ev.EventKind() {
-	case events.FDAccept:
-		s.consumed.conns.Add(1)
-	case events.FDClose:
-		if ev.Reason != "peer-close" && ev.Reason != "shutdown" && ev.Reason != "local-close" {
-			s.consumed.closed.Add(1)
-		}
-		if push {
-			closeOnPeerClose(c, ev)
-		}
-	}
-}
-
-// ConsumerStats implements Consumer.
-func (s *sockactorServer) ConsumerStats() ConsumerStats { return s.consumed.stats() }
-
 // closeOnPeerClose closes a socket whose peer sent FIN, after what the
 // handler already wrote (the Close goes through the socket's mailbox).
 func closeOnPeerClose(c *actors.Context, ev *events.Event) {
 	if events.Kind(ev.Kind) == events.FDClose && ev.Reason == "peer-close" {
 		c.Send(c.Self(), &actors.Close{})
-	}
-}
-
-// echoTracked is the handler of the ban scenario: the echo plus per-socket
-// byte counters split by where the socket's ban stands.
-func (s *sockactorServer) echoTracked(c *actors.Context) {
-	st, _ := c.State().(*banState)
-	if st == nil {
-		// First message of the socket (its own FD_ACCEPT): register it.
-		st = &banState{pid: c.Self()}
-		c.SetState(st)
-		s.mu.Lock()
-		s.sockets[c.ID()] = st
-		s.mu.Unlock()
-	}
-	switch m := c.Message().(type) {
-	case *actors.Received:
-		n := int64(len(m.Data))
-		st.bytes.Add(n)
-		switch {
-		case st.replied.Load():
-			st.after.Add(n)
-		case st.requested.Load():
-			st.during.Add(n)
-		}
-		_, _ = c.Write(m.Data)
-	case *events.Event:
-		if events.Kind(m.Kind) == events.FDClose {
-			// Keep the counters (they are summed by BanStats) but stop
-			// offering the socket to BanAll.
-			if !st.requested.Load() {
-				reason := m.Reason
-				st.closedBy.Store(&reason)
-			}
-			st.requested.Store(true)
-			closeOnPeerClose(c, m)
-		}
 	}
 }
 
@@ -368,91 +210,6 @@ func (s *sockactorServer) subscriber(ctx actor.Context) {
 	}
 	now := time.Now().UnixNano()
 	s.fanIn.Deliver(ev.SocketId, ev.RemoteAddr, now, ev.TimeUnixNano)
-}
-
-// BanAll implements Banner: RecvDisconnect on every socket that has
-// received data, banConcurrency calls at a time.
-func (s *sockactorServer) BanAll(ctx context.Context) (BanReport, error) {
-	if !s.track {
-		return BanReport{}, errors.New("start the server with a ban policy to use the ban")
-	}
-	s.mu.Lock()
-	todo := make([]*banState, 0, len(s.sockets))
-	closedBefore := map[string]int{}
-	for _, st := range s.sockets {
-		switch r := st.closedBy.Load(); {
-		case r != nil:
-			closedBefore[*r]++
-		case !st.requested.Load():
-			todo = append(todo, st)
-		}
-	}
-	s.mu.Unlock()
-	rep := BanReport{Conns: len(todo), Concurrency: banConcurrency, RTTNanos: make([]int64, 0, len(todo)), ClosedBefore: closedBefore}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		next atomic.Int64
-	)
-	for range min(banConcurrency, len(todo)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(todo) {
-					return
-				}
-				st := todo[i]
-				st.requested.Store(true)
-				t0 := time.Now()
-				_, err := s.rt.RecvDisconnect(ctx, st.pid)
-				rtt := time.Since(t0)
-				if err == nil {
-					st.replied.Store(true)
-				}
-				mu.Lock()
-				if err != nil {
-					rep.Errors++
-					if rep.FirstError == "" {
-						rep.FirstError = err.Error()
-					}
-				} else {
-					rep.Banned++
-					rep.RTTNanos = append(rep.RTTNanos, int64(rtt))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return rep, nil
-}
-
-// BanStats implements Banner.
-func (s *sockactorServer) BanStats(ctx context.Context) (BanStats, error) {
-	s.mu.Lock()
-	all := make([]*banState, 0, len(s.sockets))
-	for _, st := range s.sockets {
-		all = append(all, st)
-	}
-	s.mu.Unlock()
-	var out BanStats
-	for _, st := range all {
-		out.HandlerBytes += st.bytes.Load()
-		out.DuringBanBytes += st.during.Load()
-		out.AfterBanBytes += st.after.Load()
-		if !st.replied.Load() || out.BannedBytes < 0 {
-			continue
-		}
-		info, err := s.rt.Info(ctx, st.pid)
-		if err != nil {
-			out.BannedBytes = -1 // released or unreachable: the sum would be partial
-			continue
-		}
-		out.BannedBytes += int64(info.BannedBytes)
-	}
-	return out, nil
 }
 
 // Stop shuts the runtime down.

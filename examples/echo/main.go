@@ -4,6 +4,7 @@
 //	go run ./examples/echo -listen 127.0.0.1:7000 -dispatch inline|pooled -metrics 127.0.0.1:9100
 //	go run ./examples/echo -listen unix:///tmp/echo.sock
 //	go run ./examples/echo -listen udp://127.0.0.1:7000
+//	go run ./examples/echo -listen tls://127.0.0.1:7443 [-cert cert.pem -key key.pem]
 //
 // It prints "listening <host:port>" as its first line (the real port when
 // given port 0), or "listening <path>" for a unix domain socket; that line
@@ -15,12 +16,20 @@
 // and prints "metrics http://<host:port>/metrics" as its second line. It
 // runs until SIGINT or SIGTERM, then shuts down gracefully.
 //
+// Over tls:// it serves TLS (TLS 1.2 and 1.3, ALPN "echo") with the
+// certificate of -cert and -key, or without them a self-signed demo
+// certificate made at start for 127.0.0.1, ::1 and localhost, whose SHA-256
+// fingerprint it prints on stderr ("tls certificate sha256 AB:CD:…") for
+// clients to pin.
+//
 // Drive it without nc: go run ./examples/client -addr 127.0.0.1:7000 (type
-// lines, read the echo; -addr takes udp://host:port and unix:///path too).
+// lines, read the echo; -addr takes udp://host:port, unix:///path and
+// tls://host:port too, with -fingerprint to pin the demo certificate).
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +40,7 @@ import (
 	"time"
 
 	"github.com/sockactor/sockactor/internal/command"
+	"github.com/sockactor/sockactor/internal/tlsdemo"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -68,7 +78,9 @@ var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on: host:port (TCP), tcp://host:port, udp://host:port or unix:///path")
+	listen := fs.String("listen", "127.0.0.1:7000", "address to listen on: host:port (TCP), tcp://host:port, tls://host:port, udp://host:port or unix:///path")
+	certFile := fs.String("cert", "", "tls://: the certificate chain (PEM); empty: a self-signed demo certificate")
+	keyFile := fs.String("key", "", "tls://: the private key of -cert (PEM)")
 	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
 	loops := fs.Int("loops", 0, "event loops (0 = GOMAXPROCS; Start then gives each a spare P, see sockrt.SuggestedGOMAXPROCS)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics on this host:port (empty: off)")
@@ -100,7 +112,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !strings.Contains(addr, "://") {
 		addr = "tcp://" + addr // host:port is TCP
 	}
-	ln, err := rt.Listen(addr, echoHandler, actors.ListenOptions{Dispatch: d})
+	lopts := actors.ListenOptions{Dispatch: d}
+	if strings.HasPrefix(addr, "tls://") {
+		cert, err := loadCert(*certFile, *keyFile)
+		if err != nil {
+			_ = rt.Shutdown(context.Background())
+			return err
+		}
+		if *certFile == "" {
+			fmt.Fprintf(stderr, "tls certificate sha256 %s (self-signed demo certificate)\n", tlsdemo.Fingerprint(cert))
+		}
+		lopts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"echo"}}
+	} else if *certFile != "" || *keyFile != "" {
+		_ = rt.Shutdown(context.Background())
+		return fmt.Errorf("-cert and -key are for a tls:// address")
+	}
+	ln, err := rt.Listen(addr, echoHandler, lopts)
 	if err == nil {
 		err = rt.Start(ctx)
 	}
@@ -119,6 +146,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return rt.Shutdown(sctx)
+}
+
+// loadCert loads -cert and -key, or makes the demo certificate when both
+// are empty.
+func loadCert(certFile, keyFile string) (tls.Certificate, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return tlsdemo.SelfSigned("sockactor echo demo")
+	case certFile == "" || keyFile == "":
+		return tls.Certificate{}, fmt.Errorf("-cert and -key go together")
+	}
+	return tls.LoadX509KeyPair(certFile, keyFile)
 }
 
 // metricsServer serves a MeterProvider's metrics at /metrics, in the

@@ -25,13 +25,12 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/examples/http/server"
+	"github.com/sockactor/sockactor/examples/internal/serve"
 	"github.com/sockactor/sockactor/internal/command"
 	sockrt "github.com/sockactor/sockactor/runtime"
 )
@@ -47,35 +46,17 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("http", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "TCP address to listen on, host:port")
-	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
-	loops := fs.Int("loops", 0, "event loops (0 = GOMAXPROCS)")
-	if err := fs.Parse(args); err != nil {
+	f := serve.AddFlags(fs, "127.0.0.1:8080", "TCP address to listen on, host:port")
+	if err := serve.Parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	d, err := actors.ParseDispatch(*dispatch)
+	d, err := f.Dispatch()
 	if err != nil {
 		return err
 	}
-	rt, err := sockrt.New(sockrt.Options{EventLoops: *loops})
+	rt, err := sockrt.New(sockrt.Options{EventLoops: f.Loops()})
 	if err != nil {
 		return err
 	}
-	ln, err := rt.Listen("tcp://"+*listen, server.Handler(), actors.ListenOptions{Dispatch: d})
-	if err == nil {
-		err = rt.Start(ctx)
-	}
-	if err != nil {
-		_ = rt.Shutdown(context.Background())
-		return err
-	}
-	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
-
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return rt.Shutdown(sctx)
+	return serve.Run(ctx, rt, "tcp://"+f.Listen(), server.Handler(), actors.ListenOptions{Dispatch: d}, stdout, nil)
 }

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/examples/internal/serve"
 	"github.com/sockactor/sockactor/internal/command"
 	sockrt "github.com/sockactor/sockactor/runtime"
 )
@@ -59,12 +60,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	loops := fs.Int("loops", 0, "event loops (0 = GOMAXPROCS)")
 	halfOpen := fs.Duration("half-open", 5*time.Minute, "how long a pair is served once one direction has ended (a FIN), before both sides are reset")
 	dialTimeout := fs.Duration("dial-timeout", 10*time.Second, "bound on each upstream connect")
-	if err := fs.Parse(args); err != nil {
+	if err := serve.Parse(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case *upstream == "":
 		return errors.New("-upstream is required")
 	case *halfOpen <= 0 || *dialTimeout <= 0:
@@ -92,20 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		dial:     actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: d}, Timeout: *dialTimeout},
 		halfOpen: *halfOpen,
 	}
-	ln, err := rt.Listen(withScheme(*listen), p, actors.ListenOptions{Dispatch: d})
-	if err == nil {
-		err = rt.Start(ctx)
-	}
-	if err != nil {
-		_ = rt.Shutdown(context.Background())
-		return err
-	}
-	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
-
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return rt.Shutdown(sctx)
+	return serve.Run(ctx, rt, withScheme(*listen), p, actors.ListenOptions{Dispatch: d}, stdout, nil)
 }
 
 // withScheme makes host:port a tcp:// address; an address with a scheme is

@@ -1,57 +1,17 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"sync/atomic"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/examples/internal/lineout"
 	"github.com/sockactor/sockactor/framing"
 	"github.com/sockactor/sockactor/winsock"
 )
-
-// maxLine is how much of an unfinished line the driver holds per socket;
-// past it, the line is echoed in pieces of maxLine bytes as it arrives
-// (framing.Lines with Split).
-const maxLine = 64 << 10
-
-// disconnectBufLen is the room offered for disconnect data, as the buffer
-// passed to WSARecvDisconnect. TCP carries none.
-const disconnectBufLen = 512
-
-// Echo output. Echoes wait in a per-socket outbox and go out as Sends, one
-// outstanding at a time (a Send is all or nothing, and a refused one must
-// not let a later one overtake it).
-const (
-	// sendChunk is the most bytes one echo Send carries, well under the
-	// runtime's SendHighWater minus SendLowWater, so a Send made after an
-	// FD_WRITE fits.
-	sendChunk = 32 << 10
-	// maxOutbox is how many echo bytes a socket may hold before the driver
-	// stops pulling from it. Unread bytes then wait in the socket actor,
-	// which closes the socket with FD_CLOSE 10055 "limit" past
-	// runtime.Options.MaxInbound: a peer that writes and never reads costs
-	// bounded memory.
-	maxOutbox = 256 << 10
-	// retryMin and retryMax bound the delay before a refused Send is
-	// retried once FD_CLOSE has been seen (see onSend).
-	retryMin = time.Millisecond
-	retryMax = 32 * time.Millisecond
-)
-
-// summary is the JSON line printed for each finished socket.
-type summary struct {
-	Socket             uint64 `json:"socket"`
-	Bytes              uint64 `json:"bytes"`
-	Lines              uint64 `json:"lines"`
-	CloseReason        string `json:"close_reason"`
-	RecvDisconnectCode uint32 `json:"recv_disconnect_code"`
-}
 
 // awaitIdle asks the driver to answer (with idle) once it has no socket
 // left. The server sends it after the runtime's Shutdown.
@@ -59,10 +19,6 @@ type awaitIdle struct{}
 
 // idle answers awaitIdle.
 type idle struct{}
-
-// sendRetry is the driver's own timer message: retry the refused Send of
-// socket id (see onSend).
-type sendRetry struct{ id uint64 }
 
 // driverStats are counters the tests read. Safe for concurrent use.
 type driverStats struct {
@@ -79,56 +35,6 @@ type driverStats struct {
 	fdWriteResumes    atomic.Int64 // refused Sends resumed by an FD_WRITE
 }
 
-// req is the kind of a request outstanding on a socket.
-type req uint8
-
-const (
-	reqRecv req = iota
-	reqSend
-	reqRecvDisconnect
-	reqClose
-)
-
-// sockState is the driver's view of one socket. Owned by the driver actor.
-type sockState struct {
-	id   uint64
-	pid  *actor.PID // the socket actor
-	port *actor.PID // where the socket's replies go (see replyPort)
-
-	// pending lists the requests sent and not yet answered, oldest first.
-	// A socket answers its requests in the order it got them, and so does
-	// protoactor's dead-letter process once the socket is released; a
-	// DeadLetterResponse, which names no request, answers pending[0].
-	pending []req
-
-	pulling   bool   // a Recv is outstanding
-	readAgain bool   // an FD_READ came while that Recv was outstanding
-	drained   bool   // a Recv said no byte will ever come again
-	closed    bool   // FD_CLOSE seen
-	reason    string // the FD_CLOSE reason
-	finishing bool   // RecvDisconnect (then Close) sent
-
-	bytes, lines uint64
-	line         framing.Lines // cuts the pulled bytes into lines; holds at most maxLine bytes
-	rdCode       uint32        // the RecvDisconnect reply's code
-
-	// Echo output (see flush and onSend).
-	outbox     []byte        // echo bytes no Send has taken yet, oldest first
-	sending    int           // bytes of the Send outstanding; 0 if none
-	blocked    bool          // the last Send was refused WSAEWOULDBLOCK: waiting to retry
-	writeAgain bool          // an FD_WRITE came while the Send was outstanding
-	stalled    bool          // pulling stopped because the outbox is full
-	retry      *time.Timer   // pending sendRetry (after FD_CLOSE)
-	retryDelay time.Duration // the last retry delay; 0 after a success
-
-	// A Send refused for good (the connection was reset, the socket was
-	// released, ...): from then on echoes are dropped, and the socket's
-	// lost echo is reported once, on stderr, when it finishes.
-	sendDead     bool
-	sendLastCode uint32
-	sendLost     uint64 // echo bytes never sent
-}
-
 // driver is the "window procedure": the actor subscribed runtime-wide to
 // FD_ACCEPT, FD_READ, FD_WRITE and FD_CLOSE that pulls, echoes and closes
 // every socket. protoactor runs it one message at a time; all its fields
@@ -136,7 +42,7 @@ type sockState struct {
 type driver struct {
 	max    int64
 	socks  map[uint64]*sockState
-	out    *lineWriter
+	out    *lineout.Writer
 	stderr io.Writer
 	ready  <-chan struct{} // closed once the "listening" line is out
 	stats  *driverStats
@@ -144,7 +50,7 @@ type driver struct {
 	waiters []*actor.PID
 }
 
-func newDriver(max int, out *lineWriter, stderr io.Writer, ready <-chan struct{}, stats *driverStats) *driver {
+func newDriver(max int, out *lineout.Writer, stderr io.Writer, ready <-chan struct{}, stats *driverStats) *driver {
 	return &driver{
 		max:    int64(max),
 		socks:  make(map[uint64]*sockState),
@@ -303,230 +209,6 @@ func (d *driver) request(ctx actor.Context, st *sockState, k req, msg any) {
 	ctx.RequestWithCustomSender(st.pid, msg, st.port)
 }
 
-// done removes the oldest outstanding request of kind k.
-func (st *sockState) done(k req) {
-	for i, p := range st.pending {
-		if p == k {
-			st.pending = append(st.pending[:i], st.pending[i+1:]...)
-			return
-		}
-	}
-}
-
-// recv sends one Recv unless one is outstanding, nothing more can come, or
-// the outbox is full (then the Send that empties it pulls again).
-func (d *driver) recv(ctx actor.Context, st *sockState) {
-	if st.pulling || st.drained || st.finishing {
-		return
-	}
-	if len(st.outbox) >= maxOutbox {
-		st.stalled = true
-		return
-	}
-	st.pulling, st.readAgain = true, false
-	d.stats.recvs.Add(1)
-	d.request(ctx, st, reqRecv, &actors.Recv{Max: d.max})
-}
-
-// onRecv handles a Recv reply: the heart of the pull loop.
-func (d *driver) onRecv(ctx actor.Context, st *sockState, data []byte, code uint32) {
-	st.pulling = false
-	switch {
-	case code == 0 && len(data) > 0:
-		d.stats.recvData.Add(1)
-		if n := int64(len(data)); n > d.stats.maxChunk.Load() {
-			d.stats.maxChunk.Store(n)
-		}
-		d.consume(ctx, st, data)
-		// There may be more: keep pulling until WSAEWOULDBLOCK.
-		d.recv(ctx, st)
-	case code == 0:
-		// 0 bytes, code 0: the peer closed and everything was read.
-		st.drained = true
-	case winsock.Code(code) == winsock.WSAEWOULDBLOCK:
-		d.stats.wouldBlock.Add(1)
-		// Drained for now, and FD_READ is enabled again: wait for it.
-		// Unless an FD_READ or the FD_CLOSE came while this Recv was
-		// outstanding: events come straight from the socket's event loop
-		// while replies take one more hop (the reply port), so this
-		// answer may predate them. Pull once more; at worst that is one
-		// more WSAEWOULDBLOCK.
-		if st.readAgain || st.closed {
-			d.recv(ctx, st)
-		}
-	default:
-		// WSAECONNRESET, WSAENOTCONN (closed locally), WSAENOTSOCK
-		// (released), ...: nothing more will come.
-		st.drained = true
-	}
-	d.maybeFinish(ctx, st)
-}
-
-// consume counts data and queues the echo of its complete lines,
-// upper-cased, in the outbox. data is the reply's own buffer and is not
-// kept.
-func (d *driver) consume(ctx actor.Context, st *sockState, data []byte) {
-	st.bytes += uint64(len(data))
-	echo := st.outbox // appended to: a Send outstanding holds only outbox[:sending]
-	for line, err := range st.line.Frames(data) {
-		if err != nil {
-			// A piece of a line longer than maxLine: echoed as it comes.
-			echo = appendUpper(echo, line)
-			continue
-		}
-		st.lines++
-		echo = append(appendUpper(echo, line), '\n')
-	}
-	if st.sendDead {
-		st.sendLost += uint64(len(echo) - len(st.outbox))
-		return
-	}
-	st.outbox = echo
-	d.flush(ctx, st)
-}
-
-// flush sends the head of the outbox unless a Send is outstanding or the
-// last one was refused and waits for its retry.
-func (d *driver) flush(ctx actor.Context, st *sockState) {
-	if st.sending > 0 || st.blocked || st.sendDead || len(st.outbox) == 0 {
-		return
-	}
-	st.sending = min(len(st.outbox), sendChunk)
-	st.writeAgain = false
-	if st.closed {
-		d.stats.closedSends.Add(1)
-	}
-	// The Send holds outbox[:sending] until its reply: consume only
-	// appends past it, and onSend only moves past it.
-	d.request(ctx, st, reqSend, &actors.Send{Data: st.outbox[:st.sending:st.sending]})
-}
-
-// onSend handles the reply to an echo Send.
-//
-// WSAEWOULDBLOCK (the peer reads slower than it writes, so the socket's
-// output passed SendHighWater; nothing was queued) keeps the bytes for a
-// retry. While the socket is open the retry waits for FD_WRITE, as a
-// Winsock program does. Once FD_CLOSE has been seen no FD_WRITE will come
-// (FD_CLOSE stays the last event, docs/SEMANTICS.md §4), yet a half-closed
-// peer may still be reading its answer: the driver then retries the same
-// Send on a timer, after 1 ms, doubling up to 32 ms while it keeps being
-// refused. That was chosen over polling Info.queued_out because a retried
-// Send is one request instead of two and answers the same question (can
-// the socket take these bytes now?) without a race between the two. The
-// retries are bounded: when the socket's linger expires (Options.Linger)
-// it is released, the next Send answers WSAENOTSOCK, and the rest of the
-// echo is dropped and reported.
-//
-// Any other code (WSAECONNRESET, WSAENOTCONN, WSAENOTSOCK, WSAENETDOWN,
-// ...) means the echo can never go out: the outbox is dropped, later
-// echoes too, and the loss is reported on stderr when the socket finishes.
-func (d *driver) onSend(ctx actor.Context, st *sockState, code uint32) {
-	n := st.sending
-	st.sending = 0
-	switch {
-	case code == 0:
-		st.outbox = st.outbox[n:]
-		if len(st.outbox) == 0 {
-			st.outbox = nil // a fresh buffer next time; the sent one is not reused
-		}
-		st.retryDelay = 0
-		if st.stalled && len(st.outbox) < maxOutbox {
-			st.stalled = false
-			d.recv(ctx, st)
-		}
-		d.flush(ctx, st)
-	case winsock.Code(code) == winsock.WSAEWOULDBLOCK:
-		d.stats.sendBlocked.Add(1)
-		if st.closed {
-			d.stats.sendBlockedClosed.Add(1)
-		}
-		st.blocked = true
-		switch {
-		case st.writeAgain:
-			// An FD_WRITE came after this Send was made: it may be the
-			// one its refusal armed. Retry now (at worst, once more
-			// refused, which arms the next FD_WRITE).
-			d.unblock(ctx, st)
-		case st.closed:
-			d.scheduleRetry(ctx, st)
-		}
-		// Otherwise wait for FD_WRITE, or for FD_CLOSE, which starts
-		// the timer.
-	default:
-		st.sendDead, st.sendLastCode = true, code
-		st.sendLost += uint64(len(st.outbox))
-		st.outbox = nil
-		if st.stalled {
-			st.stalled = false
-			d.recv(ctx, st) // go on pulling: the input is still counted
-		}
-	}
-	d.maybeFinish(ctx, st)
-}
-
-// unblock retries a refused Send.
-func (d *driver) unblock(ctx actor.Context, st *sockState) {
-	if !st.blocked {
-		return
-	}
-	st.blocked = false
-	d.flush(ctx, st)
-}
-
-// scheduleRetry arms the timer that retries a refused Send after FD_CLOSE.
-func (d *driver) scheduleRetry(ctx actor.Context, st *sockState) {
-	st.retryDelay = min(max(2*st.retryDelay, retryMin), retryMax)
-	root, self, id := ctx.ActorSystem().Root, ctx.Self(), st.id
-	st.retry = time.AfterFunc(st.retryDelay, func() { root.Send(self, sendRetry{id}) })
-}
-
-// maybeFinish starts the end of a socket once FD_CLOSE came, it is
-// drained and its whole echo was taken by the socket (every Send answered):
-// RecvDisconnect, as a Winsock program does after FD_CLOSE to collect the
-// disconnect data, then Close, which flushes what the socket still holds
-// before its FIN.
-func (d *driver) maybeFinish(ctx actor.Context, st *sockState) {
-	if !st.closed || !st.drained || st.pulling || st.finishing || st.sending > 0 || len(st.outbox) > 0 {
-		return
-	}
-	st.finishing = true
-	st.line.Reset()
-	d.request(ctx, st, reqRecvDisconnect, &actors.RecvDisconnect{BufferLen: disconnectBufLen})
-}
-
-func (d *driver) onRecvDisconnect(ctx actor.Context, st *sockState, code uint32) {
-	st.rdCode = code
-	d.request(ctx, st, reqClose, &actors.Close{})
-}
-
-// onClose ends a socket: its line is printed and its state dropped.
-func (d *driver) onClose(ctx actor.Context, st *sockState, code uint32) {
-	if st.sendDead && st.sendLost > 0 {
-		c := winsock.Code(st.sendLastCode)
-		fmt.Fprintf(d.stderr, "pull: socket %d: echo send refused (%s %d): %d echo bytes not sent\n", st.id, c.Name(), c, st.sendLost)
-	}
-	if code != 0 && winsock.Code(code) != winsock.WSAENOTSOCK && winsock.Code(code) != winsock.WSAENETDOWN {
-		fmt.Fprintf(d.stderr, "pull: socket %d: close: %s (%d)\n", st.id, winsock.Code(code).Name(), code)
-	}
-	line, err := json.Marshal(summary{
-		Socket:             st.id,
-		Bytes:              st.bytes,
-		Lines:              st.lines,
-		CloseReason:        st.reason,
-		RecvDisconnectCode: st.rdCode,
-	})
-	if err == nil { // cannot fail for these field types
-		<-d.ready
-		_ = d.out.writeLine(line) // the error is kept and reported by Shutdown
-	}
-	if st.retry != nil {
-		st.retry.Stop()
-	}
-	ctx.Stop(st.port)
-	delete(d.socks, st.id)
-	d.answerIdle(ctx)
-}
-
 // answerIdle answers the awaitIdle requests once no socket is left.
 func (d *driver) answerIdle(ctx actor.Context) {
 	if len(d.socks) > 0 {
@@ -560,17 +242,4 @@ func (p *replyPort) Receive(ctx actor.Context) {
 		return
 	}
 	ctx.RequestWithCustomSender(ctx.Parent(), ctx.Message(), p.sock)
-}
-
-// appendUpper appends p to dst with ASCII a-z upper-cased; other bytes
-// (UTF-8 included) are copied unchanged, so a line split across Recv
-// replies upper-cases the same as whole.
-func appendUpper(dst, p []byte) []byte {
-	for _, b := range p {
-		if 'a' <= b && b <= 'z' {
-			b -= 'a' - 'A'
-		}
-		dst = append(dst, b)
-	}
-	return dst
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/examples/internal/lineout"
 	sockrt "github.com/sockactor/sockactor/runtime"
-	"github.com/sockactor/sockactor/winsock"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -89,7 +89,7 @@ var nopHandler = actors.HandlerFunc(func(*actors.Context) {})
 type server struct {
 	rt     *sockrt.Runtime
 	addr   string // the bound host:port
-	out    *lineWriter
+	out    *lineout.Writer
 	stats  *driverStats
 	driver *actor.PID
 
@@ -113,7 +113,7 @@ func startServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (*se
 	if err != nil {
 		return nil, err
 	}
-	s := &server{rt: rt, out: &lineWriter{w: stdout}, stats: &driverStats{}}
+	s := &server{rt: rt, out: lineout.New(stdout), stats: &driverStats{}}
 
 	// A socket may finish before the address is known and printed (a
 	// client that guessed the port): the driver holds its lines until
@@ -142,12 +142,7 @@ func startServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (*se
 	if err := rt.Start(ctx); err != nil {
 		return fail(err)
 	}
-	a := ln.Addr()
-	if a == nil {
-		return fail(&winsock.OpError{Op: "Listen", Code: winsock.WSAENOTCONN, Detail: "listener has no address"})
-	}
-	s.addr = a.String()
-	if err := s.out.writeLine([]byte("listening " + s.addr)); err != nil {
+	if s.addr, err = s.out.Listening(ln.Addr()); err != nil {
 		return fail(err)
 	}
 	return s, nil
@@ -190,7 +185,7 @@ func (s *server) shutdown(ctx context.Context) error {
 	}))
 	// Poison is a user message: anything still queued is handled first.
 	err = errors.Join(err, waitFuture(ctx, root.PoisonFuture(s.driver).Wait))
-	return errors.Join(err, s.out.failure())
+	return errors.Join(err, s.out.Err())
 }
 
 // waitFuture runs wait (a future's Result or Wait, which ends within the
@@ -205,32 +200,4 @@ func waitFuture(ctx context.Context, wait func() error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// lineWriter serializes whole lines onto w, so the "listening" line and
-// the driver's lines never interleave. It keeps the first write error and
-// writes nothing after it. Safe for concurrent use.
-type lineWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
-}
-
-// writeLine writes line and "\n" with one Write call. It may append to
-// line's backing array.
-func (lw *lineWriter) writeLine(line []byte) error {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	if lw.err != nil {
-		return lw.err
-	}
-	_, lw.err = lw.w.Write(append(line, '\n'))
-	return lw.err
-}
-
-// failure returns the first write error.
-func (lw *lineWriter) failure() error {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return lw.err
 }

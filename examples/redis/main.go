@@ -22,10 +22,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"time"
 
 	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/examples/internal/serve"
 	"github.com/sockactor/sockactor/examples/redis/resp"
 	"github.com/sockactor/sockactor/internal/command"
 	sockrt "github.com/sockactor/sockactor/runtime"
@@ -42,40 +43,22 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("redis", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:6380", "TCP host:port to listen on")
-	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
-	loops := fs.Int("loops", 0, "event loops (0 = GOMAXPROCS)")
+	f := serve.AddFlags(fs, "127.0.0.1:6380", "TCP host:port to listen on")
 	shards := fs.Int("shards", resp.DefaultShards, "store shards, each a map under its own lock")
-	if err := fs.Parse(args); err != nil {
+	if err := serve.Parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	d, err := actors.ParseDispatch(*dispatch)
+	d, err := f.Dispatch()
 	if err != nil {
 		return err
 	}
 	if *shards < 1 {
 		return fmt.Errorf("-shards must be at least 1")
 	}
-	rt, err := sockrt.New(sockrt.Options{EventLoops: *loops})
+	rt, err := sockrt.New(sockrt.Options{EventLoops: f.Loops()})
 	if err != nil {
 		return err
 	}
-	ln, err := rt.Listen("tcp://"+*listen, resp.Handler(resp.NewStore(*shards)), actors.ListenOptions{Dispatch: d})
-	if err == nil {
-		err = rt.Start(ctx)
-	}
-	if err != nil {
-		_ = rt.Shutdown(context.Background())
-		return err
-	}
-	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
-	fmt.Fprintf(stderr, "redis (RESP2) on %s, %s dispatch\n", ln.Addr(), d)
-
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return rt.Shutdown(sctx)
+	return serve.Run(ctx, rt, "tcp://"+f.Listen(), resp.Handler(resp.NewStore(*shards)), actors.ListenOptions{Dispatch: d}, stdout,
+		func(addr net.Addr) { fmt.Fprintf(stderr, "redis (RESP2) on %s, %s dispatch\n", addr, d) })
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/examples/internal/lineout"
 	sockrt "github.com/sockactor/sockactor/runtime"
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type server struct {
 	rt      *sockrt.Runtime
 	addr    string // the bound host:port
-	out     *lineWriter
+	out     *lineout.Writer
 	printer *actor.PID
 
 	stopOnce sync.Once
@@ -93,7 +94,7 @@ func startServer(ctx context.Context, cfg config, stdout io.Writer) (*server, er
 	if err != nil {
 		return nil, err
 	}
-	s := &server{rt: rt, out: &lineWriter{w: stdout}}
+	s := &server{rt: rt, out: lineout.New(stdout)}
 
 	// Events can arrive as soon as the runtime starts, before the address
 	// is known and printed: the printer holds them until ready is closed.
@@ -123,12 +124,7 @@ func startServer(ctx context.Context, cfg config, stdout io.Writer) (*server, er
 	if err := rt.Start(ctx); err != nil {
 		return fail(err)
 	}
-	a := ln.Addr()
-	if a == nil {
-		return fail(&winsock.OpError{Op: "Listen", Code: winsock.WSAENOTCONN, Detail: "listener has no address"})
-	}
-	s.addr = a.String()
-	if err := s.out.writeLine([]byte("listening " + s.addr)); err != nil {
+	if s.addr, err = s.out.Listening(ln.Addr()); err != nil {
 		return fail(err)
 	}
 	return s, nil
@@ -167,35 +163,7 @@ func (s *server) shutdown(ctx context.Context) error {
 			err = errors.Join(err, ctx.Err())
 		}
 	}
-	return errors.Join(err, s.out.failure())
-}
-
-// lineWriter serializes whole lines onto w, so lines from the printer and
-// the "listening" line never interleave. It keeps the first write error and
-// writes nothing after it.
-type lineWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
-}
-
-// writeLine writes line and "\n" with one Write call. It may append to
-// line's backing array.
-func (lw *lineWriter) writeLine(line []byte) error {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	if lw.err != nil {
-		return lw.err
-	}
-	_, lw.err = lw.w.Write(append(line, '\n'))
-	return lw.err
-}
-
-// failure returns the first write error.
-func (lw *lineWriter) failure() error {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return lw.err
+	return errors.Join(err, s.out.Err())
 }
 
 // eventLine is the JSON form of one event on stdout.
@@ -215,7 +183,7 @@ type eventLine struct {
 // printer is the runtime-wide subscriber actor: it writes every event it
 // receives as one JSON line. protoactor runs it one message at a time.
 type printer struct {
-	out   *lineWriter
+	out   *lineout.Writer
 	ready <-chan struct{} // closed once the "listening" line is out
 }
 
@@ -241,7 +209,7 @@ func (p *printer) Receive(ctx actor.Context) {
 	if err != nil {
 		return // cannot happen for these field types
 	}
-	_ = p.out.writeLine(line) // the error is kept and reported by Shutdown
+	_ = p.out.WriteLine(line) // the error is kept and reported by Shutdown
 }
 
 // errorName is an event's "error" field: the code's Winsock name, empty for

@@ -86,6 +86,25 @@ func (s *Session) Handshake(ctx context.Context) error {
 	return s.tc.HandshakeContext(ctx)
 }
 
+// HandshakeOn runs the TLS handshake straight over nc, a blocking
+// connection the caller still owns (an accepted or dialled socket before
+// the event loop takes it): crypto/tls reads and writes nc itself, and
+// nothing needs feeding. Bytes crypto/tls read past the handshake stay in
+// the session, so the owner drains once (Drain(nil, ...)) after
+// Established. It returns once the handshake completed, failed, or ctx
+// ended (nc is then closed). The caller bounds it in time (ctx, or a
+// deadline on nc). Run it on a goroutine of its own, never an event loop.
+func (s *Session) HandshakeOn(ctx context.Context, nc net.Conn) error {
+	s.wire.mu.Lock()
+	s.wire.nc = nc
+	s.wire.mu.Unlock()
+	err := s.tc.HandshakeContext(ctx)
+	s.wire.mu.Lock()
+	s.wire.nc = nil
+	s.wire.mu.Unlock()
+	return err
+}
+
 // Established switches the session to the owner's loop after a successful
 // Handshake: reads stop blocking, and ciphertext goes out through send.
 // The peer's first data may have come with its last handshake flight, so
@@ -132,14 +151,17 @@ func (s *Session) Read(p []byte) (int, error) {
 // deliver, reading into buf (at least one record, 16 KiB, is best). It
 // returns nil when the input is used up, io.EOF when the peer's
 // close_notify (or, after EndOfInput, the end of the stream) arrived, or
-// the stream's error. deliver's argument is valid only during the call.
-// Owner's goroutine only, after Established.
-func (s *Session) Drain(cipher, buf []byte, deliver func(plain []byte)) error {
+// the stream's error. deliver's argument is valid only during the call;
+// when deliver returns false Drain stops there, keeping (copied) what is
+// left of cipher for the next Drain. Owner's goroutine only, after
+// Established.
+func (s *Session) Drain(cipher, buf []byte, deliver func(plain []byte) bool) error {
 	s.Feed(cipher)
 	for {
 		n, err := s.Read(buf)
-		if n > 0 {
-			deliver(buf[:n])
+		if n > 0 && !deliver(buf[:n]) {
+			s.wire.own()
+			return nil
 		}
 		if err != nil {
 			if err == ErrWouldBlock {
@@ -203,6 +225,8 @@ type wire struct {
 	notified bool // crypto/tls read close_notify
 	overflow bool // more than maxHS fed before Established
 	maxHS    int
+	nc       net.Conn // HandshakeOn's connection: read and written directly
+	borrowed bool     // in is the owner's read buffer, valid only during Drain
 }
 
 func (w *wire) init(send func([]byte) error) {
@@ -229,11 +253,25 @@ func (w *wire) feed(p []byte) {
 	}
 	if len(w.in) == 0 {
 		w.in = p // borrowed: crypto/tls copies it into its own record buffer
+		w.borrowed = true
 	} else {
 		// What arrived with the handshake's last flight, then p.
 		w.held = append(w.held[:copy(w.held, w.in)], p...)
 		w.in = w.held
+		w.borrowed = false
 	}
+	w.mu.Unlock()
+}
+
+// own copies the rest of a borrowed input into held storage, so it
+// outlives the owner's read buffer. Owner's goroutine.
+func (w *wire) own() {
+	w.mu.Lock()
+	if w.borrowed && len(w.in) > 0 {
+		w.held = append(w.held[:0], w.in...)
+		w.in = w.held
+	}
+	w.borrowed = false
 	w.mu.Unlock()
 }
 
@@ -250,8 +288,16 @@ func (w *wire) Read(p []byte) (int, error) {
 	if w.overflow {
 		return 0, ErrHandshakeInput
 	}
+	if nc := w.nc; nc != nil && len(w.in) == 0 {
+		w.mu.Unlock()
+		n, err := nc.Read(p) // HandshakeOn: the socket itself
+		w.mu.Lock()
+		return n, err
+	}
 	for len(w.in) == 0 {
 		switch {
+		case w.overflow:
+			return 0, ErrHandshakeInput
 		case w.closed:
 			return 0, ErrClosed
 		case w.eof:
@@ -273,10 +319,19 @@ func (w *wire) Write(p []byte) (int, error) {
 		w.out = append(w.out, p...)
 		return len(p), nil
 	}
+	if nc := w.handshakeConn(); nc != nil {
+		return nc.Write(p)
+	}
 	if err := w.send(p); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+func (w *wire) handshakeConn() net.Conn {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.nc
 }
 
 func (w *wire) flush() error {
@@ -293,8 +348,12 @@ func (w *wire) flush() error {
 func (w *wire) Close() error {
 	w.mu.Lock()
 	w.closed = true
+	nc := w.nc
 	w.mu.Unlock()
 	w.cond.Broadcast()
+	if nc != nil {
+		_ = nc.Close() // wakes a HandshakeOn blocked reading it
+	}
 	return nil
 }
 

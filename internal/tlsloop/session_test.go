@@ -116,19 +116,19 @@ func serveOne(t *testing.T, ln net.Listener, cfg *tls.Config, hsTimeout time.Dur
 		ls.s.Established(func(p []byte) error { _, err := c.Write(p); return err })
 		plain := make([]byte, 16<<10)
 		// What came with the handshake's last flight first.
-		ls.endErr = ls.s.Drain(nil, plain, func(b []byte) { onData(ls.s, b) })
+		ls.endErr = ls.s.Drain(nil, plain, func(b []byte) bool { onData(ls.s, b); return true })
 		for p := range reads {
 			if ls.endErr != nil {
 				break
 			}
-			if err := ls.s.Drain(p, plain, func(b []byte) { onData(ls.s, b) }); err != nil {
+			if err := ls.s.Drain(p, plain, func(b []byte) bool { onData(ls.s, b); return true }); err != nil {
 				ls.endErr = err
 				break
 			}
 		}
 		if ls.endErr == nil { // the socket's EOF
 			ls.s.EndOfInput()
-			ls.endErr = ls.s.Drain(nil, plain, func(b []byte) { onData(ls.s, b) })
+			ls.endErr = ls.s.Drain(nil, plain, func(b []byte) bool { onData(ls.s, b); return true })
 		}
 		ls.notified = ls.s.CloseNotified()
 		if ls.endErr == io.EOF {
@@ -445,8 +445,8 @@ func FuzzRecords(f *testing.F) {
 		_, srv := pair(t, cert)
 		at := int(cut) % (len(in) + 1)
 		buf := make([]byte, 16<<10)
-		if err := srv.Drain(in[:at], buf, func([]byte) {}); err == nil {
-			_ = srv.Drain(in[at:], buf, func([]byte) {})
+		if err := srv.Drain(in[:at], buf, func([]byte) bool { return true }); err == nil {
+			_ = srv.Drain(in[at:], buf, func([]byte) bool { return true })
 		}
 	})
 }

@@ -53,26 +53,11 @@ const (
 
 // echoRun is the shared state of one echo run.
 type echoRun struct {
+	roundTrips
 	cfg        EchoConfig
-	phase      atomic.Int32
 	stop       chan struct{}
-	base       time.Time
-	hist       stats.Histogram
 	msgs       atomic.Int64
 	mismatches atomic.Int64
-	mu         sync.Mutex
-	ioErrs     []string
-}
-
-func (e *echoRun) ioError(i int, err error) {
-	if e.phase.Load() == phaseStop {
-		return // deadline or close at the end of the run
-	}
-	e.mu.Lock()
-	if len(e.ioErrs) < 10 {
-		e.ioErrs = append(e.ioErrs, fmt.Sprintf("conn %d: %v", i, err))
-	}
-	e.mu.Unlock()
 }
 
 // message fills template bytes for connection i: an 8-byte sequence number
@@ -110,7 +95,7 @@ func RunEcho(ctx context.Context, cfg EchoConfig) (Result, error) {
 	defer closeConns(conns)
 	res.Metrics[MetricConns] = float64(len(conns))
 
-	e := &echoRun{cfg: cfg, stop: make(chan struct{}), base: time.Now()}
+	e := &echoRun{cfg: cfg, stop: make(chan struct{}), roundTrips: roundTrips{base: time.Now(), unit: "conn"}}
 	// Safety net: no I/O may outlive the run by much.
 	hardDeadline := time.Now().Add(cfg.Warmup + cfg.Duration + 15*time.Second)
 	var wg sync.WaitGroup
@@ -146,9 +131,7 @@ func RunEcho(ctx context.Context, cfg EchoConfig) (Result, error) {
 	if msgs == 0 {
 		res.errorf("no message was echoed in the measured window")
 	}
-	for _, s := range e.ioErrs {
-		res.errorf("%s", s)
-	}
+	e.reportErrors(&res)
 	return res, nil
 }
 

@@ -9,11 +9,8 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sockactor/sockactor/bench/internal/stats"
 )
 
 // HTTPConfig configures an HTTP/1.1 load: N keep-alive connections, each
@@ -42,25 +39,10 @@ const httpRequest = "GET /plaintext HTTP/1.1\r\nHost: bench\r\nAccept: text/plai
 
 // httpRun is the shared state of one HTTP run.
 type httpRun struct {
+	roundTrips
 	cfg        HTTPConfig
-	phase      atomic.Int32
-	base       time.Time
-	hist       stats.Histogram
 	reqs       atomic.Int64
 	mismatches atomic.Int64
-	mu         sync.Mutex
-	ioErrs     []string
-}
-
-func (h *httpRun) ioError(i int, err error) {
-	if h.phase.Load() == phaseStop {
-		return
-	}
-	h.mu.Lock()
-	if len(h.ioErrs) < 10 {
-		h.ioErrs = append(h.ioErrs, fmt.Sprintf("conn %d: %v", i, err))
-	}
-	h.mu.Unlock()
 }
 
 // RunHTTP runs the http scenario. The figures are those of echo: requests
@@ -85,7 +67,7 @@ func RunHTTP(ctx context.Context, cfg HTTPConfig) (Result, error) {
 	defer closeAll(conns)
 	res.Metrics[MetricConns] = float64(len(conns))
 
-	h := &httpRun{cfg: cfg, base: time.Now()}
+	h := &httpRun{cfg: cfg, roundTrips: roundTrips{base: time.Now(), unit: "conn"}}
 	w, completed := driveConns(ctx, &res, conns, cfg.ServerPID, cfg.Warmup, cfg.Duration, &h.phase, func(i int, c *net.TCPConn) { h.client(i, c) })
 	if !completed {
 		return res, ctx.Err()
@@ -100,9 +82,7 @@ func RunHTTP(ctx context.Context, cfg HTTPConfig) (Result, error) {
 	if reqs == 0 {
 		res.errorf("no request was answered in the measured window")
 	}
-	for _, s := range h.ioErrs {
-		res.errorf("%s", s)
-	}
+	h.reportErrors(&res)
 	return res, nil
 }
 

@@ -9,11 +9,8 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sockactor/sockactor/bench/internal/stats"
 )
 
 // RESPConfig configures a RESP (Redis protocol) run: Conns connections,
@@ -80,14 +77,10 @@ func RunRESP(ctx context.Context, cfg RESPConfig) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("resp: dial: %w", err)
 	}
-	defer func() {
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	}()
+	defer closeAll(conns)
 	res.Metrics[MetricConns] = float64(len(conns))
 
-	r := &respRun{cfg: cfg, base: time.Now()}
+	r := &respRun{cfg: cfg, roundTrips: roundTrips{base: time.Now(), unit: "conn"}}
 	w, completed := driveConns(ctx, &res, conns, cfg.ServerPID, cfg.Warmup, cfg.Duration, &r.phase, func(i int, c *net.TCPConn) { r.client(i, c) })
 	if !completed {
 		return res, ctx.Err()
@@ -101,22 +94,16 @@ func RunRESP(ctx context.Context, cfg RESPConfig) (Result, error) {
 	if reqs == 0 {
 		res.errorf("no request was answered in the measured window")
 	}
-	for _, s := range r.ioErrs {
-		res.errorf("%s", s)
-	}
+	r.reportErrors(&res)
 	return res, nil
 }
 
 // respRun is the shared state of one RESP run.
 type respRun struct {
-	cfg    RESPConfig
-	phase  atomic.Int32
-	base   time.Time
-	hist   stats.Histogram // batch round trips
-	reqs   atomic.Int64    // requests answered in the window
-	bad    atomic.Int64    // batches whose replies differed
-	mu     sync.Mutex
-	ioErrs []string
+	roundTrips
+	cfg  RESPConfig
+	reqs atomic.Int64 // requests answered in the window
+	bad  atomic.Int64 // batches whose replies differed
 }
 
 // client is connection i's loop: a batch, its replies, checked; again,
@@ -153,15 +140,4 @@ func (r *respRun) client(i int, c net.Conn) {
 			return
 		}
 	}
-}
-
-func (r *respRun) ioError(i int, err error) {
-	if r.phase.Load() == phaseStop {
-		return // deadline or close at the end of the run
-	}
-	r.mu.Lock()
-	if len(r.ioErrs) < 10 {
-		r.ioErrs = append(r.ioErrs, fmt.Sprintf("conn %d: %v", i, err))
-	}
-	r.mu.Unlock()
 }

@@ -1,0 +1,244 @@
+package netio
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/sockactor/sockactor/internal/tlsloop"
+	"github.com/sockactor/sockactor/winsock"
+)
+
+// TLS on the event loops (docs/SEMANTICS.md §8). A TLS connection is a
+// stream Conn with a session (c.tls): the handshake runs before gnet knows
+// the socket, on a goroutine bounded in number (Options.MaxTLSHandshakes)
+// and time (Options.TLSHandshakeTimeout), straight over the blocking
+// net.Conn (acceptor.go accepts, Dial dials); then the socket is enrolled
+// on a loop and the session moves there. From then on the connection costs
+// no goroutine: every read is decrypted on the loop (tlsRead, from the gnet
+// callbacks) and every Write encrypted there, the records of one Write
+// leaving in one write to gnet.
+//
+// Closing: SendDisconnect sends close_notify, then FIN; a graceful Close
+// sends close_notify first; the peer's close_notify is ReasonPeerClose
+// (the send side stays usable, as after a TCP FIN), a FIN without it
+// ReasonTruncated, a broken stream ReasonProtocol.
+
+// Defaults of the TLS options.
+const (
+	// DefaultTLSHandshakeTimeout bounds one handshake when
+	// Options.TLSHandshakeTimeout is 0.
+	DefaultTLSHandshakeTimeout = 10 * time.Second
+	// DefaultMaxTLSHandshakes bounds the server handshakes in progress
+	// when Options.MaxTLSHandshakes is 0.
+	DefaultMaxTLSHandshakes = 1024
+)
+
+// tlsPlainBuf is the size of a loop's plaintext buffer: one TLS record.
+const tlsPlainBuf = 16 << 10
+
+// tlsConn is the TLS part of a stream Conn. The session belongs to the
+// connection's loop (after the handshake it is never used elsewhere).
+type tlsConn struct {
+	s        *tlsloop.Session
+	lt       *loopTraffic            // the loop's share: its plaintext buffer
+	deliver  func(plain []byte) bool // made once: Drain's callback
+	send     func(cipher []byte) error
+	notified bool // close_notify sent
+}
+
+// tlsStats are the engine's TLS counters. Atomic: the handshake goroutines
+// and the loops update them.
+type tlsStats struct {
+	handshakes atomic.Uint64 // completed (server and client)
+	failed     atomic.Uint64 // failed or timed out
+	refused    atomic.Uint64 // accepted over MaxTLSHandshakes: reset at once
+	inFlight   atomic.Int64  // server handshakes running now
+	broken     atomic.Uint64 // established streams ended by a bad record
+}
+
+// TLSStats counts an engine's TLS handshakes and broken streams.
+type TLSStats struct {
+	Handshakes       uint64 `json:"handshakes"`        // completed, server and client side
+	HandshakeFailed  uint64 `json:"handshake_failed"`  // failed or timed out (plaintext, garbage, a stall, a bad certificate)
+	HandshakeRefused uint64 `json:"handshake_refused"` // accepted while MaxTLSHandshakes were running: reset at once
+	Handshaking      int64  `json:"handshaking"`       // server handshakes running now
+	Broken           uint64 `json:"broken"`            // established connections ended by a bad record (ReasonProtocol)
+}
+
+// TLSStats returns the TLS counters. Safe from any goroutine.
+func (e *Engine) TLSStats() TLSStats {
+	return TLSStats{
+		Handshakes:       e.tlsStat.handshakes.Load(),
+		HandshakeFailed:  e.tlsStat.failed.Load(),
+		HandshakeRefused: e.tlsStat.refused.Load(),
+		Handshaking:      e.tlsStat.inFlight.Load(),
+		Broken:           e.tlsStat.broken.Load(),
+	}
+}
+
+func (e *Engine) tlsTimeout() time.Duration {
+	if e.opts.TLSHandshakeTimeout > 0 {
+		return e.opts.TLSHandshakeTimeout
+	}
+	return DefaultTLSHandshakeTimeout
+}
+
+func (e *Engine) maxHandshakes() int64 {
+	if e.opts.MaxTLSHandshakes > 0 {
+		return int64(e.opts.MaxTLSHandshakes)
+	}
+	return DefaultMaxTLSHandshakes
+}
+
+// handshake runs a session's handshake over nc, bounded by the engine's
+// timeout and by ctx, and counts the outcome. nc is closed on failure
+// (with RST: nothing of a failed handshake is worth a graceful close).
+// Goroutine: a handshake goroutine (acceptor.go) or Dial's caller.
+func (e *Engine) handshake(ctx context.Context, s *tlsloop.Session, nc net.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, e.tlsTimeout())
+	err := s.HandshakeOn(ctx, nc)
+	cancel()
+	if err != nil {
+		e.tlsStat.failed.Add(1)
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = nc.Close()
+		return err
+	}
+	e.tlsStat.handshakes.Add(1)
+	return nil
+}
+
+// startTLS moves an established session onto c's loop. It runs in OnOpen,
+// before the Handler hears of c. Loop only.
+func (c *Conn) startTLS(s *tlsloop.Session, lt *loopTraffic) {
+	t := &tlsConn{s: s, lt: lt}
+	t.send = func(cipher []byte) error {
+		_, err := c.writeRaw(cipher) // event loop goroutine: inside a Write or a close
+		return err
+	}
+	t.deliver = func(plain []byte) bool { return c.tlsDeliver(plain) }
+	s.Established(t.send)
+	c.tls = t
+}
+
+// tlsRead decrypts what a read brought (cipher may be nil: what the
+// session holds from before) and hands the plaintext to the Handler. A
+// close it decides is asked through closeReq, as from inside OnData: the
+// caller closes. Loop only.
+func (c *Conn) tlsRead(cipher []byte) {
+	t := c.tls
+	if t.lt.plain == nil {
+		t.lt.plain = make([]byte, tlsPlainBuf)
+	}
+	err := t.s.Drain(cipher, t.lt.plain, t.deliver)
+	switch {
+	case err == nil:
+	case err == io.EOF:
+		// The peer's close_notify: its FIN, as far as the application
+		// is concerned (the send side stays usable, halfopen.go).
+		if c.reason == ReasonNone {
+			c.reason = ReasonPeerClose
+		}
+		c.closeReq = true
+	default:
+		// A bad record, a bad MAC, an alert from the peer: crypto/tls
+		// has sent its alert; the stream is unusable.
+		c.eng.tlsStat.broken.Add(1)
+		if c.reason == ReasonNone {
+			c.reason = ReasonProtocol
+		}
+		c.closeReq = true
+	}
+}
+
+// tlsDeliver hands one chunk of plaintext to the Handler, or applies the
+// receive ban to it. It reports whether Drain may go on: not once a close
+// is asked, nor while reads are paused (what is left waits in the session
+// until the resume). Loop only.
+func (c *Conn) tlsDeliver(plain []byte) bool {
+	if c.closeReq {
+		return false
+	}
+	if c.recvShut {
+		// The receive ban (docs/SEMANTICS.md §3.4, §8) on plaintext: a
+		// record that carries bytes after the ban resets under the reset
+		// policy; close_notify alone carries none.
+		if c.policy.resets() {
+			c.reason = ReasonRecvBan
+			_ = c.gc.SetLinger(0)
+			c.closeReq = true
+			return false
+		}
+		c.addBanned(uint64(len(plain)))
+		return true
+	}
+	c.bytesIn += uint64(len(plain))
+	c.inTraffic = true
+	c.eng.h.OnData(c, plain)
+	c.inTraffic = false
+	return !c.closeReq && c.paused == 0
+}
+
+// tlsWrite encrypts p and writes its records (one write to the transport).
+// Loop only.
+func (c *Conn) tlsWrite(p []byte) (int, error) {
+	if code := c.SendCode(); code != winsock.OK {
+		return 0, code
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	before := c.bytesOut
+	n, err := c.tls.s.Write(p)
+	c.bytesOut = before + uint64(n) // a TLS socket counts plaintext
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// tlsCloseNotify sends close_notify once, while the send side is open.
+// Loop only.
+func (c *Conn) tlsCloseNotify() {
+	t := c.tls
+	if t == nil || t.notified || c.SendCode() != winsock.OK {
+		return
+	}
+	t.notified = true
+	_ = t.s.CloseNotify() // a write error closes the connection (writeRaw)
+}
+
+// TLS returns the connection's TLS state (version, cipher suite, ALPN,
+// SNI, peer certificates) and true, or false for a connection without
+// TLS. Safe from any goroutine.
+func (c *Conn) TLS() (tls.ConnectionState, bool) {
+	if c.tls == nil {
+		return tls.ConnectionState{}, false
+	}
+	return c.tls.s.State(), true
+}
+
+// IsTLS reports whether c is a TLS connection. Any goroutine (immutable
+// once the Handler has seen c).
+func (c *Conn) IsTLS() bool { return c.tls != nil }
+
+// clientTLS returns the config a dial to address uses: cfg, with the host
+// as ServerName when cfg names none.
+func clientTLS(cfg *tls.Config, address string) *tls.Config {
+	if cfg.ServerName != "" {
+		return cfg
+	}
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return cfg
+	}
+	c := cfg.Clone()
+	c.ServerName = host
+	return c
+}
