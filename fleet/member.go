@@ -21,7 +21,8 @@ type Member struct {
 	Incarnation string `json:"incarnation"`
 	// Started is when the node started.
 	Started time.Time `json:"started"`
-	// Listeners are the node's listeners once bound.
+	// Listeners are the node's listeners as Start bound them (a runtime's
+	// listeners added or closed while it runs are not reflected).
 	Listeners []Listener `json:"listeners,omitempty"`
 }
 
