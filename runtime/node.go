@@ -47,6 +47,7 @@ func (rt *Runtime) startNode(opts Options) error {
 		pid, _ = reg.Add(nodeProcess{rt}, NodeName+"/"+reg.NextId())
 	}
 	rt.node = pid
+	rt.addFleetAlias(opts) // fleet.go
 	return nil
 }
 
@@ -55,6 +56,7 @@ func (rt *Runtime) stopNode() {
 	if rt.node != nil {
 		rt.system.ProcessRegistry.Remove(rt.node)
 	}
+	rt.removeFleetAlias() // fleet.go
 }
 
 // NodePID returns the PID of this runtime's node actor (NodePID of its

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sockactor/sockactor/actors"
+	"github.com/sockactor/sockactor/fleet"
 	"github.com/sockactor/sockactor/netio"
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -139,6 +140,11 @@ type Options struct {
 	// Snapshots keeps the table of open sockets that Snapshot lists (about
 	// 100 bytes per open socket). Always on for a runtime with remote.
 	Snapshots bool
+	// Fleet, if set, registers the node in etcd (package fleet; needs
+	// Remote): once Start has bound the listeners and the node actor
+	// answers, under a lease kept alive; Shutdown revokes it first
+	// (docs/SEMANTICS.md §7, fleet.go).
+	Fleet *fleet.Config
 }
 
 // Validate reports the first option that makes no sense: a negative event
@@ -178,6 +184,9 @@ func (o Options) Validate() error {
 		return bad("BanPolicy", "is not BanDefault, BanReset or BanDiscard")
 	}
 	if err := o.Remote.validate(); err != nil {
+		return err
+	}
+	if err := o.validateFleet(); err != nil {
 		return err
 	}
 	high := o.SendHighWater

@@ -43,6 +43,7 @@ type Runtime struct {
 	remote    *remoteNode // nil without remote (remote.go)
 	node      *actor.PID  // the node actor (node.go)
 	funcSubs  funcSubs    // SubscribeFunc's actors (subscribe.go)
+	fleet     fleetNode   // the fleet registration (fleet.go)
 
 	opts        Options
 	procsRaised int // the event loops Start counted in the GOMAXPROCS raise (procs.go), 0 if none; Shutdown takes them out
@@ -169,7 +170,9 @@ func (rt *Runtime) Listen(addr string, h actors.Handler, opts actors.ListenOptio
 		_ = rt.Close(context.Background(), al.PID())
 		return nil, err
 	}
-	return &Listener{Listener: al}, nil
+	l := &Listener{Listener: al}
+	rt.fleet.listeners = append(rt.fleet.listeners, l)
+	return l, nil
 }
 
 // Listener is a declared listener: its actor (PID, ID, Info through the
@@ -219,6 +222,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		rt.procsRaised = loops
 	}
 	rt.state = stateRunning
+	rt.startFleet()
 	return nil
 }
 
@@ -270,6 +274,7 @@ func (rt *Runtime) CloseNow() error {
 // first Shutdown or CloseNow.
 func (rt *Runtime) shutdown() {
 	defer close(rt.stopDone)
+	rt.stopFleet() // first: the fleet sees the node leave at once
 	rt.host.SetDown()
 	// No new dial, linger or After timer from here on; dials in progress
 	// end (FD_CONNECT WSAENETDOWN), pending timers are dropped (the release

@@ -35,6 +35,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	listen := fs.String("listen", "127.0.0.1:7000", "TCP address to listen on (host:port; port 0 picks one)")
 	remote := fs.String("remote", "127.0.0.1:7100", "remote (gRPC) address of this node (host:port; port 0 picks one)")
 	dispatch := fs.String("dispatch", "inline", "handler dispatch: inline or pooled")
+	ff := addFleetFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	rt, err := sockrt.New(sockrt.Options{Remote: &sockrt.RemoteOptions{Listen: *remote}})
+	rt, err := sockrt.New(sockrt.Options{Remote: &sockrt.RemoteOptions{Listen: *remote}, Fleet: ff.config()})
 	if err != nil {
 		return err
 	}
@@ -63,6 +64,14 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
 	fmt.Fprintf(stdout, "remote %s\n", rt.Address())
+	if reg := rt.Fleet(); reg != nil {
+		// Registered once etcd answers (the gateway serves meanwhile).
+		go func() {
+			if reg.Wait(ctx) == nil {
+				fmt.Fprintf(stdout, "registered %s %s\n", reg.Key(), reg.Member().Incarnation)
+			}
+		}()
+	}
 	<-ctx.Done()
 	return stop()
 }

@@ -52,6 +52,25 @@
 // was lost. The end of stdin is not a stop signal: watch runs until SIGINT
 // or SIGTERM, and then stops at once (in milliseconds), whether the
 // gateway is up or down.
+//
+// A fleet (package fleet; docs/SEMANTICS.md §7):
+//
+//	go run ./examples/remote etcd -listen 127.0.0.1:2379 -dir DIR
+//	go run ./examples/remote gateway ... -etcd http://127.0.0.1:2379 [-ttl 5s] [-prefix /sockactor/fleet/]
+//	go run ./examples/remote watch -etcd http://127.0.0.1:2379 -remote 127.0.0.1:0
+//
+// etcd runs an embedded etcd server (fleet/embedetcd) and prints "etcd
+// <url>". gateway -etcd registers the gateway under a lease and prints a
+// third line, "registered <key> <incarnation>", once etcd has it (it
+// serves meanwhile). watch -etcd follows every gateway of the prefix and
+// prints one JSON object per fleet.Update, each with "gateway" (the remote
+// address): JOIN, LOST, LEAVE and RESTART with "incarnation" (and
+// "listeners" for JOIN and RESTART); {"kind":"SNAPSHOT","sockets":[ids],
+// "remotes":[peer addresses, in the same order],"seq":n}; the events as
+// above; {"kind":"GONE","socket":id,"remote":...,"reason":"leave"|
+// "restart"|"lost"}, one per socket the watcher had for a gateway it no
+// longer follows (synthetic: never an FD_CLOSE). A fleet watcher reads no
+// commands.
 package main
 
 import (
@@ -73,7 +92,7 @@ func main() {
 
 // usage is what -h, -help and help print: the commands, and where their
 // flags are listed.
-const usage = `usage: remote gateway|watch [flags]
+const usage = `usage: remote gateway|watch|etcd [flags]
 
   remote gateway -listen 127.0.0.1:0 -remote 127.0.0.1:0 [-dispatch inline|pooled]
         an echo server whose sockets are reachable over protoactor remote;
@@ -83,7 +102,16 @@ const usage = `usage: remote gateway|watch [flags]
         (GATEWAY_DOWN when it is lost, a new SNAPSHOT when it is back),
         reads SHUTRD <id> and CLOSE <id> on stdin
 
-  remote gateway -h, remote watch -h: their flags
+  a fleet (etcd leases; docs/SEMANTICS.md §7):
+  remote etcd -listen 127.0.0.1:2379 -dir DIR
+        an embedded etcd for the demo; prints "etcd <url>"
+  remote gateway ... -etcd <url> [-ttl 5s]
+        registers the gateway; prints "registered <key> <incarnation>"
+  remote watch -etcd <url> -remote 127.0.0.1:0
+        follows every gateway: JOIN, SNAPSHOT, the events, GONE (one per
+        socket of a gateway no longer followed), LOST, LEAVE, RESTART
+
+  remote gateway -h, remote watch -h, remote etcd -h: their flags
 `
 
 // run is the whole command, with ctx in place of the signals.
@@ -97,9 +125,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runGateway(ctx, args[1:], stdout, stderr)
 	case "watch":
 		return runWatch(ctx, args[1:], stdin, stdout, stderr)
+	case "etcd":
+		return runEtcd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp // command.Main exits 0, as after a flag set's -h
 	}
-	return fmt.Errorf("unknown command %q (want gateway or watch; -h for help)", args[0])
+	return fmt.Errorf("unknown command %q (want gateway, watch or etcd; -h for help)", args[0])
 }

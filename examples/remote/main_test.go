@@ -52,6 +52,7 @@ type child struct {
 	stdin io.WriteCloser
 	mu    sync.Mutex
 	lines []string
+	times []time.Time   // when each line was read
 	added chan struct{} // closed and replaced on each line
 	done  chan struct{} // closed when stdout ends
 }
@@ -82,6 +83,7 @@ func startChild(t *testing.T, args ...string) *child {
 		for sc.Scan() {
 			c.mu.Lock()
 			c.lines = append(c.lines, sc.Text())
+			c.times = append(c.times, time.Now())
 			close(c.added)
 			c.added = make(chan struct{})
 			c.mu.Unlock()
@@ -510,6 +512,9 @@ func TestRunErrors(t *testing.T) {
 		{"gateway", "extra"},
 		{"watch"},
 		{"watch", "-gateway", "127.0.0.1:1", "extra"},
+		{"watch", "-gateway", "127.0.0.1:1", "-etcd", "http://127.0.0.1:1"},
+		{"etcd"},
+		{"gateway", "-etcd", "http://127.0.0.1:1", "-ttl", "10ms"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		err := run(ctx, args, strings.NewReader(""), io.Discard, io.Discard)
@@ -535,6 +540,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"help"}, 0, "usage: remote gateway|watch"},
 		{[]string{"gateway", "-h"}, 0, "-listen"},
 		{[]string{"watch", "-h"}, 0, "-gateway"},
+		{[]string{"watch", "-h"}, 0, "-etcd"},
+		{[]string{"etcd", "-h"}, 0, "-dir"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")

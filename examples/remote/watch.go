@@ -57,14 +57,21 @@ func runWatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.SetOutput(stderr)
 	gateway := fs.String("gateway", "", "the gateway's remote address (host:port, as its \"remote\" line prints it)")
 	remote := fs.String("remote", "127.0.0.1:0", "remote (gRPC) address of this node (host:port; port 0 picks one)")
+	ff := addFleetFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if cfg := ff.config(); cfg != nil {
+		if *gateway != "" {
+			return errors.New("-gateway and -etcd exclude each other")
+		}
+		return runFleetWatch(ctx, cfg, *remote, stdout, stderr)
+	}
 	if *gateway == "" {
-		return errors.New("-gateway is required")
+		return errors.New("-gateway or -etcd is required")
 	}
 	// A node of its own, not a runtime: any protoactor system started
 	// with sockactor's remote settings can watch a gateway.
