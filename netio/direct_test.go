@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -218,7 +219,7 @@ func TestDirectWriteNeverOutlivesItsDescriptor(t *testing.T) {
 			}
 		}()
 	}
-	_, lns := startEngine(t, h, "127.0.0.1:0")
+	e, lns := startEngine(t, h, "127.0.0.1:0")
 	stopDrain := make(chan struct{})
 	drained := make(chan struct{})
 	go func() { // OnOpen blocks once openCh is full
@@ -232,6 +233,15 @@ func TestDirectWriteNeverOutlivesItsDescriptor(t *testing.T) {
 		}
 	}()
 	defer func() { close(stopDrain); <-drained }()
+	// The engine stops before the drain does and before the test returns:
+	// no OnOpen runs after it (one still being accepted at the end would
+	// otherwise block on openCh, or race with the test's end).
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		_ = e.Stop(ctx)
+		wg.Wait()
+	}()
 	var quiet []*net.TCPConn
 	dials := 0
 	for i := range rounds {
