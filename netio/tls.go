@@ -119,7 +119,11 @@ func (e *Engine) handshake(ctx context.Context, s *tlsloop.Session, nc net.Conn)
 func (c *Conn) startTLS(s *tlsloop.Session, lt *loopTraffic) {
 	t := &tlsConn{s: s, lt: lt}
 	t.send = func(cipher []byte) error {
-		_, err := c.writeRaw(cipher) // event loop goroutine: inside a Write or a close
+		// Event loop goroutine: inside a Write, a close_notify or an
+		// alert. A TLS socket counts plaintext: records are not bytes out.
+		out := c.bytesOut
+		_, err := c.writeRaw(cipher)
+		c.bytesOut = out
 		return err
 	}
 	t.deliver = func(plain []byte) bool { return c.tlsDeliver(plain) }
@@ -168,7 +172,9 @@ func (c *Conn) tlsDeliver(plain []byte) bool {
 	if c.recvShut {
 		// The receive ban (docs/SEMANTICS.md §3.4, §8) on plaintext: a
 		// record that carries bytes after the ban resets under the reset
-		// policy; close_notify alone carries none.
+		// policy; close_notify alone carries none. Banned bytes were
+		// received: they count in bytes_in, as over TCP.
+		c.bytesIn += uint64(len(plain))
 		if c.policy.resets() {
 			c.reason = ReasonRecvBan
 			_ = c.gc.SetLinger(0)
@@ -194,9 +200,8 @@ func (c *Conn) tlsWrite(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	before := c.bytesOut
 	n, err := c.tls.s.Write(p)
-	c.bytesOut = before + uint64(n) // a TLS socket counts plaintext
+	c.bytesOut += uint64(n) // a TLS socket counts plaintext (send counts no records)
 	if err != nil {
 		return 0, err
 	}

@@ -222,7 +222,7 @@ func TestMetricsScrape(t *testing.T) {
 
 	reasons := map[string]float64{"peer-close": 1, "peer-reset": 1, "limit": 1}
 	closed := map[string]float64{}
-	for _, r := range []string{"peer-close", "peer-reset", "local-close", "local-abort", "recv-ban", "timeout", "limit", "shutdown"} {
+	for _, r := range []string{"peer-close", "peer-reset", "local-close", "local-abort", "recv-ban", "timeout", "limit", "shutdown", "truncated", "protocol-error"} {
 		closed["reason="+r] = reasons[r]
 	}
 	want := map[string]struct {

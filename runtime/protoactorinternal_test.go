@@ -33,12 +33,12 @@ func TestRemoteReaderList(t *testing.T) {
 	key := new(int)
 	list.Store(key, make(chan bool, 1))
 	done := make(chan struct{})
+	start := time.Now() // before the goroutine's sleep starts: the wait cannot look shorter than it was
 	go func() {
 		defer close(done)
 		time.Sleep(lag)
 		list.Delete(key)
 	}()
-	start := time.Now()
 	waitReaders(a.remote.r)
 	if d := time.Since(start); d < lag {
 		t.Fatalf("waitReaders returned after %v, before the reader left the list (%v)", d, lag)
