@@ -76,3 +76,21 @@ func skipBug(t *testing.T, bug string) {
 const bugClosedByTLS = "BUG: actors/host.go closedBy [netio.ReasonShutdown+1]: OnClose with truncated (9) or protocol-error (10) panics 'index out of range' on the event loop"
 
 func tlsNet(c socktest.Conn) *net.TCPConn { return socktest.TLSNetConn(c.(*tls.Conn)) }
+
+// bugTLSBytesInBanned: under the discard policy a TCP socket counts banned
+// bytes in Info.bytes_in as well as banned_bytes (TCP
+// TestContextRecvDisconnectFromTheHandler: bytes_in = 4+17*65536); a TLS
+// socket stops counting bytes_in at the ban (bytes_in 1186, banned_bytes
+// 1112930 for the same 1114116 plaintext bytes).
+const bugTLSBytesInBanned = "BUG: TLS under discard: Info.bytes_in does not count banned plaintext (TCP does): bytes_in=1186 banned_bytes=1112930, want bytes_in=1114116"
+
+// bugTLSBytesOutCloseNotify: §8 says a TLS socket's byte counts are
+// plaintext, but after SendDisconnect (or Close) Info.bytes_out has grown
+// by the close_notify alert record, 24 bytes of ciphertext (TLS 1.3:
+// header 5, alert 2, type 1, tag 16), with no plaintext sent. Found by
+// TestModelTLS (seed 839164983: SendDisconnect, then Info: bytes_out=24,
+// want 0).
+const bugTLSBytesOutCloseNotify = "BUG: TLS Info.bytes_out counts the close_notify record: after SendDisconnect alone bytes_out=24, want 0 (plaintext)"
+
+// tlsCloseNotifyLen is the size of a TLS 1.3 close_notify record.
+const tlsCloseNotifyLen = 24
