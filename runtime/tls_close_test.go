@@ -177,7 +177,7 @@ func TestTLSShutdownSendsCloseNotify(t *testing.T) {
 // TestTLSCloseNotifyAndFINInOneRead: the peer's last record, its
 // close_notify and its FIN reach the socket in one read (the socket's reads
 // were suspended while the peer sent them): the data is delivered, then
-// FD_CLOSE 0 peer-close, since close_notify came before the FIN (§8). Found
+// FD_CLOSE 0 peer-close, since close_notify came before the FIN (§8). Written
 // while looking for why TestTLSDialEvents's accepted socket sometimes
 // closes with truncated at Shutdown (this is not the cause: it passes).
 func TestTLSCloseNotifyAndFINInOneRead(t *testing.T) {
