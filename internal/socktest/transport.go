@@ -26,7 +26,9 @@ import (
 type Conn interface {
 	net.Conn
 	// CloseWrite shuts the sending side down (FIN; EOF at the peer). Over
-	// TLS it sends close_notify, then FIN.
+	// TLS it sends close_notify only (crypto/tls leaves the TCP connection
+	// open): the peer's FD_CLOSE 0 peer-close. TLSNetConn(c).CloseWrite()
+	// after it adds the FIN.
 	CloseWrite() error
 }
 
@@ -92,7 +94,7 @@ var Unix = Transport{
 // TLS is TLS over loopback TCP: Go's crypto/tls client against a tls://
 // listener holding TLSCert (for 127.0.0.1 and localhost). Dial returns a
 // *tls.Conn whose handshake has completed; its CloseWrite sends
-// close_notify, then FIN, and TLSNetConn gives the TCP connection under it.
+// close_notify (no FIN), and TLSNetConn gives the TCP connection under it.
 var TLS = Transport{
 	Name:      "tls",
 	Listen:    func(testing.TB) string { return "tls://127.0.0.1:0" },
