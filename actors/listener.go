@@ -139,15 +139,15 @@ func (l *Listener) handle(msg any) any {
 	}
 	switch m := msg.(type) {
 	case *Close, *Abort:
-		// A listener served by an accept goroutine (added while running, or
-		// TLS) stops accepting and frees its address now. One gnet bound at
-		// Start stays bound for the engine's lifetime: closed, it refuses
-		// (RST) what it still accepts, and its descriptor is freed at
-		// runtime shutdown.
+		// The transport stops accepting and frees the address
+		// (netio.Listener.Close); a connection it still hands over is
+		// refused (RST) here. A UDP listener keeps its descriptor until
+		// shutdown (WSAEOPNOTSUPP from the transport): closed, it makes no
+		// new peer.
 		l.mu.Lock()
 		l.closed = true
 		l.mu.Unlock()
-		_ = l.nl.Close() // WSAEOPNOTSUPP for a listener gnet bound: refusing is all there is
+		_ = l.nl.Close()
 		return &CloseResult{}
 	case *Subscribe:
 		pid, mask, code := l.host.subscription(m)

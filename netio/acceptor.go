@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -36,6 +37,7 @@ type acceptor struct {
 	cancel context.CancelFunc // ends the accept loop and the handshakes in progress
 	start  sync.Once
 	close  sync.Once
+	closed atomic.Bool // Close or Stop has run
 	wg     sync.WaitGroup // the accept goroutine and its handshake goroutines
 }
 
@@ -59,7 +61,7 @@ func (e *Engine) listenAccept(network, address string, cfg *tls.Config) (*Listen
 		return nil, &winsock.OpError{Op: "Listen", Code: startCode(err), Detail: err.Error(), Err: err}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{network: network, address: address, acc: &acceptor{nl: nl, tls: cfg, ctx: ctx, cancel: cancel}}
+	l := &Listener{eng: e, network: network, address: address, acc: &acceptor{nl: nl, tls: cfg, ctx: ctx, cancel: cancel}}
 	l.addr = nl.Addr().String()
 	l.cfgKey = l.addr
 	switch a := nl.Addr().(type) {
@@ -73,21 +75,6 @@ func (e *Engine) listenAccept(network, address string, cfg *tls.Config) (*Listen
 	}
 	e.acceptors = append(e.acceptors, l)
 	return l, nil
-}
-
-// Serve starts accepting on a listener declared while the engine runs,
-// once the layer above has set its Owner (listeners declared before Start
-// start with the engine; for them Serve does nothing). Any goroutine;
-// idempotent.
-func (l *Listener) Serve(e *Engine) {
-	if l.acc == nil {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.started {
-		e.startAccepting(l)
-	}
 }
 
 // listenConfig is how listeners are bound: SO_REUSEADDR on TCP as gnet is
@@ -189,18 +176,18 @@ func resetConn(nc net.Conn) {
 
 // Close stops l accepting: its address is released before Close returns,
 // handshakes in progress on it end, and the connections it accepted stay
-// open. Only a listener served by an accept goroutine can be closed (a TLS
-// listener, or one added after Start); one that gnet bound at Start
-// accepts until the engine stops (WSAEOPNOTSUPP). It does not wait for the
-// accept and handshake goroutines to end (Engine.Stop does), so it may be
-// called from anywhere, an event loop included. Idempotent.
+// open. A TCP or unix listener that gnet bound at Start is released too
+// (unbind.go), once the engine runs; a UDP listener serves until the
+// engine stops (WSAEOPNOTSUPP). Close does not wait for accept or handshake
+// goroutines to end (Engine.Stop does), so it may be called from anywhere,
+// an event loop included. Idempotent.
 func (l *Listener) Close() error {
 	a := l.acc
 	if a == nil {
 		if l.udp != nil {
 			return &winsock.OpError{Op: "Close", Code: winsock.WSAEOPNOTSUPP, Detail: "a UDP listener serves until the runtime stops"}
 		}
-		return &winsock.OpError{Op: "Close", Code: winsock.WSAEOPNOTSUPP, Detail: "a listener bound at Start accepts until the runtime stops"}
+		return l.eng.closeBound(l)
 	}
 	a.stop()
 	return nil
@@ -209,6 +196,7 @@ func (l *Listener) Close() error {
 // stop ends the accept goroutine and the handshakes in progress.
 func (a *acceptor) stop() {
 	a.close.Do(func() {
+		a.closed.Store(true)
 		a.cancel()
 		_ = a.nl.Close()
 	})
@@ -228,6 +216,14 @@ func (e *Engine) closeAcceptors() {
 	for _, l := range ls {
 		l.acc.shut()
 	}
+}
+
+// isClosed reports whether Close has released l. Any goroutine.
+func (l *Listener) isClosed() bool {
+	if l.acc != nil {
+		return l.acc.closed.Load()
+	}
+	return l.released.Load()
 }
 
 // TLS reports whether l is a TLS listener. Any goroutine (immutable).

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -65,9 +66,90 @@ func TestListenWhileRunning(t *testing.T) {
 	}
 }
 
+// A listener gnet bound at Start closes too: the address is free at once,
+// its connections stay, the engine keeps serving on its other listeners.
 func TestCloseStartListener(t *testing.T) {
-	_, lns := startEngine(t, newTestHandler(t), "127.0.0.1:0")
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			h := echoHandler(t)
+			addr := "127.0.0.1:0"
+			if network == "unix" {
+				addr = "unix://" + filepath.Join(t.TempDir(), "start.sock")
+			}
+			e, lns := startEngine(t, h, addr, "127.0.0.1:0")
+			l, other := lns[0], lns[1]
+			cl, err := net.Dial(network, l.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			write(t, cl, "before")
+			readFull(t, cl, "before")
+			for range 2 { // idempotent
+				if err := l.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+			}
+			if c2, err := net.Dial(network, l.Addr()); err == nil {
+				c2.Close()
+				t.Fatal("a closed listener still accepts")
+			}
+			write(t, cl, "after")
+			readFull(t, cl, "after")
+			again, err := e.Listen(network + "://" + l.Addr())
+			if err != nil {
+				t.Fatalf("Listen on the released address: %v", err)
+			}
+			again.Serve(e)
+			c3, err := net.Dial(network, again.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c3.Close()
+			write(t, c3, "anew")
+			readFull(t, c3, "anew")
+			c4 := dial(t, other)
+			write(t, c4, "other")
+			readFull(t, c4, "other")
+		})
+	}
+}
+
+// A UDP listener declared while running gets an engine of its own at
+// Serve: its datagrams reach peers like any UDP listener's.
+func TestListenUDPWhileRunning(t *testing.T) {
+	h := echoHandler(t)
+	e, _ := startEngine(t, h, "127.0.0.1:0")
+	l, err := e.Listen("udp://127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("UDP Listen while running: %v", err)
+	}
+	if err := l.Serve(e); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, err := e.Listen("udp://" + l.Addr()); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("a second UDP listener on %s: %v, want WSAEADDRINUSE", l.Addr(), err)
+	}
+	cl, err := net.Dial("udp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	write(t, cl, "datagram")
+	buf := make([]byte, 64)
+	_ = cl.SetReadDeadline(time.Now().Add(waitTimeout))
+	n, err := cl.Read(buf)
+	if err != nil || string(buf[:n]) != "datagram" {
+		t.Fatalf("echo %q, %v", buf[:n], err)
+	}
+	if e.Stats().Peers != 1 {
+		t.Fatalf("peers %d, want 1", e.Stats().Peers)
+	}
+}
+
+func TestCloseUDPListener(t *testing.T) {
+	_, lns := startEngine(t, newTestHandler(t), "udp://127.0.0.1:0")
 	if err := lns[0].Close(); !errors.Is(err, winsock.ErrOpNotSupp) {
-		t.Fatalf("Close of a listener gnet bound: %v, want WSAEOPNOTSUPP", err)
+		t.Fatalf("Close of a UDP listener: %v, want WSAEOPNOTSUPP", err)
 	}
 }

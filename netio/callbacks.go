@@ -228,6 +228,9 @@ func (g *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 		r = ReasonTruncated
 		c.reason = r
 	}
+	if r == ReasonShutdown && c.tls != nil && !e.abortive.Load() {
+		c.tlsCloseNotify() // a graceful shutdown closes TLS as Close does
+	}
 	// No direct write runs from here on, and what one kept for the loop
 	// goes out after gnet's buffer (direct.go).
 	pend := c.closeDirect()

@@ -143,7 +143,8 @@ type Engine struct {
 	halfWG   sync.WaitGroup         // their writer goroutines
 	detached map[*Conn]struct{}     // dialled UDP sockets being enrolled again (udpdial.go)
 
-	udp *udpSide // the UDP listeners' engine (udp.go); nil without one
+	udp     *udpSide   // the UDP listeners' engine (udp.go); nil without one
+	udpLate []*udpSide // mu: UDP listeners declared while running, an engine each (udplate.go)
 
 	wwMu   sync.Mutex                 // serializes making and stopping ww
 	ww     atomic.Pointer[writeWatch] // the writability watch (writable.go), made on first use
@@ -157,8 +158,8 @@ func (e *Engine) Stats() EngineStats {
 	e.halfMu.Unlock()
 	conn := e.connHits.Load()
 	var peers int64
-	if e.udp != nil {
-		for _, l := range e.udp.lns {
+	for _, u := range e.udpSides() {
+		for _, l := range u.lns {
 			peers += l.peers.Load()
 		}
 	}
@@ -316,7 +317,7 @@ func (e *Engine) SetAbortive() {
 func (e *Engine) HasUDP() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.udp != nil
+	return e.udp != nil || len(e.udpLate) > 0
 }
 
 // isStopping reports whether Stop has been called. Safe from any goroutine.
@@ -357,9 +358,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 			_ = e.geng.Stop(stopCtx)
 			close(stopped)
 		}()
+		udps := e.udpSides() // no UDP listener is added from here on (stopping)
 		go func() {
-			if e.udp != nil {
-				e.udp.stop()
+			for _, u := range udps {
+				u.stop()
 			}
 			<-e.done
 			cancel()
@@ -369,8 +371,8 @@ func (e *Engine) Stop(ctx context.Context) error {
 			// enrolments), then report the engine stopped.
 			e.closeHalfs()
 			e.stopWatch()
-			if e.udp != nil {
-				e.udp.closePeers()
+			for _, u := range udps {
+				u.closePeers()
 			}
 			e.closeDetachedAll()
 			close(e.stopped)

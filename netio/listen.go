@@ -39,6 +39,9 @@ type Listener struct {
 	// Set before Start; immutable afterwards.
 	Owner any
 
+	eng      *Engine // immutable
+	released unbound // a listener gnet bound, released by Close (unbind.go)
+
 	// acc serves a listener accepted by a goroutine (a TLS listener, or
 	// one added while the engine runs: acceptor.go); nil for gnet's own.
 	// Immutable.
@@ -123,8 +126,8 @@ func (e *Engine) listen(protoAddr string, cfg *tls.Config) (*Listener, error) {
 		}
 		return e.listenAccept(network, address, cfg)
 	}
-	if e.started {
-		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAEOPNOTSUPP, Detail: "UDP listeners must be declared before Start"}
+	if e.started { // a UDP listener while running: an engine of its own
+		return e.listenUDPLate(network, address)
 	}
 	if isUDP(network) {
 		return e.listenUDP(network, address)
@@ -152,7 +155,7 @@ func (e *Engine) listen(protoAddr string, cfg *tls.Config) (*Listener, error) {
 		}
 		break
 	}
-	l := &Listener{network: network, address: address, cfgKey: resolvedKey(network, address)}
+	l := &Listener{eng: e, network: network, address: address, cfgKey: resolvedKey(network, address)}
 	e.listeners = append(e.listeners, l)
 	return l, nil
 }
@@ -208,7 +211,7 @@ func (e *Engine) listenUDP(network, address string) (*Listener, error) {
 	if e.udp == nil {
 		e.udp = newUDPSide(e)
 	}
-	l := &Listener{network: network, address: address, cfgKey: key, udp: e.udp}
+	l := &Listener{eng: e, network: network, address: address, cfgKey: key, udp: e.udp}
 	l.SetPeerLimits(0, 0)
 	e.udp.lns = append(e.udp.lns, l)
 	return l, nil

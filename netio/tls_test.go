@@ -406,3 +406,36 @@ func TestTLSListenNeedsConfig(t *testing.T) {
 		t.Fatalf("ListenTLS on tcp://: %v", err)
 	}
 }
+
+// A graceful engine stop closes TLS connections as Close does: the client
+// reads close_notify (a clean end, not a truncation).
+func TestTLSStopSendsCloseNotify(t *testing.T) {
+	h := echoHandler(t)
+	e := NewEngine(h, Options{EventLoops: 1})
+	// TLS 1.2, whose alerts travel in records of their own type (1.3
+	// hides them in application data).
+	l, err := e.ListenTLS("tls://127.0.0.1:0", serverTLS(tls.VersionTLS12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cl := dialTLS(t, l, clientTLS12or13(tls.VersionTLS12))
+	write(t, cl, "x")
+	readFull(t, cl, "x")
+	c := h.waitOpen(t)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := h.reasonOf(c); r != ReasonShutdown {
+		t.Fatalf("reason %v", r)
+	}
+	// Go's client reads io.EOF for close_notify, and for a bare FIN at a
+	// record boundary too; the record itself is what tells them apart.
+	raw := make([]byte, 64)
+	n, _ := cl.NetConn().Read(raw)
+	if n < 5 || raw[0] != 21 { // an alert record: close_notify
+		t.Fatalf("after Stop the client read %x, want a close_notify alert", raw[:n])
+	}
+}

@@ -63,6 +63,9 @@ type udpSide struct {
 	runErr   error       // written before done is closed
 	running  atomic.Bool // Rotate was started
 
+	late     bool      // immutable: declared while the engine ran (udplate.go)
+	lateOnce sync.Once // boots a late one
+
 	mu     sync.Mutex                         // serializes writers of tables
 	tables atomic.Pointer[map[int]*peerTable] // by listening descriptor; copy-on-write
 }

@@ -69,7 +69,7 @@ func (e *Engine) listenUnix(path string) (*Listener, error) {
 	// gnet reports an accepted unix connection's LocalAddr as the path as
 	// given: that is its key, and every connection shares bound.
 	ua := &net.UnixAddr{Name: path, Net: "unix"}
-	l := &Listener{network: "unix", address: path, addr: path, cfgKey: path, bound: ua, boundS: ua.String()}
+	l := &Listener{eng: e, network: "unix", address: path, addr: path, cfgKey: path, bound: ua, boundS: ua.String()}
 	e.listeners = append(e.listeners, l)
 	return l, nil
 }
@@ -115,7 +115,7 @@ func (e *Engine) unixFree(path string) error {
 	abs := absPath(path)
 	for _, ls := range [][]*Listener{e.listeners, e.acceptors} {
 		for _, l := range ls {
-			if l.network == "unix" && absPath(l.address) == abs {
+			if l.network == "unix" && !l.isClosed() && absPath(l.address) == abs {
 				return &winsock.OpError{Op: "Listen", Code: winsock.WSAEADDRINUSE, Detail: "unix socket path " + path + " already has a listener", Err: syscall.EADDRINUSE}
 			}
 		}

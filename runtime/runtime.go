@@ -120,10 +120,10 @@ func New(opts Options) (*Runtime, error) {
 // "udp://host:port" for a UDP listener whose peers are sockets, see
 // docs/SEMANTICS.md §6; port 0 picks a free one) whose sockets run h.
 // Before Start it is bound by Start; on a running runtime a TCP, unix or
-// TLS listener is bound and serving when Listen returns (a UDP listener
-// is declared before Start only: WSAEOPNOTSUPP). Closing a listener (Close
-// to its PID) stops it accepting and leaves its sockets alone; one added
-// while running, or a TLS one, also frees its address at once.
+// TLS listener is bound and serving when Listen returns, and so is a UDP
+// one (on an engine of its own). Closing a TCP, unix or
+// TLS listener (Close to its PID) stops it accepting, frees its address at
+// once and leaves its sockets alone.
 //
 // A listener gets the address it asked for or an error; it never moves to
 // another port. An address this runtime already listens on (the same
@@ -158,7 +158,12 @@ func (rt *Runtime) Listen(addr string, h actors.Handler, opts actors.ListenOptio
 		_ = nl.Close()
 		return nil, err
 	}
-	nl.Serve(rt.eng) // while running: accepting starts now that its actor exists
+	// While running: accepting (or a UDP listener's engine) starts now
+	// that its actor exists.
+	if err := nl.Serve(rt.eng); err != nil {
+		_ = rt.Close(context.Background(), al.PID())
+		return nil, err
+	}
 	return &Listener{Listener: al}, nil
 }
 

@@ -257,7 +257,21 @@ func TestListenWhileRunning(t *testing.T) {
 	if got := socktest.RoundTrip(t, cl, "kept"); got != "kept" {
 		t.Fatalf("the accepted socket after its listener closed: %q", got)
 	}
-	if _, err := s.rt.Listen("udp://127.0.0.1:0", echo, actors.ListenOptions{}); !errors.Is(err, winsock.ErrOpNotSupp) {
+	uln, err := s.rt.Listen("udp://127.0.0.1:0", echo, actors.ListenOptions{})
+	if err != nil {
 		t.Fatalf("UDP Listen while running: %v", err)
+	}
+	uc, err := net.Dial("udp", uln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	_ = uc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := uc.Write([]byte("dgram")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := uc.Read(buf); err != nil || string(buf[:n]) != "dgram" {
+		t.Fatalf("UDP echo %q, %v", buf[:n], err)
 	}
 }
