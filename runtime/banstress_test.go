@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -142,54 +143,77 @@ func TestBanStress(t *testing.T) {
 	if *banStressN <= 0 {
 		t.Skip("-banstress.n=0")
 	}
-	batches := (*banStressN + banBatch - 1) / banBatch
 	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
 		for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
-			t.Run(policy.String(), func(t *testing.T) {
-				start := time.Now()
-				h := &banStress{}
-				rt, pushAddr, pullAddr := startBanStressRuntime(t, mode, policy, h)
-				cc, ccPID := newCloseCounter(rt.System())
-				if err := rt.Subscribe(ccPID, events.MaskOf(events.FDClose)); err != nil {
-					t.Fatal(err)
-				}
-				for b := 0; b < batches && !t.Failed(); b++ {
-					banStressRound(t, rt, h, pushAddr, pullAddr, b)
-				}
-				cc.mu.Lock()
-				dups, reasons := cc.dups, fmt.Sprint(cc.byReason)
-				cc.mu.Unlock()
-				t.Logf("%s/%s: %d bans in %d batches of %d (%d pull) in %v; %d Received handled; violations: %d Received (%d bytes) after the ban reply, %d pull Recv, %d Recv not WSAESHUTDOWN; %d RecvDisconnect failures, %d Close failures; FD_CLOSE by reason %s, %d duplicates",
-					mode, policy, h.bans.Load(), batches, banBatch, banBatch/banPullEvery, time.Since(start).Round(time.Millisecond),
-					h.received.Load(), h.violations.Load(), h.violBytes.Load(), h.pullAfterBan.Load(), h.recvAfterBan.Load(),
-					h.banFailures.Load(), h.closeFailures.Load(), reasons, dups)
-				for _, ex := range h.examples {
-					t.Log("  ", ex)
-				}
-				if h.bans.Load() < int64(*banStressN) {
-					t.Errorf("only %d bans, want at least %d", h.bans.Load(), *banStressN)
-				}
-				if h.violations.Load() != 0 || h.pullAfterBan.Load() != 0 || h.recvAfterBan.Load() != 0 {
-					t.Errorf("receive-ban violations: %d Received after the reply, %d pull Recv after the reply, %d Recv not WSAESHUTDOWN",
-						h.violations.Load(), h.pullAfterBan.Load(), h.recvAfterBan.Load())
-				}
-				if h.noState.Load() != 0 {
-					t.Errorf("%d Received reached a handler before its FD_ACCEPT", h.noState.Load())
-				}
-				if h.banFailures.Load() != 0 || h.closeFailures.Load() != 0 {
-					t.Errorf("%d RecvDisconnect and %d Close calls failed", h.banFailures.Load(), h.closeFailures.Load())
-				}
-				if dups != 0 {
-					t.Errorf("%d duplicate FD_CLOSE", dups)
-				}
-			})
+			t.Run(policy.String(), func(t *testing.T) { runBanStress(t, socktest.TCP, mode, policy, *banStressN, 0) })
 		}
 	})
 }
 
+// runBanStress makes n RecvDisconnect calls (rounded up to whole batches)
+// on sockets of transport tr whose peers stream, and checks that none lets
+// a byte through after its reply. A budget that is not 0 ends the rounds
+// once it is spent (after at least 2 batches); the bans of the batches run
+// are then required.
+func runBanStress(t *testing.T, tr socktest.Transport, mode actors.Dispatch, policy actors.BanPolicy, n int, budget time.Duration) {
+	batches := (n + banBatch - 1) / banBatch
+	start := time.Now()
+	h := &banStress{}
+	rt, pushAddr, pullAddr := startBanStressRuntime(t, tr, mode, policy, h)
+	cc, ccPID := newCloseCounter(rt.System())
+	if err := rt.Subscribe(ccPID, events.MaskOf(events.FDClose)); err != nil {
+		t.Fatal(err)
+	}
+	b := 0
+	for ; b < batches && !t.Failed(); b++ {
+		if budget > 0 && b >= 2 && time.Since(start) > budget {
+			break
+		}
+		banStressRound(t, tr, rt, h, pushAddr, pullAddr, b)
+	}
+	// Every socket was closed: each subscriber gets its one FD_CLOSE.
+	socktest.WaitFor(t, "one FD_CLOSE per banned socket", func() bool {
+		cc.mu.Lock()
+		defer cc.mu.Unlock()
+		return len(cc.perID) >= b*banBatch
+	})
+	want := int64(n)
+	if b < batches {
+		want = int64(b * banBatch)
+		t.Logf("time budget %v spent after %d of %d batches", budget, b, batches)
+	}
+	cc.mu.Lock()
+	dups, reasons := cc.dups, fmt.Sprint(cc.byReason)
+	cc.mu.Unlock()
+	t.Logf("%s/%s/%s: %d bans in %d batches of %d (%d pull) in %v; %d Received handled; violations: %d Received (%d bytes) after the ban reply, %d pull Recv, %d Recv not WSAESHUTDOWN; %d RecvDisconnect failures, %d Close failures; FD_CLOSE by reason %s, %d duplicates",
+		tr, mode, policy, h.bans.Load(), b, banBatch, banBatch/banPullEvery, time.Since(start).Round(time.Millisecond),
+		h.received.Load(), h.violations.Load(), h.violBytes.Load(), h.pullAfterBan.Load(), h.recvAfterBan.Load(),
+		h.banFailures.Load(), h.closeFailures.Load(), reasons, dups)
+	for _, ex := range h.examples {
+		t.Log("  ", ex)
+	}
+	if h.bans.Load() < want {
+		t.Errorf("only %d bans, want at least %d", h.bans.Load(), want)
+	}
+	if h.violations.Load() != 0 || h.pullAfterBan.Load() != 0 || h.recvAfterBan.Load() != 0 {
+		t.Errorf("receive-ban violations: %d Received after the reply, %d pull Recv after the reply, %d Recv not WSAESHUTDOWN",
+			h.violations.Load(), h.pullAfterBan.Load(), h.recvAfterBan.Load())
+	}
+	if h.noState.Load() != 0 {
+		t.Errorf("%d Received reached a handler before its FD_ACCEPT", h.noState.Load())
+	}
+	if h.banFailures.Load() != 0 || h.closeFailures.Load() != 0 {
+		t.Errorf("%d RecvDisconnect and %d Close calls failed", h.banFailures.Load(), h.closeFailures.Load())
+	}
+	if dups != 0 {
+		t.Errorf("%d duplicate FD_CLOSE", dups)
+	}
+}
+
 // startBanStressRuntime starts a runtime with a push and a pull listener
-// sharing handler h, shut down (with a descriptor check) at cleanup.
-func startBanStressRuntime(t *testing.T, mode actors.Dispatch, policy actors.BanPolicy, h actors.Handler) (rt *sockrt.Runtime, pushAddr, pullAddr string) {
+// sharing handler h over transport tr (TCP or TLS), shut down (with a
+// descriptor check) at cleanup.
+func startBanStressRuntime(t *testing.T, tr socktest.Transport, mode actors.Dispatch, policy actors.BanPolicy, h actors.Handler) (rt *sockrt.Runtime, pushAddr, pullAddr string) {
 	t.Helper()
 	fds := fdCount(t)
 	// The linger outlasts a round, so a socket reset by the ban still
@@ -198,11 +222,11 @@ func startBanStressRuntime(t *testing.T, mode actors.Dispatch, policy actors.Ban
 	if err != nil {
 		t.Fatal(err)
 	}
-	push, err := rt.Listen("tcp://127.0.0.1:0", h, actors.ListenOptions{Dispatch: mode})
+	push, err := rt.Listen(tr.Listen(t), h, onTransport(tr, actors.ListenOptions{Dispatch: mode}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pull, err := rt.Listen("tcp://127.0.0.1:0", h, actors.ListenOptions{Dispatch: mode, Pull: true})
+	pull, err := rt.Listen(tr.Listen(t), h, onTransport(tr, actors.ListenOptions{Dispatch: mode, Pull: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,16 +237,28 @@ func startBanStressRuntime(t *testing.T, mode actors.Dispatch, policy actors.Ban
 	return rt, push.Addr().String(), pull.Addr().String()
 }
 
+// banTLSClient is the TLS peers' config: TLSClientConfig with a session
+// cache, so that most handshakes are resumptions.
+var banTLSClient = func() *tls.Config {
+	c := socktest.TLSClientConfig()
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(256)
+	return c
+}()
+
 type banPeer struct {
-	c    *net.TCPConn
+	c    net.Conn     // the TCP connection, or a *tls.Conn over raw
+	raw  *net.TCPConn // the TCP connection
 	pull bool
 	bs   *banSock
 }
 
 // banStressRound opens banBatch connections whose peers stream, waits until
 // bytes flow on each, bans them all concurrently from plain goroutines
-// while the bytes keep flowing, checks, and closes everything.
-func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pullAddr string, round int) {
+// while the bytes keep flowing, checks, and closes everything. Over TLS
+// (tr) the peers are Go's TLS client; their writes have no deadline (one
+// that expires cuts a record), and the peers' TCP connections are closed
+// at the end (the server's sockets are closed by then).
+func banStressRound(t *testing.T, tr socktest.Transport, rt *sockrt.Runtime, h *banStress, pushAddr, pullAddr string, round int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -233,22 +269,58 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 		close(stop)
 		for _, p := range peers {
 			if p != nil {
-				p.c.Close()
+				p.raw.Close()
 			}
 		}
 		wg.Wait()
 	}()
+	overTLS := tr.Name == socktest.TLS.Name
+	var tlsConns []*tls.Conn
+	if overTLS {
+		// The handshakes first, all at once and resumed where they can be
+		// (under -race a full one costs tens of milliseconds), then the
+		// streams: the round is about the ban, not the handshake.
+		tlsConns = make([]*tls.Conn, len(peers))
+		errs := make([]error, len(peers))
+		var dials sync.WaitGroup
+		for i := range peers {
+			addr := pushAddr
+			if i%banPullEvery == banPullEvery-1 {
+				addr = pullAddr
+			}
+			dials.Add(1)
+			go func() {
+				defer dials.Done()
+				tlsConns[i], errs[i] = socktest.DialTLSConfig(addr, banTLSClient)
+			}()
+		}
+		dials.Wait()
+		for i, err := range errs {
+			if err != nil {
+				for _, c := range tlsConns {
+					if c != nil {
+						c.NetConn().Close()
+					}
+				}
+				t.Fatalf("TLS dial %d: %v", i, err)
+			}
+		}
+	}
 	for i := range peers {
 		p := &banPeer{pull: i%banPullEvery == banPullEvery-1}
 		addr := pushAddr
 		if p.pull {
 			addr = pullAddr
 		}
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
+		if overTLS {
+			p.c, p.raw = tlsConns[i], socktest.TLSNetConn(tlsConns[i])
+		} else {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.c, p.raw = c, c.(*net.TCPConn)
 		}
-		p.c = c.(*net.TCPConn)
 		peers[i] = p
 		wg.Add(1)
 		go func() {
@@ -257,11 +329,17 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 			// 100 µs) so that 50 streams do not starve the loops under
 			// -race; the flow never pauses for long. This pacing is load
 			// shaping, not synchronisation.
+			// Over TLS every write is a record decrypted on its own (TCP's
+			// small writes coalesce in the kernel), so the pace is slower:
+			// 1 KiB about every millisecond per peer.
 			defer wg.Done()
-			chunk := make([]byte, 256)
+			chunk, pace := make([]byte, 256), 100*time.Microsecond
+			if overTLS {
+				chunk, pace = make([]byte, 1024), time.Millisecond
+			}
 			for i := 0; ; i++ {
 				if i > 0 {
-					time.Sleep(100 * time.Microsecond)
+					time.Sleep(pace)
 				}
 				select {
 				case <-stop:
@@ -270,7 +348,9 @@ func banStressRound(t *testing.T, rt *sockrt.Runtime, h *banStress, pushAddr, pu
 					return
 				default:
 				}
-				_ = p.c.SetWriteDeadline(time.Now().Add(time.Second))
+				if !overTLS {
+					_ = p.c.SetWriteDeadline(time.Now().Add(time.Second))
+				}
 				if _, err := p.c.Write(chunk); err != nil {
 					if ne, ok := err.(net.Error); ok && ne.Timeout() {
 						continue

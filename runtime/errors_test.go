@@ -224,7 +224,7 @@ func TestDialSurvivesCancel(t *testing.T) {
 		s := startRTOn(t, tr, sockrt.Options{}, actors.ListenOptions{}, echo)
 		for i := 0; i < 10; i++ {
 			ctx, cancel := context.WithCancel(context.Background())
-			pid, err := s.rt.Dial(ctx, s.url, nop, actors.DialOptions{})
+			pid, err := s.rt.Dial(ctx, s.url, nop, dialOn(tr, actors.DialOptions{}))
 			cancel()
 			if err != nil {
 				t.Fatal(err)
@@ -266,7 +266,7 @@ func TestDialDoneContext(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				open := s.rt.Stats().Sockets.Open
-				pid, err := s.rt.Dial(tc.ctx, s.url, nop, actors.DialOptions{})
+				pid, err := s.rt.Dial(tc.ctx, s.url, nop, dialOn(tr, actors.DialOptions{}))
 				if pid != nil || !errors.Is(err, tc.want) || errors.Is(err, tc.notWant) {
 					t.Fatalf("Dial = %v, %v; want no PID and %v", pid, err, tc.want)
 				}

@@ -225,7 +225,7 @@ func TestShutdownClosesHalfOpenSockets(t *testing.T) {
 			t.Fatal(err)
 		}
 		wrote := make(chan struct{})
-		ln, err := rt.Listen(tr.Listen(t), bigAnswer{1 << 20, wrote}, actors.ListenOptions{Dispatch: mode})
+		ln, err := rt.Listen(tr.Listen(t), bigAnswer{1 << 20, wrote}, onTransport(tr, actors.ListenOptions{Dispatch: mode}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -369,7 +369,7 @@ func TestFDWriteWhenASocketOpens(t *testing.T) {
 
 		// A dial: FD_CONNECT, then FD_WRITE.
 		dlog := &eventLog{}
-		pid, err := s.rt.Dial(ctx5(t), s.url, dlog, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
+		pid, err := s.rt.Dial(ctx5(t), s.url, dlog, dialOn(tr, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"os"
 	"testing"
@@ -27,7 +28,35 @@ var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
 
 // transports are the stream transports the transport-independent socket
 // tests run over, each a subtest (socktest.EachTransport).
-var transports = []socktest.Transport{socktest.TCP, socktest.Unix}
+var transports = []socktest.Transport{socktest.TCP, socktest.Unix, socktest.TLS}
+
+// onTransport completes a listener's options for transport tr: a tls://
+// listener gets tr's server config unless the test set one.
+func onTransport(tr socktest.Transport, lopts actors.ListenOptions) actors.ListenOptions {
+	if lopts.TLS == nil {
+		lopts.TLS = tr.ServerTLS
+	}
+	return lopts
+}
+
+// dialOn completes a runtime dial's options for transport tr: a tls:// dial
+// gets tr's client config unless the test set one.
+func dialOn(tr socktest.Transport, dopts actors.DialOptions) actors.DialOptions {
+	if dopts.TLS == nil {
+		dopts.TLS = tr.ClientTLS
+	}
+	return dopts
+}
+
+// skipTLS skips a transport subtest over TLS, for the reason given: a test
+// whose assumptions are TCP's alone (raw RST timing, bytes left unread in
+// the kernel, descriptor-level socket options on the client).
+func skipTLS(t *testing.T, tr socktest.Transport, why string) {
+	t.Helper()
+	if tr.Name == socktest.TLS.Name {
+		t.Skip("TCP-specific: " + why)
+	}
+}
 
 // eachTransportMode runs body over every transport in every dispatch mode,
 // as subtests TestX/<transport>/<mode>.
@@ -94,7 +123,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := rt.Listen(o.tr.Listen(t), o.handler, actors.ListenOptions{Dispatch: o.dispatch})
+	ln, err := rt.Listen(o.tr.Listen(t), o.handler, onTransport(o.tr, actors.ListenOptions{Dispatch: o.dispatch}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,11 +160,17 @@ func shutdownAtEnd(t *testing.T, rt *sockrt.Runtime, fds int, timeout time.Durat
 }
 
 // peerReset makes client c reset its connection to socket pid of s: over
-// TCP an RST (SO_LINGER 0, then close); over unix, which has no RST, a close
+// TCP an RST (SO_LINGER 0, then close), over TLS the same on the TCP
+// connection under it (no close_notify); over unix, which has no RST, a close
 // with bytes from the server left unread in c, which the server's read sees
 // as ECONNRESET (docs/SEMANTICS.md §6).
 func peerReset(t *testing.T, s *server, c socktest.Conn, pid *actor.PID) {
 	t.Helper()
+	if tc, ok := c.(*tls.Conn); ok {
+		_ = socktest.TLSNetConn(tc).SetLinger(0)
+		_ = tc.NetConn().Close()
+		return
+	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	} else if n, err := s.rt.Send(ctx5(t), pid, []byte("unread")); err != nil || n != 6 {

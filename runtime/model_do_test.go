@@ -41,8 +41,7 @@ func (r *seqRun) do(op opKind) *divergence {
 			m.arrive(data)
 		case m.policy == actors.BanDiscard:
 			r.h.covered("peer write after ban (discard)")
-			m.bytesIn += uint64(len(data))
-			m.bannedBytes += uint64(len(data))
+			m.dropBanned(len(data))
 		default:
 			// §3.3 reset: data after the ban resets the connection.
 			r.h.covered("peer write after ban (reset)")
@@ -58,9 +57,17 @@ func (r *seqRun) do(op opKind) *divergence {
 		}
 		return r.settle("PeerWrite")
 
-	case opPeerFin:
-		_ = r.peer.CloseWrite()
-		r.logf("PeerFIN")
+	case opPeerFin, opPeerTruncate:
+		if op == opPeerTruncate {
+			// TLS: the TCP FIN alone, no close_notify before it (§8).
+			_ = r.raw.CloseWrite()
+			r.logf("PeerTruncate")
+			m.finTrunc = true
+			r.h.covered("peer FIN without close_notify")
+		} else {
+			r.peerFin()
+			r.logf("PeerFIN")
+		}
 		m.peerFin = true
 		if m.readsPaused() {
 			if !m.sendShut {
@@ -74,12 +81,12 @@ func (r *seqRun) do(op opKind) *divergence {
 			r.h.covered("peer FIN while app-paused after SendDisconnect (hang-up)")
 			return r.heldAtClose("PeerFIN while paused, after SendDisconnect")
 		}
-		m.closeWith("peer-close", 0, false)
-		return r.waitClosed("PeerFIN")
+		m.closeByPeerFin()
+		return r.waitClosed(op.String())
 
 	case opPeerRst:
-		_ = r.peer.SetLinger(0)
-		_ = r.peer.Close()
+		_ = r.raw.SetLinger(0)
+		_ = r.raw.Close()
 		r.logf("PeerRST")
 		m.peerGone = true
 		if len(m.unread) > 0 {
@@ -110,12 +117,17 @@ func (r *seqRun) do(op opKind) *divergence {
 			}
 		case m.resetClosed():
 			want = m.resetCodes()
+		case m.truncClosed():
+			want = m.truncCodes()
 		default:
 			want = codes{0} // also half-open after peer FIN (decision 3)
 		}
 		n, err := rt.Send(ctx, pid, data)
 		code, got := errCode(err)
 		r.logf("Send(%d) -> n=%d %s", len(data), n, got)
+		if !m.released && !m.sendShut && m.truncClosed() {
+			r.h.observe("Send after FD_CLOSE truncated -> %s", got)
+		}
 		if !m.released && m.resetClosed() {
 			r.h.observe("Send after FD_CLOSE %s (send-shut=%v) -> %s", m.closeEv.reason, m.sendShut, got)
 		}
@@ -202,6 +214,11 @@ func (r *seqRun) do(op opKind) *divergence {
 			case m.closeEv.reason == "peer-close":
 				r.h.covered("Recv after peer FIN, drained")
 				return check("0 bytes, 0", code == 0 && len(data) == 0) // §5
+			case m.closeEv.reason == "truncated":
+				// Ambiguous: §5 says 0 bytes, code 0 after the peer's FIN;
+				// §8 does not say what Recv answers after a truncation.
+				r.h.observe("Recv after FD_CLOSE truncated, drained -> %s", gotClass)
+				return check("0 bytes, 0|WSAECONNABORTED|WSAENOTCONN", (code == 0 && len(data) == 0) || code == winsock.WSAECONNABORTED || code == winsock.WSAENOTCONN)
 			case m.closeEv.reason == "peer-reset":
 				return check("WSAECONNRESET", code == winsock.WSAECONNRESET)
 			}
@@ -253,6 +270,8 @@ func (r *seqRun) do(op opKind) *divergence {
 			}
 		case m.resetClosed():
 			want = m.resetCodes()
+		case m.truncClosed():
+			want = m.truncCodes()
 		default:
 			want = codes{0} // also half-open (decision 3)
 		}
@@ -263,7 +282,7 @@ func (r *seqRun) do(op opKind) *divergence {
 		case m.released:
 		case m.sendShut:
 			r.h.observe("second SendDisconnect (closed=%v) -> %s", m.closed, got)
-		case m.resetClosed():
+		case m.resetClosed(), m.truncClosed():
 			r.h.observe("SendDisconnect after FD_CLOSE %s -> %s", m.closeEv.reason, got)
 		}
 		if !want.has(code) {
@@ -400,7 +419,13 @@ func (r *seqRun) do(op opKind) *divergence {
 		// send side is still usable (true), netio says whether FIN was sent.
 		cmp("send_shut", m.sendShut, info.SendShut, m.resetClosed() && !m.sendShut)
 		cmp("bytes_in", m.bytesIn, info.BytesIn, !m.bytesInKnown)
-		cmp("bytes_out", m.bytesOut, info.BytesOut, false)
+		// bugTLSBytesOutCloseNotify: over TLS, until it is fixed, bytes_out
+		// after SendDisconnect also counts the close_notify record.
+		knownBytesOut := r.h.tls && m.sendShut && !*runBugs && info.BytesOut == m.bytesOut+tlsCloseNotifyLen
+		if knownBytesOut {
+			r.h.observe("known bug: bytes_out counts the %d-byte close_notify record", tlsCloseNotifyLen)
+		}
+		cmp("bytes_out", m.bytesOut, info.BytesOut, knownBytesOut)
 		cmp("banned_bytes", m.bannedBytes, info.BannedBytes, !m.bannedKnown)
 		cmp("queued_in", len(m.unread), info.QueuedIn, m.unreadAmbiguous)
 		cmp("queued_out", 0, info.QueuedOut, false)

@@ -32,6 +32,12 @@ func (r *seqRun) settle(what string) *divergence {
 			return r.div(what, "bytes_in = bytes written", "more", fmt.Sprintf("bytes_in=%d want %d", info.BytesIn, m.bytesIn))
 		}
 	}
+	if m.bannedKnown && m.bannedBytes > 0 {
+		info, ok := r.waitInfo(func(i *actors.SocketInfo) bool { return i.BannedBytes >= m.bannedBytes })
+		if !ok {
+			return r.div(what, "banned_bytes reaches the bytes banned", fmt.Sprintf("banned_bytes=%d want %d", info.GetBannedBytes(), m.bannedBytes), fmt.Sprintf("info %v", info))
+		}
+	}
 	if !m.pull {
 		deadline := time.Now().Add(modelWait)
 		for len(r.h.log.got(r.id)) < len(m.delivered) {
@@ -52,7 +58,7 @@ func (r *seqRun) heldAtClose(what string) *divergence {
 	m := r.m
 	m.arrive(m.held)
 	m.held, m.finHeld = nil, false
-	m.closeWith("peer-close", 0, false)
+	m.closeByPeerFin()
 	if d := r.waitClosed(what); d != nil {
 		return d
 	}
@@ -81,13 +87,12 @@ func (r *seqRun) banHeld() *divergence {
 			return d
 		}
 		r.h.covered("ban lifts the app pause, held bytes dropped")
-		m.bytesIn += uint64(len(held))
-		m.bannedBytes += uint64(len(held))
+		m.dropBanned(len(held))
 	}
 	if m.finHeld {
 		r.h.covered("ban lifts the app pause, held FIN closes")
 		m.finHeld = false
-		m.closeWith("peer-close", 0, false)
+		m.closeByPeerFin()
 		if d := r.waitClosed("RecvDisconnect while paused, FIN held"); d != nil {
 			return d
 		}
@@ -168,7 +173,7 @@ func (r *seqRun) resume() *divergence {
 	if m.finHeld {
 		r.h.covered("resume finds the held FIN")
 		m.finHeld = false
-		m.closeWith("peer-close", 0, false)
+		m.closeByPeerFin()
 		if d := r.waitClosed("ResumeReading, FIN held"); d != nil {
 			return d
 		}

@@ -42,9 +42,15 @@ type modelSock struct {
 	// noticed (finHeld) until the resume, which delivers them in order.
 	// pausedSince is Info.read_paused_since_unix_nano as first seen during
 	// the current pause (0: not seen yet); a second suspend keeps it.
-	appPaused   bool
-	held        []byte
-	finHeld     bool
+	appPaused bool
+	held      []byte
+	finHeld   bool
+	// finTrunc: the peer's FIN came without close_notify (TLS, opPeerTruncate):
+	// the runtime closes with 10053 truncated, not peer-close (§8).
+	finTrunc bool
+	// bannedNotIn: banned bytes do not count in bytes_in (TLS, until
+	// bugTLSBytesInBanned is fixed; -bugs models the contract).
+	bannedNotIn bool
 	pausedSince int64
 
 	events []ev // what a runtime-wide MaskAll subscriber gets
@@ -82,6 +88,38 @@ func (m *modelSock) closeWith(reason string, code winsock.Code, local bool) {
 	m.closed = true
 	m.closeEv = ev{kind: events.FDClose, code: uint32(code), reason: reason, local: local}
 	m.emit(m.closeEv)
+}
+
+// closeByPeerFin is the runtime noticing the peer's FIN: peer-close, or
+// over TLS a FIN without close_notify before it: truncated (§4, §8).
+func (m *modelSock) closeByPeerFin() {
+	if m.finTrunc {
+		m.closeWith("truncated", winsock.WSAECONNABORTED, false)
+		// The runtime ends the connection at a truncation (Send answers
+		// WSAENOTCONN): the peer's read may then see EOF.
+		m.peerEOF = true
+		return
+	}
+	m.closeWith("peer-close", 0, false)
+}
+
+// truncClosed: FD_CLOSE truncated was posted (TLS). Ambiguous: §8 says the
+// send side stays usable after the peer's close_notify, as after a TCP
+// FIN, and says nothing of it after a truncation; the model accepts a
+// working send side or the truncation's code (see truncCodes).
+func (m *modelSock) truncClosed() bool { return m.closed && m.closeEv.reason == "truncated" }
+
+func (m *modelSock) truncCodes() codes {
+	return codes{0, winsock.WSAECONNABORTED, winsock.WSAENOTCONN}
+}
+
+// dropBanned is the runtime reading n banned bytes under discard: read,
+// dropped, counted (§3.3).
+func (m *modelSock) dropBanned(n int) {
+	if !m.bannedNotIn {
+		m.bytesIn += uint64(n)
+	}
+	m.bannedBytes += uint64(n)
 }
 
 // resetClosed: the circuit ended by a reset (peer RST, or ours for a ban
@@ -146,7 +184,7 @@ func (m *modelSock) String() string {
 		on   bool
 		name string
 	}{{m.banned, "banned"}, {m.sendShut, "send-shut"}, {m.peerFin, "peer-fin"}, {m.peerGone, "peer-gone"},
-		{m.appPaused, "app-paused"}, {m.finHeld, "fin-held"}} {
+		{m.appPaused, "app-paused"}, {m.finHeld, "fin-held"}, {m.finTrunc, "fin-truncated"}} {
 		if f.on {
 			s = append(s, f.name)
 		}

@@ -287,6 +287,10 @@ func TestRecvBanCoversReceivedQueuedInMailbox(t *testing.T) {
 func TestRecvBanUnderConcurrentStress(t *testing.T) {
 	const conns = 40
 	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		// Its writers give up on a 1 s write deadline, which over TLS cuts a
+		// record in two (the server then sees protocol-error, not a ban
+		// question); TestTLSBanStress bans streaming TLS peers instead.
+		skipTLS(t, tr, "a timed-out write cuts a TLS record; see TestTLSBanStress")
 		for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
 			t.Run(policy.String(), func(t *testing.T) {
 				h := &banCounter{trigger: 2048}
@@ -358,6 +362,9 @@ func (h *selfBan) Receive(c *actors.Context) {
 
 func TestContextRecvDisconnectFromTheHandler(t *testing.T) {
 	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		if tr.Name == socktest.TLS.Name {
+			skipBug(t, bugTLSBytesInBanned)
+		}
 		h := &selfBan{errs: make(chan error, 1)}
 		s := startServer(t, serverOpts{tr: tr, dispatch: mode, policy: actors.BanDiscard, handler: h})
 		c := s.dial(t)

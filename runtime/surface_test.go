@@ -44,7 +44,7 @@ func startRTOn(t *testing.T, tr socktest.Transport, opts sockrt.Options, lopts a
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := rt.Listen(tr.Listen(t), h, lopts)
+	ln, err := rt.Listen(tr.Listen(t), h, onTransport(tr, lopts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestDialConnectsAndPublishesFDConnect(t *testing.T) {
 				got <- string(m.Data)
 			}
 		})
-		pid, err := s.rt.Dial(ctx5(t), s.url, h, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}})
+		pid, err := s.rt.Dial(ctx5(t), s.url, h, dialOn(tr, actors.DialOptions{SocketOptions: actors.SocketOptions{Dispatch: mode}}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -196,6 +196,10 @@ func checkReading(t *testing.T, s *server, pid *actor.PID) {
 // delivers the rest in order.
 func TestSuspendReadingHoldsThePeer(t *testing.T) {
 	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		// writeUntilHeld detects the hold by a write deadline, and a
+		// crypto/tls client whose write timed out is broken for good (the
+		// record is cut), so the stream cannot go on after the resume.
+		skipTLS(t, tr, "a timed-out write breaks a crypto/tls client; TestTLSReadPause holds a TLS peer")
 		k := newSink()
 		s := startRTOn(t, tr, pauseOpts, actors.ListenOptions{Dispatch: mode}, k)
 		c := s.dial(t)
@@ -264,6 +268,10 @@ func TestSuspendReadingHoldsThePeer(t *testing.T) {
 // Pooled it arrives as the reply message.
 func TestSuspendReadingFromTheHandler(t *testing.T) {
 	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		// writeUntilHeld detects the hold by a write deadline, and a
+		// crypto/tls client whose write timed out is broken for good (the
+		// record is cut), so the stream cannot go on after the resume.
+		skipTLS(t, tr, "a timed-out write breaks a crypto/tls client; TestTLSReadPause holds a TLS peer")
 		k := newSink()
 		inline := mode == actors.Inline
 		outcome := func(err error) {

@@ -1,23 +1,34 @@
 package socktest
 
 import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/sockactor/sockactor/internal/tlsdemo"
 )
 
 // The transport axis of the socket tests: the same test body over TCP on
-// loopback and over unix domain stream sockets (docs/SEMANTICS.md §6).
+// loopback, over unix domain stream sockets (docs/SEMANTICS.md §6) and over
+// TLS on loopback TCP (§8).
 
-// Conn is a test client's connection: TCP or unix, both half-closable.
+// Conn is a test client's connection: TCP, unix or TLS, all half-closable.
 type Conn interface {
 	net.Conn
-	// CloseWrite shuts the sending side down (FIN; EOF at the peer).
+	// CloseWrite shuts the sending side down (FIN; EOF at the peer). Over
+	// TLS it sends close_notify only (crypto/tls leaves the TCP connection
+	// open): the peer's FD_CLOSE 0 peer-close. TLSNetConn(c).CloseWrite()
+	// after it adds the FIN.
 	CloseWrite() error
 }
 
@@ -43,6 +54,10 @@ type Transport struct {
 	// no RST: the peer reads what the kernel had queued, then EOF (or
 	// ECONNRESET when the closing side left bytes unread).
 	Resets bool
+	// ServerTLS is the *tls.Config a listener on Listen's address needs
+	// (actors.ListenOptions.TLS), and ClientTLS the one a runtime's Dial
+	// to URL needs (actors.SocketOptions.TLS); nil for TCP and unix.
+	ServerTLS, ClientTLS *tls.Config
 }
 
 // String returns the name, so a Transport names a subtest.
@@ -75,6 +90,84 @@ var Unix = Transport{
 	URL:    func(addr string) string { return "unix://" + addr },
 	Dial:   func(tb testing.TB, addr string) Conn { tb.Helper(); return DialUnix(tb, addr) },
 }
+
+// TLS is TLS over loopback TCP: Go's crypto/tls client against a tls://
+// listener holding TLSCert (for 127.0.0.1 and localhost). Dial returns a
+// *tls.Conn whose handshake has completed; its CloseWrite sends
+// close_notify (no FIN), and TLSNetConn gives the TCP connection under it.
+var TLS = Transport{
+	Name:      "tls",
+	Listen:    func(testing.TB) string { return "tls://127.0.0.1:0" },
+	URL:       func(addr string) string { return "tls://" + addr },
+	Dial:      func(tb testing.TB, addr string) Conn { tb.Helper(); return DialTLS(tb, addr) },
+	Resets:    true,
+	ServerTLS: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { c := TLSCert(); return &c, nil }},
+	ClientTLS: &tls.Config{ServerName: "localhost", InsecureSkipVerify: true, VerifyPeerCertificate: isTLSCert},
+}
+
+// isTLSCert accepts exactly TLSCert as the server's certificate: the
+// transport's client config is a package variable, made before TLSCert.
+func isTLSCert(raw [][]byte, _ [][]*x509.Certificate) error {
+	if len(raw) == 0 || !bytes.Equal(raw[0], TLSCert().Certificate[0]) {
+		return errors.New("socktest: not the TLS transport's certificate")
+	}
+	return nil
+}
+
+var (
+	tlsOnce sync.Once
+	tlsCert tls.Certificate
+)
+
+// TLSCert is the self-signed certificate (127.0.0.1, localhost) the TLS
+// transport's listeners present, made once per process.
+func TLSCert() tls.Certificate {
+	tlsOnce.Do(func() {
+		c, err := tlsdemo.SelfSigned("socktest", "127.0.0.1", "localhost")
+		if err != nil {
+			panic(err)
+		}
+		tlsCert = c
+	})
+	return tlsCert
+}
+
+// TLSClientConfig returns a fresh client config that trusts TLSCert only,
+// for server name localhost.
+func TLSClientConfig() *tls.Config {
+	return &tls.Config{RootCAs: tlsdemo.Pool(TLSCert()), ServerName: "localhost"}
+}
+
+// DialTLS connects to addr with Go's TLS client (TLSClientConfig), completes
+// the handshake within ConnTimeout, and closes the connection when the test
+// ends.
+func DialTLS(tb testing.TB, addr string) *tls.Conn {
+	tb.Helper()
+	c, err := DialTLSConfig(addr, TLSClientConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// DialTLSConfig connects to addr with cfg and completes the handshake
+// within ConnTimeout. The caller closes the connection.
+func DialTLSConfig(addr string, cfg *tls.Config) (*tls.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ConnTimeout)
+	defer cancel()
+	d := tls.Dialer{Config: cfg}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*tls.Conn), nil
+}
+
+// TLSNetConn returns the TCP connection under a TLS client's connection:
+// to reset it (SetLinger(0), Close), or to half-close it without
+// close_notify (CloseWrite, a truncation).
+func TLSNetConn(c *tls.Conn) *net.TCPConn { return c.NetConn().(*net.TCPConn) }
 
 // EachTransport runs body once for every transport in trs, each time as a
 // subtest named tr.Name, so that `-run 'TestX/unix'` picks one transport.
