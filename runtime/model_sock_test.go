@@ -47,10 +47,7 @@ type modelSock struct {
 	finHeld   bool
 	// finTrunc: the peer's FIN came without close_notify (TLS, opPeerTruncate):
 	// the runtime closes with 10053 truncated, not peer-close (§8).
-	finTrunc bool
-	// bannedNotIn: banned bytes do not count in bytes_in (TLS, until
-	// bugTLSBytesInBanned is fixed; -bugs models the contract).
-	bannedNotIn bool
+	finTrunc    bool
 	pausedSince int64
 
 	events []ev // what a runtime-wide MaskAll subscriber gets
@@ -116,9 +113,7 @@ func (m *modelSock) truncCodes() codes {
 // dropBanned is the runtime reading n banned bytes under discard: read,
 // dropped, counted (§3.3).
 func (m *modelSock) dropBanned(n int) {
-	if !m.bannedNotIn {
-		m.bytesIn += uint64(n)
-	}
+	m.bytesIn += uint64(n) // received, then dropped: bytes_in counts it, over TLS too
 	m.bannedBytes += uint64(n)
 }
 

@@ -80,9 +80,6 @@ func TestModel(t *testing.T) { runModel(t, false, *modelSeqs) }
 // operation, PeerTruncate, is the TCP FIN alone (FD_CLOSE 10053 truncated,
 // §8). Byte counts are plaintext. Its sequence count is -model.tlsseqs.
 func TestModelTLS(t *testing.T) {
-	if !*runBugs {
-		t.Log("PeerTruncate left out: " + bugClosedByTLS + " (-bugs puts it in)")
-	}
 	runModel(t, true, *modelTLS)
 }
 

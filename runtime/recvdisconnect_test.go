@@ -362,9 +362,6 @@ func (h *selfBan) Receive(c *actors.Context) {
 
 func TestContextRecvDisconnectFromTheHandler(t *testing.T) {
 	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
-		if tr.Name == socktest.TLS.Name {
-			skipBug(t, bugTLSBytesInBanned)
-		}
 		h := &selfBan{errs: make(chan error, 1)}
 		s := startServer(t, serverOpts{tr: tr, dispatch: mode, policy: actors.BanDiscard, handler: h})
 		c := s.dial(t)
