@@ -138,19 +138,25 @@ func (s *socket) invokeReceived(data []byte) {
 	s.run(c)
 }
 
-// run calls the handler. A panicking handler aborts its own socket and
-// leaves everything else running; a request it leaves unanswered gets
-// Error{WSAEINVAL}.
+// run calls the handler, then flushes the call's write batch. A panicking
+// handler aborts its own socket and leaves everything else running; a
+// request it leaves unanswered gets Error{WSAEINVAL}. Goroutine: the loop
+// (Inline) or the pooled drain goroutine (Pooled).
 func (s *socket) run(c *Context) {
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		// The call's write batch leaves now, in one write (batch.go): also
+		// after a panic, whose Abort then comes behind it, as it would
+		// behind unbatched writes.
+		c.flush()
+		if p != nil {
 			s.host.log.Error("sockactor: handler panic; aborting socket", s.logAttrs(netio.ReasonLocalAbort, slog.String("panic", fmt.Sprint(p)))...)
 			s.post(&Abort{})
 		}
 		if c.sender != nil && !c.responded && !isReply(c.msg) {
 			s.host.replyFrom(s.PID(), c.sender, &Error{Code: uint32(winsock.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
 		}
-		*c = Context{}
+		*c = Context{out: keepBatch(c.out)}
 		s.host.ctxPool.Put(c)
 	}()
 	s.prof.handler.Receive(c)
