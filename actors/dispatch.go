@@ -12,8 +12,8 @@ import (
 )
 
 // Handler invocation in both dispatch modes: Inline runs the handler on the
-// event loop; Pooled queues its messages on a per-socket queue drained on
-// protoactor's default dispatcher, one message at a time. The receive ban's
+// event loop; Pooled queues its messages on a per-socket queue drained by
+// a worker of the host's pool (pool.go), one message at a time. The receive ban's
 // agreement with that queue is in ban.go.
 
 // toHandler gives a message to the handler: inline, or into the pooled
@@ -26,8 +26,8 @@ func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
 	s.invoke(msg, sender, isTaggedReply(envelope))
 }
 
-// toPooled queues m for the pooled handler and schedules a drain on
-// protoactor's default dispatcher if none is pending. Goroutine: any.
+// toPooled queues m for the pooled handler and schedules a drain on the
+// host's worker pool if none is pending. Goroutine: any.
 func (s *socket) toPooled(m any) {
 	x := s.q
 	x.hmu.Lock()
@@ -42,7 +42,7 @@ func (s *socket) toPooled(m any) {
 		s.host.door.hold()
 	}
 	x.hmu.Unlock()
-	s.host.dispatcher.Schedule(s.drainPooled)
+	s.host.pool.schedule(s) // a worker runs drainPooled (pool.go)
 }
 
 // holdDrain makes the door count this socket's pooled drain from now on,
@@ -60,11 +60,11 @@ func (s *socket) holdDrain() {
 }
 
 // drainPooled runs the pooled handler over its queue, in order, yielding
-// after the dispatcher's throughput. Goroutine: protoactor's dispatcher;
-// one at a time per socket.
+// every drainBudgetPooled messages. Goroutine: a worker of the host's pool
+// (pool.go); one at a time per socket.
 func (s *socket) drainPooled() {
 	x := s.q
-	budget := s.host.dispatcher.Throughput()
+	budget := drainBudgetPooled
 	for {
 		x.hmu.Lock()
 		if len(x.hq) == 0 {
@@ -103,7 +103,7 @@ func (s *socket) drainPooled() {
 		}
 		if budget--; budget == 0 {
 			goruntime.Gosched()
-			budget = s.host.dispatcher.Throughput()
+			budget = drainBudgetPooled
 		}
 	}
 }
