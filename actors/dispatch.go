@@ -31,7 +31,39 @@ func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
 func (s *socket) toPooled(m any) {
 	x := s.q
 	x.hmu.Lock()
-	x.hq = append(x.hq, m)
+	x.hq = append(x.hq, hitem{m: m})
+	s.scheduleDrain()
+}
+
+// toPooledData queues a copy of bytes read from the peer for the pooled
+// handler. Bytes of a stream still waiting in the queue's last entry are
+// joined by these, up to maxJoin (one Received, one handler call, one
+// reply write for both reads: the stream has no boundaries to keep); a
+// datagram is always an entry of its own. Goroutine: the loop.
+func (s *socket) toPooledData(data []byte) {
+	x := s.q
+	x.hmu.Lock()
+	if n := len(x.hq); n > 0 && x.hq[n-1].m == nil && len(x.hq[n-1].data)+len(data) <= maxJoin && !s.conn.Datagram() {
+		x.hq[n-1].data = append(x.hq[n-1].data, data...)
+		x.hmu.Unlock()
+		return // a drain is pending: it takes them with the rest
+	}
+	cp := make([]byte, len(data))
+	copy(cp, data)
+	x.hq = append(x.hq, hitem{data: cp})
+	s.scheduleDrain()
+}
+
+// maxJoin bounds the bytes of reads joined into one pooled Received: a
+// flood queued for a slow handler stays in reads of gnet's size, not one
+// buffer regrown to MaxInbound.
+const maxJoin = 64 << 10
+
+// scheduleDrain schedules a drain on the host's worker pool unless one is
+// pending, and unlocks hmu (held by the caller, who just queued).
+// Goroutine: any.
+func (s *socket) scheduleDrain() {
+	x := s.q
 	if x.hrunning {
 		x.hmu.Unlock()
 		return
@@ -78,16 +110,16 @@ func (s *socket) drainPooled() {
 			}
 			return
 		}
-		m := x.hq[0]
-		x.hq[0] = nil
+		it := x.hq[0]
+		x.hq[0] = hitem{}
 		x.hq = x.hq[1:]
-		r, isData := m.(*Received)
+		isData := it.m == nil
 		if isData {
 			if x.hbanned {
 				// Cannot happen (the ban purges the queue and nothing is
 				// queued after it); kept so the rule reads in one place.
 				x.hmu.Unlock()
-				s.dropBanned(len(r.Data))
+				s.dropBanned(len(it.data))
 				continue
 			}
 			// Taken under hmu: the ban, also under hmu, either sees this
@@ -95,7 +127,7 @@ func (s *socket) drainPooled() {
 			x.delivering = true
 		}
 		x.hmu.Unlock()
-		s.pooledReceive(m)
+		s.pooledReceive(it)
 		if isData {
 			x.hmu.Lock()
 			x.delivering = false
@@ -108,12 +140,17 @@ func (s *socket) drainPooled() {
 	}
 }
 
-// pooledReceive delivers one queued message to the pooled handler.
-func (s *socket) pooledReceive(m any) {
+// pooledReceive delivers one queued entry to the pooled handler.
+// Goroutine: the pooled drain's worker.
+func (s *socket) pooledReceive(it hitem) {
+	if it.m == nil {
+		s.takeWaiting(len(it.data), s.q.pendingIn.Add(-int64(len(it.data))))
+		s.invokeReceived(it.data)
+		return
+	}
+	m := it.m
 	_, msg, sender := actor.UnwrapEnvelope(m)
 	switch msg := msg.(type) {
-	case *Received:
-		s.takeWaiting(len(msg.Data), s.q.pendingIn.Add(-int64(len(msg.Data))))
 	case replyOp:
 		s.reply(msg.to, msg.msg) // a ban's reply, queued behind the delivery it waited for
 		return
@@ -129,8 +166,10 @@ func (s *socket) invoke(msg any, sender *actor.PID, reply bool) {
 	s.run(c)
 }
 
-// invokeReceived hands bytes to an Inline handler: the hot path, with no
-// allocation (the Context and its Received come from a pool).
+// invokeReceived hands bytes to the handler as the Context's own
+// Received: the hot path, with no allocation (the Context and its Received
+// come from a pool). Goroutine: the loop (Inline) or the pooled drain's
+// worker (Pooled, whose handler owns data).
 func (s *socket) invokeReceived(data []byte) {
 	c := s.host.ctxPool.Get().(*Context)
 	c.s, c.recv.Data, c.sender, c.responded = s, data, nil, false

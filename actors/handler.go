@@ -35,7 +35,11 @@ func (f HandlerFunc) Receive(c *Context) { f(c) }
 
 // Received carries bytes read from the peer. Under Inline dispatch Data is a
 // view into the event loop's read buffer, valid only during Receive (copy
-// what you keep); under Pooled dispatch Data is a copy the handler owns.
+// what you keep); under Pooled dispatch Data is a copy the handler owns
+// (keep the slice, not the *Received: in both modes the Received itself is
+// the Context's, reused after Receive returns). Under Pooled dispatch the
+// bytes of reads that arrived while the handler was busy come joined in
+// one Received (up to 64 KiB; each datagram of a UDP socket stays one).
 type Received struct {
 	Data []byte
 }
