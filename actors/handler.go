@@ -22,7 +22,7 @@ import (
 // One Handler value serves every socket of its listener; keep per-socket
 // state in Context.SetState. Under Inline dispatch Receive runs on the
 // socket's event loop and must not block; under Pooled dispatch it runs on
-// protoactor's dispatcher and may block.
+// a worker of the runtime's pool (pool.go) and may block.
 type Handler interface {
 	Receive(c *Context)
 }
@@ -52,11 +52,12 @@ const (
 	// connection: zero-copy received bytes, writes straight into gnet's
 	// buffer, and the handler must never block.
 	Inline Dispatch = iota
-	// Pooled runs the handler on protoactor's default dispatcher, one
-	// message at a time per socket, from a small per-socket queue (no
-	// actor per socket): received bytes are copied, writes are queued to
-	// the event loop in order with the socket's messages, and the handler
-	// may block.
+	// Pooled runs the handler on the runtime's worker pool (goroutines
+	// reused from read to read, at most runtime.Options.PoolSize at once),
+	// one message at a time per socket, from a small per-socket queue (no
+	// actor per socket): received bytes are copied, writes go to the
+	// socket from the worker in order with the socket's messages, and the
+	// handler may block.
 	Pooled
 )
 
