@@ -95,12 +95,12 @@ func (s *socket) banPooled() int {
 	x.hbanned = true
 	dropped := 0
 	kept := x.hq[:0]
-	for _, m := range x.hq {
-		if r, ok := m.(*Received); ok {
-			dropped += len(r.Data)
+	for _, it := range x.hq {
+		if it.m == nil {
+			dropped += len(it.data)
 			continue
 		}
-		kept = append(kept, m)
+		kept = append(kept, it)
 	}
 	clear(x.hq[len(kept):])
 	x.hq = kept
@@ -120,9 +120,9 @@ func (s *socket) replyAfterDelivery(to *actor.PID, msg any) {
 		x := s.q
 		x.hmu.Lock()
 		if x.delivering {
-			x.hq = append(x.hq, nil)
+			x.hq = append(x.hq, hitem{})
 			copy(x.hq[1:], x.hq)
-			x.hq[0] = replyOp{to: to, msg: msg}
+			x.hq[0] = hitem{m: replyOp{to: to, msg: msg}}
 			x.hmu.Unlock()
 			return
 		}

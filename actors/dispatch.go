@@ -12,8 +12,8 @@ import (
 )
 
 // Handler invocation in both dispatch modes: Inline runs the handler on the
-// event loop; Pooled queues its messages on a per-socket queue drained on
-// protoactor's default dispatcher, one message at a time. The receive ban's
+// event loop; Pooled queues its messages on a per-socket queue drained by
+// a worker of the host's pool (pool.go), one message at a time. The receive ban's
 // agreement with that queue is in ban.go.
 
 // toHandler gives a message to the handler: inline, or into the pooled
@@ -26,12 +26,44 @@ func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
 	s.invoke(msg, sender, isTaggedReply(envelope))
 }
 
-// toPooled queues m for the pooled handler and schedules a drain on
-// protoactor's default dispatcher if none is pending. Goroutine: any.
+// toPooled queues m for the pooled handler and schedules a drain on the
+// host's worker pool if none is pending. Goroutine: any.
 func (s *socket) toPooled(m any) {
 	x := s.q
 	x.hmu.Lock()
-	x.hq = append(x.hq, m)
+	x.hq = append(x.hq, hitem{m: m})
+	s.scheduleDrain()
+}
+
+// toPooledData queues a copy of bytes read from the peer for the pooled
+// handler. Bytes of a stream still waiting in the queue's last entry are
+// joined by these, up to maxJoin (one Received, one handler call, one
+// reply write for both reads: the stream has no boundaries to keep); a
+// datagram is always an entry of its own. Goroutine: the loop.
+func (s *socket) toPooledData(data []byte) {
+	x := s.q
+	x.hmu.Lock()
+	if n := len(x.hq); n > 0 && x.hq[n-1].m == nil && len(x.hq[n-1].data)+len(data) <= maxJoin && !s.conn.Datagram() {
+		x.hq[n-1].data = append(x.hq[n-1].data, data...)
+		x.hmu.Unlock()
+		return // a drain is pending: it takes them with the rest
+	}
+	cp := make([]byte, len(data))
+	copy(cp, data)
+	x.hq = append(x.hq, hitem{data: cp})
+	s.scheduleDrain()
+}
+
+// maxJoin bounds the bytes of reads joined into one pooled Received: a
+// flood queued for a slow handler stays in reads of gnet's size, not one
+// buffer regrown to MaxInbound.
+const maxJoin = 64 << 10
+
+// scheduleDrain schedules a drain on the host's worker pool unless one is
+// pending, and unlocks hmu (held by the caller, who just queued).
+// Goroutine: any.
+func (s *socket) scheduleDrain() {
+	x := s.q
 	if x.hrunning {
 		x.hmu.Unlock()
 		return
@@ -42,7 +74,7 @@ func (s *socket) toPooled(m any) {
 		s.host.door.hold()
 	}
 	x.hmu.Unlock()
-	s.host.dispatcher.Schedule(s.drainPooled)
+	s.host.pool.schedule(s) // a worker runs drainPooled (pool.go)
 }
 
 // holdDrain makes the door count this socket's pooled drain from now on,
@@ -60,11 +92,11 @@ func (s *socket) holdDrain() {
 }
 
 // drainPooled runs the pooled handler over its queue, in order, yielding
-// after the dispatcher's throughput. Goroutine: protoactor's dispatcher;
-// one at a time per socket.
+// every drainBudgetPooled messages. Goroutine: a worker of the host's pool
+// (pool.go); one at a time per socket.
 func (s *socket) drainPooled() {
 	x := s.q
-	budget := s.host.dispatcher.Throughput()
+	budget := drainBudgetPooled
 	for {
 		x.hmu.Lock()
 		if len(x.hq) == 0 {
@@ -78,16 +110,16 @@ func (s *socket) drainPooled() {
 			}
 			return
 		}
-		m := x.hq[0]
-		x.hq[0] = nil
+		it := x.hq[0]
+		x.hq[0] = hitem{}
 		x.hq = x.hq[1:]
-		r, isData := m.(*Received)
+		isData := it.m == nil
 		if isData {
 			if x.hbanned {
 				// Cannot happen (the ban purges the queue and nothing is
 				// queued after it); kept so the rule reads in one place.
 				x.hmu.Unlock()
-				s.dropBanned(len(r.Data))
+				s.dropBanned(len(it.data))
 				continue
 			}
 			// Taken under hmu: the ban, also under hmu, either sees this
@@ -95,7 +127,7 @@ func (s *socket) drainPooled() {
 			x.delivering = true
 		}
 		x.hmu.Unlock()
-		s.pooledReceive(m)
+		s.pooledReceive(it)
 		if isData {
 			x.hmu.Lock()
 			x.delivering = false
@@ -103,17 +135,22 @@ func (s *socket) drainPooled() {
 		}
 		if budget--; budget == 0 {
 			goruntime.Gosched()
-			budget = s.host.dispatcher.Throughput()
+			budget = drainBudgetPooled
 		}
 	}
 }
 
-// pooledReceive delivers one queued message to the pooled handler.
-func (s *socket) pooledReceive(m any) {
+// pooledReceive delivers one queued entry to the pooled handler.
+// Goroutine: the pooled drain's worker.
+func (s *socket) pooledReceive(it hitem) {
+	if it.m == nil {
+		s.takeWaiting(len(it.data), s.q.pendingIn.Add(-int64(len(it.data))))
+		s.invokeReceived(it.data)
+		return
+	}
+	m := it.m
 	_, msg, sender := actor.UnwrapEnvelope(m)
 	switch msg := msg.(type) {
-	case *Received:
-		s.takeWaiting(len(msg.Data), s.q.pendingIn.Add(-int64(len(msg.Data))))
 	case replyOp:
 		s.reply(msg.to, msg.msg) // a ban's reply, queued behind the delivery it waited for
 		return
@@ -129,8 +166,10 @@ func (s *socket) invoke(msg any, sender *actor.PID, reply bool) {
 	s.run(c)
 }
 
-// invokeReceived hands bytes to an Inline handler: the hot path, with no
-// allocation (the Context and its Received come from a pool).
+// invokeReceived hands bytes to the handler as the Context's own
+// Received: the hot path, with no allocation (the Context and its Received
+// come from a pool). Goroutine: the loop (Inline) or the pooled drain's
+// worker (Pooled, whose handler owns data).
 func (s *socket) invokeReceived(data []byte) {
 	c := s.host.ctxPool.Get().(*Context)
 	c.s, c.recv.Data, c.sender, c.responded = s, data, nil, false
@@ -138,19 +177,25 @@ func (s *socket) invokeReceived(data []byte) {
 	s.run(c)
 }
 
-// run calls the handler. A panicking handler aborts its own socket and
-// leaves everything else running; a request it leaves unanswered gets
-// Error{WSAEINVAL}.
+// run calls the handler, then flushes the call's write batch. A panicking
+// handler aborts its own socket and leaves everything else running; a
+// request it leaves unanswered gets Error{WSAEINVAL}. Goroutine: the loop
+// (Inline) or the pooled drain goroutine (Pooled).
 func (s *socket) run(c *Context) {
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		// The call's write batch leaves now, in one write (batch.go): also
+		// after a panic, whose Abort then comes behind it, as it would
+		// behind unbatched writes.
+		c.flush()
+		if p != nil {
 			s.host.log.Error("sockactor: handler panic; aborting socket", s.logAttrs(netio.ReasonLocalAbort, slog.String("panic", fmt.Sprint(p)))...)
 			s.post(&Abort{})
 		}
 		if c.sender != nil && !c.responded && !isReply(c.msg) {
 			s.host.replyFrom(s.PID(), c.sender, &Error{Code: uint32(winsock.WSAEINVAL), Detail: fmt.Sprintf("unhandled message %T", c.msg)})
 		}
-		*c = Context{}
+		*c = Context{out: keepBatch(c.out)}
 		s.host.ctxPool.Put(c)
 	}()
 	s.prof.handler.Receive(c)

@@ -15,9 +15,11 @@
 // code that is not an actor.
 //
 // Goroutines: the control path (socket messages) and Inline handlers run on
-// the connection's event loop; Pooled handlers run on protoactor's default
-// dispatcher from a small per-socket queue (one message at a time, no actor
-// per socket) and receive copies of the bytes. The receive ban
+// the connection's event loop; Pooled handlers run on the runtime's worker
+// pool (reused goroutines, bounded by runtime.Options.PoolSize) from a small
+// per-socket queue (one message at a time, no actor per socket) and
+// receive copies of the bytes. A handler call's stream writes leave in one
+// system call when it returns (Context.Write). The receive ban
 // is enforced below this package, in netio's read path; this package extends
 // it to bytes already queued for a pooled handler, which are dropped (and
 // reset the connection under the reset policy) instead of being delivered.

@@ -23,7 +23,7 @@ import (
 // One Handler value serves every socket of its listener; keep per-socket
 // state in Context.SetState. Under Inline dispatch Receive runs on the
 // socket's event loop and must not block; under Pooled dispatch it runs on
-// protoactor's dispatcher and may block.
+// a worker of the runtime's pool (pool.go) and may block.
 type Handler interface {
 	Receive(c *Context)
 }
@@ -36,7 +36,11 @@ func (f HandlerFunc) Receive(c *Context) { f(c) }
 
 // Received carries bytes read from the peer. Under Inline dispatch Data is a
 // view into the event loop's read buffer, valid only during Receive (copy
-// what you keep); under Pooled dispatch Data is a copy the handler owns.
+// what you keep); under Pooled dispatch Data is a copy the handler owns
+// (keep the slice, not the *Received: in both modes the Received itself is
+// the Context's, reused after Receive returns). Under Pooled dispatch the
+// bytes of reads that arrived while the handler was busy come joined in
+// one Received (up to 64 KiB; each datagram of a UDP socket stays one).
 type Received struct {
 	Data []byte
 }
@@ -49,11 +53,12 @@ const (
 	// connection: zero-copy received bytes, writes straight into gnet's
 	// buffer, and the handler must never block.
 	Inline Dispatch = iota
-	// Pooled runs the handler on protoactor's default dispatcher, one
-	// message at a time per socket, from a small per-socket queue (no
-	// actor per socket): received bytes are copied, writes are queued to
-	// the event loop in order with the socket's messages, and the handler
-	// may block.
+	// Pooled runs the handler on the runtime's worker pool (goroutines
+	// reused from read to read, at most runtime.Options.PoolSize at once),
+	// one message at a time per socket, from a small per-socket queue (no
+	// actor per socket): received bytes are copied, writes go to the
+	// socket from the worker in order with the socket's messages, and the
+	// handler may block.
 	Pooled
 )
 
@@ -160,7 +165,8 @@ type Context struct {
 	msg       any
 	sender    *actor.PID
 	responded bool     // Respond or Defer was called for this request
-	recv      Received // the Received of an Inline delivery
+	recv      Received // the Received of a delivery (Inline, and Pooled from the hand-off queue)
+	out       []byte   // the write batch: stream bytes Written during this call, not yet flushed (batch.go)
 }
 
 // Message returns the message being handled.
@@ -207,24 +213,43 @@ func (c *Context) SetState(v any) { *c.s.state() = v }
 // Write sends p to the peer. When bytes are already queued and p would take
 // the queue over the high-water mark it fails with ErrWouldBlock and queues
 // nothing; FD_WRITE follows once the queue drains below the low-water mark.
-// Under Inline dispatch it writes straight into the connection (or gnet's
-// outbound buffer). Under Pooled dispatch it writes straight to the socket
-// from the handler's goroutine (netio.Conn.WriteDirect: no hop through the
-// loop) while nothing the handler wrote or sent its own socket is still on
-// its way through the mailbox and gnet holds no unsent bytes; otherwise p is
-// copied and queued in the socket's mailbox. Either way it reaches the peer
-// in order with the messages the handler sends to its own socket (a Write
-// before a SendDisconnect goes out before the FIN, one after it is
-// refused); the count is len(p) once written or queued.
-// p is never retained. It fails with ErrShutdown after SendDisconnect and
-// ErrNotConn once the connection is gone. After the peer's FIN (FD_CLOSE
-// peer-close) the socket stays writable until it is closed or its linger
-// expires (docs/SEMANTICS.md §5). Refusals are counted in
-// HostStats.SendsRefused.
+//
+// On a stream socket the bytes of one Receive call are batched: Write
+// copies p into the call's write batch, and the batch leaves with one
+// system call when Receive returns (or earlier: when it would grow past
+// 64 KiB, before a write the high-water mark would refuse, before the
+// handler's messages described below, and on Flush). So the replies to a
+// read of pipelined requests, each written with its own Write, reach the
+// peer in one write(2), as a hand-built buffer would. A Write of 64 KiB or
+// more is not copied: the batch is flushed and p written at once. Each
+// datagram of a UDP socket is sent by its own Write, unbatched.
+//
+// Under Inline dispatch the batch goes straight into the connection (or
+// gnet's outbound buffer). Under Pooled dispatch it is written to the
+// socket from the handler's goroutine (netio.Conn.WriteDirect: no hop
+// through the loop) while nothing the handler wrote or sent its own socket
+// is still on its way through the mailbox and gnet holds no unsent bytes;
+// otherwise it is queued in the socket's mailbox. Either way the bytes
+// reach the peer in order with the messages the handler sends to its own
+// socket (a Write before a SendDisconnect goes out before the FIN, one
+// after it is refused); the count is len(p) once batched, written or
+// queued. p is never retained. It fails with ErrShutdown after
+// SendDisconnect and ErrNotConn once the connection is gone. After the
+// peer's FIN (FD_CLOSE peer-close) the socket stays writable until it is
+// closed or its linger expires (docs/SEMANTICS.md §5). Refusals are counted
+// in HostStats.SendsRefused; batched bytes the connection can no longer
+// take when the batch leaves (it was reset meanwhile) are counted in
+// SendDropped, as every accepted byte that never reaches the peer.
 //
 // Messages a handler sends to its own PID (SendDisconnect, Close, ...) are
 // asynchronous: under Inline dispatch they run after Receive returns, so a
-// Write later in the same Receive still goes out before them.
+// Write later in the same Receive still goes out before them. Under Pooled
+// dispatch, where the loop may handle a message while the handler still
+// runs, Send and Request (and the helpers built on them) flush the batch
+// first, whatever the receiver: what the handler wrote before a message
+// is on its way before anything the message causes.
+//
+// Goroutine: the one running the handler, during Receive.
 func (c *Context) Write(p []byte) (int, error) {
 	n, err := c.write(p)
 	if err != nil {
@@ -233,14 +258,10 @@ func (c *Context) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *Context) write(p []byte) (int, error) {
+// writeNow is Write without the batch: p goes to the connection now.
+// Goroutine: the one running the handler.
+func (c *Context) writeNow(p []byte) (int, error) {
 	s := c.s
-	if s.conn == nil {
-		return 0, winsock.ErrNotConn
-	}
-	if code := s.conn.SendCode(); code != winsock.OK { // safe from either goroutine
-		return 0, code
-	}
 	if s.prof.dispatch == Inline {
 		return s.write(p) // event loop goroutine
 	}
@@ -253,7 +274,22 @@ func (c *Context) write(p []byte) (int, error) {
 	if m := s.conn.MaxDatagram(); m > 0 && len(p) > m {
 		return 0, &winsock.OpError{Op: "Send", Socket: s.id, Code: winsock.WSAEMSGSIZE}
 	}
-	pending := s.q.pendingOut.Load()
+	// The rule of socket.write, on what this goroutine last saw: a
+	// refusal's FD_WRITE is posted by the loop, never run inside Write.
+	if s.pooledRefuses(len(p), 0) {
+		s.host.limits.highWater.Add(1)
+		s.post(wantWrite{})
+		return 0, winsock.ErrWouldBlock
+	}
+	s.pooledWrite(p, false)
+	return len(p), nil
+}
+
+// pooledQueued is what a pooled handler's goroutine sees of the socket's
+// outbound queue: its Writes in the mailbox, gnet's buffer as the loop
+// last saw it (a half-open side's queue, read live, once closed), and
+// what a direct write left for the loop. Goroutine: the pooled handler's.
+func (s *socket) pooledQueued() int64 {
 	last := s.q.lastOut.Load()
 	if s.conn.Closed() {
 		// Half-open: gnet's buffer is gone (lastOut is no longer
@@ -261,28 +297,40 @@ func (c *Context) write(p []byte) (int, error) {
 		// half-open side's queue, read live.
 		last = int64(s.conn.HalfOpenQueued())
 	}
-	queued := pending + last + int64(s.conn.DirectQueued())
-	// The rule of socket.write, on what this goroutine last saw: a
-	// refusal's FD_WRITE is posted by the loop, never run inside Write.
-	if queued > int64(s.host.opts.SendLowWater) && queued+int64(len(p)) > int64(s.host.opts.SendHighWater) {
-		s.host.limits.highWater.Add(1)
-		s.post(wantWrite{})
-		return 0, winsock.ErrWouldBlock
-	}
+	return s.q.pendingOut.Load() + last + int64(s.conn.DirectQueued())
+}
+
+// pooledRefuses applies the write rule (socket.write) to n more bytes on
+// top of the queue as the pooled goroutine sees it plus batched bytes.
+// Goroutine: the pooled handler's.
+func (s *socket) pooledRefuses(n, batched int) bool {
+	queued := s.pooledQueued() + int64(batched)
+	return queued > int64(s.host.opts.SendLowWater) && queued+int64(n) > int64(s.host.opts.SendHighWater)
+}
+
+// pooledWrite puts p on its way from the pooled handler's goroutine:
+// straight to the socket when nothing of this handler is still in the
+// mailbox, else queued behind it. own says p may be kept (the handler's
+// batch, handed over); otherwise it is copied. It reports whether p was
+// kept. Goroutine: the pooled handler's.
+func (s *socket) pooledWrite(p []byte, own bool) (kept bool) {
 	// Only this goroutine makes writeOps, and the loop counts one out of
 	// pendingOut only once gnet has it: with none pending, a direct write
 	// cannot overtake an earlier Write. Nor an earlier message of this
 	// handler to its own socket (a SendDisconnect, a Close): see toSelf.
-	if pending == 0 && s.q.selfMsgs.Load() == 0 {
+	if s.q.pendingOut.Load() == 0 && s.q.selfMsgs.Load() == 0 {
 		if _, ok := s.conn.WriteDirect(p); ok {
-			return len(p), nil
+			return false
 		}
 	}
-	cp := make([]byte, len(p))
-	copy(cp, p)
+	cp := p
+	if !own {
+		cp = make([]byte, len(p))
+		copy(cp, p)
+	}
 	s.q.pendingOut.Add(int64(len(cp)))
 	s.post(writeOp{data: cp})
-	return len(p), nil
+	return own
 }
 
 // RecvDisconnect applies the receive ban to this socket from its own
@@ -295,6 +343,7 @@ func (c *Context) write(p []byte) (int, error) {
 // waits for the delivery in flight, which would be this very call.
 func (c *Context) RecvDisconnect() ([]byte, error) {
 	s := c.s
+	c.flush() // what was written before the ban leaves first (a reset may follow)
 	var code winsock.Code
 	switch {
 	case s.conn == nil:
@@ -343,6 +392,7 @@ func (c *Context) Defer() *actor.PID {
 // actors.Send message). Use Request when the receiver should know this
 // socket or answer it. Safe from the handler's goroutine.
 func (c *Context) Send(pid *actor.PID, msg any) {
+	c.beforeMessage()
 	c.orderSelf(pid)
 	c.s.host.system.Root.RequestWithCustomSender(pid, msg, nil)
 	c.orderedSelf(pid)
@@ -353,9 +403,23 @@ func (c *Context) Send(pid *actor.PID, msg any) {
 // Inline dispatch, where waiting would block the event loop: a request to
 // the socket's own PID is answered by the very loop the handler runs on.
 func (c *Context) Request(pid *actor.PID, msg any) {
+	c.beforeMessage()
 	c.orderSelf(pid)
 	c.s.host.system.Root.RequestWithCustomSender(pid, msg, c.s.PID())
 	c.orderedSelf(pid)
+}
+
+// beforeMessage flushes a pooled handler's write batch before it sends a
+// message: the loop may handle the message, or what the receiver does
+// about it (a Send to this socket), while the handler still runs, and the
+// bytes written before it must be on their way first. An Inline handler
+// keeps batching: whatever reaches its socket because of the message is
+// handled on the same loop, after Receive has returned and the batch has
+// left. Goroutine: the handler's.
+func (c *Context) beforeMessage() {
+	if c.s.q != nil {
+		c.flush()
+	}
 }
 
 // orderSelf and orderedSelf keep a pooled handler's message to its own

@@ -80,9 +80,9 @@ type host struct {
 	inbound      inboundBook   // waiting inbound bytes, runtime-wide (inbound.go)
 	down         atomic.Bool   // set once the engine is stopping
 
-	door       *door            // every goroutine and timer the sockets start
-	ctxPool    sync.Pool        // *Context: one per handler call in flight
-	dispatcher actor.Dispatcher // runs pooled handlers: protoactor's default
+	door    *door       // every goroutine and timer the sockets start
+	ctxPool sync.Pool   // *Context: one per handler call in flight
+	pool    *workerPool // runs pooled handlers (pool.go)
 }
 
 // newHost returns a host whose sockets live in system and publish through
@@ -117,7 +117,7 @@ func newHost(system *actor.ActorSystem, hub *events.Hub, opts HostOptions) *host
 	h := &host{system: system, hub: hub, opts: opts, log: log}
 	h.ctxPool.New = func() any { return new(Context) }
 	h.door = newDoor()
-	h.dispatcher = actor.NewDefaultDispatcher(300)
+	h.pool = newWorkerPool(opts.PoolSize, h.door)
 	return h
 }
 
@@ -159,8 +159,12 @@ func (h *host) SetDown() { h.down.Store(true) }
 func (h *host) StopTasks() { h.door.Close() }
 
 // WaitTasks waits until every goroutine and timer the sockets started has
-// ended, or ctx is done. Call it after StopTasks.
-func (h *host) WaitTasks(ctx context.Context) error { return h.door.Wait(ctx) }
+// ended, or ctx is done: the pooled handlers' workers end once no drain is
+// left. Call it after StopTasks and ReleaseAll.
+func (h *host) WaitTasks(ctx context.Context) error {
+	h.pool.close()
+	return h.door.Wait(ctx)
+}
 
 // ReleaseAll releases every socket that is closed but still lingering, and
 // every listener. Call it after the engine has stopped (no event loop runs).

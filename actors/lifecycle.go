@@ -112,11 +112,9 @@ func (s *socket) received(data []byte) {
 	if s.conn.Datagram() && s.datagramOverBudget(len(data), q.pendingIn.Load()) {
 		return // no flow control to pause: dropped and counted
 	}
-	cp := make([]byte, len(data))
-	copy(cp, data)
-	own := q.pendingIn.Add(int64(len(cp)))
-	s.toPooled(&Received{Data: cp})
-	s.addWaiting(len(cp), own) // pauses reads at MaxInbound (inbound.go)
+	own := q.pendingIn.Add(int64(len(data)))
+	s.toPooledData(data)         // copied: the handler owns its Received.Data
+	s.addWaiting(len(data), own) // pauses reads at MaxInbound (inbound.go)
 }
 
 // connected publishes FD_CONNECT 0 for a dialled socket, then FD_WRITE: a

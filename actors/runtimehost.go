@@ -32,6 +32,7 @@ type HostOptions struct {
 	MaxBuffered   int64         // 0: DefaultMaxBuffered
 	SendHighWater int           // 0: DefaultSendHighWater
 	SendLowWater  int           // 0: a quarter of SendHighWater
+	PoolSize      int           // 0: DefaultPoolSize
 	Logger        *slog.Logger  // nil: slog.Default()
 }
 

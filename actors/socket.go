@@ -81,18 +81,25 @@ type sockExt struct {
 	resumeOwed  bool      // an Inline handler's ResumeReading waits for its Receive to return (pause.go)
 }
 
+// hitem is one entry of a pooled handler's queue: a message, or (m nil)
+// bytes read from the peer, which the handler gets as a *Received whose
+// Data it owns. Unboxed, so a read costs its copy and no Received.
+type hitem struct {
+	m    any    // a message (an envelope, an event, a replyOp); nil for data
+	data []byte // received bytes when m is nil
+}
+
 // pooledQ is a pooled socket's hand-off to its handler: the handler's
-// queue, drained by one goroutine at a time scheduled on protoactor's
-// default dispatcher. The receive ban and the hand-off of Received agree
+// queue, drained by one worker of the host's pool at a time (pool.go). The receive ban and the hand-off of Received agree
 // under hmu (see ban.go).
 type pooledQ struct {
 	hmu        sync.Mutex
-	hq         []any // guarded by hmu
-	hrunning   bool  // guarded by hmu: a drain is scheduled or running
-	hbanned    bool  // guarded by hmu: the ban is in force; no Received is handed over
-	delivering bool  // guarded by hmu: a Received taken before the ban is in the handler now
-	gone       bool  // guarded by hmu: the socket is released; drains are held in the door
-	held       bool  // guarded by hmu: the running drain holds the door (see door)
+	hq         []hitem // guarded by hmu
+	hrunning   bool    // guarded by hmu: a drain is scheduled or running
+	hbanned    bool    // guarded by hmu: the ban is in force; no Received is handed over
+	delivering bool    // guarded by hmu: a Received taken before the ban is in the handler now
+	gone       bool    // guarded by hmu: the socket is released; drains are held in the door
+	held       bool    // guarded by hmu: the running drain holds the door (see door)
 
 	pendingIn  atomic.Int64 // bytes posted to the pooled handler, not yet taken
 	pendingOut atomic.Int64 // bytes of pooled Writes in the mailbox or being written by the loop

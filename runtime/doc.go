@@ -2,8 +2,8 @@
 // protoactor ActorSystem, one gnet engine (netio), the socket actors
 // (actors) between them and the event hub (events). Declare listeners with
 // Listen, call Start, and every accepted connection becomes a socket actor
-// whose handler runs inline on its event loop or pooled on protoactor's
-// dispatcher; Shutdown closes every socket with FD_CLOSE 10050 "shutdown"
+// whose handler runs inline on its event loop or pooled on the runtime's
+// worker pool (Options.PoolSize); Shutdown closes every socket with FD_CLOSE 10050 "shutdown"
 // before it returns.
 //
 // A Runtime is safe for concurrent use. It keeps its state on the value, so

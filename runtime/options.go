@@ -64,6 +64,14 @@ type Options struct {
 	// first; all resume once the sum is under three quarters of it.
 	// Datagrams over it are dropped and counted.
 	MaxBuffered int64
+	// PoolSize bounds the goroutines that run pooled handlers
+	// (actors.DefaultPoolSize = 10,000 if 0): so many handler calls run at
+	// once, each on a worker the pool reuses from read to read; when all of
+	// them are busy (handlers that block), other pooled sockets' messages
+	// wait for the first to return. Workers are started when needed; one
+	// left unused for 10 s ends when another is done, and all of them at
+	// Shutdown.
+	PoolSize int
 	// SendHighWater bounds outbound bytes queued per socket
 	// (actors.DefaultSendHighWater = 4 MiB); SendLowWater is where FD_WRITE
 	// is posted after a refusal (a quarter of the high-water mark if 0; New
@@ -164,6 +172,7 @@ func (o Options) Validate() error {
 		{"MaxSend", o.MaxSend < 0},
 		{"MaxInbound", o.MaxInbound < 0},
 		{"MaxBuffered", o.MaxBuffered < 0},
+		{"PoolSize", o.PoolSize < 0},
 		{"SendHighWater", o.SendHighWater < 0},
 		{"SendLowWater", o.SendLowWater < 0},
 		{"RequestTimeout", o.RequestTimeout < 0},

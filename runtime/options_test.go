@@ -26,6 +26,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative loops", sockrt.Options{EventLoops: -1}, "EventLoops"},
 		{"negative MaxSend", sockrt.Options{MaxSend: -1}, "MaxSend"},
 		{"negative MaxInbound", sockrt.Options{MaxInbound: -5}, "MaxInbound"},
+		{"negative PoolSize", sockrt.Options{PoolSize: -1}, "PoolSize"},
+		{"PoolSize of one", sockrt.Options{PoolSize: 1}, ""},
 		{"negative high mark", sockrt.Options{SendHighWater: -1}, "SendHighWater"},
 		{"negative low mark", sockrt.Options{SendLowWater: -1}, "SendLowWater"},
 		{"low mark above high", sockrt.Options{SendHighWater: 1 << 20, SendLowWater: 2 << 20}, "SendLowWater"},

@@ -84,6 +84,7 @@ func New(opts Options) (*Runtime, error) {
 		MaxSend:       opts.MaxSend,
 		Logger:        opts.Logger,
 		MaxInbound:    opts.MaxInbound,
+		PoolSize:      opts.PoolSize,
 		MaxBuffered:   opts.MaxBuffered,
 		SendHighWater: opts.SendHighWater,
 		SendLowWater:  opts.SendLowWater,
