@@ -140,24 +140,26 @@ func (e *Engine) acceptLoop(l *Listener) {
 			e.enroll(nc, &acceptTag{ln: l})
 			continue
 		}
-		if e.tlsStat.inFlight.Add(1) > e.maxHandshakes() {
-			// Every handshake slot is taken (slow or hostile peers):
-			// reset this one at once rather than queue it.
-			e.tlsStat.inFlight.Add(-1)
-			e.tlsStat.refused.Add(1)
-			resetConn(nc)
-			continue
-		}
+		// A handshake slot; when every one is taken (slow or hostile
+		// peers), the oldest handshake still running is reset to make
+		// room (tls.go, hsSlots).
+		slot := e.hs.admit(e, nc)
 		a.wg.Add(1)
 		go func() {
 			// A handshake goroutine: it ends with the handshake.
 			defer a.wg.Done()
 			s := tlsloop.Server(a.tls, nil)
 			err := e.handshake(a.ctx, s, nc)
-			e.tlsStat.inFlight.Add(-1) // the slot is free once the handshake is over
-			if err == nil {
-				e.enroll(nc, &acceptTag{ln: l, tls: s})
+			if !e.hs.release(slot) {
+				return // evicted: counted as such, and nc is closed
 			}
+			if err != nil {
+				e.tlsStat.failed.Add(1)
+				resetConn(nc)
+				return
+			}
+			e.tlsStat.handshakes.Add(1)
+			e.enroll(nc, &acceptTag{ln: l, tls: s})
 		}()
 	}
 }

@@ -95,8 +95,11 @@ func (e *Engine) dial(ctx context.Context, addr string, cfg *tls.Config, owner a
 	}
 	tag := &dialTag{owner: owner, udpFD: -1}
 	if cfg != nil {
+		// The handshake before gnet has the socket (tls.go).
 		tag.tls = tlsloop.Client(clientTLS(cfg, address), nil)
 		if err := e.handshake(ctx, tag.tls, nc); err != nil {
+			e.tlsStat.failed.Add(1)
+			resetConn(nc)
 			return &winsock.OpError{Op: "Dial", Code: winsock.WSAECONNABORTED, Detail: "TLS handshake: " + err.Error(), Err: err}
 		}
 	}

@@ -76,8 +76,9 @@ type Options struct {
 	TLSHandshakeTimeout time.Duration
 	// MaxTLSHandshakes bounds the server-side TLS handshakes in progress
 	// at once (each holds a goroutine and its socket until it completes);
-	// a connection accepted over it is reset at once and counted
-	// (TLSStats.HandshakeRefused). 0 means DefaultMaxTLSHandshakes (1024).
+	// a connection accepted over it makes room by resetting the oldest
+	// one still running (TLSStats.HandshakeEvicted). 0 means
+	// DefaultMaxTLSHandshakes (1024).
 	MaxTLSHandshakes int
 }
 
@@ -165,6 +166,7 @@ type Engine struct {
 	recvDropped atomic.Uint64
 	traffic     trafficBook // the byte totals (traffic.go)
 	tlsStat     tlsStats    // TLS handshakes and broken streams (tls.go)
+	hs          hsSlots     // the server handshakes in progress (tls.go)
 	internal    *Listener   // bound when no listener was declared (gnet needs one to dial)
 
 	halfMu   sync.Mutex             // guards halfs and detached

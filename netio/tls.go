@@ -1,10 +1,12 @@
 package netio
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +35,7 @@ const (
 	// Options.TLSHandshakeTimeout is 0.
 	DefaultTLSHandshakeTimeout = 10 * time.Second
 	// DefaultMaxTLSHandshakes bounds the server handshakes in progress
-	// when Options.MaxTLSHandshakes is 0.
+	// when Options.MaxTLSHandshakes is 0 (hsSlots).
 	DefaultMaxTLSHandshakes = 1024
 )
 
@@ -55,18 +57,20 @@ type tlsConn struct {
 type tlsStats struct {
 	handshakes atomic.Uint64 // completed (server and client)
 	failed     atomic.Uint64 // failed or timed out
-	refused    atomic.Uint64 // accepted over MaxTLSHandshakes: reset at once
-	inFlight   atomic.Int64  // server handshakes running now
+	evicted    atomic.Uint64 // reset to make room for a newer one (hsSlots)
 	broken     atomic.Uint64 // established streams ended by a bad record
 }
 
 // TLSStats counts an engine's TLS handshakes and broken streams.
 type TLSStats struct {
-	Handshakes       uint64 `json:"handshakes"`        // completed, server and client side
-	HandshakeFailed  uint64 `json:"handshake_failed"`  // failed or timed out (plaintext, garbage, a stall, a bad certificate)
-	HandshakeRefused uint64 `json:"handshake_refused"` // accepted while MaxTLSHandshakes were running: reset at once
-	Handshaking      int64  `json:"handshaking"`       // server handshakes running now
-	Broken           uint64 `json:"broken"`            // established connections ended by a bad record (ReasonProtocol)
+	Handshakes      uint64 `json:"handshakes"`       // completed, server and client side
+	HandshakeFailed uint64 `json:"handshake_failed"` // failed or timed out (plaintext, garbage, a stall, a bad certificate)
+	// HandshakeEvicted counts server handshakes reset because a new
+	// connection arrived while MaxTLSHandshakes were running: the oldest
+	// one makes room.
+	HandshakeEvicted uint64 `json:"handshake_evicted"`
+	Handshaking      int64  `json:"handshaking"` // server handshakes running now
+	Broken           uint64 `json:"broken"`      // established connections ended by a bad record (ReasonProtocol)
 }
 
 // TLSStats returns the TLS counters. Safe from any goroutine.
@@ -74,10 +78,69 @@ func (e *Engine) TLSStats() TLSStats {
 	return TLSStats{
 		Handshakes:       e.tlsStat.handshakes.Load(),
 		HandshakeFailed:  e.tlsStat.failed.Load(),
-		HandshakeRefused: e.tlsStat.refused.Load(),
-		Handshaking:      e.tlsStat.inFlight.Load(),
+		HandshakeEvicted: e.tlsStat.evicted.Load(),
+		Handshaking:      e.hs.running(),
 		Broken:           e.tlsStat.broken.Load(),
 	}
+}
+
+// hsSlots are the server handshakes in progress, oldest first, at most
+// MaxTLSHandshakes of them. A connection accepted when every slot is
+// taken evicts the oldest: its socket is reset, which ends its handshake.
+// So a flood of stalled handshakes costs bounded memory, and a legitimate
+// client, whose handshake takes a round trip or two, gets through unless
+// MaxTLSHandshakes newer connections arrive before it completes; refusing
+// the newest instead would lock every new client out for as long as the
+// flood keeps the slots full.
+type hsSlots struct {
+	mu sync.Mutex
+	l  list.List // of *hsSlot
+}
+
+// hsSlot is one handshake's place in hsSlots.
+type hsSlot struct {
+	nc      net.Conn
+	elem    *list.Element // nil once released or evicted
+	evicted bool
+}
+
+// admit takes a slot for nc, evicting the oldest when none is free. Any
+// goroutine (an accept goroutine).
+func (h *hsSlots) admit(e *Engine, nc net.Conn) *hsSlot {
+	s := &hsSlot{nc: nc}
+	h.mu.Lock()
+	var old *hsSlot
+	if int64(h.l.Len()) >= e.maxHandshakes() {
+		old = h.l.Remove(h.l.Front()).(*hsSlot)
+		old.elem, old.evicted = nil, true
+	}
+	s.elem = h.l.PushBack(s)
+	h.mu.Unlock()
+	if old != nil {
+		e.tlsStat.evicted.Add(1)
+		resetConn(old.nc) // its handshake goroutine sees the error and ends
+	}
+	return s
+}
+
+// release gives s's slot back once its handshake is over; false means s
+// was evicted meanwhile (counted, its socket reset). Any goroutine.
+func (h *hsSlots) release(s *hsSlot) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.evicted {
+		return false
+	}
+	h.l.Remove(s.elem)
+	s.elem = nil
+	return true
+}
+
+// running returns the handshakes holding a slot. Any goroutine.
+func (h *hsSlots) running() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return int64(h.l.Len())
 }
 
 func (e *Engine) tlsTimeout() time.Duration {
@@ -95,23 +158,13 @@ func (e *Engine) maxHandshakes() int64 {
 }
 
 // handshake runs a session's handshake over nc, bounded by the engine's
-// timeout and by ctx, and counts the outcome. nc is closed on failure
-// (with RST: nothing of a failed handshake is worth a graceful close).
+// timeout and by ctx. The caller counts the outcome and, on failure,
+// resets nc (nothing of a failed handshake is worth a graceful close).
 // Goroutine: a handshake goroutine (acceptor.go) or Dial's caller.
 func (e *Engine) handshake(ctx context.Context, s *tlsloop.Session, nc net.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, e.tlsTimeout())
-	err := s.HandshakeOn(ctx, nc)
-	cancel()
-	if err != nil {
-		e.tlsStat.failed.Add(1)
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		_ = nc.Close()
-		return err
-	}
-	e.tlsStat.handshakes.Add(1)
-	return nil
+	defer cancel()
+	return s.HandshakeOn(ctx, nc)
 }
 
 // startTLS moves an established session onto c's loop. It runs in OnOpen,

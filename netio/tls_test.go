@@ -270,25 +270,30 @@ func TestTLSBadInputKeepsServing(t *testing.T) {
 func TestTLSMaxHandshakes(t *testing.T) {
 	h := echoHandler(t)
 	e, l := startTLS(t, h, serverTLS(0), Options{MaxTLSHandshakes: 2})
-	a, b := dial(t, l), dial(t, l)
-	_, _ = a, b
+	a := dial(t, l)
+	socktest.WaitFor(t, "a's handshake running", func() bool { return e.TLSStats().Handshaking == 1 })
+	b := dial(t, l)
 	socktest.WaitFor(t, "2 handshakes running", func() bool { return e.TLSStats().Handshaking == 2 })
-	over, err := net.Dial("tcp", l.Addr())
-	if err == nil {
-		defer over.Close()
-		_, err = readUntilErr(t, over)
+	// Over the bound: the newcomer gets a slot, the oldest (a) is reset.
+	over := dial(t, l)
+	if _, err := readUntilErr(t, a); !socktest.IsReset(err) {
+		t.Fatalf("the oldest handshake: %v, want a reset", err)
 	}
-	if !socktest.IsReset(err) {
-		t.Fatalf("over the bound: %v, want a reset", err)
+	if st := e.TLSStats(); st.HandshakeEvicted != 1 || st.Handshaking != 2 {
+		t.Fatalf("TLSStats %+v, want 1 evicted, 2 running", st)
 	}
-	if st := e.TLSStats(); st.HandshakeRefused != 1 {
-		t.Fatalf("TLSStats %+v, want 1 refused", st)
-	}
-	_ = a.Close()
-	socktest.WaitFor(t, "a slot back", func() bool { return e.TLSStats().Handshaking < 2 })
+	// A real client while the stalled ones hold every slot gets through:
+	// it evicts b, the oldest, and completes long before anyone evicts it.
 	cl := dialTLS(t, l, clientTLS12or13(0))
 	write(t, cl, "x")
 	readFull(t, cl, "x")
+	if _, err := readUntilErr(t, b); !socktest.IsReset(err) {
+		t.Fatalf("the next oldest: %v, want a reset", err)
+	}
+	_ = over
+	if st := e.TLSStats(); st.HandshakeEvicted != 2 || st.Handshakes != 1 {
+		t.Fatalf("TLSStats %+v, want 2 evicted, 1 handshake", st)
+	}
 }
 
 // A bad record on an established connection: crypto/tls answers with an

@@ -109,8 +109,10 @@ type Options struct {
 	// MaxTLSHandshakes bounds the TLS handshakes of accepted connections
 	// in progress at once (1024 if 0): each holds a goroutine and its
 	// socket until it completes or times out. A connection accepted over
-	// it is reset at once and counted (Stats.TLS.HandshakeRefused), so a
-	// flood of stalled handshakes costs bounded memory.
+	// it makes room by resetting the oldest handshake still running
+	// (counted in Stats.TLS.HandshakeEvicted): a flood of stalled
+	// handshakes costs bounded memory, and a real client, whose handshake
+	// takes a round trip or two, still gets through.
 	MaxTLSHandshakes int
 	// KeepGOMAXPROCS stops Start from raising GOMAXPROCS. By default, when
 	// the GOMAXPROCS environment variable is unset, Start raises

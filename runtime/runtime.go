@@ -361,7 +361,7 @@ type Stats struct {
 	// Remote: the node's address, connections to other nodes lost,
 	// inbound messages refused (remote.go).
 	Remote RemoteStats
-	// TLS: handshakes completed, failed, refused over MaxTLSHandshakes,
+	// TLS: handshakes completed, failed, evicted over MaxTLSHandshakes,
 	// running now, and established streams broken by a bad record.
 	TLS netio.TLSStats
 }

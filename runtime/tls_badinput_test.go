@@ -102,10 +102,10 @@ func TestTLSBadInput(t *testing.T) {
 		}
 		socktest.WaitFor(t, "4 failed handshakes", func() bool { return s.rt.Stats().TLS.HandshakeFailed == 4 })
 
-		// A crowd of connections that never say a word: slots fill, the
-		// rest are reset at once; every one is counted as refused or (its
-		// slot timed out) failed; the established socket is served all
-		// along.
+		// A crowd of connections that never say a word: slots fill, and
+		// each newcomer evicts the oldest; every one is counted as evicted
+		// or (its handshake timed out) failed; the established socket is
+		// served all along, and a real client gets in in the middle of it.
 		conns := make([]net.Conn, 0, crowd)
 		t.Cleanup(func() {
 			for _, c := range conns {
@@ -125,24 +125,30 @@ func TestTLSBadInput(t *testing.T) {
 					t.Fatalf("echo during the crowd: %q", got)
 				}
 			}
+			if i == crowd/2 {
+				mid := s.dial(t) // a new client's handshake while the crowd holds every slot
+				if got := socktest.RoundTrip(t, mid, "mid-crowd"); got != "mid-crowd" {
+					t.Fatalf("a new client during the crowd: %q", got)
+				}
+			}
 		}
 		socktest.WaitFor(t, "every crowd connection refused or timed out", func() bool {
 			st := s.rt.Stats().TLS
-			return st.HandshakeFailed+st.HandshakeRefused == uint64(4+crowd) && st.Handshaking == 0
+			return st.HandshakeFailed+st.HandshakeEvicted == uint64(4+crowd) && st.Handshaking == 0
 		})
 		st := s.rt.Stats().TLS
-		if st.HandshakeRefused == 0 || st.HandshakeFailed < 4+slots {
-			t.Fatalf("TLS stats %+v: want the slots' timeouts counted as failed and the rest as refused", st)
+		if st.HandshakeEvicted == 0 || st.HandshakeFailed < 4+slots {
+			t.Fatalf("TLS stats %+v: want the slots' timeouts counted as failed and the rest as evicted", st)
 		}
 		c := s.dial(t)
 		if got := socktest.RoundTrip(t, c, "after"); got != "after" {
 			t.Fatalf("a new client after the crowd: %q", got)
 		}
-		if n := s.rec.Total(events.FDAccept); n != 2 {
-			t.Fatalf("%d FD_ACCEPT, want 2: no bad connection makes a socket", n)
+		if n := s.rec.Total(events.FDAccept); n != 3 {
+			t.Fatalf("%d FD_ACCEPT, want 3: no bad connection makes a socket", n)
 		}
-		if st := s.rt.Stats().TLS; st.Handshakes != 2 {
-			t.Fatalf("TLS stats %+v, want 2 handshakes", st)
+		if st := s.rt.Stats().TLS; st.Handshakes != 3 {
+			t.Fatalf("TLS stats %+v, want 3 handshakes", st)
 		}
 	})
 }
