@@ -555,6 +555,10 @@ func buildCases(c config) ([]caseSpec, []string) {
 		hc, hn := httpCases(c)
 		cases, notes = append(cases, hc...), append(notes, hn...)
 	}
+	if slices.Contains(c.kinds, kindTLS) {
+		tc, tn := tlsCases(c)
+		cases, notes = append(cases, tc...), append(notes, tn...)
+	}
 	return cases, notes
 }
 
