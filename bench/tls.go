@@ -262,13 +262,13 @@ func tlsTargets(run *report.Run) []report.Target {
 		}
 		idle := strconv.Itoa(tlsIdleTarget)
 		ts = append(ts,
-			judge(report.Target{Name: fmt.Sprintf("%s idle TLS heap+stack per connection, %s conns", shortName(server), idle),
+			judge(report.Target{Name: fmt.Sprintf("%s TLS idle heap+stack per connection, %s conns", shortName(server), idle),
 				Goal: fmt.Sprintf("≤ %.2f× stdlib", tlsIdleMemBar), Unit: "× stdlib"},
 				findTLS(run, fmt.Sprintf("tls/idle/%d", tlsIdleTarget)), server, ratio(loadgen.MetricTLSHeapPerConnPfx+idle), true, tlsIdleMemBar),
 			judge(report.Target{Name: fmt.Sprintf("%s TLS full handshakes/s", shortName(server)),
 				Goal: fmt.Sprintf("≥ %.2f× stdlib", tlsHandshakeBar), Unit: "× stdlib"},
 				findTLS(run, "tls/handshake"), server, ratio(loadgen.MetricTLSHandshakesPerSec), false, tlsHandshakeBar))
-		t := judge(report.Target{Name: fmt.Sprintf("%s keeps serving through %d half-open TLS handshakes", shortName(server), tlsHalfOpenConns),
+		t := judge(report.Target{Name: fmt.Sprintf("%s TLS: keeps serving through %d half-open handshakes", shortName(server), tlsHalfOpenConns),
 			Goal: "= 1 (every round)", Detail: tlsServedKeyDetail},
 			findTLS(run, fmt.Sprintf("tls/halfopen/%d", tlsHalfOpenConns)), server,
 			func(r *report.ServerResult) stats.Summary { return r.Summary[tlsServedKey] }, false, 1)

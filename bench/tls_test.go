@@ -78,13 +78,13 @@ func TestTLSTargets(t *testing.T) {
 		status[tg.Name] = tg.Status
 	}
 	for name, want := range map[string]string{
-		"inline TLS echo CPU/msg, 64 conns 64 B":                      report.Met,
-		"pooled TLS echo CPU/msg, 64 conns 64 B":                      report.Missed,
-		"inline TLS echo CPU/msg, 1000 conns 64 B":                    report.NotMeasured,
-		"inline keeps serving through 10000 half-open TLS handshakes": report.Met,
-		"pooled keeps serving through 10000 half-open TLS handshakes": report.Missed,
-		"inline idle TLS heap+stack per connection, 10000 conns":      report.NotMeasured,
-		"pooled TLS full handshakes/s":                                report.NotMeasured,
+		"inline TLS echo CPU/msg, 64 conns 64 B":                       report.Met,
+		"pooled TLS echo CPU/msg, 64 conns 64 B":                       report.Missed,
+		"inline TLS echo CPU/msg, 1000 conns 64 B":                     report.NotMeasured,
+		"inline TLS: keeps serving through 10000 half-open handshakes": report.Met,
+		"pooled TLS: keeps serving through 10000 half-open handshakes": report.Missed,
+		"inline TLS idle heap+stack per connection, 10000 conns":       report.NotMeasured,
+		"pooled TLS full handshakes/s":                                 report.NotMeasured,
 	} {
 		if status[name] != want {
 			t.Errorf("%s: %q, want %q (all: %v)", name, status[name], want, status)

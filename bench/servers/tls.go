@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	goruntime "runtime"
+	"runtime/pprof"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +31,30 @@ const ModeTLS = "tls"
 // TLSHandshakeTimeout bounds the stdlib server's handshake, as the
 // runtime's default TLSHandshakeTimeout bounds the sockactor servers'.
 const TLSHandshakeTimeout = 10 * time.Second
+
+// TLSProfileEnv names an environment variable: when set, each TLS server
+// writes a CPU profile of its whole life (Start to Stop) to the file
+// $TLSProfileEnv.<server>.<pid>, for go tool pprof. The harness passes its
+// environment to the servers it starts.
+const TLSProfileEnv = "SOCKACTOR_BENCH_TLS_CPUPROFILE"
+
+// tlsProfile starts the CPU profile TLSProfileEnv asks for, if any, and
+// returns its stop (a no-op when none).
+func tlsProfile(server string) func() error {
+	prefix := os.Getenv(TLSProfileEnv)
+	if prefix == "" {
+		return func() error { return nil }
+	}
+	f, err := os.Create(prefix + "." + server + "." + strconv.Itoa(os.Getpid()))
+	if err != nil {
+		return func() error { return err }
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return func() error { return err }
+	}
+	return func() error { pprof.StopCPUProfile(); return f.Close() }
+}
 
 // TLSCounts is the reply to the side channel's tls command: the server's
 // TLS handshake counters (for sockactor, runtime Stats().TLS).
@@ -86,10 +112,11 @@ func tlsServerConfig() (*tls.Config, error) {
 // net listener, a goroutine per connection that runs its handshake (within
 // TLSHandshakeTimeout) and then reads into a 4 KiB buffer and writes back.
 type stdlibTLSServer struct {
-	ln    net.Listener
-	cfg   *tls.Config
-	conns connSet
-	done  chan error
+	ln      net.Listener
+	cfg     *tls.Config
+	conns   connSet
+	done    chan error
+	profile func() error
 
 	handshakes, failed atomic.Uint64
 	inFlight           atomic.Int64
@@ -110,6 +137,7 @@ func (s *stdlibTLSServer) Start(ctx context.Context, cfg Config) (net.Addr, erro
 		return nil, err
 	}
 	s.ln, s.cfg = ln, tcfg
+	s.profile = tlsProfile("stdlib")
 	s.done = make(chan error, 1)
 	go func() { s.done <- acceptLoop(ln, &s.conns, s.serve) }()
 	return ln.Addr(), nil
@@ -153,9 +181,9 @@ func (s *stdlibTLSServer) Stop(ctx context.Context) error {
 	s.conns.closeAll()
 	select {
 	case aerr := <-s.done:
-		return errors.Join(err, aerr)
+		return errors.Join(err, aerr, s.profile())
 	case <-ctx.Done():
-		return errors.Join(err, ctx.Err())
+		return errors.Join(err, ctx.Err(), s.profile())
 	}
 }
 
@@ -165,6 +193,7 @@ func (s *stdlibTLSServer) Stop(ctx context.Context) error {
 type sockactorTLSServer struct {
 	dispatch actors.Dispatch
 	rt       *sockrt.Runtime
+	profile  func() error
 }
 
 // Start builds the runtime, declares the tls:// listener and starts.
@@ -198,6 +227,11 @@ func (s *sockactorTLSServer) Start(ctx context.Context, cfg Config) (net.Addr, e
 		_ = rt.Shutdown(ctx)
 		return nil, err
 	}
+	name := "sockactor-inline"
+	if s.dispatch == actors.Pooled {
+		name = "sockactor-pooled"
+	}
+	s.profile = tlsProfile(name)
 	return addr, nil
 }
 
@@ -222,4 +256,6 @@ func (s *sockactorTLSServer) TLSCounts() TLSCounts {
 }
 
 // Stop shuts the runtime down.
-func (s *sockactorTLSServer) Stop(ctx context.Context) error { return s.rt.Shutdown(ctx) }
+func (s *sockactorTLSServer) Stop(ctx context.Context) error {
+	return errors.Join(s.rt.Shutdown(ctx), s.profile())
+}
