@@ -237,7 +237,11 @@ func runTLSHandshakes(ctx context.Context, cfg TLSConfig) (Result, error) {
 		}()
 	}
 	w, completed := measureWindow(ctx, &res, cfg.ServerPID, cfg.Warmup, cfg.Duration, &phase)
-	cancel()
+	// Each worker ends its connection as usual (close_notify), within
+	// tlsHandshakeTimeout; lctx ends only a run cut short.
+	if !completed {
+		cancel()
+	}
 	wg.Wait()
 	if !completed {
 		return res, ctx.Err()
