@@ -36,7 +36,7 @@ const (
 	kindHTTP = "http"
 )
 
-var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile, kindBackpressure, kindRESP, kindHTTP}
+var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile, kindBackpressure, kindRESP, kindHTTP, kindTLS}
 
 // defaultKinds are the default suite's scenarios: the ones every target it
 // can judge needs (the UDP peer churn's memory target pairs with idle). The

@@ -160,6 +160,7 @@ func (h *harness) run(ctx context.Context) (*report.Run, error) {
 	deriveUDPPeerVsTCP(run)
 	deriveRatioTo(run, kindHostileSlow, stdlibServer, loadgen.MetricRSSPerSlowPeer, loadgen.MetricRSSSlowVsStdlib)
 	deriveRatioTo(run, kindBackpressure, stdlibServer, loadgen.MetricBPPeakRSS, loadgen.MetricBPPeakVsStdlib)
+	deriveTLSRatios(run)
 	if run.Baseline != "" {
 		run.Targets = evaluateTargets(run)
 		if n := banCheckNote(run); n != "" {

@@ -91,6 +91,7 @@ var scenarioCases = []struct {
 	{kindBackpressure, backpressureCases},
 	{kindRESP, respCases},
 	{kindHTTP, httpCases},
+	{kindTLS, tlsCases},
 }
 
 // buildCases turns the configuration into the ordered list of scenarios.

@@ -134,7 +134,8 @@ func evaluateTargets(run *report.Run) []report.Target {
 	ts = append(ts, churnTargets(run)...)
 	ts = append(ts, banTargets(run)...)
 	ts = append(ts, runWith(hostileTargets(run), "-scenarios hostile, or -suite full")...)
-	return append(ts, runWith(backpressureTargets(run), "-scenarios backpressure, or -suite full")...)
+	ts = append(ts, runWith(backpressureTargets(run), "-scenarios backpressure, or -suite full")...)
+	return append(ts, tlsTargets(run)...)
 }
 
 // shortName drops the "sockactor-" prefix.

@@ -25,8 +25,9 @@ import (
 //
 // and the client may send the commands "ban" and "stats" (to a Banner),
 // "peers" (to a PeerCounter: the UDP churn and hostile scenarios),
-// "consumed" (to a Consumer: the backpressure scenario) and "heap"
-// (answered by every server: its live heap after a forced collection).
+// "consumed" (to a Consumer: the backpressure scenario), "tls" (to a
+// TLSCounter: the tls scenario) and "heap" (answered by every server: its
+// live heap after a forced collection).
 // One client is
 // served at a time; close records observed while no client is connected are
 // queued and delivered to the next one. Recording never blocks and never
@@ -41,6 +42,7 @@ type Control struct {
 	banner   Banner
 	peers    PeerCounter
 	consumer Consumer
+	tls      TLSCounter
 	conn     net.Conn // the client being served, nil when none
 
 	wg sync.WaitGroup
@@ -83,6 +85,13 @@ func (c *Control) SetPeerCounter(p PeerCounter) {
 func (c *Control) SetConsumer(p Consumer) {
 	c.mu.Lock()
 	c.consumer = p
+	c.mu.Unlock()
+}
+
+// SetTLSCounter sets the server that answers the tls command.
+func (c *Control) SetTLSCounter(t TLSCounter) {
+	c.mu.Lock()
+	c.tls = t
 	c.mu.Unlock()
 }
 
@@ -206,14 +215,22 @@ var errNoPeers = errors.New("this server keeps no peer table")
 // errNoConsumer answers consumed on a server without a slow-consumer mode.
 var errNoConsumer = errors.New("this server has no slow consumer")
 
+// errNoTLS answers tls on a server without a TLS mode.
+var errNoTLS = errors.New("this server has no TLS counters")
+
 // errUnknownCommand answers a command the side channel does not know.
 var errUnknownCommand = errors.New("unknown command")
 
 func (c *Control) command(ctx context.Context, cmd string) (any, error) {
 	c.mu.Lock()
-	b, p, cons := c.banner, c.peers, c.consumer
+	b, p, cons, tc := c.banner, c.peers, c.consumer, c.tls
 	c.mu.Unlock()
 	switch cmd {
+	case "tls":
+		if tc == nil {
+			return nil, errNoTLS
+		}
+		return tc.TLSCounts(), nil
 	case "consumed":
 		if cons == nil {
 			return nil, errNoConsumer
@@ -254,6 +271,10 @@ type HeapStats struct {
 	HeapSys uint64 `json:"heap_sys"`
 	// NumGC counts completed collections, the forced one included.
 	NumGC uint32 `json:"num_gc"`
+	// StackInuse is the bytes of goroutine stacks in use; Goroutines the
+	// number of goroutines.
+	StackInuse uint64 `json:"stack_inuse"`
+	Goroutines int    `json:"goroutines"`
 }
 
 // liveHeap forces a collection and reads the heap figures.
@@ -261,7 +282,8 @@ func liveHeap() HeapStats {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return HeapStats{HeapAlloc: ms.HeapAlloc, HeapSys: ms.HeapSys, NumGC: ms.NumGC}
+	return HeapStats{HeapAlloc: ms.HeapAlloc, HeapSys: ms.HeapSys, NumGC: ms.NumGC,
+		StackInuse: ms.StackInuse, Goroutines: runtime.NumGoroutine()}
 }
 
 // Close stops the side channel and its client.

@@ -50,6 +50,9 @@ var protocols = map[string]protocol{
 // baseline; sockactor-inline and sockactor-pooled: the example's handler),
 // an *UnsupportedError for any other server; otherwise New(name).
 func NewMode(name, mode string) (Server, error) {
+	if mode == ModeTLS {
+		return NewTLS(name) // tls.go
+	}
 	p, ok := protocols[mode]
 	if !ok {
 		return New(name)
