@@ -63,7 +63,7 @@ func serverRole(args []string, stdout, stderr io.Writer) int {
 	network := fs.String("network", servers.NetTCP, "transport: tcp, udp or unix (-listen is then a socket path)")
 	maxPeers := fs.Int("max-peers", 0, "UDP listener's peer table bound (sockactor servers; 0: the runtime's default)")
 	peerIdle := fs.Duration("peer-idle", 0, "UDP peer idle timeout (sockactor servers; 0: the runtime's default)")
-	mode := fs.String("mode", servers.ModeEcho, "what the server does: echo (empty), "+servers.ModeFloodWriter+" (write -flood-bytes to every accepted connection), "+servers.ModeSlowConsumer+" (read every connection at 64 KiB per -consume-period), "+servers.ModeRESP+" (a Redis server: gnet and the sockactor servers) or "+servers.ModeHTTP+" (an HTTP/1.1 server)")
+	mode := fs.String("mode", servers.ModeEcho, "what the server does: echo (empty), "+servers.ModeFloodWriter+" (write -flood-bytes to every accepted connection), "+servers.ModeSlowConsumer+" (read every connection at 64 KiB per -consume-period), "+servers.ModeRESP+" (a Redis server: gnet and the sockactor servers), "+servers.ModeHTTP+" (an HTTP/1.1 server) or "+servers.ModeTLS+" (a TLS 1.3 echo server: stdlib and the sockactor servers)")
 	consumePeriod := fs.Duration("consume-period", servers.DefaultConsumePeriod, "a "+servers.ModeSlowConsumer+"'s time per 64 KiB, on each connection")
 	floodBytes := fs.Int("flood-bytes", servers.DefaultFloodBytes, "bytes a "+servers.ModeFloodWriter+" writes to each connection")
 	highWater := fs.Int("send-high-water", 0, "sockactor servers' Options.SendHighWater (0: the runtime's default)")
@@ -115,6 +115,9 @@ func serve(ctx context.Context, name string, cfg servers.Config, notify string, 
 		if cons, ok := srv.(servers.Consumer); ok {
 			ctl.SetConsumer(cons)
 		}
+		if tc, ok := srv.(servers.TLSCounter); ok {
+			ctl.SetTLSCounter(tc)
+		}
 	}
 	startCtx, cancelStart := context.WithTimeout(ctx, 20*time.Second)
 	addr, err := srv.Start(startCtx, cfg)
@@ -154,7 +157,7 @@ func serve(ctx context.Context, name string, cfg servers.Config, notify string, 
 func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench -role loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "echo", "echo, idle, churn, ban, remote, udp, udpchurn, slow, spoof, backpressure, resp or http")
+	scenario := fs.String("scenario", "echo", "echo, idle, churn, ban, remote, udp, udpchurn, slow, spoof, backpressure, resp, http, or tls-handshake, tls-echo, tls-idle, tls-halfopen")
 	network := fs.String("network", "tcp", "echo over tcp or unix (-target is then the socket path)")
 	target := fs.String("target", "", "server host:port (loopback), or a unix socket path")
 	pid := fs.Int("server-pid", 0, "server process id, for its CPU time and RSS (0: unknown)")
@@ -233,6 +236,10 @@ func loadgenRole(args []string, stdout, stderr io.Writer) int {
 	case "http":
 		res, err = loadgen.RunHTTP(ctx, loadgen.HTTPConfig{Target: *target, Conns: *conns, Depth: *window, Warmup: *warmup,
 			Duration: *duration, ServerPID: *pid, Sources: *sources, DialParallel: *dialPar})
+	case loadgen.ScenarioTLSHandshake, loadgen.ScenarioTLSEcho, loadgen.ScenarioTLSIdle, loadgen.ScenarioTLSHalfOpen:
+		res, err = loadgen.RunTLS(ctx, *scenario, loadgen.TLSConfig{Target: *target, Notify: *notify, Conns: *conns,
+			Payload: *payload, Workers: *workers, Warmup: *warmup, Duration: *duration, Steps: *steps, Settle: *settle,
+			ServerPID: *pid, Sources: *sources, DialParallel: *dialPar})
 	case "ban":
 		res, err = loadgen.RunBan(ctx, loadgen.BanConfig{Target: *target, Notify: *notify, Conns: *conns,
 			Chunk: *payload, Warmup: *warmup, After: *duration, Sources: *sources, DialParallel: *dialPar})
