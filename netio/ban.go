@@ -90,6 +90,10 @@ func (c *Conn) ShutdownRecv(queued int) {
 		return // UDP: what was queued is dropped above, never reset (§6)
 	}
 	buffered := c.gc.InboundBuffered()
+	if c.tls != nil {
+		c.banTLS(queued, buffered)
+		return
+	}
 	if buffered > 0 {
 		_, _ = c.gc.Discard(buffered)
 	}
@@ -101,4 +105,26 @@ func (c *Conn) ShutdownRecv(queued int) {
 		return
 	}
 	c.addBanned(uint64(buffered))
+}
+
+// banTLS is ShutdownRecv's policy for a TLS connection: what gnet holds is
+// ciphertext, which cannot be dropped without breaking the stream, so it is
+// decrypted now and its plaintext banned by tlsDeliver (dropped and
+// counted, or a reset under BanReset). Inside a delivery (a handler's
+// RecvDisconnect) the Drain under way does that for the rest of the read.
+// Loop only.
+func (c *Conn) banTLS(queued, buffered int) {
+	if c.policy.resets() && queued+buffered > 0 {
+		c.Close(ReasonRecvBan)
+		return
+	}
+	if buffered == 0 || c.inTraffic {
+		return
+	}
+	buf, _ := c.gc.Next(-1)
+	c.tlsRead(buf)
+	if c.closeReq {
+		c.closeReq = false
+		_ = c.gc.EventLoop().Close(c.gc)
+	}
 }

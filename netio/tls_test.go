@@ -444,3 +444,44 @@ func TestTLSStopSendsCloseNotify(t *testing.T) {
 		t.Fatalf("after Stop the client read %x, want a close_notify alert", raw[:n])
 	}
 }
+
+// The ban on a paused TLS connection under discard: what the peer sent
+// while paused is decrypted and its plaintext banned, the records after it
+// too; close_notify is still the peer's close. (Whether any of it sits in
+// gnet's buffer at the ban depends on gnet re-arming reads for a write of
+// its own; banTLS decrypts rather than drops that part, since dropping
+// ciphertext would break the stream.)
+func TestTLSBanWhilePaused(t *testing.T) {
+	h := newTestHandler(t)
+	h.onOpen = func(c *Conn) { c.SetPolicy(BanDiscard) }
+	_, l := startTLS(t, h, serverTLS(0), Options{})
+	cl := dialTLS(t, l, clientTLS12or13(0))
+	write(t, cl, "first")
+	c := h.waitOpen(t)
+	h.waitData(t, c, "first")
+	onLoop(t, c, func() { c.PauseReading(PauseApp) })
+	held := bytes.Repeat([]byte("h"), 100<<10)
+	if _, err := cl.Write(held); err != nil {
+		t.Fatal(err)
+	}
+	// Some of it reaches gnet's buffer while paused (at most one read), the
+	// rest waits in the kernel; either way none is delivered.
+	time.Sleep(50 * time.Millisecond)
+	onLoop(t, c, func() {
+		c.ShutdownRecv(0)
+		c.ResumeReading(PauseApp)
+	})
+	if _, err := cl.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	h.waitClose(t, c, ReasonPeerClose)
+	if got := h.dataOf(c); got != "first" {
+		t.Fatalf("delivered %q", got)
+	}
+	if st := statsOf(t, c); st.BannedBytes != uint64(len(held)+len("after")) || st.BytesIn != uint64(len("first")+len(held)+len("after")) {
+		t.Fatalf("stats %+v", st)
+	}
+}

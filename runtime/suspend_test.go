@@ -426,6 +426,12 @@ func TestRecvDisconnectWhileSuspended(t *testing.T) {
 	for _, policy := range []actors.BanPolicy{actors.BanReset, actors.BanDiscard} {
 		t.Run(policy.String(), func(t *testing.T) {
 			eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+				if tr.Name == socktest.TLS.Name {
+					// writeUntilHeld finds the hold with a write deadline, and
+					// a timed-out write breaks a crypto/tls client for good;
+					// netio's TestTLSBanWhilePaused covers the TLS case.
+					t.Skip("a write deadline breaks a crypto/tls client")
+				}
 				k := newSink()
 				opts := pauseOpts
 				opts.BanPolicy = policy

@@ -144,6 +144,9 @@ func TestTLSBadInput(t *testing.T) {
 		if got := socktest.RoundTrip(t, c, "after"); got != "after" {
 			t.Fatalf("a new client after the crowd: %q", got)
 		}
+		// The events reach the recorder after the echo: wait for the last
+		// client's, then check that no other came.
+		socktest.WaitFor(t, "3 FD_ACCEPT", func() bool { return s.rec.Total(events.FDAccept) >= 3 })
 		if n := s.rec.Total(events.FDAccept); n != 3 {
 			t.Fatalf("%d FD_ACCEPT, want 3: no bad connection makes a socket", n)
 		}
