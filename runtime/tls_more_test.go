@@ -110,6 +110,9 @@ func TestTLSCertificateRotation(t *testing.T) {
 		if st.Handshakes != 3 || st.HandshakeFailed != 1 {
 			t.Fatalf("TLS stats %+v, want 3 handshakes and 1 failure", st)
 		}
+		// Events reach the recorder after the echo: wait for the third,
+		// then check that no other came.
+		socktest.WaitFor(t, "3 FD_ACCEPT", func() bool { return s.rec.Total(events.FDAccept) >= 3 })
 		if n := s.rec.Total(events.FDAccept); n != 3 {
 			t.Fatalf("%d FD_ACCEPT, want 3 (none for the failed handshake)", n)
 		}
