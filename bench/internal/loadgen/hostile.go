@@ -76,22 +76,42 @@ func parseHostilePeers(line string) (hostilePeers, error) {
 	return p, nil
 }
 
-// queryHeap asks the side channel for the server's live heap after a
-// forced collection, in bytes.
+// serverHeap is the side channel's heap reply.
+type serverHeap struct {
+	HeapAlloc  uint64 `json:"heap_alloc"`
+	StackInuse uint64 `json:"stack_inuse"`
+	Goroutines int    `json:"goroutines"`
+	Error      string `json:"error"`
+}
+
+func (h *serverHeap) replyError() string { return h.Error }
+
+// queryHeapStack asks the side channel for the server's live heap and
+// stacks after a forced collection.
+func queryHeapStack(ctx context.Context, cc *controlClient) (serverHeap, error) {
+	var h serverHeap
+	err := queryJSON(ctx, cc, "heap", 30*time.Second, &h)
+	return h, err
+}
+
+// queryHeap is queryHeapStack's live heap alone, in bytes.
 func queryHeap(ctx context.Context, cc *controlClient) (uint64, error) {
-	line, err := cc.command(ctx, "heap", 30*time.Second)
+	h, err := queryHeapStack(ctx, cc)
+	return h.HeapAlloc, err
+}
+
+// queryJSON sends cmd on the side channel and decodes its one-line JSON
+// reply into v; the reply's own error field comes back as the error.
+func queryJSON(ctx context.Context, cc *controlClient, cmd string, timeout time.Duration, v interface{ replyError() string }) error {
+	line, err := cc.command(ctx, cmd, timeout)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	var h struct {
-		HeapAlloc uint64 `json:"heap_alloc"`
-		Error     string `json:"error"`
+	if err := json.Unmarshal([]byte(line), v); err != nil {
+		return fmt.Errorf("%s reply %q: %w", cmd, line, err)
 	}
-	if err := json.Unmarshal([]byte(line), &h); err != nil {
-		return 0, fmt.Errorf("heap reply %q: %w", line, err)
+	if e := v.replyError(); e != "" {
+		return errors.New(e)
 	}
-	if h.Error != "" {
-		return 0, errors.New(h.Error)
-	}
-	return h.HeapAlloc, nil
+	return nil
 }

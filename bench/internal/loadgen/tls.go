@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -314,31 +313,6 @@ func runTLSEcho(ctx context.Context, cfg TLSConfig) (Result, error) {
 	return res, nil
 }
 
-// serverHeap is the side channel's heap reply.
-type serverHeap struct {
-	HeapAlloc  uint64 `json:"heap_alloc"`
-	StackInuse uint64 `json:"stack_inuse"`
-	Goroutines int    `json:"goroutines"`
-	Error      string `json:"error"`
-}
-
-// queryHeapStack asks the side channel for the server's live heap and
-// stacks after a forced collection.
-func queryHeapStack(ctx context.Context, cc *controlClient) (serverHeap, error) {
-	var h serverHeap
-	line, err := cc.command(ctx, "heap", 30*time.Second)
-	if err != nil {
-		return h, err
-	}
-	if err := json.Unmarshal([]byte(line), &h); err != nil {
-		return h, fmt.Errorf("heap reply %q: %w", line, err)
-	}
-	if h.Error != "" {
-		return h, errors.New(h.Error)
-	}
-	return h, nil
-}
-
 // serverTLS is the side channel's tls reply.
 type serverTLS struct {
 	Handshakes uint64 `json:"handshakes"`
@@ -348,20 +322,13 @@ type serverTLS struct {
 	Error      string `json:"error"`
 }
 
+func (t *serverTLS) replyError() string { return t.Error }
+
 // queryTLS asks the side channel for the server's TLS counters.
 func queryTLS(ctx context.Context, cc *controlClient) (serverTLS, error) {
 	var t serverTLS
-	line, err := cc.command(ctx, "tls", 10*time.Second)
-	if err != nil {
-		return t, err
-	}
-	if err := json.Unmarshal([]byte(line), &t); err != nil {
-		return t, fmt.Errorf("tls reply %q: %w", line, err)
-	}
-	if t.Error != "" {
-		return t, errors.New(t.Error)
-	}
-	return t, nil
+	err := queryJSON(ctx, cc, "tls", 10*time.Second, &t)
+	return t, err
 }
 
 // dialSideChannel connects to the server's side channel (close records,
