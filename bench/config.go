@@ -34,9 +34,12 @@ const (
 	// HTTP/1.1 (-scenarios http, and the full suite): examples/http
 	// against raw gnet on the same h1 package (http.go).
 	kindHTTP = "http"
+	// A fleet (-scenarios fleet, and the full suite): membership detection
+	// and FD_CLOSE from gateways to a fleet watcher through etcd (fleet.go).
+	kindFleet = "fleet"
 )
 
-var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile, kindBackpressure, kindRESP, kindHTTP, kindTLS}
+var allKinds = []string{kindEcho, kindUDP, kindUnix, kindIdle, kindUDPChurn, kindChurn, kindBan, kindFanout, kindRemote, kindHostile, kindBackpressure, kindRESP, kindHTTP, kindTLS, kindFleet}
 
 // defaultKinds are the default suite's scenarios: the ones every target it
 // can judge needs (the UDP peer churn's memory target pairs with idle). The
@@ -121,6 +124,11 @@ type config struct {
 	write     bool
 	verbose   bool
 
+	// fleetTTL is the lease TTL of the fleet scenario's gateways;
+	// fleetCloses the FD_CLOSE latencies it measures per round.
+	fleetTTL    time.Duration
+	fleetCloses int
+
 	// serverProcs is the GOMAXPROCS of every server child (the same for
 	// all, so the comparison stays fair); 0 leaves Go's default.
 	serverProcs int
@@ -148,6 +156,8 @@ func suiteDefaults(suite string) (config, error) {
 		bpPeriod:     servers.DefaultConsumePeriod,
 		bpWarmup:     2 * time.Second,
 		bpWindow:     4 * time.Second,
+		fleetTTL:     time.Second,
+		fleetCloses:  500,
 	}
 	switch suite {
 	case "default":

@@ -20,7 +20,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	suite := fs.String("suite", "default", "default (the scenarios of the targets, about a minute and a half on 2 cores) or full (everything, about 20 minutes)")
 	srvs := fs.String("servers", "", "comma-separated servers to compare (default: all built in: "+strings.Join(servers.Names(), ",")+"; also by name: "+strings.Join(optionalServers(), ",")+")")
-	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: the suite's; hostile, backpressure and resp are in the full suite only)")
+	kinds := fs.String("scenarios", "", "comma-separated scenarios: "+strings.Join(allKinds, ",")+" (default: the suite's: "+strings.Join(defaultKinds, ",")+"; -suite full runs them all)")
 	rounds := fs.Int("rounds", 0, "interleaved rounds per scenario (default 3; fewer than 3 is no valid comparison)")
 	conns := fs.String("conns", "", "echo connection counts, e.g. 1,64,1000,10000 (replaces the suite's echo cases)")
 	payloads := fs.String("payloads", "", "echo payload sizes in bytes, e.g. 64,4096")
@@ -47,6 +47,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	bpPeriod := fs.Duration("bp-period", 0, "backpressure: the consumer's time per 64 KiB, all connections together (default 2ms: 32.8 MB/s)")
 	bpWindow := fs.Duration("bp-window", 0, "backpressure: the measured window, after a 2 s warm-up (default 4s)")
 	bpMaxInbound := fs.Int("bp-max-inbound", 0, "backpressure: the sockactor servers' Options.MaxInbound in bytes (default: the runtime's, 4 MiB)")
+	fleetTTL := fs.Duration("fleet-ttl", 0, "fleet: the gateways' lease TTL, whole seconds (default 1s)")
+	fleetCloses := fs.Int("fleet-closes", 0, "fleet: FD_CLOSE latencies measured per round, one close at a time (default 500)")
 	target := fs.String("target", "", "measure only this external echo server (host:port on loopback)")
 	targetPID := fs.Int("target-pid", 0, "process id of the -target server, for CPU per message and RSS")
 	serverProcs := fs.Int("server-procs", sockrt.SuggestedGOMAXPROCS(0), "GOMAXPROCS of every server child, the same for all (0: Go's default); the default is runtime.SuggestedGOMAXPROCS, see its doc")
@@ -228,6 +230,18 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 			return c, errors.New("-bp-max-inbound must be positive")
 		}
 		c.bpMaxInbound = *bpMaxInbound
+	}
+	if set["fleet-ttl"] {
+		if *fleetTTL < time.Second || *fleetTTL > time.Minute || *fleetTTL%time.Second != 0 {
+			return c, errors.New("-fleet-ttl must be whole seconds, 1s..1m (etcd counts lease TTLs in seconds)")
+		}
+		c.fleetTTL = *fleetTTL
+	}
+	if set["fleet-closes"] {
+		if *fleetCloses < 1 || *fleetCloses > 100000 {
+			return c, errors.New("-fleet-closes must be 1..100000")
+		}
+		c.fleetCloses = *fleetCloses
 	}
 	c.target, c.targetPID = *target, *targetPID
 	if *serverProcs < 0 {

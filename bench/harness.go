@@ -241,8 +241,13 @@ func (h *harness) runCase(ctx context.Context, idx, total int, cs caseSpec) (rep
 }
 
 // runOnce starts the server (unless external), runs the load generator
-// against it and stops it.
+// against it and stops it; or runs the case's own round (caseSpec.run).
 func (h *harness) runOnce(ctx context.Context, cs caseSpec, srv string) (loadgen.Result, error) {
+	if cs.run != nil {
+		rctx, cancel := context.WithTimeout(ctx, cs.timeout)
+		defer cancel()
+		return cs.run(rctx, h, srv)
+	}
 	args := append([]string{"-role", "loadgen"}, cs.loadgen...)
 	if srv == externalServer {
 		args = append(args, "-target", h.cfg.target, "-server-pid", strconv.Itoa(h.cfg.targetPID))

@@ -10,8 +10,9 @@ func main() {
 }
 
 // run dispatches on the hidden role flag: the harness re-executes this
-// binary as a server or a load generator, and everything else is the
-// harness itself.
+// binary as a server or a load generator (and, for the fleet scenario, an
+// etcd server or a fleet watcher), and everything else is the harness
+// itself.
 func run(args []string, stdout, stderr io.Writer) int {
 	raiseNoFileLimit()
 	if role, rest, ok := roleArgs(args); ok {
@@ -20,6 +21,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return serverRole(rest, stdout, stderr)
 		case "loadgen":
 			return loadgenRole(rest, stdout, stderr)
+		case "etcd":
+			return etcdRole(rest, stdout, stderr)
+		case "fleetwatch":
+			return fleetWatchRole(rest, stdout, stderr)
 		default:
 			_, _ = io.WriteString(stderr, "bench: unknown role "+role+"\n")
 			return 2

@@ -60,6 +60,8 @@ func serverRole(args []string, stdout, stderr io.Writer) int {
 	banPolicy := fs.String("ban-policy", "", "receive-ban policy of sockactor servers: reset or discard (default: the runtime's)")
 	watchStdin := fs.Bool("watch-stdin", true, "exit when standard input closes")
 	remote := fs.String("remote", "", "make a sockactor server a remote node on this address and print its \"remote\" line")
+	etcd := fs.String("etcd", "", "with -remote: register a sockactor server in the fleet of these etcd endpoints (comma-separated)")
+	fleetTTL := fs.Duration("fleet-ttl", time.Second, "with -etcd: the registration's lease TTL (whole seconds, at least 1s)")
 	network := fs.String("network", servers.NetTCP, "transport: tcp, udp or unix (-listen is then a socket path)")
 	maxPeers := fs.Int("max-peers", 0, "UDP listener's peer table bound (sockactor servers; 0: the runtime's default)")
 	peerIdle := fs.Duration("peer-idle", 0, "UDP peer idle timeout (sockactor servers; 0: the runtime's default)")
@@ -71,9 +73,14 @@ func serverRole(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	fleetCfg, err := serverFleet(*etcd, *remote, *fleetTTL)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench server %s: %v\n", *name, err)
+		return 2
+	}
 	ctx, cancel := roleContext(*watchStdin)
 	defer cancel()
-	cfg := servers.Config{Listen: *listen, Subscribers: *subs, BanPolicy: *banPolicy, Remote: *remote,
+	cfg := servers.Config{Fleet: fleetCfg, Listen: *listen, Subscribers: *subs, BanPolicy: *banPolicy, Remote: *remote,
 		Network: *network, MaxPeers: *maxPeers, PeerIdleTimeout: *peerIdle,
 		Mode: *mode, FloodBytes: *floodBytes, SendHighWater: *highWater, ConsumePeriod: *consumePeriod,
 		MaxInbound: *maxInbound}

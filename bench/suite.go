@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/sockactor/sockactor/bench/internal/loadgen"
 	"github.com/sockactor/sockactor/bench/internal/report"
 )
 
@@ -27,6 +29,10 @@ type caseSpec struct {
 	// goDefaultProcs starts the servers with Go's default GOMAXPROCS
 	// instead of -server-procs.
 	goDefaultProcs bool
+	// run, when set, replaces the server + load generator pair of one
+	// round: it runs the round for server srv (its own children, all
+	// stopped when it returns) under a context bounded by timeout.
+	run func(ctx context.Context, h *harness, srv string) (loadgen.Result, error)
 }
 
 func isSockactor(name string) bool { return strings.HasPrefix(name, "sockactor") }
@@ -92,6 +98,7 @@ var scenarioCases = []struct {
 	{kindRESP, respCases},
 	{kindHTTP, httpCases},
 	{kindTLS, tlsCases},
+	{kindFleet, fleetCases},
 }
 
 // buildCases turns the configuration into the ordered list of scenarios.

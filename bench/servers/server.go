@@ -16,6 +16,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/sockactor/sockactor/fleet"
 )
 
 // Config is what the server role passes to a server's Start.
@@ -37,6 +39,10 @@ type Config struct {
 	// Remote, when not empty, makes a sockactor server a protoactor remote
 	// node listening there (docs/SEMANTICS.md §7); others ignore it.
 	Remote string
+	// Fleet, when not nil, registers a sockactor server that is a remote
+	// node (Remote set) in a fleet in etcd (runtime Options.Fleet,
+	// docs/SEMANTICS.md §7 "A fleet"); others ignore it.
+	Fleet *fleet.Config
 	// Network is the transport: "tcp" (the default when empty), "udp" or
 	// "unix". For unix, Listen is the socket's path. A server that does
 	// not serve the network returns an error wrapping ErrUnsupported from

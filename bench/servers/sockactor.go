@@ -81,6 +81,7 @@ func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, erro
 	}
 	if cfg.Remote != "" {
 		opts.Remote = &sockrt.RemoteOptions{Listen: cfg.Remote}
+		opts.Fleet = cfg.Fleet
 	}
 	s.sockets = make(map[uint64]*banState)
 	rt, err := sockrt.New(opts)
