@@ -10,13 +10,12 @@ import (
 // one socket's drain (drainPooled) at a time and then the next, instead of
 // a new goroutine per drain through protoactor's default dispatcher.
 //
-// Why (profile of a pooled RESP server, 64 connections, 16 commands per
-// read): a drain on a fresh goroutine paid the goroutine's start and exit
-// and, for a handler of any depth (a protocol parser), the growth of its
-// starting stack by copying, on every read: about 15 % of the CPU
-// (runtime.newstack, copystack, newproc, goexit0). And every hand-off woke
-// a thread. A worker keeps its grown stack from drain to drain, and under
-// load the workers go from socket to socket without parking.
+// Why: a drain on a fresh goroutine would pay the goroutine's start and
+// exit and, for a handler of any depth (a protocol parser), the growth of
+// its starting stack by copying, on every read; and every hand-off would
+// wake a thread. A worker keeps its grown stack from drain to drain, and
+// under load the workers go from socket to socket without parking
+// (bench/README.md has the measurements).
 //
 // The hand-off (schedule, on the socket's loop or any goroutine that queues
 // a message for the handler): while fewer than target workers run (one per
