@@ -80,22 +80,29 @@ func (c *Conn) addBanned(n uint64) {
 // with AddBanned). If queued or gnet's inbound buffer is non-zero, the
 // policy applies at once: BanReset aborts the connection with
 // ReasonRecvBan; BanDiscard drops gnet's buffered bytes and counts them.
-// Loop only. Idempotent.
+// A UDP socket is never reset: the layer above drops what it queued
+// (docs/SEMANTICS.md §6). Loop only. Idempotent.
 func (c *Conn) ShutdownRecv(queued int) {
 	if c.recvShut {
 		return
 	}
 	c.recvShut = true
-	if c.closed.Load() || c.kind() != kindStream {
-		return // UDP: what was queued is dropped above, never reset (§6)
+	if c.closed.Load() {
+		return
 	}
-	buffered := c.gc.InboundBuffered()
-	if c.tls != nil {
-		c.banTLS(queued, buffered)
+	c.t.shutdownRecv(c, queued)
+}
+
+// shutdownRecv is ShutdownRecv's policy on a stream, applied to gnet's
+// inbound buffer and to queued.
+func (s *stream) shutdownRecv(c *Conn, queued int) {
+	buffered := s.gc.InboundBuffered()
+	if s.tls != nil {
+		s.banTLS(c, queued, buffered)
 		return
 	}
 	if buffered > 0 {
-		_, _ = c.gc.Discard(buffered)
+		_, _ = s.gc.Discard(buffered)
 	}
 	if queued+buffered == 0 {
 		return
@@ -113,7 +120,7 @@ func (c *Conn) ShutdownRecv(queued int) {
 // counted, or a reset under BanReset). Inside a delivery (a handler's
 // RecvDisconnect) the Drain under way does that for the rest of the read.
 // Loop only.
-func (c *Conn) banTLS(queued, buffered int) {
+func (s *stream) banTLS(c *Conn, queued, buffered int) {
 	if c.policy.resets() && queued+buffered > 0 {
 		c.Close(ReasonRecvBan)
 		return
@@ -121,10 +128,10 @@ func (c *Conn) banTLS(queued, buffered int) {
 	if buffered == 0 || c.inTraffic {
 		return
 	}
-	buf, _ := c.gc.Next(-1)
-	c.tlsRead(buf)
+	buf, _ := s.gc.Next(-1)
+	s.tlsRead(c, buf)
 	if c.closeReq {
 		c.closeReq = false
-		_ = c.gc.EventLoop().Close(c.gc)
+		_ = s.gc.EventLoop().Close(s.gc)
 	}
 }

@@ -6,14 +6,14 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/sockactor/sockactor/internal/tlsloop"
 )
 
-// The gnet callbacks: the hot path. Everything in this file runs on an
-// event loop goroutine (OnBoot on the engine's, OnTick on gnet's ticker),
-// reports upward through Handler, and never blocks.
+// The gnet callbacks: the hot path, with a stream's read and close (a
+// dialled UDP socket's are in udpdial.go). Everything in this file runs on
+// an event loop goroutine (OnBoot on the engine's, OnTick on gnet's
+// ticker), reports upward through Handler, and never blocks.
 
 // gnetEvents is the gnet.EventHandler of an Engine: gnet's callbacks live on
 // this unexported type so that they are not part of Engine's API. It is
@@ -56,34 +56,47 @@ func (g *gnetEvents) OnTick() (time.Duration, gnet.Action) {
 // OnOpen creates the Conn and hands it to the Handler.
 func (g *gnetEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	e := g.e
-	c := &Conn{gc: gc, eng: e, remote: peerAddr(gc.RemoteAddr())}
-	var sess *tlsloop.Session // an established TLS session (tls.go)
-	if a, ok := gc.Context().(*acceptTag); ok {
+	var (
+		ln     *Listener
+		sess   *tlsloop.Session // an established TLS session (tls.go)
+		owner  any
+		dialed bool
+		udpFD  = -1 // a dialled UDP socket's own descriptor
+	)
+	switch tag := gc.Context().(type) {
+	case *acceptTag:
 		// Accepted by an accept goroutine (acceptor.go).
-		c.ln, sess = a.ln, a.tls
-	} else if d, ok := gc.Context().(*dialTag); ok {
-		sess = d.tls
-		if d.again != nil {
+		ln, sess = tag.ln, tag.tls
+	case *dialTag:
+		if tag.again != nil {
 			// A dialled UDP socket enrolled again (udpdial.go).
-			return nil, e.reattach(d.again, gc)
+			return nil, dialedOf(tag.again).reattach(tag.again, gc)
 		}
 		// A dialled connection enrolled by Engine.Dial.
-		c.Owner, c.dialed = d.owner, true
-		if d.udpFD >= 0 {
-			c.dg, c.kindOf = &dgram{loop: gc.EventLoop(), fd: d.udpFD}, kindDialedUDP
-			d.taken.Store(true)
+		sess, owner, dialed = tag.tls, tag.owner, true
+		if tag.udpFD >= 0 {
+			udpFD = tag.udpFD
+			tag.taken.Store(true)
 		}
-	} else {
+	default:
 		// gnet reports the listener's configured address as an accepted
 		// connection's LocalAddr: it identifies the listener.
-		c.ln = e.listenerFor(gc.LocalAddr())
-		if c.ln == nil || c.ln == e.internal {
-			c.closed.Store(true)
+		ln = e.listenerFor(gc.LocalAddr())
+		if ln == nil || ln == e.internal {
 			return nil, gnet.Close
 		}
 	}
-	if c.ln != nil && c.ln.bound != nil {
-		c.local = c.ln.bound // one address for all its connections
+	var c *Conn
+	var s *stream // nil for a dialled UDP socket
+	if udpFD >= 0 {
+		c = newDialedUDPConn(gc, udpFD)
+	} else {
+		c, s = newStreamConn(gc)
+	}
+	c.eng, c.ln, c.Owner, c.dialed = e, ln, owner, dialed
+	c.remote = peerAddr(gc.RemoteAddr())
+	if ln != nil && ln.bound != nil {
+		c.local = ln.bound // one address for all its connections
 	} else if a, err := localAddr(gc.Fd()); err == nil {
 		c.local = a
 	} else {
@@ -91,8 +104,8 @@ func (g *gnetEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	gc.SetContext(c)
 	lt := e.traffic.opened(c, gc.EventLoop())
-	if sess != nil {
-		c.startTLS(sess, lt)
+	if s != nil && sess != nil {
+		s.startTLS(c, sess, lt)
 	}
 	overLimit := e.opts.MaxConns > 0 && e.open.Add(1) > int64(e.opts.MaxConns)
 	if e.opts.MaxConns <= 0 {
@@ -104,10 +117,10 @@ func (g *gnetEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if e.opts.IdleTimeout > 0 {
 		c.armIdle(e.opts.IdleTimeout)
 	}
-	if c.tls != nil && c.paused == 0 {
+	if s != nil && s.tls != nil && s.paused == 0 {
 		// What crypto/tls read past the handshake (the peer's first
 		// records) is delivered now: no read may ever bring it.
-		c.tlsRead(nil)
+		s.tlsRead(c, nil)
 		if c.closeReq {
 			return nil, gnet.Close
 		}
@@ -133,7 +146,9 @@ func (e *Engine) announce(c *Conn, over bool, hits *atomic.Uint64) (closeNow boo
 	return c.closeReq
 }
 
-// OnTraffic is the read path: the hot path of the runtime.
+// OnTraffic is the read path: the hot path of the runtime. gnet polls
+// streams and dialled UDP sockets; each kind reads in its own way
+// (onTraffic).
 func (g *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 	e := g.e
 	c := gc.Context().(*Conn)
@@ -141,18 +156,25 @@ func (g *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 		// Work woken for this loop runs before this read (wake.go).
 		e.runWakes(c, gc)
 	}
-	if c.paused != 0 && !c.recvShut {
+	return c.t.onTraffic(c, gc)
+}
+
+// onTraffic is a stream's read: the bytes gnet read go to the Handler,
+// through the TLS session if there is one, unless reads are paused or the
+// receive ban is in force.
+func (s *stream) onTraffic(c *Conn, gc gnet.Conn) gnet.Action {
+	if s.paused != 0 && !c.recvShut {
 		// A read while paused (gnet set EPOLLIN again for a write of its
 		// own): the bytes stay in gnet's buffer until the resume (pause.go).
-		c.applyPause()
+		s.applyPause()
 		return gnet.None
 	}
 	buf, _ := gc.Next(-1)
 	c.active = true
-	if c.tls != nil {
+	if s.tls != nil {
 		// TLS: decrypted here, on the loop; the ban applies to the
 		// plaintext (tlsDeliver).
-		c.tlsRead(buf)
+		s.tlsRead(c, buf)
 		if c.closeReq {
 			return gnet.Close
 		}
@@ -162,7 +184,7 @@ func (g *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 	if c.recvShut {
 		// The receive ban (docs/SEMANTICS.md §3.4): enforced here, on the loop that
 		// owns the connection, with one branch per read.
-		if c.policy.resets() && c.kind() == kindStream { // UDP is never reset (§6)
+		if c.policy.resets() {
 			c.reason = ReasonRecvBan
 			_ = gc.SetLinger(0)
 			return gnet.Close
@@ -170,8 +192,14 @@ func (g *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.addBanned(uint64(len(buf)))
 		return gnet.None
 	}
+	return c.deliver(buf)
+}
+
+// deliver hands what a read brought to Handler.OnData; a close asked
+// inside it happens as the read callback returns. Loop only (OnTraffic).
+func (c *Conn) deliver(buf []byte) gnet.Action {
 	c.inTraffic = true
-	e.h.OnData(c, buf)
+	c.eng.h.OnData(c, buf)
 	c.inTraffic = false
 	if c.closeReq {
 		return gnet.Close
@@ -179,16 +207,22 @@ func (g *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-// OnClose classifies the close and reports it exactly once.
+// OnClose classifies the close and reports it exactly once, as the
+// Conn's kind does (onClose).
 func (g *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
-	e := g.e
 	c, ok := gc.Context().(*Conn)
 	if !ok || c.closed.Load() {
 		return gnet.None
 	}
-	if c.kind() != kindStream {
-		return e.closeDialledUDP(c, gc, err)
-	}
+	return c.t.onClose(c, gc, err)
+}
+
+// onClose is a stream's OnClose: the reason found, what gnet and the
+// direct path still hold kept (a half-open send side after the peer's FIN,
+// a background flush after a graceful close) or counted as dropped, and
+// the close reported.
+func (s *stream) onClose(c *Conn, gc gnet.Conn, err error) gnet.Action {
+	e := c.eng
 	r := c.reason
 	if r == ReasonNone {
 		if err == nil && e.stopping.Load() {
@@ -203,9 +237,9 @@ func (g *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 		}
 		c.reason = r
 	}
-	if c.paused != 0 {
+	if s.paused != 0 {
 		if r == ReasonPeerClose {
-			c.heldAtClose() // the peer's last bytes before its FIN, then the close
+			s.heldAtClose(c) // the peer's last bytes before its FIN, then the close
 			if c.reason != r && c.reason != ReasonNone {
 				r = c.reason // a TLS stream found broken, or banned bytes, among them
 			}
@@ -222,22 +256,22 @@ func (g *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 			}
 		}
 	}
-	if r == ReasonPeerClose && c.tls != nil && !c.tls.s.CloseNotified() {
+	if r == ReasonPeerClose && s.tls != nil && !s.tls.s.CloseNotified() {
 		// A FIN without close_notify: the peer's data may have been cut
 		// short by someone in between (docs/SEMANTICS.md §8).
 		r = ReasonTruncated
 		c.reason = r
 	}
-	if r == ReasonShutdown && c.tls != nil && !e.abortive.Load() {
-		c.tlsCloseNotify() // a graceful shutdown closes TLS as Close does
+	if r == ReasonShutdown && s.tls != nil && !e.abortive.Load() {
+		s.tlsCloseNotify(c) // a graceful shutdown closes TLS as Close does
 	}
 	// No direct write runs from here on, and what one kept for the loop
 	// goes out after gnet's buffer (direct.go).
-	pend := c.closeDirect()
-	c.unwatch() // out of the writability watch before gnet closes the descriptor
+	pend := s.closeDirect()
+	s.unwatch(c) // out of the writability watch before gnet closes the descriptor
 	switch {
 	case r == ReasonPeerClose:
-		e.keepSendSide(c, gc, pend)
+		s.keepSendSide(c, pend)
 	case r == ReasonShutdown && e.abortive.Load():
 		e.sendDropped.Add(uint64(gc.OutboundBuffered() + len(pend)))
 		_ = gc.SetLinger(0) // Runtime.Close: RST, nothing waits on the peer
@@ -248,37 +282,13 @@ func (g *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	c.closed.Store(true)
 	e.traffic.closedConn(c, gc.EventLoop()) // later writes (half-open) count in traffic.late
-	if c.halfOpen() == nil {
+	if s.halfp.Load() == nil {
 		e.open.Add(-1) // a half-open connection holds its descriptor: it counts until closed
 	}
 	if c.idle != nil {
 		c.idle.Stop()
 	}
 	e.h.OnClose(c, r)
-	return gnet.None
-}
-
-// closeDialledUDP is OnClose for a dialled UDP socket: a close nobody asked
-// for keeps the socket (udpdial.go); otherwise it is reported, and the
-// socket's own descriptor closed. No send side outlives it.
-func (e *Engine) closeDialledUDP(c *Conn, gc gnet.Conn, err error) gnet.Action {
-	if c.reason == ReasonNone && !e.stopping.Load() && e.lostRegistration(c, err) {
-		return gnet.None
-	}
-	if c.reason == ReasonNone {
-		c.reason = ReasonShutdown
-		if !e.stopping.Load() {
-			c.reason = ReasonPeerReset // it could not be kept
-		}
-	}
-	c.closed.Store(true)
-	e.traffic.closedConn(c, gc.EventLoop())
-	e.open.Add(-1)
-	if c.idle != nil {
-		c.idle.Stop()
-	}
-	_ = unix.Close(c.dg.fd)
-	e.h.OnClose(c, c.reason)
 	return gnet.None
 }
 

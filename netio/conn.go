@@ -12,34 +12,37 @@ import (
 )
 
 // Conn is one socket on a gnet event loop: the transport half of a socket
-// actor. It is one of three kinds, fixed when it is made (connKind, read
-// with kind):
+// actor, and the one handle the layer above holds. Its kind is fixed when
+// it is made and is the dynamic type of its transport part t
+// (transport.go), which holds the kind's own state:
 //
-//   - kindStream: a TCP or unix stream connection, accepted by a Listener
-//     or dialled (Engine.Dial). gnet owns its descriptor (gc) until
-//     OnClose. After the peer's FIN its send side can outlive gnet's
-//     descriptor as a half-open side (halfp, halfopen.go), on which Write,
-//     ShutdownSend and Close still act. A stream whose writer is off the
-//     loop (a pooled handler) may have a direct write path (dw, direct.go).
-//   - kindPeer: one remote address of a UDP listener. It has no gnet
-//     connection of its own (gc is nil): its datagrams arrive on the
-//     listener's descriptor, and it lives in that descriptor's peer table
-//     (dg.tbl, udppeers.go) until it is closed or idles out.
-//   - kindDialedUDP: a dialled (connected) UDP socket. gnet polls it (gc),
-//     and it keeps a descriptor of its own (dg.fd) so that it survives gnet
-//     dropping the registration on an ICMP error (udpdial.go); between two
-//     enrolments it is detached (dg.detached) and gc is stale.
+//   - a stream (*stream, stream.go): a TCP or unix stream connection,
+//     accepted by a Listener or dialled (Engine.Dial), maybe with TLS.
+//     gnet owns its descriptor until OnClose. After the peer's FIN its
+//     send side can outlive gnet's descriptor as a half-open side
+//     (halfopen.go), on which Write, ShutdownSend and Close still act. A
+//     stream whose writer is off the loop (a pooled handler) may have a
+//     direct write path (direct.go).
+//   - a UDP peer (*udpPeer, udppeer.go): one remote address of a UDP
+//     listener. It has no gnet connection of its own: its datagrams
+//     arrive on the listener's descriptor, and it lives in that
+//     descriptor's peer table (udppeers.go) until it is closed or idles
+//     out.
+//   - a dialled UDP socket (*dialedUDP, udpdial.go): gnet polls it, and it
+//     keeps a descriptor of its own so that it survives gnet dropping the
+//     registration on an ICMP error; between two enrolments it is
+//     detached and its gnet connection is stale.
 //
-// The two UDP kinds have a datagram part (dg, udp.go); a stream has none.
+// The fields of Conn itself are common to every kind.
 //
 // Ownership: every field without a note is owned by the connection's event
 // loop goroutine and may be read or written only from a Handler callback or
 // from a function passed to Wake (or the unexported execute). Fields noted
 // "immutable" are set before Handler.OnOpen and never change; fields noted
-// "atomic" may be read anywhere. Each exported method says which goroutine
-// may call it.
+// "atomic" may be read anywhere. The same holds for the fields of t. Each
+// exported method says which goroutine may call it.
 type Conn struct {
-	gc  gnet.Conn // the gnet connection; its I/O methods are not used after closed is set
+	t   transport // immutable: the kind's part (transport.go)
 	ln  *Listener // immutable; nil for a dialled connection
 	eng *Engine   // immutable
 
@@ -55,56 +58,20 @@ type Conn struct {
 
 	bytesIn, bytesOut uint64
 	banned            atomic.Uint64 // atomic: pooled handlers add bytes they drop
+	idle              *time.Timer   // idle timeout timer (nil when disabled)
+	slot              int32         // loop: index in its loop's live list (traffic.go); -1 once closed
 
-	recvShut  bool
-	send      sendState // the send side; changed only by setSend
-	policy    BanPolicy
 	closed    atomic.Bool // atomic: set on the loop in OnClose
 	sendDown  atomic.Bool // atomic: send != sendOpen, for writers off the loop
-	paused    uint8       // PauseSource bits: reads are paused while non-zero (pause.go)
-	inTraffic bool        // inside OnTraffic: closes are deferred to its return value
-	closeReq  bool        // a close was asked while inTraffic
-	reason    Reason      // why this side is closing; ReasonNone until then
-	dialed    bool        // immutable: enrolled by Dial
-	kindOf    connKind    // immutable: which kind of Conn (see Conn)
-	active    bool        // a byte moved since the idle timer last looked
-	slot      int32       // loop: index in its loop's live list (traffic.go); -1 once closed
-	idle      *time.Timer // idle timeout timer (nil when disabled)
-
-	// halfp is the send side that outlives gnet's descriptor after the
-	// peer's FIN (set in OnClose before closed, never cleared): Write,
-	// ShutdownSend and Close act on it once closed is set. Atomic, so
-	// SendCode can read it off the loop; on the loop the load is as cheap
-	// as a plain field's, and one pointer keeps Conn small.
-	halfp atomic.Pointer[halfOpen]
-
-	// dg is the datagram side of a UDP socket (udp.go), nil for a stream.
-	// Immutable pointer; its fields belong to the loop. A UDP peer of a
-	// listener has no gc at all.
-	dg *dgram
-
-	// dw is the direct write path of a stream whose writer is off the loop
-	// (direct.go), nil unless EnableDirectWrite was called. Immutable
-	// pointer; its fields say who owns them.
-	dw *direct
-
-	// tls is the TLS session of a tls:// stream (tls.go), nil otherwise.
-	// Set in OnOpen before the Handler sees c, immutable afterwards; its
-	// fields belong to the loop.
-	tls *tlsConn
+	send      sendState   // the send side; changed only by setSend
+	recvShut  bool
+	policy    BanPolicy
+	inTraffic bool   // inside a read callback: closes are deferred to its return value
+	closeReq  bool   // a close was asked while inTraffic
+	reason    Reason // why this side is closing; ReasonNone until then
+	dialed    bool   // immutable: enrolled by Dial
+	active    bool   // a byte moved since the idle timer last looked
 }
-
-// connKind tells the kinds of Conn apart (see Conn).
-type connKind uint8
-
-const (
-	kindStream    connKind = iota // a TCP or unix stream connection
-	kindPeer                      // a UDP listener's peer: no gnet connection
-	kindDialedUDP                 // a dialled UDP socket with its own descriptor
-)
-
-// kind returns c's kind. Any goroutine (immutable).
-func (c *Conn) kind() connKind { return c.kindOf }
 
 // sendState is the send side of a connection while gnet owns it (a
 // half-open connection's send side is its halfOpen's). It only moves
@@ -144,10 +111,7 @@ func (c *Conn) OutboundBuffered() int {
 		}
 		return 0
 	}
-	if c.kind() != kindStream {
-		return 0 // a datagram is sent whole or refused, never queued
-	}
-	return c.gc.OutboundBuffered()
+	return c.t.outboundBuffered()
 }
 
 // HalfOpenQueued returns the bytes a half-open send side still holds for
@@ -179,7 +143,7 @@ func (c *Conn) armIdle(d time.Duration) {
 			if c.closed.Load() {
 				return
 			}
-			if c.wroteDirect() || c.paused != 0 {
+			if s, ok := c.stream(); ok && (s.wroteDirect() || s.paused != 0) {
 				// Paused reads hold the peer up: it is waiting on us,
 				// not idle.
 				c.active = true
@@ -267,10 +231,15 @@ func (c *Conn) SendCode() winsock.Code {
 	return winsock.OK
 }
 
-// halfOpen returns the half-open send side, nil if none. Safe from any
-// goroutine: it is published before closed is set (OnClose), so a reader
-// that saw closed sees it.
-func (c *Conn) halfOpen() *halfOpen { return c.halfp.Load() }
+// halfOpen returns the half-open send side, nil if none (always, on a UDP
+// socket). Safe from any goroutine: it is published before closed is set
+// (OnClose), so a reader that saw closed sees it.
+func (c *Conn) halfOpen() *halfOpen {
+	if s, ok := c.stream(); ok {
+		return s.halfp.Load()
+	}
+	return nil
+}
 
 // Stats is a snapshot of a connection's counters.
 type Stats struct {
@@ -316,42 +285,19 @@ func (c *Conn) execute(fn func()) error {
 // flushed, then FIN) for ReasonLocalClose and ReasonShutdown, abortively
 // (RST) for the others. Handler.OnClose runs before Close returns, unless
 // Close is called from inside Handler.OnData or Handler.OnOpen, in which
-// case the close happens as that callback returns. On a half-open connection (closed by the peer's FIN,
-// OnClose already reported) it closes the remaining send side the same way.
+// case the close happens as that callback returns. On a half-open
+// connection (closed by the peer's FIN, OnClose already reported) it closes
+// the remaining send side the same way.
 // Loop only (or, once the engine has stopped, the goroutine releasing the
 // connection). Idempotent.
-func (c *Conn) Close(r Reason) {
-	if c.tls != nil && !r.abortive() {
-		c.tlsCloseNotify() // close_notify before the FIN (docs/SEMANTICS.md §8)
-	}
-	if c.closed.Load() {
-		if h := c.halfOpen(); h != nil {
-			h.close(r.abortive())
-		}
-		return
-	}
-	if c.reason != ReasonNone {
-		return
+func (c *Conn) Close(r Reason) { c.t.close(c, r) }
+
+// beginClose records r as the reason c closes and reports true, or reports
+// false, changing nothing, when c is closed or already closing. Loop only.
+func (c *Conn) beginClose(r Reason) bool {
+	if c.closed.Load() || c.reason != ReasonNone {
+		return false
 	}
 	c.reason = r
-	if c.kind() == kindPeer || (c.kind() == kindDialedUDP && c.dg.detached) {
-		// No gnet.Conn to close: a listener's peer, or a dialled UDP
-		// socket between two enrolments.
-		if c.inTraffic {
-			c.closeReq = true
-		} else if c.kind() == kindPeer {
-			c.dg.tbl.endPeer(c)
-		} else {
-			c.closeDetached()
-		}
-		return
-	}
-	if r.abortive() && c.kind() == kindStream {
-		_ = c.gc.SetLinger(0)
-	}
-	if c.inTraffic {
-		c.closeReq = true
-		return
-	}
-	_ = c.gc.EventLoop().Close(c.gc)
+	return true
 }

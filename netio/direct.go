@@ -26,7 +26,7 @@ import (
 // gnet's buffer; until the loop finds that buffer empty again, writers use
 // the loop path.
 
-// direct is a stream connection's off-loop write state (Conn.dw).
+// direct is a stream connection's off-loop write state (stream.dw).
 type direct struct {
 	mu   sync.Mutex
 	fd   int    // immutable: gnet's descriptor
@@ -44,12 +44,13 @@ type direct struct {
 // it has no effect on a datagram socket or a connection that has closed.
 // Loop only (normally from Handler.OnOpen).
 func (c *Conn) EnableDirectWrite() {
-	if c.dw != nil || c.kind() != kindStream || c.closed.Load() || c.tls != nil {
+	s, ok := c.stream()
+	if !ok || s.dw != nil || c.closed.Load() || s.tls != nil {
 		return // a TLS session is the loop's alone: its writes go there
 	}
-	d := &direct{fd: c.gc.Fd()}
-	d.ok = c.send == sendOpen && c.reason == ReasonNone && c.gc.OutboundBuffered() == 0
-	c.dw = d
+	d := &direct{fd: s.gc.Fd()}
+	d.ok = c.send == sendOpen && c.reason == ReasonNone && s.gc.OutboundBuffered() == 0
+	s.dw = d
 }
 
 // WriteDirect writes p to the socket from the calling goroutine. It reports
@@ -62,10 +63,11 @@ func (c *Conn) EnableDirectWrite() {
 // p is not retained. Safe from any goroutine; writes from several
 // goroutines are serialized, each one whole.
 func (c *Conn) WriteDirect(p []byte) (queued int, ok bool) {
-	d := c.dw
-	if d == nil {
+	s, isStream := c.stream()
+	if !isStream || s.dw == nil {
 		return 0, false
 	}
+	d := s.dw
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.ok {
@@ -102,9 +104,9 @@ func (c *Conn) WriteDirect(p []byte) (queued int, ok bool) {
 	// If the loops are stopping this task never runs: OnClose (run by the
 	// engine's stop) then takes pend with gnet's buffer.
 	_ = c.execute(func() { // event loop goroutine
-		c.lockDirect()
-		c.handPend()
-		c.unlockDirect()
+		s.lockDirect()
+		s.handPend(c)
+		s.unlockDirect(c)
 	})
 	return len(d.pend), true
 }
@@ -112,44 +114,52 @@ func (c *Conn) WriteDirect(p []byte) (queued int, ok bool) {
 // DirectQueued returns the bytes a direct write kept for the loop and the
 // loop has not yet handed to gnet. Safe from any goroutine.
 func (c *Conn) DirectQueued() int {
-	if c.dw == nil {
+	if s, ok := c.stream(); ok {
+		return s.directQueued()
+	}
+	return 0
+}
+
+// directQueued is DirectQueued on a stream. Any goroutine.
+func (s *stream) directQueued() int {
+	if s.dw == nil {
 		return 0
 	}
-	return int(c.dw.pendN.Load())
+	return int(s.dw.pendN.Load())
 }
 
 // lockDirect takes the direct path's lock for the loop. Loop only.
-func (c *Conn) lockDirect() {
-	if c.dw != nil && !c.dw.held {
-		c.dw.mu.Lock()
-		c.dw.held = true
+func (s *stream) lockDirect() {
+	if s.dw != nil && !s.dw.held {
+		s.dw.mu.Lock()
+		s.dw.held = true
 	}
 }
 
 // unlockDirect releases it, first opening the direct path again if gnet's
 // buffer is empty and the send side open. Loop only.
-func (c *Conn) unlockDirect() {
-	d := c.dw
+func (s *stream) unlockDirect(c *Conn) {
+	d := s.dw
 	if d == nil || !d.held {
 		return
 	}
 	d.ok = !c.closed.Load() && c.send == sendOpen && c.reason == ReasonNone &&
-		len(d.pend) == 0 && c.gc.OutboundBuffered() == 0
+		len(d.pend) == 0 && s.gc.OutboundBuffered() == 0
 	d.held = false
 	d.mu.Unlock()
 }
 
 // handPend gives gnet the bytes a direct write kept, ahead of anything the
 // loop writes. Loop only, with the lock held.
-func (c *Conn) handPend() {
-	d := c.dw
+func (s *stream) handPend(c *Conn) {
+	d := s.dw
 	if d == nil || len(d.pend) == 0 || c.closed.Load() {
 		return
 	}
 	p := d.pend
 	d.pend = nil
 	d.pendN.Store(0)
-	n, err := c.gc.Write(p)
+	n, err := s.gc.Write(p)
 	c.bytesOut += uint64(max(n, 0))
 	if err != nil {
 		// gnet took none of p and closed the connection: OnClose (run
@@ -162,8 +172,8 @@ func (c *Conn) handPend() {
 // closeDirect shuts the direct path for good and returns what a direct write
 // kept, to go out after gnet's buffer (or be dropped with it). Loop only
 // (OnClose, before gnet closes the descriptor).
-func (c *Conn) closeDirect() []byte {
-	d := c.dw
+func (s *stream) closeDirect() []byte {
+	d := s.dw
 	if d == nil {
 		return nil
 	}
@@ -181,12 +191,12 @@ func (c *Conn) closeDirect() []byte {
 // sentBytes is what c wrote: on the loop and, for a pooled writer, directly.
 // Loop only (bytesOut is the loop's).
 func (c *Conn) sentBytes() uint64 {
-	if c.dw != nil {
-		return c.bytesOut + c.dw.out.Load()
+	if s, ok := c.stream(); ok && s.dw != nil {
+		return c.bytesOut + s.dw.out.Load()
 	}
 	return c.bytesOut
 }
 
 // wroteDirect reports and clears whether a direct write moved bytes since
 // the last look (for the idle timer). Loop only.
-func (c *Conn) wroteDirect() bool { return c.dw != nil && c.dw.active.Swap(false) }
+func (s *stream) wroteDirect() bool { return s.dw != nil && s.dw.active.Swap(false) }

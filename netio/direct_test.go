@@ -52,7 +52,7 @@ func (w *directWriter) write(t *testing.T, p []byte) {
 // It stays above loopback's 64 KiB segment size: smaller buffers stall TCP
 // in zero-window probes. Loop (OnOpen).
 func smallBuffers(c *Conn) {
-	_ = unix.SetsockoptInt(c.gc.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 128<<10)
+	_ = unix.SetsockoptInt(gcOf(c).Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 128<<10)
 }
 
 // TestDirectWriteKeepsMessagesWholeAndInOrder: a direct writer and the

@@ -18,6 +18,14 @@
 // through the small Handler interface (OnOpen, OnData, OnClose), and the
 // upper layer keeps its own record in Conn.Owner and Listener.Owner.
 //
+// Conn is the one handle for every socket, whatever its kind: a TCP, unix
+// or TLS stream, a UDP listener's peer, or a dialled UDP socket. Each kind
+// keeps its own state in a part of its own (an unexported type behind the
+// unexported transport interface, transport.go), and what every kind does
+// in its own way (write, close, shut down a side, read, report a close) is
+// a method of that interface; only the stream and the dialled UDP socket
+// hold a gnet connection.
+//
 // Goroutines: Engine.Start runs gnet on a goroutine of its own and returns
 // once the listeners are bound; every Handler method, and every function
 // passed to Conn.Wake, runs on the event loop goroutine that owns the

@@ -93,7 +93,7 @@ func TestDirectRestToAResetPeerIsCounted(t *testing.T) {
 		t.Fatalf("WriteDirect = %d kept, %v; want part of it kept for the loop", queued, ok)
 	}
 	resetClient(t, cl)
-	waitReset(t, c.dw.fd)
+	waitReset(t, c.t.(*stream).dw.fd)
 	released = true
 	close(release)
 

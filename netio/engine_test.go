@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/goleak"
 
 	"github.com/sockactor/sockactor/internal/socktest"
@@ -283,27 +284,30 @@ func portOf(t *testing.T, addr string) string {
 	return port
 }
 
-// kindMismatch checks that c's parts agree with its kind (see Conn); it
-// returns what disagrees, or "".
+// kindMismatch checks that c's kind part holds what its kind needs (see
+// Conn); it returns what disagrees, or "".
 func kindMismatch(c *Conn) string {
-	switch c.kind() {
-	case kindStream:
-		if c.gc == nil || c.dg != nil {
-			return "a stream needs a gnet connection and no datagram part"
+	switch t := c.t.(type) {
+	case *stream:
+		if t.gc == nil {
+			return "a stream needs a gnet connection"
 		}
-	case kindPeer:
-		if c.gc != nil || c.dg == nil || c.dg.tbl == nil {
-			return "a UDP peer has a peer table and no gnet connection"
+	case *udpPeer:
+		if t.tbl == nil || t.sa == nil {
+			return "a UDP peer needs its peer table and address"
 		}
-	case kindDialedUDP:
-		if c.gc == nil || c.dg == nil || c.dg.tbl != nil || c.dg.fd < 0 || !c.dialed {
+	case *dialedUDP:
+		if t.gc == nil || t.el == nil || t.fd < 0 || !c.dialed {
 			return "a dialled UDP socket has a gnet connection and a descriptor of its own"
 		}
 	default:
 		return "unknown kind"
 	}
-	if c.Datagram() != (c.kind() != kindStream) {
+	if _, isStream := c.t.(*stream); c.Datagram() == isStream {
 		return "Datagram disagrees with the kind"
 	}
 	return ""
 }
+
+// gcOf returns the gnet connection of c, a stream.
+func gcOf(c *Conn) gnet.Conn { return c.t.(*stream).gc }

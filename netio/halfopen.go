@@ -293,14 +293,16 @@ func (h *halfOpen) close(abort bool) {
 	}
 }
 
-// keepSendSide makes c half-open after the peer's FIN: the descriptor is
-// duplicated before gnet closes it, and the bytes gnet has not written yet
-// move to the half-open queue, so nothing a Send accepted is lost. If FIN
-// was already sent, nothing is left to keep. Loop goroutine (OnClose).
-func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn, pend []byte) {
+// keepSendSide makes the stream half-open after the peer's FIN: the
+// descriptor is duplicated before gnet closes it, and the bytes gnet has
+// not written yet move to the half-open queue, so nothing a Send accepted
+// is lost. If FIN was already sent, nothing is left to keep. Loop
+// goroutine (OnClose).
+func (s *stream) keepSendSide(c *Conn, pend []byte) {
 	if c.send == finSent {
 		return // both sides have sent FIN: nothing is left to keep
 	}
+	e, gc := c.eng, s.gc
 	residual, ok := takeOutbound(gc)
 	if !ok {
 		residual = nil
@@ -317,7 +319,7 @@ func (e *Engine) keepSendSide(c *Conn, gc gnet.Conn, pend []byte) {
 		// nothing can be queued behind a FIN to be lost unseen.
 		_ = h.shutdownSend()
 	}
-	c.halfp.Store(h)
+	s.halfp.Store(h)
 }
 
 // flushInBackground keeps a gracefully closed connection's unsent bytes:

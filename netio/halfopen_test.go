@@ -101,14 +101,14 @@ func TestTakeOutbound(t *testing.T) {
 		if _, err := c.Write(bytes.Repeat([]byte("z"), size)); err != nil {
 			t.Error(err)
 		}
-		queued = c.gc.OutboundBuffered()
-		took, ok = takeOutbound(c.gc)
+		queued = gcOf(c).OutboundBuffered()
+		took, ok = takeOutbound(gcOf(c))
 	})
-	if !ok || queued == 0 || len(took) != queued || c.gc == nil {
+	if !ok || queued == 0 || len(took) != queued || gcOf(c) == nil {
 		t.Fatalf("takeOutbound = %d bytes, %v; gnet had %d queued", len(took), ok, queued)
 	}
 	onLoop(t, c, func() {
-		if n := c.gc.OutboundBuffered(); n != 0 {
+		if n := gcOf(c).OutboundBuffered(); n != 0 {
 			t.Errorf("gnet still holds %d bytes", n)
 		}
 	})

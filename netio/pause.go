@@ -40,14 +40,15 @@ const (
 // paused: a datagram socket (no flow control), a closed connection, or a
 // gnet whose internals are not the expected ones. Loop only. Idempotent.
 func (c *Conn) PauseReading(src PauseSource) bool {
-	if c.kind() != kindStream || c.closed.Load() {
+	s, ok := c.stream()
+	if !ok || c.closed.Load() {
 		return false
 	}
-	was := c.paused
-	c.paused |= uint8(src)
+	was := s.paused
+	s.paused |= uint8(src)
 	if was == 0 {
-		if !c.applyPause() {
-			c.paused = 0
+		if !s.applyPause() {
+			s.paused = 0
 			return false
 		}
 	}
@@ -58,44 +59,50 @@ func (c *Conn) PauseReading(src PauseSource) bool {
 // is read again, and bytes a read brought in while paused are delivered
 // now (Handler.OnData). Loop only. Idempotent.
 func (c *Conn) ResumeReading(src PauseSource) {
-	if c.paused == 0 || c.paused&uint8(src) == 0 {
+	s, ok := c.stream()
+	if !ok || s.paused == 0 || s.paused&uint8(src) == 0 {
 		return
 	}
-	c.paused &^= uint8(src)
-	if c.paused != 0 || c.closed.Load() {
+	s.paused &^= uint8(src)
+	if s.paused != 0 || c.closed.Load() {
 		return
 	}
 	ev := uint32(unix.EPOLLIN | unix.EPOLLPRI)
-	if c.gc.OutboundBuffered() > 0 {
+	if s.gc.OutboundBuffered() > 0 {
 		ev |= unix.EPOLLOUT // gnet still has bytes to write
 	}
-	c.modPoll(ev)
-	if c.gc.InboundBuffered() > 0 || c.tls != nil { // a TLS session may hold records too
-		c.deliverHeld()
+	s.modPoll(ev)
+	if s.gc.InboundBuffered() > 0 || s.tls != nil { // a TLS session may hold records too
+		s.deliverHeld(c)
 	}
 }
 
 // ReadPaused returns the sources pausing c's reads (0: reading). Loop only.
-func (c *Conn) ReadPaused() PauseSource { return PauseSource(c.paused) }
-
-// applyPause takes EPOLLIN out of c's registration, keeping EPOLLOUT while
-// gnet has bytes to write. Loop only.
-func (c *Conn) applyPause() bool {
-	var ev uint32
-	if c.gc.OutboundBuffered() > 0 {
-		ev = unix.EPOLLOUT
+func (c *Conn) ReadPaused() PauseSource {
+	if s, ok := c.stream(); ok {
+		return PauseSource(s.paused)
 	}
-	return c.modPoll(ev)
+	return 0
 }
 
-// modPoll sets c's events in its loop's epoll instance as gnet would (its
-// descriptor as the event data). Loop only.
-func (c *Conn) modPoll(events uint32) bool {
-	epfd := pollerFD(c.gc)
+// applyPause takes EPOLLIN out of the stream's registration, keeping
+// EPOLLOUT while gnet has bytes to write. Loop only.
+func (s *stream) applyPause() bool {
+	var ev uint32
+	if s.gc.OutboundBuffered() > 0 {
+		ev = unix.EPOLLOUT
+	}
+	return s.modPoll(ev)
+}
+
+// modPoll sets the stream's events in its loop's epoll instance as gnet
+// would (its descriptor as the event data). Loop only.
+func (s *stream) modPoll(events uint32) bool {
+	epfd := pollerFD(s.gc)
 	if epfd < 0 {
 		return false
 	}
-	fd := c.gc.Fd()
+	fd := s.gc.Fd()
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
 	return unix.EpollCtl(epfd, unix.EPOLL_CTL_MOD, fd, &ev) == nil
 }
@@ -103,19 +110,19 @@ func (c *Conn) modPoll(events uint32) bool {
 // deliverHeld hands the bytes gnet holds for c to the handler, as a read
 // would, from a task on the loop. A close asked meanwhile happens after.
 // Loop only.
-func (c *Conn) deliverHeld() {
+func (s *stream) deliverHeld(c *Conn) {
 	if c.recvShut || c.inTraffic {
 		return // the ban took them (ShutdownRecv); or a read is delivering now
 	}
-	buf, _ := c.gc.Next(-1)
-	if len(buf) == 0 && c.tls == nil {
+	buf, _ := s.gc.Next(-1)
+	if len(buf) == 0 && s.tls == nil {
 		return
 	}
 	c.active = true
-	c.deliverRead(buf)
+	s.deliverRead(c, buf)
 	if c.closeReq {
 		c.closeReq = false
-		_ = c.gc.EventLoop().Close(c.gc)
+		_ = s.gc.EventLoop().Close(s.gc)
 	}
 }
 
@@ -141,25 +148,25 @@ func discardUnread(fd int) int {
 // have sent FIN): what gnet holds, then what the kernel still has. The
 // handler gets them before OnClose, as after any FIN. Loop only, in
 // OnClose.
-func (c *Conn) heldAtClose() {
-	c.paused = 0
-	c.deliverHeld()
+func (s *stream) heldAtClose(c *Conn) {
+	s.paused = 0
+	s.deliverHeld(c)
 	buf := make([]byte, 64<<10)
 	for !c.recvShut {
-		n, err := unix.Read(c.gc.Fd(), buf)
+		n, err := unix.Read(s.gc.Fd(), buf)
 		if n <= 0 || err != nil {
 			return
 		}
-		c.deliverRead(buf[:n])
+		s.deliverRead(c, buf[:n])
 	}
 }
 
 // deliverRead hands bytes read from a stream to the Handler, through the
-// TLS session if c has one. Loop only, off the OnTraffic path (which
+// TLS session if it has one. Loop only, off the OnTraffic path (which
 // inlines it).
-func (c *Conn) deliverRead(buf []byte) {
-	if c.tls != nil {
-		c.tlsRead(buf)
+func (s *stream) deliverRead(c *Conn, buf []byte) {
+	if s.tls != nil {
+		s.tlsRead(c, buf)
 		return
 	}
 	c.bytesIn += uint64(len(buf))

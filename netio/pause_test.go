@@ -21,7 +21,7 @@ func TestPollerFD(t *testing.T) {
 	dial(t, lns[0])
 	c := h.waitOpen(t)
 	var fd int
-	onLoop(t, c, func() { fd = pollerFD(c.gc) })
+	onLoop(t, c, func() { fd = pollerFD(gcOf(c)) })
 	if fd < 0 {
 		t.Fatal("gnet's loop epoll descriptor not found: pausing reads cannot work with this gnet")
 	}

@@ -4,27 +4,24 @@ import (
 	"github.com/sockactor/sockactor/winsock"
 )
 
-// The send side of a stream while gnet owns it: Write (straight to gnet,
-// or behind what a direct write kept), asyncWrite from other goroutines,
-// and the half-close: ShutdownSend and the FIN sent once the queue drains
-// (tryFin, waiting through the writability watch, writable.go).
+// The send side: Write and ShutdownSend, each its kind's (the datagram
+// kinds' in datagram.go), and asyncWrite from other goroutines. A stream's
+// while gnet owns it: straight to gnet, or behind what a direct write
+// kept, and the half-close: the FIN sent once the queue drains (tryFin,
+// waiting through the writability watch, writable.go).
 
-// Write queues p for the peer: straight to the socket when the outbound
-// buffer is empty, else into gnet's buffer. Loop only; p is not retained.
-// A write error closes the connection (Handler.OnClose runs before Write
-// returns).
-func (c *Conn) Write(p []byte) (int, error) {
-	if c.tls != nil {
-		return c.tlsWrite(p) // encrypted, then writeRaw (tls.go)
-	}
-	return c.writeRaw(p)
-}
+// Write queues p for the peer. On a stream: straight to the socket when
+// the outbound buffer is empty, else into gnet's buffer; a write error
+// closes the connection (Handler.OnClose runs before Write returns). On a
+// UDP socket: p is one datagram, taken whole by the kernel or refused
+// (datagram.go). Loop only; p is not retained.
+func (c *Conn) Write(p []byte) (int, error) { return c.t.write(c, p) }
 
-// writeRaw is Write without TLS: what a TLS session sends goes through it.
-// Loop only.
-func (c *Conn) writeRaw(p []byte) (int, error) {
+// writeRaw is a stream's Write without TLS: what a TLS session sends goes
+// through it. Loop only.
+func (s *stream) writeRaw(c *Conn, p []byte) (int, error) {
 	if c.closed.Load() {
-		h := c.halfOpen()
+		h := s.halfp.Load()
 		if h == nil {
 			return 0, winsock.ErrNotConn
 		}
@@ -36,25 +33,22 @@ func (c *Conn) writeRaw(p []byte) (int, error) {
 	if c.send != sendOpen {
 		return 0, winsock.ErrShutdown
 	}
-	if c.kind() != kindStream {
-		return c.writeDatagram(p)
+	if s.dw != nil {
+		return s.writeBehindDirect(c, p)
 	}
-	if c.dw != nil {
-		return c.writeBehindDirect(p)
-	}
-	return c.writeStream(p)
+	return s.writeStream(c, p)
 }
 
 // writeStream hands p to gnet. Loop only.
-func (c *Conn) writeStream(p []byte) (int, error) {
+func (s *stream) writeStream(c *Conn, p []byte) (int, error) {
 	// While reads are paused, gnet's starting to buffer registers the
 	// descriptor for reading again: the pause goes back at once (pause.go).
-	repause := c.paused != 0 && c.gc.OutboundBuffered() == 0
-	n, err := c.gc.Write(p)
+	repause := s.paused != 0 && s.gc.OutboundBuffered() == 0
+	n, err := s.gc.Write(p)
 	c.bytesOut += uint64(n)
 	c.active = true
-	if repause && !c.closed.Load() && c.gc.OutboundBuffered() > 0 {
-		c.applyPause()
+	if repause && !c.closed.Load() && s.gc.OutboundBuffered() > 0 {
+		s.applyPause()
 	}
 	if err != nil {
 		return n, &winsock.OpError{Op: "Send", Code: winsock.CodeOf(err, winsock.WSAECONNRESET)}
@@ -65,15 +59,15 @@ func (c *Conn) writeStream(p []byte) (int, error) {
 // writeBehindDirect is writeStream for a connection with a direct write
 // path: under its lock, after the bytes a direct write kept (direct.go).
 // Loop only.
-func (c *Conn) writeBehindDirect(p []byte) (int, error) {
-	c.lockDirect()
-	c.handPend()
+func (s *stream) writeBehindDirect(c *Conn, p []byte) (int, error) {
+	s.lockDirect()
+	s.handPend(c)
 	if c.closed.Load() {
-		c.unlockDirect()
-		return c.writeRaw(p) // handing pend over closed it: half-open, or gone
+		s.unlockDirect(c)
+		return s.writeRaw(c, p) // handing pend over closed it: half-open, or gone
 	}
-	n, err := c.writeStream(p) // an error closes: OnClose runs with the lock held
-	c.unlockDirect()
+	n, err := s.writeStream(c, p) // an error closes: OnClose runs with the lock held
+	s.unlockDirect(c)
 	return n, err
 }
 
@@ -102,22 +96,23 @@ func (c *Conn) ShutdownSend() error {
 	if c.send != sendOpen {
 		return nil
 	}
-	c.tlsCloseNotify() // TLS: close_notify, then the FIN (docs/SEMANTICS.md §8)
+	return c.t.shutdownSend(c)
+}
+
+// shutdownSend is ShutdownSend on a stream.
+func (s *stream) shutdownSend(c *Conn) error {
+	s.tlsCloseNotify(c) // TLS: close_notify, then the FIN (docs/SEMANTICS.md §8)
 	if c.closed.Load() {
-		if h := c.halfOpen(); h != nil {
+		if h := s.halfp.Load(); h != nil {
 			c.setSend(finPending) // the half-open side sends it
 			return h.shutdownSend()
 		}
 		return winsock.ErrNotConn
 	}
-	if c.kind() != kindStream {
-		c.setSend(finSent) // UDP has no FIN: later sends fail, nothing is sent
-		return nil
-	}
-	c.lockDirect() // a direct write in flight ends first; none starts after
+	s.lockDirect() // a direct write in flight ends first; none starts after
 	c.setSend(finPending)
-	c.unlockDirect()
-	c.tryFin()
+	s.unlockDirect(c)
+	s.tryFin(c)
 	return nil
 }
 
@@ -125,39 +120,39 @@ func (c *Conn) ShutdownSend() error {
 // writability watch looks again each time the socket takes bytes, and a
 // peer that takes none for halfOpenFlushTimeout resets it (writable.go).
 // Loop only.
-func (c *Conn) tryFin() {
+func (s *stream) tryFin(c *Conn) {
 	if c.closed.Load() || c.send != finPending {
 		return
 	}
-	if c.dw != nil {
-		c.lockDirect()
-		c.handPend() // before the FIN
-		c.unlockDirect()
+	if s.dw != nil {
+		s.lockDirect()
+		s.handPend(c) // before the FIN
+		s.unlockDirect(c)
 		if c.closed.Load() {
 			return
 		}
 	}
-	_ = c.gc.Flush() // a write error closes the connection: checked next
+	_ = s.gc.Flush() // a write error closes the connection: checked next
 	if c.closed.Load() {
 		return
 	}
-	if c.gc.OutboundBuffered() > 0 {
-		c.waitFin()
+	if s.gc.OutboundBuffered() > 0 {
+		s.waitFin(c)
 		return
 	}
 	c.setSend(finSent)
-	if err := shutdownWrite(c.gc.Fd()); err != nil {
+	if err := shutdownWrite(s.gc.Fd()); err != nil {
 		// shutdown(SHUT_WR) fails on a connected descriptor only when the
 		// circuit is gone (ENOTCONN after a reset): say so now rather than
 		// leave the FIN unsent without a word.
 		c.Close(ReasonPeerReset)
 		return
 	}
-	if wt := c.waiting(); wt != nil {
+	if wt := s.waiting(c); wt != nil {
 		if wt.fin != nil {
 			wt.fin.Stop()
 			wt.fin = nil
 		}
-		c.settle(wt)
+		s.settle(c, wt)
 	}
 }

@@ -62,7 +62,7 @@ func TestTCPOptions(t *testing.T) {
 			for range 3 {
 				c := h.waitOpen(t)
 				onLoop(t, c, func() {
-					fd := c.gc.Fd()
+					fd := gcOf(c).Fd()
 					ka, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
 					nd, _ := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
 					if ka != tc.keepalive || nd != tc.nodelay {

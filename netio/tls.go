@@ -15,7 +15,7 @@ import (
 )
 
 // TLS on the event loops (docs/SEMANTICS.md §8). A TLS connection is a
-// stream Conn with a session (c.tls): the handshake runs before gnet knows
+// stream with a session (stream.tls): the handshake runs before gnet knows
 // the socket, on a goroutine bounded in number (Options.MaxTLSHandshakes)
 // and time (Options.TLSHandshakeTimeout), straight over the blocking
 // net.Conn (acceptor.go accepts, Dial dials); then the socket is enrolled
@@ -169,27 +169,27 @@ func (e *Engine) handshake(ctx context.Context, s *tlsloop.Session, nc net.Conn)
 
 // startTLS moves an established session onto c's loop. It runs in OnOpen,
 // before the Handler hears of c. Loop only.
-func (c *Conn) startTLS(s *tlsloop.Session, lt *loopTraffic) {
-	t := &tlsConn{s: s, lt: lt}
+func (s *stream) startTLS(c *Conn, sess *tlsloop.Session, lt *loopTraffic) {
+	t := &tlsConn{s: sess, lt: lt}
 	t.send = func(cipher []byte) error {
 		// Event loop goroutine: inside a Write, a close_notify or an
 		// alert. A TLS socket counts plaintext: records are not bytes out.
 		out := c.bytesOut
-		_, err := c.writeRaw(cipher)
+		_, err := s.writeRaw(c, cipher)
 		c.bytesOut = out
 		return err
 	}
-	t.deliver = func(plain []byte) bool { return c.tlsDeliver(plain) }
-	s.Established(t.send)
-	c.tls = t
+	t.deliver = func(plain []byte) bool { return s.tlsDeliver(c, plain) }
+	sess.Established(t.send)
+	s.tls = t
 }
 
 // tlsRead decrypts what a read brought (cipher may be nil: what the
 // session holds from before) and hands the plaintext to the Handler. A
 // close it decides is asked through closeReq, as from inside OnData: the
 // caller closes. Loop only.
-func (c *Conn) tlsRead(cipher []byte) {
-	t := c.tls
+func (s *stream) tlsRead(c *Conn, cipher []byte) {
+	t := s.tls
 	if t.lt.plain == nil {
 		t.lt.plain = make([]byte, tlsPlainBuf)
 	}
@@ -218,7 +218,7 @@ func (c *Conn) tlsRead(cipher []byte) {
 // receive ban to it. It reports whether Drain may go on: not once a close
 // is asked, nor while reads are paused (what is left waits in the session
 // until the resume). Loop only.
-func (c *Conn) tlsDeliver(plain []byte) bool {
+func (s *stream) tlsDeliver(c *Conn, plain []byte) bool {
 	if c.closeReq {
 		return false
 	}
@@ -230,7 +230,7 @@ func (c *Conn) tlsDeliver(plain []byte) bool {
 		c.bytesIn += uint64(len(plain))
 		if c.policy.resets() {
 			c.reason = ReasonRecvBan
-			_ = c.gc.SetLinger(0)
+			_ = s.gc.SetLinger(0)
 			c.closeReq = true
 			return false
 		}
@@ -241,19 +241,19 @@ func (c *Conn) tlsDeliver(plain []byte) bool {
 	c.inTraffic = true
 	c.eng.h.OnData(c, plain)
 	c.inTraffic = false
-	return !c.closeReq && c.paused == 0
+	return !c.closeReq && s.paused == 0
 }
 
 // tlsWrite encrypts p and writes its records (one write to the transport).
 // Loop only.
-func (c *Conn) tlsWrite(p []byte) (int, error) {
+func (s *stream) tlsWrite(c *Conn, p []byte) (int, error) {
 	if code := c.SendCode(); code != winsock.OK {
 		return 0, code
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := c.tls.s.Write(p)
+	n, err := s.tls.s.Write(p)
 	c.bytesOut += uint64(n) // a TLS socket counts plaintext (send counts no records)
 	if err != nil {
 		return 0, err
@@ -263,8 +263,8 @@ func (c *Conn) tlsWrite(p []byte) (int, error) {
 
 // tlsCloseNotify sends close_notify once, while the send side is open.
 // Loop only.
-func (c *Conn) tlsCloseNotify() {
-	t := c.tls
+func (s *stream) tlsCloseNotify(c *Conn) {
+	t := s.tls
 	if t == nil || t.notified || c.SendCode() != winsock.OK {
 		return
 	}
@@ -276,15 +276,19 @@ func (c *Conn) tlsCloseNotify() {
 // SNI, peer certificates) and true, or false for a connection without
 // TLS. Safe from any goroutine.
 func (c *Conn) TLS() (tls.ConnectionState, bool) {
-	if c.tls == nil {
+	s, ok := c.stream()
+	if !ok || s.tls == nil {
 		return tls.ConnectionState{}, false
 	}
-	return c.tls.s.State(), true
+	return s.tls.s.State(), true
 }
 
 // IsTLS reports whether c is a TLS connection. Any goroutine (immutable
 // once the Handler has seen c).
-func (c *Conn) IsTLS() bool { return c.tls != nil }
+func (c *Conn) IsTLS() bool {
+	s, ok := c.stream()
+	return ok && s.tls != nil
+}
 
 // clientTLS returns the config a dial to address uses: cfg, with the host
 // as ServerName when cfg names none.

@@ -144,7 +144,7 @@ func TestTLSDialAndTruncation(t *testing.T) {
 		// The server's FIN with no close_notify before it.
 		onLoop(t, sc, func() {
 			sc.setSend(finSent)
-			_ = shutdownWrite(sc.gc.Fd())
+			_ = shutdownWrite(gcOf(sc).Fd())
 		})
 		cli.waitClose(t, c, ReasonTruncated)
 		if ReasonTruncated.Code() != winsock.WSAECONNABORTED || ReasonTruncated.Local() {

@@ -91,38 +91,6 @@ type peerTable struct {
 	timer *time.Timer              // loop: armed while the table has peers
 }
 
-// dgram is the datagram side of a Conn: a UDP peer of a listener, or a
-// dialled (connected) UDP socket. Fields belong to the Conn's loop unless
-// noted.
-type dgram struct {
-	loop gnet.EventLoop // immutable: the loop that owns the Conn
-
-	// A peer of a listener.
-	tbl  *peerTable     // immutable; nil for a dialled socket
-	key  netip.AddrPort // immutable: the peer's address in tbl
-	sa   unix.Sockaddr  // immutable: where its datagrams go
-	seen uint32         // tbl.tick at the last datagram in or out
-
-	// A dialled socket.
-	fd       int          // immutable: our own descriptor of the socket; -1 for a peer
-	pending  winsock.Code // an asynchronous error (an ICMP report) for the next operation
-	detached bool         // gnet dropped its registration (see udpdial.go); re-enrolling
-}
-
-// maxPayload is the largest datagram Write takes.
-func (d *dgram) maxPayload(c *Conn) int {
-	if d.tbl != nil {
-		if d.tbl.v6 {
-			return maxDatagram6
-		}
-		return maxDatagram4
-	}
-	if ua, ok := c.remote.(*net.UDPAddr); ok && ua.IP.To4() == nil {
-		return maxDatagram6
-	}
-	return maxDatagram4
-}
-
 // SetPeerLimits sets a UDP listener's peer limit (0: defaultMaxPeers,
 // negative: none) and peer idle timeout (0: defaultPeerIdleTimeout,
 // negative: none). Call it before Engine.Start; it does nothing for other
@@ -345,7 +313,7 @@ func (u *udpSide) OnTraffic(gc gnet.Conn) gnet.Action {
 		}
 	}
 	c.bytesIn += uint64(len(data))
-	c.dg.seen = t.tick
+	peerOf(c).seen = t.tick
 	if c.recvShut || t.ln.recvBan.Load() {
 		// The UDP ban (docs/SEMANTICS.md §6): the datagram was accepted
 		// and is dropped; no ICMP, no reset, whatever the policy.

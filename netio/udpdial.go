@@ -23,17 +23,120 @@ import (
 // 0 bytes) make it close the connection. A connected Winsock UDP socket
 // survives both: the ICMP report is the error of the next operation, and an
 // empty datagram is a datagram. So the Conn keeps a descriptor of its own
-// (dgram.fd, a dup taken at dial) that outlives gnet's: when gnet drops its
-// registration unasked, OnClose records the error instead of reporting a
-// close, and the socket is enrolled again from that descriptor. Sends go
-// straight to dgram.fd, so they work while the enrolment is under way.
+// (dialedUDP.fd, a dup taken at dial) that outlives gnet's: when gnet drops
+// its registration unasked, OnClose records the error instead of reporting
+// a close, and the socket is enrolled again from that descriptor. Sends go
+// straight to dialedUDP.fd, so they work while the enrolment is under way.
+
+// dialedUDP is the transport part of a dialled UDP socket. Fields belong
+// to the Conn's loop unless noted.
+type dialedUDP struct {
+	gc       gnet.Conn      // gnet's current connection of the socket; stale while detached
+	el       gnet.EventLoop // immutable: the loop that owns the Conn (every enrolment's)
+	fd       int            // immutable: our own descriptor of the socket
+	pending  winsock.Code   // an asynchronous error (an ICMP report) for the next operation
+	detached bool           // gnet dropped its registration; re-enrolling
+}
+
+// dialedOf returns c's dialled-UDP part. The callers hold only dialled UDP
+// sockets (a re-enrolment's tag, Engine.detached).
+func dialedOf(c *Conn) *dialedUDP { return c.t.(*dialedUDP) }
+
+// loop returns the socket's loop, which stays the same across enrolments.
+func (d *dialedUDP) loop() gnet.EventLoop { return d.el }
+
+// write sends p as one datagram on the socket's own descriptor, so a send
+// works while an enrolment is under way.
+func (d *dialedUDP) write(c *Conn, p []byte) (int, error) {
+	if err := c.datagramCheck(p); err != nil {
+		return 0, err
+	}
+	_, err := unix.Write(d.fd, p)
+	return c.datagramSent(len(p), err)
+}
+
+// shutdownSend: UDP has no FIN (shutdownDatagram).
+func (*dialedUDP) shutdownSend(c *Conn) error { return c.shutdownDatagram() }
+
+// close closes the socket through gnet, or itself while detached; inside
+// a read callback, as the callback returns.
+func (d *dialedUDP) close(c *Conn, r Reason) {
+	if !c.beginClose(r) {
+		return
+	}
+	if c.inTraffic {
+		c.closeReq = true
+		return
+	}
+	if d.detached {
+		d.closeDetached(c)
+		return
+	}
+	_ = d.gc.EventLoop().Close(d.gc)
+}
+
+// shutdownRecv has nothing to do: gnet's buffer holds no datagram between
+// two reads, and what the layer above queued it drops itself, never with a
+// reset (docs/SEMANTICS.md §6).
+func (*dialedUDP) shutdownRecv(*Conn, int) {}
+
+// outboundBuffered is 0: a datagram is sent whole or refused, never queued.
+func (*dialedUDP) outboundBuffered() int { return 0 }
+
+// maxDatagram is the largest UDP payload to the remote address's family.
+func (*dialedUDP) maxDatagram(c *Conn) int { return maxUDPPayload(c.remote) }
+
+// takeError returns and clears the error an ICMP report left.
+func (d *dialedUDP) takeError() winsock.Code {
+	code := d.pending
+	d.pending = winsock.OK
+	return code
+}
+
+// onTraffic is the read path of a dialled UDP socket: as a stream's
+// without pauses or TLS, and the ban drops what arrives (UDP is never
+// reset, docs/SEMANTICS.md §6).
+func (d *dialedUDP) onTraffic(c *Conn, gc gnet.Conn) gnet.Action {
+	buf, _ := gc.Next(-1)
+	c.active = true
+	c.bytesIn += uint64(len(buf))
+	if c.recvShut {
+		c.addBanned(uint64(len(buf)))
+		return gnet.None
+	}
+	return c.deliver(buf)
+}
+
+// onClose is OnClose for a dialled UDP socket: a close nobody asked for
+// keeps the socket (lostRegistration); otherwise it is reported, and the
+// socket's own descriptor closed. No send side outlives it.
+func (d *dialedUDP) onClose(c *Conn, gc gnet.Conn, err error) gnet.Action {
+	e := c.eng
+	if c.reason == ReasonNone && !e.stopping.Load() && d.lostRegistration(c, err) {
+		return gnet.None
+	}
+	if c.reason == ReasonNone {
+		c.reason = ReasonShutdown
+		if !e.stopping.Load() {
+			c.reason = ReasonPeerReset // it could not be kept
+		}
+	}
+	c.closed.Store(true)
+	e.traffic.closedConn(c, gc.EventLoop())
+	e.open.Add(-1)
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	_ = unix.Close(d.fd)
+	e.h.OnClose(c, c.reason)
+	return gnet.None
+}
 
 // lostRegistration handles OnClose for a dialled UDP socket that nobody
 // closed: it keeps the socket and enrolls it again. It reports false when
 // the socket must close after all. Loop goroutine (OnClose), while gnet's
 // descriptor is still open.
-func (e *Engine) lostRegistration(c *Conn, err error) bool {
-	d := c.dg
+func (d *dialedUDP) lostRegistration(c *Conn, err error) bool {
 	soErr, _ := unix.GetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	var errno syscall.Errno
 	switch {
@@ -42,7 +145,7 @@ func (e *Engine) lostRegistration(c *Conn, err error) bool {
 	case errors.As(err, &errno):
 		d.pending = winsock.CodeOf(errno, winsock.WSAECONNREFUSED)
 	}
-	if !e.reenroll(c) {
+	if !d.reenroll(c) {
 		return false
 	}
 	var se *os.SyscallError
@@ -50,11 +153,11 @@ func (e *Engine) lostRegistration(c *Conn, err error) bool {
 		// gnet read 0 bytes: an empty datagram arrived.
 		if !c.recvShut {
 			c.inTraffic = true
-			e.h.OnData(c, nil)
+			c.eng.h.OnData(c, nil)
 			c.inTraffic = false
 			if c.closeReq {
 				c.closeReq = false
-				c.closeDetached()
+				d.closeDetached(c)
 			}
 		}
 	}
@@ -62,8 +165,9 @@ func (e *Engine) lostRegistration(c *Conn, err error) bool {
 }
 
 // reenroll registers c's own descriptor with its loop again. Loop goroutine.
-func (e *Engine) reenroll(c *Conn) bool {
-	nfd, err := unix.FcntlInt(uintptr(c.dg.fd), unix.F_DUPFD_CLOEXEC, 0)
+func (d *dialedUDP) reenroll(c *Conn) bool {
+	e := c.eng
+	nfd, err := unix.FcntlInt(uintptr(d.fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
@@ -86,11 +190,11 @@ func (e *Engine) reenroll(c *Conn) bool {
 	}
 	e.detached[c] = struct{}{}
 	e.halfMu.Unlock()
-	c.dg.detached = true
+	d.detached = true
 	// gnet dups nc's descriptor on a worker and closes nc; OnOpen sees the
 	// tag and reattaches c. If the engine is stopping, Stop ends c.
 	gctx := gnet.NewNetConnContext(gnet.NewContext(context.Background(), &dialTag{again: c}), nc)
-	if _, err := c.dg.loop.Enroll(gctx, nc); err != nil {
+	if _, err := d.el.Enroll(gctx, nc); err != nil {
 		_ = nc.Close()
 	}
 	return true
@@ -98,33 +202,34 @@ func (e *Engine) reenroll(c *Conn) bool {
 
 // reattach completes a re-enrolment: gc is c's new gnet connection.
 // Loop goroutine (OnOpen).
-func (e *Engine) reattach(c *Conn, gc gnet.Conn) gnet.Action {
+func (d *dialedUDP) reattach(c *Conn, gc gnet.Conn) gnet.Action {
+	e := c.eng
 	e.halfMu.Lock()
 	delete(e.detached, c)
 	e.halfMu.Unlock()
 	if c.closed.Load() {
 		return gnet.Close // closed while detached: drop gnet's copy
 	}
-	c.gc = gc
-	c.dg.detached = false
+	d.gc = gc
+	d.detached = false
 	gc.SetContext(c)
 	return gnet.None
 }
 
 // closeDetached closes a dialled UDP socket that gnet does not hold now (or
 // after the engine stopped). Loop goroutine, or the stop helper.
-func (c *Conn) closeDetached() {
+func (d *dialedUDP) closeDetached(c *Conn) {
 	if c.closed.Load() {
 		return
 	}
 	e := c.eng
 	c.closed.Store(true)
-	e.traffic.closedConn(c, c.dg.loop)
+	e.traffic.closedConn(c, d.el)
 	e.open.Add(-1)
 	if c.idle != nil {
 		c.idle.Stop()
 	}
-	_ = unix.Close(c.dg.fd)
+	_ = unix.Close(d.fd)
 	e.h.OnClose(c, c.reason)
 }
 
@@ -143,7 +248,7 @@ func (e *Engine) closeDetachedAll() {
 		if c.reason == ReasonNone {
 			c.reason = ReasonShutdown
 		}
-		c.closeDetached()
+		dialedOf(c).closeDetached(c)
 	}
 }
 

@@ -85,13 +85,14 @@ func (t *peerTable) newPeer(ua *net.UDPAddr, size int) *Conn {
 		return nil
 	}
 	key := ua.AddrPort()
-	d := &dgram{tbl: t, key: key, fd: -1, seen: t.tick, loop: t.loop}
+	u := udpPeer{tbl: t, key: key, seen: t.tick}
 	if t.v6 {
-		d.sa = &unix.SockaddrInet6{Port: int(key.Port()), Addr: key.Addr().As16()}
+		u.sa = &unix.SockaddrInet6{Port: int(key.Port()), Addr: key.Addr().As16()}
 	} else {
-		d.sa = &unix.SockaddrInet4{Port: int(key.Port()), Addr: key.Addr().Unmap().As4()}
+		u.sa = &unix.SockaddrInet4{Port: int(key.Port()), Addr: key.Addr().Unmap().As4()}
 	}
-	c := &Conn{eng: e, ln: l, dg: d, kindOf: kindPeer, remote: ua, local: t.local}
+	c := newPeerConn(u)
+	c.eng, c.ln, c.remote, c.local = e, l, ua, t.local
 	t.peers[key] = c
 	e.traffic.opened(c, t.loop)
 	if e.announce(c, false, nil) {
@@ -127,8 +128,8 @@ func (t *peerTable) endPeer(c *Conn) {
 	if c.closed.Load() {
 		return
 	}
-	if t.peers[c.dg.key] == c {
-		delete(t.peers, c.dg.key)
+	if key := peerOf(c).key; t.peers[key] == c {
+		delete(t.peers, key)
 	}
 	t.ln.peers.Add(-1) // every peer was counted (newPeer)
 	c.closed.Store(true)
@@ -152,7 +153,7 @@ func (t *peerTable) armSweep() {
 func (t *peerTable) sweep() {
 	t.tick++
 	for _, c := range t.peers {
-		if t.tick-c.dg.seen >= t.ticks {
+		if t.tick-peerOf(c).seen >= t.ticks {
 			c.Close(ReasonTimeout)
 		}
 	}

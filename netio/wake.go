@@ -85,12 +85,7 @@ func (c *Conn) Wake(fn func(*Conn)) error {
 }
 
 // loop returns the gnet loop that owns c. Safe from any goroutine.
-func (c *Conn) loop() gnet.EventLoop {
-	if c.kind() != kindStream {
-		return c.dg.loop // a peer has no gnet.Conn; a dialled one may be between two
-	}
-	return c.gc.EventLoop()
-}
+func (c *Conn) loop() gnet.EventLoop { return c.t.loop() }
 
 // runWakes runs the calling loop's wake list if any loop has one: the check
 // at the start of every read. Loop only (inside OnTraffic of c).

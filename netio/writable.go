@@ -18,7 +18,7 @@ import (
 // gnet's, in which a waiting connection's descriptor is armed for a single
 // EPOLLOUT (EPOLLONESHOT). The kernel wakes the watch's goroutine when the
 // socket's send buffer has room again, which is when gnet writes more; the
-// look runs on the connection's loop (Conn.onWritable): drained far enough,
+// look runs on the connection's loop (stream.onWritable): drained far enough,
 // the waiters run; not yet, the descriptor is armed again. A peer that never
 // reads never makes its socket writable, so its connection costs nothing
 // until it does: no wake-up, no task.
@@ -42,10 +42,11 @@ type writeWatch struct {
 	looks atomic.Uint64   // wake-ups handed to a loop (what a wait costs)
 }
 
-// waiter is one waiting connection's record. Fields other than c belong to
-// the connection's loop.
+// waiter is one waiting stream's record. Fields other than c and s belong
+// to the connection's loop.
 type waiter struct {
-	c     *Conn // immutable
+	c     *Conn   // immutable
+	s     *stream // immutable: c's stream part
 	fn    func()
 	low   int         // fn runs once at most low bytes are queued
 	inSet bool        // the descriptor is in the epoll set
@@ -138,8 +139,9 @@ func (w *writeWatch) run() {
 			w.mu.Unlock()
 			if wt != nil {
 				w.looks.Add(1)
-				c := wt.c
-				_ = c.execute(c.onWritable) // fails only when the loops stop: OnClose drops the wait
+				c, s := wt.c, wt.s
+				// Fails only when the loops stop: OnClose drops the wait.
+				_ = c.execute(func() { s.onWritable(c) })
 			}
 		}
 	}
@@ -147,12 +149,12 @@ func (w *writeWatch) run() {
 
 // waiterOf returns c's waiter, made if need be; nil without a watch.
 // Loop only.
-func (c *Conn) waiterOf() *waiter {
+func (s *stream) waiterOf(c *Conn) *waiter {
 	w := c.eng.watch()
 	if w == nil {
 		return nil
 	}
-	fd := c.gc.Fd()
+	fd := s.gc.Fd()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.waits == nil {
@@ -160,33 +162,33 @@ func (c *Conn) waiterOf() *waiter {
 	}
 	wt := w.waits[fd]
 	if wt == nil || wt.c != c {
-		wt = &waiter{c: c, low: -1, last: -1}
+		wt = &waiter{c: c, s: s, low: -1, last: -1}
 		w.waits[fd] = wt
 	}
 	return wt
 }
 
 // waiting returns c's waiter, nil if c waits for nothing. Loop only.
-func (c *Conn) waiting() *waiter {
+func (s *stream) waiting(c *Conn) *waiter {
 	w := c.eng.ww.Load()
 	if w == nil {
 		return nil
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if wt := w.waits[c.gc.Fd()]; wt != nil && wt.c == c {
+	if wt := w.waits[s.gc.Fd()]; wt != nil && wt.c == c {
 		return wt
 	}
 	return nil
 }
 
 // arm asks the kernel for one EPOLLOUT on c's descriptor. Loop only.
-func (c *Conn) arm(wt *waiter) {
+func (s *stream) arm(c *Conn, wt *waiter) {
 	w := c.eng.ww.Load()
 	if w == nil {
 		return
 	}
-	fd := c.gc.Fd()
+	fd := s.gc.Fd()
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(fd)}
 	op := unix.EPOLL_CTL_MOD
 	if !wt.inSet {
@@ -204,12 +206,12 @@ func (c *Conn) arm(wt *waiter) {
 
 // unwatch drops c's wait: out of the epoll set, its FIN deadline stopped.
 // Loop only (OnClose runs it before gnet closes the descriptor).
-func (c *Conn) unwatch() {
+func (s *stream) unwatch(c *Conn) {
 	w := c.eng.ww.Load()
-	if w == nil || c.gc == nil {
+	if w == nil {
 		return
 	}
-	fd := c.gc.Fd()
+	fd := s.gc.Fd()
 	w.mu.Lock()
 	wt := w.waits[fd]
 	if wt == nil || wt.c != c {
@@ -231,25 +233,25 @@ func (c *Conn) unwatch() {
 
 // queued is what stands between a new write and the wire on the loop's
 // side: gnet's outbound buffer and what a direct write kept. Loop only.
-func (c *Conn) queued() int { return c.gc.OutboundBuffered() + c.DirectQueued() }
+func (s *stream) queued() int { return s.gc.OutboundBuffered() + s.directQueued() }
 
 // unsent is queued plus what the kernel still holds for the peer (TCP:
 // not yet acknowledged; unix: not yet read), so a peer that reads slowly
 // shows progress even while gnet's buffer waits for room. Loop only.
-func (c *Conn) unsent() int { return c.queued() + outq(c.gc.Fd()) }
+func (s *stream) unsent() int { return s.queued() + outq(s.gc.Fd()) }
 
 // onWritable is the look the watch asks for: the socket had room, so gnet
 // has written (or is about to). Loop only.
-func (c *Conn) onWritable() {
+func (s *stream) onWritable(c *Conn) {
 	if c.closed.Load() {
 		return
 	}
-	wt := c.waiting()
+	wt := s.waiting(c)
 	if wt == nil {
 		return
 	}
 	wt.inSet = true // it fired: still in the set, disarmed
-	q, u := c.queued(), c.unsent()
+	q, u := s.queued(), s.unsent()
 	switch {
 	case wt.last >= 0 && u < wt.last:
 		c.active = true // bytes moved: not idle
@@ -267,23 +269,23 @@ func (c *Conn) onWritable() {
 		}
 	}
 	if c.send == finPending {
-		c.tryFin() // sends the FIN, or waits again
+		s.tryFin(c) // sends the FIN, or waits again
 		return
 	}
-	c.settle(wt)
+	s.settle(c, wt)
 }
 
 // settle arms the watch again while something still waits, and drops it
 // otherwise. Loop only.
-func (c *Conn) settle(wt *waiter) {
+func (s *stream) settle(c *Conn, wt *waiter) {
 	if c.closed.Load() {
 		return
 	}
 	if wt.fn != nil || c.send == finPending {
-		c.rearm(wt)
+		s.rearm(c, wt)
 		return
 	}
-	c.unwatch()
+	s.unwatch(c)
 }
 
 // rearm arms the watch for the next look. After looks that found no
@@ -291,9 +293,9 @@ func (c *Conn) settle(wt *waiter) {
 // TCP memory pressure a socket can poll writable while its writes fail),
 // the arm waits, doubling from 1 ms up to 1 s, so such a socket costs a few
 // looks a second instead of a spin. Loop only.
-func (c *Conn) rearm(wt *waiter) {
+func (s *stream) rearm(c *Conn, wt *waiter) {
 	if wt.stall < 2 {
-		c.arm(wt)
+		s.arm(c, wt)
 		return
 	}
 	if wt.retry != nil {
@@ -303,8 +305,8 @@ func (c *Conn) rearm(wt *waiter) {
 	wt.retry = time.AfterFunc(d, func() {
 		_ = c.execute(func() { // timer goroutine: the arm runs on the loop
 			wt.retry = nil
-			if !c.closed.Load() && c.waiting() == wt {
-				c.arm(wt)
+			if !c.closed.Load() && s.waiting(c) == wt {
+				s.arm(c, wt)
 			}
 		})
 	})
@@ -320,47 +322,49 @@ func (c *Conn) NotifyDrained(lowWater int, fn func()) {
 	if c.closed.Load() {
 		return
 	}
-	if c.kind() != kindStream || c.queued() <= lowWater { // a datagram is never queued
+	s, ok := c.stream()
+	if !ok || s.queued() <= lowWater { // a datagram is never queued
 		fn()
 		return
 	}
-	wt := c.waiterOf()
+	wt := s.waiterOf(c)
 	if wt == nil {
 		return
 	}
 	wt.fn, wt.low = fn, lowWater
-	c.arm(wt)
+	s.arm(c, wt)
 }
 
 // waitFin waits for the outbound buffer to empty before the FIN goes, with
 // a deadline: if the peer takes no byte for halfOpenFlushTimeout, the
 // connection is reset (ReasonTimeout) and what is still queued is counted
 // as dropped. Loop only.
-func (c *Conn) waitFin() {
-	wt := c.waiterOf()
+func (s *stream) waitFin(c *Conn) {
+	wt := s.waiterOf(c)
 	if wt == nil {
 		return
 	}
 	if wt.fin == nil {
-		wt.finMark = c.unsent()
+		wt.finMark = s.unsent()
 		wt.fin = time.AfterFunc(halfOpenFlushTimeout, func() {
-			_ = c.execute(c.finDeadline) // timer goroutine: the look runs on the loop
+			// Timer goroutine: the look runs on the loop.
+			_ = c.execute(func() { s.finDeadline(c) })
 		})
 	}
-	c.rearm(wt)
+	s.rearm(c, wt)
 }
 
 // finDeadline is the pending FIN's deadline: progress since the last one
 // buys another period, none resets the connection. Loop only.
-func (c *Conn) finDeadline() {
+func (s *stream) finDeadline(c *Conn) {
 	if c.closed.Load() || c.send != finPending {
 		return
 	}
-	wt := c.waiting()
+	wt := s.waiting(c)
 	if wt == nil || wt.fin == nil {
 		return
 	}
-	if q := c.unsent(); q < wt.finMark {
+	if q := s.unsent(); q < wt.finMark {
 		wt.finMark = q
 		wt.fin.Reset(halfOpenFlushTimeout)
 		return
