@@ -19,7 +19,10 @@ import (
 //     open and the connection is not closing: gnet then writes nothing of its
 //     own to the descriptor (it only flushes a non-empty buffer);
 //   - OnClose clears ok before gnet closes the descriptor, so a direct write
-//     never reaches a descriptor number the kernel has given to a new socket.
+//     never reaches a descriptor number the kernel has given to a new socket;
+//   - on a TLS socket, every use of the session (the loop's Drain, Write and
+//     close_notify, and a direct writer's encryption) holds mu, so the
+//     records of the writer and of the loop never interleave (tls.go).
 //
 // A direct write that the socket takes only in part (its send buffer is
 // full) keeps the rest in pend, clears ok and asks the loop to move pend into
@@ -32,7 +35,12 @@ type direct struct {
 	fd   int    // immutable: gnet's descriptor
 	ok   bool   // mu: a direct write may go straight to fd now
 	pend []byte // mu: bytes accepted by WriteDirect and not yet handed to gnet
-	held bool   // loop: the loop holds mu (OnClose inside a loop write must not lock it again)
+	held int    // loop: how deep the loop holds mu (a TLS write's records reach writeRaw inside it; OnClose inside a loop write)
+	// viaFD is set while a pooled writer's TLS write runs (tlsWriteDirect):
+	// the session's records then go to fd from the writer's goroutine.
+	// mu: every use of the TLS session holds mu while the direct path
+	// exists, so the loop never sees it set.
+	viaFD bool
 
 	pendN  atomic.Int64  // len(pend), for DirectQueued off the loop
 	out    atomic.Uint64 // bytes written by direct writes
@@ -45,8 +53,8 @@ type direct struct {
 // Loop only (normally from Handler.OnOpen).
 func (c *Conn) EnableDirectWrite() {
 	s, ok := c.stream()
-	if !ok || s.dw != nil || c.closed.Load() || s.tls != nil {
-		return // a TLS session is the loop's alone: its writes go there
+	if !ok || s.dw != nil || c.closed.Load() {
+		return
 	}
 	d := &direct{fd: s.gc.Fd()}
 	d.ok = c.send == sendOpen && c.reason == ReasonNone && s.gc.OutboundBuffered() == 0
@@ -73,7 +81,25 @@ func (c *Conn) WriteDirect(p []byte) (queued int, ok bool) {
 	if !d.ok {
 		return 0, false
 	}
-	n := 0
+	if s.tls != nil {
+		return s.tlsWriteDirect(c, p) // encrypted here, its records straight to fd (tls.go)
+	}
+	n, failed := d.writeFD(p)
+	if failed {
+		d.ok = false // the loop's write meets the error and closes
+		return 0, false
+	}
+	d.wrote(n)
+	if n == len(p) {
+		return 0, true
+	}
+	return s.keepForLoop(c, p[n:]), true
+}
+
+// writeFD writes p to the descriptor until it is all written or the socket
+// takes no more now. It returns the bytes written, and whether the socket
+// failed before taking any. Called with mu held, by a direct writer.
+func (d *direct) writeFD(p []byte) (n int, failed bool) {
 	for n < len(p) {
 		m, err := unix.Write(d.fd, p[n:])
 		if err == unix.EINTR {
@@ -83,22 +109,30 @@ func (c *Conn) WriteDirect(p []byte) (queued int, ok bool) {
 			break
 		}
 		if err != nil || m <= 0 {
-			if n == 0 {
-				d.ok = false // the loop's write meets the error and closes
-				return 0, false
-			}
-			break // what is left goes to the loop, which meets the error
+			// What is left goes to the loop, which meets the error.
+			return n, n == 0
 		}
 		n += m
 	}
+	return n, false
+}
+
+// wrote counts n bytes a direct write moved (for a TLS socket, plaintext).
+// Any goroutine.
+func (d *direct) wrote(n int) {
 	if n > 0 {
 		d.out.Add(uint64(n))
 		d.active.Store(true)
 	}
-	if n == len(p) {
-		return 0, true
-	}
-	d.pend = append(d.pend, p[n:]...)
+}
+
+// keepForLoop keeps p, which the socket did not take, for the loop to send
+// ahead of anything else, and closes the direct path until the loop has
+// handed it to gnet. It returns the bytes kept. Called with mu held, by a
+// direct writer.
+func (s *stream) keepForLoop(c *Conn, p []byte) int {
+	d := s.dw
+	d.pend = append(d.pend, p...)
 	d.pendN.Store(int64(len(d.pend)))
 	d.ok = false
 	// If the loops are stopping this task never runs: OnClose (run by the
@@ -108,7 +142,7 @@ func (c *Conn) WriteDirect(p []byte) (queued int, ok bool) {
 		s.handPend(c)
 		s.unlockDirect(c)
 	})
-	return len(d.pend), true
+	return len(d.pend)
 }
 
 // DirectQueued returns the bytes a direct write kept for the loop and the
@@ -128,24 +162,31 @@ func (s *stream) directQueued() int {
 	return int(s.dw.pendN.Load())
 }
 
-// lockDirect takes the direct path's lock for the loop. Loop only.
+// lockDirect takes the direct path's lock for the loop; nested calls only
+// count, and the outermost unlockDirect releases it. Loop only.
 func (s *stream) lockDirect() {
-	if s.dw != nil && !s.dw.held {
-		s.dw.mu.Lock()
-		s.dw.held = true
+	d := s.dw
+	if d == nil {
+		return
 	}
+	if d.held == 0 {
+		d.mu.Lock()
+	}
+	d.held++
 }
 
 // unlockDirect releases it, first opening the direct path again if gnet's
 // buffer is empty and the send side open. Loop only.
 func (s *stream) unlockDirect(c *Conn) {
 	d := s.dw
-	if d == nil || !d.held {
+	if d == nil || d.held == 0 {
+		return
+	}
+	if d.held--; d.held > 0 {
 		return
 	}
 	d.ok = !c.closed.Load() && c.send == sendOpen && c.reason == ReasonNone &&
 		len(d.pend) == 0 && s.gc.OutboundBuffered() == 0
-	d.held = false
 	d.mu.Unlock()
 }
 
@@ -160,7 +201,9 @@ func (s *stream) handPend(c *Conn) {
 	d.pend = nil
 	d.pendN.Store(0)
 	n, err := s.gc.Write(p)
-	c.bytesOut += uint64(max(n, 0))
+	if s.tls == nil { // a TLS writer counted its plaintext already
+		c.bytesOut += uint64(max(n, 0))
+	}
 	if err != nil {
 		// gnet took none of p and closed the connection: OnClose (run
 		// inside Write) counted gnet's buffer, but p had left pend and
@@ -177,7 +220,7 @@ func (s *stream) closeDirect() []byte {
 	if d == nil {
 		return nil
 	}
-	if !d.held {
+	if d.held == 0 {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 	}

@@ -22,7 +22,12 @@ import (
 // on a loop and the session moves there. From then on the connection costs
 // no goroutine: every read is decrypted on the loop (tlsRead, from the gnet
 // callbacks) and every Write encrypted there, the records of one Write
-// leaving in one write to gnet.
+// leaving in one write to gnet. A writer off the loop (a pooled handler)
+// encrypts on its own goroutine and writes the records itself
+// (tlsWriteDirect, on the direct path of direct.go): while that path
+// exists, every use of the session, the loop's and the writer's, holds its
+// lock, so crypto/tls and the session's buffers see one user at a time and
+// records never interleave.
 //
 // Closing: SendDisconnect sends close_notify, then FIN; a graceful Close
 // sends close_notify first; the peer's close_notify is ReasonPeerClose
@@ -172,6 +177,13 @@ func (e *Engine) handshake(ctx context.Context, s *tlsloop.Session, nc net.Conn)
 func (s *stream) startTLS(c *Conn, sess *tlsloop.Session, lt *loopTraffic) {
 	t := &tlsConn{s: sess, lt: lt}
 	t.send = func(cipher []byte) error {
+		if d := s.dw; d != nil && d.viaFD {
+			// A pooled writer's goroutine, holding d.mu (tlsWriteDirect).
+			if n, _ := d.writeFD(cipher); n < len(cipher) {
+				s.keepForLoop(c, cipher[n:]) // the loop sends it, or meets the error
+			}
+			return nil
+		}
 		// Event loop goroutine: inside a Write, a close_notify or an
 		// alert. A TLS socket counts plaintext: records are not bytes out.
 		out := c.bytesOut
@@ -193,7 +205,9 @@ func (s *stream) tlsRead(c *Conn, cipher []byte) {
 	if t.lt.plain == nil {
 		t.lt.plain = make([]byte, tlsPlainBuf)
 	}
+	s.lockDirect() // crypto/tls may write an alert; a direct writer waits
 	err := t.s.Drain(cipher, t.lt.plain, t.deliver)
+	s.unlockDirect(c)
 	switch {
 	case err == nil:
 	case err == io.EOF:
@@ -253,7 +267,9 @@ func (s *stream) tlsWrite(c *Conn, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	s.lockDirect() // one user of the session at a time (direct.go)
 	n, err := s.tls.s.Write(p)
+	s.unlockDirect(c)
 	c.bytesOut += uint64(n) // a TLS socket counts plaintext (send counts no records)
 	if err != nil {
 		return 0, err
@@ -269,7 +285,28 @@ func (s *stream) tlsCloseNotify(c *Conn) {
 		return
 	}
 	t.notified = true
+	s.lockDirect()
 	_ = t.s.CloseNotify() // a write error closes the connection (writeRaw)
+	s.unlockDirect(c)
+}
+
+// tlsWriteDirect is WriteDirect on a TLS socket: p is encrypted on the
+// calling goroutine (crypto/tls allows a Write beside the loop's Read; the
+// direct path's lock keeps every use of the session one at a time) and its
+// records go straight to the socket, what the socket does not take kept
+// for the loop (keepForLoop). A session that refuses the write (closed or
+// failed) reports false, so that the caller's loop write reports why.
+// Goroutine: the pooled writer's, with the direct path's lock held.
+func (s *stream) tlsWriteDirect(c *Conn, p []byte) (queued int, ok bool) {
+	d := s.dw
+	d.viaFD = true
+	n, err := s.tls.s.Write(p)
+	d.viaFD = false
+	d.wrote(n) // a TLS socket counts plaintext
+	if err != nil && n == 0 {
+		return 0, false
+	}
+	return len(d.pend), true
 }
 
 // TLS returns the connection's TLS state (version, cipher suite, ALPN,

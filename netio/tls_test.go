@@ -485,3 +485,63 @@ func TestTLSBanWhilePaused(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestTLSDirectWrite: a writer off the loop (as a pooled handler) echoes
+// an 8 MiB stream through WriteDirect while the loop decrypts what keeps
+// arriving on the same session; the send buffer is small, so direct writes
+// are taken in part and their rest goes out through the loop. The echo
+// arrives whole and in order, and most of it went the direct way.
+func TestTLSDirectWrite(t *testing.T) {
+	msgs := make(chan []byte, 1024)
+	h := newTestHandler(t)
+	var w *directWriter
+	h.onOpen = func(c *Conn) {
+		smallBuffers(c)
+		c.EnableDirectWrite()
+		w = &directWriter{c: c}
+	}
+	h.onData = func(c *Conn, data []byte) { msgs <- append([]byte(nil), data...) } // loop
+	_, l := startTLS(t, h, serverTLS(0), Options{})
+	cl := dialTLS(t, l, clientTLS12or13(0))
+	payload := make([]byte, 8<<20)
+	_, _ = rand.Read(payload)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cl.Write(payload)
+		errc <- err
+	}()
+	c := h.waitOpen(t)
+	done := make(chan struct{})
+	go func() { // the writer's goroutine
+		defer close(done)
+		for n := 0; n < len(payload); {
+			select {
+			case p := <-msgs:
+				w.write(t, p)
+				n += len(p)
+			case <-time.After(waitTimeout):
+				t.Errorf("writer: %d of %d bytes echoed", n, len(payload))
+				return
+			}
+		}
+	}()
+	got := make([]byte, len(payload))
+	_ = cl.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(cl, got); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatal("echo differs")
+	}
+	if w.direct == 0 {
+		t.Fatal("no direct write: the test did not cover the direct path")
+	}
+	t.Logf("%d direct writes (%d taken in part)", w.direct, w.partials)
+	if st := statsOf(t, c); st.BytesOut != uint64(len(payload)) {
+		t.Fatalf("BytesOut %d, want %d (plaintext)", st.BytesOut, len(payload))
+	}
+}
