@@ -82,7 +82,7 @@ func (c *Conn) WriteDirect(p []byte) (queued int, ok bool) {
 		return 0, false
 	}
 	if s.tls != nil {
-		return s.tlsWriteDirect(c, p) // encrypted here, its records straight to fd (tls.go)
+		return s.tlsWriteDirect(p) // encrypted here, its records straight to fd (tls.go)
 	}
 	n, failed := d.writeFD(p)
 	if failed {

@@ -297,7 +297,7 @@ func (s *stream) tlsCloseNotify(c *Conn) {
 // for the loop (keepForLoop). A session that refuses the write (closed or
 // failed) reports false, so that the caller's loop write reports why.
 // Goroutine: the pooled writer's, with the direct path's lock held.
-func (s *stream) tlsWriteDirect(c *Conn, p []byte) (queued int, ok bool) {
+func (s *stream) tlsWriteDirect(p []byte) (queued int, ok bool) {
 	d := s.dw
 	d.viaFD = true
 	n, err := s.tls.s.Write(p)
