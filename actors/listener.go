@@ -33,6 +33,7 @@ type Listener struct {
 	subs     events.Subs // copy-on-write: accepted sockets share the slice
 	closed   bool
 	released bool
+	onClose  func() // OnClose's f; taken (set to nil) by the first close
 }
 
 // AddListener creates the actor of a listening address declared on the
@@ -82,6 +83,23 @@ func (l *Listener) Dispatch() Dispatch { return l.opts.Dispatch }
 // BanPolicy returns the ban policy its sockets start with.
 func (l *Listener) BanPolicy() BanPolicy { return l.prof.policy }
 
+// OnClose arranges for f to be called once the listener is closed by a
+// Close, Abort or Stop to its PID: once, on the goroutine that closed it,
+// after its address is freed and outside the listener's lock (so f may
+// take its caller's locks, unless that goroutine holds them while closing
+// the listener). The release at shutdown does not call it. It reports
+// false, and f is never called, if the listener is closed already. A later
+// call replaces f. Safe for concurrent use.
+func (l *Listener) OnClose(f func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.onClose = f
+	return true
+}
+
 func (l *Listener) isClosed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -98,6 +116,7 @@ func (l *Listener) release() {
 	l.mu.Lock()
 	already := l.released
 	l.released, l.closed = true, true
+	l.onClose = nil // released, not closed by a request: OnClose's f is not called
 	l.mu.Unlock()
 	if !already {
 		l.host.unregister(l.pid.Id)
@@ -146,8 +165,13 @@ func (l *Listener) handle(msg any) any {
 		// new peer.
 		l.mu.Lock()
 		l.closed = true
+		onClose := l.onClose
+		l.onClose = nil // the first close only
 		l.mu.Unlock()
 		_ = l.nl.Close()
+		if onClose != nil {
+			onClose()
+		}
 		return &CloseResult{}
 	case *Subscribe:
 		pid, mask, code := l.host.subscription(m)

@@ -119,7 +119,8 @@ func TestFleetFollow(t *testing.T) {
 
 // TestFleetEtcdRestart: etcd stops while sockets open and close on the
 // gateways; once it is back, the watcher's view is exact again and the
-// gateways are still (or again) registered.
+// gateways are still (or again) registered, with no CHANGE: their keys
+// were written again with the same Member.
 func TestFleetEtcdRestart(t *testing.T) {
 	checkLeaks(t)
 	etcd := newEtcd(t)
@@ -158,6 +159,10 @@ func TestFleetEtcdRestart(t *testing.T) {
 	}
 	waitExact(t, n, g1, g2)
 	t.Logf("registrations: %d, %d", g1.rt.Fleet().Registrations(), g2.rt.Fleet().Registrations())
+	// Written again with the same Member: never a CHANGE.
+	if i := n.rec.find(0, func(u fleet.Update) bool { return u.Kind == fleet.Change }); i >= 0 {
+		t.Errorf("CHANGE for a registration made again with the same listeners:\n%s", n.rec)
+	}
 }
 
 // TestFleetLinksNoEtcdServer: a library user links the etcd client only;

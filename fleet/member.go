@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,8 +22,9 @@ type Member struct {
 	Incarnation string `json:"incarnation"`
 	// Started is when the node started.
 	Started time.Time `json:"started"`
-	// Listeners are the node's listeners as Start bound them (a runtime's
-	// listeners added or closed while it runs are not reflected).
+	// Listeners are the node's open listeners: those Start bound, then
+	// kept current as listeners are added or closed while it runs
+	// (Registration.SetListeners; a watcher reports CHANGE).
 	Listeners []Listener `json:"listeners,omitempty"`
 }
 
@@ -45,6 +47,23 @@ func NewIncarnation(t time.Time) string {
 // Key returns the etcd key of the gateway at address under prefix. Safe
 // for concurrent use.
 func Key(prefix, address string) string { return prefix + address }
+
+// cloneListeners copies ls; nil for none, so that a Member without
+// listeners compares and encodes one way.
+func cloneListeners(ls []Listener) []Listener {
+	if len(ls) == 0 {
+		return nil
+	}
+	return slices.Clone(ls)
+}
+
+// sameAs reports whether m and o are the same value of a key: a rewrite
+// with the same content (a registration made again after a lost lease) is
+// no change.
+func (m Member) sameAs(o Member) bool {
+	return m.Address == o.Address && m.Incarnation == o.Incarnation && m.Started.Equal(o.Started) &&
+		slices.Equal(m.Listeners, o.Listeners)
+}
 
 func (m Member) encode() (string, error) {
 	b, err := json.Marshal(m)

@@ -38,11 +38,20 @@ const (
 	// Restart: a new incarnation registered on a followed address, after
 	// the old incarnation's Gone records; its Snapshot follows.
 	Restart
+	// Change: a registered gateway's key was written again by the same
+	// incarnation with another Member: its listeners changed (a runtime's
+	// Listen while it runs, or a listener closed; Registration.
+	// SetListeners). Update.Gateway is the new Member, as View has it
+	// from then on; the gateway's table and its sync are untouched (it
+	// may come before its Snapshot). The same Member written again (a
+	// registration made again after a lost lease) is not reported.
+	Change
 )
 
-var kindNames = [...]string{Join: "JOIN", Snapshot: "SNAPSHOT", Event: "EVENT", Gone: "GONE", Lost: "LOST", Leave: "LEAVE", Restart: "RESTART"}
+var kindNames = [...]string{Join: "JOIN", Snapshot: "SNAPSHOT", Event: "EVENT", Gone: "GONE", Lost: "LOST", Leave: "LEAVE", Restart: "RESTART", Change: "CHANGE"}
 
-// String returns JOIN, SNAPSHOT, EVENT, GONE, LOST, LEAVE or RESTART.
+// String returns JOIN, SNAPSHOT, EVENT, GONE, LOST, LEAVE, RESTART or
+// CHANGE.
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
 		return kindNames[k]
@@ -61,7 +70,8 @@ const (
 // receiver's to keep (the watcher does not touch them again).
 type Update struct {
 	Kind Kind
-	// Gateway is the gateway's registration (for Restart, the new one).
+	// Gateway is the gateway's registration (for Restart and Change, the
+	// new one).
 	Gateway Member
 	// Snapshot, for Snapshot updates.
 	Snapshot *events.Snapshot

@@ -154,7 +154,8 @@ func (w *Watcher) handle(m any, ups []Update) []Update {
 }
 
 // put handles a key written: a join, a restart, or the same incarnation
-// again (a registration made again after a lost lease).
+// again: a change of its Member (its listeners), or the same Member
+// written again (a registration made again after a lost lease: silent).
 func (w *Watcher) put(key string, m Member, ups []Update) []Update {
 	g := w.gws[key]
 	switch {
@@ -172,7 +173,11 @@ func (w *Watcher) put(key string, m Member, ups []Update) []Update {
 		ups = append(ups, Update{Kind: Restart, Gateway: m})
 		w.sync(g)
 	default:
+		changed := !g.member.sameAs(m)
 		g.member = m
+		if changed {
+			ups = append(ups, Update{Kind: Change, Gateway: m})
+		}
 		if g.sub == nil && !g.synced { // waiting to retry: now
 			g.backoff = retryMin
 			w.sync(g)

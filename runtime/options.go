@@ -152,8 +152,9 @@ type Options struct {
 	Snapshots bool
 	// Fleet, if set, registers the node in etcd (package fleet; needs
 	// Remote): once Start has bound the listeners and the node actor
-	// answers, under a lease kept alive; Shutdown revokes it first
-	// (docs/SEMANTICS.md §7, fleet.go).
+	// answers, under a lease kept alive, with its listeners, kept current
+	// as listeners are added or closed while it runs; Shutdown revokes it
+	// first (docs/SEMANTICS.md §7, fleet.go).
 	Fleet *fleet.Config
 }
 

@@ -141,6 +141,11 @@ func New(opts Options) (*Runtime, error) {
 // runtime the kernel will not let share a port (a wildcard and a specific
 // address on one port), make Start fail with WSAEADDRINUSE, leaving no
 // listener bound.
+//
+// With Options.Fleet, the runtime's fleet registration lists the listeners
+// Listen made that no request has closed: one added or closed while the
+// runtime runs is published at once (fleet.Registration.SetListeners; the
+// key is written again, and watchers report CHANGE).
 func (rt *Runtime) Listen(addr string, h actors.Handler, opts actors.ListenOptions) (*Listener, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -172,7 +177,7 @@ func (rt *Runtime) Listen(addr string, h actors.Handler, opts actors.ListenOptio
 		return nil, err
 	}
 	l := &Listener{Listener: al}
-	rt.fleet.listeners = append(rt.fleet.listeners, l)
+	rt.trackListener(l) // fleet.go: the fleet's Member lists it from now on
 	return l, nil
 }
 

@@ -119,6 +119,15 @@ type memberLine struct {
 	Listeners   []fleet.Listener `json:"listeners,omitempty"`
 }
 
+// changeLine is a CHANGE line: the gateway's listeners now, [] when it
+// has none left (never omitted: that is the change).
+type changeLine struct {
+	Kind        string           `json:"kind"`
+	Gateway     string           `json:"gateway"`
+	Incarnation string           `json:"incarnation"`
+	Listeners   []fleet.Listener `json:"listeners"`
+}
+
 // fleetSnapshotLine is a SNAPSHOT line of a fleet watcher: the socket ids
 // and, in the same order, their peers' addresses.
 type fleetSnapshotLine struct {
@@ -164,6 +173,12 @@ func printUpdate(out *lineWriter, u fleet.Update) {
 		}
 		out.json(fleetEventLine{eventLine{Kind: ev.EventKind().String(), Socket: ev.SocketId, Code: ev.Code, Error: name,
 			Reason: ev.Reason, Local: ev.Local, Remote: ev.RemoteAddr, Listener: ev.ListenerId, Seq: ev.Seq}, gw})
+	case fleet.Change:
+		ls := u.Gateway.Listeners
+		if ls == nil {
+			ls = []fleet.Listener{}
+		}
+		out.json(changeLine{Kind: "CHANGE", Gateway: gw, Incarnation: u.Gateway.Incarnation, Listeners: ls})
 	case fleet.Gone:
 		out.json(goneLine{Kind: "GONE", Gateway: gw, Socket: u.Socket.SocketId, Remote: u.Socket.RemoteAddr, Reason: u.Reason})
 	default:

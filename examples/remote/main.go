@@ -65,7 +65,9 @@
 // serves meanwhile). watch -etcd follows every gateway of the prefix and
 // prints one JSON object per fleet.Update, each with "gateway" (the remote
 // address): JOIN, LOST, LEAVE and RESTART with "incarnation" (and
-// "listeners" for JOIN and RESTART); {"kind":"SNAPSHOT","sockets":[ids],
+// "listeners" for JOIN and RESTART); CHANGE with "incarnation" and
+// "listeners" (all of them now, [] for none) when a gateway's listeners
+// change while it runs; {"kind":"SNAPSHOT","sockets":[ids],
 // "remotes":[peer addresses, in the same order],"seq":n}; the events as
 // above; {"kind":"GONE","socket":id,"remote":...,"reason":"leave"|
 // "restart"|"lost"}, one per socket the watcher had for a gateway it no
@@ -109,7 +111,8 @@ const usage = `usage: remote gateway|watch|etcd [flags]
         registers the gateway; prints "registered <key> <incarnation>"
   remote watch -etcd <url> -remote 127.0.0.1:0
         follows every gateway: JOIN, SNAPSHOT, the events, GONE (one per
-        socket of a gateway no longer followed), LOST, LEAVE, RESTART
+        socket of a gateway no longer followed), LOST, LEAVE, RESTART,
+        CHANGE (a gateway's listeners changed)
 
   remote gateway -h, remote watch -h, remote etcd -h: their flags
 `
