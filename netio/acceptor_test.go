@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"context"
 	"errors"
 	"net"
 	"path/filepath"
@@ -152,4 +153,60 @@ func TestCloseUDPListener(t *testing.T) {
 	if err := lns[0].Close(); !errors.Is(err, winsock.ErrOpNotSupp) {
 		t.Fatalf("Close of a UDP listener: %v, want WSAEOPNOTSUPP", err)
 	}
+}
+
+// A listener closed before Start is never bound: its port is free once
+// the engine runs (nothing accepts there, nothing resets), and the
+// engine serves its other listeners.
+func TestCloseListenerBeforeStart(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			addr := freeTCPAddr(t)
+			if network == "unix" {
+				addr = filepath.Join(t.TempDir(), "early.sock")
+			}
+			h := echoHandler(t)
+			e := NewEngine(h, Options{EventLoops: 2})
+			l, err := e.Listen(network + "://" + addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := e.Listen("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // idempotent
+				if err := l.Close(); err != nil {
+					t.Fatalf("Close before Start: %v", err)
+				}
+			}
+			if err := e.Start(context.Background()); err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				_ = e.Stop(ctx)
+			})
+			free, err := net.Listen(network, addr)
+			if err != nil {
+				t.Fatalf("the closed listener's address is taken after Start: %v", err)
+			}
+			_ = free.Close()
+			c := dial(t, other)
+			write(t, c, "other")
+			readFull(t, c, "other")
+		})
+	}
+}
+
+// freeTCPAddr returns a loopback address with a port free a moment ago.
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -2,6 +2,7 @@ package netio
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -31,13 +32,24 @@ var placeholders atomic.Uint64
 // unbound marks a listener gnet bound that Close has released. Atomic.
 type unbound = atomic.Bool
 
-// closeBound releases l, a listener gnet bound at Start. Idempotent; any
-// goroutine.
+// closeBound releases l, a listener gnet binds at Start, or drops it from
+// Start's list when Start has not run yet. Idempotent; any goroutine
+// except an event loop (it waits for a Start under way to bind).
 func (e *Engine) closeBound(l *Listener) error {
-	select {
+	e.mu.Lock()
+	if !e.started {
+		// Closed before Start: gnet never binds it (a port Listen
+		// reserved for it goes with the others at Start).
+		e.listeners = slices.DeleteFunc(e.listeners, func(x *Listener) bool { return x == l })
+		l.released.Store(true)
+		e.mu.Unlock()
+		return nil
+	}
+	e.mu.Unlock()
+	select { // Start is binding: wait for gnet to have bound it, or failed
 	case <-e.booted:
-	default:
-		return &winsock.OpError{Op: "Close", Code: winsock.WSAEOPNOTSUPP, Detail: "a listener declared before Start can be closed once the runtime runs"}
+	case <-e.done:
+		return nil // nothing is bound
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
