@@ -135,6 +135,7 @@ func evaluateTargets(run *report.Run) []report.Target {
 	ts = append(ts, banTargets(run)...)
 	ts = append(ts, runWith(hostileTargets(run), "-scenarios hostile, or -suite full")...)
 	ts = append(ts, runWith(backpressureTargets(run), "-scenarios backpressure, or -suite full")...)
+	ts = append(ts, protocolTargets(run)...)
 	ts = append(ts, tlsTargets(run)...)
 	return append(ts, fleetTargets(run)...)
 }
