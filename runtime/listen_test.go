@@ -145,3 +145,38 @@ func TestListenOnAnAddressHeldElsewhereIsAddrInUse(t *testing.T) {
 		})
 	}
 }
+
+// TestListenerClosedBeforeStartIsNeverBound: a TCP or unix listener closed
+// before Start (a Close to its PID) is left out when Start binds: its
+// address is free while the runtime runs, and the other listener serves.
+func TestListenerClosedBeforeStartIsNeverBound(t *testing.T) {
+	for _, tc := range listenCases() {
+		if tc.name == "udp" {
+			continue // a UDP listener serves until the runtime stops (docs/SEMANTICS.md §5)
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.addr(t)
+			rt, err := sockrt.New(sockrt.Options{EventLoops: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			shutdownAtEnd(t, rt, fdCount(t), 5*time.Second)
+			closed, err := rt.Listen(addr, echo, actors.ListenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := tc.addr(t)
+			if _, err := rt.Listen(other, echo, actors.ListenOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := rt.Close(ctx5(t), closed.PID()); err != nil {
+				t.Fatalf("Close before Start: %v", err)
+			}
+			if err := rt.Start(ctx5(t)); err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			tc.hold(t, addr).Close() // fails the test if the address is taken
+			echoes(t, other)
+		})
+	}
+}
