@@ -37,6 +37,18 @@
 // snapshot request. When a gateway answers there again (restarted on the
 // same remote address), watch prints a new SNAPSHOT line, as the first,
 // and follows its events; a new gateway process starts again at seq 0.
+// gateway reads commands on stdin, one per line, to open and close
+// listeners while it runs (a fleet watcher sees CHANGE):
+//
+//	LISTEN <host:port>    one more TCP echo listener: "listening <host:port>"
+//	                      (the real port) or "ERR <NAME> <code> <detail>"
+//	UNLISTEN <host:port>  closes the listener on that address (as LISTEN
+//	                      printed it): "closed <host:port>", or "ERR
+//	                      WSAEINVAL 10022 no listener on <host:port>"
+//
+// Anything else gets "ERR WSAEINVAL 10022 unknown command"; the end of
+// stdin ends the commands, not the gateway.
+//
 // If the very first snapshot cannot be had, watch fails.
 //
 // watch reads commands on stdin, one per line:
@@ -98,7 +110,8 @@ const usage = `usage: remote gateway|watch|etcd [flags]
 
   remote gateway -listen 127.0.0.1:0 -remote 127.0.0.1:0 [-dispatch inline|pooled]
         an echo server whose sockets are reachable over protoactor remote;
-        prints "listening <host:port>" then "remote <host:port>"
+        prints "listening <host:port>" then "remote <host:port>"; reads
+        LISTEN <host:port> and UNLISTEN <host:port> on stdin
   remote watch -gateway <remote host:port> -remote 127.0.0.1:0
         another node: prints the gateway's sockets and events as JSON lines
         (GATEWAY_DOWN when it is lost, a new SNAPSHOT when it is back),
@@ -125,7 +138,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch args[0] {
 	case "gateway":
-		return runGateway(ctx, args[1:], stdout, stderr)
+		return runGateway(ctx, args[1:], stdin, stdout, stderr)
 	case "watch":
 		return runWatch(ctx, args[1:], stdin, stdout, stderr)
 	case "etcd":

@@ -52,3 +52,7 @@ func (lw *Writer) Listening(addr net.Addr) (string, error) {
 	a := addr.String()
 	return a, lw.WriteLine([]byte("listening " + a))
 }
+
+// Line writes s and "\n" with one Write call; a write error is kept for
+// Err.
+func (lw *Writer) Line(s string) { _ = lw.WriteLine([]byte(s)) }
