@@ -7,7 +7,7 @@
 //	go run ./examples/remote watch -gateway <remote host:port> -remote 127.0.0.1:0
 //
 // gateway is an echo server (a client that half-closes gets its echo, then
-// EOF). Its stdout is two lines: first "listening <host:port>" (the TCP
+// EOF). Its stdout starts with two lines: first "listening <host:port>" (the TCP
 // listener, real port), then "remote <host:port>" (the node's remote
 // address, real port: what watch -gateway takes). It runs until SIGINT or
 // SIGTERM, then shuts down gracefully. A watcher that dies, even by
