@@ -32,6 +32,24 @@ var etcdLeaks = []goleak.Option{
 	goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/transport.(*controlBuffer).get"),
 }
 
+// startEtcd starts an embedded etcd server in the test's temporary
+// directory. The caller closes it (deferred, so that it is gone before a
+// deferred goleak check runs).
+func startEtcd(t *testing.T) *embedetcd.Server {
+	t.Helper()
+	ecfg, err := embedetcd.NewConfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	etcd, err := embedetcd.Start(ctx, ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return etcd
+}
+
 // fleetTTL is the test gateways' lease TTL.
 const fleetTTL = time.Second
 
@@ -205,18 +223,9 @@ func (c *child) count() int {
 // and started again.
 func TestFleetProcesses(t *testing.T) {
 	defer goleak.VerifyNone(t, append(etcdLeaks, goleak.IgnoreCurrent())...)
-	ecfg, err := embedetcd.NewConfig(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	etcd, err := embedetcd.Start(ctx, ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = etcd.Close() }()
-	ep := etcd.Endpoints()[0]
+	etcd := startEtcd(t)
+	defer func() { _ = etcd.Close() }() // before goleak looks: not a Cleanup
+	ecfg, ep := etcd.Config(), etcd.Endpoints()[0]
 
 	a := startFleetGateway(t, ep, "127.0.0.1:0", fleetTTL)
 	b := startFleetGateway(t, ep, "127.0.0.1:0", fleetTTL)
@@ -315,7 +324,7 @@ func TestFleetProcesses(t *testing.T) {
 	time.Sleep(2 * fleetTTL) // etcd away for longer than the TTL
 	ctx2, cancel2 := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel2()
-	etcd, err = embedetcd.Start(ctx2, ecfg)
+	etcd, err := embedetcd.Start(ctx2, ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}

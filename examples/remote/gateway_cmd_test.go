@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"syscall"
@@ -10,7 +9,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockactor/sockactor/fleet"
-	"github.com/sockactor/sockactor/fleet/embedetcd"
 )
 
 // TestGatewayListenCommands: a fleet gateway process opens a listener on
@@ -19,17 +17,8 @@ import (
 // and bad commands get their ERR line.
 func TestGatewayListenCommands(t *testing.T) {
 	defer goleak.VerifyNone(t, append(etcdLeaks, goleak.IgnoreCurrent())...)
-	ecfg, err := embedetcd.NewConfig(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	etcd, err := embedetcd.Start(ctx, ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = etcd.Close() }()
+	etcd := startEtcd(t)
+	defer func() { _ = etcd.Close() }() // before goleak looks: not a Cleanup
 	ep := etcd.Endpoints()[0]
 	g := startFleetGateway(t, ep, "127.0.0.1:0", fleetTTL)
 	w := startChild(t, "watch", "-etcd", ep, "-remote", "127.0.0.1:0")
