@@ -57,7 +57,11 @@ func (c *Conn) EnableDirectWrite() {
 		return
 	}
 	d := &direct{fd: s.gc.Fd()}
-	d.ok = c.send == sendOpen && c.reason == ReasonNone && s.gc.OutboundBuffered() == 0
+	// A TLS session may be in use on the loop right now (a Handler that
+	// enables the path from inside a delivery): that use took no lock, the
+	// path did not exist. So a TLS path opens closed, and the loop's next
+	// lockDirect/unlockDirect pair, after any use now running, opens it.
+	d.ok = s.tls == nil && c.send == sendOpen && c.reason == ReasonNone && s.gc.OutboundBuffered() == 0
 	s.dw = d
 }
 
