@@ -30,17 +30,7 @@ func TestHTTPCases(t *testing.T) {
 		{[]string{"-suite", "full"}, 2},
 		{[]string{"-scenarios", "http", "-servers", "stdlib"}, 0},
 	} {
-		c, err := parseConfig(tc.args, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cases, _ := buildCases(c)
-		var got []caseSpec
-		for _, cs := range cases {
-			if cs.scenario.Kind == kindHTTP {
-				got = append(got, cs)
-			}
-		}
+		got := casesOf(t, kindHTTP, tc.args...)
 		if len(got) != tc.cases {
 			t.Fatalf("%q: %d http cases, want %d", tc.args, len(got), tc.cases)
 		}

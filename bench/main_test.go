@@ -438,3 +438,15 @@ func TestOwnDir(t *testing.T) {
 		t.Fatalf("default results directory %s is not under %s", d, os.TempDir())
 	}
 }
+
+// casesOf parses args as the bench's flags and returns the cases of the
+// scenario kind that run builds.
+func casesOf(t *testing.T, kind string, args ...string) []caseSpec {
+	t.Helper()
+	c, err := parseConfig(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, _ := buildCases(c)
+	return slices.DeleteFunc(cases, func(cs caseSpec) bool { return cs.scenario.Kind != kind })
+}

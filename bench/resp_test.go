@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -12,19 +11,12 @@ import (
 func TestRESPCases(t *testing.T) {
 	ids := func(args ...string) []string {
 		t.Helper()
-		c, err := parseConfig(args, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cases, _ := buildCases(c)
 		var out []string
-		for _, cs := range cases {
-			if cs.scenario.Kind == kindRESP {
-				out = append(out, cs.scenario.ID)
-				if !slices.Equal(cs.servers, []string{"gnet", "sockactor-inline", "sockactor-pooled"}) ||
-					!slices.Equal(cs.serverArgs, []string{"-mode", "resp"}) {
-					t.Errorf("%s: servers %v, args %v", cs.scenario.ID, cs.servers, cs.serverArgs)
-				}
+		for _, cs := range casesOf(t, kindRESP, args...) {
+			out = append(out, cs.scenario.ID)
+			if !slices.Equal(cs.servers, []string{"gnet", "sockactor-inline", "sockactor-pooled"}) ||
+				!slices.Equal(cs.serverArgs, []string{"-mode", "resp"}) {
+				t.Errorf("%s: servers %v, args %v", cs.scenario.ID, cs.servers, cs.serverArgs)
 			}
 		}
 		return out

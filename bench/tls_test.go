@@ -28,17 +28,7 @@ func TestTLSCases(t *testing.T) {
 		{[]string{"-suite", "full"}, 5},
 		{[]string{"-scenarios", "tls", "-servers", "gnet"}, 0},
 	} {
-		c, err := parseConfig(tc.args, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cases, _ := buildCases(c)
-		var got []caseSpec
-		for _, cs := range cases {
-			if cs.scenario.Kind == kindTLS {
-				got = append(got, cs)
-			}
-		}
+		got := casesOf(t, kindTLS, tc.args...)
 		if len(got) != tc.cases {
 			t.Fatalf("%q: %d tls cases, want %d", tc.args, len(got), tc.cases)
 		}
