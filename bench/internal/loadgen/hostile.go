@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sockactor/sockactor/bench/internal/procfs"
 )
 
 // Hostile peers: slow readers that never read what the server writes them,
@@ -92,6 +94,17 @@ func queryHeapStack(ctx context.Context, cc *controlClient) (serverHeap, error) 
 	var h serverHeap
 	err := queryJSON(ctx, cc, "heap", 30*time.Second, &h)
 	return h, err
+}
+
+// serverMemory reads the server's RSS (/proc) and then its live heap and
+// stacks (over the side channel), the two figures a memory step takes.
+func serverMemory(ctx context.Context, cc *controlClient, pid int) (int64, serverHeap, error) {
+	rss, err := procfs.ReadRSS(pid)
+	if err != nil {
+		return 0, serverHeap{}, err
+	}
+	h, err := queryHeapStack(ctx, cc)
+	return rss, h, err
 }
 
 // queryHeap is queryHeapStack's live heap alone, in bytes.

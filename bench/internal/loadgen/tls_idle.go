@@ -43,11 +43,7 @@ func runTLSIdle(ctx context.Context, cfg TLSConfig) (Result, error) {
 	if !sleepCtx(ctx.Done(), cfg.Settle) {
 		return res, ctx.Err()
 	}
-	rss0, err := procfs.ReadRSS(cfg.ServerPID)
-	if err != nil {
-		return res, err
-	}
-	heap0, err := queryHeapStack(ctx, cc)
+	rss0, heap0, err := serverMemory(ctx, cc, cfg.ServerPID)
 	if err != nil {
 		return res, err
 	}
@@ -67,11 +63,7 @@ func runTLSIdle(ctx context.Context, cfg TLSConfig) (Result, error) {
 		if !sleepCtx(ctx.Done(), cfg.Settle) {
 			return res, ctx.Err()
 		}
-		rss, err := procfs.ReadRSS(cfg.ServerPID)
-		if err != nil {
-			return res, err
-		}
-		h, err := queryHeapStack(ctx, cc)
+		rss, h, err := serverMemory(ctx, cc, cfg.ServerPID)
 		if err != nil {
 			return res, err
 		}
@@ -249,11 +241,7 @@ func runTLSHalfOpen(ctx context.Context, cfg TLSConfig) (Result, error) {
 	if !sleepCtx(ctx.Done(), time.Second) {
 		return res, ctx.Err()
 	}
-	rss0, err := procfs.ReadRSS(cfg.ServerPID)
-	if err != nil {
-		return res, err
-	}
-	heap0, err := queryHeapStack(ctx, cc)
+	rss0, heap0, err := serverMemory(ctx, cc, cfg.ServerPID)
 	if err != nil {
 		return res, err
 	}
