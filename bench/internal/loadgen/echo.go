@@ -122,8 +122,16 @@ func RunEcho(ctx context.Context, cfg EchoConfig) (Result, error) {
 		return res, ctx.Err()
 	}
 
+	e.report(&res, cfg.Payload, w, cfg.ServerPID)
+	return res, nil
+}
+
+// report puts an echo run's figures of the measured window w into res:
+// the round trips, the mismatches, and the errors met (an empty window is
+// one).
+func (e *echoRun) report(res *Result, payload int, w window, serverPID int) {
 	msgs := e.msgs.Load()
-	putRoundTrips(&res, msgs, cfg.Payload, w.t1.Sub(w.t0).Seconds(), &e.hist, cfg.ServerPID, w.cpu0, w.cpu1)
+	putRoundTrips(res, msgs, payload, w.t1.Sub(w.t0).Seconds(), &e.hist, serverPID, w.cpu0, w.cpu1)
 	res.Metrics[MetricMismatches] = float64(e.mismatches.Load())
 	if n := e.mismatches.Load(); n > 0 {
 		res.errorf("%d echoed messages differed from what was sent", n)
@@ -131,8 +139,7 @@ func RunEcho(ctx context.Context, cfg EchoConfig) (Result, error) {
 	if msgs == 0 {
 		res.errorf("no message was echoed in the measured window")
 	}
-	e.reportErrors(&res)
-	return res, nil
+	e.reportErrors(res)
 }
 
 // dialEcho opens the echo connections over cfg.Network.

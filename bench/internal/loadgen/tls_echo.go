@@ -154,17 +154,6 @@ func runTLSEcho(ctx context.Context, cfg TLSConfig) (Result, error) {
 	if !completed {
 		return res, ctx.Err()
 	}
-	msgs := e.msgs.Load()
-	putRoundTrips(&res, msgs, cfg.Payload, w.t1.Sub(w.t0).Seconds(), &e.hist, cfg.ServerPID, w.cpu0, w.cpu1)
-	res.Metrics[MetricMismatches] = float64(e.mismatches.Load())
-	if n := e.mismatches.Load(); n > 0 {
-		res.errorf("%d echoed messages differed from what was sent", n)
-	}
-	if msgs == 0 {
-		res.errorf("no message was echoed in the measured window")
-	}
-	for _, s := range e.ioErrs {
-		res.errorf("%s", s)
-	}
+	e.report(&res, cfg.Payload, w, cfg.ServerPID)
 	return res, nil
 }
