@@ -98,6 +98,7 @@ func (s *socket) banPooled() int {
 	for _, it := range x.hq {
 		if it.m == nil {
 			dropped += len(it.data)
+			putReadBuf(it.rb) // never handed to the handler
 			continue
 		}
 		kept = append(kept, it)
@@ -120,7 +121,7 @@ func (s *socket) replyAfterDelivery(to *actor.PID, msg any) {
 		x := s.q
 		x.hmu.Lock()
 		if x.delivering {
-			x.hq = append(x.hq, hitem{})
+			x.push(hitem{})
 			copy(x.hq[1:], x.hq)
 			x.hq[0] = hitem{m: replyOp{to: to, msg: msg}}
 			x.hmu.Unlock()

@@ -45,7 +45,7 @@ func (h *host) Dial(ctx context.Context, eng *netio.Engine, addr string, handler
 	} else if (network == "tls") != (opts.TLS != nil) {
 		return nil, &winsock.OpError{Op: "Dial", Code: winsock.WSAEINVAL, Detail: "a tls:// address and DialOptions.TLS go together"}
 	}
-	prof := &profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull}
+	prof := &profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull, recycle: opts.Dispatch == Pooled && opts.RecycleReads}
 	for _, sub := range opts.Subscribers {
 		h.hub.Watch(sub.PID) // a remote one is dropped when it goes (§7)
 	}

@@ -31,7 +31,7 @@ func (s *socket) toHandler(envelope, msg any, sender *actor.PID) {
 func (s *socket) toPooled(m any) {
 	x := s.q
 	x.hmu.Lock()
-	x.hq = append(x.hq, hitem{m: m})
+	x.push(hitem{m: m})
 	s.scheduleDrain()
 }
 
@@ -44,14 +44,36 @@ func (s *socket) toPooledData(data []byte) {
 	x := s.q
 	x.hmu.Lock()
 	if n := len(x.hq); n > 0 && x.hq[n-1].m == nil && len(x.hq[n-1].data)+len(data) <= maxJoin && !s.conn.Datagram() {
-		x.hq[n-1].data = append(x.hq[n-1].data, data...)
+		s.join(&x.hq[n-1], data)
 		x.hmu.Unlock()
 		return // a drain is pending: it takes them with the rest
 	}
-	cp := make([]byte, len(data))
-	copy(cp, data)
-	x.hq = append(x.hq, hitem{data: cp})
+	var it hitem
+	if s.prof.recycle {
+		it.rb = getReadBuf(len(data))
+	}
+	if it.rb != nil {
+		it.data = append(it.rb.b, data...)
+	} else {
+		it.data = make([]byte, len(data))
+		copy(it.data, data)
+	}
+	x.push(it)
 	s.scheduleDrain()
+}
+
+// join appends data to the waiting entry it. A recycled buffer too small
+// for both is traded for one of the next class that holds them, so the
+// entry stays recycled. Called with hmu held.
+func (s *socket) join(it *hitem, data []byte) {
+	if it.rb != nil && len(it.data)+len(data) > cap(it.data) {
+		if rb := getReadBuf(len(it.data) + len(data)); rb != nil {
+			rb.b = append(rb.b, it.data...)
+			putReadBuf(it.rb)
+			it.rb, it.data = rb, rb.b
+		}
+	}
+	it.data = append(it.data, data...)
 }
 
 // maxJoin bounds the bytes of reads joined into one pooled Received: a
@@ -101,7 +123,7 @@ func (s *socket) drainPooled() {
 		x.hmu.Lock()
 		if len(x.hq) == 0 {
 			x.hrunning = false
-			x.hq = nil
+			x.recycleQueue()
 			held := x.held
 			x.held = false
 			x.hmu.Unlock()
@@ -112,7 +134,11 @@ func (s *socket) drainPooled() {
 		}
 		it := x.hq[0]
 		x.hq[0] = hitem{}
-		x.hq = x.hq[1:]
+		if len(x.hq) == 1 {
+			x.hq = x.hq[:0] // the array's start kept, for recycleQueue
+		} else {
+			x.hq = x.hq[1:]
+		}
 		isData := it.m == nil
 		if isData {
 			if x.hbanned {
@@ -120,6 +146,7 @@ func (s *socket) drainPooled() {
 				// queued after it); kept so the rule reads in one place.
 				x.hmu.Unlock()
 				s.dropBanned(len(it.data))
+				putReadBuf(it.rb)
 				continue
 			}
 			// Taken under hmu: the ban, also under hmu, either sees this
@@ -146,6 +173,7 @@ func (s *socket) pooledReceive(it hitem) {
 	if it.m == nil {
 		s.takeWaiting(len(it.data), s.q.pendingIn.Add(-int64(len(it.data))))
 		s.invokeReceived(it.data)
+		putReadBuf(it.rb) // RecycleReads: the handler kept no view of it
 		return
 	}
 	m := it.m

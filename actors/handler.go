@@ -36,7 +36,8 @@ func (f HandlerFunc) Receive(c *Context) { f(c) }
 // view into the event loop's read buffer, valid only during Receive (copy
 // what you keep); under Pooled dispatch Data is a copy the handler owns
 // (keep the slice, not the *Received: in both modes the Received itself is
-// the Context's, reused after Receive returns). Under Pooled dispatch the
+// the Context's, reused after Receive returns), unless the socket's
+// SocketOptions.RecycleReads lends it for the call only, as Inline does. Under Pooled dispatch the
 // bytes of reads that arrived while the handler was busy come joined in
 // one Received (up to 64 KiB; each datagram of a UDP socket stays one).
 type Received struct {

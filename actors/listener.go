@@ -47,7 +47,7 @@ func (h *host) AddListener(nl *netio.Listener, handler Handler, opts ListenOptio
 	}
 	nl.SetPeerLimits(opts.MaxPeers, opts.PeerIdleTimeout)
 	l := &Listener{host: h, nl: nl, opts: opts, id: h.newID()}
-	l.prof = profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull, lnID: l.id}
+	l.prof = profile{handler: handler, dispatch: opts.Dispatch, policy: opts.policy(h.opts.BanPolicy), pull: opts.Pull, recycle: opts.Dispatch == Pooled && opts.RecycleReads, lnID: l.id}
 	key := pidPrefix + strconv.FormatUint(l.id, 10)
 	h.register(listenerProcess{l}, key)
 	l.pid = actor.NewPID(h.system.Address(), key)

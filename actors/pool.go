@@ -22,7 +22,10 @@ import (
 // CPU), the worker parked last (its stack and caches are the warmest) is
 // given the socket on its channel, or a new worker starts with it;
 // otherwise the socket waits in the pool's queue, which every worker
-// empties before it parks. Handlers may block: while sockets wait, a
+// empties before it parks. A worker that finds the queue empty yields its
+// thread once (runtime.Gosched) and looks again before it parks: the loop
+// whose next read would wake it is often runnable on the same P, and a
+// park and a wake-up cost a thread's sleep and futex wake. Handlers may block: while sockets wait, a
 // watchdog (poolWatch) checks that the running workers finish drains; if
 // none finished in that time, it starts one more worker for the queue's
 // head, and so on up to max (Options.PoolSize, DefaultPoolSize). So at
@@ -177,12 +180,22 @@ func (p *workerPool) work(s *socket) {
 func (p *workerPool) next(w *poolWorker) *socket {
 	p.mu.Lock()
 	p.progress++
-	if p.qhead < len(p.queue) {
-		// Also a worker over target (the watchdog's): the queue may be
-		// waiting for it alone, the others blocked.
-		s := p.pop()
+	for yielded := false; ; yielded = true {
+		if p.qhead < len(p.queue) {
+			// Also a worker over target (the watchdog's): the queue may be
+			// waiting for it alone, the others blocked.
+			s := p.pop()
+			p.mu.Unlock()
+			return s
+		}
+		if yielded || p.closed {
+			break
+		}
+		// One yield before parking: the loop whose next read would wake
+		// this worker may be runnable on this P.
 		p.mu.Unlock()
-		return s
+		goruntime.Gosched()
+		p.mu.Lock()
 	}
 	p.active--
 	if p.closed {

@@ -19,6 +19,7 @@ type profile struct {
 	dispatch Dispatch
 	policy   BanPolicy
 	pull     bool
+	recycle  bool   // Pooled with RecycleReads: read copies are recycled (readbuf.go)
 	lnID     uint64 // 0 for dialled sockets
 }
 
@@ -83,10 +84,12 @@ type sockExt struct {
 
 // hitem is one entry of a pooled handler's queue: a message, or (m nil)
 // bytes read from the peer, which the handler gets as a *Received whose
-// Data it owns. Unboxed, so a read costs its copy and no Received.
+// Data it owns (or, under RecycleReads, borrows for the call). Unboxed, so
+// a read costs its copy and no Received.
 type hitem struct {
-	m    any    // a message (an envelope, an event, a replyOp); nil for data
-	data []byte // received bytes when m is nil
+	m    any      // a message (an envelope, an event, a replyOp); nil for data
+	data []byte   // received bytes when m is nil
+	rb   *readBuf // data's recycled buffer (RecycleReads), else nil
 }
 
 // pooledQ is a pooled socket's hand-off to its handler: the handler's
@@ -107,6 +110,32 @@ type pooledQ struct {
 	selfMsgs   atomic.Int32 // the handler's messages to its own socket not yet handled by the loop
 	pausedIn   atomic.Bool  // reads paused for MaxInbound: the first take under a quarter asks for a resume
 	userState  any          // the pooled goroutine's: the handler's (Context.SetState)
+}
+
+// queueArrays holds the one-entry arrays of emptied pooled queues: most
+// hand-offs queue one entry at a time, and an idle socket keeps no array
+// (its queue is nil), so the array goes back here instead of to the
+// garbage collector, and a read costs no allocation for its queue entry.
+var queueArrays sync.Pool // of *[1]hitem
+
+// push appends it to the queue, taking an array from queueArrays for an
+// empty one. Called with hmu held.
+func (x *pooledQ) push(it hitem) {
+	if x.hq == nil {
+		if a, _ := queueArrays.Get().(*[1]hitem); a != nil {
+			x.hq = a[:0]
+		}
+	}
+	x.hq = append(x.hq, it)
+}
+
+// recycleQueue leaves the emptied queue nil, its array (whose first entry
+// the drain cleared) given to queueArrays. Called with hmu held.
+func (x *pooledQ) recycleQueue() {
+	if cap(x.hq) > 0 {
+		queueArrays.Put((*[1]hitem)(x.hq[:1]))
+	}
+	x.hq = nil
 }
 
 // ext returns x, making it on first use. Goroutine: the owner of the

@@ -77,6 +77,15 @@ type SocketOptions struct {
 	// peer is ended within an eighth of the timeout (at most a second)
 	// after it. Other sockets ignore it.
 	PeerIdleTimeout time.Duration
+	// RecycleReads, under Pooled dispatch, lends Received.Data for the
+	// handler call only, as Inline does: the socket's copies of what it
+	// reads come from a pool of buffers and go back to it when Receive
+	// returns, so a read costs no allocation and the garbage collector no
+	// work (bench/README.md has what that saves). The handler must keep no
+	// view of Data after Receive returns: copy what it keeps (a handler
+	// correct under Inline is correct with RecycleReads). Inline ignores
+	// it. The default (false) gives the handler a copy it owns.
+	RecycleReads bool
 	// TLS configures a tls:// socket (docs/SEMANTICS.md §8): a listener's
 	// certificates (Certificates or GetCertificate, which rotation goes
 	// through), or a dial's roots and ServerName (the host when empty).

@@ -222,7 +222,10 @@ func startBanStressRuntime(t *testing.T, tr socktest.Transport, mode actors.Disp
 	if err != nil {
 		t.Fatal(err)
 	}
-	push, err := rt.Listen(tr.Listen(t), h, onTransport(tr, actors.ListenOptions{Dispatch: mode}))
+	// Pooled pushes under the discard policy recycle their reads, so the
+	// ban's purge is stressed on both kinds of queued bytes: owned copies
+	// (reset) and recycled buffers (discard).
+	push, err := rt.Listen(tr.Listen(t), h, onTransport(tr, actors.ListenOptions{Dispatch: mode, RecycleReads: policy == actors.BanDiscard}))
 	if err != nil {
 		t.Fatal(err)
 	}

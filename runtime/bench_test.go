@@ -89,10 +89,14 @@ func BenchmarkEcho(b *testing.B) {
 		_ = gnet.Stop(context.Background(), "tcp://"+addr)
 		<-done
 	})
-	for _, mode := range modes {
-		b.Run("sockactor-"+mode.String(), func(b *testing.B) {
+	for _, lopts := range []actors.ListenOptions{{Dispatch: actors.Inline}, {Dispatch: actors.Pooled}, {Dispatch: actors.Pooled, RecycleReads: true}} {
+		name := "sockactor-" + lopts.Dispatch.String()
+		if lopts.RecycleReads {
+			name += "-recycle"
+		}
+		b.Run(name, func(b *testing.B) {
 			rt, _ := sockrt.New(sockrt.Options{})
-			ln, err := rt.Listen("tcp://127.0.0.1:0", echo, actors.ListenOptions{Dispatch: mode})
+			ln, err := rt.Listen("tcp://127.0.0.1:0", echo, lopts)
 			if err != nil {
 				b.Fatal(err)
 			}

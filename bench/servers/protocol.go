@@ -141,7 +141,7 @@ func (s *sockactorProtocol) Start(ctx context.Context, cfg Config) (net.Addr, er
 		return nil, err
 	}
 	s.rt = rt
-	ln, err := rt.Listen("tcp://"+cfg.Listen, s.proto.handler(), actors.ListenOptions{Dispatch: s.dispatch})
+	ln, err := rt.Listen("tcp://"+cfg.Listen, s.proto.handler(), actors.ListenOptions{Dispatch: s.dispatch, RecycleReads: true}) // the handlers keep no Received.Data
 	if err == nil {
 		err = rt.Start(ctx)
 	}

@@ -24,7 +24,7 @@ import (
 func init() {
 	Register("sockactor-inline", 30, "sockactor echo, actors.Inline dispatch (handler on the gnet event loop)",
 		func() Server { return &sockactorServer{dispatch: actors.Inline} })
-	Register("sockactor-pooled", 40, "sockactor echo, actors.Pooled dispatch (handler on protoactor's dispatcher)",
+	Register("sockactor-pooled", 40, "sockactor echo, actors.Pooled dispatch (handler on the runtime's worker pool, RecycleReads)",
 		func() Server { return &sockactorServer{dispatch: actors.Pooled} })
 }
 
@@ -101,7 +101,7 @@ func (s *sockactorServer) Start(ctx context.Context, cfg Config) (net.Addr, erro
 		handler = s.echoTracked
 	}
 	network := cfg.network()
-	lopts := actors.ListenOptions{Dispatch: s.dispatch}
+	lopts := actors.ListenOptions{Dispatch: s.dispatch, RecycleReads: true} // no handler here keeps Received.Data
 	// An Inline handler must not block: its slow consumer pulls on a timer.
 	lopts.Pull = cfg.Mode == ModeSlowConsumer && s.dispatch == actors.Inline
 	if network == NetUDP {

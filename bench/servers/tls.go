@@ -214,7 +214,7 @@ func (s *sockactorTLSServer) Start(ctx context.Context, cfg Config) (net.Addr, e
 	}
 	s.rt = rt
 	ln, err := rt.Listen("tls://"+cfg.Listen, actors.HandlerFunc(tlsEcho),
-		actors.ListenOptions{Dispatch: s.dispatch, TLS: tcfg})
+		actors.ListenOptions{Dispatch: s.dispatch, RecycleReads: true, TLS: tcfg})
 	if err == nil {
 		err = rt.Start(ctx)
 	}

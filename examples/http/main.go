@@ -58,5 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serve.Run(ctx, rt, "tcp://"+f.Listen(), server.Handler(), actors.ListenOptions{Dispatch: d}, stdout, nil)
+	return serve.Run(ctx, rt, "tcp://"+f.Listen(), server.Handler(),
+		// The handler copies what it keeps (it runs Inline too), so a pooled read
+		// may lend its buffer for the call (RecycleReads: no allocation per read).
+		actors.ListenOptions{Dispatch: d, RecycleReads: true}, stdout, nil)
 }

@@ -59,6 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serve.Run(ctx, rt, "tcp://"+f.Listen(), resp.Handler(resp.NewStore(*shards)), actors.ListenOptions{Dispatch: d}, stdout,
+	return serve.Run(ctx, rt, "tcp://"+f.Listen(), resp.Handler(resp.NewStore(*shards)),
+		// The handler copies what it keeps (it runs Inline too), so a pooled read
+		// may lend its buffer for the call (RecycleReads: no allocation per read).
+		actors.ListenOptions{Dispatch: d, RecycleReads: true}, stdout,
 		func(addr net.Addr) { fmt.Fprintf(stderr, "redis (RESP2) on %s, %s dispatch\n", addr, d) })
 }

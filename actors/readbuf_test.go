@@ -1,0 +1,58 @@
+package actors
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestReadBufClass(t *testing.T) {
+	for _, tc := range []struct{ n, capacity int }{
+		{0, 512}, {1, 512}, {512, 512}, {513, 1024}, {1024, 1024}, {1025, 2048},
+		{4000, 4096}, {32769, 64 << 10}, {64 << 10, 64 << 10},
+	} {
+		rb := getReadBuf(tc.n)
+		if rb == nil || cap(rb.b) != tc.capacity || len(rb.b) != 0 {
+			t.Errorf("getReadBuf(%d): %v, want an empty buffer of capacity %d", tc.n, rb, tc.capacity)
+			continue
+		}
+		putReadBuf(rb)
+	}
+	if rb := getReadBuf(64<<10 + 1); rb != nil {
+		t.Errorf("getReadBuf over maxJoin: capacity %d, want nil (the caller allocates)", cap(rb.b))
+	}
+	putReadBuf(nil) // no-op
+}
+
+// TestJoinKeepsBytesAndTradesBuffers: reads joined into a waiting entry
+// keep every byte in order, and a recycled entry that outgrows its buffer
+// moves to a buffer of a larger class (so it stays recyclable); an owned
+// entry just grows.
+func TestJoinKeepsBytesAndTradesBuffers(t *testing.T) {
+	s := &socket{prof: &profile{dispatch: Pooled, recycle: true}}
+	for _, recycled := range []bool{true, false} {
+		var it hitem
+		if recycled {
+			it.rb = getReadBuf(100)
+			it.data = it.rb.b
+		}
+		var want []byte
+		for i, n := range []int{100, 300, 200, 1500, 6000, 20000, 37000} {
+			chunk := bytes.Repeat([]byte{byte('a' + i)}, n)
+			want = append(want, chunk...)
+			s.join(&it, chunk)
+			if !bytes.Equal(it.data, want) {
+				t.Fatalf("recycled=%v: after %d joins the entry holds %d bytes, not what was joined (%d)", recycled, i+1, len(it.data), len(want))
+			}
+			if recycled && (it.rb == nil || cap(it.rb.b) != cap(it.data) || &it.rb.b[:1][0] != &it.data[0]) {
+				t.Fatalf("recycled=%v: after %d joins the entry's bytes are not in its recycled buffer", recycled, i+1)
+			}
+		}
+		if recycled && cap(it.data) != 64<<10 {
+			t.Errorf("a recycled entry of %d bytes has capacity %d, want the 64 KiB class", len(it.data), cap(it.data))
+		}
+		if !recycled && it.rb != nil {
+			t.Error("an owned entry got a recycled buffer")
+		}
+		putReadBuf(it.rb)
+	}
+}
