@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -163,5 +164,24 @@ func TestPooledDataIsOwnedByDefault(t *testing.T) {
 	}
 	if len(seen) != conns {
 		t.Errorf("%d sockets' kept bytes match a peer's stream, want %d", len(seen), conns)
+	}
+}
+
+// TestRecycleReadsDatagrams: a pooled UDP peer with RecycleReads echoes
+// datagrams of sizes across the buffer classes (up to 65000 bytes) whole
+// and to their own sender, the buffers reused between the peers.
+func TestRecycleReadsDatagrams(t *testing.T) {
+	s := startUDP(t, nil, actors.ListenOptions{Dispatch: actors.Pooled, RecycleReads: true}, actors.BanDefault)
+	clients := make([]*net.UDPConn, 4)
+	for i := range clients {
+		clients[i] = udpClient(t, s.addr)
+	}
+	for _, size := range []int{1, 511, 512, 513, 4000, 9000, 33000, 65000} {
+		for i, c := range clients {
+			want := streamPattern(i*100000+size, size)
+			if got := udpRoundTrip(t, c, want); !bytes.Equal(got, want) {
+				t.Fatalf("client %d, a %d-byte datagram: echo of %d bytes differs", i, size, len(got))
+			}
+		}
 	}
 }
