@@ -20,7 +20,7 @@ import (
 const (
 	DefaultLinger        = 2 * time.Second
 	DefaultMaxSend       = 16 << 20
-	DefaultMaxInbound    = 4 << 20
+	DefaultMaxInbound    = 256 << 10 // four reads of gnet's 64 KiB buffer; the kernel's receive buffer holds the rest
 	DefaultSendHighWater = 4 << 20
 	DefaultDialTimeout   = 10 * time.Second
 )

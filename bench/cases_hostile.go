@@ -29,7 +29,7 @@ func backpressureCases(c config) ([]caseSpec, []string) {
 		return nil, []string{"backpressure skipped: it compares stdlib and the sockactor servers, and none is in this run"}
 	}
 	rate := float64(servers.ConsumeChunk) / c.bpPeriod.Seconds() / 1e6
-	inbound := "the runtime's default MaxInbound (4 MiB)"
+	inbound := "the runtime's default MaxInbound (256 KiB)"
 	if c.bpMaxInbound > 0 {
 		inbound = fmt.Sprintf("MaxInbound %d B", c.bpMaxInbound)
 	}

@@ -46,7 +46,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	bpConns := fs.String("bp-conns", "", "backpressure: producer connection counts, e.g. 1,16 (default)")
 	bpPeriod := fs.Duration("bp-period", 0, "backpressure: the consumer's time per 64 KiB, all connections together (default 2ms: 32.8 MB/s)")
 	bpWindow := fs.Duration("bp-window", 0, "backpressure: the measured window, after a 2 s warm-up (default 4s)")
-	bpMaxInbound := fs.Int("bp-max-inbound", 0, "backpressure: the sockactor servers' Options.MaxInbound in bytes (default: the runtime's, 4 MiB)")
+	bpMaxInbound := fs.Int("bp-max-inbound", 0, "backpressure: the sockactor servers' Options.MaxInbound in bytes (default: the runtime's, 256 KiB)")
 	fleetTTL := fs.Duration("fleet-ttl", 0, "fleet: the gateways' lease TTL, whole seconds (default 1s)")
 	fleetCloses := fs.Int("fleet-closes", 0, "fleet: FD_CLOSE latencies measured per round, one close at a time (default 500)")
 	target := fs.String("target", "", "measure only this external echo server (host:port on loopback)")

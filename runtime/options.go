@@ -51,7 +51,7 @@ type Options struct {
 	// its socket is released at once (no Linger).
 	MaxConns int
 	// MaxInbound bounds received bytes waiting per socket, for a pooled
-	// handler or unread in pull mode (actors.DefaultMaxInbound = 4 MiB).
+	// handler or unread in pull mode (actors.DefaultMaxInbound = 256 KiB).
 	// A stream socket that reaches it stops being read (TCP's flow control
 	// holds its peer) until its application has taken it down to a quarter;
 	// nothing is closed or dropped. A datagram over it is dropped and

@@ -72,7 +72,7 @@ type Config struct {
 	// runtime's default, 4 MiB); the other servers ignore it.
 	SendHighWater int
 	// MaxInbound is a sockactor server's Options.MaxInbound (0: the
-	// runtime's default, 4 MiB); the other servers ignore it.
+	// runtime's default, 256 KiB); the other servers ignore it.
 	MaxInbound int
 }
 

@@ -24,9 +24,9 @@ const (
 	sendChunk = 32 << 10
 	// maxOutbox is how many echo bytes a socket may hold before the driver
 	// stops pulling from it. Unread bytes then wait in the socket actor,
-	// which closes the socket with FD_CLOSE 10055 "limit" past
-	// runtime.Options.MaxInbound: a peer that writes and never reads costs
-	// bounded memory.
+	// which stops reading the socket at runtime.Options.MaxInbound (TCP's
+	// flow control then holds the peer): a peer that writes and never
+	// reads costs bounded memory.
 	maxOutbox = 256 << 10
 	// retryMin and retryMax bound the delay before a refused Send is
 	// retried once FD_CLOSE has been seen (see onSend).

@@ -32,7 +32,7 @@ type config struct {
 	// and raise MaxInbound and Linger to keep a large, stalled request
 	// whole on a slow machine.
 	sendHighWater, sendLowWater int           // 4 MiB and a quarter of it
-	maxInbound                  int           // 4 MiB
+	maxInbound                  int           // 256 KiB
 	linger                      time.Duration // 2 s
 }
 
