@@ -93,9 +93,11 @@ func (s *socket) received(data []byte) {
 			s.pullDatagram(data)
 			return
 		}
-		if x.pullOff > 0 && x.pullOff >= len(x.pull)/2 {
+		if x.pullOff > 0 && (x.pullOff >= len(x.pull)/2 || len(x.pull)+len(data) > cap(x.pull)) {
 			// Drop what Recv has taken, or a reader that never quite
-			// catches up keeps the whole stream's prefix.
+			// catches up keeps the whole stream's prefix; and before the
+			// array would grow, so its capacity stays near what waits
+			// (MaxInbound and a read), not twice that.
 			x.pull = x.pull[:copy(x.pull, x.pull[x.pullOff:])]
 			x.pullOff = 0
 		}
