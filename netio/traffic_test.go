@@ -30,7 +30,14 @@ func TestTraffic(t *testing.T) {
 
 	// Two live connections, echoing.
 	a, b := dial(t, lns[0]), dial(t, lns[0])
+	// The two loops may announce them in either order: match by address.
 	ca, cb := h.waitOpen(t), h.waitOpen(t)
+	if ca.RemoteAddr() != a.LocalAddr().String() {
+		ca, cb = cb, ca
+	}
+	if ca.RemoteAddr() != a.LocalAddr().String() || cb.RemoteAddr() != b.LocalAddr().String() {
+		t.Fatalf("opened %s and %s, dialled from %s and %s", ca.RemoteAddr(), cb.RemoteAddr(), a.LocalAddr(), b.LocalAddr())
+	}
 	_, _ = a.Write([]byte("hello"))
 	readFull(t, a, "hello")
 	_, _ = b.Write([]byte(strings.Repeat("x", 1000)))
