@@ -78,9 +78,9 @@ func (e *Engine) listenAccept(network, address string, cfg *tls.Config) (*Listen
 }
 
 // listenConfig is how listeners are bound: SO_REUSEADDR on TCP as gnet is
-// told (Options.DisableReuseAddr).
+// told (Options.DisableReuseAddr), SO_REUSEPORT as Options.ReusePort says.
 func (e *Engine) listenConfig() *net.ListenConfig {
-	return &net.ListenConfig{Control: reuseAddrControl(e.opts.DisableReuseAddr), KeepAlive: e.keepAlive()}
+	return &net.ListenConfig{Control: listenerControl(e.opts.DisableReuseAddr, e.opts.ReusePort), KeepAlive: e.keepAlive()}
 }
 
 // keepAlive is a net.ListenConfig's or net.Dialer's KeepAlive for the

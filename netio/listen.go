@@ -118,11 +118,17 @@ func (e *Engine) listen(protoAddr string, cfg *tls.Config) (*Listener, error) {
 	if e.stopping.Load() {
 		return nil, &winsock.OpError{Op: "Listen", Code: winsock.WSAENETDOWN, Detail: "runtime shut down or shutting down"}
 	}
-	if network == "tls" || (e.started && !isUDP(network)) {
+	reusePort := e.opts.ReusePort && network != "unix" && !isUDP(network)
+	if network == "tls" || reusePort || (e.started && !isUDP(network)) {
 		if network == "unix" {
 			if err := e.unixFree(address); err != nil {
 				return nil, err
 			}
+		}
+		if reusePort && e.holdsTCP(network, address) {
+			// The kernel would let this engine's second socket share the
+			// port too: refused here, as without SO_REUSEPORT.
+			return nil, alreadyListening(network, address)
 		}
 		return e.listenAccept(network, address, cfg)
 	}
@@ -158,6 +164,26 @@ func (e *Engine) listen(protoAddr string, cfg *tls.Config) (*Listener, error) {
 	l := &Listener{eng: e, network: network, address: address, cfgKey: resolvedKey(network, address)}
 	e.listeners = append(e.listeners, l)
 	return l, nil
+}
+
+// holdsTCP reports whether a listener of this engine, open or declared,
+// already has the TCP address (port 0 never counts). e.mu held.
+func (e *Engine) holdsTCP(network, address string) bool {
+	if anyPort(network, address) {
+		return false
+	}
+	key := resolvedKey(strings.Replace(network, "tls", "tcp", 1), address)
+	for _, ls := range [][]*Listener{e.listeners, e.acceptors} {
+		for _, l := range ls {
+			if l.network == "unix" || isUDP(l.network) || (l.acc != nil && l.acc.closed.Load()) {
+				continue
+			}
+			if l.cfgKey == key || l.address == address {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ParseAddr splits "tcp://host:port" (or "host:port") into network and
@@ -331,16 +357,22 @@ func (e *Engine) probeBinds(ctx context.Context) error {
 	return nil
 }
 
-// reuseAddrControl turns SO_REUSEADDR off on a TCP listener when disable
-// is set: Go sets it on TCP listeners, as gnet is told to by default.
-func reuseAddrControl(disable bool) func(network, _ string, rc syscall.RawConn) error {
+// listenerControl sets a TCP listener's options before it binds: SO_REUSEADDR
+// off when disable is set (Go sets it on TCP listeners, as gnet is told to
+// by default), SO_REUSEPORT on when reusePort is (Options.ReusePort).
+func listenerControl(disable, reusePort bool) func(network, _ string, rc syscall.RawConn) error {
 	return func(network, _ string, rc syscall.RawConn) error {
-		if !disable || !strings.HasPrefix(network, "tcp") {
+		if (!disable && !reusePort) || !strings.HasPrefix(network, "tcp") {
 			return nil
 		}
 		var serr error
 		err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 0)
+			if disable {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 0)
+			}
+			if reusePort && serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}
 		})
 		if err != nil {
 			return err

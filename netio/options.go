@@ -31,6 +31,16 @@ type Options struct {
 	// old connections are still in TIME_WAIT (a restart); it never lets
 	// two live listeners share an address.
 	DisableReuseAddr bool
+	// ReusePort sets SO_REUSEPORT on TCP and tls:// listeners, so that
+	// several processes (or engines) can listen on one port and the kernel
+	// spreads new connections over them: a restart that overlaps the old
+	// process, one process per core. Such a listener is bound by Listen
+	// itself, before or after Start (an address another process holds
+	// without SO_REUSEPORT fails Listen with WSAEADDRINUSE), and served by
+	// an accept goroutine, as listeners added while the engine runs are.
+	// Two listeners of one engine on one address are still refused. UDP
+	// listeners always have it (gnet's); unix ones have no such option.
+	ReusePort bool
 	// DisableTCPNoDelay lets the kernel coalesce small writes (Nagle's
 	// algorithm). By default TCP_NODELAY is set on every TCP connection.
 	DisableTCPNoDelay bool

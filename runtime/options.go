@@ -85,6 +85,17 @@ type Options struct {
 	// whose old connections are still in TIME_WAIT; without it Start fails
 	// with WSAEADDRINUSE until they expire.
 	DisableReuseAddr bool
+	// ReusePort sets SO_REUSEPORT on TCP and tls:// listeners: several
+	// processes (or runtimes) can listen on one port and the kernel
+	// spreads new connections over them, e.g. a new version started
+	// beside the old one before the old one stops. Such a listener binds
+	// in Listen, before or after Start, so an address another process
+	// holds without SO_REUSEPORT fails Listen with WSAEADDRINUSE; it is
+	// served by an accept goroutine that hands each connection to an
+	// event loop. Two listeners of one runtime on one address are still
+	// refused. Off by default: a second process on the same port is then
+	// an error, not a silent split of the traffic.
+	ReusePort bool
 	// Transport tuning (gnet's options).
 
 	// ReadBufferCap is each event loop's read buffer in bytes (gnet's

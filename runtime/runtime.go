@@ -100,6 +100,7 @@ func New(opts Options) (*Runtime, error) {
 		MaxConns:            opts.MaxConns,
 		IdleTimeout:         opts.IdleTimeout,
 		DisableReuseAddr:    opts.DisableReuseAddr,
+		ReusePort:           opts.ReusePort,
 		ReadBufferCap:       opts.ReadBufferCap,
 		DisableTCPNoDelay:   opts.DisableTCPNoDelay,
 		TCPKeepAlive:        opts.TCPKeepAlive,

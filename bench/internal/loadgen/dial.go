@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -146,6 +147,9 @@ func dialParallel[C interface{ Close() error }](ctx context.Context, n, par int,
 		}()
 	}
 	wg.Wait()
+	if firstErr == nil && slices.Contains(opened, false) {
+		firstErr = fmt.Errorf("%d connections: %w", n, context.Cause(ctx)) // the caller's ctx ended
+	}
 	if firstErr != nil {
 		var open []C
 		for i, c := range conns {
