@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -171,7 +172,7 @@ func (h *host) WaitTasks(ctx context.Context) error {
 func (h *host) ReleaseAll() {
 	socks := h.lingering()
 	h.mu.Lock()
-	lns := h.listeners
+	lns := slices.Clone(h.listeners) // release takes each out of h.listeners
 	h.mu.Unlock()
 	for _, s := range socks {
 		s.release()

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 
@@ -106,6 +107,12 @@ func (l *Listener) isClosed() bool {
 	return l.closed
 }
 
+func (l *Listener) isReleased() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.released
+}
+
 func (l *Listener) subsSnapshot() events.Subs {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -120,6 +127,12 @@ func (l *Listener) release() {
 	l.mu.Unlock()
 	if !already {
 		l.host.unregister(l.pid.Id)
+		h := l.host
+		h.mu.Lock()
+		if i := slices.Index(h.listeners, l); i >= 0 {
+			h.listeners = slices.Delete(h.listeners, i, i+1)
+		}
+		h.mu.Unlock()
 	}
 }
 
@@ -130,6 +143,12 @@ type listenerProcess struct{ l *Listener }
 
 // SendUserMessage handles a message on the caller's goroutine.
 func (p listenerProcess) SendUserMessage(_ *actor.PID, m any) {
+	if p.l.isReleased() {
+		// A PID keeps its process once resolved: a released listener
+		// answers as a released socket does (WSAENOTSOCK).
+		p.l.host.answerReleased(p.l.pid, m)
+		return
+	}
 	_, msg, sender := actor.UnwrapEnvelope(m)
 	if rd, ok := msg.(*RecvDisconnect); ok && rd != nil && rd.BufferLen >= 0 && p.l.nl.Datagram() {
 		p.l.banListenerPeers(sender) // a UDP listener bans all its peers (§6)
@@ -164,6 +183,7 @@ func (l *Listener) handle(msg any) any {
 		// shutdown (WSAEOPNOTSUPP from the transport): closed, it makes no
 		// new peer.
 		l.mu.Lock()
+		first := !l.closed
 		l.closed = true
 		onClose := l.onClose
 		l.onClose = nil // the first close only
@@ -171,6 +191,13 @@ func (l *Listener) handle(msg any) any {
 		_ = l.nl.Close()
 		if onClose != nil {
 			onClose()
+		}
+		if first && !l.nl.Datagram() {
+			// A closed stream listener answers (state closed) for the
+			// linger, as a closed socket does, then is released: its PID
+			// answers WSAENOTSOCK and it holds no memory. (A UDP listener
+			// still serves its peers: it stays until shutdown.)
+			l.host.door.AfterFunc(l.host.opts.Linger, l.release)
 		}
 		return &CloseResult{}
 	case *Subscribe:

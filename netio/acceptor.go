@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +38,8 @@ type acceptor struct {
 	cancel context.CancelFunc // ends the accept loop and the handshakes in progress
 	start  sync.Once
 	close  sync.Once
-	closed atomic.Bool    // Close or Stop has run
-	wg     sync.WaitGroup // the accept goroutine and its handshake goroutines
+	closed atomic.Bool     // Close or Stop has run
+	wg     *sync.WaitGroup // the engine's accWG: the accept goroutine and its handshake goroutines
 }
 
 // acceptTag marks a connection an acceptor enrolled; gnet hands it back as
@@ -61,7 +62,7 @@ func (e *Engine) listenAccept(network, address string, cfg *tls.Config) (*Listen
 		return nil, &winsock.OpError{Op: "Listen", Code: startCode(err), Detail: err.Error(), Err: err}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{eng: e, network: network, address: address, acc: &acceptor{nl: nl, tls: cfg, ctx: ctx, cancel: cancel}}
+	l := &Listener{eng: e, network: network, address: address, acc: &acceptor{nl: nl, tls: cfg, ctx: ctx, cancel: cancel, wg: &e.accWG}}
 	l.addr = nl.Addr().String()
 	l.cfgKey = l.addr
 	switch a := nl.Addr().(type) {
@@ -97,6 +98,9 @@ func (e *Engine) keepAlive() time.Duration {
 // Start's goroutine.
 func (e *Engine) startAccepting(l *Listener) {
 	a := l.acc
+	if a.closed.Load() {
+		return // closed before Start: never served
+	}
 	a.start.Do(func() {
 		a.wg.Add(1)
 		go e.acceptLoop(l) // the listener's accept goroutine
@@ -205,6 +209,15 @@ func (l *Listener) Close() error {
 		return l.eng.closeBound(l)
 	}
 	a.stop()
+	// Out of the engine's list, so that opening and closing listeners
+	// while running holds no memory: the accept goroutine and its
+	// handshakes end on their own, and Stop waits for them (accWG).
+	e := l.eng
+	e.mu.Lock()
+	if i := slices.Index(e.acceptors, l); i >= 0 {
+		e.acceptors = slices.Delete(e.acceptors, i, i+1)
+	}
+	e.mu.Unlock()
 	return nil
 }
 
@@ -217,20 +230,16 @@ func (a *acceptor) stop() {
 	})
 }
 
-// shut stops a and waits for its goroutines.
-func (a *acceptor) shut() {
-	a.stop()
-	a.wg.Wait()
-}
-
-// closeAcceptors closes every accept-served listener. Goroutine: Stop's.
+// closeAcceptors closes every accept-served listener and waits for the
+// goroutines of all of them, those closed earlier too. Goroutine: Stop's.
 func (e *Engine) closeAcceptors() {
 	e.mu.Lock()
 	ls := append([]*Listener(nil), e.acceptors...)
 	e.mu.Unlock()
 	for _, l := range ls {
-		l.acc.shut()
+		l.acc.stop()
 	}
+	e.accWG.Wait()
 }
 
 // isClosed reports whether Close has released l. Any goroutine.

@@ -47,9 +47,10 @@ type Engine struct {
 	opts  Options
 	loops int // immutable: the event loops of each gnet engine (Options.EventLoops resolved)
 
-	mu        sync.Mutex  // guards listeners before start, and state changes
-	listeners []*Listener // gnet's own, bound at Start
-	acceptors []*Listener // mu: served by an accept goroutine (acceptor.go)
+	mu        sync.Mutex     // guards listeners before start, and state changes
+	listeners []*Listener    // gnet's own, bound at Start
+	acceptors []*Listener    // mu: served by an accept goroutine (acceptor.go), until closed
+	accWG     sync.WaitGroup // the accept goroutines and their handshake goroutines
 	started   bool
 	held      []int // mu: ports reserved by Listen, bound until gnet has bound them (reservePort)
 
