@@ -119,8 +119,8 @@ func (s *socket) holdDrain() {
 func (s *socket) drainPooled() {
 	x := s.q
 	budget := drainBudgetPooled
+	x.hmu.Lock()
 	for {
-		x.hmu.Lock()
 		if len(x.hq) == 0 {
 			x.hrunning = false
 			x.recycleQueue()
@@ -147,6 +147,7 @@ func (s *socket) drainPooled() {
 				x.hmu.Unlock()
 				s.dropBanned(len(it.data))
 				putReadBuf(it.rb)
+				x.hmu.Lock()
 				continue
 			}
 			// Taken under hmu: the ban, also under hmu, either sees this
@@ -155,14 +156,15 @@ func (s *socket) drainPooled() {
 		}
 		x.hmu.Unlock()
 		s.pooledReceive(it)
-		if isData {
-			x.hmu.Lock()
-			x.delivering = false
-			x.hmu.Unlock()
-		}
 		if budget--; budget == 0 {
 			goruntime.Gosched()
 			budget = drainBudgetPooled
+		}
+		// One critical section ends this delivery and takes the next
+		// entry (a ban's reply queued behind it, typically).
+		x.hmu.Lock()
+		if isData {
+			x.delivering = false
 		}
 	}
 }
