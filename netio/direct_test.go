@@ -190,8 +190,10 @@ func TestDirectWriteNeverOutlivesItsDescriptor(t *testing.T) {
 		wg     sync.WaitGroup
 		writer = map[int]byte{} // remote port → the tag its writer writes
 	)
+	var hooked atomic.Int32 // onOpen calls returned (each writer counted in wg first)
 	h := newTestHandler(t)
 	h.onOpen = func(c *Conn) {
+		defer hooked.Add(1)
 		c.EnableDirectWrite()
 		_, port, _ := net.SplitHostPort(c.RemoteAddr())
 		var p int
@@ -280,13 +282,11 @@ func TestDirectWriteNeverOutlivesItsDescriptor(t *testing.T) {
 		dials++
 		quiet = append(quiet, qc)
 	}
-	// Every accepted connection has been through OnOpen (which may start a
-	// writer), and every writer saw its connection close.
-	socktest.WaitFor(t, "every connection's OnOpen", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return len(h.opened) == dials
-	})
+	// Every accepted connection has been through the onOpen hook (which
+	// may start a writer, counted in wg before the hook returns: so no
+	// wg.Add can follow the Wait), and every writer saw its connection
+	// close.
+	socktest.WaitFor(t, "every connection's OnOpen", func() bool { return int(hooked.Load()) == dials })
 	wg.Wait()
 	for i, qc := range quiet {
 		_ = qc.SetReadDeadline(time.Now().Add(time.Millisecond))
