@@ -94,8 +94,7 @@ func (e *Engine) keepAlive() time.Duration {
 	return -1
 }
 
-// startAccepting starts l's accept goroutine (once). e.mu held, or
-// Start's goroutine.
+// startAccepting starts l's accept goroutine (once). e.mu held.
 func (e *Engine) startAccepting(l *Listener) {
 	a := l.acc
 	if a.closed.Load() {
@@ -231,14 +230,16 @@ func (a *acceptor) stop() {
 }
 
 // closeAcceptors closes every accept-served listener and waits for the
-// goroutines of all of them, those closed earlier too. Goroutine: Stop's.
+// goroutines of all of them, those closed earlier too. The listeners are
+// stopped under e.mu, as startAccepting checks closed and adds to accWG
+// under it: an accept goroutine either was counted before the Wait or is
+// never started. Goroutine: Stop's.
 func (e *Engine) closeAcceptors() {
 	e.mu.Lock()
-	ls := append([]*Listener(nil), e.acceptors...)
-	e.mu.Unlock()
-	for _, l := range ls {
+	for _, l := range e.acceptors {
 		l.acc.stop()
 	}
+	e.mu.Unlock()
 	e.accWG.Wait()
 }
 
