@@ -105,7 +105,7 @@ func hostileCases(c config) ([]caseSpec, []string) {
 				Notes: []string{
 					fmt.Sprintf("flood writers: gnet c.Write in OnOpen (gnet buffers without bound: the flood total is the bound); stdlib blocking Write; sockactor writes on FD_WRITE until a write is refused (WSAEWOULDBLOCK), SendHighWater %d KiB, and waits for the next FD_WRITE", servers.FloodHighWater>>10),
 					"the peers set SO_RCVBUF 16 KiB and TCP_MAXSEG 1400 before connecting, so the kernel holds ~150–220 KB per peer, not 4 MB: thousands stay inside the kernel's TCP memory limits",
-					"the window starts once every peer has bytes waiting and the kernel queues (server tx_queue + peers' rx_queue, /proc/net/tcp) have not moved for 500 ms; CPU = utime+stime of the server over the window (10 ms ticks)",
+					"the window starts once every peer has bytes waiting and the kernel queues (server tx_queue + peers' rx_queue, /proc/net/tcp) have not moved for 500 ms; CPU = the server's CPU time (user + kernel, read from its CPU clock) over the window",
 					"RSS/slow peer = (server RSS after the window − before the first peer) / peers: the unsent bytes the server holds included (gnet all of the flood the kernel did not take, sockactor up to its high-water mark, stdlib none); no forced GC",
 				},
 			},

@@ -206,6 +206,17 @@ func (h *harness) runCase(ctx context.Context, idx, total int, cs caseSpec) (rep
 	}
 	start := time.Now()
 	for round := range h.cfg.rounds {
+		if cs.turns > 1 && srvOwned(cs) {
+			err := h.runTurnsRound(ctx, cs, &sc, round, func(srv string, turn int) {
+				h.progress.update(fmt.Sprintf("[%d/%d] %s: round %d/%d turn %d/%d %s (%.0f s)",
+					idx, total, sc.ID, round+1, h.cfg.rounds, turn+1, cs.turns, srv, time.Since(start).Seconds()))
+			})
+			if err != nil {
+				h.progress.done(fmt.Sprintf("[%d/%d] %s: interrupted", idx, total, sc.ID))
+				return sc, err
+			}
+			continue
+		}
 		for i, srv := range cs.servers {
 			if sc.Results[i].Unavailable != "" {
 				continue // refused the transport once: it will again
@@ -248,39 +259,22 @@ func (h *harness) runOnce(ctx context.Context, cs caseSpec, srv string) (loadgen
 		defer cancel()
 		return cs.run(rctx, h, srv)
 	}
-	args := append([]string{"-role", "loadgen"}, cs.loadgen...)
 	if srv == externalServer {
+		args := append([]string{"-role", "loadgen"}, cs.loadgen...)
 		args = append(args, "-target", h.cfg.target, "-server-pid", strconv.Itoa(h.cfg.targetPID))
 		return h.runLoadgen(ctx, args, cs.timeout)
 	}
 	t0 := time.Now()
-	procs := h.cfg.serverProcs
-	if cs.goDefaultProcs {
-		procs = 0
-	}
-	sp, err := h.startServerWith(ctx, srv, cs.network, cs.notify, cs.serverArgs, procs)
+	sp, err := h.startServerWith(ctx, srv, cs.network, cs.notify, cs.serverArgs, h.serverProcs(cs))
 	if err != nil {
 		return loadgen.Result{}, err
 	}
-	args = append(args, "-target", sp.addr, "-server-pid", strconv.Itoa(sp.pid()))
-	if cs.network == servers.NetUnix {
-		args = append(args, "-network", cs.network)
-	}
-	if sp.notify != "" {
-		args = append(args, "-notify", sp.notify)
-	}
-	if sp.remote != "" {
-		args = append(args, "-node", sp.remote)
-	}
 	t1 := time.Now()
-	res, lerr := h.runLoadgen(ctx, args, cs.timeout)
+	res, lerr := h.runLoadgen(ctx, h.loadgenArgs(cs, sp), cs.timeout)
 	t2 := time.Now()
 	// A server that died under load is a result too.
-	select {
-	case <-sp.done:
-		_ = sp.stop(time.Second) // releases the stdin pipe; the process is gone
-		return res, errors.Join(lerr, fmt.Errorf("server %s died during the run: %s", srv, sp.describeExit()))
-	default:
+	if derr := sp.diedUnder(srv); derr != nil {
+		return res, errors.Join(lerr, derr)
 	}
 	if serr := sp.stop(10 * time.Second); serr != nil && lerr == nil {
 		res.Errors = append(res.Errors, fmt.Sprintf("server %s did not stop cleanly: %v (%s)", srv, serr, sp.describeExit()))
@@ -292,12 +286,57 @@ func (h *harness) runOnce(ctx context.Context, cs caseSpec, srv string) (loadgen
 	return res, lerr
 }
 
+// srvOwned reports whether the harness starts cs's servers itself (not a
+// case with its own round, nor an external server).
+func srvOwned(cs caseSpec) bool {
+	return cs.run == nil && !slices.Contains(cs.servers, externalServer)
+}
+
+// serverProcs is the GOMAXPROCS of cs's server children (0: Go's
+// default).
+func (h *harness) serverProcs(cs caseSpec) int {
+	if cs.goDefaultProcs {
+		return 0
+	}
+	return h.cfg.serverProcs
+}
+
+// loadgenArgs are the load generator's arguments for cs against the
+// running server sp.
+func (h *harness) loadgenArgs(cs caseSpec, sp *serverProc) []string {
+	args := append([]string{"-role", "loadgen"}, cs.loadgen...)
+	args = append(args, "-target", sp.addr, "-server-pid", strconv.Itoa(sp.pid()))
+	if cs.network == servers.NetUnix {
+		args = append(args, "-network", cs.network)
+	}
+	if sp.notify != "" {
+		args = append(args, "-notify", sp.notify)
+	}
+	if sp.remote != "" {
+		args = append(args, "-node", sp.remote)
+	}
+	return args
+}
+
 // serverProc is a running server child.
 type serverProc struct {
 	*child
 	addr   string
 	notify string
 	remote string // the server's remote address, when it was asked to be a node
+}
+
+// diedUnder returns an error if the server srv has exited (under load:
+// a result too), its process reaped and stdin released; nil while it
+// runs.
+func (sp *serverProc) diedUnder(srv string) error {
+	select {
+	case <-sp.done:
+		_ = sp.stop(time.Second) // releases the stdin pipe; the process is gone
+		return fmt.Errorf("server %s died during the run: %s", srv, sp.describeExit())
+	default:
+		return nil
+	}
 }
 
 // startServer starts a server child and waits for its "listening" (and

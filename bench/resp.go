@@ -30,13 +30,13 @@ func respCases(c config) ([]caseSpec, []string) {
 		single:  "unpipelined",
 		per:     "commands",
 		title: func(n int, mode string) string {
-			return fmt.Sprintf("Redis protocol (RESP2): %d conns, SET and GET in turn, 64 B values, %s, %v measured", n, mode, c.duration)
+			return fmt.Sprintf("Redis protocol (RESP2): %d conns, SET and GET in turn, 64 B values, %s, %d × %v measured", n, mode, closeTurns, c.duration)
 		},
 		metrics: append(requestMetrics("req/s", "CPU/req"),
 			report.Metric{Key: loadgen.MetricMismatches, Label: "bad replies", LowerIsBetter: true, Brief: true}),
 		notes: []string{
 			"servers in " + servers.ModeRESP + " mode: sockactor-inline and sockactor-pooled run examples/redis's handler (resp.Handler: a framing.HeaderBody parser, a 64-shard store, the replies of one read in one write); gnet runs the same resp.Session in OnTraffic on gnet v2 directly",
-			"each connection writes a batch of commands, reads and checks every reply byte for byte, then writes the next; batch p50/p99 = a batch's round trip; CPU/req = server utime+stime over the window / requests answered",
+			"each connection writes a batch of commands, reads and checks every reply byte for byte, then writes the next; batch p50/p99 = a batch's round trip; CPU/req = server CPU time (user + kernel) over the window / requests answered",
 		},
 	}.cases(c)
 }

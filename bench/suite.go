@@ -33,6 +33,9 @@ type caseSpec struct {
 	// round: it runs the round for server srv (its own children, all
 	// stopped when it returns) under a context bounded by timeout.
 	run func(ctx context.Context, h *harness, srv string) (loadgen.Result, error)
+	// turns, when over 1, measures each round in that many turns per
+	// server, the servers running side by side (turns.go).
+	turns int
 }
 
 func isSockactor(name string) bool { return strings.HasPrefix(name, "sockactor") }

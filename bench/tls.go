@@ -108,7 +108,7 @@ func tlsCases(c config) ([]caseSpec, []string) {
 			scenario: report.Scenario{
 				ID:     fmt.Sprintf("tls/echo/c%d", n),
 				Kind:   kindTLS,
-				Title:  fmt.Sprintf("TLS echo: %d conns × 64 B request/response, %v measured", n, c.duration),
+				Title:  fmt.Sprintf("TLS echo: %d conns × 64 B request/response, %d × %v measured", n, closeTurns, c.duration),
 				Params: map[string]int{"conns": n, "payload": 64, "window": 1},
 				Metrics: []report.Metric{
 					{Key: loadgen.MetricMsgsPerSec, Label: "msgs/s"},
@@ -121,8 +121,9 @@ func tlsCases(c config) ([]caseSpec, []string) {
 					{Key: loadgen.MetricServerCores, Label: "srv cores", Brief: true},
 					{Key: loadgen.MetricMismatches, Label: "bad echoes", LowerIsBetter: true, Brief: true},
 				},
-				Notes: []string{common, "the connections' handshakes run before the warm-up; CPU/msg = server utime+stime over the window / messages echoed"},
+				Notes: []string{common, "the connections' handshakes run before the warm-up; CPU/msg = server CPU time over the window / messages echoed", turnsNote(closeTurns, c.duration)},
 			},
+			turns:      closeTurns,
 			servers:    srvs,
 			serverArgs: mode,
 			loadgen: []string{"-scenario", loadgen.ScenarioTLSEcho, "-conns", itoa(n), "-payload", "64",

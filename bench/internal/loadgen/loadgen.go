@@ -48,7 +48,7 @@ const (
 	MetricP50Micros   = "p50_us"         // round-trip latency percentiles, microseconds
 	MetricP99Micros   = "p99_us"         //
 	MetricP999Micros  = "p999_us"        //
-	MetricCPUPerMsg   = "cpu_us_per_msg" // server CPU (utime+stime) per echoed message, microseconds
+	MetricCPUPerMsg   = "cpu_us_per_msg" // server CPU time (user + kernel) per echoed message, microseconds
 	MetricServerCores = "server_cores"   // server CPU time / wall time in the window
 	MetricMismatches  = "mismatches"     // echoed messages whose bytes differed
 	MetricConns       = "conns"          // connections actually open

@@ -54,6 +54,46 @@ func TestStatCPUTime(t *testing.T) {
 	if s.CPUTicks() != 200 || s.CPUTime() != 2*time.Second {
 		t.Fatalf("CPUTicks %d CPUTime %v", s.CPUTicks(), s.CPUTime())
 	}
+	s.Clock = 1987654321 * time.Nanosecond
+	if s.CPUTime() != s.Clock {
+		t.Fatalf("with Clock %v, CPUTime %v", s.Clock, s.CPUTime())
+	}
+}
+
+// TestReadStatClock burns CPU in this process and checks that ReadStat's
+// clock saw it, to the nanosecond where the ticks count in 10 ms, and that
+// the two agree.
+func TestReadStatClock(t *testing.T) {
+	s0, err := ReadStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s0.Clock <= 0 {
+		t.Fatalf("no CPU clock read: %+v", s0)
+	}
+	x := uint64(1)
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; {
+		for range 1000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	s1, err := ReadStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := s1.Clock - s0.Clock
+	ticks := time.Duration(s1.CPUTicks()-s0.CPUTicks()) * (time.Second / ClockTicks)
+	// The loop ran for 300 ms of wall time on this thread: on a loaded
+	// machine less of it on a CPU, so only a floor well below it.
+	if clock < 50*time.Millisecond {
+		t.Fatalf("CPU clock moved %v over a 300 ms busy loop (x=%d)", clock, x)
+	}
+	if d := clock - ticks; d < -30*time.Millisecond || d > 30*time.Millisecond {
+		t.Fatalf("CPU clock %v and ticks %v disagree by more than three ticks", clock, ticks)
+	}
+	if clock%(10*time.Millisecond) == 0 {
+		t.Fatalf("CPU clock delta %v is a whole number of ticks: not the ns clock", clock)
+	}
 }
 
 func TestParseRSS(t *testing.T) {

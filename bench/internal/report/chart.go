@@ -116,7 +116,7 @@ func Chart(run *Run) ([]byte, error) {
 	}{
 		{"msgs_per_s", fmt.Sprintf("echo throughput, %d B messages (%s)", payload, rounds), "messages per second"},
 		{"p99_us", "echo p99 round-trip latency", "p99, µs"},
-		{"cpu_us_per_msg", "server CPU time (utime+stime) per echoed message", "µs per message"},
+		{"cpu_us_per_msg", "server CPU time (user + kernel) per echoed message", "µs per message"},
 	}
 	plots := make([][]*plot.Plot, len(panels))
 	for i, pn := range panels {
