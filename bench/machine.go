@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,32 +86,4 @@ func moduleRoot() string {
 		}
 		dir = parent
 	}
-}
-
-// defaultResultsDir is where a run writes its results when -out does not
-// name a directory: one of this user's under the system's temporary
-// directory, outside any repository, so that a plain run leaves the
-// working tree as it found it. The name is the same on every run, so each
-// run replaces the last one's files.
-func defaultResultsDir() string {
-	return filepath.Join(os.TempDir(), fmt.Sprintf("sockactor-bench-%d", os.Getuid()))
-}
-
-// ownDir makes dir (mode 0700) unless it exists, and checks that it is a
-// directory of this user's and not a link: a name that is the same on
-// every run, in a directory every user writes to, could have been made by
-// someone else first.
-func ownDir(dir string) error {
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok || int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("%s is not a directory of this user's (use -out DIR)", dir)
-	}
-	return nil
 }

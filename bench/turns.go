@@ -98,9 +98,8 @@ func (h *harness) runTurnsRound(ctx context.Context, cs caseSpec, sc *report.Sce
 			srv := cs.servers[t.i]
 			progress(srv, turn)
 			res, err := h.runLoadgen(ctx, h.loadgenArgs(cs, t.sp), cs.timeout)
-			if err == nil {
-				err = t.sp.diedUnder(srv)
-			}
+			// A server that died under load is a result too.
+			err = errors.Join(err, t.sp.diedUnder(srv))
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
