@@ -425,6 +425,65 @@ func (x *Snapshot) GetDetail() string {
 	return ""
 }
 
+// Leaving is a runtime's last word to its snapshot subscribers (the
+// subscriber PIDs of SnapshotRequests with a mask): Runtime.Shutdown sends
+// it after it revoked its fleet registration and before it closes any
+// socket, so a subscriber sees it ahead of every FD_CLOSE of the shutdown
+// (events to one subscriber keep their order). Nothing is published to the
+// subscriber after it. seq is the seq of the last event published before
+// it; address is the node's remote address.
+type Leaving struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Leaving) Reset() {
+	*x = Leaving{}
+	mi := &file_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Leaving) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Leaving) ProtoMessage() {}
+
+func (x *Leaving) ProtoReflect() protoreflect.Message {
+	mi := &file_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Leaving.ProtoReflect.Descriptor instead.
+func (*Leaving) Descriptor() ([]byte, []int) {
+	return file_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Leaving) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Leaving) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
 var File_events_proto protoreflect.FileDescriptor
 
 const file_events_proto_rawDesc = "" +
@@ -470,7 +529,10 @@ const file_events_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x127\n" +
 	"\asockets\x18\x03 \x03(\v2\x1d.sockactor.events.SocketEntryR\asockets\x12\x18\n" +
 	"\aaddress\x18\x04 \x01(\tR\aaddress\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detailB'Z%github.com/sockactor/sockactor/eventsb\x06proto3"
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"5\n" +
+	"\aLeaving\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddressB'Z%github.com/sockactor/sockactor/eventsb\x06proto3"
 
 var (
 	file_events_proto_rawDescOnce sync.Once
@@ -484,12 +546,13 @@ func file_events_proto_rawDescGZIP() []byte {
 	return file_events_proto_rawDescData
 }
 
-var file_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_events_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_events_proto_goTypes = []any{
 	(*Event)(nil),           // 0: sockactor.events.Event
 	(*SnapshotRequest)(nil), // 1: sockactor.events.SnapshotRequest
 	(*SocketEntry)(nil),     // 2: sockactor.events.SocketEntry
 	(*Snapshot)(nil),        // 3: sockactor.events.Snapshot
+	(*Leaving)(nil),         // 4: sockactor.events.Leaving
 }
 var file_events_proto_depIdxs = []int32{
 	2, // 0: sockactor.events.Snapshot.sockets:type_name -> sockactor.events.SocketEntry
@@ -511,7 +574,7 @@ func file_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_events_proto_rawDesc), len(file_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

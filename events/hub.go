@@ -88,6 +88,9 @@ type Hub struct {
 
 	mu     sync.Mutex // serializes writers of global
 	global atomic.Pointer[Subs]
+	// snapSubs are the runtime-wide subscribers a snapshot subscribed (by
+	// pidKey), the ones Leave tells; guarded by mu.
+	snapSubs map[string]struct{}
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
@@ -117,18 +120,25 @@ func (h *Hub) Subscribe(pid *actor.PID, mask Mask) bool {
 	if pid == nil || pid.Id == "" || !mask.Valid() {
 		return false
 	}
-	h.addGlobal(pid, mask)
+	h.addGlobal(pid, mask, false)
 	h.watch(pid)
 	return true
 }
 
 // addGlobal puts pid in the runtime-wide list with mask (replacing an
-// earlier mask). Copy-on-write under mu: Publish reads the list with one
+// earlier mask); a snapshot's requester (snapshot true) is also one that
+// Leave tells. Copy-on-write under mu: Publish reads the list with one
 // load.
-func (h *Hub) addGlobal(pid *actor.PID, mask Mask) {
+func (h *Hub) addGlobal(pid *actor.PID, mask Mask, snapshot bool) {
 	h.mu.Lock()
 	next := h.global.Load().With(pid, mask)
 	h.global.Store(&next)
+	if snapshot {
+		if h.snapSubs == nil {
+			h.snapSubs = map[string]struct{}{}
+		}
+		h.snapSubs[pidKey(pid)] = struct{}{}
+	}
 	h.mu.Unlock()
 }
 
@@ -142,8 +152,39 @@ func (h *Hub) Unsubscribe(pid *actor.PID) bool {
 	next, ok := h.global.Load().Without(pid)
 	if ok {
 		h.global.Store(&next)
+		delete(h.snapSubs, pidKey(pid))
 	}
 	return ok
+}
+
+// Leave is a runtime's goodbye to its snapshot subscribers (the PIDs that
+// Snapshot subscribed): each is taken out of the runtime-wide list and
+// sent a Leaving naming address and the last seq published. An event
+// published at the same instant may still reach one after its Leaving
+// (publications load the list before they send); one published after
+// Leave returned reaches none of them. It returns how many it told.
+// Goroutine: any (Runtime.Shutdown's, before it closes any socket).
+func (h *Hub) Leave(address string) int {
+	h.mu.Lock()
+	var told []*actor.PID
+	next := Subs{}
+	for _, sub := range *h.global.Load() {
+		if _, ok := h.snapSubs[pidKey(sub.PID)]; ok {
+			told = append(told, sub.PID)
+			continue
+		}
+		next = append(next, sub)
+	}
+	h.global.Store(&next)
+	h.snapSubs = nil
+	h.mu.Unlock()
+	seq := h.Seq()
+	for _, pid := range told {
+		if proc, ok := h.system.ProcessRegistry.Get(pid); ok {
+			proc.SendUserMessage(pid, &Leaving{Seq: seq, Address: address})
+		}
+	}
+	return len(told)
 }
 
 // Global returns the runtime-wide subscriptions (a snapshot; do not modify).

@@ -204,7 +204,7 @@ func (h *Hub) Snapshot(sub *actor.PID, mask Mask, first func(*Snapshot)) (*Snaps
 	rs.cut.Store(c)
 	if held != nil {
 		h.held.Store(held)
-		h.addGlobal(sub, mask)
+		h.addGlobal(sub, mask, true)
 	}
 	rs.gate.Unlock()
 

@@ -32,8 +32,9 @@ const (
 	// it again while its key stays.
 	Lost
 	// Leave: the gateway's key went (lease revoked by its Shutdown, or
-	// expired: dead, hung, or cut off from etcd past its TTL), after its
-	// Gone records.
+	// expired: dead, hung, or cut off from etcd past its TTL), or the
+	// gateway said events.Leaving (its Shutdown, right after the revoke,
+	// ahead of its sockets' FD_CLOSEs); after its Gone records.
 	Leave
 	// Restart: a new incarnation registered on a followed address, after
 	// the old incarnation's Gone records; its Snapshot follows.

@@ -86,7 +86,12 @@ type Watcher struct {
 	gws   map[string]*gateway // by key
 	rev   int64               // the etcd revision applied last
 	stale map[string][]*actor.PID
-	sess  uint64
+	// left holds, by key, the incarnation of each gateway that said
+	// Leaving (its Shutdown), until its key goes: a put of that incarnation
+	// seen meanwhile (a list made before the revoke) is not a new join.
+	// Loop only.
+	left map[string]string
+	sess uint64
 
 	closeOnce sync.Once
 }
@@ -123,7 +128,7 @@ func NewWatcher(sys *actor.ActorSystem, cfg Config, opts WatchOptions) (*Watcher
 	}
 	w := &Watcher{cfg: cfg, sys: sys, cli: cli, opts: opts, mask: followMask | opts.Mask,
 		loop: make(chan struct{}), etcd: make(chan struct{}),
-		gws: map[string]*gateway{}, stale: map[string][]*actor.PID{}}
+		gws: map[string]*gateway{}, stale: map[string][]*actor.PID{}, left: map[string]string{}}
 	w.q.init()
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.lost = sys.EventStream.SubscribeWithPredicate(func(ev any) {

@@ -85,6 +85,11 @@ func (w *Watcher) handle(m any, ups []Update) []Update {
 				ups = w.leave(g, ups)
 			}
 		}
+		for key := range w.left {
+			if _, ok := m.members[key]; !ok {
+				delete(w.left, key)
+			}
+		}
 		keys := make([]string, 0, len(m.members))
 		for k := range m.members {
 			keys = append(keys, k)
@@ -99,6 +104,7 @@ func (w *Watcher) handle(m any, ups []Update) []Update {
 	case put:
 		ups = w.put(m.key, m.member, ups)
 	case deleted:
+		delete(w.left, m.key)
 		if g := w.gws[m.key]; g != nil {
 			ups = w.leave(g, ups)
 		}
@@ -144,6 +150,12 @@ func (w *Watcher) handle(m any, ups []Update) []Update {
 				apply(g.sockets, msg)
 				ups = append(ups, Update{Kind: Event, Gateway: g.member, Event: msg})
 			}
+		case *events.Leaving:
+			// The gateway's Shutdown, after its revoke and before its
+			// sockets close, on the path of its events: GONE … LEAVE now,
+			// ahead of the FD_CLOSEs, the lost endpoint and the etcd delete.
+			w.left[g.key] = g.member.Incarnation
+			ups = w.leave(g, ups)
 		case *actor.DeadLetterResponse: // not that incarnation's node actor
 			if !g.synced {
 				ups = w.lose(g, ups)
@@ -157,6 +169,12 @@ func (w *Watcher) handle(m any, ups []Update) []Update {
 // again: a change of its Member (its listeners), or the same Member
 // written again (a registration made again after a lost lease: silent).
 func (w *Watcher) put(key string, m Member, ups []Update) []Update {
+	if inc, ok := w.left[key]; ok {
+		if inc == m.Incarnation {
+			return ups // said Leaving; its key is on its way out
+		}
+		delete(w.left, key)
+	}
 	g := w.gws[key]
 	switch {
 	case g == nil:

@@ -111,7 +111,7 @@ type subscriber struct {
 
 func (s *subscriber) SendUserMessage(_ *actor.PID, m any) {
 	switch msg := actor.UnwrapEnvelopeMessage(m).(type) {
-	case *events.Event, *events.Snapshot, *actor.DeadLetterResponse:
+	case *events.Event, *events.Snapshot, *events.Leaving, *actor.DeadLetterResponse:
 		s.w.q.push(fromGW{key: s.key, sess: s.sess, msg: msg})
 	}
 }

@@ -26,6 +26,8 @@ func NodePID(address string) *actor.PID { return actor.NewPID(address, NodeName)
 //   - actors.Subscribe / actors.Unsubscribe: a runtime-wide subscription
 //     (what Runtime.Subscribe does locally); reply SubscribeResult;
 //   - events.SnapshotRequest: reply events.Snapshot (see Hub.Snapshot);
+//     a subscriber it subscribes hears events.Leaving at Shutdown, before
+//     any socket closes (Hub.Leave);
 //
 // and answers anything else sent as a request with actors.Error WSAEINVAL.
 type nodeProcess struct{ rt *Runtime }

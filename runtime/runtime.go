@@ -283,6 +283,10 @@ func (rt *Runtime) shutdown() {
 	defer close(rt.stopDone)
 	rt.stopFleet() // first: the fleet sees the node leave at once
 	rt.host.SetDown()
+	// Before any socket closes: a snapshot subscriber (a fleet watcher)
+	// hears Leaving ahead of every FD_CLOSE of this stop, on the same
+	// ordered path as the events, and gets none after it.
+	rt.hub.Leave(rt.Address())
 	// No new dial, linger or After timer from here on; dials in progress
 	// end (FD_CONNECT WSAENETDOWN), pending timers are dropped (the release
 	// below covers the lingering sockets).
