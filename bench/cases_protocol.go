@@ -73,14 +73,14 @@ func (p protocolScenario) cases(c config) ([]caseSpec, []string) {
 					Title:   p.title(n, mode),
 					Params:  params,
 					Metrics: p.metrics,
-					Notes:   append(slices.Clone(p.notes), turnsNote(closeTurns, c.duration)),
+					Notes:   append(slices.Clone(p.notes), turnsNote(closeTurns, turnWindow(c.duration))),
 				},
 				turns:      closeTurns,
 				servers:    srvs,
 				serverArgs: []string{"-mode", p.kind},
-				loadgen: append(loadgen, "-warmup", c.warmup.String(), "-duration", c.duration.String(),
+				loadgen: append(loadgen, "-warmup", c.warmup.String(), "-duration", turnWindow(c.duration).String(),
 					"-sources", itoa(c.sources)),
-				timeout: c.warmup + c.duration + time.Duration(n)*2*time.Millisecond + 30*time.Second,
+				timeout: c.warmup + turnWindow(c.duration) + time.Duration(n)*2*time.Millisecond + 30*time.Second,
 			})
 		}
 	}

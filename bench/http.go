@@ -25,7 +25,7 @@ func httpCases(c config) ([]caseSpec, []string) {
 		single: "request/response",
 		per:    "requests",
 		title: func(n int, mode string) string {
-			return fmt.Sprintf("HTTP/1.1 GET /plaintext: %d keep-alive conns, %s, %d × %v measured", n, mode, closeTurns, c.duration)
+			return fmt.Sprintf("HTTP/1.1 GET /plaintext: %d keep-alive conns, %s, %d × %v measured", n, mode, closeTurns, turnWindow(c.duration))
 		},
 		metrics: requestMetrics("requests/s", "CPU/request"),
 		notes: []string{

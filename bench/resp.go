@@ -30,7 +30,7 @@ func respCases(c config) ([]caseSpec, []string) {
 		single:  "unpipelined",
 		per:     "commands",
 		title: func(n int, mode string) string {
-			return fmt.Sprintf("Redis protocol (RESP2): %d conns, SET and GET in turn, 64 B values, %s, %d × %v measured", n, mode, closeTurns, c.duration)
+			return fmt.Sprintf("Redis protocol (RESP2): %d conns, SET and GET in turn, 64 B values, %s, %d × %v measured", n, mode, closeTurns, turnWindow(c.duration))
 		},
 		metrics: append(requestMetrics("req/s", "CPU/req"),
 			report.Metric{Key: loadgen.MetricMismatches, Label: "bad replies", LowerIsBetter: true, Brief: true}),

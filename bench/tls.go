@@ -108,7 +108,7 @@ func tlsCases(c config) ([]caseSpec, []string) {
 			scenario: report.Scenario{
 				ID:     fmt.Sprintf("tls/echo/c%d", n),
 				Kind:   kindTLS,
-				Title:  fmt.Sprintf("TLS echo: %d conns × 64 B request/response, %d × %v measured", n, closeTurns, c.duration),
+				Title:  fmt.Sprintf("TLS echo: %d conns × 64 B request/response, %d × %v measured", n, closeTurns, turnWindow(c.duration)),
 				Params: map[string]int{"conns": n, "payload": 64, "window": 1},
 				Metrics: []report.Metric{
 					{Key: loadgen.MetricMsgsPerSec, Label: "msgs/s"},
@@ -121,14 +121,14 @@ func tlsCases(c config) ([]caseSpec, []string) {
 					{Key: loadgen.MetricServerCores, Label: "srv cores", Brief: true},
 					{Key: loadgen.MetricMismatches, Label: "bad echoes", LowerIsBetter: true, Brief: true},
 				},
-				Notes: []string{common, "the connections' handshakes run before the warm-up; CPU/msg = server CPU time over the window / messages echoed", turnsNote(closeTurns, c.duration)},
+				Notes: []string{common, "the connections' handshakes run before the warm-up; CPU/msg = server CPU time over the window / messages echoed", turnsNote(closeTurns, turnWindow(c.duration))},
 			},
 			turns:      closeTurns,
 			servers:    srvs,
 			serverArgs: mode,
 			loadgen: []string{"-scenario", loadgen.ScenarioTLSEcho, "-conns", itoa(n), "-payload", "64",
-				"-warmup", d(c.warmup), "-duration", d(c.duration), "-sources", itoa(c.sources), "-dial-parallel", "64"},
-			timeout: c.warmup + c.duration + time.Duration(n)*10*time.Millisecond + 30*time.Second,
+				"-warmup", d(c.warmup), "-duration", d(turnWindow(c.duration)), "-sources", itoa(c.sources), "-dial-parallel", "64"},
+			timeout: c.warmup + turnWindow(c.duration) + time.Duration(n)*10*time.Millisecond + 30*time.Second,
 		})
 	}
 	steps := make([]string, len(tlsIdleSteps))

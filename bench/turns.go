@@ -31,6 +31,16 @@ import (
 // wide: the protocol scenarios and TLS echo.
 const closeTurns = 4
 
+// minTurn is the shortest turn: a window that still holds thousands of
+// requests at depth 1 and whose CPU the clock reads to a fraction of a
+// per cent.
+const minTurn = 500 * time.Millisecond
+
+// turnWindow is one turn's window for a suite whose windows are d: d
+// shared among the turns (a server is measured for d per round, as in the
+// cases without turns), but not under minTurn.
+func turnWindow(d time.Duration) time.Duration { return max(d/closeTurns, minTurn) }
+
 // turnsNote is the note of a case measured in turns.
 func turnsNote(turns int, window time.Duration) string {
 	return fmt.Sprintf("each round runs its servers side by side and gives each %d turns of %v under load, in alternating order, so that the machine's drift falls on every server alike; a round's figures are the turns' totals (CPU per message over all messages; latency percentiles the median of the turns')", turns, window)

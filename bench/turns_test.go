@@ -56,17 +56,28 @@ func TestMergeTurns(t *testing.T) {
 }
 
 // TestProtocolAndTLSEchoCasesTakeTurns: the cases with the narrow bars
-// are measured in turns, and say so.
+// are measured in turns, and say so; a turn is the suite's window shared
+// among the turns, at least minTurn.
 func TestProtocolAndTLSEchoCasesTakeTurns(t *testing.T) {
-	for _, kind := range []string{kindRESP, kindHTTP, kindTLS} {
-		for _, cs := range casesOf(t, kind, "-scenarios", kind) {
-			echo := strings.HasPrefix(cs.scenario.ID, "tls/echo/")
-			if kind != kindTLS || echo {
-				if cs.turns != closeTurns || !strings.Contains(strings.Join(cs.scenario.Notes, "\n"), "turns of") {
-					t.Errorf("%s: turns %d, notes %q", cs.scenario.ID, cs.turns, cs.scenario.Notes)
+	for _, suite := range []struct {
+		args []string
+		turn string
+	}{
+		{nil, "500ms"},                        // default: 500 ms windows
+		{[]string{"-suite", "full"}, "625ms"}, // full: 2.5 s windows
+	} {
+		for _, kind := range []string{kindRESP, kindHTTP, kindTLS} {
+			for _, cs := range casesOf(t, kind, append([]string{"-scenarios", kind}, suite.args...)...) {
+				echo := strings.HasPrefix(cs.scenario.ID, "tls/echo/")
+				if kind != kindTLS || echo {
+					i := slices.Index(cs.loadgen, "-duration")
+					if cs.turns != closeTurns || !strings.Contains(strings.Join(cs.scenario.Notes, "\n"), "turns of "+suite.turn) ||
+						i < 0 || cs.loadgen[i+1] != suite.turn {
+						t.Errorf("%q %s: turns %d, loadgen %q, notes %q", suite.args, cs.scenario.ID, cs.turns, cs.loadgen, cs.scenario.Notes)
+					}
+				} else if cs.turns > 1 {
+					t.Errorf("%s: turns %d, want none", cs.scenario.ID, cs.turns)
 				}
-			} else if cs.turns > 1 {
-				t.Errorf("%s: turns %d, want none", cs.scenario.ID, cs.turns)
 			}
 		}
 	}
