@@ -38,16 +38,36 @@ func (s *socket) toPooled(m any) {
 // toPooledData queues a copy of bytes read from the peer for the pooled
 // handler. Bytes of a stream still waiting in the queue's last entry are
 // joined by these, up to maxJoin (one Received, one handler call, one
-// reply write for both reads: the stream has no boundaries to keep); a
-// datagram is always an entry of its own. Goroutine: the loop.
-func (s *socket) toPooledData(data []byte) {
+// reply write for both reads: the stream has no boundaries to keep), and a
+// read longer than maxJoin (what gnet held while reads were paused, handed
+// over at the resume) is queued in pieces of maxJoin: no Received is
+// larger. A datagram (stream false) is always an entry of its own.
+// Goroutine: the loop.
+func (s *socket) toPooledData(data []byte, stream bool) {
 	x := s.q
 	x.hmu.Lock()
-	if n := len(x.hq); n > 0 && x.hq[n-1].m == nil && len(x.hq[n-1].data)+len(data) <= maxJoin && !s.conn.Datagram() {
-		s.join(&x.hq[n-1], data)
-		x.hmu.Unlock()
-		return // a drain is pending: it takes them with the rest
+	for first := true; first || len(data) > 0; first = false {
+		if !stream {
+			x.push(s.pooledCopy(data))
+			break
+		}
+		if n := len(x.hq); n > 0 && x.hq[n-1].m == nil && len(x.hq[n-1].data) < maxJoin {
+			// A drain is pending: it takes them with the rest.
+			chunk := data[:min(len(data), maxJoin-len(x.hq[n-1].data))]
+			s.join(&x.hq[n-1], chunk)
+			data = data[len(chunk):]
+			continue
+		}
+		chunk := data[:min(len(data), maxJoin)]
+		x.push(s.pooledCopy(chunk))
+		data = data[len(chunk):]
 	}
+	s.scheduleDrain() // unlocks; nothing to do if a drain is pending
+}
+
+// pooledCopy is a queue entry holding a copy of data: in a recycled buffer
+// when the socket recycles its reads, else in one of its own.
+func (s *socket) pooledCopy(data []byte) hitem {
 	var it hitem
 	if s.prof.recycle {
 		it.rb = getReadBuf(len(data))
@@ -58,8 +78,7 @@ func (s *socket) toPooledData(data []byte) {
 		it.data = make([]byte, len(data))
 		copy(it.data, data)
 	}
-	x.push(it)
-	s.scheduleDrain()
+	return it
 }
 
 // join appends data to the waiting entry it. A recycled buffer too small

@@ -111,11 +111,12 @@ func (s *socket) received(data []byte) {
 		return
 	}
 	q := s.q
-	if s.conn.Datagram() && s.datagramOverBudget(len(data), q.pendingIn.Load()) {
+	dgram := s.conn.Datagram()
+	if dgram && s.datagramOverBudget(len(data), q.pendingIn.Load()) {
 		return // no flow control to pause: dropped and counted
 	}
 	own := q.pendingIn.Add(int64(len(data)))
-	s.toPooledData(data)         // copied: the handler owns its Received.Data
+	s.toPooledData(data, !dgram) // copied: the handler owns its Received.Data
 	s.addWaiting(len(data), own) // pauses reads at MaxInbound (inbound.go)
 }
 

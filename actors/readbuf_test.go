@@ -56,3 +56,49 @@ func TestJoinKeepsBytesAndTradesBuffers(t *testing.T) {
 		putReadBuf(it.rb)
 	}
 }
+
+// TestPooledReadsQueuedInPiecesOfMaxJoin: what one read hands a pooled
+// stream socket is queued joined to the waiting entry up to maxJoin and in
+// pieces of at most maxJoin beyond (a resume hands over all gnet held while
+// paused, possibly more): no Received is larger, and every byte is there,
+// in order. A datagram stays one entry, whatever its size.
+func TestPooledReadsQueuedInPiecesOfMaxJoin(t *testing.T) {
+	for _, recycle := range []bool{true, false} {
+		s := &socket{prof: &profile{dispatch: Pooled, recycle: recycle}, q: &pooledQ{}}
+		s.q.hrunning = true // a drain is pending: nothing to schedule
+		var want []byte
+		for i, n := range []int{1000, 200 << 10, 10, 64 << 10, 3 << 10} {
+			chunk := bytes.Repeat([]byte{byte('a' + i)}, n)
+			want = append(want, chunk...)
+			s.toPooledData(chunk, true)
+		}
+		var got []byte
+		for i, it := range s.q.hq {
+			if len(it.data) > maxJoin || len(it.data) == 0 {
+				t.Fatalf("recycle=%v: entry %d holds %d bytes (max %d)", recycle, i, len(it.data), maxJoin)
+			}
+			if recycle != (it.rb != nil) {
+				t.Fatalf("recycle=%v: entry %d recycled %v", recycle, i, it.rb != nil)
+			}
+			got = append(got, it.data...)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("recycle=%v: the queue holds %d bytes, not the %d read, in order", recycle, len(got), len(want))
+		}
+		// 1000 + 200 KiB + 10 + 64 KiB + 3 KiB, joined up to 64 KiB a piece:
+		// the fewest entries that can hold them.
+		if n, least := len(s.q.hq), (len(want)+maxJoin-1)/maxJoin; n != least {
+			t.Errorf("recycle=%v: %d entries for %d bytes (%d would hold them)", recycle, n, len(want), least)
+		}
+		for _, it := range s.q.hq {
+			putReadBuf(it.rb)
+		}
+	}
+	s := &socket{prof: &profile{dispatch: Pooled}, q: &pooledQ{}}
+	s.q.hrunning = true
+	s.toPooledData(make([]byte, 100<<10), false)
+	s.toPooledData(nil, false)
+	if len(s.q.hq) != 2 || len(s.q.hq[0].data) != 100<<10 || len(s.q.hq[1].data) != 0 {
+		t.Fatalf("datagrams of 100 KiB and 0 bytes queued as %d entries", len(s.q.hq))
+	}
+}
