@@ -51,7 +51,7 @@ func (s *socket) toPooledData(data []byte, stream bool) {
 			x.push(s.pooledCopy(data))
 			break
 		}
-		if n := len(x.hq); n > 0 && x.hq[n-1].m == nil && len(x.hq[n-1].data) < maxJoin {
+		if n := len(x.hq); n > 0 && x.hq[n-1].m == nil && (len(x.hq[n-1].data) < maxJoin || len(data) == 0) {
 			// A drain is pending: it takes them with the rest.
 			chunk := data[:min(len(data), maxJoin-len(x.hq[n-1].data))]
 			s.join(&x.hq[n-1], chunk)

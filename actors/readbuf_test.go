@@ -94,6 +94,14 @@ func TestPooledReadsQueuedInPiecesOfMaxJoin(t *testing.T) {
 			putReadBuf(it.rb)
 		}
 	}
+	// An empty read behind a full entry adds none.
+	full := &socket{prof: &profile{dispatch: Pooled}, q: &pooledQ{}}
+	full.q.hrunning = true
+	full.toPooledData(make([]byte, maxJoin), true)
+	full.toPooledData(nil, true)
+	if len(full.q.hq) != 1 || len(full.q.hq[0].data) != maxJoin {
+		t.Fatalf("a full entry and an empty read queued as %d entries", len(full.q.hq))
+	}
 	s := &socket{prof: &profile{dispatch: Pooled}, q: &pooledQ{}}
 	s.q.hrunning = true
 	s.toPooledData(make([]byte, 100<<10), false)
