@@ -442,17 +442,34 @@ func TestDatagramsOverTheInboundLimitAreDropped(t *testing.T) {
 			}
 			c := udpClient(t, ln.Addr().(*net.UDPAddr))
 			payload := make([]byte, size)
-			for i := 0; i < count; i++ {
-				if _, err := c.Write(payload); err != nil {
-					t.Fatal(err)
-				}
-				if i%50 == 49 {
-					time.Sleep(5 * time.Millisecond) // the kernel's buffer is not what is tested
-				}
+			// The kernel's buffer is not what is tested: the datagrams go
+			// in batches, each sent once the server has accounted for
+			// every datagram before it (delivered, waiting, or dropped
+			// over the limit), so that none is lost in the kernel however
+			// slowly the loop runs. A sleep between batches was not
+			// enough on a loaded machine.
+			accounted := func() int64 {
+				st := rt.Stats().Sockets
+				return got.Load() + st.Buffered/size + int64(st.InboundDropped)/size
 			}
-			socktest.WaitFor(t, "datagrams dropped over the limit", func() bool {
-				return rt.Stats().Sockets.InboundDropped >= uint64((count-maxIn/size-8)*size)
-			})
+			const batch = 20
+			for sent := 0; sent < count; {
+				for range batch {
+					if _, err := c.Write(payload); err != nil {
+						t.Fatal(err)
+					}
+				}
+				sent += batch
+				socktest.WaitFor(t, fmt.Sprintf("the server to account for %d datagrams", sent), func() bool {
+					return accounted() >= int64(sent)
+				})
+			}
+			if n := accounted(); n != count {
+				t.Fatalf("the server accounts for %d datagrams, %d were sent", n, count)
+			}
+			if st := rt.Stats().Sockets; st.InboundDropped < uint64((count-maxIn/size-1)*size) {
+				t.Fatalf("%d bytes dropped over the limit, want at least %d", st.InboundDropped, (count-maxIn/size-1)*size)
+			}
 			st := rt.Stats()
 			if st.Sockets.Buffered > maxIn {
 				t.Fatalf("%d bytes wait, limit %d", st.Sockets.Buffered, maxIn)

@@ -451,7 +451,7 @@ func TestPendingFINHasADeadline(t *testing.T) {
 // (the refusal is judged on the half-open side's live queue).
 func TestPooledHalfOpenWriteRetries(t *testing.T) {
 	chunk, big := slowPattern(32<<10), slowPattern(256<<10)
-	var refused, taken atomic.Int64
+	var refused, taken, filled atomic.Int64
 	fill := func(c *actors.Context) {
 		for {
 			if _, err := c.Write(chunk); err != nil {
@@ -472,6 +472,7 @@ func TestPooledHalfOpenWriteRetries(t *testing.T) {
 			switch m {
 			case "fill": // from the test, until the kernel's buffers are full
 				fill(c)
+				filled.Add(1)
 			case "retry": // a write as large as the high mark
 				if _, err := c.Write(big); err == nil {
 					taken.Add(1)
@@ -488,9 +489,13 @@ func TestPooledHalfOpenWriteRetries(t *testing.T) {
 	pid := s.rt.SocketPID(id)
 	// Write until the half-open side itself holds bytes (the kernel's
 	// buffers are full): the queue the refusals were judged on.
+	// Each fill is waited for before the queue is read: Info is answered
+	// by the loop and would overtake a fill still waiting for the pooled
+	// handler, whose writes would then land after the drain below.
 	waitLong(t, 30*time.Second, "the half-open queue to fill", func() string {
+		before := filled.Load()
 		s.rt.System().Root.Send(pid, "fill")
-		time.Sleep(5 * time.Millisecond)
+		socktest.WaitFor(t, "the pooled handler to run a fill", func() bool { return filled.Load() > before })
 		info, err := s.rt.Info(ctx5(t), pid)
 		if err == nil && info.QueuedOut >= 128<<10 {
 			return ""
