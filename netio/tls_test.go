@@ -235,7 +235,9 @@ func TestTLSDialFailures(t *testing.T) {
 // serving, and no connection is announced for them.
 func TestTLSBadInputKeepsServing(t *testing.T) {
 	h := echoHandler(t)
-	e, l := startTLS(t, h, serverTLS(0), Options{TLSHandshakeTimeout: 300 * time.Millisecond})
+	// Long enough for the real client's handshake at the end on a loaded
+	// machine; the stall runs out of it.
+	e, l := startTLS(t, h, serverTLS(0), Options{TLSHandshakeTimeout: 1500 * time.Millisecond})
 	plain := dial(t, l)
 	write(t, plain, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if _, err := readUntilErr(t, plain); err == nil {

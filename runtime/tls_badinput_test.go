@@ -61,7 +61,10 @@ func TestTLSBadInput(t *testing.T) {
 	crowd := *tlsCrowd
 	raiseFDLimit(t, uint64(crowd+2000)) // the server holds at most the slots of them
 	socktest.EachMode(t, modes, func(t *testing.T, mode actors.Dispatch) {
-		s := startRTOn(t, socktest.TLS, sockrt.Options{TLSHandshakeTimeout: 300 * time.Millisecond, MaxTLSHandshakes: slots},
+		// The timeout leaves a real client's handshake (race-built, on a
+		// loaded machine) time to finish; the stall, the trickle (over 5 s)
+		// and the crowd still run out of it.
+		s := startRTOn(t, socktest.TLS, sockrt.Options{TLSHandshakeTimeout: 1500 * time.Millisecond, MaxTLSHandshakes: slots},
 			actors.ListenOptions{Dispatch: mode}, echo)
 		good := s.dial(t)
 		if got := socktest.RoundTrip(t, good, "before"); got != "before" {

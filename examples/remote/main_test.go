@@ -483,7 +483,13 @@ func TestWatchStopsPromptly(t *testing.T) {
 			if tc.kill {
 				gw.stop(syscall.SIGKILL)
 			}
-			time.Sleep(tc.pause)
+			if tc.pause > 0 {
+				// Dead a while: from the watcher's GATEWAY_DOWN on, not
+				// from the kill (a loaded machine may take longer than
+				// the pause to notice).
+				w.wait(1, "GATEWAY_DOWN", isDown)
+				time.Sleep(tc.pause)
+			}
 			took := stopTimed(t, w, syscall.SIGINT)
 			t.Logf("watch exited %v after SIGINT", took)
 			if tc.pause > 0 {
