@@ -61,8 +61,11 @@ var (
 	modelTLS  = flag.Int("model.tlsseqs", 150, "TestModelTLS: sequences per dispatch mode")
 )
 
-// modelWait bounds every synchronisation wait of a sequence.
-const modelWait = 3 * time.Second
+// modelWait bounds every synchronisation wait of a sequence. Every such
+// wait is for something due (none passes by running out), so the bound
+// costs nothing when the runtime is right; it is long because one stall of
+// a loaded machine among thousands of waits would fail the whole run.
+const modelWait = 10 * time.Second
 
 // modelMaxInbound is the model runtime's MaxInbound: small, so that a
 // flood (opFlood) of a few hundred KiB pauses reads automatically.
