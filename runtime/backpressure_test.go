@@ -441,29 +441,15 @@ func TestDatagramsOverTheInboundLimitAreDropped(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := udpClient(t, ln.Addr().(*net.UDPAddr))
-			payload := make([]byte, size)
-			// The kernel's buffer is not what is tested: the datagrams go
-			// in batches, each sent once the server has accounted for
-			// every datagram before it (delivered, waiting, or dropped
-			// over the limit), so that none is lost in the kernel however
-			// slowly the loop runs. A sleep between batches was not
+			// The kernel's buffer is not what is tested: the datagrams are
+			// paced on the server's account of them (delivered, waiting,
+			// or dropped over the limit); a sleep between batches was not
 			// enough on a loaded machine.
 			accounted := func() int64 {
 				st := rt.Stats().Sockets
 				return got.Load() + st.Buffered/size + int64(st.InboundDropped)/size
 			}
-			const batch = 20
-			for sent := 0; sent < count; {
-				for range batch {
-					if _, err := c.Write(payload); err != nil {
-						t.Fatal(err)
-					}
-				}
-				sent += batch
-				socktest.WaitFor(t, fmt.Sprintf("the server to account for %d datagrams", sent), func() bool {
-					return accounted() >= int64(sent)
-				})
-			}
+			floodPaced(t, c, count, size, 20, accounted)
 			if n := accounted(); n != count {
 				t.Fatalf("the server accounts for %d datagrams, %d were sent", n, count)
 			}

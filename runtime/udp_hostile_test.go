@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	goruntime "runtime"
 	"testing"
@@ -150,23 +149,20 @@ func TestUDPHostileFloodAtBannedPeerCostsNoMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := heapAfterGC()
-		// The flood goes in bursts of 64 datagrams, each sent once the
-		// server has counted every byte before it as banned: the kernel's
-		// receive buffer never overflows, however slowly the loop runs on
-		// a loaded machine, so every datagram is accounted for.
-		// One context for every poll: ctx5's would each live (with its
-		// timer) until the test ends and be counted as heap growth.
+		// Paced on what the server counted as banned, so that every
+		// datagram reaches it. The polls share one context: ctx5's would
+		// each live (with its timer) until the test ends and be counted
+		// as heap growth.
 		pollCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		const total, size, burst = 20000, 512, 64
-		var sent uint64
-		for sent < total*size {
-			sent += flood(t, c, burst, size)
-			socktest.WaitFor(t, fmt.Sprintf("%d flooded bytes to be counted as banned", sent), func() bool {
-				info, err := rt.Info(pollCtx, pid)
-				return err == nil && info.BannedBytes >= sent
-			})
-		}
+		const size = 512
+		sent := floodPaced(t, c, 20000, size, 64, func() int64 {
+			info, err := rt.Info(pollCtx, pid)
+			if err != nil {
+				return 0
+			}
+			return int64(info.BannedBytes / size)
+		})
 		after := heapAfterGC()
 		info, err := rt.Info(ctx5(t), pid)
 		if err != nil {

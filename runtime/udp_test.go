@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -231,6 +232,29 @@ func flood(t *testing.T, c *net.UDPConn, n, size int) uint64 {
 		}
 	}
 	return sent
+}
+
+// floodPaced sends n datagrams of size bytes in bursts of burst, each
+// burst once counted (the server's own account, in datagrams: delivered,
+// waiting, dropped or banned) has reached every datagram sent before it.
+// The kernel's receive buffer then never overflows, however slowly the
+// loop runs on a loaded machine: every datagram reaches the server. It
+// returns the bytes sent.
+func floodPaced(t *testing.T, c *net.UDPConn, n, size, burst int, counted func() int64) uint64 {
+	t.Helper()
+	p := make([]byte, size)
+	for sent := 0; sent < n; {
+		for range min(burst, n-sent) {
+			if _, err := c.Write(p); err != nil {
+				t.Fatalf("flood write %d: %v (an ICMP error or reset reached the sender)", sent, err)
+			}
+			sent++
+		}
+		socktest.WaitFor(t, fmt.Sprintf("the server to account for %d datagrams", sent), func() bool {
+			return counted() >= int64(sent)
+		})
+	}
+	return uint64(n * size)
 }
 
 func TestUDPBanOnPeerDropsCountsAndNeverResets(t *testing.T) {
