@@ -10,6 +10,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/sockactor/sockactor/internal/grpcorder"
 )
 
 // Defaults for Config.
@@ -119,6 +122,9 @@ func (c Config) client() (*clientv3.Client, error) {
 		DialKeepAliveTime:    c.ttl(),
 		DialKeepAliveTimeout: c.ttl(),
 		Logger:               zap.NewNop(),
+		// Its connections ordered with the remotes' starts in this
+		// process (internal/grpcorder).
+		DialOptions: []grpc.DialOption{grpcorder.DialOption()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: etcd client: %w", ErrConfig, err)

@@ -8,8 +8,9 @@
 //
 // A Runtime is safe for concurrent use. It keeps its state on the value, so
 // several runtimes can live in one process; the exceptions belong to
-// protoactor remote (remote.go, startbarrier.go): the nodes StartRemote
-// started, and the barrier that orders remote starts in one process. Its
+// protoactor remote (remote.go, and internal/grpcorder): the nodes
+// StartRemote started, and the barrier that orders remote starts in one
+// process. Its
 // embedded actors.Caller gives blocking request helpers (RecvDisconnect,
 // Send, Close, Info, Snapshot, ...) for code that is not an actor; actors
 // use the socket PIDs directly.

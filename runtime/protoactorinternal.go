@@ -26,7 +26,7 @@ import (
 // Package actors writes that registry directly (its own
 // protoactorinternal.go). One more reliance is on behaviour rather than
 // layout: remote.Start writes gRPC's process-wide logger without
-// synchronization, which the start barrier (startbarrier.go) orders.
+// synchronization, which internal/grpcorder orders.
 
 // The remote's reader list. Remote.Shutdown(true) sends a
 // "disconnect" on the channel of every inbound stream still listed in its

@@ -14,7 +14,7 @@ import (
 // readerConnections finds nothing. A stream's reader is played by an entry
 // that a goroutine takes off the list a little later, as a reader does
 // after its handler returns (one node only: a second one in this process
-// would talk gRPC across remote starts, see startbarrier.go).
+// would talk gRPC across remote starts, see internal/grpcorder).
 func TestRemoteReaderList(t *testing.T) {
 	a, err := New(Options{EventLoops: 1, Remote: &RemoteOptions{Listen: "127.0.0.1:0"}})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/sockactor/sockactor/internal/grpcorder"
 	"github.com/sockactor/sockactor/winsock"
 )
 
@@ -120,7 +121,7 @@ func (o *RemoteOptions) validate() error {
 // config is protoactor's remote configuration for these options, with g
 // as the guard of the node's gRPC server and track seeing every outbound
 // stream (remoteNode.clientStream).
-func (o RemoteOptions) config(g *guard, creds *barrierCreds, track grpc.StreamClientInterceptor) *remote.Config {
+func (o RemoteOptions) config(g *guard, creds *grpcorder.ServerCreds, track grpc.StreamClientInterceptor) *remote.Config {
 	host, port, _ := net.SplitHostPort(o.Listen)
 	p, _ := strconv.Atoi(port)
 	ka, kaTimeout := o.KeepaliveTime, o.KeepaliveTimeout
@@ -136,11 +137,12 @@ func (o RemoteOptions) config(g *guard, creds *barrierCreds, track grpc.StreamCl
 	}
 	dial := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpcorder.DialOption(), // its connections ordered with later starts (internal/grpcorder)
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: DefaultConnectTimeout}),
 		grpc.WithChainStreamInterceptor(track),
 	}
 	server := []grpc.ServerOption{
-		grpc.Creds(creds), // insecure, as remote's default, plus the start barrier
+		grpc.Creds(creds), // insecure, as remote's default, plus the start barrier (internal/grpcorder)
 		grpc.StreamInterceptor(g.intercept),
 		// Accept the pings of peers configured like this node (at most one
 		// per DefaultKeepaliveTime); gRPC's default closes the connection
@@ -166,7 +168,7 @@ func (o RemoteOptions) config(g *guard, creds *barrierCreds, track grpc.StreamCl
 type remoteNode struct {
 	r     *remote.Remote // nil when the system came with remote started
 	guard *guard
-	creds *barrierCreds
+	creds *grpcorder.ServerCreds
 	sub   *eventstream.Subscription
 	lost  atomic.Uint64 // connections to other nodes given up or lost
 	from  *remoteNode   // the StartRemote node whose counts these are
@@ -277,9 +279,9 @@ func startRemote(system *actor.ActorSystem, opts RemoteOptions) (n *remoteNode, 
 		return nil, bindError(lerr)
 	}
 	l.Close()
-	n = &remoteNode{guard: &guard{system: system}, creds: newBarrierCreds()}
+	n = &remoteNode{guard: &guard{system: system}, creds: grpcorder.NewServerCreds()}
 	r := remote.NewRemote(system, opts.config(n.guard, n.creds, n.clientStream))
-	err = barrierStart(n.creds, func() (addr string, err error) {
+	err = grpcorder.Start(n.creds, func() (addr string, err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				err = &winsock.OpError{Op: "StartRemote", Code: winsock.WSAENETDOWN, Detail: fmt.Sprint("remote did not start: ", p)}
@@ -351,7 +353,7 @@ func (n *remoteNode) stop(system *actor.ActorSystem, bound time.Duration) {
 		defer close(n.stopped)
 		n.r.Shutdown(true)
 		n.closeConns()
-		barrierForget(n.creds)
+		grpcorder.Forget(n.creds)
 	}()
 	if bound == 0 {
 		<-n.stopped

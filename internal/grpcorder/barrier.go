@@ -1,4 +1,4 @@
-package runtime
+package grpcorder
 
 import (
 	"net"
@@ -11,17 +11,17 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// protoactor's remote.Start sets gRPC's process-wide logger
-// (grpclog.SetLoggerV2) without synchronization, while every gRPC
+// The server side. protoactor's remote.Start sets gRPC's process-wide
+// logger (grpclog.SetLoggerV2) without synchronization, while every gRPC
 // goroutine already running in the process reads it: a second remote in
 // one process is a data race (one the race detector reports). The start
 // barrier orders those accesses, for remotes started before they carry
 // traffic:
 //
-//   - every server started here hands each accepted connection to
-//     barrierCreds.ServerHandshake, the first thing gRPC does on it, which
-//     waits for any Start in progress to end (so everything the connection
-//     does later is ordered after that Start);
+//   - every server started through Start hands each accepted connection
+//     to ServerCreds.ServerHandshake, the first thing gRPC does on it,
+//     which waits for any Start in progress to end (so everything the
+//     connection does later is ordered after that Start);
 //   - a Start takes starts.mu, pokes every server already started (one TCP
 //     connection each, from a port it registered first) and waits for the
 //     poke's handshake, which tells it that the server's goroutines run (so
@@ -33,12 +33,11 @@ import (
 //     reading the logger, after the Start it belongs to, concurrently with
 //     the next one).
 //
-// Connections made before a later Start are not covered: start every
-// remote of a process before they talk to each other.
+// The client side is client.go.
 
 var starts struct {
 	mu      sync.Mutex // held for the whole of a Start
-	servers []*barrierCreds
+	servers []*ServerCreds
 
 	pokeMu sync.Mutex       // guards pokes (read by handshakes while a Start holds mu)
 	pokes  map[int]struct{} // local ports of the pokes in flight
@@ -47,21 +46,23 @@ var starts struct {
 // pokeWait bounds how long a Start waits for a server to answer its poke.
 const pokeWait = 2 * time.Second
 
-// barrierCreds is the servers' transport credentials: insecure (as remote's
-// default), plus the barrier.
-type barrierCreds struct {
+// ServerCreds is a remote server's transport credentials: insecure (as
+// remote's default), plus the barrier. Give it to the server
+// (grpc.Creds) and to Start. Safe for concurrent use.
+type ServerCreds struct {
 	credentials.TransportCredentials
 	addr  string        // the server's listening address, set once started
 	poked chan struct{} // one token per handshake, for a waiting Start
 }
 
-func newBarrierCreds() *barrierCreds {
-	return &barrierCreds{TransportCredentials: insecure.NewCredentials(), poked: make(chan struct{}, 1)}
+// NewServerCreds returns the credentials of one server to start.
+func NewServerCreds() *ServerCreds {
+	return &ServerCreds{TransportCredentials: insecure.NewCredentials(), poked: make(chan struct{}, 1)}
 }
 
 // ServerHandshake runs on the goroutine gRPC starts for an accepted
 // connection.
-func (c *barrierCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+func (c *ServerCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	if isPoke(conn.RemoteAddr()) {
 		select {
 		case c.poked <- struct{}{}:
@@ -157,11 +158,12 @@ func unpoke(port int) {
 }
 
 // Clone keeps the barrier (gRPC clones credentials it is given).
-func (c *barrierCreds) Clone() credentials.TransportCredentials { return c }
+func (c *ServerCreds) Clone() credentials.TransportCredentials { return c }
 
-// barrierStart runs start (a remote.Start) behind the barrier; addr
-// returns the server's address once started. Goroutine: any.
-func barrierStart(c *barrierCreds, start func() (addr string, err error)) error {
+// Start runs start (a remote.Start whose server has c as credentials)
+// behind the barrier; addr returns the server's address once started.
+// Goroutine: any.
+func Start(c *ServerCreds, start func() (addr string, err error)) error {
 	starts.mu.Lock()
 	defer starts.mu.Unlock()
 	for _, s := range starts.servers {
@@ -189,9 +191,9 @@ func barrierStart(c *barrierCreds, start func() (addr string, err error)) error 
 	return nil
 }
 
-// barrierForget removes a stopped server from the barrier.
-func barrierForget(c *barrierCreds) {
+// Forget removes a stopped server from the barrier. Goroutine: any.
+func Forget(c *ServerCreds) {
 	starts.mu.Lock()
-	starts.servers = slices.DeleteFunc(starts.servers, func(s *barrierCreds) bool { return s == c })
+	starts.servers = slices.DeleteFunc(starts.servers, func(s *ServerCreds) bool { return s == c })
 	starts.mu.Unlock()
 }
