@@ -82,8 +82,8 @@ func tlsCases(c config) ([]caseSpec, []string) {
 		scenario: report.Scenario{
 			ID:   "tls/handshake",
 			Kind: kindTLS,
-			Title: fmt.Sprintf("TLS full handshakes: %d loops of connect, handshake, one 8 B echo, close (close_notify); %v measured",
-				tlsHandshakeWorkers, c.duration),
+			Title: fmt.Sprintf("TLS full handshakes: %d loops of connect, handshake, one 8 B echo, close (close_notify); %d × %v measured",
+				tlsHandshakeWorkers, closeTurns, turnWindow(c.duration)),
 			Params: map[string]int{"workers": tlsHandshakeWorkers},
 			Metrics: []report.Metric{
 				{Key: loadgen.MetricTLSHandshakesPerSec, Label: "handshakes/s"},
@@ -95,12 +95,13 @@ func tlsCases(c config) ([]caseSpec, []string) {
 				{Key: loadgen.MetricServerCores, Label: "srv cores", Brief: true},
 				{Key: loadgen.MetricTLSHandshakeErrors, Label: "failed", LowerIsBetter: true, Brief: true},
 			},
-			Notes: []string{common, "×stdlib: the server's figure over stdlib's of the same round (handshakes/s: higher is better); conn p50/p99: connect to the echo's return"},
+			Notes: []string{common, "×stdlib: the server's figure over stdlib's of the same round (handshakes/s: higher is better); conn p50/p99: connect to the echo's return", turnsNote(closeTurns, turnWindow(c.duration))},
 		},
+		turns:      closeTurns,
 		servers:    srvs,
 		serverArgs: mode,
 		loadgen: []string{"-scenario", loadgen.ScenarioTLSHandshake, "-workers", itoa(tlsHandshakeWorkers),
-			"-warmup", d(c.warmup), "-duration", d(c.duration), "-sources", itoa(c.sources)},
+			"-warmup", d(c.warmup), "-duration", d(turnWindow(c.duration)), "-sources", itoa(c.sources)},
 		timeout: c.warmup + c.duration + 30*time.Second,
 	})
 	for _, n := range tlsEchoConns {

@@ -11,8 +11,8 @@ import (
 	"github.com/sockactor/sockactor/bench/internal/report"
 )
 
-// Turns: a case whose servers differ by a few per cent (the protocol and
-// TLS echo bars) is measured with the servers of a round running side by
+// Turns: a case whose servers differ by a few per cent (the protocol, TLS
+// echo and TLS handshake bars) is measured with the servers of a round running side by
 // side, taking turns under load: each server's window is cut into
 // caseSpec.turns windows of the configured length, served in alternating
 // order (A B C, C B A, ...). This machine's loopback drifts between two
@@ -25,10 +25,11 @@ import (
 // A round's figures are the turns' totals: messages and mismatches
 // summed, CPU per message over all messages, rates and cores over all
 // windows, and any other figure (the latency percentiles) the median of
-// the turns'.
+// the turns' (so are the handshake case's rate, CPU per handshake and
+// cores: its turns count no messages to weigh by).
 
 // closeTurns is the turns of the cases whose bars are a few per cent
-// wide: the protocol scenarios and TLS echo.
+// wide: the protocol scenarios, TLS echo and TLS handshakes.
 const closeTurns = 4
 
 // minTurn is the shortest turn: a window that still holds thousands of
@@ -168,28 +169,41 @@ func mergeTurns(parts []loadgen.Result) loadgen.Result {
 		case loadgen.MetricCPUPerMsg:
 			v = weighted(parts, k, func(i int) float64 { return parts[i].Metrics[loadgen.MetricMsgs] }, msgs)
 		case loadgen.MetricMsgsPerSec, loadgen.MetricMBPerSec, loadgen.MetricServerCores:
-			v = weighted(parts, k, func(i int) float64 { return windows[i] }, window)
+			if window > 0 {
+				v = weighted(parts, k, func(i int) float64 { return windows[i] }, window)
+			} else {
+				v = medianOf(parts, k) // turns that count no messages (TLS handshakes)
+			}
 		case loadgen.MetricConns:
 			v = parts[0].Metrics[k]
 			for _, p := range parts {
 				v = min(v, p.Metrics[k])
 			}
 		default:
-			var vs []float64
-			for _, p := range parts {
-				if x, ok := p.Metrics[k]; ok {
-					vs = append(vs, x)
-				}
-			}
-			slices.Sort(vs)
-			v = vs[len(vs)/2]
-			if len(vs)%2 == 0 {
-				v = (vs[len(vs)/2-1] + v) / 2
-			}
+			v = medianOf(parts, k)
 		}
 		out.Metrics[k] = v
 	}
 	return out
+}
+
+// medianOf is the median of key over the parts that have it.
+func medianOf(parts []loadgen.Result, key string) float64 {
+	var vs []float64
+	for _, p := range parts {
+		if x, ok := p.Metrics[key]; ok {
+			vs = append(vs, x)
+		}
+	}
+	if len(vs) == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	v := vs[len(vs)/2]
+	if len(vs)%2 == 0 {
+		v = (vs[len(vs)/2-1] + v) / 2
+	}
+	return v
 }
 
 // weighted is the mean of key over parts with weight w(i), whose sum is

@@ -50,15 +50,30 @@ func TestMergeTurns(t *testing.T) {
 	if got.Scenario != "http" || !slices.Equal(got.Errors, []string{"a", "b"}) {
 		t.Errorf("scenario %q errors %q", got.Scenario, got.Errors)
 	}
+	// Turns that count no messages (TLS handshakes): every figure is the
+	// median turn's, the cores too.
+	hs := func(rate, cpu, cores float64) loadgen.Result {
+		return loadgen.Result{Scenario: "tls-handshake", Metrics: map[string]float64{
+			loadgen.MetricTLSHandshakesPerSec: rate, loadgen.MetricTLSCPUPerHandshake: cpu, loadgen.MetricServerCores: cores,
+		}}
+	}
+	h := mergeTurns([]loadgen.Result{hs(1000, 500, 0.9), hs(1200, 450, 1.0), hs(1100, 480, 0.95)})
+	for key, want := range map[string]float64{
+		loadgen.MetricTLSHandshakesPerSec: 1100, loadgen.MetricTLSCPUPerHandshake: 480, loadgen.MetricServerCores: 0.95,
+	} {
+		if v := h.Metrics[key]; math.Abs(v-want) > 1e-9 {
+			t.Errorf("handshake turns: %s = %v, want %v", key, v, want)
+		}
+	}
 	if even := mergeTurns([]loadgen.Result{turn(1, 1, 1, 1, 10, 1), turn(1, 1, 1, 1, 20, 1)}); even.Metrics[loadgen.MetricP99Micros] != 15 {
 		t.Errorf("median of two turns: %v, want 15", even.Metrics[loadgen.MetricP99Micros])
 	}
 }
 
-// TestProtocolAndTLSEchoCasesTakeTurns: the cases with the narrow bars
+// TestProtocolAndTLSCloseCasesTakeTurns: the cases with the narrow bars
 // are measured in turns, and say so; a turn is the suite's window shared
 // among the turns, at least minTurn.
-func TestProtocolAndTLSEchoCasesTakeTurns(t *testing.T) {
+func TestProtocolAndTLSCloseCasesTakeTurns(t *testing.T) {
 	for _, suite := range []struct {
 		args []string
 		turn string
@@ -68,8 +83,8 @@ func TestProtocolAndTLSEchoCasesTakeTurns(t *testing.T) {
 	} {
 		for _, kind := range []string{kindRESP, kindHTTP, kindTLS} {
 			for _, cs := range casesOf(t, kind, append([]string{"-scenarios", kind}, suite.args...)...) {
-				echo := strings.HasPrefix(cs.scenario.ID, "tls/echo/")
-				if kind != kindTLS || echo {
+				turned := strings.HasPrefix(cs.scenario.ID, "tls/echo/") || cs.scenario.ID == "tls/handshake"
+				if kind != kindTLS || turned {
 					i := slices.Index(cs.loadgen, "-duration")
 					if cs.turns != closeTurns || !strings.Contains(strings.Join(cs.scenario.Notes, "\n"), "turns of "+suite.turn) ||
 						i < 0 || cs.loadgen[i+1] != suite.turn {
