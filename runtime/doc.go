@@ -10,10 +10,9 @@
 // several runtimes can live in one process; the exceptions belong to
 // protoactor remote (remote.go, and internal/grpcorder): the nodes
 // StartRemote started, and the barrier that orders remote starts in one
-// process. Its
-// embedded actors.Caller gives blocking request helpers (RecvDisconnect,
-// Send, Close, Info, Snapshot, ...) for code that is not an actor; actors
-// use the socket PIDs directly.
+// process. Its embedded actors.Caller gives blocking request helpers
+// (RecvDisconnect, Send, Close, Info, Snapshot, ...) for code that is not
+// an actor; actors use the socket PIDs directly.
 //
 // Across nodes (docs/SEMANTICS.md §7): with Options.Remote the runtime
 // starts protoactor remote on its system before it makes any PID, so every
