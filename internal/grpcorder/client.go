@@ -24,9 +24,11 @@ import (
 // logging too), so whatever those goroutines read before is ordered
 // before the next Start, and a Start in progress makes them wait for its
 // end (it holds starts.mu for its pokes and remote.Start, bounded by
-// pokeWait per server). What a live, connected client logs between its
-// dial and its close is not covered: no Start of this process should
-// race with traffic of its own remotes (see barrier.go).
+// pokeWait per server). Not covered: what a live client logs between
+// its dial and its close, such as the warning of a failed dial, which a
+// client retrying a dead peer logs after the dial returns. So a process
+// should start its remotes before they carry traffic, not while a client
+// of its own retries.
 
 // DialOption returns the dial option that orders a gRPC client's
 // connections with Start: the remote nodes' clients and the fleet's etcd
