@@ -293,17 +293,42 @@ func (s *stream) onClose(c *Conn, gc gnet.Conn, err error) gnet.Action {
 }
 
 // listenerFor finds the listener whose configured address gnet reports as
-// an accepted connection's local address. Loop goroutine; reads only
-// immutable listener fields.
+// an accepted connection's local address. gnet hands every connection of
+// a listener the same address value, so once a listener has been found by
+// the address's string it is known by that value's identity, and an
+// accept formats no string. Loop goroutine; it reads immutable listener
+// fields and gnetAddr.
 func (e *Engine) listenerFor(a net.Addr) *Listener {
 	if a == nil {
 		return nil
 	}
+	for _, l := range e.listeners {
+		if p := l.gnetAddr.Load(); p != nil && sameAddrValue(*p, a) {
+			return l
+		}
+	}
 	key := a.String()
 	for _, l := range e.listeners {
 		if l.cfgKey == key || l.addr == key {
+			p := new(net.Addr) // not &a: a would then escape on every call
+			*p = a
+			l.gnetAddr.Store(p)
 			return l
 		}
 	}
 	return nil
+}
+
+// sameAddrValue reports whether x and y are the same address value: one
+// *net.TCPAddr or *net.UnixAddr (the kinds gnet reports for streams).
+func sameAddrValue(x, y net.Addr) bool {
+	switch x := x.(type) {
+	case *net.TCPAddr:
+		y, ok := y.(*net.TCPAddr)
+		return ok && x == y
+	case *net.UnixAddr:
+		y, ok := y.(*net.UnixAddr)
+		return ok && x == y
+	}
+	return false
 }

@@ -34,6 +34,10 @@ type Listener struct {
 	cfgKey  string   // the configured address as gnet reports it in Conn.LocalAddr
 	bound   net.Addr // the bound address when it names one IP (nil for a wildcard), or the unix path
 	boundS  string   // bound.String(), made once: a connection's LocalAddr costs nothing
+	// gnetAddr is the address value gnet hands this listener's accepted
+	// connections as their LocalAddr, learned at the first one
+	// (Engine.listenerFor). Set by the loops.
+	gnetAddr atomic.Pointer[net.Addr]
 
 	// Owner is the upper layer's record for the listener (its actor).
 	// Set before Start; immutable afterwards.

@@ -257,3 +257,45 @@ func TestEngineReservedPortIsHeldUntilStart(t *testing.T) {
 	c := h.waitOpen(t)
 	h.waitData(t, c, "x")
 }
+
+// TestListenerForKnowsGnetAddressByIdentity: listenerFor finds an accepted
+// connection's listener by its local address's string once, then by the
+// address value gnet hands every connection of that listener, so an accept
+// formats no string; an equal address in another value still matches by
+// string, and an unknown one matches nothing.
+func TestListenerForKnowsGnetAddressByIdentity(t *testing.T) {
+	a := &Listener{cfgKey: "127.0.0.1:7001", addr: "127.0.0.1:7001"}
+	b := &Listener{cfgKey: "127.0.0.1:7002", addr: "127.0.0.1:7002"}
+	u := &Listener{cfgKey: "/run/x.sock", addr: "/run/x.sock"}
+	e := &Engine{listeners: []*Listener{a, b, u}}
+	ga := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7001}
+	gb := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7002}
+	gu := &net.UnixAddr{Name: "/run/x.sock", Net: "unix"}
+	for _, tc := range []struct {
+		name string
+		addr net.Addr
+		want *Listener
+	}{
+		{"first connection of a", ga, a},
+		{"first connection of b", gb, b},
+		{"unix", gu, u},
+		{"a again", ga, a},
+		{"a's address in another value", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7001}, a},
+		{"unknown", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7003}, nil},
+		{"nil", nil, nil},
+	} {
+		if got := e.listenerFor(tc.addr); got != tc.want {
+			t.Errorf("%s: listenerFor(%v) = %p, want %p", tc.name, tc.addr, got, tc.want)
+		}
+	}
+	e.listenerFor(ga) // the last match above was another value: learn ga again
+	for _, tc := range []struct {
+		addr net.Addr
+		want *Listener
+	}{{ga, a}, {gb, b}} {
+		var got *Listener
+		if n := testing.AllocsPerRun(100, func() { got = e.listenerFor(tc.addr) }); n != 0 || got != tc.want {
+			t.Errorf("listenerFor(%v): %v allocations, listener %p; want 0, %p", tc.addr, n, got, tc.want)
+		}
+	}
+}
