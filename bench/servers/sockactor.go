@@ -198,7 +198,7 @@ func (s *sockactorServer) echo(c *actors.Context) {
 // closeOnPeerClose closes a socket whose peer sent FIN, after what the
 // handler already wrote (the Close goes through the socket's mailbox).
 func closeOnPeerClose(c *actors.Context, ev *events.Event) {
-	if events.Kind(ev.Kind) == events.FDClose && ev.Reason == "peer-close" {
+	if actors.ReasonOf(ev) == actors.ReasonPeerClose {
 		c.Send(c.Self(), &actors.Close{})
 	}
 }

@@ -103,7 +103,7 @@ func (s *sockactorServer) consumerEvent(c *actors.Context, ev *events.Event, pus
 	case events.FDAccept:
 		s.consumed.conns.Add(1)
 	case events.FDClose:
-		if ev.Reason != "peer-close" && ev.Reason != "shutdown" && ev.Reason != "local-close" {
+		if r := actors.ReasonOf(ev); r != actors.ReasonPeerClose && r != actors.ReasonShutdown && r != actors.ReasonLocalClose {
 			s.consumed.closed.Add(1)
 		}
 		if push {

@@ -12,6 +12,9 @@
 // are kept alive (HTTP/1.1's default; "Connection: close" is honoured, an
 // HTTP/1.0 request closes unless it asks for keep-alive) and pipelined
 // requests are answered in order, the replies of one read in one write.
+// A client that sends faster than it reads its replies is read no further
+// while its socket's send queue is full (SendHighWater): its replies are
+// held, never dropped, and it is read again once they are written.
 // Errors, each followed by a close: 400 for a malformed request line or
 // header field, 411 for a POST without Content-Length, 413 for a body over
 // 1 MiB (h1.DefaultMaxBody), 431 for a request head over 8 KiB

@@ -208,6 +208,51 @@ func TestPipelined(t *testing.T) {
 	})
 }
 
+// TestSlowReader pipelines POSTs of 1 MiB bodies, far more than the
+// socket's send queue takes (SendHighWater, 4 MiB), and reads nothing for a
+// while: the server's writes are refused, it stops reading the client and
+// holds the replies until FD_WRITE, and then every reply comes, whole and
+// in order. Then a FIN: the last replies are written before the close.
+func TestSlowReader(t *testing.T) {
+	eachMode(t, func(t *testing.T, addr string) {
+		c := socktest.Dial(t, addr)
+		const posts = 24
+		bodies := make([]string, posts)
+		done := make(chan error, 1)
+		go func() { // one request per read, so that later replies find the queue full
+			for i := range posts {
+				bodies[i] = strings.Repeat(string(rune('a'+i%26)), 1<<20)
+				req := fmt.Sprintf("POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", len(bodies[i]), bodies[i])
+				if _, err := c.Write([]byte(req)); err != nil {
+					done <- err
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			done <- c.CloseWrite()
+		}()
+		time.Sleep(300 * time.Millisecond)
+		_ = c.SetReadDeadline(time.Now().Add(socktest.ConnTimeout))
+		r := bufio.NewReaderSize(c, 1<<16)
+		for i := range posts {
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatalf("reply %d: %v", i, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != 200 || len(body) != 1<<20 || body[0] != byte('a'+i%26) || body[len(body)-1] != byte('a'+i%26) {
+				t.Fatalf("reply %d: %d, %d bytes %.10q, %v", i, resp.StatusCode, len(body), body, err)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
+			t.Fatalf("after the last reply: %q, %v (want EOF)", rest, err)
+		}
+	})
+}
+
 // TestCuts writes the pipelined stream in two writes, cut at every byte
 // boundary: the replies are the same every time.
 func TestCuts(t *testing.T) {

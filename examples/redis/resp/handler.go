@@ -48,7 +48,7 @@ func Handler(store *Store) actors.Handler {
 					}
 				}
 			case events.FDClose:
-				if m.Reason == "peer-close" { // the client's FIN: answer, then close
+				if actors.ReasonOf(m) == actors.ReasonPeerClose { // the client's FIN: answer, then close
 					st.closing = true
 					st.retry(c)
 				}
