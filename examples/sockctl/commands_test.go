@@ -39,6 +39,7 @@ var scenarios = []scenario{
 	{"shutdown", actors.BanReset, testShutdown},
 	{"pipelined", actors.BanReset, testPipelined},
 	{"half-close", actors.BanReset, testHalfClose},
+	{"slow-reader", actors.BanReset, testSlowReader},
 }
 
 // TestCommands runs every scenario against a fresh server, under Inline and
@@ -350,4 +351,39 @@ func testHalfClose(t *testing.T, e *env) {
 	c2.expect("AFTER 2")
 	c2.expect("AFTER 3")
 	c2.expectEOF()
+}
+
+// testSlowReader pipelines ECHOs of long lines, far more than the socket's
+// send queue takes (SendHighWater, 4 MiB), then an INFO and a FIN, and
+// reads nothing for a while: the server's writes are refused, it stops
+// reading the client and holds the answers until FD_WRITE, and then every
+// answer comes, whole and in order, before the close.
+func testSlowReader(t *testing.T, e *env) {
+	c := e.dial()
+	const echoes = 160 // 160 × 60 KiB: over twice the queue and the kernel's buffers
+	done := make(chan error, 1)
+	go func() { // one line per read, so that later answers find the queue full
+		for i := range echoes {
+			line := "ECHO " + strings.Repeat(string(rune('a'+i%26)), 60<<10) + "\n"
+			if _, err := c.conn.Write([]byte(line)); err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		if _, err := c.conn.Write([]byte("INFO\n")); err != nil {
+			done <- err
+			return
+		}
+		done <- c.conn.CloseWrite()
+	}()
+	time.Sleep(300 * time.Millisecond)
+	for i := range echoes {
+		c.expect(strings.Repeat(string(rune('a'+i%26)), 60<<10))
+	}
+	c.expectInfo()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c.expectEOF()
 }

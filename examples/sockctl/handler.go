@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -88,11 +89,24 @@ func (protocol) Receive(c *actors.Context) {
 			c.After(afterDelay, &afterTick{n: m.n + 1})
 		}
 	case *events.Event:
-		if m.EventKind() == events.FDClose {
+		switch m.EventKind() {
+		case events.FDWrite:
+			stateOf(c).writable(c)
+		case events.FDClose:
 			stateOf(c).closed(c, m)
 		}
+	case retryWrite:
+		stateOf(c).retry(c)
 	}
 }
+
+// retryWrite is the timer of a half-closed socket's refused write: after
+// FD_CLOSE no FD_WRITE comes (docs/SEMANTICS.md §4, §5), so the handler
+// tries again every retryEvery, until the socket takes the answers or its
+// linger ends it.
+type retryWrite struct{}
+
+const retryEvery = 5 * time.Millisecond
 
 // waitFor names what an answer slot is waiting for.
 type waitFor uint8
@@ -142,8 +156,15 @@ type lineState struct {
 	// out is scratch space for building a reply line.
 	out []byte
 	// pending holds the answers not written yet, oldest first; its head
-	// is always waiting for a reply (a complete head is written at once).
+	// is waiting for a reply, or complete and refused by the socket
+	// (blocked).
 	pending []answer
+	// blocked is set when the socket refused a write (WSAEWOULDBLOCK: the
+	// client sends faster than it reads its answers, over SendHighWater):
+	// the refused answer heads pending, reading is suspended (suspended),
+	// and FD_WRITE writes pending again, then resumes reading. No answer
+	// is dropped.
+	blocked, suspended bool
 	// recvDone is set by SHUTRD: the handler reads no further input.
 	recvDone bool
 	// sendDone is set by SHUTWR: the replies of later commands are
@@ -286,8 +307,7 @@ func (st *lineState) push(c *actors.Context, a answer) {
 		}
 		a = answer{silent: true, then: a.then}
 	}
-	if a.wait == waitNone && len(st.pending) == 0 {
-		st.write(c, a)
+	if a.wait == waitNone && len(st.pending) == 0 && st.write(c, a) {
 		return
 	}
 	a.line = bytes.Clone(a.line)
@@ -307,15 +327,20 @@ func (st *lineState) fill(c *actors.Context, w waitFor, line []byte) {
 	}
 }
 
-// flush writes the answers at the head of pending until one still waits.
-// Once nothing is pending on a socket the client half-closed, it closes
-// the socket (gracefully: what was written is flushed, then FIN).
+// flush writes the answers at the head of pending until one still waits
+// or the socket refuses one. Once nothing is pending on a socket the
+// client half-closed, it closes the socket (gracefully: what was written
+// is flushed, then FIN).
 func (st *lineState) flush(c *actors.Context) {
-	for len(st.pending) > 0 && st.pending[0].wait == waitNone {
-		a := st.pending[0]
+	for !st.blocked && len(st.pending) > 0 && st.pending[0].wait == waitNone {
+		if !st.write(c, st.pending[0]) {
+			return // refused: it stays at the head
+		}
 		st.pending[0] = answer{}
 		st.pending = st.pending[1:]
-		st.write(c, a)
+	}
+	if st.blocked {
+		return
 	}
 	if len(st.pending) == 0 {
 		st.pending = nil
@@ -323,6 +348,32 @@ func (st *lineState) flush(c *actors.Context) {
 			st.closing = true
 			c.Close()
 		}
+	}
+}
+
+// writable handles FD_WRITE: after a refused write, pending is written
+// again, and reading resumes once the socket took it all.
+func (st *lineState) writable(c *actors.Context) {
+	if !st.blocked {
+		return
+	}
+	st.blocked = false
+	st.flush(c)
+	if !st.blocked && st.suspended {
+		st.suspended = false
+		_ = c.ResumeReading()
+	}
+}
+
+// retry writes pending on a half-closed socket whose write was refused,
+// again after retryEvery while the socket refuses it.
+func (st *lineState) retry(c *actors.Context) {
+	if !st.blocked || !st.peerClosed {
+		return
+	}
+	st.blocked = false
+	if st.flush(c); st.blocked {
+		c.After(retryEvery, retryWrite{})
 	}
 }
 
@@ -334,10 +385,15 @@ func (st *lineState) closed(c *actors.Context, ev *events.Event) {
 	st.lines.Reset() // no more input: free the line buffer now, not at release
 	if actors.ReasonOf(ev) == actors.ReasonPeerClose {
 		st.peerClosed = true
+		if st.blocked {
+			st.retry(c) // no FD_WRITE comes after FD_CLOSE
+			return
+		}
 		st.flush(c)
 		return
 	}
 	st.pending, st.out = nil, nil
+	st.blocked = false
 }
 
 // write writes a's line and "\n" to the peer in one write, then does
@@ -345,16 +401,28 @@ func (st *lineState) closed(c *actors.Context, ev *events.Event) {
 // request to the socket's own PID). Under Pooled dispatch both are queued in
 // the socket's mailbox in that order; under Inline the line is written now
 // and a.then is handled after Receive returns: either way the line goes
-// out before the FIN or RST. Write errors are ignored: a write after
-// SendDisconnect fails with ErrShutdown, one after the circuit closed
-// with ErrNotConn, and a real failure closes the connection, which
-// FD_CLOSE reports.
-func (st *lineState) write(c *actors.Context, a answer) {
+// out before the FIN or RST.
+//
+// It reports false when the socket refused the line (WSAEWOULDBLOCK: its
+// send queue is over SendHighWater): nothing was written and a.then is not
+// done; the socket is blocked and reading suspended until FD_WRITE. Other
+// write errors are ignored: a write after SendDisconnect fails with
+// ErrShutdown, one after the circuit closed with ErrNotConn, and a real
+// failure closes the connection, which FD_CLOSE reports.
+func (st *lineState) write(c *actors.Context, a answer) bool {
 	if !a.silent {
 		st.out = append(append(st.out[:0], a.line...), '\n')
-		_, _ = c.Write(st.out)
+		_, err := c.Write(st.out)
 		if cap(st.out) > 4<<10 {
 			st.out = nil // do not keep a large echo buffer around
+		}
+		if errors.Is(err, winsock.ErrWouldBlock) {
+			st.blocked = true
+			if !st.suspended && !st.peerClosed && !st.recvDone {
+				st.suspended = true
+				_ = c.SuspendReading()
+			}
+			return false
 		}
 	}
 	switch a.then {
@@ -365,4 +433,5 @@ func (st *lineState) write(c *actors.Context, a answer) {
 	case actAbort:
 		c.Abort()
 	}
+	return true
 }

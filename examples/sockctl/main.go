@@ -40,7 +40,10 @@
 // AFTER lines) of earlier commands, and SHUTWR, CLOSE and ABORT act only
 // once the answers before them are written. A client that half-closes
 // after its commands (shutdown(SHUT_WR), `nc -N`) still gets every
-// answer; the server closes the connection after the last one.
+// answer; the server closes the connection after the last one. A client
+// that sends faster than it reads its answers is read no further while
+// its socket's send queue is full (SendHighWater): the answers are held,
+// never dropped, and it is read again once they are written.
 package main
 
 import (
