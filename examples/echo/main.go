@@ -39,6 +39,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sockactor/sockactor/examples/internal/echo"
 	"github.com/sockactor/sockactor/internal/command"
 	"github.com/sockactor/sockactor/internal/tlsdemo"
 
@@ -48,7 +49,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/sockactor/sockactor/actors"
-	"github.com/sockactor/sockactor/events"
 	sockrt "github.com/sockactor/sockactor/runtime"
 )
 
@@ -57,21 +57,6 @@ func main() {
 		return run(ctx, args, os.Stdout, os.Stderr)
 	})
 }
-
-// echoHandler writes every received byte back. When the peer half-closes
-// (FD_CLOSE peer-close: it sent FIN, like nc -N after its input), the socket
-// is still writable; the handler closes it once everything it wrote is
-// queued, so the peer gets its whole echo, then EOF.
-var echoHandler = actors.HandlerFunc(func(c *actors.Context) {
-	switch m := c.Message().(type) {
-	case *actors.Received:
-		_, _ = c.Write(m.Data)
-	case *events.Event:
-		if actors.ReasonOf(m) == actors.ReasonPeerClose {
-			c.Close() // through the mailbox: after the writes
-		}
-	}
-})
 
 // run is the whole command: it parses args, serves until ctx is done, then
 // shuts down gracefully.
@@ -127,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_ = rt.Shutdown(context.Background())
 		return fmt.Errorf("-cert and -key are for a tls:// address")
 	}
-	ln, err := rt.Listen(addr, echoHandler, lopts)
+	ln, err := rt.Listen(addr, echo.Handler, lopts)
 	if err == nil {
 		err = rt.Start(ctx)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sockactor/sockactor/actors"
-	"github.com/sockactor/sockactor/events"
+	"github.com/sockactor/sockactor/examples/internal/echo"
 	"github.com/sockactor/sockactor/examples/internal/lineout"
 	sockrt "github.com/sockactor/sockactor/runtime"
 	"github.com/sockactor/sockactor/winsock"
@@ -19,19 +19,6 @@ import (
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
 const shutdownTimeout = 20 * time.Second
-
-// echo writes every received byte back and closes the socket once the
-// peer has half-closed and its echo is queued.
-var echo = actors.HandlerFunc(func(c *actors.Context) {
-	switch m := c.Message().(type) {
-	case *actors.Received:
-		_, _ = c.Write(m.Data)
-	case *events.Event:
-		if actors.ReasonOf(m) == actors.ReasonPeerClose {
-			c.Send(c.Self(), &actors.Close{}) // through the mailbox: after the writes
-		}
-	}
-})
 
 func runGateway(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
@@ -59,7 +46,7 @@ func runGateway(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		defer cancel()
 		return rt.Shutdown(sctx)
 	}
-	ln, err := rt.Listen("tcp://"+*listen, echo, actors.ListenOptions{Dispatch: d})
+	ln, err := rt.Listen("tcp://"+*listen, echo.Handler, actors.ListenOptions{Dispatch: d})
 	if err != nil {
 		return errors.Join(err, stop())
 	}
@@ -98,7 +85,7 @@ func gatewayCommands(ctx context.Context, rt *sockrt.Runtime, d actors.Dispatch,
 		f := strings.Fields(sc.Text())
 		switch {
 		case len(f) == 2 && f[0] == "LISTEN":
-			ln, err := rt.Listen("tcp://"+f[1], echo, actors.ListenOptions{Dispatch: d})
+			ln, err := rt.Listen("tcp://"+f[1], echo.Handler, actors.ListenOptions{Dispatch: d})
 			if err != nil {
 				out.Line(errLine(err, winsock.WSAEINVAL))
 				continue

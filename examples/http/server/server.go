@@ -4,13 +4,11 @@
 package server
 
 import (
-	"errors"
 	"time"
 
 	"github.com/sockactor/sockactor/actors"
 	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/examples/http/h1"
-	"github.com/sockactor/sockactor/winsock"
 )
 
 // The TechEmpower bodies.
@@ -65,26 +63,15 @@ const Linger = time.Second
 // lingerDone ends a lingering close.
 type lingerDone struct{}
 
-// retryWrite is the timer of a half-closed connection's refused write:
-// after FD_CLOSE no FD_WRITE comes (docs/SEMANTICS.md §4, §5), so the
-// handler tries again every retryEvery, until the socket takes the replies
-// or its linger ends it.
-type retryWrite struct{}
-
-const retryEvery = 5 * time.Millisecond
-
-// maxKeep is the largest held-reply buffer a connection keeps once it is
-// written.
-const maxKeep = 1 << 20
-
 // Handler returns the handler of the HTTP listener: each socket keeps an
 // h1.Conn in its state and feeds it every Received; the replies of one
 // read (pipelined requests) are one Write.
 //
-// When a write is refused (WSAEWOULDBLOCK: the client sends faster than it
-// reads its replies, over the socket's SendHighWater) the connection holds
-// the replies, stops reading the client (SuspendReading: TCP holds it
-// back) and writes them on FD_WRITE, then reads again: no reply is lost.
+// The replies go through the socket's actors.Outbox: when a write is
+// refused (the client sends faster than it reads its replies, over the
+// socket's SendHighWater) the Outbox keeps them, stops reading the client
+// (TCP holds it back) and writes them on FD_WRITE, then reads again: no
+// reply is lost.
 //
 // After a reply that ends the connection (Connection: close, HTTP/1.0, an
 // error) it closes lingering, as HTTP servers do: SendDisconnect (the
@@ -101,11 +88,10 @@ func Handler() actors.Handler { return actors.HandlerFunc(receive) }
 // conn is one connection's state, touched only by its handler.
 type conn struct {
 	hc       *h1.Conn
-	held     []byte // replies a refused write left, in order
-	blocked  bool   // a write was refused: reads suspended, waiting for FD_WRITE
-	ending   bool   // the server ends the connection once held is written
-	lingered bool   // SendDisconnect is sent: the linger runs
-	peerFIN  bool   // the client half-closed: close once held is written
+	out      actors.Outbox // the replies the socket refused, until FD_WRITE
+	ending   bool          // the server ends the connection once out is written
+	lingered bool          // SendDisconnect is sent: the linger runs
+	peerFIN  bool          // the client half-closed: close once out is written
 }
 
 func receive(c *actors.Context) {
@@ -120,77 +106,40 @@ func receive(c *actors.Context) {
 		if out == nil {
 			return // nothing completed, or the connection is ending: dropped
 		}
-		st.send(c, out)
+		_ = st.out.Write(c, out) // an error: the connection is going, FD_CLOSE follows
 		st.ending = st.ending || closeAfter
 		st.settle(c)
 	case *events.Event:
 		switch {
-		case m.EventKind() == events.FDWrite && st.blocked:
-			st.blocked = false
-			st.send(c, nil)
-			if !st.blocked {
-				_ = c.ResumeReading() // also when ending: the linger drains what comes
-			}
+		case m.EventKind() == events.FDWrite:
+			_, _ = st.out.Flush(c) // reading resumes once all is out, also when ending: the linger drains what comes
 			st.settle(c)
 		case actors.ReasonOf(m) == actors.ReasonPeerClose:
 			st.peerFIN = true
 			st.retry(c)
 		}
-	case retryWrite:
+	case actors.OutboxRetry:
 		st.retry(c)
 	case lingerDone:
 		c.Close()
 	}
 }
 
-// send writes what is held, then p; when the socket refuses, what it did
-// not take is held (p copied: it is valid until the next Serve) and reads
-// are suspended until FD_WRITE.
-func (st *conn) send(c *actors.Context, p []byte) {
-	if st.blocked {
-		st.held = append(st.held, p...)
-		return
-	}
-	if len(st.held) > 0 {
-		st.held = append(st.held, p...)
-		p = st.held
-	}
-	if len(p) == 0 {
-		return
-	}
-	_, err := c.Write(p)
-	if errors.Is(err, winsock.ErrWouldBlock) { // nothing was queued
-		if len(st.held) == 0 {
-			st.held = append(st.held, p...)
-		}
-		st.blocked = true
-		if !st.peerFIN {
-			_ = c.SuspendReading()
-		}
-		return
-	}
-	// Written, or the connection is gone (its FD_CLOSE follows).
-	st.held = st.held[:0]
-	if cap(st.held) > maxKeep {
-		st.held = nil
-	}
-}
-
-// retry writes what is held on a half-closed connection, again after
-// retryEvery while the socket refuses it, then closes.
+// retry writes what is kept on a half-closed connection, again after
+// actors.OutboxRetryEvery while the socket refuses it (no FD_WRITE comes
+// after FD_CLOSE), then closes.
 func (st *conn) retry(c *actors.Context) {
-	st.blocked = false
-	if st.send(c, nil); st.blocked {
-		c.After(retryEvery, retryWrite{})
+	if empty, _ := st.out.Flush(c); !empty {
+		c.After(actors.OutboxRetryEvery, actors.OutboxRetry{})
 		return
 	}
 	st.settle(c)
 }
 
-// settle ends the connection once nothing is held: a lingering close when
+// settle ends the connection once nothing is kept: a lingering close when
 // the server ends it, a Close after the client's FIN.
 func (st *conn) settle(c *actors.Context) {
-	if st.blocked {
+	if st.out.Held() > 0 {
 		return // FD_WRITE (or the retry) comes back here
 	}
 	switch {

@@ -1,0 +1,111 @@
+package actors
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sockactor/sockactor/winsock"
+)
+
+// Outbox keeps what a stream socket refused, so that a peer sending faster
+// than it reads its replies loses none of them. Write writes; when the
+// socket's send queue is over its high-water mark (Context.Write fails with
+// ErrWouldBlock and queues nothing) the Outbox keeps a copy, suspends
+// reading the socket (SuspendReading: TCP holds the peer back, so what it
+// keeps stays bounded) and keeps every later Write behind it, in order.
+// Flush, called on FD_WRITE, writes what it keeps and, once all of it is
+// out, resumes reading.
+//
+// After the peer's FIN (FD_CLOSE peer-close) the socket stays writable but
+// no FD_WRITE follows (docs/SEMANTICS.md §4, §5): a handler that still
+// holds bytes then retries with Flush from a timer (OutboxRetry) until
+// Flush reports them written or the socket is gone.
+//
+// The zero Outbox is ready to use. An Outbox belongs to one socket's
+// handler (keep it in the socket's state, Context.SetState): it is not safe
+// for concurrent use, and its methods are called from the handler's
+// goroutine during Receive. Under Pooled dispatch, reads already queued for
+// the handler when reading was suspended are still delivered, so what it
+// keeps is bounded by the replies to those bytes (at most the runtime's
+// MaxInbound of them) plus one refused write.
+type Outbox struct {
+	held      []byte // refused bytes, oldest first
+	blocked   bool   // the last write was refused: wait for FD_WRITE
+	suspended bool   // this Outbox suspended reading
+}
+
+// OutboxRetry is the message a handler schedules, with
+// Context.After(OutboxRetryEvery, OutboxRetry{}), to retry Flush on a
+// half-closed socket that still holds bytes (no FD_WRITE comes after
+// FD_CLOSE).
+type OutboxRetry struct{}
+
+// OutboxRetryEvery is the retry period the handlers of this module use for
+// OutboxRetry.
+const OutboxRetryEvery = 5 * time.Millisecond
+
+// outboxKeep is the largest buffer an Outbox keeps once it is empty.
+const outboxKeep = 1 << 20
+
+// Write writes p to c's socket, or keeps a copy of it behind what is
+// already kept. It returns nil when p was written or kept, and the error of
+// Context.Write otherwise (ErrShutdown after SendDisconnect, ErrNotConn
+// once the connection is gone: nothing is kept then). p is not retained.
+// On a datagram socket it is Context.Write: each datagram is sent or
+// refused on its own, never kept.
+func (o *Outbox) Write(c *Context, p []byte) error {
+	if conn := c.s.conn; conn != nil && conn.Datagram() {
+		_, err := c.Write(p) // a datagram is never kept: UDP drops, and counts it
+		return err
+	}
+	if o.blocked {
+		o.held = append(o.held, p...) // behind what waits for FD_WRITE
+		return nil
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	_, err := c.Write(p)
+	if errors.Is(err, winsock.ErrWouldBlock) {
+		o.held = append(o.held, p...)
+		o.block(c)
+		return nil
+	}
+	return err
+}
+
+// Flush writes what the Outbox keeps. Call it on FD_WRITE (and from
+// OutboxRetry after the peer's FIN). It reports whether nothing is kept
+// any more; when it reports true and this Outbox suspended reading, reading
+// is resumed. A socket that can no longer write (ErrNotConn, ErrShutdown)
+// drops what is kept: the error says so, and Flush reports true.
+func (o *Outbox) Flush(c *Context) (empty bool, err error) {
+	o.blocked = false
+	if len(o.held) > 0 {
+		_, err = c.Write(o.held)
+		if errors.Is(err, winsock.ErrWouldBlock) {
+			o.block(c)
+			return false, nil
+		}
+		o.held = o.held[:0]
+		if cap(o.held) > outboxKeep {
+			o.held = nil
+		}
+	}
+	if o.suspended {
+		o.suspended = false
+		_ = c.ResumeReading() // an error means the socket is ending: nothing to resume
+	}
+	return true, err
+}
+
+// Held returns the number of bytes the Outbox keeps.
+func (o *Outbox) Held() int { return len(o.held) }
+
+// block marks a refused write and suspends reading, once.
+func (o *Outbox) block(c *Context) {
+	o.blocked = true
+	if !o.suspended && c.SuspendReading() == nil {
+		o.suspended = true
+	}
+}
