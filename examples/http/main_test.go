@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sockactor/sockactor/examples/http/server"
 	"github.com/sockactor/sockactor/internal/socktest"
 )
 
@@ -96,8 +97,8 @@ var routes = []struct{ req, want string }{
 	{"POST /echo HTTP/1.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", reply("200 OK", "application/octet-stream", "", "hello", true)},
 	{"POST /echo HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", reply("200 OK", "application/octet-stream", "", "", true)},
 	{"GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n", errReply(404, "Not Found", "", true)},
-	{"DELETE /plaintext HTTP/1.1\r\nConnection: close\r\n\r\n", errReply(405, "Method Not Allowed", "Allow: GET\r\n", true)},
-	{"POST /json HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", errReply(405, "Method Not Allowed", "Allow: GET\r\n", true)},
+	{"DELETE /plaintext HTTP/1.1\r\nConnection: close\r\n\r\n", errReply(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", true)},
+	{"POST /json HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", errReply(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", true)},
 	{"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n", errReply(405, "Method Not Allowed", "Allow: POST\r\n", true)},
 	// The errors close without being asked to.
 	{"POST /echo HTTP/1.1\r\n\r\n", errReply(411, "Length Required", "", true)},
@@ -107,6 +108,11 @@ var routes = []struct{ req, want string }{
 	{"GET /plaintext\r\n\r\n", errReply(400, "Bad Request", "", true)},
 	{"GET /plaintext HTTP/1.1\r\nBad Header\r\n\r\n", errReply(400, "Bad Request", "", true)},
 	{"GET /plaintext HTTP/3.0\r\n\r\n", errReply(400, "Bad Request", "", true)},
+	// HEAD: the head a GET gets (its Content-Length), no body; errors too.
+	{"HEAD /plaintext HTTP/1.1\r\nConnection: close\r\n\r\n", strings.TrimSuffix(reply("200 OK", "text/plain", "", "Hello, World!", true), "Hello, World!")},
+	{"HEAD /json HTTP/1.1\r\nConnection: close\r\n\r\n", strings.TrimSuffix(reply("200 OK", "application/json", "", `{"message":"Hello, World!"}`, true), `{"message":"Hello, World!"}`)},
+	{"HEAD /echo HTTP/1.1\r\nConnection: close\r\n\r\n", strings.TrimSuffix(errReply(405, "Method Not Allowed", "Allow: POST\r\n", true), "405 Method Not Allowed\n")},
+	{"HEAD /nope HTTP/1.1\r\nConnection: close\r\n\r\n", strings.TrimSuffix(errReply(404, "Not Found", "", true), "404 Not Found\n")},
 	// HTTP/1.0 closes unless it asks for keep-alive.
 	{"GET /plaintext HTTP/1.0\r\n\r\n", reply("200 OK", "text/plain", "", "Hello, World!", true)},
 }
@@ -182,8 +188,9 @@ var pipeline = func() (wire, want string) {
 		{"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n", reply("200 OK", "text/plain", "", "Hello, World!", false)},
 		{"POST /echo HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world", reply("200 OK", "application/octet-stream", "", "hello world", false)},
 		{"GET /json HTTP/1.1\r\n\r\n", reply("200 OK", "application/json", "", `{"message":"Hello, World!"}`, false)},
+		{"HEAD /plaintext HTTP/1.1\r\n\r\n", strings.TrimSuffix(reply("200 OK", "text/plain", "", "Hello, World!", false), "Hello, World!")},
 		{"GET /nope HTTP/1.1\r\n\r\n", errReply(404, "Not Found", "", false)},
-		{"PUT /plaintext HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", errReply(405, "Method Not Allowed", "Allow: GET\r\n", false)},
+		{"PUT /plaintext HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", errReply(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", false)},
 		{"GET /plaintext HTTP/1.1\r\nConnection: close\r\n\r\n", reply("200 OK", "text/plain", "", "Hello, World!", true)},
 		{"GET /never-answered HTTP/1.1\r\n\r\n", ""},
 	} {
@@ -341,8 +348,27 @@ func TestNetHTTPClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET" {
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
 			t.Fatalf("POST /plaintext: %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+		}
+		// HEAD: the GET's Content-Length, no body, and the connection goes on.
+		resp, err = client.Head("http://" + addr + "/json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ContentLength != int64(len(server.JSON)) || len(body) != 0 {
+			t.Fatalf("HEAD /json: %d, Content-Length %d, body %q", resp.StatusCode, resp.ContentLength, body)
+		}
+		resp, err = client.Get("http://" + addr + "/plaintext")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != server.Plaintext {
+			t.Fatalf("GET after HEAD: %q", body)
 		}
 	})
 }
@@ -372,6 +398,15 @@ func TestCurl(t *testing.T) {
 			if err != nil || !bytes.Equal(out, []byte(tc.want)) {
 				t.Errorf("curl %q: %q (%v), want %q", tc.args, out, err, tc.want)
 			}
+		}
+		// HEAD (curl -I): the head of a GET, no body; then a GET on the
+		// same connection, which a body after the head would garble.
+		ctx, cancel := context.WithTimeout(context.Background(), socktest.ConnTimeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, curl, "-s", "-I", "http://"+addr+"/plaintext", "--next", "-s", "http://"+addr+"/plaintext").Output()
+		got := string(out)
+		if err != nil || !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || !strings.Contains(got, "\r\nContent-Length: 13\r\n") || !strings.HasSuffix(got, "\r\n\r\nHello, World!") {
+			t.Errorf("curl -I, then GET: %q (%v)", got, err)
 		}
 	})
 }

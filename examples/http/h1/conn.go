@@ -105,24 +105,37 @@ func (c *Conn) head(status int, contentType, extra string, n int) {
 	c.out = AppendResponse(c.out, status, contentType, extra, n, c.closing, c.req.Minor == 0)
 }
 
-// Reply appends a response with body.
+// headOnly reports whether the current request is a HEAD: its response
+// is the head a GET would get (the same Content-Length), without the body
+// (RFC 9110 §9.3.2).
+func (c *Conn) headOnly() bool { return string(c.req.Method) == "HEAD" }
+
+// Reply appends a response with body (the head only, for a HEAD request).
 func (c *Conn) Reply(status int, contentType string, body []byte) {
 	c.head(status, contentType, "", len(body))
-	c.out = append(c.out, body...)
+	if !c.headOnly() {
+		c.out = append(c.out, body...)
+	}
 }
 
-// ReplyString appends a response with body.
+// ReplyString appends a response with body (the head only, for a HEAD
+// request).
 func (c *Conn) ReplyString(status int, contentType, body string) {
 	c.head(status, contentType, "", len(body))
-	c.out = append(c.out, body...)
+	if !c.headOnly() {
+		c.out = append(c.out, body...)
+	}
 }
 
 // ReplyError appends an error response: a text/plain body of the status
 // and its reason phrase, with extra header lines (each ending in CRLF, e.g.
-// "Allow: GET\r\n"; may be empty).
+// "Allow: GET\r\n"; may be empty). A HEAD request gets the head only.
 func (c *Conn) ReplyError(status int, extra string) {
 	text := StatusText(status)
 	c.head(status, "text/plain", extra, 5+len(text))
+	if c.headOnly() {
+		return
+	}
 	c.out = append(c.out, byte('0'+status/100), byte('0'+status/10%10), byte('0'+status%10), ' ')
 	c.out = append(c.out, text...)
 	c.out = append(c.out, '\n')

@@ -19,8 +19,8 @@ const (
 
 // Route answers one request:
 //
-//	GET  /plaintext  200 "Hello, World!" text/plain
-//	GET  /json       200 {"message":"Hello, World!"} application/json
+//	GET  /plaintext  200 "Hello, World!" text/plain (HEAD: its head)
+//	GET  /json       200 {"message":"Hello, World!"} application/json (HEAD: its head)
 //	POST /echo       200 the request body (Content-Length), application/octet-stream
 //	                 411 without a Content-Length, then close
 //	another method on those paths: 405 with Allow; any other path: 404
@@ -29,14 +29,14 @@ const (
 func Route(c *h1.Conn, r *h1.Request, body []byte) {
 	switch string(r.Path()) {
 	case "/plaintext":
-		if string(r.Method) != "GET" {
-			c.ReplyError(405, "Allow: GET\r\n")
+		if !getOrHead(r) {
+			c.ReplyError(405, "Allow: GET, HEAD\r\n")
 			return
 		}
 		c.ReplyString(200, "text/plain", Plaintext)
 	case "/json":
-		if string(r.Method) != "GET" {
-			c.ReplyError(405, "Allow: GET\r\n")
+		if !getOrHead(r) {
+			c.ReplyError(405, "Allow: GET, HEAD\r\n")
 			return
 		}
 		c.ReplyString(200, "application/json", JSON)
@@ -53,6 +53,13 @@ func Route(c *h1.Conn, r *h1.Request, body []byte) {
 	default:
 		c.ReplyError(404, "")
 	}
+}
+
+// getOrHead reports whether r is a GET or a HEAD (which h1.Conn answers
+// with the GET's head, without the body).
+func getOrHead(r *h1.Request) bool {
+	m := string(r.Method)
+	return m == "GET" || m == "HEAD"
 }
 
 // Linger is how long a connection the server ends is still read (and
