@@ -9,7 +9,8 @@
 // Routes (TechEmpower style, with Server and Date headers, the Date made
 // once per second): GET /plaintext, GET /json, POST /echo (the body back);
 // HEAD on the GET routes (the GET's head, no body); 404 for another path,
-// 405 with Allow for another method. Connections
+// 405 with Allow for another method. A request with "Expect: 100-continue"
+// gets "100 Continue" as soon as its head is read. Connections
 // are kept alive (HTTP/1.1's default; "Connection: close" is honoured, an
 // HTTP/1.0 request closes unless it asks for keep-alive) and pipelined
 // requests are answered in order, the replies of one read in one write.

@@ -260,6 +260,36 @@ func TestSlowReader(t *testing.T) {
 	})
 }
 
+// TestExpectContinue: a client that asks "Expect: 100-continue" gets
+// "100 Continue" before it sends its body, then the reply; one whose body
+// is over the bound gets 413 without it.
+func TestExpectContinue(t *testing.T) {
+	eachMode(t, func(t *testing.T, addr string) {
+		c := socktest.Dial(t, addr)
+		_ = c.SetDeadline(time.Now().Add(socktest.ConnTimeout))
+		r := bufio.NewReader(c)
+		if _, err := c.Write([]byte("POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		want := "HTTP/1.1 100 Continue\r\n\r\n"
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(r, got); err != nil || string(got) != want {
+			t.Fatalf("before the body: %q, %v; want %q", got, err, want)
+		}
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if got := norm(readResponse(t, r)); got != reply("200 OK", "application/octet-stream", "", "hello", false) {
+			t.Fatalf("reply: %q", got)
+		}
+		// Over MaxBody: no 100 Continue, the 413 and the close.
+		all, err := converse(t, addr, false, "POST /echo HTTP/1.1\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n")
+		if err != nil || norm(all) != errReply(413, "Content Too Large", "", true) {
+			t.Fatalf("too large: %q, %v", norm(all), err)
+		}
+	})
+}
+
 // TestCuts writes the pipelined stream in two writes, cut at every byte
 // boundary: the replies are the same every time.
 func TestCuts(t *testing.T) {

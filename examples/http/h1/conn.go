@@ -45,12 +45,19 @@ func NewConn(route Route) *Conn {
 }
 
 // bodyLen parses each request head as soon as it is complete and tells
-// the framer its body's length.
+// the framer its body's length. A request that expects 100-continue, with
+// a body the framer will take, gets "100 Continue" now, in order with the
+// replies before it: the client sends its body only then (curl waits a
+// second for it).
 func (c *Conn) bodyLen(header []byte) (int, error) {
 	if err := Parse(header, &c.req); err != nil {
 		return 0, err
 	}
-	return max(c.req.ContentLength, 0), nil
+	n := max(c.req.ContentLength, 0)
+	if c.req.Continue && n > 0 && n <= c.f.MaxBody && !c.closing {
+		c.out = append(c.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
+	}
+	return n, nil
 }
 
 // Serve feeds the bytes the connection read and returns the replies to

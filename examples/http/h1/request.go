@@ -39,6 +39,9 @@ type Request struct {
 	// response: HTTP/1.1 with "Connection: close", HTTP/1.0 without
 	// "Connection: keep-alive".
 	Close bool
+	// Continue is set when an HTTP/1.1 request asks "Expect: 100-continue":
+	// the client waits for "100 Continue" before it sends the body.
+	Continue bool
 
 	// the offsets of Method and Target in the header block
 	methodEnd, targetStart, targetEnd int
@@ -134,6 +137,8 @@ func Parse(header []byte, r *Request) error {
 			r.ContentLength = n
 		case len(name) == 17 && bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			return ErrNotImplemented
+		case len(name) == 6 && bytes.EqualFold(name, []byte("Expect")):
+			r.Continue = r.Minor == 1 && bytes.EqualFold(value, []byte("100-continue"))
 		case len(name) == 10 && bytes.EqualFold(name, []byte("Connection")):
 			for opts, more := value, true; more; {
 				var opt []byte
