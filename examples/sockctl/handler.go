@@ -58,45 +58,46 @@ type infoLine struct {
 	Listener    uint64 `json:"listener"`
 }
 
-// protocol is the line-protocol Handler shared by every socket of the
-// listener. It keeps no state of its own: each socket's lineState lives in
-// its Context (SetState). It never blocks, so it is correct under Inline
+// handler is the line-protocol Handler shared by every socket of the
+// listener. It keeps no state of its own: each socket's lineState is its
+// state (actors.WithState: made on its first message, passed to receive
+// with every message). It never blocks, so it is correct under Inline
 // dispatch; every request it makes to its own socket (Info, RecvDisconnect)
 // is answered as a message to this handler, not waited for.
 //
 // Receive runs on the socket's event loop goroutine under Inline dispatch
 // and on protoactor's dispatcher under Pooled dispatch; either way one call
 // at a time per socket, so the lineState needs no lock.
-type protocol struct{}
+var handler = actors.WithState(newLineState, receive)
 
-// Receive implements actors.Handler.
-func (protocol) Receive(c *actors.Context) {
+// receive handles one message of a socket whose state is st.
+func receive(c *actors.Context, st *lineState) {
 	switch m := c.Message().(type) {
 	case *actors.Received:
-		stateOf(c).feed(c, m.Data)
+		st.feed(c, m.Data)
 	case *actors.SocketInfo:
-		stateOf(c).fill(c, waitInfo, infoReply(m))
+		st.fill(c, waitInfo, infoReply(m))
 	case *actors.RecvDisconnectResult:
 		line := []byte("OK SHUTRD " + strconv.Itoa(len(m.Data)))
 		if m.Code != 0 {
 			line = []byte(errLine(winsock.Code(m.Code)))
 		}
-		stateOf(c).fill(c, waitShutRd, line)
+		st.fill(c, waitShutRd, line)
 		c.After(afterDelay, &afterTick{n: 1})
 	case *afterTick:
-		stateOf(c).fill(c, waitTick, []byte("AFTER "+strconv.Itoa(m.n)))
+		st.fill(c, waitTick, []byte("AFTER "+strconv.Itoa(m.n)))
 		if m.n < afterCount {
 			c.After(afterDelay, &afterTick{n: m.n + 1})
 		}
 	case *events.Event:
 		switch m.EventKind() {
 		case events.FDWrite:
-			stateOf(c).writable(c)
+			st.writable(c)
 		case events.FDClose:
-			stateOf(c).closed(c, m)
+			st.closed(c, m)
 		}
 	case retryWrite:
-		stateOf(c).retry(c)
+		st.retry(c)
 	}
 }
 
@@ -180,14 +181,9 @@ type lineState struct {
 	peerClosed bool
 }
 
-// stateOf returns the socket's lineState, creating it on first use.
-func stateOf(c *actors.Context) *lineState {
-	if st, ok := c.State().(*lineState); ok {
-		return st
-	}
-	st := &lineState{lines: framing.Lines{Max: maxLine, TrimCR: true}}
-	c.SetState(st)
-	return st
+// newLineState is a socket's lineState, made on its first message.
+func newLineState(*actors.Context) *lineState {
+	return &lineState{lines: framing.Lines{Max: maxLine, TrimCR: true}}
 }
 
 // feed splits received bytes into lines and runs each complete one. data

@@ -108,7 +108,7 @@ func startServer(ctx context.Context, cfg config, stdout io.Writer) (*server, er
 		return nil, errors.Join(err, s.Shutdown(sctx))
 	}
 
-	ln, err := rt.Listen("tcp://"+cfg.listen, protocol{}, actors.ListenOptions{
+	ln, err := rt.Listen("tcp://"+cfg.listen, handler, actors.ListenOptions{
 		Dispatch:  cfg.dispatch,
 		BanPolicy: cfg.ban,
 	})

@@ -71,7 +71,7 @@ const Linger = time.Second
 type lingerDone struct{}
 
 // Handler returns the handler of the HTTP listener: each socket keeps an
-// h1.Conn in its state and feeds it every Received; the replies of one
+// h1.Conn in its state (actors.WithState) and feeds it every Received; the replies of one
 // read (pipelined requests) are one Write.
 //
 // The replies go through the socket's actors.Outbox: when a write is
@@ -90,7 +90,10 @@ type lingerDone struct{}
 //
 // It works under both dispatch modes: under Inline a request whole in the
 // read is parsed in the event loop's buffer without a copy.
-func Handler() actors.Handler { return actors.HandlerFunc(receive) }
+func Handler() actors.Handler { return actors.WithState(newConn, receive) }
+
+// newConn is a socket's state, made on its first message.
+func newConn(*actors.Context) *conn { return &conn{hc: h1.NewConn(Route)} }
 
 // conn is one connection's state, touched only by its handler.
 type conn struct {
@@ -101,12 +104,7 @@ type conn struct {
 	peerFIN  bool          // the client half-closed: close once out is written
 }
 
-func receive(c *actors.Context) {
-	st, _ := c.State().(*conn)
-	if st == nil {
-		st = &conn{hc: h1.NewConn(Route)}
-		c.SetState(st)
-	}
+func receive(c *actors.Context, st *conn) {
 	switch m := c.Message().(type) {
 	case *actors.Received:
 		out, closeAfter := st.hc.Serve(m.Data)

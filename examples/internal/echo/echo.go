@@ -15,19 +15,14 @@ import (
 // half-closes (FD_CLOSE peer-close: it sent FIN, like nc -N after its
 // input) the socket is still writable: the handler closes it once the
 // whole echo is written, so the peer gets all of it, then EOF.
-var Handler = actors.HandlerFunc(receive)
+var Handler = actors.WithState(func(*actors.Context) *conn { return &conn{} }, receive)
 
 // conn is one socket's state, touched only by its handler.
 type conn struct {
 	out actors.Outbox
 }
 
-func receive(c *actors.Context) {
-	st, _ := c.State().(*conn)
-	if st == nil {
-		st = &conn{}
-		c.SetState(st)
-	}
+func receive(c *actors.Context, st *conn) {
 	switch m := c.Message().(type) {
 	case *actors.Received:
 		_ = st.out.Write(c, m.Data) // an error: the connection is going, FD_CLOSE follows

@@ -9,7 +9,7 @@ import (
 const maxKeep = 1 << 20
 
 // Handler returns the sockactor handler of the Redis server: every
-// connection gets a Session on store (its state); the replies of one read
+// connection gets a Session on store (its state, actors.WithState); the replies of one read
 // are written with one Write, through the socket's actors.Outbox: when a
 // write is refused (WSAEWOULDBLOCK: the client sends faster than it reads
 // its replies), the Outbox keeps them, stops reading the client
@@ -17,12 +17,8 @@ const maxKeep = 1 << 20
 // reads again. After a protocol error or a QUIT it writes the replies and
 // closes; after the client's FIN it writes what it holds and closes.
 func Handler(store *Store) actors.Handler {
-	return actors.HandlerFunc(func(c *actors.Context) {
-		st, _ := c.State().(*conn)
-		if st == nil {
-			st = &conn{sess: NewSession(store)}
-			c.SetState(st)
-		}
+	newConn := func(*actors.Context) *conn { return &conn{sess: NewSession(store)} }
+	return actors.WithState(newConn, func(c *actors.Context, st *conn) {
 		switch m := c.Message().(type) {
 		case *actors.Received:
 			if st.closing {
