@@ -96,18 +96,10 @@ func receive(c *actors.Context, st *lineState) {
 		case events.FDClose:
 			st.closed(c, m)
 		}
-	case retryWrite:
+	case actors.OutboxRetry: // the timer of a half-closed socket's refused write
 		st.retry(c)
 	}
 }
-
-// retryWrite is the timer of a half-closed socket's refused write: after
-// FD_CLOSE no FD_WRITE comes (docs/SEMANTICS.md §4, §5), so the handler
-// tries again every retryEvery, until the socket takes the answers or its
-// linger ends it.
-type retryWrite struct{}
-
-const retryEvery = 5 * time.Millisecond
 
 // waitFor names what an answer slot is waiting for.
 type waitFor uint8
@@ -362,14 +354,16 @@ func (st *lineState) writable(c *actors.Context) {
 }
 
 // retry writes pending on a half-closed socket whose write was refused,
-// again after retryEvery while the socket refuses it.
+// again after actors.OutboxRetryEvery while the socket refuses it: after
+// FD_CLOSE no FD_WRITE comes (docs/SEMANTICS.md §4, §5). The socket's
+// linger ends it if the client never reads.
 func (st *lineState) retry(c *actors.Context) {
 	if !st.blocked || !st.peerClosed {
 		return
 	}
 	st.blocked = false
 	if st.flush(c); st.blocked {
-		c.After(retryEvery, retryWrite{})
+		c.After(actors.OutboxRetryEvery, actors.OutboxRetry{})
 	}
 }
 
