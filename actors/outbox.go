@@ -18,8 +18,11 @@ import (
 //
 // After the peer's FIN (FD_CLOSE peer-close) the socket stays writable but
 // no FD_WRITE follows (docs/SEMANTICS.md §4, §5): a handler that still
-// holds bytes then retries with Flush from a timer (OutboxRetry) until
-// Flush reports them written or the socket is gone.
+// holds bytes then retries with Flush from a timer,
+// c.After(o.RetryDelay(), OutboxRetry{}), until Flush reports them written
+// or the socket is gone (its linger ends a peer that never reads). The
+// delay doubles from OutboxRetryMin to OutboxRetryMax, so such a peer
+// costs a few wake-ups a second, not hundreds.
 //
 // The zero Outbox is ready to use. An Outbox belongs to one socket's
 // handler (keep it in the socket's state, Context.SetState): it is not safe
@@ -29,20 +32,31 @@ import (
 // keeps is bounded by the replies to those bytes (at most the runtime's
 // MaxInbound of them) plus one refused write.
 type Outbox struct {
-	held      []byte // refused bytes, oldest first
-	blocked   bool   // the last write was refused: wait for FD_WRITE
-	suspended bool   // this Outbox suspended reading
+	held      []byte        // refused bytes, oldest first
+	blocked   bool          // the last write was refused: wait for FD_WRITE
+	suspended bool          // this Outbox suspended reading
+	retry     time.Duration // the last RetryDelay; 0 after a Flush that emptied it
 }
 
 // OutboxRetry is the message a handler schedules, with
-// Context.After(OutboxRetryEvery, OutboxRetry{}), to retry Flush on a
+// Context.After(o.RetryDelay(), OutboxRetry{}), to retry Flush on a
 // half-closed socket that still holds bytes (no FD_WRITE comes after
 // FD_CLOSE).
 type OutboxRetry struct{}
 
-// OutboxRetryEvery is the retry period the handlers of this module use for
-// OutboxRetry.
-const OutboxRetryEvery = 5 * time.Millisecond
+// The bounds of Outbox.RetryDelay.
+const (
+	OutboxRetryMin = 5 * time.Millisecond
+	OutboxRetryMax = 250 * time.Millisecond
+)
+
+// RetryDelay returns how long to wait before the next OutboxRetry:
+// OutboxRetryMin first, then twice the last delay, at most OutboxRetryMax,
+// until a Flush empties the Outbox.
+func (o *Outbox) RetryDelay() time.Duration {
+	o.retry = min(max(2*o.retry, OutboxRetryMin), OutboxRetryMax)
+	return o.retry
+}
 
 // outboxKeep is the largest buffer an Outbox keeps once it is empty.
 const outboxKeep = 1 << 20
@@ -92,6 +106,7 @@ func (o *Outbox) Flush(c *Context) (empty bool, err error) {
 			o.held = nil
 		}
 	}
+	o.retry = 0
 	if o.suspended {
 		o.suspended = false
 		_ = c.ResumeReading() // an error means the socket is ending: nothing to resume

@@ -158,6 +158,8 @@ type lineState struct {
 	// and FD_WRITE writes pending again, then resumes reading. No answer
 	// is dropped.
 	blocked, suspended bool
+	// retryDelay is the last retry's delay on a half-closed socket.
+	retryDelay time.Duration
 	// recvDone is set by SHUTRD: the handler reads no further input.
 	recvDone bool
 	// sendDone is set by SHUTWR: the replies of later commands are
@@ -354,7 +356,8 @@ func (st *lineState) writable(c *actors.Context) {
 }
 
 // retry writes pending on a half-closed socket whose write was refused,
-// again after actors.OutboxRetryEvery while the socket refuses it: after
+// again after a delay while the socket refuses it (doubling from
+// actors.OutboxRetryMin to actors.OutboxRetryMax, as Outbox.RetryDelay): after
 // FD_CLOSE no FD_WRITE comes (docs/SEMANTICS.md §4, §5). The socket's
 // linger ends it if the client never reads.
 func (st *lineState) retry(c *actors.Context) {
@@ -363,7 +366,8 @@ func (st *lineState) retry(c *actors.Context) {
 	}
 	st.blocked = false
 	if st.flush(c); st.blocked {
-		c.After(actors.OutboxRetryEvery, actors.OutboxRetry{})
+		st.retryDelay = min(max(2*st.retryDelay, actors.OutboxRetryMin), actors.OutboxRetryMax)
+		c.After(st.retryDelay, actors.OutboxRetry{})
 	}
 }
 

@@ -131,11 +131,11 @@ func receive(c *actors.Context, st *conn) {
 }
 
 // retry writes what is kept on a half-closed connection, again after
-// actors.OutboxRetryEvery while the socket refuses it (no FD_WRITE comes
+// actors.Outbox.RetryDelay while the socket refuses it (no FD_WRITE comes
 // after FD_CLOSE), then closes.
 func (st *conn) retry(c *actors.Context) {
 	if empty, _ := st.out.Flush(c); !empty {
-		c.After(actors.OutboxRetryEvery, actors.OutboxRetry{})
+		c.After(st.out.RetryDelay(), actors.OutboxRetry{})
 		return
 	}
 	st.settle(c)

@@ -43,7 +43,7 @@ func receive(c *actors.Context, st *conn) {
 // the socket refuses it: no FD_WRITE comes after FD_CLOSE.
 func (st *conn) closeWhenWritten(c *actors.Context) {
 	if empty, _ := st.out.Flush(c); !empty {
-		c.After(actors.OutboxRetryEvery, actors.OutboxRetry{})
+		c.After(st.out.RetryDelay(), actors.OutboxRetry{})
 		return
 	}
 	c.Close()

@@ -60,11 +60,11 @@ type conn struct {
 }
 
 // retry writes what is kept on a half-open connection, again after
-// actors.OutboxRetryEvery while the socket refuses it: after FD_CLOSE no
+// actors.Outbox.RetryDelay while the socket refuses it: after FD_CLOSE no
 // FD_WRITE comes (docs/SEMANTICS.md §4, §5).
 func (st *conn) retry(c *actors.Context) {
 	if empty, _ := st.out.Flush(c); !empty {
-		c.After(actors.OutboxRetryEvery, actors.OutboxRetry{})
+		c.After(st.out.RetryDelay(), actors.OutboxRetry{})
 		return
 	}
 	st.settle(c)
