@@ -71,8 +71,8 @@ const Linger = time.Second
 type lingerDone struct{}
 
 // Handler returns the handler of the HTTP listener: each socket keeps an
-// h1.Conn in its state (actors.WithState) and feeds it every Received; the replies of one
-// read (pipelined requests) are one Write.
+// h1.Conn in its state (actors.WithState) and feeds it every Received;
+// the replies of one read (pipelined requests) are one Write.
 //
 // The replies go through the socket's actors.Outbox: when a write is
 // refused (the client sends faster than it reads its replies, over the
