@@ -18,9 +18,9 @@ import (
 //
 // After the peer's FIN (FD_CLOSE peer-close) the socket stays writable but
 // no FD_WRITE follows (docs/SEMANTICS.md §4, §5): a handler that still
-// holds bytes then retries with Flush from a timer,
-// c.After(o.RetryDelay(), OutboxRetry{}), until Flush reports them written
-// or the socket is gone (its linger ends a peer that never reads). The
+// holds bytes then calls Retry, which flushes and, while bytes are still
+// kept, schedules an OutboxRetry message to call it again, until they are
+// written or the socket is gone (its linger ends a peer that never reads). The
 // delay doubles from OutboxRetryMin to OutboxRetryMax, so such a peer
 // costs a few wake-ups a second, not hundreds.
 //
@@ -38,10 +38,9 @@ type Outbox struct {
 	retry     time.Duration // the last RetryDelay; 0 after a Flush that emptied it
 }
 
-// OutboxRetry is the message a handler schedules, with
-// Context.After(o.RetryDelay(), OutboxRetry{}), to retry Flush on a
-// half-closed socket that still holds bytes (no FD_WRITE comes after
-// FD_CLOSE).
+// OutboxRetry is the message Outbox.Retry schedules to the handler, to be
+// answered with another Retry, on a half-closed socket that still holds
+// bytes (no FD_WRITE comes after FD_CLOSE).
 type OutboxRetry struct{}
 
 // The bounds of Outbox.RetryDelay.
@@ -68,11 +67,7 @@ const outboxKeep = 1 << 20
 // On a datagram socket it is Context.Write: each datagram is sent or
 // refused on its own, never kept.
 func (o *Outbox) Write(c *Context, p []byte) error {
-	if conn := c.s.conn; conn != nil && conn.Datagram() {
-		_, err := c.Write(p) // a datagram is never kept: UDP drops, and counts it
-		return err
-	}
-	if o.blocked {
+	if o.blocked { // never on a datagram socket: a refused datagram is not kept
 		o.held = append(o.held, p...) // behind what waits for FD_WRITE
 		return nil
 	}
@@ -81,6 +76,9 @@ func (o *Outbox) Write(c *Context, p []byte) error {
 	}
 	_, err := c.Write(p)
 	if errors.Is(err, winsock.ErrWouldBlock) {
+		if conn := c.s.conn; conn != nil && conn.Datagram() {
+			return err // a datagram is never kept: UDP drops it, and counts it
+		}
 		o.held = append(o.held, p...)
 		o.block(c)
 		return nil
@@ -112,6 +110,18 @@ func (o *Outbox) Flush(c *Context) (empty bool, err error) {
 		_ = c.ResumeReading() // an error means the socket is ending: nothing to resume
 	}
 	return true, err
+}
+
+// Retry is Flush for a half-closed socket, which gets no FD_WRITE: when
+// bytes are still kept it schedules the next try,
+// c.After(o.RetryDelay(), OutboxRetry{}), and reports false; it reports
+// true once nothing is kept. Call it on the peer's FIN (FD_CLOSE
+// peer-close) and on each OutboxRetry.
+func (o *Outbox) Retry(c *Context) (empty bool) {
+	if empty, _ = o.Flush(c); !empty {
+		c.After(o.RetryDelay(), OutboxRetry{})
+	}
+	return empty
 }
 
 // Held returns the number of bytes the Outbox keeps.

@@ -134,11 +134,9 @@ func receive(c *actors.Context, st *conn) {
 // actors.Outbox.RetryDelay while the socket refuses it (no FD_WRITE comes
 // after FD_CLOSE), then closes.
 func (st *conn) retry(c *actors.Context) {
-	if empty, _ := st.out.Flush(c); !empty {
-		c.After(st.out.RetryDelay(), actors.OutboxRetry{})
-		return
+	if st.out.Retry(c) {
+		st.settle(c)
 	}
-	st.settle(c)
 }
 
 // settle ends the connection once nothing is kept: a lingering close when

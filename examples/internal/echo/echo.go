@@ -42,9 +42,7 @@ func receive(c *actors.Context, st *conn) {
 // (the Close goes through the mailbox, after the writes), retrying while
 // the socket refuses it: no FD_WRITE comes after FD_CLOSE.
 func (st *conn) closeWhenWritten(c *actors.Context) {
-	if empty, _ := st.out.Flush(c); !empty {
-		c.After(st.out.RetryDelay(), actors.OutboxRetry{})
-		return
+	if st.out.Retry(c) {
+		c.Close()
 	}
-	c.Close()
 }

@@ -63,11 +63,9 @@ type conn struct {
 // actors.Outbox.RetryDelay while the socket refuses it: after FD_CLOSE no
 // FD_WRITE comes (docs/SEMANTICS.md §4, §5).
 func (st *conn) retry(c *actors.Context) {
-	if empty, _ := st.out.Flush(c); !empty {
-		c.After(st.out.RetryDelay(), actors.OutboxRetry{})
-		return
+	if st.out.Retry(c) {
+		st.settle(c)
 	}
-	st.settle(c)
 }
 
 // settle closes the socket once everything is written, if the connection
