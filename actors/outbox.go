@@ -71,10 +71,7 @@ func (o *Outbox) Write(c *Context, p []byte) error {
 		o.held = append(o.held, p...) // behind what waits for FD_WRITE
 		return nil
 	}
-	if len(p) == 0 {
-		return nil
-	}
-	_, err := c.Write(p)
+	_, err := c.Write(p) // an empty p: nothing on a stream, an empty datagram on UDP
 	if errors.Is(err, winsock.ErrWouldBlock) {
 		if conn := c.s.conn; conn != nil && conn.Datagram() {
 			return err // a datagram is never kept: UDP drops it, and counts it
