@@ -291,10 +291,20 @@ func (c *Context) Send(pid *actor.PID, msg any) {
 // handler as an ordinary message. Use it instead of a blocking future under
 // Inline dispatch, where waiting would block the event loop: a request to
 // the socket's own PID is answered by the very loop the handler runs on.
+//
+// A request to the socket's own PID is put straight into its mailbox, not
+// looked up by PID: once the socket is released, the release answers it
+// (WSAENOTSOCK) to this handler, which a pooled handler still taking what
+// was queued before the release gets. Through the registry it would end
+// in dead letters, its answer lost.
 func (c *Context) Request(pid *actor.PID, msg any) {
 	c.beforeMessage()
 	c.orderSelf(pid)
-	c.s.host.system.Root.RequestWithCustomSender(pid, msg, c.s.PID())
+	if s := c.s; pid.Equal(s.PID()) {
+		s.post(&actor.MessageEnvelope{Message: msg, Sender: s.PID()})
+	} else {
+		s.host.system.Root.RequestWithCustomSender(pid, msg, s.PID())
+	}
 	c.orderedSelf(pid)
 }
 

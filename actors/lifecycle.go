@@ -232,6 +232,6 @@ func (s *socket) release() {
 		}
 	}
 	for _, m := range q {
-		s.host.answerReleased(s.PID(), m)
+		s.host.answerReleasedTo(s.PID(), s, m)
 	}
 }

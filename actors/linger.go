@@ -6,7 +6,12 @@ import (
 )
 
 // The linger queue: a closed socket keeps answering for HostOptions'
-// Linger, then is released. Every socket of a host lingers for the same
+// Linger, then is released. A pull-mode socket whose application is still
+// taking its bytes (a Recv that took some since the linger started) starts
+// its linger again instead (lingerOver): it is released once a whole Linger
+// passes in which the application took nothing, so a reader that keeps
+// reading gets every byte however slow it is, and a forgetful one still
+// leaks nothing. Every socket of a host lingers for the same
 // duration, so the sockets wait in the order their lingers end: one FIFO
 // and one timer (armed for the head) serve them all, instead of a timer, a
 // door entry and a map entry per closed socket. A socket released early
@@ -109,4 +114,18 @@ func (s *socket) lingerEnded() {
 	default:
 		s.release() // never connected: no loop owns it
 	}
+}
+
+// lingerOver ends s's linger (the releaseNow that lingerEnded posted): it
+// releases s, unless its application took bytes with Recv since the linger
+// started; then the linger starts again (see the top of this file).
+// Goroutine: the loop.
+func (s *socket) lingerOver() {
+	if x := s.x; x != nil && x.tookLate {
+		x.tookLate = false
+		if s.host.lingerAdd(s) {
+			return
+		}
+	}
+	s.release()
 }

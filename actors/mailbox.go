@@ -36,7 +36,7 @@ func (s *socket) post(m any) {
 	s.mu.Lock()
 	if s.released {
 		s.mu.Unlock()
-		s.host.answerReleased(s.PID(), m)
+		s.host.answerReleasedTo(s.PID(), s, m)
 		return
 	}
 	if s.conn == nil {
@@ -256,7 +256,7 @@ func (s *socket) handle(m any) {
 	case selfDone:
 		s.q.selfMsgs.Add(-1) // the message before it is handled: direct writes may go again
 	case releaseNow:
-		s.release()
+		s.lingerOver() // linger.go
 	case banNow:
 		// The pooled handler's own RecvDisconnect: it is the delivery in
 		// flight, so the reply must not wait for it (ban.go).

@@ -77,6 +77,7 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 	}
 	if s.conn.Datagram() {
 		if r := s.recvDatagram(m); r != nil {
+			s.x.tookLate = s.x.tookLate || closed // as for a stream, below
 			return r
 		}
 	} else if x := s.x; x != nil && len(x.pull) > x.pullOff {
@@ -90,6 +91,9 @@ func (s *socket) doRecv(m *Recv, closed bool) *RecvResult {
 			if cap(x.pull) > 64<<10 {
 				x.pull = nil // do not keep a flood's buffer
 			}
+		}
+		if closed {
+			x.tookLate = true // the application is still reading: the linger starts again (linger.go)
 		}
 		// Recv re-enables FD_READ; data left over posts the next one now.
 		s.readPosted = false

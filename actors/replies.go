@@ -10,7 +10,15 @@ import (
 // answerReleased answers a message that reached a socket after its release:
 // requests get their reply type with WSAENOTSOCK (WSAENETDOWN once the
 // engine is stopping); watchers get Terminated. Goroutine: any.
-func (h *host) answerReleased(from *actor.PID, m any) {
+func (h *host) answerReleased(from *actor.PID, m any) { h.answerReleasedTo(from, nil, m) }
+
+// answerReleasedTo is answerReleased for socket self (nil for a listener).
+// A request that self's own pooled handler made (a Context request such
+// as Recv or Info, whose sender is the socket) is answered into that
+// handler's queue: its drain outlives the release (holdDrain), while a
+// reply sent to the released PID would be dropped and leave the handler
+// waiting for it for ever. Goroutine: any.
+func (h *host) answerReleasedTo(from *actor.PID, self *socket, m any) {
 	_, msg, sender := actor.UnwrapEnvelope(m)
 	if w, ok := msg.(*actor.Watch); ok && w != nil && w.Watcher != nil {
 		h.sendSystem(w.Watcher, &actor.Terminated{Why: actor.TerminatedReason_NotFound})
@@ -30,6 +38,10 @@ func (h *host) answerReleased(from *actor.PID, m any) {
 	code := winsock.WSAENOTSOCK
 	if h.down.Load() {
 		code = winsock.WSAENETDOWN
+	}
+	if self != nil && self.q != nil && sender.Equal(from) {
+		self.toPooled(&actor.MessageEnvelope{Message: replyFor(msg, code), Sender: from})
+		return
 	}
 	h.replyFrom(from, sender, replyFor(msg, code))
 }

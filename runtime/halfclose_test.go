@@ -506,3 +506,98 @@ func TestHalfOpenCloseServesASlowReader(t *testing.T) {
 		t.Fatalf("%d bytes dropped", d)
 	}
 }
+
+// TestPullReaderOutlastsTheLinger: a pull-mode application that keeps
+// reading after the peer's FIN gets every byte, then 0 bytes, code 0,
+// however many lingers its reading takes (the linger starts again while
+// Recv takes bytes, docs/SEMANTICS.md §5); once it stops taking bytes the
+// socket is released after about one more linger.
+func TestPullReaderOutlastsTheLinger(t *testing.T) {
+	const linger = 400 * time.Millisecond
+	const bites, bite = 20, 2
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{Linger: linger}, actors.ListenOptions{Dispatch: mode, Pull: true}, nop)
+		c := s.dial(t)
+		id := s.rec.AcceptedFor(t, c).SocketId
+		pid := s.rt.SocketPID(id)
+		want := pattern(bites * bite)
+		if _, err := c.Write(want); err != nil {
+			t.Fatal(err)
+		}
+		socktest.WaitFor(t, "bytes buffered", func() bool {
+			info, err := s.rt.Info(ctx5(t), pid)
+			return err == nil && info.QueuedIn == int64(len(want))
+		})
+		_ = c.CloseWrite()
+		s.rec.CloseEvent(t, id)
+		// A bite every linger/8: the reading lasts 2.5 lingers.
+		var got []byte
+		for i := 0; i < bites; i++ {
+			time.Sleep(linger / 8)
+			data, err := s.rt.Recv(ctx5(t), pid, bite)
+			if err != nil {
+				t.Fatalf("Recv %d, %v after FD_CLOSE: %v (released while the application was reading)", i, time.Duration(i+1)*linger/8, err)
+			}
+			got = append(got, data...)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+		if data, err := s.rt.Recv(ctx5(t), pid, bite); err != nil || len(data) != 0 {
+			t.Fatalf("Recv past the end = %q, %v; want 0 bytes, 0", data, err)
+		}
+		// Now idle: released within two lingers (the one running, which
+		// saw the last bites, and one more).
+		start := time.Now()
+		socktest.WaitFor(t, "the socket released", func() bool {
+			_, err := s.rt.Info(ctx5(t), pid)
+			return errors.Is(err, winsock.ErrNotSock)
+		})
+		if d := time.Since(start); d < linger/2 {
+			t.Fatalf("released %v after the last Recv: the linger did not start again", d)
+		}
+	})
+}
+
+// TestPooledHandlerGetsItsAnswerAfterRelease: a pooled handler still at
+// work when its socket is released (its drain outlives the release) and
+// that asks its own socket something then gets WSAENOTSOCK, not silence.
+func TestPooledHandlerGetsItsAnswerAfterRelease(t *testing.T) {
+	socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+		gate := make(chan struct{})
+		answers := make(chan *actors.RecvResult, 1)
+		h := actors.HandlerFunc(func(c *actors.Context) {
+			switch m := c.Message().(type) {
+			case *events.Event:
+				if m.EventKind() == events.FDClose {
+					<-gate // the test releases the socket meanwhile
+					c.Recv(64)
+				}
+			case *actors.RecvResult:
+				answers <- m
+			}
+		})
+		s := startRTOn(t, tr, sockrt.Options{Linger: 50 * time.Millisecond}, actors.ListenOptions{Dispatch: actors.Pooled, Pull: true}, h)
+		c := s.dial(t)
+		id := s.rec.AcceptedFor(t, c).SocketId
+		pid := s.rt.SocketPID(id)
+		if _, err := c.Write([]byte("unread")); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.CloseWrite()
+		s.rec.CloseEvent(t, id)
+		socktest.WaitFor(t, "the socket released", func() bool {
+			_, err := s.rt.Info(ctx5(t), pid)
+			return errors.Is(err, winsock.ErrNotSock)
+		})
+		close(gate)
+		select {
+		case r := <-answers:
+			if winsock.Code(r.Code) != winsock.WSAENOTSOCK || len(r.Data) != 0 {
+				t.Fatalf("RecvResult %d %q, want WSAENOTSOCK", r.Code, r.Data)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the handler's Recv on its released socket was never answered")
+		}
+	})
+}

@@ -34,7 +34,9 @@ type Options struct {
 	BanPolicy actors.BanPolicy
 	// Linger is how long a socket whose circuit closed by itself keeps
 	// answering before it releases itself (actors.DefaultLinger if 0,
-	// immediate release if negative).
+	// immediate release if negative). A pull-mode socket whose application
+	// took bytes with Recv during its linger lingers again: it is released
+	// once a whole Linger passes without a Recv taking any.
 	Linger time.Duration
 	// MaxSend bounds one Send payload (actors.DefaultMaxSend if 0).
 	MaxSend int
