@@ -25,7 +25,13 @@ var modes = []actors.Dispatch{actors.Inline, actors.Pooled}
 // under dispatch d and returns its address.
 func serve(t *testing.T, network string, d actors.Dispatch) string {
 	t.Helper()
-	rt, err := sockrt.New(sockrt.Options{EventLoops: 2})
+	return serveWith(t, network, d, sockrt.Options{EventLoops: 2})
+}
+
+// serveWith is serve with the runtime's options.
+func serveWith(t *testing.T, network string, d actors.Dispatch, opts sockrt.Options) string {
+	t.Helper()
+	rt, err := sockrt.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +140,54 @@ func TestDatagrams(t *testing.T) {
 			if err != nil || !bytes.Equal(buf[:n], []byte(msg)) {
 				t.Fatalf("datagram %q: %q, %v", msg, buf[:n], err)
 			}
+		}
+	})
+}
+
+// TestHalfClosedSlowReaderOutlastsTheLinger: a client sends its data, then
+// FIN, and reads the echo slowly, over many lingers; every byte comes
+// back, then EOF. While the Outbox holds bytes the socket is not read, so
+// the FIN is read (and the linger starts) only once everything is written
+// to the send queue; the release at the linger's end closes gracefully
+// and keeps flushing while the peer takes bytes (docs/SEMANTICS.md §5).
+func TestHalfClosedSlowReaderOutlastsTheLinger(t *testing.T) {
+	const linger = 200 * time.Millisecond
+	socktest.EachMode(t, modes, func(t *testing.T, d actors.Dispatch) {
+		c := socktest.Dial(t, serveWith(t, "tcp", d, sockrt.Options{EventLoops: 2, Linger: linger}))
+		want := stream(16 << 20)
+		done := make(chan error, 1)
+		go func() {
+			for p := want; len(p) > 0; p = p[min(len(p), 256<<10):] {
+				if _, err := c.Write(p[:min(len(p), 256<<10)]); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- c.CloseWrite()
+		}()
+		// 64 KiB every 10 ms: about 6 MiB/s, so what is still to come
+		// after the FIN (the send queue, the Outbox, the kernel's
+		// buffers) takes many lingers.
+		got := make([]byte, 0, len(want))
+		buf := make([]byte, 64<<10)
+		deadline := time.Now().Add(60 * time.Second)
+		for len(got) < len(want) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := io.ReadFull(c, buf[:min(len(buf), len(want)-len(got))])
+			got = append(got, buf[:n]...)
+			if err != nil {
+				t.Fatalf("read %d of %d bytes: %v", len(got), len(want), err)
+			}
+		}
+		if i := firstDiff(got, want); i >= 0 {
+			t.Fatalf("echo differs from byte %d on (%d of %d read)", i, len(got), len(want))
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+			t.Fatalf("after the echo: %d bytes, %v (want EOF)", len(rest), err)
 		}
 	})
 }
