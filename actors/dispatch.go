@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/sockactor/sockactor/events"
 	"github.com/sockactor/sockactor/netio"
 	"github.com/sockactor/sockactor/winsock"
 )
@@ -205,6 +206,9 @@ func (s *socket) pooledReceive(it hitem) {
 		return
 	}
 	s.invoke(msg, sender, isTaggedReply(m))
+	if ev, ok := msg.(*events.Event); ok && ev.EventKind() == events.FDClose {
+		s.q.closeTaken.Store(true) // the handler has heard of the close (linger.go)
+	}
 }
 
 // invoke runs the handler once with a pooled Context. Goroutine: the loop

@@ -6,12 +6,14 @@ import (
 )
 
 // The linger queue: a closed socket keeps answering for HostOptions'
-// Linger, then is released. A pull-mode socket whose application is still
-// taking its bytes (a Recv that took some since the linger started) starts
-// its linger again instead (lingerOver): it is released once a whole Linger
-// passes in which the application took nothing, so a reader that keeps
-// reading gets every byte however slow it is, and a forgetful one still
-// leaks nothing. Every socket of a host lingers for the same
+// Linger, then is released. A socket whose application is still at work
+// on it starts its linger again instead (lingerOver): a pull-mode socket
+// whose application took bytes with Recv since the linger started, and a
+// pooled socket whose handler has not yet returned from its FD_CLOSE (a
+// slow handler still taking what was queued before it, the answer to a
+// half-closed client's request among them). So a reader that keeps
+// reading gets every byte, and a slow handler's answer leaves, however
+// slow they are; a forgetful handler still leaks nothing. Every socket of a host lingers for the same
 // duration, so the sockets wait in the order their lingers end: one FIFO
 // and one timer (armed for the head) serve them all, instead of a timer, a
 // door entry and a map entry per closed socket. A socket released early
@@ -117,15 +119,19 @@ func (s *socket) lingerEnded() {
 }
 
 // lingerOver ends s's linger (the releaseNow that lingerEnded posted): it
-// releases s, unless its application took bytes with Recv since the linger
-// started; then the linger starts again (see the top of this file).
-// Goroutine: the loop.
+// releases s, unless its application is still at work on it; then the
+// linger starts again (see the top of this file). Goroutine: the loop.
 func (s *socket) lingerOver() {
+	again := false
 	if x := s.x; x != nil && x.tookLate {
-		x.tookLate = false
-		if s.host.lingerAdd(s) {
-			return
-		}
+		x.tookLate = false // a Recv took bytes during this linger
+		again = true
+	}
+	if q := s.q; q != nil && !q.closeTaken.Load() {
+		again = true // a pooled handler that has not yet returned from its FD_CLOSE
+	}
+	if again && s.host.lingerAdd(s) {
+		return
 	}
 	s.release()
 }

@@ -110,6 +110,7 @@ type pooledQ struct {
 	lastOut    atomic.Int64 // gnet's outbound buffer as last seen by the loop
 	selfMsgs   atomic.Int32 // the handler's messages to its own socket not yet handled by the loop
 	pausedIn   atomic.Bool  // reads paused for MaxInbound: the first take under a quarter asks for a resume
+	closeTaken atomic.Bool  // the handler has returned from its FD_CLOSE: the linger may end (linger.go)
 	userState  any          // the pooled goroutine's: the handler's (Context.SetState)
 }
 

@@ -562,6 +562,8 @@ func TestPullReaderOutlastsTheLinger(t *testing.T) {
 // TestPooledHandlerGetsItsAnswerAfterRelease: a pooled handler still at
 // work when its socket is released (its drain outlives the release) and
 // that asks its own socket something then gets WSAENOTSOCK, not silence.
+// The handler takes a few bytes after FD_CLOSE, then stops (blocked) for
+// longer than the linger, which then ends.
 func TestPooledHandlerGetsItsAnswerAfterRelease(t *testing.T) {
 	socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
 		gate := make(chan struct{})
@@ -570,10 +572,14 @@ func TestPooledHandlerGetsItsAnswerAfterRelease(t *testing.T) {
 			switch m := c.Message().(type) {
 			case *events.Event:
 				if m.EventKind() == events.FDClose {
-					<-gate // the test releases the socket meanwhile
-					c.Recv(64)
+					c.Recv(3)
 				}
 			case *actors.RecvResult:
+				if len(m.Data) > 0 {
+					<-gate // the test waits for the release meanwhile
+					c.Recv(64)
+					return
+				}
 				answers <- m
 			}
 		})
@@ -598,6 +604,34 @@ func TestPooledHandlerGetsItsAnswerAfterRelease(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("the handler's Recv on its released socket was never answered")
+		}
+	})
+}
+
+// TestSlowPooledHandlerAnswersAHalfClosedClient: a pooled handler that
+// takes several lingers to answer a request whose client half-closed
+// right after it still gets its answer out (docs/SEMANTICS.md §5: a
+// socket whose pooled handler has not yet taken everything queued for it,
+// FD_CLOSE last, lingers again).
+func TestSlowPooledHandlerAnswersAHalfClosedClient(t *testing.T) {
+	const linger = 100 * time.Millisecond
+	socktest.EachTransport(t, transports, func(t *testing.T, tr socktest.Transport) {
+		h := actors.HandlerFunc(func(c *actors.Context) {
+			if m, ok := c.Message().(*actors.Received); ok {
+				time.Sleep(5 * linger) // a slow application
+				_, _ = c.Write(bytes.ToUpper(m.Data))
+			}
+		})
+		s := startRTOn(t, tr, sockrt.Options{Linger: linger}, actors.ListenOptions{Dispatch: actors.Pooled}, h)
+		c := s.dial(t)
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readAll(t, c); err != nil || string(got) != "HELLO" {
+			t.Fatalf("half-closed client read %q, %v; want the answer, then EOF", got, err)
 		}
 	})
 }

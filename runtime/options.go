@@ -34,9 +34,10 @@ type Options struct {
 	BanPolicy actors.BanPolicy
 	// Linger is how long a socket whose circuit closed by itself keeps
 	// answering before it releases itself (actors.DefaultLinger if 0,
-	// immediate release if negative). A pull-mode socket whose application
-	// took bytes with Recv during its linger lingers again: it is released
-	// once a whole Linger passes without a Recv taking any.
+	// immediate release if negative). A socket whose application is still
+	// at work on it lingers again: a pull-mode one whose application took
+	// bytes with Recv during the linger, and a pooled one whose handler has
+	// not yet returned from its FD_CLOSE (docs/SEMANTICS.md §5).
 	Linger time.Duration
 	// MaxSend bounds one Send payload (actors.DefaultMaxSend if 0).
 	MaxSend int
