@@ -187,7 +187,7 @@ func (s *socket) lingerThenRelease() {
 		s.release()
 		return
 	}
-	if !s.host.lingerAdd(s) { // linger.go
+	if !s.lingerStart() { // linger.go
 		s.release() // the runtime is stopping: no linger
 	}
 }

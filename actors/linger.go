@@ -7,13 +7,15 @@ import (
 
 // The linger queue: a closed socket keeps answering for HostOptions'
 // Linger, then is released. A socket whose application is still at work
-// on it starts its linger again instead (lingerOver): a pull-mode socket
-// whose application took bytes with Recv since the linger started, and a
-// pooled socket whose handler has not yet returned from its FD_CLOSE (a
-// slow handler still taking what was queued before it, the answer to a
-// half-closed client's request among them). So a reader that keeps
-// reading gets every byte, and a slow handler's answer leaves, however
-// slow they are; a forgetful handler still leaks nothing. Every socket of a host lingers for the same
+// on it starts its linger again instead (lingerOver): one whose
+// application took bytes with Recv (pull mode) since the linger started,
+// or whose send side moved (the application wrote, or the peer took
+// queued bytes: an answer still on its way), and a pooled one whose handler has not yet returned from
+// its FD_CLOSE (a slow handler still taking what was queued before it, the
+// answer to a half-closed client's request among them). So a reader that
+// keeps reading gets every byte, and an answer still being written
+// leaves whole, however slow they are; a forgetful handler still leaks
+// nothing. Every socket of a host lingers for the same
 // duration, so the sockets wait in the order their lingers end: one FIFO
 // and one timer (armed for the head) serve them all, instead of a timer, a
 // door entry and a map entry per closed socket. A socket released early
@@ -123,15 +125,26 @@ func (s *socket) lingerEnded() {
 // linger starts again (see the top of this file). Goroutine: the loop.
 func (s *socket) lingerOver() {
 	again := false
-	if x := s.x; x != nil && x.tookLate {
-		x.tookLate = false // a Recv took bytes during this linger
-		again = true
+	if x := s.x; x != nil {
+		again = x.tookLate || // a Recv took bytes during this linger
+			(s.conn != nil && s.conn.SendProgress() != x.lingerSent) // the send side moved
+		x.tookLate = false
 	}
 	if q := s.q; q != nil && !q.closeTaken.Load() {
 		again = true // a pooled handler that has not yet returned from its FD_CLOSE
 	}
-	if again && s.host.lingerAdd(s) {
+	if again && s.lingerStart() {
 		return
 	}
 	s.release()
+}
+
+// lingerStart starts (or starts again) s's linger, noting how far its send
+// side has moved. It reports false if the runtime is
+// stopping (no linger then). Goroutine: the loop.
+func (s *socket) lingerStart() bool {
+	if s.conn != nil {
+		s.ext().lingerSent = s.conn.SendProgress()
+	}
+	return s.host.lingerAdd(s)
 }

@@ -81,6 +81,7 @@ type sockExt struct {
 	pausedSince time.Time // when reading last became paused, any source; zero while reading (pause.go)
 	resumeOwed  bool      // an Inline handler's ResumeReading waits for its Receive to return (pause.go)
 	tookLate    bool      // loop: a Recv took bytes after FD_CLOSE since the linger last started (linger.go)
+	lingerSent  uint64    // loop: the connection's SendProgress when the linger last started (linger.go)
 }
 
 // hitem is one entry of a pooled handler's queue: a message, or (m nil)

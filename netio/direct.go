@@ -235,6 +235,19 @@ func (s *stream) closeDirect() []byte {
 	return p
 }
 
+// SendProgress returns a count that grows whenever c's send side moves:
+// the application's writes (accepted by Write, on the loop or directly)
+// and, once the peer has half-closed, the bytes of the half-open send side
+// that have left the kernel's send queue for the peer (halfOpen.taken).
+// Loop only.
+func (c *Conn) SendProgress() uint64 {
+	n := c.sentBytes()
+	if h := c.halfOpen(); h != nil {
+		n += h.taken()
+	}
+	return n
+}
+
 // sentBytes is what c wrote: on the loop and, for a pooled writer, directly.
 // Loop only (bytesOut is the loop's).
 func (c *Conn) sentBytes() uint64 {

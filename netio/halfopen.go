@@ -51,6 +51,7 @@ type halfOpen struct {
 	closeReq bool         // Close asked: no more writes, close once flushed
 	abort    bool         // the close is abortive (RST): drop what is queued
 	err      winsock.Code // first write failure; later writes fail with it
+	sent     uint64       // bytes handed to the kernel, by write or by the writer
 }
 
 // newHalfOpen duplicates fd (gnet's descriptor, about to be closed) and
@@ -65,6 +66,9 @@ func newHalfOpen(e *Engine, fd int, residual []byte, open bool) *halfOpen {
 		return nil
 	}
 	h := &halfOpen{eng: e, fd: dup, open: open}
+	if q, err := unix.IoctlGetInt(dup, unix.SIOCOUTQ); err == nil && q > 0 {
+		h.sent = uint64(q) // what gnet wrote and the peer has not taken: counted as sent (taken)
+	}
 	h.wake.L = &h.mu
 	e.addHalf(h)
 	if len(residual) > 0 {
@@ -103,6 +107,7 @@ func (h *halfOpen) write(p []byte) (int, error) {
 		if n < 0 {
 			n = 0
 		}
+		h.sent += uint64(n)
 		switch {
 		case err == nil && n == len(p):
 			return n, nil
@@ -157,12 +162,16 @@ func (h *halfOpen) run(nc net.Conn) {
 			h.dropQueued()
 			return
 		case len(h.q) > 0:
-			bufs := net.Buffers(h.q)
-			h.q = nil
-			h.inflight = h.queued
+			// A piece at a time: between pieces what is queued falls and
+			// sent grows, so the application's next write is taken as
+			// soon as the peer has made room, and whoever watches the
+			// send side (a socket's linger) sees it move.
+			var bufs net.Buffers
+			bufs, h.q, h.inflight = takePiece(h.q, halfOpenPiece)
 			h.mu.Unlock()
 			n, err := bufs.WriteTo(nc) // blocks in the netpoller, not on a loop
 			h.mu.Lock()
+			h.sent += uint64(n)
 			if err != nil && n > 0 && writeCode(err) == winsock.WSAETIMEDOUT && !h.abort {
 				// The close's flush deadline passed with bytes moving: a
 				// slow peer, not a gone one. Another period from now,
@@ -183,6 +192,12 @@ func (h *halfOpen) run(nc net.Conn) {
 			if err != nil && h.err == winsock.OK {
 				h.err = writeCode(err)
 			}
+			if err == nil && h.closeReq && len(h.q) > 0 {
+				// Closing, and the peer took this piece: the flush
+				// deadline is another period from now (a slow peer gets
+				// everything).
+				_ = nc.SetWriteDeadline(time.Now().Add(halfOpenFlushTimeout))
+			}
 		case h.fin && !h.finDone:
 			h.finDone = true
 			if cw, ok := nc.(interface{ CloseWrite() error }); ok {
@@ -197,6 +212,55 @@ func (h *halfOpen) run(nc net.Conn) {
 			return
 		}
 	}
+}
+
+// taken returns a count of this send side's bytes the peer has taken,
+// which grows as the peer reads, even while the writer is blocked in one
+// write: over TCP, the bytes the peer's kernel acknowledged (TCP_INFO),
+// which moves with each window update the peer's reading opens; over a
+// unix socket, the bytes handed to the kernel less those the peer has not
+// read (SIOCOUTQ), which moves at least once per piece the writer hands
+// over (halfOpenPiece). Only its changes mean anything. Safe from any
+// goroutine.
+func (h *halfOpen) taken() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.fd < 0 {
+		return h.sent
+	}
+	// Under mu: close cannot close the descriptor meanwhile.
+	if ti, err := unix.GetsockoptTCPInfo(h.fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+		return ti.Bytes_acked
+	}
+	if q, err := unix.IoctlGetInt(h.fd, unix.SIOCOUTQ); err == nil && q > 0 && uint64(q) <= h.sent {
+		return h.sent - uint64(q)
+	}
+	return h.sent
+}
+
+// halfOpenPiece bounds the bytes of one write of the half-open writer.
+const halfOpenPiece = 64 << 10
+
+// takePiece takes up to max bytes off the front of q (whole buffers, the
+// last one split if need be) and returns them, what is left of q, and how
+// many bytes it took.
+func takePiece(q [][]byte, max int) (piece, rest [][]byte, n int) {
+	for len(q) > 0 && n < max {
+		b := q[0]
+		if k := max - n; len(b) > k {
+			piece = append(piece, b[:k])
+			q[0] = b[k:]
+			return piece, q, max
+		}
+		piece = append(piece, b)
+		q[0] = nil
+		q = q[1:]
+		n += len(b)
+	}
+	if len(q) == 0 {
+		q = nil
+	}
+	return piece, q, n
 }
 
 // writeCode maps a writer error: the flush deadline becomes WSAETIMEDOUT,

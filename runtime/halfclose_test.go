@@ -635,3 +635,73 @@ func TestSlowPooledHandlerAnswersAHalfClosedClient(t *testing.T) {
 		}
 	})
 }
+
+// streamAfterFIN writes size bytes of pattern to a peer once it has
+// half-closed, a chunk at a time, coming back every 5 ms while the send
+// queue refuses more (after FD_CLOSE no FD_WRITE comes, §4).
+type streamAfterFIN struct{ size int }
+
+type writeMore struct{}
+
+func (w streamAfterFIN) Receive(c *actors.Context) {
+	switch m := c.Message().(type) {
+	case *events.Event:
+		if m.EventKind() == events.FDClose && actors.ReasonOf(m) == actors.ReasonPeerClose {
+			c.SetState(0)
+			w.more(c)
+		}
+	case writeMore:
+		w.more(c)
+	}
+}
+
+func (w streamAfterFIN) more(c *actors.Context) {
+	const chunk = 256 << 10
+	sent := c.State().(int)
+	data := pattern(w.size)
+	for sent < w.size {
+		n, err := c.Write(data[sent:min(w.size, sent+chunk)])
+		sent += n
+		if errors.Is(err, winsock.ErrWouldBlock) {
+			c.After(5*time.Millisecond, writeMore{})
+			break
+		}
+		if err != nil {
+			return
+		}
+	}
+	c.SetState(sent)
+}
+
+// TestAnswerWrittenAfterFINOutlastsTheLinger: a handler that writes a long
+// answer after its client half-closed, as fast as a slow client takes it,
+// gets all of it out, over many lingers: a linger in which the
+// application wrote is followed by another (docs/SEMANTICS.md §5).
+func TestAnswerWrittenAfterFINOutlastsTheLinger(t *testing.T) {
+	const size = 12 << 20
+	eachTransportMode(t, func(t *testing.T, tr socktest.Transport, mode actors.Dispatch) {
+		s := startRTOn(t, tr, sockrt.Options{Linger: 100 * time.Millisecond}, actors.ListenOptions{Dispatch: mode}, streamAfterFIN{size})
+		c := s.dial(t)
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		// 64 KiB every 10 ms: about 6 MiB/s, two seconds, twenty lingers.
+		got := make([]byte, 0, size)
+		buf := make([]byte, 64<<10)
+		for len(got) < size {
+			time.Sleep(10 * time.Millisecond)
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := io.ReadFull(c, buf[:min(len(buf), size-len(got))])
+			got = append(got, buf[:n]...)
+			if err != nil {
+				t.Fatalf("read %d of %d bytes: %v", len(got), size, err)
+			}
+		}
+		if !bytes.Equal(got, pattern(size)) {
+			t.Fatal("the answer differs from what was written")
+		}
+		if rest, err := readAll(t, c); err != nil || len(rest) != 0 {
+			t.Fatalf("after the answer: %d bytes, %v (want EOF)", len(rest), err)
+		}
+	})
+}

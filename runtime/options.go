@@ -34,10 +34,11 @@ type Options struct {
 	BanPolicy actors.BanPolicy
 	// Linger is how long a socket whose circuit closed by itself keeps
 	// answering before it releases itself (actors.DefaultLinger if 0,
-	// immediate release if negative). A socket whose application is still
-	// at work on it lingers again: a pull-mode one whose application took
-	// bytes with Recv during the linger, and a pooled one whose handler has
-	// not yet returned from its FD_CLOSE (docs/SEMANTICS.md §5).
+	// immediate release if negative). A socket still at work lingers
+	// again: one whose application took bytes with Recv, or whose send side
+	// moved (written, or taken by the peer), during the linger, and a
+	// pooled one whose handler has not yet returned from its FD_CLOSE
+	// (docs/SEMANTICS.md §5).
 	Linger time.Duration
 	// MaxSend bounds one Send payload (actors.DefaultMaxSend if 0).
 	MaxSend int
