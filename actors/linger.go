@@ -140,8 +140,8 @@ func (s *socket) lingerOver() {
 }
 
 // lingerStart starts (or starts again) s's linger, noting how far its send
-// side has moved. It reports false if the runtime is
-// stopping (no linger then). Goroutine: the loop.
+// side has moved. It reports false if the runtime is stopping (no linger
+// then). Goroutine: the loop.
 func (s *socket) lingerStart() bool {
 	if s.conn != nil {
 		s.ext().lingerSent = s.conn.SendProgress()

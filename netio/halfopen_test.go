@@ -2,6 +2,7 @@ package netio
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -193,6 +194,61 @@ func TestEngineGracefulCloseKeepsUnsentBytes(t *testing.T) {
 			}
 			if st := e.Stats(); st.SendDropped != 0 {
 				t.Fatalf("SendDropped = %d", st.SendDropped)
+			}
+		})
+	}
+}
+
+// TestTakePiece: the half-open writer's pieces take whole buffers up to the
+// bound, split the one that crosses it, and leave the rest in order.
+func TestTakePiece(t *testing.T) {
+	cases := []struct {
+		name      string
+		lens      []int
+		max       int
+		piece     []int
+		restLens  []int
+		wantTaken int
+	}{
+		{"all fit", []int{3, 5}, 10, []int{3, 5}, nil, 8},
+		{"exact", []int{4, 6}, 10, []int{4, 6}, nil, 10},
+		{"split the crossing buffer", []int{4, 10, 2}, 10, []int{4, 6}, []int{4, 2}, 10},
+		{"one large buffer", []int{25}, 10, []int{10}, []int{15}, 10},
+		{"stop after the bound", []int{10, 1}, 10, []int{10}, []int{1}, 10},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var q [][]byte
+			var all []byte
+			next := byte(0)
+			for _, n := range tc.lens {
+				b := make([]byte, n)
+				for i := range b {
+					b[i] = next
+					next++
+				}
+				q = append(q, b)
+				all = append(all, b...)
+			}
+			piece, rest, n := takePiece(q, tc.max)
+			if n != tc.wantTaken {
+				t.Fatalf("took %d bytes, want %d", n, tc.wantTaken)
+			}
+			var got []byte
+			var pl, rl []int
+			for _, b := range piece {
+				pl = append(pl, len(b))
+				got = append(got, b...)
+			}
+			for _, b := range rest {
+				rl = append(rl, len(b))
+				got = append(got, b...)
+			}
+			if fmt.Sprint(pl) != fmt.Sprint(tc.piece) || fmt.Sprint(rl) != fmt.Sprint(tc.restLens) {
+				t.Fatalf("piece %v rest %v, want %v and %v", pl, rl, tc.piece, tc.restLens)
+			}
+			if !bytes.Equal(got, all) {
+				t.Fatal("the piece and the rest are not the queue's bytes in order")
 			}
 		})
 	}
