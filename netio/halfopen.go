@@ -66,9 +66,6 @@ func newHalfOpen(e *Engine, fd int, residual []byte, open bool) *halfOpen {
 		return nil
 	}
 	h := &halfOpen{eng: e, fd: dup, open: open}
-	if q, err := unix.IoctlGetInt(dup, unix.SIOCOUTQ); err == nil && q > 0 {
-		h.sent = uint64(q) // what gnet wrote and the peer has not taken: counted as sent (taken)
-	}
 	h.wake.L = &h.mu
 	e.addHalf(h)
 	if len(residual) > 0 {
@@ -220,12 +217,15 @@ func (h *halfOpen) run(nc net.Conn) {
 // which moves with each window update the peer's reading opens; over a
 // unix socket, the bytes handed to the kernel less those the peer has not
 // read (SIOCOUTQ), which moves at least once per piece the writer hands
-// over (halfOpenPiece). Only its changes mean anything. Safe from any
-// goroutine.
+// over (halfOpenPiece). While nothing waits in the queue it is just sent,
+// with no system call: the application's writes are then taken at once,
+// so how far the peer has read cannot hold it back (and a connection
+// whose peer closed with nothing left to send, the common case, costs
+// nothing more). Only its changes mean anything. Safe from any goroutine.
 func (h *halfOpen) taken() uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.fd < 0 {
+	if h.fd < 0 || h.queued == 0 {
 		return h.sent
 	}
 	// Under mu: close cannot close the descriptor meanwhile.
