@@ -74,20 +74,7 @@ func TestSlowReader(t *testing.T) {
 		socktest.EachMode(t, modes, func(t *testing.T, d actors.Dispatch) {
 			c := socktest.Dial(t, serve(t, "tcp", d))
 			want := stream(24 << 20)
-			done := make(chan error, 1)
-			go func() {
-				for p := want; len(p) > 0; p = p[min(len(p), 256<<10):] {
-					if _, err := c.Write(p[:min(len(p), 256<<10)]); err != nil {
-						done <- err
-						return
-					}
-				}
-				if halfClose {
-					done <- c.CloseWrite()
-					return
-				}
-				done <- nil
-			}()
+			done := sendAll(c, want, halfClose)
 			time.Sleep(300 * time.Millisecond)
 			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 			got := make([]byte, len(want))
@@ -107,6 +94,26 @@ func TestSlowReader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sendAll writes data to c in 256 KiB writes from a goroutine, then FIN if
+// halfClose, and reports the outcome on the channel it returns.
+func sendAll(c *net.TCPConn, data []byte, halfClose bool) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		for p := data; len(p) > 0; p = p[min(len(p), 256<<10):] {
+			if _, err := c.Write(p[:min(len(p), 256<<10)]); err != nil {
+				done <- err
+				return
+			}
+		}
+		if halfClose {
+			done <- c.CloseWrite()
+			return
+		}
+		done <- nil
+	}()
+	return done
 }
 
 func firstDiff(a, b []byte) int {
@@ -155,16 +162,7 @@ func TestHalfClosedSlowReaderOutlastsTheLinger(t *testing.T) {
 	socktest.EachMode(t, modes, func(t *testing.T, d actors.Dispatch) {
 		c := socktest.Dial(t, serveWith(t, "tcp", d, sockrt.Options{EventLoops: 2, Linger: linger}))
 		want := stream(16 << 20)
-		done := make(chan error, 1)
-		go func() {
-			for p := want; len(p) > 0; p = p[min(len(p), 256<<10):] {
-				if _, err := c.Write(p[:min(len(p), 256<<10)]); err != nil {
-					done <- err
-					return
-				}
-			}
-			done <- c.CloseWrite()
-		}()
+		done := sendAll(c, want, true)
 		// 64 KiB every 10 ms: about 6 MiB/s, so what is still to come
 		// after the FIN (the send queue, the Outbox, the kernel's
 		// buffers) takes many lingers.
