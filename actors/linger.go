@@ -18,7 +18,12 @@ import (
 // nothing. Every socket of a host lingers for the same
 // duration, so the sockets wait in the order their lingers end: one FIFO
 // and one timer (armed for the head) serve them all, instead of a timer, a
-// door entry and a map entry per closed socket. A socket released early
+// door entry and a map entry per closed socket. The timer fires at most
+// once per lingerSlack: it waits that much past the head's end and
+// releases every socket whose linger has ended by then, so a churn of
+// thousands of closes a second costs a hundred timer wake-ups a second,
+// not one per socket (a socket is released up to lingerSlack after its
+// Linger, never before). A socket released early
 // (Close during its linger, Shutdown) stays in the queue until its turn,
 // where releasing it again does nothing.
 
@@ -34,6 +39,7 @@ type lingerQueue struct {
 	q     []lingerEntry // guarded by mu: q[head:] wait, oldest first
 	head  int           // guarded by mu
 	armed bool          // guarded by mu: a timer for q[head] is pending
+	fires int           // guarded by mu: lingerDue runs so far (tests)
 }
 
 // add starts s's linger. It reports false if the host's door is closed (the
@@ -44,7 +50,7 @@ func (h *host) lingerAdd(s *socket) bool {
 	lq.mu.Lock()
 	defer lq.mu.Unlock()
 	if !lq.armed {
-		if h.door.AfterFunc(h.opts.Linger, h.lingerDue) == nil {
+		if h.door.AfterFunc(h.opts.Linger+lingerSlack(h.opts.Linger), h.lingerDue) == nil {
 			return false
 		}
 		lq.armed = true
@@ -59,6 +65,7 @@ func (h *host) lingerDue() {
 	lq := &h.lingerQ
 	now := time.Now()
 	lq.mu.Lock()
+	lq.fires++
 	var due []*socket
 	for lq.head < len(lq.q) && !lq.q[lq.head].at.After(now) {
 		due = append(due, lq.q[lq.head].s)
@@ -68,13 +75,20 @@ func (h *host) lingerDue() {
 	lq.compact()
 	lq.armed = false
 	if lq.head < len(lq.q) {
-		wait := lq.q[lq.head].at.Sub(now)
+		wait := lq.q[lq.head].at.Sub(now) + lingerSlack(h.opts.Linger)
 		lq.armed = h.door.AfterFunc(wait, h.lingerDue) != nil
 	}
 	lq.mu.Unlock()
 	for _, s := range due {
 		s.lingerEnded()
 	}
+}
+
+// lingerSlack is how long past the end of the queue head's linger the
+// timer fires, gathering the lingers that end meanwhile into one wake-up:
+// a sixteenth of the linger, at most 10 ms.
+func lingerSlack(linger time.Duration) time.Duration {
+	return min(linger/16, 10*time.Millisecond)
 }
 
 // compact gives the queue's consumed front back. mu held.

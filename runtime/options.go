@@ -34,7 +34,9 @@ type Options struct {
 	BanPolicy actors.BanPolicy
 	// Linger is how long a socket whose circuit closed by itself keeps
 	// answering before it releases itself (actors.DefaultLinger if 0,
-	// immediate release if negative). A socket still at work lingers
+	// immediate release if negative; the release comes up to Linger/16,
+	// at most 10 ms, after the linger ends, so that one timer wake-up
+	// releases every socket whose linger ends in that slack). A socket still at work lingers
 	// again: one whose application took bytes with Recv, or whose send side
 	// moved (written, or taken by the peer), during the linger, and a
 	// pooled one whose handler has not yet returned from its FD_CLOSE
