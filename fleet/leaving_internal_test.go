@@ -63,3 +63,42 @@ func TestLeavingIsALeave(t *testing.T) {
 		t.Fatalf("a list without the key gave %v, left %v", kinds(ups), w.left)
 	}
 }
+
+// TestEventsOfTwoLoopsOutOfSeqOrder: a gateway's sockets publish from
+// several event loops, so the FD_ACCEPT of one socket (seq 6) may reach the
+// watcher after the FD_CLOSE of another (seq 7). Both are applied: the
+// watcher drops only what its snapshot already holds (seq ≤ 5), and its
+// Seq is the highest applied.
+func TestEventsOfTwoLoopsOutOfSeqOrder(t *testing.T) {
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	sub, _ := sys.ProcessRegistry.Add(nullProcess{}, "fleet-sub-order")
+	m := Member{Address: "127.0.0.1:1", Incarnation: "inc-1"}
+	const key = "gw/inc-1"
+	w := &Watcher{sys: sys, gws: map[string]*gateway{}, stale: map[string][]*actor.PID{}, left: map[string]string{}}
+	g := &gateway{key: key, member: m, sess: 7, sub: sub, sockets: map[uint64]*events.SocketEntry{}}
+	w.gws[key] = g
+	ups := w.handle(fromGW{key: key, sess: 7, msg: &events.Snapshot{Seq: 5, Sockets: []*events.SocketEntry{{SocketId: 1, Seq: 2}}}}, nil)
+	if len(ups) != 1 || ups[0].Kind != Snapshot {
+		t.Fatalf("the snapshot gave %d updates, want one SNAPSHOT", len(ups))
+	}
+	for _, tc := range []struct {
+		ev    *events.Event
+		apply bool
+	}{
+		{&events.Event{Kind: uint32(events.FDClose), SocketId: 1, Seq: 7}, true},
+		{&events.Event{Kind: uint32(events.FDAccept), SocketId: 2, Seq: 6}, true}, // the other loop's, later
+		{&events.Event{Kind: uint32(events.FDAccept), SocketId: 3, Seq: 5}, false}, // in the snapshot already
+	} {
+		ups := w.handle(fromGW{key: key, sess: 7, msg: tc.ev}, nil)
+		if got := len(ups) == 1 && ups[0].Kind == Event; got != tc.apply {
+			t.Fatalf("event seq %d (%v socket %d): %d updates, want applied %v", tc.ev.Seq, tc.ev.EventKind(), tc.ev.SocketId, len(ups), tc.apply)
+		}
+	}
+	if _, ok := g.sockets[1]; ok || g.sockets[2] == nil || len(g.sockets) != 1 {
+		t.Fatalf("table %v, want socket 2 only", g.sockets)
+	}
+	if g.seq != 7 {
+		t.Fatalf("seq %d after events 7 and 6, want 7", g.seq)
+	}
+}

@@ -19,7 +19,9 @@ const (
 	// the gateway's events with a higher seq follow, each once.
 	Snapshot
 	// Event: one FD_* event of a followed gateway (Update.Event), in the
-	// gateway's order, with a seq above its Snapshot's.
+	// order it arrived, with a seq above its Snapshot's: each socket's
+	// events in the order the socket produced them; events of sockets on
+	// different event loops may arrive with their seqs out of order.
 	Event
 	// Gone: synthetic, never an FD_CLOSE: the watcher stopped following
 	// the gateway (Update.Reason says why) and reports one socket it had
@@ -92,7 +94,9 @@ type GatewayView struct {
 	// Synced: a snapshot of this incarnation was applied and its events
 	// are followed; Sockets is then exact as of Seq.
 	Synced bool
-	// Seq is the last seq applied (the snapshot's or an event's).
+	// Seq is the highest seq applied (the snapshot's or an event's):
+	// events of different sockets may arrive with their seqs out of
+	// order, so an event with a lower seq may still be applied later.
 	Seq uint64
 	// Sockets is the table, ordered by socket id.
 	Sockets []*events.SocketEntry

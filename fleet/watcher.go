@@ -59,7 +59,7 @@ type WatchOptions struct {
 // lists and watches the prefix in etcd and, per gateway, snapshots its
 // node actor over protoactor remote and follows its events (docs/
 // SEMANTICS.md §7). Its view of each gateway (View) is exact once Synced:
-// the gateway's open sockets as of the last seq applied, none missing,
+// the gateway's open sockets as of the events applied, none missing,
 // none twice, across joins, leaves, losses, hangs and restarts.
 //
 // A Watcher owns its etcd client, one goroutine that applies and reports
@@ -103,7 +103,8 @@ type gateway struct {
 	sess    uint64     // the sync or follow in progress
 	sub     *actor.PID // its subscriber process, nil if none
 	synced  bool
-	seq     uint64
+	snapSeq uint64 // the snapshot's seq: events at or below it are in it
+	seq     uint64 // the highest seq applied (the snapshot's or an event's)
 	sockets map[uint64]*events.SocketEntry
 	backoff time.Duration
 	timer   *time.Timer

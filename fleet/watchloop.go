@@ -145,8 +145,12 @@ func (w *Watcher) handle(m any, ups []Update) []Update {
 			}
 			ups = w.snapshot(g, msg, ups)
 		case *events.Event:
-			if g.synced && msg.Seq > g.seq {
-				g.seq = msg.Seq
+			// Above the snapshot's seq, not above the last event's: the
+			// gateway's sockets publish from several loops, so events of
+			// different sockets may come with their seqs out of order
+			// (each socket's own come in order, docs/SEMANTICS.md §7).
+			if g.synced && msg.Seq > g.snapSeq {
+				g.seq = max(g.seq, msg.Seq)
 				apply(g.sockets, msg)
 				ups = append(ups, Update{Kind: Event, Gateway: g.member, Event: msg})
 			}
@@ -247,7 +251,7 @@ func (w *Watcher) endSession(g *gateway) {
 	w.sess++
 	g.sess = w.sess
 	g.synced = false
-	g.seq = 0
+	g.snapSeq, g.seq = 0, 0
 	if g.timer != nil {
 		g.timer.Stop()
 		g.timer = nil

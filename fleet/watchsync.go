@@ -70,7 +70,7 @@ func (w *Watcher) snapshot(g *gateway, s *events.Snapshot, ups []Update) []Updat
 		g.timer.Stop()
 		g.timer = nil
 	}
-	g.synced, g.seq, g.backoff = true, s.Seq, retryMin
+	g.synced, g.snapSeq, g.seq, g.backoff = true, s.Seq, s.Seq, retryMin
 	clear(g.sockets)
 	for _, e := range s.Sockets {
 		g.sockets[e.SocketId] = e
