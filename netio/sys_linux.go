@@ -84,18 +84,24 @@ func bindHeld(network string, sotype int, ip net.IP, port int, reusePort bool) (
 // FIN, the TCP state CLOSE, which only a reset reaches from there (after our
 // own FIN, the peer's FIN also ends in CLOSE). Loop only, from OnClose,
 // while gnet's descriptor is still open.
+//
+// A TCP socket that has sent no FIN is asked its state first, and one
+// system call answers the common case, a peer's plain close: a reset takes
+// the socket to CLOSE whatever state it was in (Linux's tcp_reset ends in
+// tcp_done), so CLOSE_WAIT (the peer's FIN, and nothing after it) means no
+// reset. (A pending error without CLOSE needs IP_RECVERR, which no socket
+// here sets.)
 func resetPending(fd int, finSent bool) bool {
-	if soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && soErr != 0 {
-		return true
+	if !finSent {
+		switch state, ok := tcpState(fd); {
+		case ok && state == tcpStateClose:
+			return true
+		case ok && state == tcpStateCloseWait:
+			return false
+		}
 	}
-	if finSent {
-		return false
-	}
-	state, ok := tcpState(fd)
-	if !ok {
-		return false // not TCP (or gone): nothing better to go on
-	}
-	return state == tcpStateClose
+	soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	return err == nil && soErr != 0
 }
 
 // tcpState reads tcpi_state, the first byte of TCP_INFO, into a buffer on
@@ -113,8 +119,11 @@ func tcpState(fd int) (state uint8, ok bool) {
 	return buf[0], true
 }
 
-// tcpStateClose is Linux's TCP_CLOSE (include/net/tcp_states.h).
-const tcpStateClose = 7
+// Linux's TCP_CLOSE and TCP_CLOSE_WAIT (include/net/tcp_states.h).
+const (
+	tcpStateClose     = 7
+	tcpStateCloseWait = 8
+)
 
 // outq returns the bytes the kernel holds in fd's send queue (SIOCOUTQ:
 // for TCP not yet acknowledged, for a unix stream not yet read by the
