@@ -382,7 +382,17 @@ func slowReaders(t *testing.T, tr socktest.Transport, mode actors.Dispatch, n in
 		return true
 	})
 	quiet(3500 * time.Millisecond)
-	// Now every peer reads to the FIN.
+	// Now every peer reads to the FIN. First one read each, from here, at
+	// once: the FIN's deadline resets a socket whose peer takes nothing for
+	// 5 s, and on a loaded machine some of n reader goroutines may not run
+	// for seconds. (Each has bytes waiting: the read does not block.)
+	buf := make([]byte, 64<<10)
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("peer %d's first read: %v", i, err)
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for _, c := range conns {
