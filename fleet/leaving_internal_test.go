@@ -15,21 +15,31 @@ func (nullProcess) SendUserMessage(*actor.PID, any)   {}
 func (nullProcess) SendSystemMessage(*actor.PID, any) {}
 func (nullProcess) Stop(*actor.PID)                   {}
 
+// followed returns a watcher (on an actor system of its own, shut down
+// when the test ends) following one gateway, gw/inc-1 at 127.0.0.1:1, in
+// session 7 with a subscriber process, not yet synced, its table empty.
+func followed(t *testing.T) (*Watcher, *gateway) {
+	t.Helper()
+	sys := actor.NewActorSystem()
+	t.Cleanup(sys.Shutdown)
+	sub, _ := sys.ProcessRegistry.Add(nullProcess{}, "fleet-sub-test")
+	const key = "gw/inc-1"
+	w := &Watcher{sys: sys, gws: map[string]*gateway{}, stale: map[string][]*actor.PID{}, left: map[string]string{}}
+	g := &gateway{key: key, member: Member{Address: "127.0.0.1:1", Incarnation: "inc-1"}, sess: 7, sub: sub,
+		sockets: map[uint64]*events.SocketEntry{}}
+	w.gws[key] = g
+	return w, g
+}
+
 // TestLeavingIsALeave: a gateway's Leaving, on its events' path, makes the
 // watcher report GONE for each socket and LEAVE at once; the FD_CLOSE,
 // lost endpoint and key writes of that incarnation that follow are
 // silent, and the key's deletion (or absence from a list) forgets it.
 func TestLeavingIsALeave(t *testing.T) {
-	sys := actor.NewActorSystem()
-	defer sys.Shutdown()
-	sub, _ := sys.ProcessRegistry.Add(nullProcess{}, "fleet-sub-test")
-	m := Member{Address: "127.0.0.1:1", Incarnation: "inc-1"}
-	const key = "gw/inc-1"
-	w := &Watcher{sys: sys, gws: map[string]*gateway{}, stale: map[string][]*actor.PID{}, left: map[string]string{}}
-	g := &gateway{key: key, member: m, sess: 7, sub: sub, synced: true, seq: 3, sockets: map[uint64]*events.SocketEntry{
-		2: {SocketId: 2}, 1: {SocketId: 1},
-	}}
-	w.gws[key] = g
+	w, g := followed(t)
+	g.synced, g.seq = true, 3
+	g.sockets[2], g.sockets[1] = &events.SocketEntry{SocketId: 2}, &events.SocketEntry{SocketId: 1}
+	m, key := g.member, g.key
 
 	ups := w.handle(fromGW{key: key, sess: 7, msg: &events.Leaving{Seq: 3, Address: m.Address}}, nil)
 	kinds := func(ups []Update) []Kind {
@@ -70,14 +80,8 @@ func TestLeavingIsALeave(t *testing.T) {
 // watcher drops only what its snapshot already holds (seq ≤ 5), and its
 // Seq is the highest applied.
 func TestEventsOfTwoLoopsOutOfSeqOrder(t *testing.T) {
-	sys := actor.NewActorSystem()
-	defer sys.Shutdown()
-	sub, _ := sys.ProcessRegistry.Add(nullProcess{}, "fleet-sub-order")
-	m := Member{Address: "127.0.0.1:1", Incarnation: "inc-1"}
-	const key = "gw/inc-1"
-	w := &Watcher{sys: sys, gws: map[string]*gateway{}, stale: map[string][]*actor.PID{}, left: map[string]string{}}
-	g := &gateway{key: key, member: m, sess: 7, sub: sub, sockets: map[uint64]*events.SocketEntry{}}
-	w.gws[key] = g
+	w, g := followed(t)
+	key := g.key
 	ups := w.handle(fromGW{key: key, sess: 7, msg: &events.Snapshot{Seq: 5, Sockets: []*events.SocketEntry{{SocketId: 1, Seq: 2}}}}, nil)
 	if len(ups) != 1 || ups[0].Kind != Snapshot {
 		t.Fatalf("the snapshot gave %d updates, want one SNAPSHOT", len(ups))
@@ -87,7 +91,7 @@ func TestEventsOfTwoLoopsOutOfSeqOrder(t *testing.T) {
 		apply bool
 	}{
 		{&events.Event{Kind: uint32(events.FDClose), SocketId: 1, Seq: 7}, true},
-		{&events.Event{Kind: uint32(events.FDAccept), SocketId: 2, Seq: 6}, true}, // the other loop's, later
+		{&events.Event{Kind: uint32(events.FDAccept), SocketId: 2, Seq: 6}, true},  // the other loop's, later
 		{&events.Event{Kind: uint32(events.FDAccept), SocketId: 3, Seq: 5}, false}, // in the snapshot already
 	} {
 		ups := w.handle(fromGW{key: key, sess: 7, msg: tc.ev}, nil)
