@@ -95,7 +95,7 @@ func TestSmokeHTTP(t *testing.T) {
 			}
 			for _, depth := range []string{"16", "1"} {
 				res, err := h.runLoadgen(ctx, []string{"-role", "loadgen", "-scenario", "http", "-target", sp.addr,
-					"-server-pid", strconv.Itoa(sp.pid()), "-conns", "4", "-window", depth, "-warmup", "20ms", "-duration", "100ms"}, 30*time.Second)
+					"-server-pid", strconv.Itoa(sp.pid()), "-conns", "4", "-window", depth, "-warmup", "20ms", "-duration", "300ms"}, 30*time.Second)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -389,7 +389,7 @@ func TestSmokeServers(t *testing.T) {
 				return
 			}
 			res, err := h.runLoadgen(ctx, []string{"-role", "loadgen", "-scenario", "echo", "-target", sp.addr,
-				"-server-pid", strconv.Itoa(sp.pid()), "-conns", "2", "-warmup", "20ms", "-duration", "100ms"}, 30*time.Second)
+				"-server-pid", strconv.Itoa(sp.pid()), "-conns", "2", "-warmup", "20ms", "-duration", "300ms"}, 30*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}

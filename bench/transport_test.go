@@ -158,7 +158,7 @@ func TestSmokeTransports(t *testing.T) {
 		}
 		defer stopServer(t, sp)
 		res, err := h.runLoadgen(ctx, []string{"-role", "loadgen", "-scenario", "udp", "-target", sp.addr,
-			"-server-pid", strconv.Itoa(sp.pid()), "-conns", "2", "-warmup", "20ms", "-duration", "100ms"}, 30*time.Second)
+			"-server-pid", strconv.Itoa(sp.pid()), "-conns", "2", "-warmup", "20ms", "-duration", "300ms"}, 30*time.Second)
 		check(t, res, err, "udp", loadgen.MetricConns, 2)
 		res, err = h.runLoadgen(ctx, []string{"-role", "loadgen", "-scenario", "udpchurn", "-target", sp.addr,
 			"-server-pid", strconv.Itoa(sp.pid()), "-notify", sp.notify, "-peers", "200", "-payload", "8",
@@ -175,7 +175,7 @@ func TestSmokeTransports(t *testing.T) {
 			t.Fatalf("unix server at %q, outside the harness's socket directory %q", sp.addr, h.sockDir)
 		}
 		res, err := h.runLoadgen(ctx, []string{"-role", "loadgen", "-scenario", "echo", "-network", "unix", "-target", sp.addr,
-			"-server-pid", strconv.Itoa(sp.pid()), "-conns", "2", "-warmup", "20ms", "-duration", "100ms"}, 30*time.Second)
+			"-server-pid", strconv.Itoa(sp.pid()), "-conns", "2", "-warmup", "20ms", "-duration", "300ms"}, 30*time.Second)
 		check(t, res, err, "echo", loadgen.MetricConns, 2)
 	})
 	for _, network := range []string{servers.NetUDP, servers.NetUnix} {
@@ -197,7 +197,7 @@ func TestSmokeTransports(t *testing.T) {
 				scenario, args = "echo", []string{"-scenario", "echo", "-network", "unix"}
 			}
 			res, err := h.runLoadgen(ctx, append(append([]string{"-role", "loadgen"}, args...), "-target", sp.addr,
-				"-server-pid", strconv.Itoa(sp.pid()), "-conns", "2", "-warmup", "20ms", "-duration", "100ms"), 30*time.Second)
+				"-server-pid", strconv.Itoa(sp.pid()), "-conns", "2", "-warmup", "20ms", "-duration", "300ms"), 30*time.Second)
 			check(t, res, err, scenario, loadgen.MetricConns, 2)
 		})
 	}

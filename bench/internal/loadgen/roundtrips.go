@@ -21,6 +21,18 @@ type roundTrips struct {
 	unit   string
 	mu     sync.Mutex
 	ioErrs []string
+	// answered counts the round trips completed in any phase (warm-up,
+	// window, the last one after it), added as each connection ends.
+	answered atomic.Int64
+}
+
+// emptyWindow records that no round trip (of what: "message was echoed")
+// fell in the measured window w, with how many were completed over the
+// whole run: some tell a machine too slow for the window, none a server
+// that answered nothing. Called after every connection has ended.
+func (r *roundTrips) emptyWindow(res *Result, what string, w window) {
+	res.errorf("no %s in the measured window (%v; %d over the whole run, warm-up included)",
+		what, w.t1.Sub(w.t0).Round(time.Millisecond), r.answered.Load())
 }
 
 // ioError records the error of connection i; the first ten are reported.

@@ -100,7 +100,7 @@ func RunUDPEcho(ctx context.Context, cfg UDPEchoConfig) (Result, error) {
 		res.errorf("%d echoed datagrams differed from what was sent", n)
 	}
 	if msgs == 0 {
-		res.errorf("no datagram was echoed in the measured window")
+		e.emptyWindow(&res, "datagram was echoed", w)
 	}
 	if n := e.lost.Load(); n > 0 {
 		res.notef("%d datagrams lost (no echo within %v) in the measured window", n, cfg.LossTimeout)
@@ -114,8 +114,8 @@ func RunUDPEcho(ctx context.Context, cfg UDPEchoConfig) (Result, error) {
 func (e *udpEchoRun) pingPong(i int, c *net.UDPConn, hardStop time.Time) {
 	out := message(i, e.cfg.Payload)
 	in := make([]byte, e.cfg.Payload+64)
-	var local, lost int64
-	defer func() { e.msgs.Add(local); e.lost.Add(lost) }()
+	var local, lost, all int64
+	defer func() { e.msgs.Add(local); e.lost.Add(lost); e.answered.Add(all) }()
 	for seq := int64(0); seq < e.cfg.MaxPerPeer; seq++ {
 		if e.phase.Load() == phaseStop || time.Now().After(hardStop) {
 			return
@@ -155,6 +155,9 @@ func (e *udpEchoRun) pingPong(i int, c *net.UDPConn, hardStop time.Time) {
 			}
 		}
 		lat := time.Since(e.base) - t
+		if got {
+			all++
+		}
 		switch e.phase.Load() {
 		case phaseMeasure:
 			if got {
