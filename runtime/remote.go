@@ -329,7 +329,8 @@ func (n *remoteNode) stopEvents(system *actor.ActorSystem) {
 // (Shutdown(false): every inbound stream is cancelled, and waitReaders
 // waits until each reader has taken its stream off protoactor's list),
 // the counter the endpoint events touch is read (ordering those
-// goroutines' accesses before ours), then the graceful part closes the
+// goroutines' accesses before ours), then the graceful part stops
+// protoactor's endpoint watchers (stopWatchers) and closes the
 // connections to other nodes. What remains unordered are goroutines
 // of the application that sent to other nodes and were not waited for.
 //
@@ -351,6 +352,7 @@ func (n *remoteNode) stop(system *actor.ActorSystem, bound time.Duration) {
 	n.stopped = make(chan struct{})
 	go func() {
 		defer close(n.stopped)
+		stopWatchers(system, n.r) // protoactorinternal.go: their sends ordered before Shutdown(true)'s write
 		n.r.Shutdown(true)
 		n.closeConns()
 		grpcorder.Forget(n.creds)

@@ -82,6 +82,29 @@ func TestShutdownUnreachableSubscriber(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 
+			// The node's endpoint watcher (protoactorinternal.go), which the
+			// graceful stop stops before protoactor's Shutdown(true). The
+			// silent node's endpoint stays, connecting; the refused one's may
+			// be gone already.
+			var watcher *actor.PID
+			for deadline := time.Now().Add(10 * time.Second); watcher == nil; time.Sleep(time.Millisecond) {
+				pids, found := endpointWatchers(rt.remote.r)
+				if !found {
+					t.Fatal("protoactor's endpoint list not found: its layout changed (see protoactorinternal.go)")
+				}
+				if len(pids) > 1 {
+					t.Fatalf("%d endpoint watchers, want at most 1 (one node)", len(pids))
+				}
+				if len(pids) == 1 {
+					watcher = pids[0]
+				} else if !tc.silent || time.Now().After(deadline) {
+					break
+				}
+			}
+			if tc.silent && watcher == nil {
+				t.Fatal("no endpoint watcher for the silent node")
+			}
+
 			start := time.Now()
 			if err := rt.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
@@ -97,6 +120,11 @@ func TestShutdownUnreachableSubscriber(t *testing.T) {
 			case <-rt.remote.stopped:
 			case <-time.After(30 * time.Second):
 				t.Fatal("remote's graceful stop did not end in the background")
+			}
+			if watcher != nil {
+				if _, ok := rt.system.ProcessRegistry.GetLocal(watcher.Id); ok {
+					t.Fatalf("endpoint watcher %v still registered after the stop", watcher)
+				}
 			}
 			l.Close()
 			// No descriptor of this process is left on a connection to the
