@@ -120,9 +120,9 @@ func TestSmokeTLS(t *testing.T) {
 				args []string
 				keys []string
 			}{
-				{[]string{"-scenario", loadgen.ScenarioTLSHandshake, "-workers", "2", "-warmup", "20ms", "-duration", "150ms"},
+				{[]string{"-scenario", loadgen.ScenarioTLSHandshake, "-workers", "2", "-warmup", "20ms", "-duration", "500ms"},
 					[]string{loadgen.MetricTLSHandshakesPerSec, loadgen.MetricP99Micros}},
-				{[]string{"-scenario", loadgen.ScenarioTLSEcho, "-conns", "4", "-payload", "64", "-warmup", "20ms", "-duration", "100ms"},
+				{[]string{"-scenario", loadgen.ScenarioTLSEcho, "-conns", "4", "-payload", "64", "-warmup", "20ms", "-duration", "300ms"},
 					[]string{loadgen.MetricMsgsPerSec, loadgen.MetricP99Micros}},
 				{[]string{"-scenario", loadgen.ScenarioTLSIdle, "-steps", "4,8", "-settle", "20ms"},
 					[]string{loadgen.MetricRSSPerConnPfx + "8", loadgen.MetricTLSHeapPerConnPfx + "8", loadgen.MetricTLSGoroutinesPfx + "8"}},

@@ -33,7 +33,8 @@ func runTLSHandshakes(ctx context.Context, cfg TLSConfig) (Result, error) {
 	var (
 		phase   atomic.Int32
 		hist    stats.Histogram
-		done    atomic.Int64
+		done    atomic.Int64 // handshakes completed in the window
+		all     atomic.Int64 // in any phase: an empty window reports it
 		failed  atomic.Int64
 		errMu   sync.Mutex
 		errSeen []string
@@ -84,6 +85,7 @@ func runTLSHandshakes(ctx context.Context, cfg TLSConfig) (Result, error) {
 					errMu.Unlock()
 					continue
 				}
+				all.Add(1)
 				if p == phaseMeasure {
 					hist.Record(int64(time.Since(base) - t0))
 					done.Add(1)
@@ -122,7 +124,8 @@ func runTLSHandshakes(ctx context.Context, cfg TLSConfig) (Result, error) {
 		}
 	}
 	if n == 0 {
-		res.errorf("no handshake completed in the measured window")
+		res.errorf("no handshake completed in the measured window (%v; %d over the whole run, warm-up included)",
+			w.t1.Sub(w.t0).Round(time.Millisecond), all.Load())
 	}
 	if f := failed.Load(); f > 0 {
 		res.errorf("%d handshakes failed: %s", f, strings.Join(errSeen, "; "))
