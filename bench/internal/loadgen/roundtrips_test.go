@@ -34,34 +34,18 @@ func TestEmptyWindowSaysWhatWasAnswered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var wg sync.WaitGroup
-			defer wg.Wait()
-			defer ln.Close()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					c, err := ln.Accept()
-					if err != nil {
+			serveEach(t, ln, func(c net.Conn) {
+				r := bufio.NewReader(c)
+				for range tc.answers {
+					if _, err := readRequestHead(r); err != nil {
 						return
 					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						defer c.Close()
-						r := bufio.NewReader(c)
-						for range tc.answers {
-							if _, err := readRequestHead(r); err != nil {
-								return
-							}
-							if _, err := io.WriteString(c, resp); err != nil {
-								return
-							}
-						}
-						_, _ = io.Copy(io.Discard, r) // silence until the client closes
-					}()
+					if _, err := io.WriteString(c, resp); err != nil {
+						return
+					}
 				}
-			}()
+				_, _ = io.Copy(io.Discard, r) // silence until the client closes
+			})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			res, err := RunHTTP(ctx, HTTPConfig{Target: ln.Addr().String(), Conns: 2, Depth: 1,
@@ -76,6 +60,26 @@ func TestEmptyWindowSaysWhatWasAnswered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveEach accepts on ln until the test ends and runs serve on each
+// connection in a goroutine of its own, closing the connection after it;
+// the test's cleanup closes ln and waits for every goroutine.
+func serveEach(t *testing.T, ln net.Listener, serve func(net.Conn)) {
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); defer c.Close(); serve(c) }()
+		}
+	}()
 }
 
 // readRequestHead reads one request head (no body) from r.

@@ -139,20 +139,7 @@ func TestRunEchoUnix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	defer func() { _ = ln.Close(); wg.Wait() }()
+	serveEach(t, ln, func(c net.Conn) { _, _ = io.Copy(c, c) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := RunEcho(ctx, EchoConfig{Network: "unix", Target: path, Conns: 3, Payload: 64, Window: 1,
